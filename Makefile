@@ -1,0 +1,120 @@
+# georoute: one GNU Makefile (HAProxy model). `make V=1` shows full commands.
+#
+#   make            build ./georoute
+#   make test       unit + integration tests; last line "N passed, N failed"
+#   make test-asan  the same suite built with ASan+UBSan (into build-asan/)
+#   make bench      throughput/latency/memory against HAProxy and nginx
+#   make deps       install missing Debian packages (root) or print the apt line
+
+BUILD     ?= build
+CC        ?= cc
+PKGS      := libuv libcares libmaxminddb yaml-0.1
+LLHTTP_DIR ?= /usr/share/llhttp
+LLHTTP_INC ?= /usr/share/include/llhttp
+SAN       ?=
+
+WARN      := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+CPPFLAGS  += -D_GNU_SOURCE -DLLHTTP_STRICT_MODE=1 -I. -I$(LLHTTP_INC)
+CFLAGS    ?= -O2 -g
+CFLAGS    += -std=c11 -pthread -MMD -MP $(SAN)
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+LDLIBS    += $(PKG_LIBS) -pthread -lm
+LDFLAGS   += $(SAN)
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+quiet = $(if $(Q),@printf '  %-6s %s\n' '$(1)' '$(2)';)
+
+PROXY_SRC := $(filter-out proxy/main.c,$(wildcard proxy/*.c))
+LIB_SRC   := $(PROXY_SRC) $(wildcard geo/*.c) $(wildcard conf/*.c)
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
+VENDOR_OBJ := $(addprefix $(BUILD)/vendor/,llhttp.o api.o http.o)
+UNIT_SRC  := $(wildcard tests/unit/*.c tests/unit/*/*.c)
+UNIT_OBJ  := $(UNIT_SRC:%.c=$(BUILD)/%.o)
+TOOL_SRC  := $(wildcard tests/tools/*.c bench/*.c)
+TOOL_BIN  := $(TOOL_SRC:%.c=$(BUILD)/%)
+
+all: georoute
+
+georoute: $(BUILD)/georoute
+	$(Q)cp $< $@.tmp && mv -f $@.tmp $@
+
+$(BUILD)/georoute: $(BUILD)/proxy/main.o $(BUILD)/libgeoroute.a
+	$(call quiet,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# An archive, so a unit test that #includes a .c to reach its statics does
+# not also pull that object in and collide.
+$(BUILD)/libgeoroute.a: $(LIB_OBJ) $(VENDOR_OBJ)
+	$(call quiet,AR,$@)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(call quiet,CC,$<)$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(WARN) -c -o $@ $<
+
+# llhttp is compiled from Debian's sources, never copied here, and never
+# held to our warning flags.
+$(BUILD)/vendor/%.o: $(LLHTTP_DIR)/%.c
+	@mkdir -p $(dir $@)
+	$(call quiet,CC,$<)$(CC) $(CPPFLAGS) $(CFLAGS) -w -c -o $@ $<
+
+$(BUILD)/test-unit: $(UNIT_OBJ) $(BUILD)/libgeoroute.a
+	$(call quiet,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/tools/%: tests/tools/%.c $(BUILD)/libgeoroute.a
+	@mkdir -p $(dir $@)
+	$(call quiet,CC,$<)$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(WARN) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libgeoroute.a
+	@mkdir -p $(dir $@)
+	$(call quiet,CC,$<)$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(WARN) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+tools: $(TOOL_BIN)
+
+deps:
+	$(Q).ci/deps build test
+
+# The whole suite: unit tests (fork per test) then end-to-end tests against
+# the real binary on loopback. tests/run sums the suites into one line.
+test: deps
+	$(Q)$(MAKE) --no-print-directory all tools $(BUILD)/test-unit
+	$(Q)tests/run $(BUILD)
+
+test-asan:
+	$(Q)$(MAKE) --no-print-directory test BUILD=build-asan CC=clang \
+	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	    CFLAGS="-O1 -g"
+
+check: test-asan
+
+bench: deps
+	$(Q).ci/deps bench
+	$(Q)$(MAKE) --no-print-directory all tools
+	$(Q)bench/run-bench $(BENCH_ARGS)
+
+format:
+	$(Q)clang-format -i $$(git ls-files '*.c' '*.h')
+
+format-check:
+	$(Q)clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
+
+# geo/ and conf/ stay free of the event loop and of each other's libraries.
+check-deps:
+	$(Q)! grep -nE '#include [<"](uv|ares|llhttp)\.h' geo/*.[ch] conf/*.[ch] || \
+	    { echo "geo/ or conf/ includes an event-loop library"; exit 1; }
+	$(Q)! grep -nE '#include [<"]maxminddb\.h' conf/*.[ch] proxy/*.[ch] || \
+	    { echo "only geo/geodb.c may include maxminddb.h"; exit 1; }
+	$(Q)! grep -lE '#include [<"]ares\.h' proxy/*.c | grep -v '^proxy/dns\.c$$' || \
+	    { echo "only proxy/dns.c may include ares.h"; exit 1; }
+	$(Q)! grep -lE '#include [<"]llhttp\.h' proxy/*.[ch] | grep -vE '^proxy/http1\.[ch]$$' || \
+	    { echo "only proxy/http1.c may include llhttp.h"; exit 1; }
+
+clean:
+	rm -rf build build-asan georoute
+
+.PHONY: all deps test test-asan check bench format format-check check-deps clean tools
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,608 @@
+/*
+ * exchange: relays one request and its response. Bodies are forwarded as the
+ * raw bytes llhttp validated (chunk framing included), straight from the read
+ * buffer, so nothing is copied or re-encoded on the common path; the only
+ * exception is de-chunking for an HTTP/1.0 client. Each direction has at most
+ * one write in flight and stops reading its source until that write is done:
+ * the backpressure high-water mark is one read buffer.
+ */
+#include "proxy/exchange.h"
+#include "proxy/client.h"
+#include "proxy/log.h"
+#include "proxy/px.h"
+#include "proxy/tunnel.h"
+#include "proxy/upstream.h"
+#include "proxy/worker.h"
+
+#include <string.h>
+
+#define OUT_SLACK_BYTES 1024
+
+static void pump_request(struct px_exchange *x);
+static void pump_response(struct px_exchange *x);
+static void connect_next(struct px_exchange *x);
+static void on_client_written(uv_write_t *req, int status);
+
+struct px_exchange *px_exchange_new(struct px_client *c)
+{
+    const struct conf *cf = c->w->conf;
+    struct px_exchange *x = calloc(1, sizeof(*x));
+    if (x == NULL)
+        return NULL;
+    /* Request head, then response head after it: a request head may still
+     * be in a queued write when an early response arrives. */
+    x->out_cap = 2 * (cf->limits.max_header_bytes + OUT_SLACK_BYTES);
+    x->out = malloc(x->out_cap);
+    if (x->out == NULL || px_http_init(&x->req, PX_HTTP_REQUEST, x, cf->limits.max_header_bytes,
+                                       cf->limits.max_headers) != 0) {
+        free(x->out);
+        free(x);
+        return NULL;
+    }
+    x->req.max_body = cf->limits.max_body_bytes;
+    x->c = c;
+    x->start_ms = uv_now(&c->w->loop);
+    x->keep_alive = true;
+    x->cw.data = x;
+    return x;
+}
+
+static void detach_upstream(struct px_exchange *x, bool reusable)
+{
+    struct px_upstream *u = x->up;
+    if (u == NULL)
+        return;
+    x->up = NULL;
+    u->x = NULL;
+    if (reusable)
+        px_upstream_release(u);
+    else
+        px_upstream_close(u);
+}
+
+void px_exchange_free(struct px_exchange *x)
+{
+    if (x == NULL)
+        return;
+    detach_upstream(x, false);
+    px_http_dispose(&x->req);
+    free(x->out);
+    free(x);
+}
+
+void px__exchange_client_gone(struct px_exchange *x)
+{
+    detach_upstream(x, false);
+}
+
+static void log_access(struct px_exchange *x)
+{
+    struct px_client *c = x->c;
+    struct px_worker *w = c->w;
+    char ip[64];
+
+    if (w->alog.fd < 0)
+        return;
+    px_client_peer_ip(c, ip, sizeof(ip));
+    px_accesslog_printf(
+        &w->alog,
+        "client=%s method=%s target=\"%.*s\" status=%d in=%llu out=%llu backend=%s region=%s "
+        "ms=%llu%s%s",
+        ip, px_http_method_name(&x->req), (int)(x->req.target_len > 512 ? 512 : x->req.target_len),
+        x->req.buf + x->req.target_off, x->status, (unsigned long long)x->bytes_in,
+        (unsigned long long)x->bytes_out, x->backend ? x->backend->conf->addr.text : "-",
+        x->backend ? x->backend->region : "-", (unsigned long long)(uv_now(&w->loop) - x->start_ms),
+        x->error ? " error=" : "", x->error ? x->error : "");
+}
+
+/* The exchange is over: hand the upstream back, log, free, let the client go on. */
+static void finish(struct px_exchange *x)
+{
+    struct px_client *c = x->c;
+    struct px_upstream *u = x->up;
+    bool keep = x->keep_alive && x->req_done;
+
+    detach_upstream(x, u && x->req_done && px_http_keep_alive(&u->resp) && !u->writing);
+    log_access(x);
+    c->x = NULL;
+    px_exchange_free(x);
+    px__client_exchange_done(c, keep);
+}
+
+static void on_error_written(struct px_exchange *x)
+{
+    log_access(x);
+    px_client_close(x->c, x->error);
+}
+
+/*
+ * Answers the client with STATUS and closes, or, when part of a response
+ * already went out, just closes: a client must never take a cut response
+ * for a complete one.
+ */
+static void fail(struct px_exchange *x, int status, const char *reason)
+{
+    struct px_client *c = x->c;
+    uv_buf_t buf;
+
+    x->error = reason;
+    detach_upstream(x, false);
+    if (x->resp_started || x->cwriting || c->state == PX_CLIENT_ERROR) {
+        if (x->resp_started)
+            log_access(x);
+        px_client_close(c, reason);
+        return;
+    }
+    px_log(PX_LOG_DEBUG, c, "status=%d reason=\"%s\"", status, reason);
+    x->status = status;
+    x->keep_alive = false;
+    x->resp_started = true;
+    c->state = PX_CLIENT_ERROR;
+    px__client_read(c, false);
+    buf = uv_buf_init(x->out, (unsigned)px_http_write_error(status, reason, x->out, x->out_cap));
+    x->bytes_out += buf.len;
+    int rc = px_stream_write((uv_stream_t *)&c->tcp, &x->cw, &buf, 1, on_client_written);
+    if (rc == 0) {
+        x->cwriting = true;
+        px__client_timer(c, c->w->conf->timeouts.client_send_ms, "send");
+        return;
+    }
+    if (rc < 0)
+        x->error = "client write failed";
+    on_error_written(x);
+}
+
+static int status_for(int err)
+{
+    switch (err) {
+    case PX_EHEADTOOBIG:
+        return 431;
+    case PX_EBODYTOOBIG:
+        return 413;
+    case PX_EVERSION:
+        return 505;
+    case PX_EMETHOD:
+        return 501;
+    default:
+        return 400;
+    }
+}
+
+void px_exchange_reject(struct px_exchange *x, int err)
+{
+    fail(x, status_for(err), px_strerror(err));
+}
+
+int px_exchange_start(struct px_exchange *x)
+{
+    struct px_client *c = x->c;
+    const struct conf *cf = c->w->conf;
+    struct px_http *h = &x->req;
+    char ip[64];
+    int rc;
+
+    if ((rc = px_http_scan(h)) != 0 || (h->parser.http_major != 1 && (rc = PX_EVERSION)))
+        goto refuse;
+    if (px_http_method_is(h, "CONNECT")) {
+        rc = PX_EMETHOD;
+        goto refuse;
+    }
+    if (cf->limits.max_body_bytes && (h->parser.flags & F_CONTENT_LENGTH) &&
+        h->parser.content_length > cf->limits.max_body_bytes) {
+        rc = PX_EBODYTOOBIG;
+        goto refuse;
+    }
+    x->is_head = px_http_method_is(h, "HEAD");
+    x->upgrade = px_http_is_upgrade(h) && h->conn_upgrade;
+    x->keep_alive =
+        px_http_keep_alive(h) && !c->close_after && !c->w->draining &&
+        !(cf->limits.max_keepalive_requests && c->nrequests >= cf->limits.max_keepalive_requests);
+    px_client_peer_ip(c, ip, sizeof(ip));
+    struct px_req_ctx ctx = {ip, x->upgrade};
+    rc = px_http_write_request_head(h, &ctx, x->out, x->out_cap);
+    if (rc < 0) {
+        rc = PX_EHEADTOOBIG;
+        goto refuse;
+    }
+    x->req_head_len = (uint32_t)rc;
+    connect_next(x);
+    return 0;
+refuse:
+    return rc;
+}
+
+/* Picks the next backend not yet tried, preferring ones not recently failed. */
+static struct px_backend *pick_backend(struct px_exchange *x)
+{
+    struct px_worker *w = x->c->w;
+    uint64_t now = uv_now(&w->loop);
+    struct px_backend *fallback = NULL;
+
+    for (size_t n = 0; n < w->nbackends; n++) {
+        struct px_backend *b = &w->backends[w->rr++ % w->nbackends];
+        if (b->index < 64 && (x->tried & (1ull << b->index)))
+            continue;
+        if (b->retry_at_ms > now) {
+            if (fallback == NULL)
+                fallback = b;
+            continue;
+        }
+        return b;
+    }
+    return fallback;
+}
+
+static void backend_failed(struct px_backend *b, uint64_t now)
+{
+    uint64_t backoff = 1000ull << (b->fails < 4 ? b->fails : 4);
+    if (b->fails++ == 0)
+        px_log(PX_LOG_WARN, NULL, "event=backend_down backend=%s region=%s", b->conf->addr.text,
+               b->region);
+    b->retry_at_ms = now + backoff;
+}
+
+static void backend_ok(struct px_backend *b)
+{
+    if (b->fails)
+        px_log(PX_LOG_INFO, NULL, "event=backend_up backend=%s region=%s", b->conf->addr.text,
+               b->region);
+    b->fails = 0;
+    b->retry_at_ms = 0;
+}
+
+/* The upstream is ready for the request: send it and listen for the answer. */
+static void attach(struct px_exchange *x)
+{
+    struct px_upstream *u = x->up;
+    u->resp.skip_body = x->is_head;
+    u->nrequests++;
+    x->req_sent_head = false;
+    px_upstream_read(u, true);
+    px_upstream_timer(u, x->c->w->conf->timeouts.upstream_response_ms);
+    pump_request(x);
+}
+
+static void connect_next(struct px_exchange *x)
+{
+    struct px_worker *w = x->c->w;
+    struct px_backend *b;
+    int err;
+
+    while (x->attempts <= w->conf->limits.retries && (b = pick_backend(x)) != NULL) {
+        x->backend = b;
+        x->attempts++;
+        if (b->index < 64)
+            x->tried |= 1ull << b->index;
+        if ((x->up = px_upstream_from_pool(b, x)) != NULL) {
+            attach(x);
+            return;
+        }
+        if ((x->up = px_upstream_connect(w, b, x, &err)) != NULL)
+            return;
+        backend_failed(b, uv_now(&w->loop));
+    }
+    fail(x, 502, "no backend reachable");
+}
+
+/* Opens a fresh connection to the same backend after a pooled one died. */
+static void reconnect_fresh(struct px_exchange *x)
+{
+    int err;
+    detach_upstream(x, false);
+    x->up = px_upstream_connect(x->c->w, x->backend, x, &err);
+    if (x->up == NULL)
+        fail(x, 502, "no backend reachable");
+}
+
+void px__exchange_upstream_ready(struct px_exchange *x, int status)
+{
+    if (status == 0) {
+        backend_ok(x->backend);
+        attach(x);
+        return;
+    }
+    px_log(PX_LOG_DEBUG, x->c, "event=connect_failed backend=%s err=%s",
+           x->backend->conf->addr.text, px_strerror(status));
+    backend_failed(x->backend, uv_now(&x->c->w->loop));
+    detach_upstream(x, false);
+    connect_next(x);
+}
+
+/*
+ * Sends what is ready of the request: the head once, then body bytes as the
+ * parser validates them, until the message ends or a write has to wait.
+ */
+static void pump_request(struct px_exchange *x)
+{
+    struct px_client *c = x->c;
+
+    while (x->up && !x->up->writing && c->state == PX_CLIENT_BUSY) {
+        uv_buf_t bufs[2];
+        unsigned n = 0;
+        size_t consumed = 0;
+        int ev = PX_HTTP_MORE;
+
+        if (!x->req_sent_head)
+            bufs[n++] = uv_buf_init(x->out, x->req_head_len);
+        if (!x->req_done) {
+            const char *data = c->in ? c->in->data + c->in_off : "";
+            ev = px_http_feed(&x->req, data, c->in ? c->in_len - c->in_off : 0, &consumed);
+            if (ev < 0) {
+                fail(x, status_for(ev), px_strerror(ev));
+                return;
+            }
+            if (consumed)
+                bufs[n++] = uv_buf_init((char *)data, (unsigned)consumed);
+            c->in_off += (uint32_t)consumed;
+            x->bytes_in += consumed;
+            if (ev == PX_HTTP_DONE || ev == PX_HTTP_UPGRADE)
+                x->req_done = true;
+        }
+        if (n == 0)
+            break;
+        x->req_sent_head = true;
+        x->req_body_sent |= consumed > 0;
+        int rc = px_upstream_write(x->up, bufs, n);
+        if (rc < 0) {
+            px__exchange_upstream_eof(x, rc);
+            return;
+        }
+        if (rc == 0) {
+            px__client_read(c, false);
+            return;
+        }
+    }
+    if (x->req_done || c->state != PX_CLIENT_BUSY) {
+        px__client_read(c, false);
+        if (c->state == PX_CLIENT_BUSY)
+            px__client_timer_stop(c);
+        return;
+    }
+    if (x->up && !x->up->writing && (c->in == NULL || c->in_off == c->in_len)) {
+        px__client_read(c, true);
+        px__client_timer(c, c->w->conf->timeouts.client_body_ms, "body");
+    }
+}
+
+void px__exchange_client_data(struct px_exchange *x)
+{
+    pump_request(x);
+}
+
+void px__exchange_upstream_written(struct px_exchange *x, int status)
+{
+    if (status < 0) {
+        px__exchange_upstream_eof(x, status);
+        return;
+    }
+    if (x->c->state == PX_CLIENT_TUNNEL) {
+        px__tunnel_upstream_written(x);
+        return;
+    }
+    px_upstream_timer(x->up, x->c->w->conf->timeouts.upstream_response_ms);
+    pump_request(x);
+}
+
+/* Writes BUFS to the client; returns 1 when done, 0 when queued, <0 error. */
+static int client_write(struct px_exchange *x, uv_buf_t *bufs, unsigned n);
+
+static void on_client_written(uv_write_t *req, int status)
+{
+    struct px_exchange *x = req->data;
+    x->cwriting = false;
+    if (status == UV_ECANCELED || x->c->state == PX_CLIENT_CLOSING)
+        return;
+    px__client_timer_stop(x->c);
+    if (status < 0) {
+        x->error = "client write failed";
+        px_client_close(x->c, x->error);
+        return;
+    }
+    if (x->c->state == PX_CLIENT_ERROR) {
+        on_error_written(x);
+        return;
+    }
+    if (x->c->state == PX_CLIENT_TUNNEL) {
+        px__tunnel_client_written(x);
+        return;
+    }
+    pump_response(x);
+}
+
+static int client_write(struct px_exchange *x, uv_buf_t *bufs, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        x->bytes_out += bufs[i].len;
+    int rc = px_stream_write((uv_stream_t *)&x->c->tcp, &x->cw, bufs, n, on_client_written);
+    if (rc == 0) {
+        x->cwriting = true;
+        px__client_timer(x->c, x->c->w->conf->timeouts.client_send_ms, "send");
+    }
+    return rc;
+}
+
+/* Decides how the response is framed for this client and renders its head. */
+static int response_head(struct px_exchange *x)
+{
+    struct px_http *r = &x->up->resp;
+    bool client_1_0 = px_http_minor(&x->req) == 0;
+    int status = px_http_status(r);
+
+    if (px_http_scan(r) != 0)
+        return PX_EPARSE;
+    if (status == 101 && !x->upgrade)
+        return PX_EPARSE;
+    if (status >= 200) {
+        x->status = status;
+        x->decode = client_1_0 && px_http_chunked(r) && !x->is_head;
+        r->decode_body = x->decode;
+        if (px_http_needs_eof(r) || x->decode || !x->req_done || r->conn_close)
+            x->keep_alive = false;
+    }
+    struct px_resp_ctx ctx = {
+        .keep_alive = x->keep_alive,
+        .client_1_0 = client_1_0,
+        .drop_te = x->decode,
+        .upgrade = status == 101,
+    };
+    x->resp_head_off = x->req_head_len;
+    int n = px_http_write_response_head(r, &ctx, x->out + x->resp_head_off,
+                                        x->out_cap - x->resp_head_off);
+    if (n < 0)
+        return PX_EHEADTOOBIG;
+    x->resp_head_len = (uint32_t)n;
+    return 0;
+}
+
+/*
+ * Moves parsed response bytes to the client until the upstream buffer is
+ * empty or a client write has to wait. Interim 1xx heads are passed on (to
+ * HTTP/1.1 clients) and parsing goes on with the final response.
+ */
+static void pump_response(struct px_exchange *x)
+{
+    struct px_upstream *u;
+
+    while ((u = x->up) != NULL && !x->cwriting) {
+        bool have_bytes = u->in && u->in_off < u->in_len;
+        const char *data = have_bytes ? u->in->data + u->in_off : "";
+        size_t consumed = 0;
+        int ev = PX_HTTP_MORE;
+        uv_buf_t bufs[PX_HTTP_MAX_SPANS + 1];
+        unsigned n = 0;
+
+        /* A paused parser may complete a message without another byte
+         * (HEAD, 204, 304, 1xx), so it is fed even when the buffer is empty. */
+        if (!have_bytes && x->resp_head_len == 0 && !px_http_paused(&u->resp))
+            break;
+        if (have_bytes || px_http_paused(&u->resp))
+            ev = px_http_feed(&u->resp, data, have_bytes ? u->in_len - u->in_off : 0, &consumed);
+        if (ev < 0) {
+            fail(x, 502, "invalid response from upstream");
+            return;
+        }
+        u->in_off += (uint32_t)consumed;
+        if (ev == PX_HTTP_HEAD) {
+            int rc = response_head(x);
+            if (rc < 0) {
+                fail(x, 502,
+                     rc == PX_EHEADTOOBIG ? "upstream header too large"
+                                          : "invalid response from upstream");
+                return;
+            }
+            int status = px_http_status(&u->resp);
+            if (status < 200 && px_http_minor(&x->req) == 0)
+                x->resp_head_len = 0; /* HTTP/1.0 clients get no interim responses */
+            if (status == 101) {
+                x->req_done = true;
+                px_tunnel_start(x);
+                return;
+            }
+            continue;
+        }
+        if (x->resp_head_len) {
+            bufs[n++] = uv_buf_init(x->out + x->resp_head_off, x->resp_head_len);
+            x->resp_head_len = 0;
+        }
+        if (x->decode) {
+            for (unsigned i = 0; i < u->resp.nspans; i++)
+                bufs[n++] = uv_buf_init((char *)u->resp.spans[i].base, u->resp.spans[i].len);
+            u->resp.nspans = 0;
+        } else if (consumed) {
+            bufs[n++] = uv_buf_init((char *)data, (unsigned)consumed);
+        }
+        if (ev == PX_HTTP_DONE && px_http_status(&u->resp) >= 200)
+            x->resp_done = true;
+        if (n == 0)
+            continue;
+        x->resp_started = true;
+        int rc = client_write(x, bufs, n);
+        if (rc < 0) {
+            px_client_close(x->c, "client write failed");
+            return;
+        }
+        if (rc == 0) {
+            px_upstream_read(u, false);
+            uv_timer_stop(&u->timer);
+            return;
+        }
+    }
+    if (x->cwriting || x->up == NULL)
+        return;
+    if (x->resp_done) {
+        finish(x);
+        return;
+    }
+    px_upstream_read(x->up, true);
+    px_upstream_timer(x->up, x->c->w->conf->timeouts.upstream_response_ms);
+}
+
+void px__exchange_upstream_data(struct px_exchange *x)
+{
+    if (x->c->state == PX_CLIENT_TUNNEL) {
+        px__tunnel_upstream_data(x);
+        return;
+    }
+    pump_response(x);
+}
+
+/* A reused connection may have been closed by the backend while idle; the
+ * request is safe to send again on a fresh one when it never reached the
+ * application: nothing came back, it is idempotent and it had no body. */
+static bool can_resend(const struct px_exchange *x)
+{
+    return !x->resp_started && !px_http_started(&x->up->resp) && x->up->nrequests > 1 &&
+           px_http_is_idempotent(&x->req) && !px_http_has_body(&x->req);
+}
+
+void px__exchange_upstream_eof(struct px_exchange *x, int err)
+{
+    struct px_upstream *u = x->up;
+
+    if (x->c->state == PX_CLIENT_TUNNEL) {
+        px_client_close(x->c, "tunnel closed by upstream");
+        return;
+    }
+    if (err == UV_EOF && px_http_started(&u->resp) && px_http_finish(&u->resp) == PX_HTTP_DONE) {
+        /* Close-delimited body: EOF is its end. Flush what is parsed. */
+        x->resp_done = true;
+        pump_response(x);
+        return;
+    }
+    if (can_resend(x)) {
+        px_log(PX_LOG_DEBUG, x->c, "event=retry reason=pooled_connection_closed backend=%s",
+               x->backend->conf->addr.text);
+        reconnect_fresh(x);
+        return;
+    }
+    if (!x->resp_started) {
+        fail(x, 502,
+             px_http_started(&u->resp) ? "upstream closed mid-response"
+                                       : "upstream closed before responding");
+        return;
+    }
+    x->error = "upstream closed mid-response";
+    log_access(x);
+    px_client_close(x->c, x->error);
+}
+
+void px__exchange_upstream_timeout(struct px_exchange *x)
+{
+    if (x->up->state == PX_UP_CONNECTING) {
+        px__exchange_upstream_ready(x, UV_ETIMEDOUT);
+        return;
+    }
+    if (x->c->state == PX_CLIENT_TUNNEL) {
+        px_client_close(x->c, "tunnel idle");
+        return;
+    }
+    fail(x, 504, "upstream timed out");
+}
+
+void px__exchange_client_timeout(struct px_exchange *x, const char *phase)
+{
+    if (strcmp(phase, "body") == 0)
+        fail(x, 408, "client body timeout");
+    else
+        px_client_close(x->c, phase);
+}

@@ -1,0 +1,646 @@
+/*
+ * http1: llhttp 8.1 glue (strict mode, no lenient flags). Heads are copied
+ * span by span into an arena bounded by max_header_bytes; bodies are never
+ * copied: the caller forwards raw bytes, or, when de-chunking, the spans
+ * collected here. The parser pauses after every head and every message so
+ * the caller decides what happens next (LIBRARY-NOTES §4.2).
+ */
+#include "proxy/http1.h"
+#include "proxy/px.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+enum { SPAN_NONE, SPAN_TARGET, SPAN_FIELD, SPAN_VALUE };
+
+#define ARENA_START_BYTES 2048
+
+static llhttp_settings_t request_settings;
+static llhttp_settings_t response_settings;
+
+static struct px_http *from_parser(llhttp_t *p)
+{
+    return px_container_of(p, struct px_http, parser);
+}
+
+static int fail(struct px_http *h, int err, const char *reason)
+{
+    h->error = err;
+    llhttp_set_error_reason(&h->parser, reason);
+    return HPE_USER;
+}
+
+/* Appends a span to the arena, growing it up to max_head. */
+static int arena_append(struct px_http *h, const char *at, size_t n)
+{
+    if (h->len + n > h->max_head)
+        return -1;
+    if (h->len + n > h->cap) {
+        uint32_t cap = h->cap;
+        while (cap < h->len + n)
+            cap *= 2;
+        if (cap > h->max_head)
+            cap = h->max_head;
+        char *b = realloc(h->buf, cap);
+        if (b == NULL)
+            return -1;
+        h->buf = b;
+        h->cap = cap;
+    }
+    memcpy(h->buf + h->len, at, n);
+    h->len += (uint32_t)n;
+    return 0;
+}
+
+static int on_message_begin(llhttp_t *p)
+{
+    struct px_http *h = from_parser(p);
+    h->len = 0;
+    h->nhdrs = 0;
+    h->target_off = h->target_len = 0;
+    h->last_span = SPAN_NONE;
+    h->head_done = false;
+    h->in_message = true;
+    h->body_bytes = 0;
+    return 0;
+}
+
+static int on_target(llhttp_t *p, const char *at, size_t n)
+{
+    struct px_http *h = from_parser(p);
+    if (h->last_span != SPAN_TARGET)
+        h->target_off = h->len;
+    h->last_span = SPAN_TARGET;
+    if (arena_append(h, at, n) != 0)
+        return fail(h, PX_EHEADTOOBIG, "request line too long");
+    h->target_len += (uint32_t)n;
+    return 0;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t n)
+{
+    struct px_http *h = from_parser(p);
+    if (h->last_span != SPAN_FIELD) {
+        if (h->nhdrs == h->max_hdrs)
+            return fail(h, PX_EHEADTOOBIG, "too many headers");
+        struct px_hdr *hd = &h->hdrs[h->nhdrs++];
+        memset(hd, 0, sizeof(*hd));
+        hd->name_off = h->len;
+    }
+    h->last_span = SPAN_FIELD;
+    if (arena_append(h, at, n) != 0)
+        return fail(h, PX_EHEADTOOBIG, "header too large");
+    h->hdrs[h->nhdrs - 1].name_len += (uint32_t)n;
+    return 0;
+}
+
+/*
+ * llhttp 8.1 accepts obs-fold even in strict mode and reports the folded
+ * part as another value span. A value span never starts right after a line
+ * feed except in a fold, so the byte before it tells (RFC 9112 §5.2: reject).
+ */
+static bool starts_fold(const struct px_http *h, const char *at)
+{
+    char before = at > h->feed_start ? at[-1] : h->prev_byte;
+    return before == '\n';
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t n)
+{
+    struct px_http *h = from_parser(p);
+    if (starts_fold(h, at))
+        return fail(h, PX_EPARSE, "obsolete line folding");
+    struct px_hdr *hd = &h->hdrs[h->nhdrs - 1];
+    if (h->last_span != SPAN_VALUE)
+        hd->value_off = h->len;
+    h->last_span = SPAN_VALUE;
+    if (memchr(at, '\0', n) != NULL)
+        return fail(h, PX_EPARSE, "NUL in header value");
+    if (arena_append(h, at, n) != 0)
+        return fail(h, PX_EHEADTOOBIG, "header too large");
+    hd->value_len += (uint32_t)n;
+    return 0;
+}
+
+static int on_status(llhttp_t *p, const char *at, size_t n)
+{
+    return on_target(p, at, n);
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+    struct px_http *h = from_parser(p);
+    h->head_done = true;
+    if (h->skip_body)
+        p->flags |= F_SKIPBODY; /* what returning 1 would do; we pause instead */
+    return HPE_PAUSED;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t n)
+{
+    struct px_http *h = from_parser(p);
+    h->body_bytes += n;
+    if (h->max_body && h->body_bytes > h->max_body)
+        return fail(h, PX_EBODYTOOBIG, "body too large");
+    if (!h->decode_body)
+        return 0;
+    h->spans[h->nspans].base = at;
+    h->spans[h->nspans].len = n;
+    if (++h->nspans == PX_HTTP_MAX_SPANS)
+        return HPE_PAUSED;
+    return 0;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+    from_parser(p)->in_message = false;
+    return HPE_PAUSED;
+}
+
+static void settings_init(void)
+{
+    llhttp_settings_init(&request_settings);
+    request_settings.on_message_begin = on_message_begin;
+    request_settings.on_url = on_target;
+    request_settings.on_header_field = on_header_field;
+    request_settings.on_header_value = on_header_value;
+    request_settings.on_headers_complete = on_headers_complete;
+    request_settings.on_body = on_body;
+    request_settings.on_message_complete = on_message_complete;
+    response_settings = request_settings;
+    response_settings.on_url = NULL;
+    response_settings.on_status = on_status;
+}
+
+int px_http_init(struct px_http *h, enum px_http_type type, void *owner, uint32_t max_head_bytes,
+                 uint32_t max_headers)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, settings_init);
+    memset(h, 0, sizeof(*h));
+    h->type = type;
+    h->owner = owner;
+    h->max_head = max_head_bytes;
+    h->max_hdrs = max_headers;
+    h->cap = max_head_bytes < ARENA_START_BYTES ? max_head_bytes : ARENA_START_BYTES;
+    h->buf = malloc(h->cap);
+    h->hdrs = malloc(sizeof(*h->hdrs) * max_headers);
+    if (h->buf == NULL || h->hdrs == NULL) {
+        px_http_dispose(h);
+        return PX_ENOMEM;
+    }
+    llhttp_init(&h->parser, type == PX_HTTP_REQUEST ? HTTP_REQUEST : HTTP_RESPONSE,
+                type == PX_HTTP_REQUEST ? &request_settings : &response_settings);
+    return 0;
+}
+
+void px_http_dispose(struct px_http *h)
+{
+    free(h->buf);
+    h->buf = NULL;
+    free(h->hdrs);
+    h->hdrs = NULL;
+}
+
+void px_http_reset(struct px_http *h)
+{
+    llhttp_reset(&h->parser);
+    h->len = h->nhdrs = 0;
+    h->head_done = false;
+    h->skip_body = false;
+    h->decode_body = false;
+    h->nspans = 0;
+    h->error = 0;
+    h->prev_byte = 0;
+    h->in_message = false;
+}
+
+static int map_error(struct px_http *h, llhttp_errno_t e)
+{
+    if (e == HPE_USER && h->error)
+        return h->error;
+    if (e == HPE_INVALID_VERSION)
+        return PX_EVERSION;
+    return PX_EPARSE;
+}
+
+int px_http_feed(struct px_http *h, const char *data, size_t len, size_t *consumed)
+{
+    llhttp_t *p = &h->parser;
+    llhttp_errno_t e;
+
+    if (llhttp_get_errno(p) == HPE_PAUSED)
+        llhttp_resume(p);
+    else if (llhttp_get_errno(p) == HPE_PAUSED_UPGRADE) {
+        *consumed = 0;
+        return PX_HTTP_UPGRADE;
+    }
+    h->feed_start = data;
+    e = llhttp_execute(p, data, len);
+    *consumed = e == HPE_OK ? len : (size_t)(llhttp_get_error_pos(p) - data);
+    if (*consumed > 0)
+        h->prev_byte = data[*consumed - 1];
+    switch (e) {
+    case HPE_OK:
+        return PX_HTTP_MORE;
+    case HPE_PAUSED_UPGRADE:
+        return PX_HTTP_UPGRADE;
+    case HPE_PAUSED:
+        if (h->decode_body && h->nspans == PX_HTTP_MAX_SPANS)
+            return PX_HTTP_BODYFULL;
+        if (h->head_done && h->last_span != SPAN_NONE) {
+            /* First pause after the head: report the head once. */
+            h->last_span = SPAN_NONE;
+            if (h->type == PX_HTTP_REQUEST && p->http_major == 0)
+                return PX_EVERSION; /* llhttp reads a bare-LF line as HTTP/0.9 */
+            return PX_HTTP_HEAD;
+        }
+        return PX_HTTP_DONE;
+    default:
+        return map_error(h, e);
+    }
+}
+
+int px_http_finish(struct px_http *h)
+{
+    llhttp_t *p = &h->parser;
+    if (llhttp_get_errno(p) == HPE_PAUSED)
+        llhttp_resume(p);
+    if (!px_http_started(h))
+        return PX_HTTP_MORE;
+    if (h->head_done && llhttp_message_needs_eof(p)) {
+        llhttp_errno_t e = llhttp_finish(p);
+        return e == HPE_OK || e == HPE_PAUSED ? PX_HTTP_DONE : PX_ETRUNCATED;
+    }
+    return PX_ETRUNCATED;
+}
+
+bool px_http_paused(const struct px_http *h)
+{
+    return llhttp_get_errno(&h->parser) == HPE_PAUSED;
+}
+
+bool px_http_started(const struct px_http *h)
+{
+    return h->in_message;
+}
+
+bool px_http_ieq(const char *s, size_t n, const char *lower)
+{
+    size_t i;
+    for (i = 0; i < n && lower[i]; i++) {
+        char c = s[i];
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c - 'A' + 'a');
+        if (c != lower[i])
+            return false;
+    }
+    return i == n && lower[i] == '\0';
+}
+
+static bool name_is(const struct px_http *h, const struct px_hdr *hd, const char *lower)
+{
+    return px_http_ieq(h->buf + hd->name_off, hd->name_len, lower);
+}
+
+int px_http_find(const struct px_http *h, const char *name)
+{
+    for (uint32_t i = 0; i < h->nhdrs; i++)
+        if (name_is(h, &h->hdrs[i], name))
+            return (int)i;
+    return -1;
+}
+
+/* Headers that never cross a proxy (RFC 9110 §7.6.1). */
+static const char *const hop_by_hop[] = {
+    "connection", "keep-alive", "proxy-connection",   "te",
+    "trailer",    "upgrade",    "proxy-authenticate",
+};
+
+static bool is_hop_by_hop(const struct px_http *h, const struct px_hdr *hd)
+{
+    for (size_t i = 0; i < PX_ARRAY_LEN(hop_by_hop); i++)
+        if (name_is(h, hd, hop_by_hop[i]))
+            return true;
+    return false;
+}
+
+/* Calls FN for each comma-separated, OWS-trimmed token of a header value. */
+static int each_token(const char *v, size_t n, int (*fn)(struct px_http *, const char *, size_t),
+                      struct px_http *h)
+{
+    size_t i = 0;
+    while (i < n) {
+        while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
+            i++;
+        size_t start = i;
+        while (i < n && v[i] != ',')
+            i++;
+        size_t end = i;
+        while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t'))
+            end--;
+        if (end > start) {
+            int rc = fn(h, v + start, end - start);
+            if (rc != 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+/* One token of a Connection header: a flag, or a header name to drop. */
+static int connection_token(struct px_http *h, const char *t, size_t n)
+{
+    if (px_http_ieq(t, n, "close"))
+        h->conn_close = true;
+    else if (px_http_ieq(t, n, "keep-alive"))
+        h->conn_keepalive = true;
+    else if (px_http_ieq(t, n, "upgrade"))
+        h->conn_upgrade = true;
+    /* Naming a framing or routing header would let a client strip it from
+     * what we forward after we relied on it: refuse. */
+    if (px_http_ieq(t, n, "content-length") || px_http_ieq(t, n, "transfer-encoding") ||
+        px_http_ieq(t, n, "host"))
+        return PX_EPARSE;
+    for (uint32_t i = 0; i < h->nhdrs; i++) {
+        struct px_hdr *hd = &h->hdrs[i];
+        if (hd->name_len == n && strncasecmp(h->buf + hd->name_off, t, n) == 0)
+            hd->flags |= PX_HDR_DROP;
+    }
+    return 0;
+}
+
+int px_http_scan(struct px_http *h)
+{
+    bool has_upgrade_hdr = false;
+    h->conn_close = h->conn_keepalive = h->conn_upgrade = h->expect_continue = false;
+    h->host_idx = -1;
+    h->xff_len = 0;
+    for (uint32_t i = 0; i < h->nhdrs; i++) {
+        struct px_hdr *hd = &h->hdrs[i];
+        const char *v = h->buf + hd->value_off;
+        if (is_hop_by_hop(h, hd))
+            hd->flags |= PX_HDR_DROP;
+        if (name_is(h, hd, "connection")) {
+            if (each_token(v, hd->value_len, connection_token, h) != 0)
+                return PX_EPARSE;
+        } else if (name_is(h, hd, "upgrade")) {
+            has_upgrade_hdr = true;
+        } else if (name_is(h, hd, "host")) {
+            if (h->host_idx >= 0)
+                return PX_EPARSE;
+            h->host_idx = (int)i;
+        } else if (name_is(h, hd, "expect")) {
+            h->expect_continue = px_http_ieq(v, hd->value_len, "100-continue");
+        } else if (name_is(h, hd, "x-forwarded-for")) {
+            hd->flags |= PX_HDR_XFF;
+            h->xff_len += hd->value_len + 2;
+        }
+    }
+    h->conn_upgrade = h->conn_upgrade && has_upgrade_hdr;
+    if (h->type == PX_HTTP_REQUEST && h->parser.http_minor == 1 && h->host_idx < 0)
+        return PX_EPARSE;
+    return 0;
+}
+
+const char *px_http_method_name(const struct px_http *h)
+{
+    return llhttp_method_name((llhttp_method_t)h->parser.method);
+}
+
+bool px_http_method_is(const struct px_http *h, const char *name)
+{
+    return strcmp(px_http_method_name(h), name) == 0;
+}
+
+bool px_http_is_idempotent(const struct px_http *h)
+{
+    switch (h->parser.method) {
+    case HTTP_GET:
+    case HTTP_HEAD:
+    case HTTP_OPTIONS:
+    case HTTP_TRACE:
+    case HTTP_PUT:
+    case HTTP_DELETE:
+        return true;
+    default:
+        return false;
+    }
+}
+
+int px_http_status(const struct px_http *h)
+{
+    return h->parser.status_code;
+}
+
+unsigned px_http_minor(const struct px_http *h)
+{
+    return h->parser.http_minor;
+}
+
+bool px_http_chunked(const struct px_http *h)
+{
+    return (h->parser.flags & F_CHUNKED) != 0;
+}
+
+bool px_http_has_body(const struct px_http *h)
+{
+    return px_http_chunked(h) || ((h->parser.flags & F_CONTENT_LENGTH) && h->parser.content_length);
+}
+
+bool px_http_needs_eof(const struct px_http *h)
+{
+    return llhttp_message_needs_eof(&h->parser) != 0;
+}
+
+bool px_http_keep_alive(const struct px_http *h)
+{
+    return llhttp_should_keep_alive(&h->parser) != 0;
+}
+
+bool px_http_is_upgrade(const struct px_http *h)
+{
+    return h->parser.upgrade != 0;
+}
+
+/* A bounded string builder: writes past cap are dropped and flagged. */
+struct out {
+    char *p;
+    size_t len, cap;
+    bool overflow;
+};
+
+static void put(struct out *o, const char *s, size_t n)
+{
+    if (o->len + n > o->cap) {
+        o->overflow = true;
+        return;
+    }
+    memcpy(o->p + o->len, s, n);
+    o->len += n;
+}
+
+static void puts_(struct out *o, const char *s)
+{
+    put(o, s, strlen(s));
+}
+
+static void put_header(struct out *o, const struct px_http *h, const struct px_hdr *hd)
+{
+    put(o, h->buf + hd->name_off, hd->name_len);
+    put(o, ": ", 2);
+    put(o, h->buf + hd->value_off, hd->value_len);
+    put(o, "\r\n", 2);
+}
+
+/* The origin-form of an absolute-form target ("http://a/b?c" → "/b?c"). */
+static void origin_form(const char *t, size_t n, const char **out, size_t *outlen)
+{
+    *out = t;
+    *outlen = n;
+    if (n == 0 || t[0] == '/' || (n == 1 && t[0] == '*'))
+        return;
+    const char *scheme_end = memchr(t, ':', n);
+    if (scheme_end == NULL || (size_t)(scheme_end - t) + 3 > n || scheme_end[1] != '/' ||
+        scheme_end[2] != '/')
+        return;
+    const char *auth = scheme_end + 3;
+    const char *path = memchr(auth, '/', n - (size_t)(auth - t));
+    if (path == NULL) {
+        *out = "/";
+        *outlen = 1;
+        return;
+    }
+    *out = path;
+    *outlen = n - (size_t)(path - t);
+}
+
+int px_http_write_request_head(const struct px_http *h, const struct px_req_ctx *ctx, char *buf,
+                               size_t cap)
+{
+    struct out o = {buf, 0, cap, false};
+    const char *target;
+    size_t target_len;
+    bool xff_done = false;
+
+    origin_form(h->buf + h->target_off, h->target_len, &target, &target_len);
+    puts_(&o, px_http_method_name(h));
+    put(&o, " ", 1);
+    put(&o, target, target_len);
+    puts_(&o, " HTTP/1.1\r\n");
+    for (uint32_t i = 0; i < h->nhdrs; i++) {
+        const struct px_hdr *hd = &h->hdrs[i];
+        if (hd->flags & PX_HDR_XFF) {
+            /* All X-Forwarded-For lines merge into one, ours last, so a
+             * backend reading only the first line still sees the chain. */
+            if (xff_done)
+                continue;
+            xff_done = true;
+            puts_(&o, "X-Forwarded-For: ");
+            for (uint32_t j = i; j < h->nhdrs; j++) {
+                if (!(h->hdrs[j].flags & PX_HDR_XFF))
+                    continue;
+                put(&o, h->buf + h->hdrs[j].value_off, h->hdrs[j].value_len);
+                put(&o, ", ", 2);
+            }
+            puts_(&o, ctx->client_ip);
+            put(&o, "\r\n", 2);
+            continue;
+        }
+        if ((hd->flags & PX_HDR_DROP) || name_is(h, hd, "x-forwarded-proto"))
+            continue;
+        put_header(&o, h, hd);
+    }
+    if (!xff_done) {
+        puts_(&o, "X-Forwarded-For: ");
+        puts_(&o, ctx->client_ip);
+        put(&o, "\r\n", 2);
+    }
+    puts_(&o, "X-Forwarded-Proto: http\r\nVia: 1.1 georoute\r\n");
+    if (ctx->upgrade) {
+        int u = px_http_find(h, "upgrade");
+        if (u >= 0)
+            put_header(&o, h, &h->hdrs[u]);
+        puts_(&o, "Connection: upgrade\r\n");
+    }
+    put(&o, "\r\n", 2);
+    return o.overflow ? -1 : (int)o.len;
+}
+
+int px_http_write_response_head(const struct px_http *h, const struct px_resp_ctx *ctx, char *buf,
+                                size_t cap)
+{
+    struct out o = {buf, 0, cap, false};
+    char line[32];
+    int status = px_http_status(h);
+
+    snprintf(line, sizeof(line), "HTTP/1.1 %03d ", status);
+    puts_(&o, line);
+    put(&o, h->buf + h->target_off, h->target_len);
+    put(&o, "\r\n", 2);
+    for (uint32_t i = 0; i < h->nhdrs; i++) {
+        const struct px_hdr *hd = &h->hdrs[i];
+        if (hd->flags & PX_HDR_DROP)
+            continue;
+        if (ctx->drop_te && name_is(h, hd, "transfer-encoding"))
+            continue;
+        put_header(&o, h, hd);
+    }
+    if (ctx->upgrade) {
+        int u = px_http_find(h, "upgrade");
+        if (u >= 0)
+            put_header(&o, h, &h->hdrs[u]);
+        puts_(&o, "Connection: upgrade\r\n");
+    } else if (!ctx->keep_alive) {
+        puts_(&o, "Connection: close\r\n");
+    } else if (ctx->client_1_0) {
+        puts_(&o, "Connection: keep-alive\r\n");
+    }
+    put(&o, "\r\n", 2);
+    return o.overflow ? -1 : (int)o.len;
+}
+
+const char *px_http_reason(int status)
+{
+    switch (status) {
+    case 100:
+        return "Continue";
+    case 200:
+        return "OK";
+    case 400:
+        return "Bad Request";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 413:
+        return "Content Too Large";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return "Error";
+    }
+}
+
+int px_http_write_error(int status, const char *reason, char *buf, size_t cap)
+{
+    int n = snprintf(buf, cap,
+                     "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
+                     "Connection: close\r\n\r\n%s\n",
+                     status, px_http_reason(status), strlen(reason) + 1, reason);
+    return n < 0 ? 0 : (size_t)n >= cap ? (int)cap - 1 : n;
+}

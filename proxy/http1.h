@@ -1,0 +1,174 @@
+/*
+ * http1: the llhttp glue. Owns one parser plus the parsed head of the current
+ * message (method or status, target, headers) copied into an arena, so no
+ * pointer into a read buffer survives a read. Also writes the rewritten head
+ * a proxy sends on: hop-by-hop headers removed, forwarding headers added.
+ * Only this file pair includes llhttp.h; callers see px_http_* results.
+ */
+#ifndef PX_HTTP1_H
+#define PX_HTTP1_H
+
+#include <llhttp.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum px_http_type { PX_HTTP_REQUEST, PX_HTTP_RESPONSE };
+
+/* What px_http_feed() stopped at. Negative values are px_err codes. */
+enum px_http_event {
+    PX_HTTP_MORE = 0,     /* every byte consumed, message not complete */
+    PX_HTTP_HEAD = 1,     /* head complete; body (if any) not yet parsed */
+    PX_HTTP_DONE = 2,     /* message complete */
+    PX_HTTP_UPGRADE = 3,  /* the bytes after this point are another protocol */
+    PX_HTTP_BODYFULL = 4, /* decoded-body span list is full; drain, feed on */
+};
+
+/* Header flags set by px_http_scan(). */
+enum {
+    PX_HDR_DROP = 1 << 0, /* hop-by-hop: not forwarded */
+    PX_HDR_XFF = 1 << 1,  /* X-Forwarded-For: merged into ours */
+};
+
+struct px_hdr {
+    uint32_t name_off, name_len;   /* in head.buf */
+    uint32_t value_off, value_len; /* in head.buf */
+    uint32_t flags;                /* PX_HDR_* */
+};
+
+#define PX_HTTP_MAX_SPANS 64
+
+/* A decoded body span, pointing into the caller's read buffer. */
+struct px_span {
+    const char *base; /* borrowed: valid until the next read */
+    size_t len;
+};
+
+struct px_http {
+    llhttp_t parser;
+    enum px_http_type type;
+    void *owner; /* borrowed back-reference for the caller */
+
+    char *buf;           /* owned arena: target/reason and headers */
+    uint32_t len, cap;   /* bytes used / allocated in buf */
+    uint32_t max_head;   /* max_header_bytes from config */
+    struct px_hdr *hdrs; /* owned, max_hdrs entries */
+    uint32_t nhdrs, max_hdrs;
+    uint32_t target_off, target_len; /* request target or reason phrase */
+    uint8_t last_span;               /* which span kind was appended last */
+    char prev_byte;                  /* last byte of the previous feed: obs-fold check */
+    const char *feed_start;          /* start of the current feed */
+    int error;                       /* px_err raised inside a callback */
+
+    bool in_message;     /* a message has begun and not completed */
+    bool head_done;      /* headers complete for the current message */
+    bool decode_body;    /* collect on_body spans instead of raw forwarding */
+    bool skip_body;      /* response to HEAD: no body whatever the headers say */
+    uint64_t body_bytes; /* decoded body bytes of the current message */
+    uint64_t max_body;   /* 0 = unlimited */
+    struct px_span spans[PX_HTTP_MAX_SPANS];
+    unsigned nspans;
+
+    /* Filled by px_http_scan() at PX_HTTP_HEAD. */
+    bool conn_close;      /* Connection: close (or HTTP/1.0 without keep-alive) */
+    bool conn_keepalive;  /* Connection: keep-alive */
+    bool conn_upgrade;    /* Connection: upgrade and an Upgrade header */
+    bool expect_continue; /* Expect: 100-continue */
+    int host_idx;         /* index of the Host header, -1 if none */
+    uint32_t xff_len;     /* total bytes of X-Forwarded-For values */
+};
+
+/*
+ * Sets up H to parse messages of TYPE; limits bound the head arena. Returns 0
+ * or PX_ENOMEM (then H needs no dispose).
+ */
+int px_http_init(struct px_http *h, enum px_http_type type, void *owner, uint32_t max_head_bytes,
+                 uint32_t max_headers);
+
+/* Frees what H owns. Safe on a zeroed struct. */
+void px_http_dispose(struct px_http *h);
+
+/* Prepares H for the next message on the same connection (keeps the arena). */
+void px_http_reset(struct px_http *h);
+
+/*
+ * Parses up to LEN bytes of DATA and stores in *consumed how many belong to
+ * the events reported so far. Returns a px_http_event, or a negative px_err
+ * (PX_EPARSE, PX_EHEADTOOBIG, PX_EBODYTOOBIG, PX_EVERSION). After PX_HTTP_HEAD
+ * call px_http_scan(), then feed the rest. Errors are sticky.
+ */
+int px_http_feed(struct px_http *h, const char *data, size_t len, size_t *consumed);
+
+/*
+ * Tells the parser the peer closed. Returns PX_HTTP_DONE when that ends a
+ * close-delimited message, PX_ETRUNCATED when a message was cut short, or
+ * PX_HTTP_MORE when no message had started.
+ */
+int px_http_finish(struct px_http *h);
+
+/* True while the parser waits at a head or message boundary. */
+bool px_http_paused(const struct px_http *h);
+
+/* True once any byte of a message was parsed since the last reset. */
+bool px_http_started(const struct px_http *h);
+
+/*
+ * Classifies the headers of a complete head: marks hop-by-hop ones (the
+ * fixed list plus those Connection names), Host, Expect and XFF. Returns 0,
+ * or PX_EPARSE for a head a proxy must refuse (duplicate Host, a request
+ * without Host in HTTP/1.1, Connection naming framing headers).
+ */
+int px_http_scan(struct px_http *h);
+
+/* Accessors for the current message. */
+const char *px_http_method_name(const struct px_http *h);
+bool px_http_method_is(const struct px_http *h, const char *name);
+bool px_http_is_idempotent(const struct px_http *h);
+int px_http_status(const struct px_http *h);
+unsigned px_http_minor(const struct px_http *h);
+bool px_http_has_body(const struct px_http *h); /* request: CL > 0 or chunked */
+bool px_http_chunked(const struct px_http *h);
+bool px_http_needs_eof(const struct px_http *h);
+bool px_http_keep_alive(const struct px_http *h);
+bool px_http_is_upgrade(const struct px_http *h); /* llhttp saw Upgrade/CONNECT */
+
+/* Finds header NAME (case-insensitive); returns its index or -1. */
+int px_http_find(const struct px_http *h, const char *name);
+
+/* Compares bytes to a lowercase token, ignoring ASCII case. */
+bool px_http_ieq(const char *s, size_t n, const char *lower);
+
+struct px_req_ctx {
+    const char *client_ip; /* appended to X-Forwarded-For */
+    bool upgrade;          /* forward Upgrade + Connection: upgrade */
+};
+
+/*
+ * Writes the request head to forward into OUT (capacity CAP): request line
+ * in origin form, HTTP/1.1, kept headers, merged X-Forwarded-For, Via and
+ * X-Forwarded-Proto. Returns the length, or -1 if CAP is too small.
+ */
+int px_http_write_request_head(const struct px_http *h, const struct px_req_ctx *ctx, char *out,
+                               size_t cap);
+
+struct px_resp_ctx {
+    bool keep_alive; /* the client connection stays open after this */
+    bool client_1_0; /* the client spoke HTTP/1.0 */
+    bool drop_te;    /* body is being de-chunked: drop Transfer-Encoding */
+    bool upgrade;    /* 101: forward Upgrade + Connection: upgrade */
+};
+
+/* Writes the response head to send the client. Returns its length or -1. */
+int px_http_write_response_head(const struct px_http *h, const struct px_resp_ctx *ctx, char *out,
+                                size_t cap);
+
+/*
+ * Writes a complete error response (text/plain body naming REASON, with
+ * Connection: close) into OUT. Returns the length (truncated to fit).
+ */
+int px_http_write_error(int status, const char *reason, char *out, size_t cap);
+
+/* The standard reason phrase for STATUS. */
+const char *px_http_reason(int status);
+
+#endif

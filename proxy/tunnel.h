@@ -1,0 +1,21 @@
+/*
+ * tunnel: after a 101 Switching Protocols, the client and upstream sockets
+ * of an exchange relay opaque bytes both ways until either side closes or
+ * the tunnel stays idle for tunnel_idle. Same backpressure as the exchange:
+ * one buffer in flight per direction.
+ */
+#ifndef PX_TUNNEL_H
+#define PX_TUNNEL_H
+
+struct px_exchange;
+
+/* Sends the 101 head and any early bytes, then relays. */
+void px_tunnel_start(struct px_exchange *x);
+
+/* I/O events routed here while the client is in PX_CLIENT_TUNNEL. */
+void px__tunnel_client_data(struct px_exchange *x);
+void px__tunnel_upstream_data(struct px_exchange *x);
+void px__tunnel_client_written(struct px_exchange *x);
+void px__tunnel_upstream_written(struct px_exchange *x);
+
+#endif

@@ -1,0 +1,188 @@
+/*
+ * worker: runs one uv loop on its own thread. Draining (SIGTERM) closes the
+ * listeners, lets in-flight exchanges finish until shutdown_drain, then
+ * closes whatever is left; the loop ends when every handle is closed.
+ */
+#include "proxy/worker.h"
+#include "proxy/client.h"
+#include "proxy/exchange.h"
+#include "proxy/px.h"
+#include "proxy/upstream.h"
+
+#include <string.h>
+
+#define TICK_MS 200
+
+static void on_listener_connection(uv_stream_t *server, int status)
+{
+    struct px_worker *w = server->data;
+    if (status < 0) {
+        px_log(PX_LOG_WARN, NULL, "event=accept_failed err=%s", uv_strerror(status));
+        return;
+    }
+    px_client_accept(w, server);
+}
+
+int px_worker_init(struct px_worker *w, unsigned id, struct px_process *proc, const int *fds,
+                   size_t nfds)
+{
+    const struct conf *cf = proc->conf;
+    const struct conf_region *r = &cf->regions[0];
+    int rc;
+
+    memset(w, 0, sizeof(*w));
+    w->id = id;
+    w->proc = proc;
+    w->conf = cf;
+    w->slabs.max_free = 64;
+    w->alog.fd = proc->access_fd;
+    px_list_init(&w->clients);
+    if ((rc = uv_loop_init(&w->loop)) != 0)
+        return rc;
+    w->listeners = calloc(nfds, sizeof(*w->listeners));
+    w->backends = calloc(r->nbackends, sizeof(*w->backends));
+    if (w->listeners == NULL || w->backends == NULL)
+        return UV_ENOMEM;
+    w->nbackends = r->nbackends;
+    for (size_t i = 0; i < r->nbackends; i++) {
+        struct px_backend *b = &w->backends[i];
+        b->conf = &r->backends[i];
+        b->region = r->name;
+        b->index = (unsigned)i;
+        px_list_init(&b->idle);
+    }
+    w->rr = id; /* workers start their round robin at different backends */
+    for (size_t i = 0; i < nfds; i++) {
+        uv_tcp_t *l = &w->listeners[i];
+        uv_tcp_init(&w->loop, l);
+        l->data = w;
+        w->nlisteners++;
+        if ((rc = uv_tcp_open(l, fds[i])) != 0 ||
+            (rc = uv_listen((uv_stream_t *)l, 1024, on_listener_connection)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static void on_worker_handle_closed(uv_handle_t *h)
+{
+    struct px_worker *w = h->data;
+    w->pending_closes--;
+}
+
+/* Everything is drained: close the worker's own handles so the loop ends. */
+static void worker_finish(struct px_worker *w)
+{
+    for (size_t i = 0; i < w->nbackends; i++)
+        px_upstream_pool_drain(&w->backends[i]);
+    px_accesslog_flush(&w->alog);
+    w->pending_closes += 2;
+    uv_close((uv_handle_t *)&w->wake, on_worker_handle_closed);
+    uv_close((uv_handle_t *)&w->tick, on_worker_handle_closed);
+}
+
+static void close_listeners(struct px_worker *w)
+{
+    for (size_t i = 0; i < w->nlisteners; i++) {
+        w->pending_closes++;
+        uv_close((uv_handle_t *)&w->listeners[i], on_worker_handle_closed);
+    }
+    w->nlisteners = 0;
+}
+
+/* Closes every client that is between requests; busy ones close after. */
+static void close_idle_clients(struct px_worker *w, bool all)
+{
+    struct px_list *n = w->clients.next;
+    while (n != &w->clients) {
+        struct px_client *c = px_container_of(n, struct px_client, node);
+        n = n->next;
+        if (all || (c->state == PX_CLIENT_HEAD && (c->x == NULL || !px_http_started(&c->x->req))))
+            px_client_close(c, all ? "shutdown deadline" : "shutdown");
+        else
+            c->close_after = true;
+    }
+}
+
+void px__worker_client_gone(struct px_worker *w)
+{
+    w->nclients--;
+    if (w->draining && w->nclients == 0 && !uv_is_closing((uv_handle_t *)&w->tick))
+        worker_finish(w);
+}
+
+static void start_drain(struct px_worker *w)
+{
+    if (w->draining)
+        return;
+    w->draining = true;
+    w->drain_deadline_ms = uv_now(&w->loop) + w->conf->timeouts.shutdown_drain_ms;
+    close_listeners(w);
+    for (size_t i = 0; i < w->nbackends; i++)
+        px_upstream_pool_drain(&w->backends[i]);
+    close_idle_clients(w, false);
+    if (w->nclients == 0 && !uv_is_closing((uv_handle_t *)&w->tick))
+        worker_finish(w);
+}
+
+static void on_worker_wake(uv_async_t *a)
+{
+    struct px_worker *w = a->data;
+    if (atomic_load(&w->stop_requested))
+        start_drain(w);
+}
+
+static void on_worker_tick(uv_timer_t *t)
+{
+    struct px_worker *w = t->data;
+    px_accesslog_flush(&w->alog);
+    if (w->draining && uv_now(&w->loop) >= w->drain_deadline_ms)
+        close_idle_clients(w, true);
+}
+
+static void worker_main(void *arg)
+{
+    struct px_worker *w = arg;
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+}
+
+int px_worker_start(struct px_worker *w)
+{
+    int rc;
+    if ((rc = uv_async_init(&w->loop, &w->wake, on_worker_wake)) != 0)
+        return rc;
+    w->wake.data = w;
+    uv_timer_init(&w->loop, &w->tick);
+    w->tick.data = w;
+    uv_timer_start(&w->tick, on_worker_tick, TICK_MS, TICK_MS);
+    uv_unref((uv_handle_t *)&w->tick);
+    return uv_thread_create(&w->thread, worker_main, w);
+}
+
+void px_worker_stop(struct px_worker *w)
+{
+    atomic_store(&w->stop_requested, true);
+    uv_async_send(&w->wake);
+}
+
+static void on_walk_close(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+void px_worker_join(struct px_worker *w)
+{
+    uv_thread_join(&w->thread);
+    /* A clean drain leaves nothing; this only catches a bug, loudly. */
+    if (uv_loop_close(&w->loop) == UV_EBUSY) {
+        px_log(PX_LOG_ERR, NULL, "event=worker_leak worker=%u", w->id);
+        uv_walk(&w->loop, on_walk_close, NULL);
+        uv_run(&w->loop, UV_RUN_DEFAULT);
+        uv_loop_close(&w->loop);
+    }
+    px_slab_cache_dispose(&w->slabs);
+    free(w->listeners);
+    free(w->backends);
+}

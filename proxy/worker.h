@@ -1,0 +1,84 @@
+/*
+ * worker: one thread, one uv loop, its own SO_REUSEPORT listeners, clients,
+ * upstream pools, buffers and access log. Workers share only the immutable
+ * config and one atomic connection count, so the request path takes no lock.
+ */
+#ifndef PX_WORKER_H
+#define PX_WORKER_H
+
+#include "conf/conf.h"
+#include "proxy/list.h"
+#include "proxy/log.h"
+#include "proxy/slab.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <uv.h>
+
+/* State shared by every worker of the process. */
+struct px_process {
+    const struct conf *conf; /* borrowed: lives as long as the process */
+    atomic_uint nclients;    /* open client connections, all workers */
+    int access_fd;           /* access log fd, -1 when off */
+};
+
+/* A backend as one worker sees it: its idle pool and recent failures. */
+struct px_backend {
+    const struct conf_backend *conf; /* borrowed from the config */
+    const char *region;              /* borrowed: region name */
+    unsigned index;                  /* position in the worker's array */
+    struct px_list idle;             /* pooled px_upstream, most recent first */
+    unsigned nidle;
+    unsigned fails;       /* consecutive connect failures */
+    uint64_t retry_at_ms; /* skipped until then after failures */
+};
+
+struct px_worker {
+    uv_loop_t loop;
+    unsigned id;
+    struct px_process *proc; /* borrowed */
+    const struct conf *conf; /* borrowed: proc->conf */
+
+    uv_tcp_t *listeners; /* owned array, nlisteners handles */
+    size_t nlisteners;
+    unsigned pending_closes; /* listener/worker handles still closing */
+
+    uv_async_t wake; /* main thread → worker: start draining */
+    uv_timer_t tick; /* access-log flush and drain deadline */
+    atomic_bool stop_requested;
+
+    struct px_slab_cache slabs;
+    struct px_list clients; /* every open px_client */
+    unsigned nclients;
+
+    struct px_backend *backends; /* owned, nbackends (first region's for now) */
+    size_t nbackends;
+    unsigned rr; /* round-robin cursor */
+
+    struct px_accesslog alog;
+
+    bool draining;
+    uint64_t drain_deadline_ms;
+    uv_thread_t thread;
+};
+
+/*
+ * Prepares W (loop, listeners from FDS, pools). FDS are bound listening
+ * sockets the worker takes over. Returns 0 or a negative libuv error.
+ */
+int px_worker_init(struct px_worker *w, unsigned id, struct px_process *proc, const int *fds,
+                   size_t nfds);
+
+/* Starts W's thread. Returns 0 or a negative libuv error. */
+int px_worker_start(struct px_worker *w);
+
+/* Asks W, from any thread, to stop accepting and drain. */
+void px_worker_stop(struct px_worker *w);
+
+/* Waits for W's thread to end and frees what W owns. */
+void px_worker_join(struct px_worker *w);
+
+/* Called by client.c when a client connection is gone. */
+void px__worker_client_gone(struct px_worker *w);
+
+#endif

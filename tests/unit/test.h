@@ -12,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TEST(name) void test_##name(void)
+#define TEST(name)                                                                                 \
+    void test_##name(void);                                                                        \
+    void test_##name(void)
 
 #define TEST_FAIL_(fmt, ...)                                                                       \
     do {                                                                                           \

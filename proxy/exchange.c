@@ -109,6 +109,17 @@ static void finish(struct px_exchange *x)
     px__client_exchange_done(c, keep);
 }
 
+/*
+ * Finishes once both directions are complete. A backend may answer before it
+ * has read the whole request body (an echo, an early error); the rest of the
+ * body still goes to it so that both connections stay reusable.
+ */
+static void maybe_finish(struct px_exchange *x)
+{
+    if (x->resp_done && x->req_done && !x->cwriting && !(x->up && x->up->writing))
+        finish(x);
+}
+
 static void on_error_written(struct px_exchange *x)
 {
     log_access(x);
@@ -163,6 +174,8 @@ static int status_for(int err)
         return 505;
     case PX_EMETHOD:
         return 501;
+    case PX_ETIMEOUT:
+        return 408;
     default:
         return 400;
     }
@@ -171,6 +184,12 @@ static int status_for(int err)
 void px_exchange_reject(struct px_exchange *x, int err)
 {
     fail(x, status_for(err), px_strerror(err));
+}
+
+static bool upgrade_is_h2c(const struct px_http *h)
+{
+    int i = px_http_find(h, "upgrade");
+    return i >= 0 && px_http_ieq(h->buf + h->hdrs[i].value_off, h->hdrs[i].value_len, "h2c");
 }
 
 int px_exchange_start(struct px_exchange *x)
@@ -193,10 +212,15 @@ int px_exchange_start(struct px_exchange *x)
         goto refuse;
     }
     x->is_head = px_http_method_is(h, "HEAD");
-    x->upgrade = px_http_is_upgrade(h) && h->conn_upgrade;
+    /* h2c would let a client talk HTTP/2 to the backend past our parser:
+     * such a request is forwarded as plain HTTP/1.1 and the connection
+     * closed after it, since llhttp treats the following bytes as opaque. */
+    x->upgrade = px_http_is_upgrade(h) && h->conn_upgrade && !upgrade_is_h2c(h);
     x->keep_alive =
         px_http_keep_alive(h) && !c->close_after && !c->w->draining &&
         !(cf->limits.max_keepalive_requests && c->nrequests >= cf->limits.max_keepalive_requests);
+    if (px_http_is_upgrade(h) && !x->upgrade)
+        x->keep_alive = false;
     px_client_peer_ip(c, ip, sizeof(ip));
     struct px_req_ctx ctx = {ip, x->upgrade};
     rc = px_http_write_request_head(h, &ctx, x->out, x->out_cap);
@@ -354,8 +378,10 @@ static void pump_request(struct px_exchange *x)
     }
     if (x->req_done || c->state != PX_CLIENT_BUSY) {
         px__client_read(c, false);
-        if (c->state == PX_CLIENT_BUSY)
+        if (c->state == PX_CLIENT_BUSY) {
             px__client_timer_stop(c);
+            maybe_finish(x);
+        }
         return;
     }
     if (x->up && !x->up->writing && (c->in == NULL || c->in_off == c->in_len)) {
@@ -436,12 +462,16 @@ static int response_head(struct px_exchange *x)
         x->status = status;
         x->decode = client_1_0 && px_http_chunked(r) && !x->is_head;
         r->decode_body = x->decode;
-        if (px_http_needs_eof(r) || x->decode || !x->req_done || r->conn_close)
+        /* The client connection outlives this response only when the
+         * response ends by its framing, the request is fully read, and the
+         * bytes after an upgrade request are not in another protocol. */
+        if (px_http_needs_eof(r) || x->decode || x->upgrade || x->c->w->draining)
             x->keep_alive = false;
     }
+    bool interim = status < 200 && status != 101;
     struct px_resp_ctx ctx = {
-        .keep_alive = x->keep_alive,
-        .client_1_0 = client_1_0,
+        .keep_alive = x->keep_alive || interim,
+        .client_1_0 = client_1_0 && !interim,
         .drop_te = x->decode,
         .upgrade = status == 101,
     };
@@ -463,7 +493,7 @@ static void pump_response(struct px_exchange *x)
 {
     struct px_upstream *u;
 
-    while ((u = x->up) != NULL && !x->cwriting) {
+    while ((u = x->up) != NULL && !x->cwriting && !x->resp_done) {
         bool have_bytes = u->in && u->in_off < u->in_len;
         const char *data = have_bytes ? u->in->data + u->in_off : "";
         size_t consumed = 0;
@@ -530,7 +560,9 @@ static void pump_response(struct px_exchange *x)
     if (x->cwriting || x->up == NULL)
         return;
     if (x->resp_done) {
-        finish(x);
+        px_upstream_read(x->up, false);
+        uv_timer_stop(&x->up->timer);
+        maybe_finish(x);
         return;
     }
     px_upstream_read(x->up, true);

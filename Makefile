@@ -1,6 +1,7 @@
 # georoute: one GNU Makefile (HAProxy model). `make V=1` shows full commands.
 #
 #   make            build ./georoute
+#   make demo       run georoute in front of three local regions
 #   make test       unit + integration tests; last line "N passed, N failed"
 #   make test-asan  the same suite built with ASan+UBSan (into build-asan/)
 #   make bench      throughput/latency/memory against HAProxy and nginx
@@ -77,6 +78,11 @@ tools: $(TOOL_BIN)
 deps:
 	$(Q).ci/deps build test
 
+# The README's first command: georoute in front of three local regions.
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)bench/demo
+
 # The whole suite: unit tests (fork per test) then end-to-end tests against
 # the real binary on loopback. tests/run sums the suites into one line.
 test: deps
@@ -115,6 +121,6 @@ check-deps:
 clean:
 	rm -rf build build-asan georoute
 
-.PHONY: all deps test test-asan check bench format format-check check-deps clean tools
+.PHONY: all deps demo test test-asan check bench format format-check check-deps clean tools
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -38,6 +38,7 @@ UNIT_SRC  := $(wildcard tests/unit/*.c tests/unit/*/*.c)
 UNIT_OBJ  := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 TOOL_SRC  := $(wildcard tests/tools/*.c bench/*.c)
 TOOL_BIN  := $(TOOL_SRC:%.c=$(BUILD)/%)
+NPM_GEO_DB := $(BUILD)/npm/node_modules/@ip-location-db/geo-whois-asn-country-mmdb/geo-whois-asn-country.mmdb
 
 all: georoute
 
@@ -87,6 +88,8 @@ demo: deps
 # the real binary on loopback. tests/run sums the suites into one line.
 test: deps
 	$(Q)$(MAKE) --no-print-directory all tools $(BUILD)/test-unit
+	$(Q)[ -f $(NPM_GEO_DB) ] || tests/fixtures/fetch-ip-location-db.sh $(BUILD) >/dev/null || \
+	    echo "note: real-world geo database not installed; its test will be skipped"
 	$(Q)tests/run $(BUILD)
 
 test-asan:

@@ -8,12 +8,14 @@
  *   2. conf/directives.c walks the tree with static const directive tables,
  *      one per section, and fills the struct conf. Generic value parsers
  *      (conf/value.c) turn scalars into milliseconds, bytes, addresses, ...
- *   3. conf/conf.c owns the public API and the error buffer.
+ *   3. conf/validate.c (conf__finish) runs once everything is merged: it
+ *      parses zones (conf/zones.c; routes name regions, matches need geo
+ *      databases, and YAML keys come in any order), writes the non-integer
+ *      defaults, and checks rules spanning sections.
+ *   conf/conf.c owns the public API and the error buffer.
  *
- * A later section (zones:, admin:, probe:, dns:, geo:) is added by writing a
- * struct, a directive table and, where no generic parser fits, one parse_fn.
- * The node tree and the value parsers are reusable for lists of CIDRs,
- * country codes and so on.
+ * A new section is added by writing a struct, a directive table and, where
+ * no generic parser fits, one parse_fn.
  */
 #ifndef CONF_CONF_INT_H
 #define CONF_CONF_INT_H
@@ -78,6 +80,7 @@ struct conf_ctx {
     size_t nmsgs;                          /* entries used in msgs */
     char path[CONF_PATH_MAX]; /* key path of the node being parsed, "regions.cn.backends[1]" */
     size_t pathlen;           /* strlen(path) */
+    struct conf *conf;        /* borrowed; the conf being filled, for cross references */
 };
 
 /*
@@ -103,6 +106,13 @@ void conf__err_at(struct conf_ctx *ctx, unsigned line, unsigned col, const char 
  */
 void conf__err(struct conf_ctx *ctx, const struct conf_node *n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* Like conf__err(), at a stored position POS (line 0: no position). */
+void conf__err_pos(struct conf_ctx *ctx, struct conf_pos pos, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Returns the position of node N as a struct conf_pos. */
+struct conf_pos conf__pos(const struct conf_node *n);
 
 /*
  * Appends a component to the key path: ".name" (or "name" at the top), or
@@ -178,9 +188,60 @@ const char *conf__bool_parse(const char *s, int *out);
 /*
  * Numeric socket address: "1.2.3.4:80" or "[::1]:80", port 1..65535. Fills
  * *out (sockaddr, length, canonical text). Host names are refused with a
- * message saying DNS names are not supported yet.
+ * message saying they are only allowed for backends (conf__target_parse).
  */
 const char *conf__addr_parse(const char *s, struct conf_addr *out);
+
+/*
+ * Numeric address with an optional port: "1.2.3.4", "::1" (no brackets
+ * needed without a port), "1.2.3.4:53", "[::1]:5353". A missing port is
+ * DEFPORT. Fills *out like conf__addr_parse().
+ */
+const char *conf__addr_parse_port(const char *s, uint16_t defport, struct conf_addr *out);
+
+/*
+ * A backend target: numeric "ip:port" / "[ip6]:port" (fills *ADDR, *IS_NAME
+ * = 0) or "name:port" with a valid host name (copies the name to HOST, of
+ * HOSTLEN bytes, *IS_NAME = 1). *PORT is set either way.
+ */
+const char *conf__target_parse(const char *s, struct conf_addr *addr, char *host, size_t hostlen,
+                               uint16_t *port, int *is_name);
+
+/*
+ * DNS name (RFC 1123): labels of 1..63 letters, digits and '-' (and '_' when
+ * ALLOW_UNDERSCORE, for SRV names), not starting or ending with '-', at most
+ * 253 characters, one optional trailing dot, the last label not all digits.
+ */
+const char *conf__hostname_check(const char *s, int allow_underscore);
+
+/*
+ * Network "10.0.0.0/8", "2001:db8::/32" or a bare address (/32, /128) into
+ * *out. Host bits are cleared; an IPv4-mapped IPv6 prefix of length >= 96
+ * becomes the IPv4 network. *out's pos is left zero.
+ */
+const char *conf__cidr_parse(const char *s, struct conf_cidr *out);
+
+/* 1 when address ADDR (4 or 16 bytes by FAMILY) is in network C, else 0. */
+int conf__cidr_contains(const struct conf_cidr *c, int family, const uint8_t *addr);
+
+/*
+ * HTTP field name (RFC 9110 token, 1..64 characters) that is not one of the
+ * headers HTTP framing or the proxy itself uses (Host, Connection,
+ * Content-Length, X-Forwarded-For, ...).
+ */
+const char *conf__header_name_check(const char *s);
+
+/* Percentage "10" or "10%": a whole number; range checks are the caller's. */
+const char *conf__pct_parse(const char *s, uint64_t *out);
+
+/* HTTP status "200" or range "200-399": 100..599 and lo <= hi. */
+const char *conf__status_range_parse(const char *s, uint32_t *lo, uint32_t *hi);
+
+/* AS number "4134" or "AS4134" (any case): 1..4294967295. */
+const char *conf__asn_parse(const char *s, uint32_t *out);
+
+/* Returns 1 when A is a loopback address: 127.0.0.0/8, ::1, or ::ffff:127.x.x.x. */
+int conf__addr_is_loopback(const struct conf_addr *a);
 
 /* Returns 1 when S is a valid region/zone name, [A-Za-z0-9_-]{1,63}, else 0. */
 int conf__name_valid(const char *s);
@@ -227,6 +288,14 @@ extern const struct conf_section conf__root_section;
 extern const struct conf_section conf__region_section;
 /* One backend written as a mapping, on struct conf_backend. */
 extern const struct conf_section conf__backend_section;
+/* One probe mapping, on struct conf_probe (a region's, or a backend's override). */
+extern const struct conf_section conf__probe_section;
+/* One listen entry written as a mapping, on struct conf_listener. */
+extern const struct conf_section conf__listener_section;
+/* One geo.databases entry, on struct conf_geo_db. */
+extern const struct conf_section conf__geo_db_section;
+/* One zone (conf/zones.c), on struct conf_zone; match and route are its .sub sections. */
+extern const struct conf_section conf__zone_section;
 
 /* Generic parsers, usable as conf_directive.parse; each follows conf_parse_cb. */
 int conf_parse_ms(struct conf_ctx *ctx, const struct conf_node *n, const struct conf_directive *d,
@@ -241,6 +310,37 @@ int conf_parse_addr(struct conf_ctx *ctx, const struct conf_node *n, const struc
                     void *base);
 int conf_parse_section(struct conf_ctx *ctx, const struct conf_node *n,
                        const struct conf_directive *d, void *base);
+/* A duration, or `off` stored as 0 (d->min must then be >= 1). */
+int conf_parse_ms_off(struct conf_ctx *ctx, const struct conf_node *n,
+                      const struct conf_directive *d, void *base);
+/* A percentage "10" or "10%" into a uint32_t field, within d->min..d->max. */
+int conf_parse_pct(struct conf_ctx *ctx, const struct conf_node *n, const struct conf_directive *d,
+                   void *base);
+/* Accepts nothing itself: the key is parsed later by conf__finish (zones). */
+int conf_parse_deferred(struct conf_ctx *ctx, const struct conf_node *n,
+                        const struct conf_directive *d, void *base);
+
+/*
+ * Parses the value of `zones` (N may be NULL: absent) into C->zones, adding
+ * the implicit default zone when none is named "default". Needs C->regions
+ * and C->geo parsed. Returns 0, or -1 when anything was reported.
+ * (conf/zones.c)
+ */
+int conf__zones_parse(struct conf_ctx *ctx, const struct conf_node *n, struct conf *c);
+
+/* Releases what zone Z owns (not Z itself). Accepts a zeroed zone. (conf/zones.c) */
+void conf__zone_dispose(struct conf_zone *z);
+
+/*
+ * After the whole tree is parsed and merged: zones, derived defaults and the
+ * checks that need several sections (admin token, PROXY protocol without
+ * trusted_proxies, dns TTLs). ROOT is the document's top mapping.
+ * (conf/validate.c)
+ */
+void conf__finish(struct conf_ctx *ctx, const struct conf_node *root, struct conf *c);
+
+/* Releases the strings of probe P (not P itself). */
+void conf__probe_dispose(struct conf_probe *p);
 
 /*
  * Sets every integer field of section S (and of its nested sections) at BASE

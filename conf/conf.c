@@ -5,6 +5,7 @@
 #include "conf/conf-int.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,6 +124,26 @@ void conf__err(struct conf_ctx *ctx, const struct conf_node *n, const char *fmt,
 }
 
 /*
+ * Reports an error at stored position POS, prefixed by the current key path.
+ * Full contract in conf-int.h.
+ */
+void conf__err_pos(struct conf_ctx *ctx, struct conf_pos pos, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    err_vreport(ctx, pos.line, pos.col, 1, fmt, ap);
+    va_end(ap);
+}
+
+/* Returns N's line and column as a struct conf_pos; see conf-int.h. */
+struct conf_pos conf__pos(const struct conf_node *n)
+{
+    struct conf_pos p = {n->line, n->col};
+    return p;
+}
+
+/*
  * Appends ".name" or "[i]" to the key path; returns the old length for conf__path_pop().
  * Full contract in conf-int.h.
  */
@@ -184,6 +205,7 @@ static struct conf *conf_from_tree(struct conf_ctx *ctx, const struct conf_node 
         conf__err_at(ctx, 0, 0, "out of memory");
         return NULL;
     }
+    ctx->conf = c;
     conf__section_unset(&conf__root_section, c);
     if (root->type == CONF_NODE_SCALAR && root->is_null)
         conf__err_at(ctx, 1, 1, "configuration is empty");
@@ -195,6 +217,9 @@ static struct conf *conf_from_tree(struct conf_ctx *ctx, const struct conf_node 
                   "not %s",
                   conf__node_kind(root));
     conf__section_merge(&conf__root_section, c, NULL);
+    if (root->type == CONF_NODE_MAP)
+        conf__finish(ctx, root, c);
+    ctx->conf = NULL;
     return c;
 }
 
@@ -295,11 +320,39 @@ void conf_free(struct conf *c)
 {
     if (c == NULL)
         return;
-    for (size_t i = 0; i < c->nregions; i++)
-        free(c->regions[i].backends);
+    for (size_t i = 0; i < c->nregions; i++) {
+        struct conf_region *r = &c->regions[i];
+        for (size_t j = 0; j < r->nbackends; j++) {
+            free(r->backends[j].host);
+            conf__probe_dispose(&r->backends[j].probe);
+        }
+        free(r->backends);
+        conf__probe_dispose(&r->probe);
+    }
     free(c->regions);
     free(c->listen);
+    free(c->listeners);
     free(c->access_log);
+    free(c->trusted_proxies.cidrs);
+    free(c->debug_clients.cidrs);
+    free(c->explain_header);
+    for (size_t i = 0; i < c->geo.ndbs; i++) {
+        free(c->geo.dbs[i].path);
+        for (size_t f = 0; f < CONF_GEO_FIELD_COUNT; f++)
+            free(c->geo.dbs[i].fields[f]);
+    }
+    free(c->geo.dbs);
+    free(c->geo.headers.country);
+    free(c->geo.headers.subdivision);
+    free(c->geo.headers.continent);
+    free(c->geo.headers.asn);
+    free(c->geo.headers.zone);
+    free(c->geo.headers.region);
+    for (size_t i = 0; i < c->nzones; i++)
+        conf__zone_dispose(&c->zones[i]);
+    free(c->zones);
+    free(c->admin.token);
+    free(c->dns.servers);
     free(c->path);
     free(c);
 }
@@ -314,4 +367,72 @@ const struct conf_region *conf_region_find(const struct conf *c, const char *nam
         if (strcmp(c->regions[i].name, name) == 0)
             return &c->regions[i];
     return NULL;
+}
+
+/*
+ * Returns the zone of C named NAME, or NULL when there is none. C and NAME
+ * must not be NULL; the result is borrowed from C. After a successful load
+ * "default" is always found (it is the last zone).
+ */
+const struct conf_zone *conf_zone_find(const struct conf *c, const char *name)
+{
+    for (size_t i = 0; i < c->nzones; i++)
+        if (strcmp(c->zones[i].name, name) == 0)
+            return &c->zones[i];
+    return NULL;
+}
+
+/*
+ * Returns 1 when SA lies in one of LIST's networks, else 0. LIST and SA must
+ * not be NULL. An IPv4-mapped IPv6 address (::ffff:a.b.c.d, as dual-stack
+ * listeners report IPv4 peers) is matched as the IPv4 address; families
+ * other than AF_INET and AF_INET6 never match. Allocates nothing.
+ */
+int conf_cidr_list_match(const struct conf_cidr_list *list, const struct sockaddr *sa)
+{
+    uint8_t addr[16] = {0};
+    int family = sa->sa_family;
+
+    if (family == AF_INET) {
+        memcpy(addr, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
+    } else if (family == AF_INET6) {
+        const struct in6_addr *a6 = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(a6)) {
+            family = AF_INET;
+            memcpy(addr, a6->s6_addr + 12, 4);
+        } else {
+            memcpy(addr, a6->s6_addr, 16);
+        }
+    } else {
+        return 0;
+    }
+    for (size_t i = 0; i < list->ncidrs; i++)
+        if (conf__cidr_contains(&list->cidrs[i], family, addr))
+            return 1;
+    return 0;
+}
+
+/* Returns the static preset name of SCHEMA, or "custom" for anything else; see conf.h. */
+const char *conf_geo_schema_name(enum conf_geo_schema schema)
+{
+    switch (schema) {
+    case CONF_GEO_SCHEMA_MAXMIND:
+        return "maxmind";
+    case CONF_GEO_SCHEMA_MAXMIND_ASN:
+        return "maxmind-asn";
+    case CONF_GEO_SCHEMA_FLAT:
+        return "flat";
+    default:
+        return "custom";
+    }
+}
+
+/* Returns the static config name of field F, or NULL when F is out of range; see conf.h. */
+const char *conf_geo_field_name(enum conf_geo_field f)
+{
+    static const char *const names[CONF_GEO_FIELD_COUNT] = {
+        "country", "subdivision", "continent", "asn", "as_org", "latitude", "longitude",
+    };
+
+    return (unsigned)f < CONF_GEO_FIELD_COUNT ? names[f] : NULL;
 }

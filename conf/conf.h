@@ -24,15 +24,98 @@ struct conf_addr {
     char text[64]; /* canonical "1.2.3.4:80" or "[::1]:80" */
 };
 
+/*
+ * A position in the config file, for errors found after loading (a geo code
+ * the geo module rejects, a listener that cannot bind) so they can still be
+ * reported as FILE:LINE:COL. Line 0 means "not from the file" (a default).
+ */
+struct conf_pos {
+    uint32_t line; /* 1-based; 0 = implicit, no position */
+    uint32_t col;  /* 1-based, in characters */
+};
+
+/*
+ * An IP network. Written "10.0.0.0/8", "2001:db8::/32", or a bare address
+ * (a /32 or /128). Host bits are cleared ("10.1.2.3/8" is stored as
+ * 10.0.0.0/8). An IPv4-mapped prefix ("::ffff:10.0.0.0/104") is stored as
+ * the IPv4 network it means (10.0.0.0/8), as peers are matched unmapped.
+ */
+struct conf_cidr {
+    uint8_t family;      /* AF_INET or AF_INET6 */
+    uint8_t prefix;      /* prefix length: 0..32 (AF_INET) or 0..128 (AF_INET6) */
+    uint8_t addr[16];    /* network address, network byte order; AF_INET uses addr[0..3], rest 0 */
+    char text[64];       /* canonical "10.0.0.0/8", after masking */
+    struct conf_pos pos; /* of the value in the file */
+};
+
+/* A list of networks (trusted_proxies, debug_clients). */
+struct conf_cidr_list {
+    struct conf_cidr *cidrs; /* owned, ncidrs entries; NULL when empty */
+    size_t ncidrs;
+};
+
+/* A listening socket: one entry of `listen`. */
+struct conf_listener {
+    struct conf_addr addr;   /* numeric address to bind */
+    unsigned proxy_protocol; /* 1: read a PROXY v1/v2 header first (trusted peers only) */
+    struct conf_pos pos;     /* of the entry */
+};
+
+/* Active health check of a backend (HAProxy `check`), per region, overridable per backend. */
+enum conf_probe_type {
+    CONF_PROBE_HTTP, /* GET path, status in expect_lo..expect_hi is a pass */
+    CONF_PROBE_TCP,  /* a completed TCP connect is a pass */
+};
+
+struct conf_probe {
+    uint32_t type;         /* enum conf_probe_type; default HTTP */
+    char *path;            /* owned; HTTP request target, starts with '/'; default "/" */
+    char *host;            /* owned; Host header; NULL = the backend's address or name */
+    uint32_t expect_lo;    /* lowest passing HTTP status, 100..599; default 200 */
+    uint32_t expect_hi;    /* highest passing HTTP status, expect_lo..599; default 399 */
+    uint64_t interval_ms;  /* between probes in a steady state; default 1s */
+    uint64_t fastinter_ms; /* while rise/fall is counting; default min(250ms, interval) */
+    uint64_t downinter_ms; /* while the backend is down; default interval */
+    uint32_t jitter_pct;   /* waits randomised by +- this percent, 0..50; default 10 */
+    uint64_t timeout_ms;   /* per probe, < interval; default min(500ms, interval / 2) */
+    uint32_t rise;         /* consecutive passes to go up, 1..100; default 2 */
+    uint32_t fall;         /* consecutive failures to go down, 1..100; default 3 */
+};
+
+/* Passive outlier ejection, per region (Envoy outlier detection). */
+struct conf_passive {
+    uint32_t consecutive_failures; /* K failures in a row eject, 1..1000; default 5 */
+    uint64_t ejection_time_ms;     /* first ejection, doubled on each repeat; default 10s */
+    uint64_t max_ejection_time_ms; /* cap of the doubling, >= ejection_time; default 5m */
+    uint32_t max_ejected_pct;      /* most of a region ejected at once, 0..100 %; default 50 */
+    unsigned count_5xx;            /* 1: a 5xx response counts as a failure; default 0 */
+};
+
+/* How a backend is found. */
+enum conf_backend_kind {
+    CONF_BACKEND_ADDR, /* numeric ip:port in addr */
+    CONF_BACKEND_NAME, /* DNS name host:port, resolved (A/AAAA) at run time */
+    CONF_BACKEND_SRV,  /* SRV name in host; addresses, ports and weights from the records */
+};
+
 struct conf_backend {
-    struct conf_addr addr;
-    unsigned weight; /* 1..256, default 1 */
+    struct conf_addr addr;       /* ADDR: the address; NAME and SRV: zeroed (salen 0) */
+    unsigned weight;             /* 1..256, default 1; SRV: 1 (the records' weights apply) */
+    enum conf_backend_kind kind; /* how the backend is found */
+    char *host;                  /* owned; NAME: host name, SRV: SRV name; ADDR: NULL */
+    uint16_t port;               /* ADDR and NAME: port; SRV: 0 (from the records) */
+    struct conf_probe probe;     /* the region's probe with this backend's overrides */
+    struct conf_pos pos;         /* of the entry */
 };
 
 struct conf_region {
     char name[CONF_NAME_MAX + 1];
     struct conf_backend *backends; /* owned, nbackends entries */
     size_t nbackends;
+    uint32_t min_healthy;        /* up, non-ejected backends for "healthy"; default 1 */
+    struct conf_probe probe;     /* the region's probe (backends hold their merged copy) */
+    struct conf_passive passive; /* outlier ejection */
+    struct conf_pos pos;         /* of the region's name */
 };
 
 struct conf_timeouts {
@@ -57,11 +140,138 @@ struct conf_limits {
     uint32_t retries;                /* extra attempts on another backend */
 };
 
+/* Geo database layouts (issue 3); same names as geo/'s presets. */
+enum conf_geo_schema {
+    CONF_GEO_SCHEMA_MAXMIND,     /* GeoIP2/GeoLite2 City and Country */
+    CONF_GEO_SCHEMA_MAXMIND_ASN, /* GeoLite2-ASN */
+    CONF_GEO_SCHEMA_FLAT,        /* ip-location-db country_code */
+    CONF_GEO_SCHEMA_CUSTOM,      /* the dotted paths in conf_geo_db.fields */
+};
+
+/*
+ * Result fields a custom schema can fill. The order is geo/'s enum geo_field,
+ * so fields[i] is the path of geo field i.
+ */
+enum conf_geo_field {
+    CONF_GEO_FIELD_COUNTRY,
+    CONF_GEO_FIELD_SUBDIVISION,
+    CONF_GEO_FIELD_CONTINENT,
+    CONF_GEO_FIELD_ASN,
+    CONF_GEO_FIELD_AS_ORG,
+    CONF_GEO_FIELD_LATITUDE,
+    CONF_GEO_FIELD_LONGITUDE,
+    CONF_GEO_FIELD_COUNT
+};
+
+#define CONF_GEO_DB_MAX 4 /* geo.databases entries */
+
+struct conf_geo_db {
+    char *path;                         /* owned; the .mmdb file */
+    uint32_t schema;                    /* enum conf_geo_schema; default MAXMIND */
+    char *fields[CONF_GEO_FIELD_COUNT]; /* owned; CUSTOM only: dotted paths, NULL = absent */
+    struct conf_pos pos;                /* of the entry (open errors) */
+    struct conf_pos field_pos[CONF_GEO_FIELD_COUNT]; /* of each fields[] value */
+};
+
+/* Request headers telling backends the classification; each NULL = not sent. */
+struct conf_geo_headers {
+    char *country;     /* owned; ISO 3166-1 code */
+    char *subdivision; /* owned; "CN-GD" */
+    char *continent;   /* owned; "AS" */
+    char *asn;         /* owned; decimal AS number */
+    char *zone;        /* owned; the zone's name */
+    char *region;      /* owned; the chosen region's name */
+};
+
+struct conf_geo {
+    struct conf_geo_db *dbs; /* owned, ndbs entries (0..CONF_GEO_DB_MAX), looked up in order */
+    size_t ndbs;
+    uint64_t reload_interval_ms;     /* file change check; 0 = off; default 60s */
+    struct conf_geo_headers headers; /* what backends are told */
+};
+
+/* The values given under one match key, with where each was written. */
+struct conf_zone_values {
+    char **str;           /* owned array of n owned strings, as written (geo/ validates them) */
+    struct conf_pos *pos; /* owned, n entries */
+    size_t n;             /* 0 = key absent */
+};
+
+/* A zone's match: every key with values must hold (AND), one value per key (OR). */
+struct conf_zone_match {
+    struct conf_zone_values country;     /* "CN" */
+    struct conf_zone_values subdivision; /* "CN-GD" */
+    struct conf_zone_values continent;   /* "AS" */
+    struct conf_zone_values cidr;        /* "10.0.0.0/8" */
+    uint32_t *asn;                       /* owned, nasn AS numbers, 1..4294967295 */
+    struct conf_pos *asn_pos;            /* owned, nasn entries */
+    size_t nasn;
+};
+
+/* Where a zone's clients may go. Region indexes are into conf->regions. */
+struct conf_route {
+    size_t *regions; /* owned, nregions indexes: the allowed regions (residency), >= 1 */
+    size_t nregions;
+    size_t *fallback;  /* owned, nfallback indexes: used only when no allowed region is healthy */
+    size_t nfallback;  /* 0 = reject */
+    unsigned reject;   /* 1 when nfallback == 0: answer 503 with Retry-After */
+    uint64_t *bias_ms; /* owned, conf->nregions entries: added to region i's score; 0 = none */
+};
+
+#define CONF_ZONE_DEFAULT "default" /* name of the zone that catches every other client */
+
+struct conf_zone {
+    char name[CONF_NAME_MAX + 1];
+    unsigned is_default;          /* 1 for the zone named "default" (always the last zone) */
+    unsigned implicit;            /* 1 when "default" was not written and was added */
+    unsigned has_match;           /* 0 only for the default zone */
+    struct conf_zone_match match; /* empty when !has_match */
+    struct conf_route route;
+    struct conf_pos pos;       /* of the name; 0 when implicit */
+    struct conf_pos match_pos; /* of the match mapping; 0 when none */
+};
+
+/* Hysteresis and scoring (DESIGN: scoring). */
+struct conf_routing {
+    uint64_t min_gain_ms;        /* a challenger must beat the current region by more than */
+    uint32_t min_gain_pct;       /*   max(min_gain_ms, this % of the current score); 0..100 */
+    uint64_t hold_ms;            /* ... continuously for this long; 0 = at once */
+    uint64_t rtt_half_life_ms;   /* EWMA half-life of RTT samples */
+    uint64_t slow_start_ms;      /* ramp-up of a region or backend that comes back; 0 = off */
+    uint32_t retry_budget_pct;   /* retries at most this share of requests, 0..100 */
+    uint64_t failure_penalty_ms; /* latency charged for a failed request (peak-EWMA) */
+};
+
+struct conf_admin {
+    unsigned enabled;      /* 0 with `listen: off` */
+    struct conf_addr addr; /* default 127.0.0.1:9901; zeroed when !enabled */
+    char *token;           /* owned; bearer token, NULL = none (loopback listen only) */
+};
+
+enum conf_dns_family {
+    CONF_DNS_ANY,         /* A and AAAA, both used */
+    CONF_DNS_IPV4,        /* A only */
+    CONF_DNS_IPV6,        /* AAAA only */
+    CONF_DNS_PREFER_IPV4, /* A when there are any, else AAAA */
+    CONF_DNS_PREFER_IPV6, /* AAAA when there are any, else A */
+};
+
+struct conf_dns {
+    struct conf_addr *servers; /* owned, nservers entries; 0 = /etc/resolv.conf */
+    size_t nservers;
+    uint64_t min_ttl_ms;   /* TTLs below are raised to this */
+    uint64_t max_ttl_ms;   /* TTLs above are lowered to this, >= min_ttl */
+    uint64_t timeout_ms;   /* per query */
+    uint64_t retry_max_ms; /* cap of the retry backoff after failures */
+    uint32_t family;       /* enum conf_dns_family */
+};
+
 struct conf {
     char *path; /* owned; file name used in messages */
 
     struct conf_addr *listen; /* owned, nlisten entries (at least 1) */
     size_t nlisten;
+    struct conf_listener *listeners; /* owned, nlisten entries, same order as listen */
 
     unsigned workers; /* 0 means "auto": one per CPU */
 
@@ -72,6 +282,17 @@ struct conf {
     struct conf_limits limits;
 
     char *access_log; /* owned; NULL = off, "-" = stderr, else a path */
+
+    struct conf_cidr_list trusted_proxies; /* peers whose PROXY header / X-Forwarded-For count */
+    struct conf_cidr_list debug_clients;   /* clients that get the explain header */
+    char *explain_header;                  /* owned; response header name, default "X-Georoute" */
+
+    struct conf_geo geo;
+    struct conf_zone *zones; /* owned, nzones >= 1 in file order; the last is "default" */
+    size_t nzones;
+    struct conf_routing routing;
+    struct conf_admin admin;
+    struct conf_dns dns;
 };
 
 /*
@@ -92,5 +313,21 @@ void conf_free(struct conf *c);
 
 /* Returns the region named NAME, or NULL. */
 const struct conf_region *conf_region_find(const struct conf *c, const char *name);
+
+/* Returns the zone named NAME, or NULL. */
+const struct conf_zone *conf_zone_find(const struct conf *c, const char *name);
+
+/*
+ * Returns 1 when address SA (AF_INET or AF_INET6; an IPv4-mapped IPv6
+ * address counts as the IPv4 address it maps) lies in one of LIST's
+ * networks, else 0 (also for other families).
+ */
+int conf_cidr_list_match(const struct conf_cidr_list *list, const struct sockaddr *sa);
+
+/* Returns the preset name of SCHEMA ("maxmind", "maxmind-asn", "flat", "custom"). */
+const char *conf_geo_schema_name(enum conf_geo_schema schema);
+
+/* Returns the config name of a geo field ("country", "as_org"), or NULL if out of range. */
+const char *conf_geo_field_name(enum conf_geo_field f);
 
 #endif

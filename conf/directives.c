@@ -147,6 +147,125 @@ int conf_parse_bool(struct conf_ctx *ctx, const struct conf_node *n, const struc
     return 0;
 }
 
+/* Parses a duration, or `off` stored as 0; see conf_parse_cb. d->min is >= 1. */
+int conf_parse_ms_off(struct conf_ctx *ctx, const struct conf_node *n,
+                      const struct conf_directive *d, void *base)
+{
+    const char *s = conf__scalar(ctx, n), *why;
+    char q[80], lo[32], hi[32];
+    uint64_t v;
+
+    if (s == NULL)
+        return -1;
+    if (strcmp(s, "off") == 0) {
+        store_uint(base, d, 0);
+        return 0;
+    }
+    why = conf__duration_parse(s, &v);
+    if (why != NULL) {
+        conf__err(ctx, n, "invalid duration '%s': %s", conf__quote(s, q, sizeof(q)), why);
+        return -1;
+    }
+    if (v == 0) {
+        conf__err(ctx, n, "'%s' is out of range: use off to disable, or a duration from %s to %s",
+                  conf__quote(s, q, sizeof(q)), conf__duration_format(d->min, lo, sizeof(lo)),
+                  conf__duration_format(d->max, hi, sizeof(hi)));
+        return -1;
+    }
+    return store_in_range(ctx, n, d, base, v, conf__duration_format);
+}
+
+/* Parses "10" or "10%" into a uint32_t field; see conf_parse_cb. */
+int conf_parse_pct(struct conf_ctx *ctx, const struct conf_node *n, const struct conf_directive *d,
+                   void *base)
+{
+    return parse_number(ctx, n, d, base, "percentage", conf__pct_parse, plain_format);
+}
+
+/* Accepts any value: the key is parsed after the rest of the file; see conf_parse_cb. */
+int conf_parse_deferred(struct conf_ctx *ctx, const struct conf_node *n,
+                        const struct conf_directive *d, void *base)
+{
+    (void)ctx;
+    (void)n;
+    (void)d;
+    (void)base;
+    return 0;
+}
+
+/* One accepted word of a keyword directive and the value stored for it. */
+struct keyword {
+    const char *name;
+    uint32_t value;
+};
+
+/* Stores the value of the keyword scalar N names, from KW (NKW entries); 0 or -1 (reported). */
+static int parse_keyword(struct conf_ctx *ctx, const struct conf_node *n,
+                         const struct conf_directive *d, void *base, const struct keyword *kw,
+                         size_t nkw)
+{
+    const char *s = conf__scalar(ctx, n);
+    char names[256] = "", q[80];
+    size_t used = 0;
+
+    if (s == NULL)
+        return -1;
+    for (size_t i = 0; i < nkw; i++) {
+        if (strcmp(s, kw[i].name) == 0) {
+            store_uint(base, d, kw[i].value);
+            return 0;
+        }
+    }
+    for (size_t i = 0; i < nkw && used < sizeof(names); i++) {
+        int w = snprintf(names + used, sizeof(names) - used, "%s%s", i ? ", " : "", kw[i].name);
+        if (w > 0)
+            used += (size_t)w;
+    }
+    conf__err(ctx, n, "invalid value '%s': expected one of: %s", conf__quote(s, q, sizeof(q)),
+              names);
+    return -1;
+}
+
+/* Replaces the owned string at *FIELD with a copy of S; 0, or -1 (reported at N) without memory. */
+static int store_str(struct conf_ctx *ctx, const struct conf_node *n, char **field, const char *s)
+{
+    char *copy = strdup(s);
+
+    if (copy == NULL) {
+        conf__err(ctx, n, "out of memory");
+        return -1;
+    }
+    free(*field);
+    *field = copy;
+    return 0;
+}
+
+/* 1 when S has only visible ASCII (no space, no control byte, no 8-bit byte). */
+static int is_visible_ascii(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f)
+            return 0;
+    return 1;
+}
+
+/* Parses an HTTP header name into an owned char * field; see conf_parse_cb. */
+static int parse_header_name(struct conf_ctx *ctx, const struct conf_node *n,
+                             const struct conf_directive *d, void *base)
+{
+    const char *s = conf__scalar(ctx, n), *why;
+    char q[80];
+
+    if (s == NULL)
+        return -1;
+    why = conf__header_name_check(s);
+    if (why != NULL) {
+        conf__err(ctx, n, "invalid header name '%s': %s", conf__quote(s, q, sizeof(q)), why);
+        return -1;
+    }
+    return store_str(ctx, n, field_ptr(base, d), s);
+}
+
 /* ---- addresses ---- */
 
 static int parse_addr_into(struct conf_ctx *ctx, const struct conf_node *n, struct conf_addr *a)
@@ -305,39 +424,389 @@ void conf__section_merge(const struct conf_section *s, void *base, const void *p
     }
 }
 
+/* ---- probes ---- */
+
+static const struct keyword probe_types[] = {{"http", CONF_PROBE_HTTP}, {"tcp", CONF_PROBE_TCP}};
+
+static int parse_probe_type(struct conf_ctx *ctx, const struct conf_node *n,
+                            const struct conf_directive *d, void *base)
+{
+    return parse_keyword(ctx, n, d, base, probe_types, sizeof(probe_types) / sizeof(*probe_types));
+}
+
+/* path: an origin-form request target, "/healthz?full=1". */
+static int parse_probe_path(struct conf_ctx *ctx, const struct conf_node *n,
+                            const struct conf_directive *d, void *base)
+{
+    const char *s = conf__scalar(ctx, n);
+    char q[80];
+
+    if (s == NULL)
+        return -1;
+    if (s[0] != '/' || !is_visible_ascii(s) || strlen(s) > 1024) {
+        conf__err(ctx, n,
+                  "invalid path '%s': must start with '/', with no spaces or control characters, "
+                  "at most 1024 characters",
+                  conf__quote(s, q, sizeof(q)));
+        return -1;
+    }
+    return store_str(ctx, n, field_ptr(base, d), s);
+}
+
+/* host: the Host header to send; "" means the default (the backend's address). */
+static int parse_probe_host(struct conf_ctx *ctx, const struct conf_node *n,
+                            const struct conf_directive *d, void *base)
+{
+    const char *s = conf__scalar(ctx, n);
+    char **field = field_ptr(base, d), q[80];
+
+    if (s == NULL)
+        return -1;
+    /* "" is kept until probe_finalize: it overrides an inherited host with the default. */
+    if (s[0] != '\0' && (!is_visible_ascii(s) || strlen(s) > 255)) {
+        conf__err(ctx, n,
+                  "invalid host '%s': no spaces or control characters, at most 255 characters",
+                  conf__quote(s, q, sizeof(q)));
+        return -1;
+    }
+    return store_str(ctx, n, field, s);
+}
+
+static int parse_probe_expect(struct conf_ctx *ctx, const struct conf_node *n,
+                              const struct conf_directive *d, void *base)
+{
+    struct conf_probe *p = base;
+    const char *s = conf__scalar(ctx, n), *why;
+    char q[80];
+
+    (void)d;
+    if (s == NULL)
+        return -1;
+    why = conf__status_range_parse(s, &p->expect_lo, &p->expect_hi);
+    if (why != NULL) {
+        conf__err(ctx, n, "invalid status range '%s': %s", conf__quote(s, q, sizeof(q)), why);
+        return -1;
+    }
+    return 0;
+}
+
+#define PROBE_FASTINTER_MS UINT64_C(250) /* derived default cap of fastinter */
+#define PROBE_TIMEOUT_MS UINT64_C(500)   /* derived default cap of timeout */
+
+/*
+ * fastinter, downinter and timeout have no table default: "unset" survives
+ * the merge, so a backend that overrides only `interval` gets defaults
+ * derived from its own interval (probe_finalize), not from the region's.
+ */
+static const struct conf_directive probe_directives[] = {
+    {.name = "type",
+     .parse = parse_probe_type,
+     FIELD(struct conf_probe, type),
+     .max = CONF_PROBE_TCP,
+     .def = CONF_PROBE_HTTP},
+    {.name = "path", .parse = parse_probe_path, .offset = offsetof(struct conf_probe, path)},
+    {.name = "host", .parse = parse_probe_host, .offset = offsetof(struct conf_probe, host)},
+    {.name = "expect", .parse = parse_probe_expect},
+    {.name = "interval",
+     .parse = conf_parse_ms,
+     FIELD(struct conf_probe, interval_ms),
+     .min = 10,
+     .max = HOUR_MS,
+     .def = SEC_MS},
+    {.name = "fastinter",
+     .parse = conf_parse_ms,
+     FIELD(struct conf_probe, fastinter_ms),
+     .min = 10,
+     .max = HOUR_MS,
+     .def = CONF_UNSET_U64},
+    {.name = "downinter",
+     .parse = conf_parse_ms,
+     FIELD(struct conf_probe, downinter_ms),
+     .min = 10,
+     .max = HOUR_MS,
+     .def = CONF_UNSET_U64},
+    {.name = "jitter",
+     .parse = conf_parse_pct,
+     FIELD(struct conf_probe, jitter_pct),
+     .max = 50,
+     .def = 10},
+    {.name = "timeout",
+     .parse = conf_parse_ms,
+     FIELD(struct conf_probe, timeout_ms),
+     .min = 1,
+     .max = HOUR_MS,
+     .def = CONF_UNSET_U64},
+    {.name = "rise",
+     .parse = conf_parse_uint,
+     FIELD(struct conf_probe, rise),
+     .min = 1,
+     .max = 100,
+     .def = 2},
+    {.name = "fall",
+     .parse = conf_parse_uint,
+     FIELD(struct conf_probe, fall),
+     .min = 1,
+     .max = 100,
+     .def = 3},
+};
+
+const struct conf_section conf__probe_section = TABLE(probe_directives);
+
+/* Marks every field of P unset (the strings must already be NULL). */
+static void probe_unset(struct conf_probe *p)
+{
+    conf__section_unset(&conf__probe_section, p);
+    p->expect_lo = p->expect_hi = CONF_UNSET_U32;
+}
+
+/*
+ * Fills P's unset fields from PARENT (NULL: defaults only), strings
+ * included (copied). Derived defaults stay unset for probe_finalize.
+ * Returns 0, or -1 when out of memory (reported at N).
+ */
+static int probe_inherit(struct conf_ctx *ctx, const struct conf_node *n, struct conf_probe *p,
+                         const struct conf_probe *parent)
+{
+    conf__section_merge(&conf__probe_section, p, parent);
+    if (p->expect_lo == CONF_UNSET_U32) {
+        int inherit = parent != NULL && parent->expect_lo != CONF_UNSET_U32;
+        p->expect_lo = inherit ? parent->expect_lo : 200;
+        p->expect_hi = inherit ? parent->expect_hi : 399;
+    }
+    if (parent != NULL && p->path == NULL && parent->path != NULL &&
+        store_str(ctx, n, &p->path, parent->path) != 0)
+        return -1;
+    if (parent != NULL && p->host == NULL && parent->host != NULL &&
+        store_str(ctx, n, &p->host, parent->host) != 0)
+        return -1;
+    return 0;
+}
+
+/* Writes the derived defaults (STYLE §28: in one place). 0, or -1 out of memory (reported). */
+static int probe_finalize(struct conf_ctx *ctx, const struct conf_node *n, struct conf_probe *p)
+{
+    if (p->fastinter_ms == CONF_UNSET_U64)
+        p->fastinter_ms = p->interval_ms < PROBE_FASTINTER_MS ? p->interval_ms : PROBE_FASTINTER_MS;
+    if (p->downinter_ms == CONF_UNSET_U64)
+        p->downinter_ms = p->interval_ms;
+    if (p->timeout_ms == CONF_UNSET_U64)
+        p->timeout_ms =
+            p->interval_ms / 2 < PROBE_TIMEOUT_MS ? p->interval_ms / 2 : PROBE_TIMEOUT_MS;
+    if (p->timeout_ms == 0)
+        p->timeout_ms = 1;
+    if (p->host != NULL && p->host[0] == '\0') {
+        free(p->host);
+        p->host = NULL;
+    }
+    if (p->path == NULL)
+        return store_str(ctx, n, &p->path, "/");
+    return 0;
+}
+
+/*
+ * Checks finished probe P, written as mapping N (or inherited whole when N
+ * is not a mapping). Errors point at the key that broke the rule. With
+ * OVERRIDE (a backend's probe), a rule is checked only when N itself sets
+ * one of its keys: otherwise the region's probe is at fault, and reported.
+ * Returns 0 or -1 (reported).
+ */
+static int probe_check(struct conf_ctx *ctx, const struct conf_node *n, const struct conf_probe *p,
+                       int override)
+{
+    static const char *const http_only[] = {"path", "host", "expect"};
+    int own_timing = conf__map_get(n, "timeout") != NULL || conf__map_get(n, "interval") != NULL;
+    char a[32], b[32];
+    int rc = 0;
+
+    if (p->timeout_ms >= p->interval_ms && (own_timing || !override)) {
+        const struct conf_node *at = conf__map_get(n, "timeout");
+        const char *key = "timeout";
+        size_t mark;
+        if (at == NULL && (at = conf__map_get(n, "interval")) != NULL)
+            key = "interval";
+        mark = conf__path_push(ctx, "%s", at ? key : "timeout");
+        conf__err(ctx, at ? at : n, "probe timeout (%s) must be less than interval (%s)",
+                  conf__duration_format(p->timeout_ms, a, sizeof(a)),
+                  conf__duration_format(p->interval_ms, b, sizeof(b)));
+        conf__path_pop(ctx, mark);
+        rc = -1;
+    }
+    for (size_t i = 0; p->type == CONF_PROBE_TCP && i < 3; i++) {
+        const struct conf_node *k = NULL;
+        for (size_t j = 0; n->type == CONF_NODE_MAP && j < n->nitems; j++)
+            if (strcmp(n->pairs[j].key->text, http_only[i]) == 0)
+                k = n->pairs[j].key;
+        if (k != NULL) {
+            conf__err(ctx, k, "%s is only used by type: http probes", http_only[i]);
+            rc = -1;
+        }
+    }
+    return rc;
+}
+
+/*
+ * Releases the strings of P; see conf-int.h.
+ */
+void conf__probe_dispose(struct conf_probe *p)
+{
+    free(p->path);
+    p->path = NULL;
+    free(p->host);
+    p->host = NULL;
+}
+
+/* ---- passive health ---- */
+
+static const struct conf_directive passive_directives[] = {
+    {.name = "consecutive_failures",
+     .parse = conf_parse_uint,
+     FIELD(struct conf_passive, consecutive_failures),
+     .min = 1,
+     .max = 1000,
+     .def = 5},
+    {.name = "ejection_time",
+     .parse = conf_parse_ms,
+     FIELD(struct conf_passive, ejection_time_ms),
+     .min = 1,
+     .max = HOUR_MS,
+     .def = 10 * SEC_MS},
+    {.name = "max_ejection_time",
+     .parse = conf_parse_ms,
+     FIELD(struct conf_passive, max_ejection_time_ms),
+     .min = 1,
+     .max = DAY_MS,
+     .def = 5 * MIN_MS},
+    {.name = "max_ejected_pct",
+     .parse = conf_parse_pct,
+     FIELD(struct conf_passive, max_ejected_pct),
+     .max = 100,
+     .def = 50},
+    {.name = "count_5xx",
+     .parse = conf_parse_bool,
+     FIELD(struct conf_passive, count_5xx),
+     .max = 1,
+     .def = 0},
+};
+
+static const struct conf_section passive_section = TABLE(passive_directives);
+
 /* ---- backends and regions ---- */
 
+/* addr: numeric "ip:port" (kind ADDR) or "name:port" (kind NAME); on struct conf_backend. */
+static int parse_backend_addr(struct conf_ctx *ctx, const struct conf_node *n,
+                              const struct conf_directive *d, void *base)
+{
+    struct conf_backend *b = base;
+    const char *s = conf__scalar(ctx, n), *why;
+    char host[256], q[80];
+    int is_name = 0;
+
+    (void)d;
+    if (s == NULL)
+        return -1;
+    why = conf__target_parse(s, &b->addr, host, sizeof(host), &b->port, &is_name);
+    if (why != NULL) {
+        conf__err(ctx, n, "invalid address '%s': %s", conf__quote(s, q, sizeof(q)), why);
+        return -1;
+    }
+    b->kind = is_name ? CONF_BACKEND_NAME : CONF_BACKEND_ADDR;
+    if (!is_name)
+        return 0;
+    return store_str(ctx, n, &b->host, host);
+}
+
+/* srv: an SRV name; the records give addresses, ports and weights. */
+static int parse_backend_srv(struct conf_ctx *ctx, const struct conf_node *n,
+                             const struct conf_directive *d, void *base)
+{
+    struct conf_backend *b = base;
+    const char *s = conf__scalar(ctx, n), *why;
+    char q[80];
+
+    (void)d;
+    if (s == NULL)
+        return -1;
+    why = conf__hostname_check(s, 1);
+    if (why != NULL) {
+        conf__err(ctx, n, "invalid SRV name '%s': %s", conf__quote(s, q, sizeof(q)), why);
+        return -1;
+    }
+    memset(&b->addr, 0, sizeof(b->addr));
+    b->kind = CONF_BACKEND_SRV;
+    b->port = 0;
+    return store_str(ctx, n, &b->host, s);
+}
+
+/*
+ * probe: this backend's overrides. Parsed without defaults: the region's
+ * probe is merged in by parse_region once the whole region is read.
+ */
+static int parse_backend_probe(struct conf_ctx *ctx, const struct conf_node *n,
+                               const struct conf_directive *d, void *base)
+{
+    return conf__section_parse(ctx, n, &conf__probe_section, field_ptr(base, d));
+}
+
 static const struct conf_directive backend_directives[] = {
-    {.name = "addr",
-     .parse = conf_parse_addr,
-     .offset = offsetof(struct conf_backend, addr),
-     .flags = CONF_F_REQUIRED},
+    {.name = "addr", .parse = parse_backend_addr},
+    {.name = "srv", .parse = parse_backend_srv},
     {.name = "weight",
      .parse = conf_parse_uint,
      FIELD(struct conf_backend, weight),
      .min = 1,
      .max = 256,
      .def = 1},
+    {.name = "probe", .parse = parse_backend_probe, .offset = offsetof(struct conf_backend, probe)},
 };
 
 const struct conf_section conf__backend_section = TABLE(backend_directives);
 
-/* One backend: "ip:port" or {addr: "ip:port", weight: N}. */
+/* One backend: "host:port" or {addr | srv, weight, probe}. */
 static int parse_backend(struct conf_ctx *ctx, const struct conf_node *n, struct conf_backend *b)
 {
     int rc;
 
     conf__section_unset(&conf__backend_section, b);
+    probe_unset(&b->probe);
+    b->pos = conf__pos(n);
     if (n->type == CONF_NODE_MAP) {
+        const struct conf_node *addr = conf__map_get(n, "addr"), *srv = conf__map_get(n, "srv");
+        const struct conf_node *weight = conf__map_get(n, "weight");
         rc = conf__section_parse(ctx, n, &conf__backend_section, b);
+        if (addr == NULL && srv == NULL) {
+            conf__err(ctx, n, "missing required key 'addr' (or 'srv')");
+            rc = -1;
+        } else if (addr != NULL && srv != NULL) {
+            conf__err(ctx, srv, "give either addr or srv, not both");
+            rc = -1;
+        } else if (srv != NULL && weight != NULL) {
+            conf__err(ctx, weight, "weight cannot be set with srv: the SRV records' weights apply");
+            rc = -1;
+        }
     } else if (n->type == CONF_NODE_SEQ) {
-        conf__err(ctx, n, "expected \"ip:port\" or {addr: \"ip:port\", weight: N}, got a list");
+        conf__err(ctx, n, "expected \"host:port\" or {addr: \"host:port\", weight: N}, got a list");
         rc = -1;
     } else {
-        rc = parse_addr_into(ctx, n, &b->addr);
+        rc = parse_backend_addr(ctx, n, NULL, b);
     }
     conf__section_merge(&conf__backend_section, b, NULL);
     return rc;
+}
+
+/* Writes backend B's identity for duplicate checks into BUF; "" when B did not parse. */
+static void backend_key(const struct conf_backend *b, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    if (b->kind == CONF_BACKEND_ADDR && b->addr.salen != 0)
+        snprintf(buf, len, "%s", b->addr.text);
+    else if (b->kind == CONF_BACKEND_NAME && b->host != NULL)
+        snprintf(buf, len, "%s:%u", b->host, (unsigned)b->port);
+    else if (b->kind == CONF_BACKEND_SRV && b->host != NULL)
+        snprintf(buf, len, "srv %s", b->host);
+    /* DNS names are case-insensitive. */
+    for (char *p = buf; *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
 }
 
 static int parse_backends(struct conf_ctx *ctx, const struct conf_node *n,
@@ -366,13 +835,21 @@ static int parse_backends(struct conf_ctx *ctx, const struct conf_node *n,
     for (size_t i = 0; i < n->nitems; i++) {
         size_t mark = conf__path_push(ctx, "[%zu]", i);
         struct conf_backend *b = &r->backends[i];
+        char key[300], prev[300];
 
         if (parse_backend(ctx, n->items[i], b) != 0)
             rc = -1;
-        if (b->addr.salen != 0 &&
-            is_duplicate_addr(ctx, n->items[i], &b->addr, &r->backends[0].addr, sizeof(*b),
-                              (const struct conf_node *const *)n->items, i, "backend"))
-            rc = -1;
+        backend_key(b, key, sizeof(key));
+        for (size_t j = 0; key[0] != '\0' && j < i; j++) {
+            backend_key(&r->backends[j], prev, sizeof(prev));
+            if (strcmp(prev, key) == 0) {
+                conf__err(ctx, n->items[i], "duplicate backend '%s' (first at line %u, column %u)",
+                          b->kind == CONF_BACKEND_SRV ? b->host : key, r->backends[j].pos.line,
+                          r->backends[j].pos.col);
+                rc = -1;
+                break;
+            }
+        }
         conf__path_pop(ctx, mark);
     }
     return rc;
@@ -380,9 +857,84 @@ static int parse_backends(struct conf_ctx *ctx, const struct conf_node *n,
 
 static const struct conf_directive region_directives[] = {
     {.name = "backends", .parse = parse_backends, .flags = CONF_F_REQUIRED},
+    {.name = "min_healthy",
+     .parse = conf_parse_uint,
+     FIELD(struct conf_region, min_healthy),
+     .min = 1,
+     .max = 10000,
+     .def = 1},
+    {.name = "probe",
+     .parse = conf_parse_section,
+     .offset = offsetof(struct conf_region, probe),
+     .sub = &conf__probe_section},
+    {.name = "passive",
+     .parse = conf_parse_section,
+     .offset = offsetof(struct conf_region, passive),
+     .sub = &passive_section},
 };
 
 const struct conf_section conf__region_section = TABLE(region_directives);
+
+/*
+ * After region R (written as mapping N) is parsed and merged: gives every
+ * backend its probe (the region's, overridden by its own), writes derived
+ * defaults, and checks the rules that involve several keys. 0 or -1.
+ */
+static int region_finish(struct conf_ctx *ctx, const struct conf_node *n, struct conf_region *r)
+{
+    const struct conf_node *bn = conf__map_get(n, "backends");
+    const struct conf_node *pn = conf__map_get(n, "probe");
+    const struct conf_node *passive = conf__map_get(n, "passive");
+    size_t nstatic = 0;
+    int rc = 0;
+
+    if (probe_inherit(ctx, n, &r->probe, NULL) != 0)
+        return -1;
+    for (size_t i = 0; i < r->nbackends; i++) {
+        struct conf_backend *b = &r->backends[i];
+        const struct conf_node *item = bn && i < bn->nitems ? bn->items[i] : n;
+        const struct conf_node *own = conf__map_get(item, "probe");
+        size_t mark = conf__path_push(ctx, "backends[%zu].probe", i);
+
+        if (probe_inherit(ctx, item, &b->probe, &r->probe) != 0 ||
+            probe_finalize(ctx, item, &b->probe) != 0 ||
+            (own != NULL && own->type == CONF_NODE_MAP && probe_check(ctx, own, &b->probe, 1) != 0))
+            rc = -1;
+        conf__path_pop(ctx, mark);
+        nstatic += b->kind == CONF_BACKEND_ADDR;
+    }
+    {
+        size_t mark = conf__path_push(ctx, "probe");
+        if (probe_finalize(ctx, n, &r->probe) != 0 ||
+            probe_check(ctx, pn && pn->type == CONF_NODE_MAP ? pn : n, &r->probe, 0) != 0)
+            rc = -1;
+        conf__path_pop(ctx, mark);
+    }
+    if (r->passive.max_ejection_time_ms < r->passive.ejection_time_ms) {
+        const struct conf_node *at = conf__map_get(passive, "max_ejection_time");
+        size_t mark =
+            conf__path_push(ctx, "passive.%s", at ? "max_ejection_time" : "ejection_time");
+        char a[32], b[32];
+        if (at == NULL)
+            at = conf__map_get(passive, "ejection_time");
+        conf__err(ctx, at ? at : n, "max_ejection_time (%s) is less than ejection_time (%s)",
+                  conf__duration_format(r->passive.max_ejection_time_ms, a, sizeof(a)),
+                  conf__duration_format(r->passive.ejection_time_ms, b, sizeof(b)));
+        conf__path_pop(ctx, mark);
+        rc = -1;
+    }
+    /* Only static backends can be counted; a name can resolve to any number. */
+    if (r->nbackends > 0 && nstatic == r->nbackends && r->min_healthy > nstatic) {
+        const struct conf_node *at = conf__map_get(n, "min_healthy");
+        size_t mark = conf__path_push(ctx, "min_healthy");
+        conf__err(ctx, at ? at : n,
+                  "%u is more than the region's %zu backends: it could never be healthy",
+                  (unsigned)r->min_healthy, nstatic);
+        conf__path_pop(ctx, mark);
+        rc = -1;
+    }
+    return rc;
+}
 
 /* One "name: {backends: ...}" pair of regions:. */
 static int parse_region(struct conf_ctx *ctx, const struct conf_pair *p, struct conf_region *r)
@@ -391,6 +943,7 @@ static int parse_region(struct conf_ctx *ctx, const struct conf_pair *p, struct 
     int rc = 0;
     size_t mark;
 
+    r->pos = conf__pos(p->key);
     if (conf__name_valid(p->key->text)) {
         memcpy(r->name, p->key->text, p->key->len + 1);
     } else {
@@ -401,9 +954,12 @@ static int parse_region(struct conf_ctx *ctx, const struct conf_pair *p, struct 
     }
     mark = conf__path_push(ctx, "%s", conf__quote(p->key->text, q, sizeof(q)));
     conf__section_unset(&conf__region_section, r);
+    probe_unset(&r->probe);
     if (conf__section_parse(ctx, p->value, &conf__region_section, r) != 0)
         rc = -1;
     conf__section_merge(&conf__region_section, r, NULL);
+    if (region_finish(ctx, p->value, r) != 0)
+        rc = -1;
     conf__path_pop(ctx, mark);
     return rc;
 }
@@ -440,6 +996,21 @@ static int parse_regions(struct conf_ctx *ctx, const struct conf_node *n,
 
 /* ---- top level ---- */
 
+static const struct conf_directive listener_directives[] = {
+    {.name = "addr",
+     .parse = conf_parse_addr,
+     .offset = offsetof(struct conf_listener, addr),
+     .flags = CONF_F_REQUIRED},
+    {.name = "proxy_protocol",
+     .parse = conf_parse_bool,
+     FIELD(struct conf_listener, proxy_protocol),
+     .max = 1,
+     .def = 0},
+};
+
+const struct conf_section conf__listener_section = TABLE(listener_directives);
+
+/* listen: an address, a mapping {addr, proxy_protocol}, or a list of either. */
 static int parse_listen(struct conf_ctx *ctx, const struct conf_node *n,
                         const struct conf_directive *d, void *base)
 {
@@ -452,27 +1023,35 @@ static int parse_listen(struct conf_ctx *ctx, const struct conf_node *n,
     if (n->type == CONF_NODE_SEQ) {
         items = (const struct conf_node *const *)n->items;
         count = n->nitems;
-    } else if (n->type == CONF_NODE_MAP) {
-        conf__err(ctx, n, "expected an address or a list of addresses, got a mapping");
-        return -1;
     }
     if (count == 0 || (n->type == CONF_NODE_SCALAR && n->is_null)) {
         conf__err(ctx, n, "at least one listen address is required");
         return -1;
     }
     c->listen = calloc(count, sizeof(*c->listen));
-    if (c->listen == NULL) {
+    c->listeners = calloc(count, sizeof(*c->listeners));
+    if (c->listen == NULL || c->listeners == NULL) {
         conf__err(ctx, n, "out of memory");
         return -1;
     }
     c->nlisten = count;
     for (size_t i = 0; i < count; i++) {
         size_t mark = n->type == CONF_NODE_SEQ ? conf__path_push(ctx, "[%zu]", i) : ctx->pathlen;
-        struct conf_addr *a = &c->listen[i];
+        struct conf_listener *l = &c->listeners[i];
 
-        if (parse_addr_into(ctx, items[i], a) != 0 ||
-            is_duplicate_addr(ctx, items[i], a, c->listen, sizeof(*a), items, i, "listen address"))
+        conf__section_unset(&conf__listener_section, l);
+        l->pos = conf__pos(items[i]);
+        if (items[i]->type == CONF_NODE_MAP) {
+            if (conf__section_parse(ctx, items[i], &conf__listener_section, l) != 0)
+                rc = -1;
+        } else if (parse_addr_into(ctx, items[i], &l->addr) != 0) {
             rc = -1;
+        }
+        conf__section_merge(&conf__listener_section, l, NULL);
+        if (l->addr.salen != 0 && is_duplicate_addr(ctx, items[i], &l->addr, &c->listeners[0].addr,
+                                                    sizeof(*l), items, i, "listen address"))
+            rc = -1;
+        c->listen[i] = l->addr;
         conf__path_pop(ctx, mark);
     }
     return rc;
@@ -561,6 +1140,460 @@ static const struct conf_directive limit_directives[] = {
 
 static const struct conf_section limits_section = TABLE(limit_directives);
 
+/* ---- networks (trusted_proxies, debug_clients) ---- */
+
+/* A network or a list of them into a struct conf_cidr_list field; see conf_parse_cb. */
+static int parse_cidrs(struct conf_ctx *ctx, const struct conf_node *n,
+                       const struct conf_directive *d, void *base)
+{
+    struct conf_cidr_list *l = field_ptr(base, d);
+    const struct conf_node *const *items = (const struct conf_node *const *)&n;
+    size_t count = 1;
+    int rc = 0;
+
+    if (n->type == CONF_NODE_BAD)
+        return -1;
+    if (n->type == CONF_NODE_SEQ) {
+        items = (const struct conf_node *const *)n->items;
+        count = n->nitems;
+    } else if (n->type == CONF_NODE_MAP) {
+        conf__err(ctx, n, "expected a network or a list of networks, got a mapping");
+        return -1;
+    } else if (n->is_null) {
+        return 0; /* "trusted_proxies:" = none */
+    }
+    if (count == 0)
+        return 0;
+    l->cidrs = calloc(count, sizeof(*l->cidrs));
+    if (l->cidrs == NULL) {
+        conf__err(ctx, n, "out of memory");
+        return -1;
+    }
+    /* Entries stay at their index; one that does not parse stays zeroed (and
+     * the load fails), so positions and messages line up with the file. */
+    l->ncidrs = count;
+    for (size_t i = 0; i < count; i++) {
+        size_t mark = n->type == CONF_NODE_SEQ ? conf__path_push(ctx, "[%zu]", i) : ctx->pathlen;
+        const char *s = conf__scalar(ctx, items[i]), *why = NULL;
+        struct conf_cidr *cidr = &l->cidrs[i];
+        char q[80];
+
+        if (s != NULL && (why = conf__cidr_parse(s, cidr)) != NULL)
+            conf__err(ctx, items[i], "invalid network '%s': %s", conf__quote(s, q, sizeof(q)), why);
+        if (s == NULL || why != NULL) {
+            rc = -1;
+            conf__path_pop(ctx, mark);
+            continue;
+        }
+        cidr->pos = conf__pos(items[i]);
+        for (size_t j = 0; j < i; j++) {
+            if (l->cidrs[j].family != 0 && strcmp(l->cidrs[j].text, cidr->text) == 0) {
+                conf__err(ctx, items[i], "duplicate network '%s' (first at line %u, column %u)",
+                          cidr->text, l->cidrs[j].pos.line, l->cidrs[j].pos.col);
+                rc = -1;
+                break;
+            }
+        }
+        conf__path_pop(ctx, mark);
+    }
+    return rc;
+}
+
+/* ---- geo ---- */
+
+#define GEO_PATH_MAX 127 /* bytes of a dotted path (geo/: GEO_PATH_TEXT_MAX - 1) */
+#define GEO_PATH_DEPTH 8 /* segments of a dotted path (geo/: GEO_PATH_DEPTH_MAX) */
+#define GEO_FIELDS_OFFSET offsetof(struct conf_geo_db, fields)
+
+static const struct keyword geo_schemas[] = {
+    {"maxmind", CONF_GEO_SCHEMA_MAXMIND},
+    {"maxmind-asn", CONF_GEO_SCHEMA_MAXMIND_ASN},
+    {"flat", CONF_GEO_SCHEMA_FLAT},
+    {"custom", CONF_GEO_SCHEMA_CUSTOM},
+};
+
+static int parse_geo_schema(struct conf_ctx *ctx, const struct conf_node *n,
+                            const struct conf_directive *d, void *base)
+{
+    return parse_keyword(ctx, n, d, base, geo_schemas, sizeof(geo_schemas) / sizeof(*geo_schemas));
+}
+
+/* One field path of a custom schema, "subdivisions.0.iso_code"; on struct conf_geo_db. */
+static int parse_geo_path(struct conf_ctx *ctx, const struct conf_node *n,
+                          const struct conf_directive *d, void *base)
+{
+    struct conf_geo_db *db = base;
+    size_t idx = (d->offset - GEO_FIELDS_OFFSET) / sizeof(char *);
+    const char *s = conf__scalar(ctx, n), *why = NULL;
+    size_t segments = 1;
+    char q[80];
+
+    if (s == NULL)
+        return -1;
+    for (const char *p = s; *p; p++)
+        segments += *p == '.';
+    if (s[0] == '\0' || s[0] == '.' || s[strlen(s) - 1] == '.' || strstr(s, "..") != NULL)
+        why = "expected keys and indexes separated by single dots, such as "
+              "subdivisions.0.iso_code";
+    else if (strlen(s) > GEO_PATH_MAX)
+        why = "longer than 127 characters";
+    else if (segments > GEO_PATH_DEPTH)
+        why = "more than 8 segments";
+    if (why != NULL) {
+        conf__err(ctx, n, "invalid field path '%s': %s", conf__quote(s, q, sizeof(q)), why);
+        return -1;
+    }
+    db->field_pos[idx] = conf__pos(n);
+    return store_str(ctx, n, &db->fields[idx], s);
+}
+
+#define GEO_FIELD(nm, f)                                                                           \
+    {                                                                                              \
+        .name = (nm), .parse = parse_geo_path, .offset = GEO_FIELDS_OFFSET + (f) * sizeof(char *)  \
+    }
+
+static const struct conf_directive geo_field_directives[] = {
+    GEO_FIELD("country", CONF_GEO_FIELD_COUNTRY),
+    GEO_FIELD("subdivision", CONF_GEO_FIELD_SUBDIVISION),
+    GEO_FIELD("continent", CONF_GEO_FIELD_CONTINENT),
+    GEO_FIELD("asn", CONF_GEO_FIELD_ASN),
+    GEO_FIELD("as_org", CONF_GEO_FIELD_AS_ORG),
+    GEO_FIELD("latitude", CONF_GEO_FIELD_LATITUDE),
+    GEO_FIELD("longitude", CONF_GEO_FIELD_LONGITUDE),
+};
+
+static const struct conf_section geo_fields_section = TABLE(geo_field_directives);
+
+/* path: a non-empty file name, into an owned char * field. */
+static int parse_file_path(struct conf_ctx *ctx, const struct conf_node *n,
+                           const struct conf_directive *d, void *base)
+{
+    const char *s = conf__scalar(ctx, n);
+
+    if (s == NULL)
+        return -1;
+    if (s[0] == '\0') {
+        conf__err(ctx, n, "empty path");
+        return -1;
+    }
+    return store_str(ctx, n, field_ptr(base, d), s);
+}
+
+/* fields is parsed into the database struct itself (offset 0): its table's offsets are there. */
+static const struct conf_directive geo_db_directives[] = {
+    {.name = "path",
+     .parse = parse_file_path,
+     .offset = offsetof(struct conf_geo_db, path),
+     .flags = CONF_F_REQUIRED},
+    {.name = "schema",
+     .parse = parse_geo_schema,
+     FIELD(struct conf_geo_db, schema),
+     .max = CONF_GEO_SCHEMA_CUSTOM,
+     .def = CONF_GEO_SCHEMA_MAXMIND},
+    {.name = "fields", .parse = conf_parse_section, .offset = 0, .sub = &geo_fields_section},
+};
+
+const struct conf_section conf__geo_db_section = TABLE(geo_db_directives);
+
+/* databases: a list of {path, schema, fields}; on struct conf_geo. */
+static int parse_geo_dbs(struct conf_ctx *ctx, const struct conf_node *n,
+                         const struct conf_directive *d, void *base)
+{
+    struct conf_geo *g = base;
+    int rc = 0;
+
+    (void)d;
+    if (n->type == CONF_NODE_BAD)
+        return -1;
+    if (n->type == CONF_NODE_SCALAR && n->is_null)
+        return 0;
+    if (n->type != CONF_NODE_SEQ) {
+        conf__err(ctx, n, "expected a list of databases, got %s", conf__node_kind(n));
+        return -1;
+    }
+    if (n->nitems > CONF_GEO_DB_MAX) {
+        conf__err(ctx, n->items[CONF_GEO_DB_MAX], "at most %d databases", CONF_GEO_DB_MAX);
+        return -1;
+    }
+    if (n->nitems == 0)
+        return 0;
+    g->dbs = calloc(n->nitems, sizeof(*g->dbs));
+    if (g->dbs == NULL) {
+        conf__err(ctx, n, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < n->nitems; i++) {
+        const struct conf_node *item = n->items[i];
+        const struct conf_node *fields = conf__map_get(item, "fields");
+        struct conf_geo_db *db = &g->dbs[g->ndbs++];
+        size_t mark = conf__path_push(ctx, "[%zu]", i);
+
+        conf__section_unset(&conf__geo_db_section, db);
+        db->pos = conf__pos(item);
+        if (conf__section_parse(ctx, item, &conf__geo_db_section, db) != 0)
+            rc = -1;
+        conf__section_merge(&conf__geo_db_section, db, NULL);
+        if (item->type == CONF_NODE_MAP && db->schema == CONF_GEO_SCHEMA_CUSTOM) {
+            size_t nf = 0;
+            for (size_t f = 0; f < CONF_GEO_FIELD_COUNT; f++)
+                nf += db->fields[f] != NULL;
+            if (nf == 0 && fields == NULL) {
+                conf__err(ctx, item, "schema custom needs fields (at least one field path)");
+                rc = -1;
+            } else if (nf == 0 && fields->type != CONF_NODE_BAD &&
+                       !(fields->type == CONF_NODE_MAP && fields->nitems > 0)) {
+                conf__err(ctx, fields, "schema custom needs at least one field path");
+                rc = -1;
+            }
+        } else if (fields != NULL) {
+            size_t m2 = conf__path_push(ctx, "fields");
+            conf__err(ctx, fields, "fields is only used with schema: custom");
+            conf__path_pop(ctx, m2);
+            rc = -1;
+        }
+        for (size_t j = 0; db->path != NULL && j + 1 < g->ndbs; j++) {
+            if (g->dbs[j].path != NULL && strcmp(g->dbs[j].path, db->path) == 0) {
+                conf__err(ctx, item, "duplicate database '%s' (first at line %u, column %u)",
+                          db->path, g->dbs[j].pos.line, g->dbs[j].pos.col);
+                rc = -1;
+            }
+        }
+        conf__path_pop(ctx, mark);
+    }
+    return rc;
+}
+
+#define GEO_HEADER(nm)                                                                             \
+    {                                                                                              \
+        .name = #nm, .parse = parse_header_name, .offset = offsetof(struct conf_geo_headers, nm)   \
+    }
+
+static const struct conf_directive geo_header_directives[] = {
+    GEO_HEADER(country), GEO_HEADER(subdivision), GEO_HEADER(continent),
+    GEO_HEADER(asn),     GEO_HEADER(zone),        GEO_HEADER(region),
+};
+
+static const struct conf_section geo_headers_section = TABLE(geo_header_directives);
+
+static const struct conf_directive geo_directives[] = {
+    {.name = "databases", .parse = parse_geo_dbs},
+    {.name = "reload_interval",
+     .parse = conf_parse_ms_off,
+     FIELD(struct conf_geo, reload_interval_ms),
+     .min = SEC_MS,
+     .max = DAY_MS,
+     .def = 60 * SEC_MS},
+    {.name = "headers",
+     .parse = conf_parse_section,
+     .offset = offsetof(struct conf_geo, headers),
+     .sub = &geo_headers_section},
+};
+
+static const struct conf_section geo_section = TABLE(geo_directives);
+
+/* ---- routing ---- */
+
+static const struct conf_directive routing_directives[] = {
+    {.name = "min_gain",
+     .parse = conf_parse_ms,
+     FIELD(struct conf_routing, min_gain_ms),
+     .max = HOUR_MS,
+     .def = 10},
+    {.name = "min_gain_pct",
+     .parse = conf_parse_pct,
+     FIELD(struct conf_routing, min_gain_pct),
+     .max = 100,
+     .def = 10},
+    {.name = "hold",
+     .parse = conf_parse_ms,
+     FIELD(struct conf_routing, hold_ms),
+     .max = HOUR_MS,
+     .def = 5 * SEC_MS},
+    {.name = "rtt_half_life",
+     .parse = conf_parse_ms,
+     FIELD(struct conf_routing, rtt_half_life_ms),
+     .min = 100,
+     .max = HOUR_MS,
+     .def = 10 * SEC_MS},
+    {.name = "slow_start",
+     .parse = conf_parse_ms_off,
+     FIELD(struct conf_routing, slow_start_ms),
+     .min = 1,
+     .max = HOUR_MS,
+     .def = 10 * SEC_MS},
+    {.name = "retry_budget_pct",
+     .parse = conf_parse_pct,
+     FIELD(struct conf_routing, retry_budget_pct),
+     .max = 100,
+     .def = 20},
+    {.name = "failure_penalty",
+     .parse = conf_parse_ms,
+     FIELD(struct conf_routing, failure_penalty_ms),
+     .max = MIN_MS,
+     .def = SEC_MS},
+};
+
+static const struct conf_section routing_section = TABLE(routing_directives);
+
+/* ---- admin ---- */
+
+/* listen: an address, or `off`; sets enabled (the directive's field) and addr. */
+static int parse_admin_listen(struct conf_ctx *ctx, const struct conf_node *n,
+                              const struct conf_directive *d, void *base)
+{
+    struct conf_admin *a = base;
+    const char *s = conf__scalar(ctx, n);
+
+    (void)d;
+    if (s == NULL)
+        return -1;
+    memset(&a->addr, 0, sizeof(a->addr));
+    if (strcmp(s, "off") == 0) {
+        a->enabled = 0;
+        return 0;
+    }
+    a->enabled = 1;
+    return parse_addr_into(ctx, n, &a->addr);
+}
+
+/* token: the bearer token. Never quoted in messages: it is a secret. */
+static int parse_admin_token(struct conf_ctx *ctx, const struct conf_node *n,
+                             const struct conf_directive *d, void *base)
+{
+    const char *s = conf__scalar(ctx, n);
+
+    if (s == NULL)
+        return -1;
+    if (s[0] == '\0' || strlen(s) > 256 || !is_visible_ascii(s)) {
+        conf__err(ctx, n, "invalid token: use 1 to 256 visible ASCII characters, no spaces");
+        return -1;
+    }
+    return store_str(ctx, n, field_ptr(base, d), s);
+}
+
+static const struct conf_directive admin_directives[] = {
+    {.name = "listen",
+     .parse = parse_admin_listen,
+     FIELD(struct conf_admin, enabled),
+     .max = 1,
+     .def = 1},
+    {.name = "token", .parse = parse_admin_token, .offset = offsetof(struct conf_admin, token)},
+};
+
+static const struct conf_section admin_section = TABLE(admin_directives);
+
+/* admin: a mapping, or the shorthand `admin: ADDRESS` / `admin: off` for admin.listen. */
+static int parse_admin(struct conf_ctx *ctx, const struct conf_node *n,
+                       const struct conf_directive *d, void *base)
+{
+    if (n->type == CONF_NODE_SCALAR && !n->is_null)
+        return parse_admin_listen(ctx, n, &admin_directives[0], field_ptr(base, d));
+    return conf_parse_section(ctx, n, d, base);
+}
+
+/* ---- dns ---- */
+
+/* servers: numeric addresses with optional ports (53), into conf_dns. */
+static int parse_dns_servers(struct conf_ctx *ctx, const struct conf_node *n,
+                             const struct conf_directive *d, void *base)
+{
+    struct conf_dns *dns = base;
+    const struct conf_node *const *items = (const struct conf_node *const *)&n;
+    size_t count = 1;
+    int rc = 0;
+
+    (void)d;
+    if (n->type == CONF_NODE_BAD)
+        return -1;
+    if (n->type == CONF_NODE_SEQ) {
+        items = (const struct conf_node *const *)n->items;
+        count = n->nitems;
+    } else if (n->type == CONF_NODE_MAP) {
+        conf__err(ctx, n, "expected an address or a list of addresses, got a mapping");
+        return -1;
+    } else if (n->is_null) {
+        return 0;
+    }
+    if (count == 0)
+        return 0;
+    dns->servers = calloc(count, sizeof(*dns->servers));
+    if (dns->servers == NULL) {
+        conf__err(ctx, n, "out of memory");
+        return -1;
+    }
+    dns->nservers = count; /* index-aligned, as in parse_cidrs */
+    for (size_t i = 0; i < count; i++) {
+        size_t mark = n->type == CONF_NODE_SEQ ? conf__path_push(ctx, "[%zu]", i) : ctx->pathlen;
+        const char *s = conf__scalar(ctx, items[i]), *why = NULL;
+        struct conf_addr *a = &dns->servers[i];
+        char q[80];
+
+        if (s == NULL) {
+            rc = -1;
+        } else if ((why = conf__addr_parse_port(s, 53, a)) != NULL) {
+            conf__err(ctx, items[i], "invalid server '%s': %s", conf__quote(s, q, sizeof(q)), why);
+            rc = -1;
+        } else if (is_duplicate_addr(ctx, items[i], a, dns->servers, sizeof(*a), items, i,
+                                     "server")) {
+            rc = -1;
+        }
+        conf__path_pop(ctx, mark);
+    }
+    return rc;
+}
+
+static const struct keyword dns_families[] = {
+    {"any", CONF_DNS_ANY},
+    {"ipv4", CONF_DNS_IPV4},
+    {"ipv6", CONF_DNS_IPV6},
+    {"prefer-ipv4", CONF_DNS_PREFER_IPV4},
+    {"prefer-ipv6", CONF_DNS_PREFER_IPV6},
+};
+
+static int parse_dns_family(struct conf_ctx *ctx, const struct conf_node *n,
+                            const struct conf_directive *d, void *base)
+{
+    return parse_keyword(ctx, n, d, base, dns_families,
+                         sizeof(dns_families) / sizeof(*dns_families));
+}
+
+static const struct conf_directive dns_directives[] = {
+    {.name = "servers", .parse = parse_dns_servers},
+    {.name = "min_ttl",
+     .parse = conf_parse_ms,
+     FIELD(struct conf_dns, min_ttl_ms),
+     .min = 100,
+     .max = DAY_MS,
+     .def = SEC_MS},
+    {.name = "max_ttl",
+     .parse = conf_parse_ms,
+     FIELD(struct conf_dns, max_ttl_ms),
+     .min = 100,
+     .max = 7 * DAY_MS,
+     .def = 5 * MIN_MS},
+    {.name = "family",
+     .parse = parse_dns_family,
+     FIELD(struct conf_dns, family),
+     .max = CONF_DNS_PREFER_IPV6,
+     .def = CONF_DNS_ANY},
+    {.name = "timeout",
+     .parse = conf_parse_ms,
+     FIELD(struct conf_dns, timeout_ms),
+     .min = 10,
+     .max = MIN_MS,
+     .def = SEC_MS},
+    {.name = "retry_max",
+     .parse = conf_parse_ms,
+     FIELD(struct conf_dns, retry_max_ms),
+     .min = 100,
+     .max = HOUR_MS,
+     .def = 30 * SEC_MS},
+};
+
+static const struct conf_section dns_section = TABLE(dns_directives);
+
+/* ---- the file ---- */
+
 static const struct conf_directive root_directives[] = {
     {.name = "listen", .parse = parse_listen, .flags = CONF_F_REQUIRED},
     {.name = "workers", .parse = parse_workers, FIELD(struct conf, workers), .min = 1, .max = 256},
@@ -574,6 +1607,31 @@ static const struct conf_directive root_directives[] = {
      .offset = offsetof(struct conf, limits),
      .sub = &limits_section},
     {.name = "access_log", .parse = parse_access_log, .offset = offsetof(struct conf, access_log)},
+    {.name = "trusted_proxies",
+     .parse = parse_cidrs,
+     .offset = offsetof(struct conf, trusted_proxies)},
+    {.name = "debug_clients", .parse = parse_cidrs, .offset = offsetof(struct conf, debug_clients)},
+    {.name = "explain_header",
+     .parse = parse_header_name,
+     .offset = offsetof(struct conf, explain_header)},
+    {.name = "geo",
+     .parse = conf_parse_section,
+     .offset = offsetof(struct conf, geo),
+     .sub = &geo_section},
+    /* After regions and geo, whatever the order in the file: routes name regions. */
+    {.name = "zones", .parse = conf_parse_deferred},
+    {.name = "routing",
+     .parse = conf_parse_section,
+     .offset = offsetof(struct conf, routing),
+     .sub = &routing_section},
+    {.name = "admin",
+     .parse = parse_admin,
+     .offset = offsetof(struct conf, admin),
+     .sub = &admin_section},
+    {.name = "dns",
+     .parse = conf_parse_section,
+     .offset = offsetof(struct conf, dns),
+     .sub = &dns_section},
 };
 
 const struct conf_section conf__root_section = TABLE(root_directives);

@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -168,18 +169,13 @@ const char *conf__bool_parse(const char *s, int *out)
     return "expected true or false";
 }
 
-/* 1 when HOST looks like a DNS name (letters, digits, '.', '-', and a letter). */
+/* 1 when HOST is meant as a name: it has something besides digits and dots. */
 static int looks_like_hostname(const char *host)
 {
-    int alpha = 0;
-
-    for (const char *p = host; *p; p++) {
-        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p == '-')
-            alpha = 1;
-        else if (!(*p >= '0' && *p <= '9') && *p != '.')
-            return 0;
-    }
-    return alpha;
+    for (const char *p = host; *p; p++)
+        if (!(*p >= '0' && *p <= '9') && *p != '.')
+            return 1;
+    return 0;
 }
 
 /* Splits S into HOST (brackets removed) and the port text; returns NULL or a message. */
@@ -253,7 +249,7 @@ const char *conf__addr_parse(const char *s, struct conf_addr *out)
         struct sockaddr_in *sin = (struct sockaddr_in *)&a.sa;
         if (inet_pton(AF_INET, host, &sin->sin_addr) != 1)
             return looks_like_hostname(host)
-                       ? "must be a numeric IP:port (DNS names are not supported yet)"
+                       ? "must be a numeric IP:port (host names are only allowed for backends)"
                        : "not a valid IPv4 address";
         sin->sin_family = AF_INET;
         sin->sin_port = htons(port);
@@ -320,4 +316,300 @@ const char *conf__size_format(uint64_t bytes, char *buf, size_t len)
     }
     snprintf(buf, len, "%llu", (unsigned long long)bytes);
     return buf;
+}
+
+/*
+ * Checks S as a DNS name; NULL or a static reason.
+ * Full contract in conf-int.h.
+ */
+const char *conf__hostname_check(const char *s, int allow_underscore)
+{
+    size_t len = strlen(s), label = 0;
+    const char *p, *last = s;
+    int digits_only = 1;
+
+    if (len > 0 && s[len - 1] == '.')
+        len--; /* one trailing dot: a fully qualified name */
+    if (len == 0)
+        return "empty host name";
+    if (s[len - 1] == '.')
+        return "empty label in host name (two dots, or a leading dot)";
+    if (len > 253)
+        return "host name longer than 253 characters";
+    for (p = s; p < s + len; p++) {
+        char ch = *p;
+        if (ch == '.') {
+            if (label == 0)
+                return "empty label in host name (two dots, or a leading dot)";
+            if (p[-1] == '-')
+                return "a host name label cannot end with '-'";
+            label = 0;
+            last = p + 1;
+            digits_only = 1;
+            continue;
+        }
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '-' || (ch == '_' && allow_underscore)))
+            return allow_underscore ? "a name may contain only letters, digits, '-', '_' and '.'"
+                                    : "a host name may contain only letters, digits, '-' and '.'";
+        if (label == 0 && ch == '-')
+            return "a host name label cannot start with '-'";
+        if (++label > 63)
+            return "a host name label is longer than 63 characters";
+        if (!(ch >= '0' && ch <= '9'))
+            digits_only = 0;
+    }
+    if (p[-1] == '-')
+        return "a host name label cannot end with '-'";
+    /* RFC 1123 2.1: the top-level label is never all digits, so "1.2.3.999" is no name. */
+    if (digits_only && last < s + len)
+        return "the last label of a host name cannot be all digits";
+    return NULL;
+}
+
+/*
+ * Parses "ip:port" or "name:port" into *ADDR or HOST; NULL or a static reason.
+ * Full contract in conf-int.h.
+ */
+const char *conf__target_parse(const char *s, struct conf_addr *addr, char *host, size_t hostlen,
+                               uint16_t *port, int *is_name)
+{
+    char h[256];
+    const char *port_text, *why;
+
+    why = split_host_port(s, h, sizeof(h), &port_text);
+    if (why == NULL)
+        why = parse_port(port_text, port);
+    if (why != NULL)
+        return why;
+    if (s[0] == '[' || !looks_like_hostname(h)) {
+        why = conf__addr_parse(s, addr);
+        if (why == NULL)
+            *is_name = 0;
+        return why;
+    }
+    why = conf__hostname_check(h, 0);
+    if (why != NULL)
+        return why;
+    if (strlen(h) >= hostlen)
+        return "host name too long";
+    memcpy(host, h, strlen(h) + 1);
+    *is_name = 1;
+    return NULL;
+}
+
+/*
+ * Parses a numeric address with an optional port (default DEFPORT) into *OUT.
+ * Full contract in conf-int.h.
+ */
+const char *conf__addr_parse_port(const char *s, uint16_t defport, struct conf_addr *out)
+{
+    char buf[INET6_ADDRSTRLEN + 16];
+    struct in6_addr a6;
+    struct in_addr a4;
+
+    if (strlen(s) < INET6_ADDRSTRLEN && inet_pton(AF_INET6, s, &a6) == 1) {
+        snprintf(buf, sizeof(buf), "[%s]:%u", s, (unsigned)defport);
+        return conf__addr_parse(buf, out);
+    }
+    if (strlen(s) < INET6_ADDRSTRLEN && inet_pton(AF_INET, s, &a4) == 1) {
+        snprintf(buf, sizeof(buf), "%s:%u", s, (unsigned)defport);
+        return conf__addr_parse(buf, out);
+    }
+    return conf__addr_parse(s, out);
+}
+
+/* Clears the bits of ADDR (LEN bytes) past the first PREFIX bits. */
+static void mask_bits(uint8_t *addr, size_t len, unsigned prefix)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned keep = prefix >= 8 * (i + 1) ? 8 : prefix > 8 * i ? prefix - 8 * (unsigned)i : 0;
+        addr[i] &= (uint8_t)(0xff00u >> keep);
+    }
+}
+
+/*
+ * Parses "net/len" or a bare address into *OUT (host bits cleared); NULL or a reason.
+ * Full contract in conf-int.h.
+ */
+const char *conf__cidr_parse(const char *s, struct conf_cidr *out)
+{
+    static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    char host[INET6_ADDRSTRLEN + 1], text[INET6_ADDRSTRLEN];
+    const char *slash = strchr(s, '/');
+    size_t hlen = slash ? (size_t)(slash - s) : strlen(s);
+    struct conf_cidr c;
+    uint64_t prefix = 0;
+    int have_prefix = slash != NULL;
+
+    memset(&c, 0, sizeof(c));
+    if (hlen == 0)
+        return "expected an address or a network such as 10.0.0.0/8";
+    if (hlen >= sizeof(host))
+        return "not a valid IP address";
+    memcpy(host, s, hlen);
+    host[hlen] = '\0';
+    if (have_prefix && (conf__uint_parse(slash + 1, &prefix) != NULL || slash[1] == '\0'))
+        return "the prefix length after '/' must be a number";
+    if (inet_pton(AF_INET, host, c.addr) == 1) {
+        c.family = AF_INET;
+        if (!have_prefix)
+            prefix = 32;
+        if (prefix > 32)
+            return "an IPv4 prefix length is at most 32";
+    } else if (inet_pton(AF_INET6, host, c.addr) == 1) {
+        c.family = AF_INET6;
+        if (!have_prefix)
+            prefix = 128;
+        if (prefix > 128)
+            return "an IPv6 prefix length is at most 128";
+        if (prefix >= 96 && memcmp(c.addr, v4mapped, sizeof(v4mapped)) == 0) {
+            memmove(c.addr, c.addr + 12, 4);
+            memset(c.addr + 4, 0, 12);
+            c.family = AF_INET;
+            prefix -= 96;
+        }
+    } else {
+        return "not a valid IP address or network";
+    }
+    c.prefix = (uint8_t)prefix;
+    mask_bits(c.addr, c.family == AF_INET ? 4 : 16, c.prefix);
+    inet_ntop(c.family, c.addr, text, sizeof(text));
+    snprintf(c.text, sizeof(c.text), "%s/%u", text, (unsigned)c.prefix);
+    *out = c;
+    return NULL;
+}
+
+/*
+ * Returns 1 when the LEN-byte address ADDR of FAMILY lies in network C.
+ * Full contract in conf-int.h.
+ */
+int conf__cidr_contains(const struct conf_cidr *c, int family, const uint8_t *addr)
+{
+    unsigned full = c->prefix / 8, rest = c->prefix % 8;
+
+    if (family != c->family)
+        return 0;
+    if (memcmp(addr, c->addr, full) != 0)
+        return 0;
+    return rest == 0 || ((addr[full] ^ c->addr[full]) & (uint8_t)(0xff00u >> rest)) == 0;
+}
+
+/*
+ * Checks S as an HTTP header field name georoute may set; NULL or a reason.
+ * Full contract in conf-int.h.
+ */
+const char *conf__header_name_check(const char *s)
+{
+    /* Names that carry framing, routing or the client chain: replacing or
+     * stripping them would break the proxy or let a header lie about it. */
+    static const char *const reserved[] = {
+        "host",      "connection", "content-length",    "transfer-encoding", "upgrade",
+        "te",        "trailer",    "keep-alive",        "proxy-connection",  "x-forwarded-for",
+        "forwarded", "expect",     "x-forwarded-proto", "x-forwarded-host",  "via",
+    };
+    size_t n = strlen(s);
+
+    if (n == 0)
+        return "empty header name";
+    if (n > 64)
+        return "header name longer than 64 characters";
+    for (const char *p = s; *p; p++) {
+        char ch = *p;
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              strchr("!#$%&'*+-.^_`|~", ch) != NULL))
+            return "a header name may contain only letters, digits and !#$%&'*+-.^_`|~";
+    }
+    for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
+        if (strcasecmp(s, reserved[i]) == 0)
+            return "this header is used by HTTP or the proxy itself; choose another name";
+    return NULL;
+}
+
+/*
+ * Parses "N" or "N%" into *OUT; NULL or a static reason.
+ * Full contract in conf-int.h.
+ */
+const char *conf__pct_parse(const char *s, uint64_t *out)
+{
+    char buf[32];
+    size_t n = strlen(s);
+
+    if (n > 0 && s[n - 1] == '%')
+        n--;
+    if (n == 0 || n >= sizeof(buf))
+        return "expected a whole percentage, such as 10 or 10%";
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    if (conf__uint_parse(buf, out) != NULL)
+        return "expected a whole percentage, such as 10 or 10%";
+    return NULL;
+}
+
+/*
+ * Parses "200" or "200-399" into *LO and *HI; NULL or a static reason.
+ * Full contract in conf-int.h.
+ */
+const char *conf__status_range_parse(const char *s, uint32_t *lo, uint32_t *hi)
+{
+    char a[16];
+    const char *dash = strchr(s, '-');
+    size_t alen = dash ? (size_t)(dash - s) : strlen(s);
+    uint64_t l, h;
+
+    if (alen == 0 || alen >= sizeof(a))
+        return "expected a status code or a range, such as 200 or 200-399";
+    memcpy(a, s, alen);
+    a[alen] = '\0';
+    if (conf__uint_parse(a, &l) != NULL || (dash && conf__uint_parse(dash + 1, &h) != NULL))
+        return "expected a status code or a range, such as 200 or 200-399";
+    if (!dash)
+        h = l;
+    if (l < 100 || l > 599 || h < 100 || h > 599)
+        return "status codes are from 100 to 599";
+    if (l > h)
+        return "the range's first status is greater than its last";
+    *lo = (uint32_t)l;
+    *hi = (uint32_t)h;
+    return NULL;
+}
+
+/*
+ * Parses "4134" or "AS4134" into *OUT, 1..4294967295; NULL or a static reason.
+ * Full contract in conf-int.h.
+ */
+const char *conf__asn_parse(const char *s, uint32_t *out)
+{
+    uint64_t v;
+
+    if ((s[0] == 'A' || s[0] == 'a') && (s[1] == 'S' || s[1] == 's'))
+        s += 2;
+    if (conf__uint_parse(s, &v) != NULL)
+        return "expected an AS number, such as 4134 or AS4134";
+    if (v == 0)
+        return "AS0 is reserved (it means \"unknown\")";
+    if (v > UINT32_MAX)
+        return "AS numbers are at most 4294967295";
+    *out = (uint32_t)v;
+    return NULL;
+}
+
+/*
+ * Returns 1 when A is a loopback address (127.0.0.0/8, ::1, or IPv4-mapped 127/8).
+ * Full contract in conf-int.h.
+ */
+int conf__addr_is_loopback(const struct conf_addr *a)
+{
+    if (a->sa.ss_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)&a->sa;
+        return (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (a->sa.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&a->sa;
+        const uint8_t *b = sin6->sin6_addr.s6_addr;
+        if (IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr))
+            return 1;
+        return IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr) && b[12] == 127;
+    }
+    return 0;
 }

@@ -37,4 +37,34 @@
     X(conf_uint_and_bool)                                                                          \
     X(conf_addr_parse)                                                                             \
     X(conf_name_valid)                                                                             \
-    X(conf_format_helpers)
+    X(conf_format_helpers)                                                                         \
+    X(conf_new_defaults)                                                                           \
+    X(conf_listen_proxy_protocol)                                                                  \
+    X(conf_listen_proxy_protocol_errors)                                                           \
+    X(conf_trusted_proxies)                                                                        \
+    X(conf_cidr_list_errors)                                                                       \
+    X(conf_explain_header)                                                                         \
+    X(conf_geo_section)                                                                            \
+    X(conf_geo_errors)                                                                             \
+    X(conf_routing_section)                                                                        \
+    X(conf_probe_section)                                                                          \
+    X(conf_probe_errors)                                                                           \
+    X(conf_passive_section)                                                                        \
+    X(conf_backend_kinds)                                                                          \
+    X(conf_backend_kind_errors)                                                                    \
+    X(conf_admin_section)                                                                          \
+    X(conf_dns_section)                                                                            \
+    X(conf_zones_basic)                                                                            \
+    X(conf_zones_implicit_default)                                                                 \
+    X(conf_zones_order_independent)                                                                \
+    X(conf_zones_name_errors)                                                                      \
+    X(conf_zones_route_errors)                                                                     \
+    X(conf_zones_match_errors)                                                                     \
+    X(conf_zones_need_database)                                                                    \
+    X(conf_cidr_parse)                                                                             \
+    X(conf_cidr_contains)                                                                          \
+    X(conf_hostname_check)                                                                         \
+    X(conf_target_parse)                                                                           \
+    X(conf_header_name_check)                                                                      \
+    X(conf_pct_status_asn)                                                                         \
+    X(conf_addr_port_and_loopback)

@@ -197,8 +197,8 @@ TEST(conf_listen_errors)
     e = load_err("listen:\nregions: {a: {backends: [1.1.1.1:1]}}\n");
     ASSERT_STR_EQ(e, "t.yaml:1:1: listen: at least one listen address is required");
     e = load_err("listen: {a: 1}\nregions: {a: {backends: [1.1.1.1:1]}}\n");
-    ASSERT_STR_EQ(e, "t.yaml:1:9: listen: expected an address or a list of addresses, got a "
-                     "mapping");
+    ASSERT_STR_EQ(e, "t.yaml:1:9: listen: missing required key 'addr'\n"
+                     "t.yaml:1:10: listen: unknown key 'a'; expected one of: addr, proxy_protocol");
 }
 
 TEST(conf_durations_in_file)
@@ -328,7 +328,8 @@ TEST(conf_err_unknown_key)
                                      "  connect: 1s\n");
 
     ASSERT_STR_EQ(e, "t.yaml:5:1: unknown key 'timeout'; expected one of: listen, workers, "
-                     "regions, timeouts, limits, access_log\n"
+                     "regions, timeouts, limits, access_log, trusted_proxies, debug_clients, "
+                     "explain_header, geo, zones, routing, admin, dns\n"
                      "t.yaml:8:3: timeouts: unknown key 'conect'; expected one of: connect, "
                      "client_header, client_body, client_keepalive, client_send, "
                      "upstream_response, upstream_keepalive, tunnel_idle, shutdown_drain");
@@ -337,7 +338,8 @@ TEST(conf_err_unknown_key)
                  "regions:\n"
                  "  a:\n"
                  "    backend: [1.1.1.1:1]\n");
-    ASSERT_STR_EQ(e, "t.yaml:4:5: regions.a: unknown key 'backend'; expected one of: backends\n"
+    ASSERT_STR_EQ(e, "t.yaml:4:5: regions.a: unknown key 'backend'; expected one of: backends, "
+                     "min_healthy, probe, passive\n"
                      "t.yaml:4:5: regions.a: missing required key 'backends'");
 }
 
@@ -462,7 +464,7 @@ TEST(conf_err_many_at_once)
                              "colour: blue\n");                         /* 13 */
 
     ASSERT_STR_EQ(e, "t.yaml:1:9: listen: invalid address 'localhost:80': must be a numeric "
-                     "IP:port (DNS names are not supported yet)\n"
+                     "IP:port (host names are only allowed for backends)\n"
                      "t.yaml:2:10: workers: invalid value 'many': expected auto or a number "
                      "from 1 to 256\n"
                      "t.yaml:4:3: regions: invalid region name 'bad.name': use 1 to 63 "
@@ -471,12 +473,14 @@ TEST(conf_err_many_at_once)
                      "'10.0.0.1:80' (first at line 6, column 9)\n"
                      "t.yaml:8:37: regions.bad.name.backends[2].weight: '0' is out of range: "
                      "must be between 1 and 256\n"
-                     "t.yaml:9:9: regions.bad.name.backends[3]: missing required key 'addr'\n"
+                     "t.yaml:9:9: regions.bad.name.backends[3]: missing required key 'addr' (or "
+                     "'srv')\n"
                      "t.yaml:11:12: timeouts.connect: invalid duration '2': missing unit (use "
                      "ms, s, m, h or d)\n"
                      "t.yaml:12:3: duplicate key 'connect' (first at line 11, column 3)\n"
                      "t.yaml:13:1: unknown key 'colour'; expected one of: listen, workers, "
-                     "regions, timeouts, limits, access_log");
+                     "regions, timeouts, limits, access_log, trusted_proxies, debug_clients, "
+                     "explain_header, geo, zones, routing, admin, dns");
     ASSERT_EQ(count_lines(e), 9);
 }
 
@@ -603,7 +607,7 @@ TEST(conf_backend_errors)
                              "regions:\n"
                              "  a:\n"
                              "    backends:\n"
-                             "      - db.internal:5432\n"                  /* 5 */
+                             "      - db_internal:5432\n"                  /* 5 */
                              "      - {addr: \"[::1]:80\", weight: 257}\n" /* 6 */
                              "      - {addr: \"[::0:1]:80\"}\n"            /* 7 */
                              "      - [1.1.1.1:1]\n"                       /* 8 */
@@ -612,14 +616,14 @@ TEST(conf_backend_errors)
                              "    backends:\n"
                              "      - \"[::1]:80\"\n"); /* 12: fine */
 
-    ASSERT_STR_EQ(e, "t.yaml:5:9: regions.a.backends[0]: invalid address 'db.internal:5432': "
-                     "must be a numeric IP:port (DNS names are not supported yet)\n"
+    ASSERT_STR_EQ(e, "t.yaml:5:9: regions.a.backends[0]: invalid address 'db_internal:5432': "
+                     "a host name may contain only letters, digits, '-' and '.'\n"
                      "t.yaml:6:36: regions.a.backends[1].weight: '257' is out of range: must be "
                      "between 1 and 256\n"
                      "t.yaml:7:9: regions.a.backends[2]: duplicate backend '[::1]:80' (first at "
                      "line 6, column 9)\n"
-                     "t.yaml:8:9: regions.a.backends[3]: expected \"ip:port\" or {addr: "
-                     "\"ip:port\", weight: N}, got a list\n"
+                     "t.yaml:8:9: regions.a.backends[3]: expected \"host:port\" or {addr: "
+                     "\"host:port\", weight: N}, got a list\n"
                      "t.yaml:9:35: regions.a.backends[4].weight: invalid number 'heavy': "
                      "expected a whole number");
 }
@@ -652,6 +656,33 @@ TEST(conf_reference_config)
     ASSERT_EQ(c->limits.upstream_pool_size, 64);
     ASSERT_EQ(c->limits.retries, 2);
     ASSERT_NULL(c->access_log);
+    ASSERT_EQ(c->trusted_proxies.ncidrs, 0);
+    ASSERT_STR_EQ(c->explain_header, "X-Georoute");
+    ASSERT_EQ(c->geo.reload_interval_ms, 60000);
+    ASSERT_EQ(c->routing.min_gain_ms, 10);
+    ASSERT_EQ(c->routing.min_gain_pct, 10);
+    ASSERT_EQ(c->routing.hold_ms, 5000);
+    ASSERT_EQ(c->routing.rtt_half_life_ms, 10000);
+    ASSERT_EQ(c->routing.slow_start_ms, 10000);
+    ASSERT_EQ(c->routing.retry_budget_pct, 20);
+    ASSERT_EQ(c->routing.failure_penalty_ms, 1000);
+    ASSERT_EQ(c->regions[0].min_healthy, 1);
+    ASSERT_EQ(c->regions[0].probe.interval_ms, 1000);
+    ASSERT_EQ(c->regions[0].probe.fastinter_ms, 250);
+    ASSERT_EQ(c->regions[0].probe.downinter_ms, 1000);
+    ASSERT_EQ(c->regions[0].probe.timeout_ms, 500);
+    ASSERT_EQ(c->regions[0].probe.jitter_pct, 10);
+    ASSERT_EQ(c->regions[0].passive.consecutive_failures, 5);
+    ASSERT_EQ(c->regions[0].passive.max_ejection_time_ms, 300000);
+    ASSERT_EQ(c->admin.enabled, 1);
+    ASSERT_STR_EQ(c->admin.addr.text, "127.0.0.1:9901");
+    ASSERT_EQ(c->dns.nservers, 0);
+    ASSERT_EQ(c->dns.min_ttl_ms, 1000);
+    ASSERT_EQ(c->dns.max_ttl_ms, 300000);
+    ASSERT_EQ(c->dns.family, CONF_DNS_ANY);
+    ASSERT_EQ(c->dns.timeout_ms, 1000);
+    ASSERT_EQ(c->dns.retry_max_ms, 30000);
+    ASSERT_STR_EQ(c->zones[c->nzones - 1].name, "default");
     conf_free(c);
 }
 
@@ -699,6 +730,9 @@ TEST(conf_docs_cover_directives)
     check_documented(doc, yaml, &conf__root_section, "");
     check_documented(doc, yaml, &conf__region_section, "regions.NAME.");
     check_documented(doc, yaml, &conf__backend_section, "regions.NAME.backends[].");
+    check_documented(doc, yaml, &conf__listener_section, "listen[].");
+    check_documented(doc, yaml, &conf__geo_db_section, "geo.databases[].");
+    check_documented(doc, yaml, &conf__zone_section, "zones[].");
     free(doc);
     free(yaml);
 }

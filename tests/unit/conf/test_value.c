@@ -173,8 +173,9 @@ TEST(conf_addr_parse)
     ASSERT_STR_EQ(addr("[2001:DB8::A]:65535")->text, "[2001:db8::a]:65535");
     ASSERT_STR_EQ(addr("0.0.0.0:080")->text, "0.0.0.0:80");
 
-    ASSERT_STR_CONTAINS(addr_err("localhost:80"), "DNS names are not supported yet");
-    ASSERT_STR_CONTAINS(addr_err("db-1.example.com:80"), "DNS names are not supported yet");
+    ASSERT_STR_CONTAINS(addr_err("localhost:80"), "host names are only allowed for backends");
+    ASSERT_STR_CONTAINS(addr_err("db-1.example.com:80"),
+                        "host names are only allowed for backends");
     ASSERT_STR_CONTAINS(addr_err("256.1.1.1:80"), "not a valid IPv4 address");
     ASSERT_STR_CONTAINS(addr_err("1.2.3:80"), "not a valid IPv4 address");
     ASSERT_STR_CONTAINS(addr_err(":80"), "not a valid IPv4 address");
@@ -232,4 +233,238 @@ TEST(conf_format_helpers)
     ASSERT_STR_EQ(conf__quote("abc", q, sizeof(q)), "abc");
     ASSERT_STR_EQ(conf__quote("a\nb\tc", q, sizeof(q)), "a?b?c");
     ASSERT_STR_EQ(conf__quote("abcdefghij", q, sizeof(q)), "abcd...");
+}
+
+/* Parses a network, failing the test on error; returns a static copy. */
+static const struct conf_cidr *cidr(const char *s)
+{
+    static struct conf_cidr c;
+    const char *why = conf__cidr_parse(s, &c);
+    if (why != NULL)
+        TEST_FAIL_("cidr '%s': %s", s, why);
+    return &c;
+}
+
+static const char *cidr_err(const char *s)
+{
+    struct conf_cidr c;
+    const char *why = conf__cidr_parse(s, &c);
+    if (why == NULL)
+        TEST_FAIL_("cidr '%s' was accepted", s);
+    return why;
+}
+
+TEST(conf_cidr_parse)
+{
+    static const uint8_t ten_one[4] = {10, 1, 0, 0};
+    const struct conf_cidr *c;
+
+    c = cidr("10.1.0.0/16");
+    ASSERT_EQ(c->family, AF_INET);
+    ASSERT_EQ(c->prefix, 16);
+    ASSERT(memcmp(c->addr, ten_one, 4) == 0);
+    ASSERT_STR_EQ(c->text, "10.1.0.0/16");
+    ASSERT_STR_EQ(cidr("10.1.2.3/16")->text, "10.1.0.0/16"); /* masked */
+    ASSERT_STR_EQ(cidr("10.1.2.3/0")->text, "0.0.0.0/0");
+    ASSERT_STR_EQ(cidr("10.1.2.255/31")->text, "10.1.2.254/31");
+    ASSERT_STR_EQ(cidr("10.1.2.3")->text, "10.1.2.3/32");
+    ASSERT_STR_EQ(cidr("2001:DB8::1/32")->text, "2001:db8::/32");
+    ASSERT_STR_EQ(cidr("2001:db8:ffff::/33")->text, "2001:db8:8000::/33");
+    ASSERT_STR_EQ(cidr("::1")->text, "::1/128");
+    ASSERT_STR_EQ(cidr("::/0")->text, "::/0");
+    c = cidr("::ffff:10.0.0.0/104");
+    ASSERT_EQ(c->family, AF_INET);
+    ASSERT_STR_EQ(c->text, "10.0.0.0/8");
+    ASSERT_STR_EQ(cidr("::ffff:1.2.3.4")->text, "1.2.3.4/32");
+    ASSERT_EQ(cidr("::ffff:0:0/95")->family, AF_INET6); /* wider than the mapped range */
+    ASSERT_EQ(cidr("0.0.0.0/32")->prefix, 32);
+
+    ASSERT_STR_CONTAINS(cidr_err("10.0.0.0/33"), "at most 32");
+    ASSERT_STR_CONTAINS(cidr_err("::/129"), "at most 128");
+    ASSERT_STR_CONTAINS(cidr_err("10.0.0.0/"), "must be a number");
+    ASSERT_STR_CONTAINS(cidr_err("10.0.0.0/-1"), "must be a number");
+    ASSERT_STR_CONTAINS(cidr_err("10.0.0/8"), "not a valid IP address");
+    ASSERT_STR_CONTAINS(cidr_err("/8"), "expected an address");
+    ASSERT_STR_CONTAINS(cidr_err(""), "expected an address");
+    ASSERT_STR_CONTAINS(cidr_err("1111:2222:3333:4444:5555:6666:7777:8888:9999/8"),
+                        "not a valid IP address");
+}
+
+TEST(conf_cidr_contains)
+{
+    static const uint8_t a[4] = {10, 1, 255, 9}, b[4] = {10, 2, 0, 0};
+    static const uint8_t v6[16] = {0x20, 0x01, 0x0d, 0xb8, 0x80};
+    struct conf_cidr c;
+
+    ASSERT_NULL(conf__cidr_parse("10.0.0.0/15", &c));
+    ASSERT_EQ(conf__cidr_contains(&c, AF_INET, a), 1);
+    ASSERT_EQ(conf__cidr_contains(&c, AF_INET, b), 0);
+    ASSERT_EQ(conf__cidr_contains(&c, AF_INET6, a), 0);
+    ASSERT_NULL(conf__cidr_parse("0.0.0.0/0", &c));
+    ASSERT_EQ(conf__cidr_contains(&c, AF_INET, b), 1);
+    ASSERT_NULL(conf__cidr_parse("2001:db8:8000::/33", &c));
+    ASSERT_EQ(conf__cidr_contains(&c, AF_INET6, v6), 1);
+    ASSERT_NULL(conf__cidr_parse("2001:db8::/33", &c));
+    ASSERT_EQ(conf__cidr_contains(&c, AF_INET6, v6), 0);
+}
+
+TEST(conf_hostname_check)
+{
+    char long_label[80], long_name[300];
+
+    ASSERT_NULL(conf__hostname_check("localhost", 0));
+    ASSERT_NULL(conf__hostname_check("backend.cn.internal", 0));
+    ASSERT_NULL(conf__hostname_check("a-b.c0.example.", 0));
+    ASSERT_NULL(conf__hostname_check("1a.example", 0));
+    ASSERT_NULL(conf__hostname_check("_http._tcp.svc.consul", 1));
+    ASSERT_STR_CONTAINS(conf__hostname_check("_http._tcp.svc.consul", 0), "only letters");
+    ASSERT_STR_CONTAINS(conf__hostname_check("", 0), "empty host name");
+    ASSERT_STR_CONTAINS(conf__hostname_check(".", 0), "empty host name");
+    ASSERT_STR_CONTAINS(conf__hostname_check(".a", 0), "empty label");
+    ASSERT_STR_CONTAINS(conf__hostname_check("a..b", 0), "empty label");
+    ASSERT_STR_CONTAINS(conf__hostname_check("a.b..", 0), "empty label");
+    ASSERT_STR_CONTAINS(conf__hostname_check("-a.b", 0), "cannot start with '-'");
+    ASSERT_STR_CONTAINS(conf__hostname_check("a-.b", 0), "cannot end with '-'");
+    ASSERT_STR_CONTAINS(conf__hostname_check("a.b-", 0), "cannot end with '-'");
+    ASSERT_STR_CONTAINS(conf__hostname_check("a.123", 0), "cannot be all digits");
+    ASSERT_STR_CONTAINS(conf__hostname_check("a b", 0), "only letters");
+
+    memset(long_label, 'a', 63);
+    long_label[63] = '\0';
+    ASSERT_NULL(conf__hostname_check(long_label, 0));
+    long_label[63] = 'a';
+    long_label[64] = '\0';
+    ASSERT_STR_CONTAINS(conf__hostname_check(long_label, 0), "longer than 63");
+    for (size_t i = 0; i < 253; i++)
+        long_name[i] = i % 2 ? '.' : 'a';
+    long_name[253] = '\0';
+    ASSERT_NULL(conf__hostname_check(long_name, 0));
+    long_name[253] = 'a';
+    long_name[254] = '\0';
+    ASSERT_STR_CONTAINS(conf__hostname_check(long_name, 0), "longer than 253");
+}
+
+TEST(conf_target_parse)
+{
+    struct conf_addr a;
+    char host[256];
+    uint16_t port = 0;
+    int is_name = -1;
+
+    ASSERT_NULL(conf__target_parse("10.0.0.1:80", &a, host, sizeof(host), &port, &is_name));
+    ASSERT_EQ(is_name, 0);
+    ASSERT_EQ(port, 80);
+    ASSERT_STR_EQ(a.text, "10.0.0.1:80");
+    ASSERT_NULL(conf__target_parse("[::1]:81", &a, host, sizeof(host), &port, &is_name));
+    ASSERT_EQ(is_name, 0);
+    ASSERT_EQ(port, 81);
+    ASSERT_NULL(conf__target_parse("db.internal:5432", &a, host, sizeof(host), &port, &is_name));
+    ASSERT_EQ(is_name, 1);
+    ASSERT_EQ(port, 5432);
+    ASSERT_STR_EQ(host, "db.internal");
+    ASSERT_STR_CONTAINS(conf__target_parse("db.internal", &a, host, sizeof(host), &port, &is_name),
+                        "missing :PORT");
+    ASSERT_STR_CONTAINS(conf__target_parse("db:0", &a, host, sizeof(host), &port, &is_name),
+                        "port must be");
+    ASSERT_STR_CONTAINS(conf__target_parse("1.2.3.256:1", &a, host, sizeof(host), &port, &is_name),
+                        "not a valid IPv4 address");
+    ASSERT_STR_CONTAINS(conf__target_parse("[db]:1", &a, host, sizeof(host), &port, &is_name),
+                        "not a valid IPv6 address");
+    ASSERT_STR_CONTAINS(conf__target_parse("d_b:1", &a, host, sizeof(host), &port, &is_name),
+                        "only letters");
+    ASSERT_STR_CONTAINS(conf__target_parse("a:b:1", &a, host, sizeof(host), &port, &is_name),
+                        "brackets");
+}
+
+TEST(conf_header_name_check)
+{
+    ASSERT_NULL(conf__header_name_check("X-Geo-Country"));
+    ASSERT_NULL(conf__header_name_check("x_geo.asn~1"));
+    ASSERT_STR_CONTAINS(conf__header_name_check(""), "empty");
+    ASSERT_STR_CONTAINS(conf__header_name_check("X Geo"), "only letters");
+    ASSERT_STR_CONTAINS(conf__header_name_check("X-Geo:"), "only letters");
+    ASSERT_STR_CONTAINS(conf__header_name_check("X-G\xc3\xa9o"), "only letters");
+    ASSERT_STR_CONTAINS(conf__header_name_check("HOST"), "used by HTTP");
+    ASSERT_STR_CONTAINS(conf__header_name_check("X-Forwarded-For"), "used by HTTP");
+    ASSERT_STR_CONTAINS(conf__header_name_check("transfer-encoding"), "used by HTTP");
+    ASSERT_STR_CONTAINS(conf__header_name_check(
+                            "X-123456789012345678901234567890123456789012345678901234567890123"),
+                        "longer than 64");
+}
+
+TEST(conf_pct_status_asn)
+{
+    uint64_t v = 0;
+    uint32_t lo = 0, hi = 0, asn = 0;
+
+    ASSERT_NULL(conf__pct_parse("10", &v));
+    ASSERT_EQ(v, 10);
+    ASSERT_NULL(conf__pct_parse("0%", &v));
+    ASSERT_EQ(v, 0);
+    ASSERT_NULL(conf__pct_parse("150%", &v)); /* the range is the caller's */
+    ASSERT_EQ(v, 150);
+    ASSERT_NOT_NULL(conf__pct_parse("%", &v));
+    ASSERT_NOT_NULL(conf__pct_parse("", &v));
+    ASSERT_NOT_NULL(conf__pct_parse("-1%", &v));
+    ASSERT_NOT_NULL(conf__pct_parse("1.5%", &v));
+    ASSERT_NOT_NULL(conf__pct_parse("10%%", &v));
+
+    ASSERT_NULL(conf__status_range_parse("200-399", &lo, &hi));
+    ASSERT_EQ(lo, 200);
+    ASSERT_EQ(hi, 399);
+    ASSERT_NULL(conf__status_range_parse("204", &lo, &hi));
+    ASSERT_EQ(lo, 204);
+    ASSERT_EQ(hi, 204);
+    ASSERT_NULL(conf__status_range_parse("100-599", &lo, &hi));
+    ASSERT_STR_CONTAINS(conf__status_range_parse("99", &lo, &hi), "from 100 to 599");
+    ASSERT_STR_CONTAINS(conf__status_range_parse("200-600", &lo, &hi), "from 100 to 599");
+    ASSERT_STR_CONTAINS(conf__status_range_parse("300-200", &lo, &hi), "greater than");
+    ASSERT_STR_CONTAINS(conf__status_range_parse("2xx", &lo, &hi), "expected a status");
+    ASSERT_STR_CONTAINS(conf__status_range_parse("200-", &lo, &hi), "expected a status");
+    ASSERT_STR_CONTAINS(conf__status_range_parse("-200", &lo, &hi), "expected a status");
+    ASSERT_EQ(lo, 100); /* untouched on error */
+
+    ASSERT_NULL(conf__asn_parse("4134", &asn));
+    ASSERT_EQ(asn, 4134);
+    ASSERT_NULL(conf__asn_parse("as4812", &asn));
+    ASSERT_EQ(asn, 4812);
+    ASSERT_NULL(conf__asn_parse("AS4294967295", &asn));
+    ASSERT_EQ(asn, UINT32_MAX);
+    ASSERT_STR_CONTAINS(conf__asn_parse("0", &asn), "AS0 is reserved");
+    ASSERT_STR_CONTAINS(conf__asn_parse("4294967296", &asn), "at most");
+    ASSERT_STR_CONTAINS(conf__asn_parse("ASN1", &asn), "expected an AS number");
+    ASSERT_STR_CONTAINS(conf__asn_parse("", &asn), "expected an AS number");
+}
+
+TEST(conf_addr_port_and_loopback)
+{
+    struct conf_addr a;
+
+    ASSERT_NULL(conf__addr_parse_port("127.0.0.1", 53, &a));
+    ASSERT_STR_EQ(a.text, "127.0.0.1:53");
+    ASSERT_NULL(conf__addr_parse_port("::1", 53, &a));
+    ASSERT_STR_EQ(a.text, "[::1]:53");
+    ASSERT_NULL(conf__addr_parse_port("127.0.0.1:5353", 53, &a));
+    ASSERT_STR_EQ(a.text, "127.0.0.1:5353");
+    ASSERT_NULL(conf__addr_parse_port("[::1]:5353", 53, &a));
+    ASSERT_STR_EQ(a.text, "[::1]:5353");
+    ASSERT_NOT_NULL(conf__addr_parse_port("ns1:53", 53, &a));
+    ASSERT_NOT_NULL(conf__addr_parse_port("", 53, &a));
+
+    ASSERT_NULL(conf__addr_parse("127.0.0.1:1", &a));
+    ASSERT_EQ(conf__addr_is_loopback(&a), 1);
+    ASSERT_NULL(conf__addr_parse("127.255.0.9:1", &a));
+    ASSERT_EQ(conf__addr_is_loopback(&a), 1);
+    ASSERT_NULL(conf__addr_parse("128.0.0.1:1", &a));
+    ASSERT_EQ(conf__addr_is_loopback(&a), 0);
+    ASSERT_NULL(conf__addr_parse("0.0.0.0:1", &a));
+    ASSERT_EQ(conf__addr_is_loopback(&a), 0);
+    ASSERT_NULL(conf__addr_parse("[::1]:1", &a));
+    ASSERT_EQ(conf__addr_is_loopback(&a), 1);
+    ASSERT_NULL(conf__addr_parse("[::]:1", &a));
+    ASSERT_EQ(conf__addr_is_loopback(&a), 0);
+    ASSERT_NULL(conf__addr_parse("[::ffff:127.0.0.1]:1", &a));
+    ASSERT_EQ(conf__addr_is_loopback(&a), 1);
+    ASSERT_NULL(conf__addr_parse("[::ffff:10.0.0.1]:1", &a));
+    ASSERT_EQ(conf__addr_is_loopback(&a), 0);
 }

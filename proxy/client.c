@@ -7,6 +7,7 @@
 #include "proxy/client.h"
 #include "proxy/exchange.h"
 #include "proxy/log.h"
+#include "proxy/proxyproto.h"
 #include "proxy/px.h"
 #include "proxy/tunnel.h"
 #include "proxy/worker.h"
@@ -124,6 +125,11 @@ static void on_client_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         release_idle_buffer(c);
 }
 
+static bool in_list(const struct conf_cidr_list *l, const struct sockaddr *sa)
+{
+    return l->ncidrs > 0 && conf_cidr_list_match(l, sa);
+}
+
 void px__client_read(struct px_client *c, bool on)
 {
     if (on == c->reading || c->state == PX_CLIENT_CLOSING)
@@ -167,9 +173,40 @@ static void read_head(struct px_client *c)
         px_exchange_reject(c->x, rc);
 }
 
+/*
+ * Reads the PROXY header a trusted load balancer sends first. What follows
+ * it is HTTP; a header we cannot parse closes the connection, since guessing
+ * would classify the client by the balancer's address.
+ */
+static void read_proxy_header(struct px_client *c)
+{
+    struct sockaddr_storage src;
+    size_t used = 0;
+    int rc = px_proxyproto_parse(c->in->data + c->in_off, c->in_len - c->in_off, &src, &used);
+
+    if (rc == PX_PROXYPROTO_MORE && c->in_len < PX_SLAB_BYTES)
+        return;
+    if (rc != PX_PROXYPROTO_DONE) {
+        px_log(PX_LOG_INFO, c, "event=proxy_protocol_error");
+        px_client_close(c, "malformed PROXY header");
+        return;
+    }
+    c->in_off += (uint32_t)used;
+    if (src.ss_family == AF_INET)
+        memcpy(&c->peer.in, &src, sizeof(c->peer.in));
+    else if (src.ss_family == AF_INET6)
+        memcpy(&c->peer.in6, &src, sizeof(c->peer.in6));
+    c->state = PX_CLIENT_HEAD;
+    if (c->in_off < c->in_len)
+        read_head(c);
+}
+
 void px__client_process(struct px_client *c)
 {
     switch (c->state) {
+    case PX_CLIENT_PROXYHDR:
+        read_proxy_header(c);
+        break;
     case PX_CLIENT_HEAD:
         read_head(c);
         break;
@@ -223,7 +260,7 @@ static void on_refused_closed(uv_handle_t *h)
     free(h);
 }
 
-void px_client_accept(struct px_worker *w, uv_stream_t *server)
+void px_client_accept(struct px_worker *w, uv_stream_t *server, bool proxy_protocol)
 {
     const struct conf *cf = w->conf;
     struct px_client *c = calloc(1, sizeof(*c));
@@ -259,7 +296,8 @@ void px_client_accept(struct px_worker *w, uv_stream_t *server)
     }
     uv_tcp_getpeername(&c->tcp, &c->peer.sa, &len);
     uv_tcp_nodelay(&c->tcp, 1);
-    c->state = PX_CLIENT_HEAD;
+    c->state = proxy_protocol && in_list(&cf->trusted_proxies, &c->peer.sa) ? PX_CLIENT_PROXYHDR
+                                                                            : PX_CLIENT_HEAD;
     px__client_timer(c, cf->timeouts.client_header_ms, "header");
     px__client_read(c, true);
 }

@@ -9,6 +9,7 @@
 
 #include "proxy/list.h"
 #include "proxy/slab.h"
+#include "proxy/snapshot.h"
 
 #include <netinet/in.h>
 #include <stdbool.h>
@@ -19,11 +20,12 @@ struct px_worker;
 struct px_exchange;
 
 enum px_client_state {
-    PX_CLIENT_HEAD,    /* waiting for or reading a request head */
-    PX_CLIENT_BUSY,    /* an exchange owns the connection's I/O */
-    PX_CLIENT_TUNNEL,  /* upgraded: bytes relayed both ways */
-    PX_CLIENT_ERROR,   /* writing an error response, then closing */
-    PX_CLIENT_CLOSING, /* handles closing; freed in the last close callback */
+    PX_CLIENT_PROXYHDR, /* waiting for a trusted peer's PROXY protocol header */
+    PX_CLIENT_HEAD,     /* waiting for or reading a request head */
+    PX_CLIENT_BUSY,     /* an exchange owns the connection's I/O */
+    PX_CLIENT_TUNNEL,   /* upgraded: bytes relayed both ways */
+    PX_CLIENT_ERROR,    /* writing an error response, then closing */
+    PX_CLIENT_CLOSING,  /* handles closing; freed in the last close callback */
 };
 
 union px_sockaddr {
@@ -42,15 +44,19 @@ struct px_client {
     uint32_t in_off, in_len; /* unconsumed bytes are in[in_off, in_len) */
     uint32_t nrequests;      /* requests started on this connection */
     const char *timer_phase; /* static name of the armed phase */
-    union px_sockaddr peer;  /* the socket peer */
+    union px_sockaddr peer;  /* the socket peer, or its PROXY header's source */
+    struct px_geo geo;       /* last classification (cache); generation 0 = none */
     uint8_t state;           /* enum px_client_state */
     uint8_t pending_closes;  /* handles still closing */
     bool reading;            /* uv_read_start is active */
     bool close_after;        /* close once the current response is sent */
 };
 
-/* Accepts one connection from SERVER into a new client of W. */
-void px_client_accept(struct px_worker *w, uv_stream_t *server);
+/*
+ * Accepts one connection from SERVER into a new client of W. With
+ * PROXY_PROTOCOL, a peer in trusted_proxies must start with a PROXY header.
+ */
+void px_client_accept(struct px_worker *w, uv_stream_t *server, bool proxy_protocol);
 
 /*
  * Tears C down: stops reading and timers, aborts its exchange, closes its

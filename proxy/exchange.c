@@ -14,6 +14,7 @@
 #include "proxy/upstream.h"
 #include "proxy/worker.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define OUT_SLACK_BYTES 1024
@@ -40,6 +41,7 @@ struct px_exchange *px_exchange_new(struct px_client *c)
         return NULL;
     }
     x->req.max_body = cf->limits.max_body_bytes;
+    x->ws = px_worker_snap_hold(c->w);
     x->c = c;
     x->start_ms = uv_now(&c->w->loop);
     x->keep_alive = true;
@@ -65,6 +67,7 @@ void px_exchange_free(struct px_exchange *x)
     if (x == NULL)
         return;
     detach_upstream(x, false);
+    px_worker_snap_release(x->c->w, x->ws);
     px_http_dispose(&x->req);
     free(x->out);
     free(x);
@@ -86,9 +89,10 @@ static void log_access(struct px_exchange *x)
     px_client_peer_ip(c, ip, sizeof(ip));
     px_accesslog_printf(
         &w->alog,
-        "client=%s method=%s target=\"%.*s\" status=%d in=%llu out=%llu backend=%s region=%s "
-        "ms=%llu%s%s",
-        ip, px_http_method_name(&x->req), (int)(x->req.target_len > 512 ? 512 : x->req.target_len),
+        "client=%s zone=%s country=%s method=%s target=\"%.*s\" status=%d in=%llu out=%llu "
+        "backend=%s region=%s ms=%llu%s%s",
+        ip, x->ws->snap->cfg->conf->zones[x->zone].name, c->geo.country[0] ? c->geo.country : "-",
+        px_http_method_name(&x->req), (int)(x->req.target_len > 512 ? 512 : x->req.target_len),
         x->req.buf + x->req.target_off, x->status, (unsigned long long)x->bytes_in,
         (unsigned long long)x->bytes_out, x->backend ? x->backend->conf->addr.text : "-",
         x->backend ? x->backend->region : "-", (unsigned long long)(uv_now(&w->loop) - x->start_ms),
@@ -186,6 +190,111 @@ void px_exchange_reject(struct px_exchange *x, int err)
     fail(x, status_for(err), px_strerror(err));
 }
 
+/* Parses one X-Forwarded-For element ("1.2.3.4", "[::1]:80", "1.2.3.4:80"). */
+static int parse_xff_token(const char *t, size_t n, struct sockaddr_storage *ss)
+{
+    char buf[GEO_ADDR_TEXT_MAX + 1];
+    struct geo_addr a;
+    socklen_t len;
+
+    if (n > 0 && t[0] == '[') {
+        const char *close = memchr(t, ']', n);
+        if (close == NULL)
+            return -1;
+        n = (size_t)(close - t - 1);
+        t++;
+    } else if (memchr(t, '.', n) && memchr(t, ':', n)) {
+        n = (size_t)((const char *)memchr(t, ':', n) - t); /* IPv4 with a port */
+    }
+    if (n == 0 || n >= sizeof(buf))
+        return -1;
+    memcpy(buf, t, n);
+    buf[n] = '\0';
+    return geo_addr_parse(&a, buf) == 0 ? geo_addr_to_sockaddr(&a, ss, &len) : -1;
+}
+
+/*
+ * The address to classify: the peer (or its PROXY header's source), and
+ * while that is a trusted proxy, the X-Forwarded-For element it added,
+ * walking right to left. An element we cannot parse stops the walk: the last
+ * trusted hop is then the best we know, never a client-chosen value.
+ */
+static void client_address(const struct px_exchange *x, const struct conf *cf,
+                           struct sockaddr_storage *ss)
+{
+    const struct px_http *h = &x->req;
+    memcpy(ss, &x->c->peer, sizeof(x->c->peer));
+    if (cf->trusted_proxies.ncidrs == 0 || h->xff_len == 0)
+        return;
+    for (int i = (int)h->nhdrs - 1; i >= 0; i--) {
+        const struct px_hdr *hd = &h->hdrs[i];
+        const char *v = h->buf + hd->value_off;
+        size_t n = hd->value_len;
+        if (!(hd->flags & PX_HDR_XFF))
+            continue;
+        while (n > 0) {
+            if (!conf_cidr_list_match(&cf->trusted_proxies, (struct sockaddr *)ss))
+                return;
+            const char *comma = memrchr(v, ',', n);
+            size_t start = comma ? (size_t)(comma - v) + 1 : 0, end = n;
+            n = comma ? (size_t)(comma - v) : 0;
+            while (start < end && (v[start] == ' ' || v[start] == '\t'))
+                start++;
+            while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t'))
+                end--;
+            if (start == end)
+                continue;
+            if (parse_xff_token(v + start, end - start, ss) != 0)
+                return;
+        }
+    }
+}
+
+/* Classifies the request's client, reusing the connection's last answer. */
+static void classify(struct px_exchange *x, const struct px_snapshot *snap)
+{
+    const struct conf *cf = snap->cfg->conf;
+    struct px_client *c = x->c;
+    struct sockaddr_storage ss;
+    struct geo_addr a;
+
+    client_address(x, cf, &ss);
+    if (c->geo.generation != snap->generation ||
+        geo_addr_from_sockaddr(&a, (struct sockaddr *)&ss) != 0 ||
+        !geo_addr_equal(&a, &c->geo.addr)) {
+        px_snapshot_classify(snap, (struct sockaddr *)&ss, &c->geo);
+        c->w->stats.geo_lookups++;
+        if (!c->geo.found)
+            c->w->stats.geo_not_found++;
+    }
+    x->zone = c->geo.zone;
+}
+
+/* Renders the configured geo headers for the backend into BUF. */
+static size_t geo_headers(const struct px_exchange *x, const struct conf *cf, char *buf, size_t cap)
+{
+    const struct conf_geo_headers *gh = &cf->geo.headers;
+    const struct px_geo *g = &x->c->geo;
+    char asn[16];
+    size_t n = 0;
+
+    snprintf(asn, sizeof(asn), "%u", g->asn);
+    const char *vals[][2] = {
+        {gh->country, g->country},           {gh->subdivision, g->subdivision},
+        {gh->continent, g->continent},       {gh->asn, g->asn ? asn : ""},
+        {gh->zone, cf->zones[x->zone].name},
+    };
+    for (size_t i = 0; i < PX_ARRAY_LEN(vals); i++) {
+        if (vals[i][0] == NULL || vals[i][1][0] == '\0')
+            continue;
+        int m = snprintf(buf + n, cap - n, "%s: %s\r\n", vals[i][0], vals[i][1]);
+        if (m < 0 || (size_t)m >= cap - n)
+            break;
+        n += (size_t)m;
+    }
+    return n;
+}
+
 static bool upgrade_is_h2c(const struct px_http *h)
 {
     int i = px_http_find(h, "upgrade");
@@ -222,7 +331,19 @@ int px_exchange_start(struct px_exchange *x)
     if (px_http_is_upgrade(h) && !x->upgrade)
         x->keep_alive = false;
     px_client_peer_ip(c, ip, sizeof(ip));
-    struct px_req_ctx ctx = {ip, x->upgrade};
+    classify(x, x->ws->snap);
+    const struct conf_geo_headers *gh = &x->ws->snap->cfg->conf->geo.headers;
+    const char *const drop[] = {gh->country, gh->subdivision, gh->continent,
+                                gh->asn,     gh->zone,        gh->region};
+    char extra[512];
+    struct px_req_ctx ctx = {
+        .client_ip = ip,
+        .upgrade = x->upgrade,
+        .drop_names = drop,
+        .ndrop = PX_ARRAY_LEN(drop),
+        .extra = extra,
+        .extra_len = geo_headers(x, x->ws->snap->cfg->conf, extra, sizeof(extra)),
+    };
     rc = px_http_write_request_head(h, &ctx, x->out, x->out_cap);
     if (rc < 0) {
         rc = PX_EHEADTOOBIG;

@@ -22,6 +22,7 @@ struct px_exchange {
     struct px_client *c;        /* borrowed back-pointer */
     struct px_upstream *up;     /* owned while attached */
     struct px_backend *backend; /* borrowed: last backend tried */
+    struct px_wsnap *ws;        /* held: the snapshot this exchange started with */
     struct px_http req;         /* request parser and head */
     uv_write_t cw;              /* client write in flight */
     char *out;                  /* owned: request head then response head */
@@ -32,6 +33,7 @@ struct px_exchange {
     uint64_t bytes_in, bytes_out; /* client bytes read / written */
     uint64_t tried;               /* bitmask of backend indexes tried */
     int status;                   /* status sent (or being sent) to the client */
+    uint16_t zone;                /* index into the snapshot's conf->zones */
     const char *error;            /* why it failed, for the log; static */
     unsigned attempts;
     bool cwriting;      /* cw in flight */

@@ -517,6 +517,19 @@ static void origin_form(const char *t, size_t n, const char **out, size_t *outle
     *outlen = n - (size_t)(path - t);
 }
 
+/* Headers a client must not be able to set, such as our geo headers. */
+static bool in_drop_list(const struct px_http *h, const struct px_hdr *hd,
+                         const struct px_req_ctx *ctx)
+{
+    for (size_t i = 0; i < ctx->ndrop; i++) {
+        const char *n = ctx->drop_names[i];
+        if (n && strlen(n) == hd->name_len &&
+            strncasecmp(h->buf + hd->name_off, n, hd->name_len) == 0)
+            return true;
+    }
+    return false;
+}
+
 int px_http_write_request_head(const struct px_http *h, const struct px_req_ctx *ctx, char *buf,
                                size_t cap)
 {
@@ -549,10 +562,13 @@ int px_http_write_request_head(const struct px_http *h, const struct px_req_ctx 
             put(&o, "\r\n", 2);
             continue;
         }
-        if ((hd->flags & PX_HDR_DROP) || name_is(h, hd, "x-forwarded-proto"))
+        if ((hd->flags & PX_HDR_DROP) || name_is(h, hd, "x-forwarded-proto") ||
+            in_drop_list(h, hd, ctx))
             continue;
         put_header(&o, h, hd);
     }
+    if (ctx->extra)
+        put(&o, ctx->extra, ctx->extra_len);
     if (!xff_done) {
         puts_(&o, "X-Forwarded-For: ");
         puts_(&o, ctx->client_ip);

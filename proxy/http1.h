@@ -139,8 +139,12 @@ int px_http_find(const struct px_http *h, const char *name);
 bool px_http_ieq(const char *s, size_t n, const char *lower);
 
 struct px_req_ctx {
-    const char *client_ip; /* appended to X-Forwarded-For */
-    bool upgrade;          /* forward Upgrade + Connection: upgrade */
+    const char *client_ip;         /* appended to X-Forwarded-For */
+    bool upgrade;                  /* forward Upgrade + Connection: upgrade */
+    const char *const *drop_names; /* headers never forwarded from clients (NULLs skipped) */
+    size_t ndrop;
+    const char *extra; /* complete header lines to add, or NULL */
+    size_t extra_len;
 };
 
 /*

@@ -7,6 +7,7 @@
 #include "proxy/listener.h"
 #include "proxy/log.h"
 #include "proxy/px.h"
+#include "proxy/snapshot.h"
 #include "proxy/worker.h"
 
 #include <errno.h>
@@ -22,8 +23,11 @@
 struct px_main {
     uv_loop_t *loop;
     uv_signal_t sigterm, sigint, sighup;
+    uv_timer_t geo_timer;      /* checks the geo database files for changes */
     struct px_worker *workers; /* owned, nworkers */
     unsigned nworkers;
+    struct px_snapshot *snap; /* one reference: the snapshot last published */
+    char geo_error[1024];     /* last reload failure, logged once */
     bool stopping;
 };
 
@@ -49,9 +53,38 @@ static void on_signal(uv_signal_t *s, int signum)
     px_log(PX_LOG_INFO, NULL, "event=shutdown signal=%s", signum == SIGTERM ? "TERM" : "INT");
     for (unsigned i = 0; i < m->nworkers; i++)
         px_worker_stop(&m->workers[i]);
+    uv_close((uv_handle_t *)&m->geo_timer, NULL);
     uv_close((uv_handle_t *)&m->sigterm, NULL);
     uv_close((uv_handle_t *)&m->sigint, NULL);
     uv_close((uv_handle_t *)&m->sighup, NULL);
+}
+
+/*
+ * A changed database file is opened off to the side; only a file that opens
+ * and validates replaces the one in service, for new lookups. The old handle
+ * closes when the last snapshot using it goes.
+ */
+static void on_geo_timer(uv_timer_t *t)
+{
+    struct px_main *m = t->data;
+    struct px_snapshot *next;
+    char err[1024];
+
+    if (!px_snapshot_geo_changed(m->snap))
+        return;
+    if (px_snapshot_new(m->snap->cfg, m->snap, &next, err, sizeof(err)) != 0) {
+        if (strcmp(err, m->geo_error) != 0)
+            px_log(PX_LOG_ERR, NULL, "event=geo_reload result=failed kept=old error=\"%s\"", err);
+        snprintf(m->geo_error, sizeof(m->geo_error), "%s", err);
+        return;
+    }
+    m->geo_error[0] = '\0';
+    px_log(PX_LOG_INFO, NULL, "event=geo_reload result=ok generation=%llu",
+           (unsigned long long)next->generation);
+    for (unsigned i = 0; i < m->nworkers; i++)
+        px_worker_publish(&m->workers[i], next);
+    px_snapshot_unref(m->snap);
+    m->snap = next;
 }
 
 static unsigned worker_count(const struct conf *cf)
@@ -76,10 +109,11 @@ static int open_listeners(const struct conf *cf, unsigned nworkers, int *fds)
     return 0;
 }
 
-static int run(struct conf *cf)
+static int run(struct px_snapshot *snap)
 {
+    const struct conf *cf = snap->cfg->conf;
     struct px_process proc = {.conf = cf};
-    struct px_main m = {.loop = uv_default_loop()};
+    struct px_main m = {.loop = uv_default_loop(), .snap = px_snapshot_ref(snap)};
     unsigned n = worker_count(cf);
     int *fds = calloc((size_t)n * cf->nlisten, sizeof(int));
     int rc = 1;
@@ -93,8 +127,8 @@ static int run(struct conf *cf)
         goto out;
     }
     for (unsigned i = 0; i < n; i++) {
-        int err =
-            px_worker_init(&m.workers[i], i, &proc, fds + (size_t)i * cf->nlisten, cf->nlisten);
+        int err = px_worker_init(&m.workers[i], i, &proc, snap, fds + (size_t)i * cf->nlisten,
+                                 cf->nlisten);
         if (err == 0)
             err = px_worker_start(&m.workers[i]);
         if (err != 0) {
@@ -116,12 +150,18 @@ static int run(struct conf *cf)
     uv_signal_start(&m.sigterm, on_signal, SIGTERM);
     uv_signal_start(&m.sigint, on_signal, SIGINT);
     uv_signal_start(&m.sighup, on_signal, SIGHUP);
+    uv_timer_init(m.loop, &m.geo_timer);
+    m.geo_timer.data = &m;
+    if (cf->geo.ndbs > 0 && cf->geo.reload_interval_ms > 0)
+        uv_timer_start(&m.geo_timer, on_geo_timer, cf->geo.reload_interval_ms,
+                       cf->geo.reload_interval_ms);
     uv_run(m.loop, UV_RUN_DEFAULT);
     for (unsigned i = 0; i < m.nworkers; i++)
         px_worker_join(&m.workers[i]);
     px_log(PX_LOG_INFO, NULL, "event=stopped");
     rc = uv_loop_close(m.loop) == 0 ? 0 : 1;
 out:
+    px_snapshot_unref(m.snap);
     if (proc.access_fd > STDERR_FILENO)
         close(proc.access_fd);
     free(m.workers);
@@ -139,7 +179,8 @@ int main(int argc, char **argv)
     const char *path = NULL;
     bool check = false;
     char err[ERRBUF_BYTES];
-    struct conf *cf;
+    struct px_config *cfg;
+    struct px_snapshot *snap;
     int opt;
 
     while ((opt = getopt_long(argc, argv, "c:vh", opts, NULL)) != -1) {
@@ -168,7 +209,14 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (conf_load_file(path, &cf, err, sizeof(err)) != 0) {
+    /* --check does everything a start does short of binding: parse,
+     * validate, compile the zones and open every geo database. */
+    int loaded = px_config_load(path, &cfg, err, sizeof(err));
+    if (loaded == 0) {
+        loaded = px_snapshot_new(cfg, NULL, &snap, err, sizeof(err));
+        px_config_unref(cfg);
+    }
+    if (loaded != 0) {
         fprintf(stderr, "%s", err);
         if (err[0] && err[strlen(err) - 1] != '\n')
             fputc('\n', stderr);
@@ -176,11 +224,11 @@ int main(int argc, char **argv)
     }
     if (check) {
         printf("%s: configuration is valid\n", path);
-        conf_free(cf);
+        px_snapshot_unref(snap);
         return 0;
     }
     signal(SIGPIPE, SIG_IGN);
-    int rc = run(cf);
-    conf_free(cf);
+    int rc = run(snap);
+    px_snapshot_unref(snap);
     return rc;
 }

@@ -20,11 +20,66 @@ static void on_listener_connection(uv_stream_t *server, int status)
         px_log(PX_LOG_WARN, NULL, "event=accept_failed err=%s", uv_strerror(status));
         return;
     }
-    px_client_accept(w, server);
+    size_t i = (size_t)((uv_tcp_t *)server - w->listeners);
+    px_client_accept(w, server, w->conf->listeners[i].proxy_protocol != 0);
 }
 
-int px_worker_init(struct px_worker *w, unsigned id, struct px_process *proc, const int *fds,
-                   size_t nfds)
+static struct px_wsnap *wsnap_new(struct px_snapshot *snap)
+{
+    struct px_wsnap *ws = calloc(1, sizeof(*ws));
+    if (ws)
+        ws->snap = px_snapshot_ref(snap);
+    return ws;
+}
+
+static void wsnap_free(struct px_wsnap *ws)
+{
+    px_snapshot_unref(ws->snap);
+    free(ws);
+}
+
+struct px_wsnap *px_worker_snap_hold(struct px_worker *w)
+{
+    w->snap->users++;
+    return w->snap;
+}
+
+void px_worker_snap_release(struct px_worker *w, struct px_wsnap *ws)
+{
+    (void)w;
+    if (ws && --ws->users == 0 && ws->retired)
+        wsnap_free(ws);
+}
+
+void px_worker_publish(struct px_worker *w, struct px_snapshot *snap)
+{
+    struct px_snapshot *old = atomic_exchange(&w->incoming, px_snapshot_ref(snap));
+    px_snapshot_unref(old);
+    uv_async_send(&w->wake);
+}
+
+/* Switches to a published snapshot; the old one lives while exchanges use it. */
+static void take_incoming(struct px_worker *w)
+{
+    struct px_snapshot *s = atomic_exchange(&w->incoming, NULL);
+    struct px_wsnap *ws;
+    if (s == NULL)
+        return;
+    ws = wsnap_new(s);
+    px_snapshot_unref(s);
+    if (ws == NULL) {
+        px_log(PX_LOG_ERR, NULL, "event=snapshot_swap_failed worker=%u reason=out_of_memory",
+               w->id);
+        return;
+    }
+    w->snap->retired = true;
+    if (w->snap->users == 0)
+        wsnap_free(w->snap);
+    w->snap = ws;
+}
+
+int px_worker_init(struct px_worker *w, unsigned id, struct px_process *proc,
+                   struct px_snapshot *snap, const int *fds, size_t nfds)
 {
     const struct conf *cf = proc->conf;
     const struct conf_region *r = &cf->regions[0];
@@ -37,6 +92,8 @@ int px_worker_init(struct px_worker *w, unsigned id, struct px_process *proc, co
     w->slabs.max_free = 64;
     w->alog.fd = proc->access_fd;
     px_list_init(&w->clients);
+    if ((w->snap = wsnap_new(snap)) == NULL)
+        return UV_ENOMEM;
     if ((rc = uv_loop_init(&w->loop)) != 0)
         return rc;
     w->listeners = calloc(nfds, sizeof(*w->listeners));
@@ -128,6 +185,7 @@ static void start_drain(struct px_worker *w)
 static void on_worker_wake(uv_async_t *a)
 {
     struct px_worker *w = a->data;
+    take_incoming(w);
     if (atomic_load(&w->stop_requested))
         start_drain(w);
 }
@@ -183,6 +241,13 @@ void px_worker_join(struct px_worker *w)
         uv_loop_close(&w->loop);
     }
     px_slab_cache_dispose(&w->slabs);
+    px_snapshot_unref(atomic_exchange(&w->incoming, NULL));
+    if (w->snap) {
+        w->snap->retired = true;
+        if (w->snap->users == 0)
+            wsnap_free(w->snap);
+        w->snap = NULL;
+    }
     free(w->listeners);
     free(w->backends);
 }

@@ -10,6 +10,7 @@
 #include "proxy/list.h"
 #include "proxy/log.h"
 #include "proxy/slab.h"
+#include "proxy/snapshot.h"
 
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -20,6 +21,17 @@ struct px_process {
     const struct conf *conf; /* borrowed: lives as long as the process */
     atomic_uint nclients;    /* open client connections, all workers */
     int access_fd;           /* access log fd, -1 when off */
+};
+
+/*
+ * A worker's hold on one snapshot. Exchanges count themselves in `users`
+ * (plain integer: one thread), so a request never pays for an atomic; the
+ * worker drops its snapshot reference once a retired hold has no users.
+ */
+struct px_wsnap {
+    struct px_snapshot *snap; /* one reference owned */
+    unsigned users;           /* exchanges started under it */
+    bool retired;             /* replaced by a newer snapshot */
 };
 
 /* A backend as one worker sees it: its idle pool and recent failures. */
@@ -33,8 +45,15 @@ struct px_backend {
     uint64_t retry_at_ms; /* skipped until then after failures */
 };
 
+/* Per-worker counters; a scrape sums the workers' copies. */
+struct px_stats {
+    uint64_t geo_lookups;   /* classifications computed (cache misses) */
+    uint64_t geo_not_found; /* ... for addresses no database knew */
+};
+
 struct px_worker {
     uv_loop_t loop;
+    struct px_stats stats;
     unsigned id;
     struct px_process *proc; /* borrowed */
     const struct conf *conf; /* borrowed: proc->conf */
@@ -46,6 +65,8 @@ struct px_worker {
     uv_async_t wake; /* main thread → worker: start draining */
     uv_timer_t tick; /* access-log flush and drain deadline */
     atomic_bool stop_requested;
+    _Atomic(struct px_snapshot *) incoming; /* published, not yet taken; one ref */
+    struct px_wsnap *snap;                  /* owned: the current snapshot */
 
     struct px_slab_cache slabs;
     struct px_list clients; /* every open px_client */
@@ -63,11 +84,12 @@ struct px_worker {
 };
 
 /*
- * Prepares W (loop, listeners from FDS, pools). FDS are bound listening
- * sockets the worker takes over. Returns 0 or a negative libuv error.
+ * Prepares W (loop, listeners from FDS, pools) on SNAP (W takes its own
+ * reference). FDS are bound listening sockets the worker takes over.
+ * Returns 0 or a negative libuv error.
  */
-int px_worker_init(struct px_worker *w, unsigned id, struct px_process *proc, const int *fds,
-                   size_t nfds);
+int px_worker_init(struct px_worker *w, unsigned id, struct px_process *proc,
+                   struct px_snapshot *snap, const int *fds, size_t nfds);
 
 /* Starts W's thread. Returns 0 or a negative libuv error. */
 int px_worker_start(struct px_worker *w);
@@ -77,6 +99,18 @@ void px_worker_stop(struct px_worker *w);
 
 /* Waits for W's thread to end and frees what W owns. */
 void px_worker_join(struct px_worker *w);
+
+/*
+ * Hands SNAP to W from any thread (takes its own reference); W switches to
+ * it on its next loop turn. New connections and requests then use it.
+ */
+void px_worker_publish(struct px_worker *w, struct px_snapshot *snap);
+
+/* Takes a hold on W's current snapshot for one exchange. */
+struct px_wsnap *px_worker_snap_hold(struct px_worker *w);
+
+/* Releases a hold taken with px_worker_snap_hold(). Accepts NULL. */
+void px_worker_snap_release(struct px_worker *w, struct px_wsnap *ws);
 
 /* Called by client.c when a client connection is gone. */
 void px__worker_client_gone(struct px_worker *w);

@@ -1,0 +1,89 @@
+/*
+ * snapshot: what a worker needs to route a request, immutable once built
+ * and shared by reference count: the loaded config with its compiled zone
+ * matcher (struct px_config) and the open GeoIP databases. A geo database
+ * change builds a new snapshot on the same config; a config reload builds a
+ * new config too. Workers swap pointers; nobody locks.
+ */
+#ifndef PX_SNAPSHOT_H
+#define PX_SNAPSHOT_H
+
+#include "conf/conf.h"
+#include "geo/addr.h"
+#include "geo/geodb.h"
+#include "geo/zone.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <sys/stat.h>
+
+/* A validated config plus what is compiled from it. */
+struct px_config {
+    atomic_uint refs;
+    struct conf *conf;       /* owned */
+    struct geo_zones *zones; /* owned; zone i is conf->zones[i] */
+};
+
+/* Identity of a database file, to notice it was replaced. */
+struct px_file_stamp {
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
+};
+
+struct px_snapshot {
+    atomic_uint refs;
+    uint64_t generation;                 /* increases with every snapshot built */
+    struct px_config *cfg;               /* one reference owned */
+    struct geo_db *dbs[CONF_GEO_DB_MAX]; /* one reference each owned; cfg->conf->geo.ndbs */
+    struct px_file_stamp stamps[CONF_GEO_DB_MAX];
+};
+
+/* A client's classification: small, copyable, no pointers into a database. */
+struct px_geo {
+    uint64_t generation;  /* snapshot it was computed with */
+    struct geo_addr addr; /* the address classified */
+    uint16_t zone;        /* index into conf->zones */
+    bool found;           /* some database knew the address */
+    char country[3];
+    char subdivision[8]; /* "CN-GD", "" if unknown */
+    char continent[3];
+    uint32_t asn;
+};
+
+/*
+ * Loads and validates PATH (conf/ parsing plus zone compilation, whose
+ * errors are reported at the offending value's FILE:LINE:COL). Returns 0 and
+ * a config with one reference in *out, or -1 with every error in err.
+ */
+int px_config_load(const char *path, struct px_config **out, char *err, size_t errlen);
+
+/* Drops one reference; the last frees the config. Accepts NULL. */
+void px_config_unref(struct px_config *cfg);
+
+/*
+ * Builds a snapshot of CFG (takes a new reference on it) with its geo
+ * databases open. A database whose file is unchanged since PREV (may be
+ * NULL) is shared rather than reopened. Returns 0, or -1 with the reason in
+ * err ("FILE:LINE:COL: geo.databases: ..."), leaving *out NULL.
+ */
+int px_snapshot_new(struct px_config *cfg, const struct px_snapshot *prev, struct px_snapshot **out,
+                    char *err, size_t errlen);
+
+struct px_snapshot *px_snapshot_ref(struct px_snapshot *s);
+
+/* Drops one reference; the last closes what only it held. Accepts NULL. */
+void px_snapshot_unref(struct px_snapshot *s);
+
+/* True when some database file differs from the one this snapshot opened. */
+bool px_snapshot_geo_changed(const struct px_snapshot *s);
+
+/*
+ * Looks SA up in the databases (in order, later ones filling what earlier
+ * ones left empty) and classifies it into a zone. Allocation-free.
+ */
+void px_snapshot_classify(const struct px_snapshot *s, const struct sockaddr *sa,
+                          struct px_geo *out);
+
+#endif

@@ -262,7 +262,7 @@ static void classify(struct px_exchange *x, const struct px_snapshot *snap)
     if (c->geo.generation != snap->generation ||
         geo_addr_from_sockaddr(&a, (struct sockaddr *)&ss) != 0 ||
         !geo_addr_equal(&a, &c->geo.addr)) {
-        px_snapshot_classify(snap, (struct sockaddr *)&ss, &c->geo);
+        px_snapshot_classify(snap, (struct sockaddr *)&ss, c->w->geo_caches, &c->geo);
         c->w->stats.geo_lookups++;
         if (!c->geo.found)
             c->w->stats.geo_not_found++;

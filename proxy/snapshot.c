@@ -236,7 +236,7 @@ bool px_snapshot_geo_changed(const struct px_snapshot *s)
 }
 
 void px_snapshot_classify(const struct px_snapshot *s, const struct sockaddr *sa,
-                          struct px_geo *out)
+                          struct geo_cache *caches, struct px_geo *out)
 {
     const struct conf *cf = s->cfg->conf;
     struct geo_result r;
@@ -250,7 +250,11 @@ void px_snapshot_classify(const struct px_snapshot *s, const struct sockaddr *sa
     }
     for (size_t i = 0; i < cf->geo.ndbs; i++) {
         /* A corrupt record reads as "not found" for that database. */
-        if (i == 0)
+        if (caches && i == 0)
+            geo_db_lookup_cached(s->dbs[i], &caches[i], &out->addr, &r);
+        else if (caches)
+            geo_db_merge_cached(s->dbs[i], &caches[i], &out->addr, &r);
+        else if (i == 0)
             geo_db_lookup_addr(s->dbs[i], &out->addr, &r);
         else
             geo_db_merge_addr(s->dbs[i], &out->addr, &r);

@@ -81,9 +81,11 @@ bool px_snapshot_geo_changed(const struct px_snapshot *s);
 
 /*
  * Looks SA up in the databases (in order, later ones filling what earlier
- * ones left empty) and classifies it into a zone. Allocation-free.
+ * ones left empty) and classifies it into a zone. CACHES, when not NULL, is
+ * the calling thread's array of CONF_GEO_DB_MAX record caches (one per
+ * database position). Allocation-free.
  */
 void px_snapshot_classify(const struct px_snapshot *s, const struct sockaddr *sa,
-                          struct px_geo *out);
+                          struct geo_cache *caches, struct px_geo *out);
 
 #endif

@@ -92,8 +92,11 @@ int px_worker_init(struct px_worker *w, unsigned id, struct px_process *proc,
     w->slabs.max_free = 64;
     w->alog.fd = proc->access_fd;
     px_list_init(&w->clients);
-    if ((w->snap = wsnap_new(snap)) == NULL)
+    if ((w->snap = wsnap_new(snap)) == NULL ||
+        (w->geo_caches = calloc(CONF_GEO_DB_MAX, sizeof(*w->geo_caches))) == NULL)
         return UV_ENOMEM;
+    for (size_t i = 0; i < CONF_GEO_DB_MAX; i++)
+        geo_cache_init(&w->geo_caches[i]);
     if ((rc = uv_loop_init(&w->loop)) != 0)
         return rc;
     w->listeners = calloc(nfds, sizeof(*w->listeners));
@@ -242,6 +245,9 @@ void px_worker_join(struct px_worker *w)
     }
     px_slab_cache_dispose(&w->slabs);
     px_snapshot_unref(atomic_exchange(&w->incoming, NULL));
+    for (size_t i = 0; w->geo_caches && i < CONF_GEO_DB_MAX; i++)
+        geo_cache_dispose(&w->geo_caches[i]);
+    free(w->geo_caches);
     if (w->snap) {
         w->snap->retired = true;
         if (w->snap->users == 0)

@@ -67,6 +67,7 @@ struct px_worker {
     atomic_bool stop_requested;
     _Atomic(struct px_snapshot *) incoming; /* published, not yet taken; one ref */
     struct px_wsnap *snap;                  /* owned: the current snapshot */
+    struct geo_cache *geo_caches;           /* owned, CONF_GEO_DB_MAX decoded-record caches */
 
     struct px_slab_cache slabs;
     struct px_list clients; /* every open px_client */

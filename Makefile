@@ -16,12 +16,14 @@ SAN       ?=
 
 WARN      := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CPPFLAGS  += -D_GNU_SOURCE -DLLHTTP_STRICT_MODE=1 -I. -I$(LLHTTP_INC)
-CFLAGS    ?= -O2 -g
-CFLAGS    += -std=c11 -pthread -MMD -MP $(SAN)
+# OPT is the optimisation level; CFLAGS and LDFLAGS given on the command line
+# are added to ours, never replace them (the sanitizer build relies on it).
+OPT       ?= -O2 -g
+ALL_CFLAGS = -std=c11 -pthread -MMD -MP $(SAN) $(OPT) $(CFLAGS)
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 LDLIBS    += $(PKG_LIBS) -pthread -lm
-LDFLAGS   += $(SAN)
+ALL_LDFLAGS = $(SAN) $(LDFLAGS)
 
 ifeq ($(V),1)
 Q :=
@@ -46,7 +48,7 @@ georoute: $(BUILD)/georoute
 	$(Q)cp $< $@.tmp && mv -f $@.tmp $@
 
 $(BUILD)/georoute: $(BUILD)/proxy/main.o $(BUILD)/libgeoroute.a
-	$(call quiet,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(call quiet,LD,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # An archive, so a unit test that #includes a .c to reach its statics does
 # not also pull that object in and collide.
@@ -55,24 +57,24 @@ $(BUILD)/libgeoroute.a: $(LIB_OBJ) $(VENDOR_OBJ)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(call quiet,CC,$<)$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(WARN) -c -o $@ $<
+	$(call quiet,CC,$<)$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(ALL_CFLAGS) $(WARN) -c -o $@ $<
 
 # llhttp is compiled from Debian's sources, never copied here, and never
 # held to our warning flags.
 $(BUILD)/vendor/%.o: $(LLHTTP_DIR)/%.c
 	@mkdir -p $(dir $@)
-	$(call quiet,CC,$<)$(CC) $(CPPFLAGS) $(CFLAGS) -w -c -o $@ $<
+	$(call quiet,CC,$<)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -w -c -o $@ $<
 
 $(BUILD)/test-unit: $(UNIT_OBJ) $(BUILD)/libgeoroute.a
-	$(call quiet,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(call quiet,LD,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/tools/%: tests/tools/%.c $(BUILD)/libgeoroute.a
 	@mkdir -p $(dir $@)
-	$(call quiet,CC,$<)$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(WARN) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(call quiet,CC,$<)$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(ALL_CFLAGS) $(WARN) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libgeoroute.a
 	@mkdir -p $(dir $@)
-	$(call quiet,CC,$<)$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(WARN) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(call quiet,CC,$<)$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(ALL_CFLAGS) $(WARN) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 tools: $(TOOL_BIN)
 
@@ -95,7 +97,7 @@ test: deps
 test-asan:
 	$(Q)$(MAKE) --no-print-directory test BUILD=build-asan CC=clang \
 	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
-	    CFLAGS="-O1 -g"
+	    OPT="-O1 -g"
 
 check: test-asan
 

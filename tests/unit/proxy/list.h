@@ -5,4 +5,46 @@
     X(proxyproto_v1_prefixes_need_more)                                                            \
     X(proxyproto_v1_rejects_garbage)                                                               \
     X(proxyproto_v2_tcp4_tcp6_local)                                                               \
-    X(proxyproto_v2_rejects_bad)
+    X(proxyproto_v2_rejects_bad)                                                                   \
+    X(health_rise_fall)                                                                            \
+    X(health_initial_state)                                                                        \
+    X(health_set_up_down_report_change)                                                            \
+    X(health_interval_selection)                                                                   \
+    X(health_jitter_bounds)                                                                        \
+    X(health_ewma_half_life)                                                                       \
+    X(health_peak_ewma)                                                                            \
+    X(health_failures_are_never_fast)                                                              \
+    X(health_passive_ejection_after_k)                                                             \
+    X(health_passive_refused_ejection_asks_again)                                                  \
+    X(health_ejection_backoff_doubles_and_caps)                                                    \
+    X(health_probe_does_not_uneject)                                                               \
+    X(health_5xx_counts_only_when_configured)                                                      \
+    X(health_max_ejected_share)                                                                    \
+    X(health_sample_ring)                                                                          \
+    X(health_region_aggregate)                                                                     \
+    X(health_reconf_keeps_state)                                                                   \
+    X(router_min_score_wins)                                                                       \
+    X(router_bias_and_load_penalty_applied)                                                        \
+    X(router_hysteresis_margin_and_hold)                                                           \
+    X(router_hold_timer_resets)                                                                    \
+    X(router_challengers_trading_the_lead_still_switch)                                            \
+    X(router_failover_is_immediate)                                                                \
+    X(router_fallback_only_when_no_allowed_healthy)                                                \
+    X(router_fallback_hysteresis_among_fallbacks)                                                  \
+    X(router_reject_when_nothing_allowed_healthy)                                                  \
+    X(router_drained_region_unavailable)                                                           \
+    X(router_current_no_longer_allowed)                                                            \
+    X(router_flapping_within_margin_never_switches)                                                \
+    X(router_slow_start_share_ramps_linearly)                                                      \
+    X(router_slow_start_edges)                                                                     \
+    X(router_property_random_sequences)                                                            \
+    X(router_real_conf)                                                                            \
+    X(router_retry_budget_min_and_pct)                                                             \
+    X(router_retry_budget_window_slides)                                                           \
+    X(balancer_prefers_lower_latency)                                                              \
+    X(balancer_inflight_counts)                                                                    \
+    X(balancer_weights_idle)                                                                       \
+    X(balancer_weights_under_load)                                                                 \
+    X(balancer_unusable_never_picked)                                                              \
+    X(balancer_slow_start_ramp)                                                                    \
+    X(balancer_unknown_load_is_average)

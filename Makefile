@@ -70,11 +70,11 @@ $(BUILD)/test-unit: $(UNIT_OBJ) $(BUILD)/libgeoroute.a
 
 $(BUILD)/tests/tools/%: tests/tools/%.c $(BUILD)/libgeoroute.a
 	@mkdir -p $(dir $@)
-	$(call quiet,CC,$<)$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(ALL_CFLAGS) $(WARN) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(call quiet,CC,$<)$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(ALL_CFLAGS) $(WARN) $(ALL_LDFLAGS) -o $@ $(filter %.c %.a,$^) $(LDLIBS)
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libgeoroute.a
 	@mkdir -p $(dir $@)
-	$(call quiet,CC,$<)$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(ALL_CFLAGS) $(WARN) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(call quiet,CC,$<)$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(ALL_CFLAGS) $(WARN) $(ALL_LDFLAGS) -o $@ $(filter %.c %.a,$^) $(LDLIBS)
 
 tools: $(TOOL_BIN)
 

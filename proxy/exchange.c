@@ -45,6 +45,7 @@ struct px_exchange *px_exchange_new(struct px_client *c)
     x->c = c;
     x->start_ms = uv_now(&c->w->loop);
     x->keep_alive = true;
+    x->region = -1;
     x->cw.data = x;
     return x;
 }
@@ -56,6 +57,7 @@ static void detach_upstream(struct px_exchange *x, bool reusable)
         return;
     x->up = NULL;
     u->x = NULL;
+    u->b->inflight--;
     if (reusable)
         px_upstream_release(u);
     else
@@ -78,6 +80,19 @@ void px__exchange_client_gone(struct px_exchange *x)
     detach_upstream(x, false);
 }
 
+/* "X-Georoute: zone=..; region=..; backend=..; why=..\r\n" for debug clients. */
+static size_t explain_line(const struct px_exchange *x, char *buf, size_t cap)
+{
+    const struct conf *cf = x->ws->snap->cfg->conf;
+    int n;
+    if (!x->explain)
+        return 0;
+    n = snprintf(buf, cap, "%s: zone=%s; region=%s; backend=%s; why=%s\r\n", cf->explain_header,
+                 cf->zones[x->zone].name, x->region >= 0 ? cf->regions[x->region].name : "-",
+                 x->backend ? x->backend->conf->addr.text : "-", px_route_reason_name(x->why));
+    return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
+}
+
 static void log_access(struct px_exchange *x)
 {
     struct px_client *c = x->c;
@@ -90,13 +105,14 @@ static void log_access(struct px_exchange *x)
     px_accesslog_printf(
         &w->alog,
         "client=%s zone=%s country=%s method=%s target=\"%.*s\" status=%d in=%llu out=%llu "
-        "backend=%s region=%s ms=%llu%s%s",
+        "backend=%s region=%s why=%s ms=%llu%s%s",
         ip, x->ws->snap->cfg->conf->zones[x->zone].name, c->geo.country[0] ? c->geo.country : "-",
         px_http_method_name(&x->req), (int)(x->req.target_len > 512 ? 512 : x->req.target_len),
         x->req.buf + x->req.target_off, x->status, (unsigned long long)x->bytes_in,
         (unsigned long long)x->bytes_out, x->backend ? x->backend->conf->addr.text : "-",
-        x->backend ? x->backend->region : "-", (unsigned long long)(uv_now(&w->loop) - x->start_ms),
-        x->error ? " error=" : "", x->error ? x->error : "");
+        x->region >= 0 ? w->conf->regions[x->region].name : "-", px_route_reason_name(x->why),
+        (unsigned long long)(uv_now(&w->loop) - x->start_ms), x->error ? " error=" : "",
+        x->error ? x->error : "");
 }
 
 /* The exchange is over: hand the upstream back, log, free, let the client go on. */
@@ -154,7 +170,14 @@ static void fail(struct px_exchange *x, int status, const char *reason)
     x->resp_started = true;
     c->state = PX_CLIENT_ERROR;
     px__client_read(c, false);
-    buf = uv_buf_init(x->out, (unsigned)px_http_write_error(status, reason, x->out, x->out_cap));
+    char extra[512];
+    size_t n = explain_line(x, extra, sizeof(extra) - 20);
+    if (x->retry_after)
+        snprintf(extra + n, sizeof(extra) - n, "Retry-After: 5\r\n");
+    else
+        extra[n] = '\0';
+    buf = uv_buf_init(x->out,
+                      (unsigned)px_http_write_error(status, reason, extra, x->out, x->out_cap));
     x->bytes_out += buf.len;
     int rc = px_stream_write((uv_stream_t *)&c->tcp, &x->cw, &buf, 1, on_client_written);
     if (rc == 0) {
@@ -332,6 +355,8 @@ int px_exchange_start(struct px_exchange *x)
         x->keep_alive = false;
     px_client_peer_ip(c, ip, sizeof(ip));
     classify(x, x->ws->snap);
+    x->explain = x->ws->snap->cfg->conf->debug_clients.ncidrs > 0 &&
+                 conf_cidr_list_match(&x->ws->snap->cfg->conf->debug_clients, &c->peer.sa);
     const struct conf_geo_headers *gh = &x->ws->snap->cfg->conf->geo.headers;
     const char *const drop[] = {gh->country, gh->subdivision, gh->continent,
                                 gh->asn,     gh->zone,        gh->region};
@@ -356,25 +381,88 @@ refuse:
     return rc;
 }
 
-/* Picks the next backend not yet tried, preferring ones not recently failed. */
+static bool tried(const struct px_exchange *x, const struct px_backend *b)
+{
+    return b->index < 64 && (x->tried & (1ull << b->index));
+}
+
+/*
+ * Power of two choices among region R's backends that the control thread
+ * says are usable, this exchange has not tried, and this worker has not
+ * just failed to reach. Returns NULL when none is left.
+ */
+static struct px_backend *pick_in_region(struct px_exchange *x, size_t r, bool panic)
+{
+    struct px_worker *w = x->c->w;
+    const struct px_routes *rt = w->routes;
+    const struct conf *cf = w->conf;
+    size_t first = w->region_first[r], n = cf->regions[r].nbackends;
+    uint64_t now = uv_now(&w->loop);
+
+    for (size_t i = 0; i < n; i++) {
+        const struct px_backend *b = &w->backends[first + i];
+        const struct px_routes_backend *rb = &rt->backends[first + i];
+        w->peers[i] = (struct px_balancer_peer){
+            .load_ms = rb->load_ms,
+            .inflight = b->inflight,
+            .weight = rb->weight,
+            .up_since_ms = rb->up_since_ms,
+            .usable = (rb->usable || panic) && !tried(x, b) && b->retry_at_ms <= now,
+        };
+    }
+    int i = px_balancer_pick(w->peers, n, cf->routing.slow_start_ms, now, &w->rng);
+    return i < 0 ? NULL : &w->backends[first + (size_t)i];
+}
+
+/*
+ * The implicit default zone (a config without zones) has no residency to
+ * protect: when health checks say nothing is up it still tries every
+ * backend (Envoy's panic routing), so a probe misconfiguration degrades to
+ * plain proxying instead of rejecting every request.
+ */
+static bool panic_zone(const struct px_exchange *x)
+{
+    return x->ws->snap->cfg->conf->zones[x->zone].implicit;
+}
+
+/*
+ * The backend for the next attempt: first the region the zone's route
+ * picks; on a retry another backend of the same region, else the next
+ * region in the zone's failover order (healthy allowed regions by score,
+ * then fallback ones), so a retry never breaks residency.
+ */
 static struct px_backend *pick_backend(struct px_exchange *x)
 {
     struct px_worker *w = x->c->w;
-    uint64_t now = uv_now(&w->loop);
-    struct px_backend *fallback = NULL;
+    const struct px_routes_zone *rz = &w->routes->zones[x->zone];
+    struct px_backend *b;
 
-    for (size_t n = 0; n < w->nbackends; n++) {
-        struct px_backend *b = &w->backends[w->rr++ % w->nbackends];
-        if (b->index < 64 && (x->tried & (1ull << b->index)))
-            continue;
-        if (b->retry_at_ms > now) {
-            if (fallback == NULL)
-                fallback = b;
-            continue;
-        }
-        return b;
+    if (x->attempts == 0) {
+        x->region = px_routes_pick(w->routes, x->zone, &w->rng);
+        x->why = rz->reason;
+        if (x->region < 0 && !panic_zone(x))
+            return NULL;
     }
-    return fallback;
+    if (x->region >= 0 && (b = pick_in_region(x, (size_t)x->region, false)) != NULL)
+        return b;
+    for (unsigned i = 0; i < rz->norder; i++) {
+        if ((int)rz->order[i] == x->region)
+            continue;
+        if ((b = pick_in_region(x, rz->order[i], false)) != NULL) {
+            x->region = rz->order[i];
+            return b;
+        }
+    }
+    if (panic_zone(x)) {
+        const struct conf_route *route = &x->ws->snap->cfg->conf->zones[x->zone].route;
+        for (size_t i = 0; i < route->nregions; i++) {
+            if ((b = pick_in_region(x, route->regions[i], true)) != NULL) {
+                x->region = (int)route->regions[i];
+                return b;
+            }
+        }
+    }
+    return NULL;
 }
 
 static void backend_failed(struct px_backend *b, uint64_t now)
@@ -396,9 +484,19 @@ static void backend_ok(struct px_backend *b)
 }
 
 /* The upstream is ready for the request: send it and listen for the answer. */
+/* Reports a passive health signal about the current backend. */
+static void signal_backend(struct px_exchange *x, enum px_outcome outcome)
+{
+    struct px_worker *w = x->c->w;
+    if (x->backend)
+        px_signals_put(&w->signals, x->backend->index, outcome,
+                       (double)(uv_now(&w->loop) - x->sent_ms));
+}
+
 static void attach(struct px_exchange *x)
 {
     struct px_upstream *u = x->up;
+    x->sent_ms = uv_now(&x->c->w->loop);
     u->resp.skip_body = x->is_head;
     u->nrequests++;
     x->req_sent_head = false;
@@ -407,26 +505,53 @@ static void attach(struct px_exchange *x)
     pump_request(x);
 }
 
+/* Answers 503 naming the zone when residency leaves nowhere to go. */
+static void reject(struct px_exchange *x)
+{
+    const struct conf *cf = x->ws->snap->cfg->conf;
+    char reason[160];
+    snprintf(reason, sizeof(reason), "no healthy region allowed for zone %s",
+             cf->zones[x->zone].name);
+    x->retry_after = true;
+    fail(x, 503, reason);
+}
+
 static void connect_next(struct px_exchange *x)
 {
     struct px_worker *w = x->c->w;
+    uint64_t now = uv_now(&w->loop);
     struct px_backend *b;
     int err;
 
-    while (x->attempts <= w->conf->limits.retries && (b = pick_backend(x)) != NULL) {
+    if (x->attempts == 0)
+        px_retry_budget_request(&w->retry_budget, now);
+    while (x->attempts <= w->conf->limits.retries) {
+        if (x->attempts > 0 &&
+            !px_retry_budget_try(&w->retry_budget, now, w->conf->routing.retry_budget_pct)) {
+            fail(x, 502, "retry budget exhausted");
+            return;
+        }
+        if ((b = pick_backend(x)) == NULL)
+            break;
         x->backend = b;
         x->attempts++;
         if (b->index < 64)
             x->tried |= 1ull << b->index;
         if ((x->up = px_upstream_from_pool(b, x)) != NULL) {
+            b->inflight++;
             attach(x);
             return;
         }
-        if ((x->up = px_upstream_connect(w, b, x, &err)) != NULL)
+        if ((x->up = px_upstream_connect(w, b, x, &err)) != NULL) {
+            b->inflight++;
             return;
-        backend_failed(b, uv_now(&w->loop));
+        }
+        backend_failed(b, now);
     }
-    fail(x, 502, "no backend reachable");
+    if (x->region < 0 && x->attempts == 0 && !panic_zone(x))
+        reject(x);
+    else
+        fail(x, 502, "no backend reachable");
 }
 
 /* Opens a fresh connection to the same backend after a pooled one died. */
@@ -437,6 +562,8 @@ static void reconnect_fresh(struct px_exchange *x)
     x->up = px_upstream_connect(x->c->w, x->backend, x, &err);
     if (x->up == NULL)
         fail(x, 502, "no backend reachable");
+    else
+        x->backend->inflight++;
 }
 
 void px__exchange_upstream_ready(struct px_exchange *x, int status)
@@ -448,6 +575,7 @@ void px__exchange_upstream_ready(struct px_exchange *x, int status)
     }
     px_log(PX_LOG_DEBUG, x->c, "event=connect_failed backend=%s err=%s",
            x->backend->conf->addr.text, px_strerror(status));
+    signal_backend(x, PX_OUTCOME_CONNECT_FAIL);
     backend_failed(x->backend, uv_now(&x->c->w->loop));
     detach_upstream(x, false);
     connect_next(x);
@@ -590,11 +718,14 @@ static int response_head(struct px_exchange *x)
             x->keep_alive = false;
     }
     bool interim = status < 200 && status != 101;
+    char extra[512];
     struct px_resp_ctx ctx = {
         .keep_alive = x->keep_alive || interim,
         .client_1_0 = client_1_0 && !interim,
         .drop_te = x->decode,
         .upgrade = status == 101,
+        .extra = extra,
+        .extra_len = interim ? 0 : explain_line(x, extra, sizeof(extra)),
     };
     x->resp_head_off = x->req_head_len;
     int n = px_http_write_response_head(r, &ctx, x->out + x->resp_head_off,
@@ -642,6 +773,8 @@ static void pump_response(struct px_exchange *x)
                 return;
             }
             int status = px_http_status(&u->resp);
+            if (status >= 200)
+                signal_backend(x, status >= 500 ? PX_OUTCOME_HTTP_5XX : PX_OUTCOME_OK);
             if (status < 200 && px_http_minor(&x->req) == 0)
                 x->resp_head_len = 0; /* HTTP/1.0 clients get no interim responses */
             if (status == 101) {
@@ -704,7 +837,7 @@ void px__exchange_upstream_data(struct px_exchange *x)
  * application: nothing came back, it is idempotent and it had no body. */
 static bool can_resend(const struct px_exchange *x)
 {
-    return !x->resp_started && !px_http_started(&x->up->resp) && x->up->nrequests > 1 &&
+    return !x->resp_started && !px_http_started(&x->up->resp) &&
            px_http_is_idempotent(&x->req) && !px_http_has_body(&x->req);
 }
 
@@ -722,13 +855,27 @@ void px__exchange_upstream_eof(struct px_exchange *x, int err)
         pump_response(x);
         return;
     }
-    if (can_resend(x)) {
+    if (can_resend(x) && u->nrequests > 1) {
         px_log(PX_LOG_DEBUG, x->c, "event=retry reason=pooled_connection_closed backend=%s",
                x->backend->conf->addr.text);
         reconnect_fresh(x);
         return;
     }
+    if (can_resend(x)) {
+        /* A fresh connection reset before any response byte: the backend
+         * (or the path to it) failed. An idempotent request without a body
+         * is safe to send elsewhere (RFC 9110 §9.2.2), as nginx's
+         * proxy_next_upstream does by default. */
+        px_log(PX_LOG_DEBUG, x->c, "event=retry reason=reset_before_response backend=%s",
+               x->backend->conf->addr.text);
+        signal_backend(x, PX_OUTCOME_RESET);
+        backend_failed(x->backend, uv_now(&x->c->w->loop));
+        detach_upstream(x, false);
+        connect_next(x);
+        return;
+    }
     if (!x->resp_started) {
+        signal_backend(x, PX_OUTCOME_RESET);
         fail(x, 502,
              px_http_started(&u->resp) ? "upstream closed mid-response"
                                        : "upstream closed before responding");
@@ -749,6 +896,7 @@ void px__exchange_upstream_timeout(struct px_exchange *x)
         px_client_close(x->c, "tunnel idle");
         return;
     }
+    signal_backend(x, PX_OUTCOME_TIMEOUT);
     fail(x, 504, "upstream timed out");
 }
 

@@ -9,6 +9,7 @@
 #define PX_EXCHANGE_H
 
 #include "proxy/http1.h"
+#include "proxy/router.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -34,6 +35,9 @@ struct px_exchange {
     uint64_t tried;               /* bitmask of backend indexes tried */
     int status;                   /* status sent (or being sent) to the client */
     uint16_t zone;                /* index into the snapshot's conf->zones */
+    enum px_route_reason why;     /* why the zone's route chose the region */
+    int region;                   /* region of the current attempt, -1 = none or reject */
+    uint64_t sent_ms;             /* loop time the request went to the current upstream */
     const char *error;            /* why it failed, for the log; static */
     unsigned attempts;
     bool cwriting;      /* cw in flight */
@@ -46,6 +50,8 @@ struct px_exchange {
     bool is_head;       /* HEAD request */
     bool upgrade;       /* request asked for an upgrade */
     bool decode;        /* de-chunking for an HTTP/1.0 client */
+    bool retry_after;   /* a 503 that tells the client when to come back */
+    bool explain;       /* debug client: add the explain header */
 };
 
 /*

@@ -8,12 +8,26 @@
 #include "proxy/http1.h"
 #include "proxy/px.h"
 
+#include <ctype.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
 enum { SPAN_NONE, SPAN_TARGET, SPAN_FIELD, SPAN_VALUE };
+
+/* Head byte-scan state (h->raw), see raw_scan(). */
+enum {
+    RAW_CR = 1 << 0,         /* the previous byte was CR */
+    RAW_BOL = 1 << 1,        /* at the beginning of a line */
+    RAW_START = 1 << 2,      /* the start line has begun */
+    RAW_START_DONE = 1 << 3, /* the start line has ended */
+    RAW_SP1 = 1 << 4,        /* one SP seen in the start line */
+    RAW_SP2 = 1 << 5,        /* two SP seen in the start line */
+};
+
+/* Longest unknown method answered 501 rather than 400. */
+#define METHOD_TOKEN_MAX_BYTES 32
 
 #define ARENA_START_BYTES 2048
 
@@ -62,6 +76,9 @@ static int on_message_begin(llhttp_t *p)
     h->target_off = h->target_len = 0;
     h->last_span = SPAN_NONE;
     h->head_done = false;
+    h->head_reported = false;
+    h->head_nhdrs = 0;
+    h->authority_off = h->authority_len = 0;
     h->in_message = true;
     h->body_bytes = 0;
     return 0;
@@ -99,19 +116,28 @@ static int on_header_field(llhttp_t *p, const char *at, size_t n)
 /*
  * llhttp 8.1 accepts obs-fold even in strict mode and reports the folded
  * part as another value span. A value span never starts right after a line
- * feed except in a fold, so the byte before it tells (RFC 9112 §5.2: reject).
+ * feed (and optional SP/HTAB) except in a fold, so the bytes before it tell
+ * (RFC 9112 §5.2: reject). Heads are also checked byte by byte in
+ * raw_scan(); this catches folds in trailers, which it does not see.
  */
 static bool starts_fold(const struct px_http *h, const char *at)
 {
-    char before = at > h->feed_start ? at[-1] : h->prev_byte;
+    const char *b = at;
+    while (b > h->feed_start && (b[-1] == ' ' || b[-1] == '\t'))
+        b--;
+    char before = b > h->feed_start ? b[-1] : h->prev_byte;
     return before == '\n';
 }
 
 static int on_header_value(llhttp_t *p, const char *at, size_t n)
 {
     struct px_http *h = from_parser(p);
-    if (starts_fold(h, at))
+    /* An empty value comes as a zero-length span placed after the line's
+     * LF: that is no fold (a fold always brings bytes). */
+    if (n > 0 && starts_fold(h, at))
         return fail(h, PX_EPARSE, "obsolete line folding");
+    if (h->nhdrs == 0)
+        return fail(h, PX_EPARSE, "header value without a name");
     struct px_hdr *hd = &h->hdrs[h->nhdrs - 1];
     if (h->last_span != SPAN_VALUE)
         hd->value_off = h->len;
@@ -124,14 +150,32 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n)
     return 0;
 }
 
+/* The reason phrase is passed on to clients: HTAB / SP / VCHAR / obs-text only. */
 static int on_status(llhttp_t *p, const char *at, size_t n)
 {
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)at[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return fail(from_parser(p), PX_EPARSE, "control byte in reason phrase");
+    }
     return on_target(p, at, n);
 }
 
 static int on_headers_complete(llhttp_t *p)
 {
     struct px_http *h = from_parser(p);
+    for (uint32_t i = 0; i < h->nhdrs; i++) {
+        struct px_hdr *hd = &h->hdrs[i];
+        /* llhttp 8.1 strict takes ": v" as a header with an empty name. */
+        if (hd->name_len == 0)
+            return fail(h, PX_EPARSE, "empty header name");
+        /* Leading OWS is not part of the value (llhttp skips it); trailing
+         * OWS is not either (RFC 9112 §5), so it is not forwarded. */
+        while (hd->value_len > 0 && (h->buf[hd->value_off + hd->value_len - 1] == ' ' ||
+                                     h->buf[hd->value_off + hd->value_len - 1] == '\t'))
+            hd->value_len--;
+    }
+    h->head_nhdrs = h->nhdrs;
     h->head_done = true;
     if (h->skip_body)
         p->flags |= F_SKIPBODY; /* what returning 1 would do; we pause instead */
@@ -153,9 +197,26 @@ static int on_body(llhttp_t *p, const char *at, size_t n)
     return 0;
 }
 
+/* Fields that must never come in a trailer section (RFC 9110 §6.5.1). */
+static const char *const trailer_forbidden[] = {
+    "content-length",   "transfer-encoding", "host",    "connection", "keep-alive",
+    "proxy-connection", "upgrade",           "trailer", "te",
+};
+
+static bool name_is(const struct px_http *h, const struct px_hdr *hd, const char *lower);
+
 static int on_message_complete(llhttp_t *p)
 {
-    from_parser(p)->in_message = false;
+    struct px_http *h = from_parser(p);
+    /* A recipient that merges trailers into the head (some do) must not
+     * learn framing or routing from them: refuse rather than pass them. */
+    for (uint32_t i = h->head_nhdrs; i < h->nhdrs; i++)
+        for (size_t k = 0; k < PX_ARRAY_LEN(trailer_forbidden); k++)
+            if (name_is(h, &h->hdrs[i], trailer_forbidden[k]))
+                return fail(h, PX_EPARSE, "forbidden trailer field");
+    h->in_message = false;
+    h->raw = 0;
+    h->raw_prev = 0;
     return HPE_PAUSED;
 }
 
@@ -215,33 +276,160 @@ void px_http_reset(struct px_http *h)
     h->error = 0;
     h->prev_byte = 0;
     h->in_message = false;
+    h->raw = 0;
+    h->raw_prev = 0;
+    h->head_reported = false;
+    h->head_nhdrs = 0;
+    h->authority_off = h->authority_len = 0;
 }
 
-static int map_error(struct px_http *h, llhttp_errno_t e)
+static bool is_tchar(unsigned char c)
 {
-    if (e == HPE_USER && h->error)
-        return h->error;
-    if (e == HPE_INVALID_VERSION)
-        return PX_EVERSION;
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/*
+ * llhttp knows a fixed set of methods. A request line that starts with some
+ * other token and a SP is well formed with a method we cannot proxy: 501
+ * (RFC 9110 §9.1); anything else is malformed. Only the bytes of this feed
+ * can tell, and only when the message started in it.
+ */
+static int unknown_method(const char *data, size_t len)
+{
+    size_t i = 0, start;
+    while (i + 1 < len && data[i] == '\r' && data[i + 1] == '\n')
+        i += 2;
+    start = i;
+    while (i < len && i - start <= METHOD_TOKEN_MAX_BYTES && is_tchar((unsigned char)data[i]))
+        i++;
+    if (i > start && i < len && data[i] == ' ' && i - start <= METHOD_TOKEN_MAX_BYTES)
+        return PX_EMETHOD;
     return PX_EPARSE;
+}
+
+static int map_error(struct px_http *h, llhttp_errno_t e, const char *data, size_t len,
+                     bool at_boundary)
+{
+    const char *why = llhttp_get_error_reason(&h->parser);
+    if (h->error)
+        return h->error;
+    switch (e) {
+    case HPE_INVALID_VERSION:
+        /* "HTTP/1.2" is a version we do not speak; "HTTP/1.10", "HTTP/1.1 "
+         * or a bare CR after it is a malformed line. */
+        return why && strstr(why, "CRLF") ? PX_EPARSE : PX_EVERSION;
+    case HPE_PAUSED_H2_UPGRADE:
+        return PX_EVERSION; /* the HTTP/2 connection preface */
+    case HPE_INVALID_METHOD:
+        return at_boundary && h->type == PX_HTTP_REQUEST ? unknown_method(data, len) : PX_EPARSE;
+    default:
+        return PX_EPARSE;
+    }
+}
+
+/*
+ * llhttp 8.1 in strict mode still takes a bare LF as a line end in places
+ * (after the request line, as the empty line ending a head), reads a line
+ * starting with SP after an empty value as obs-fold, and allows "GET  /".
+ * The head is re-rendered, so none of that reaches a backend as sent, but a
+ * proxy must not guess at what a client meant (RFC 9112 §2.2, §3, §5.2). So
+ * every head byte also goes through this line scanner: CR only before LF,
+ * no bare LF, no line starting with SP/HTAB, no empty token in the start
+ * line (two SP in a request line, or before a status code). State carries
+ * across feeds in h->raw. Returns 0 or PX_EPARSE.
+ */
+static int raw_scan(struct px_http *h, const char *data, size_t n)
+{
+    uint8_t st = h->raw;
+    char prev = (char)h->raw_prev;
+
+    for (size_t i = 0; i < n; i++) {
+        char b = data[i];
+        if (st & RAW_CR) {
+            if (b != '\n')
+                return PX_EPARSE;
+            st = (uint8_t)((st & ~RAW_CR) | RAW_BOL);
+            if (st & RAW_START)
+                st |= RAW_START_DONE;
+            continue;
+        }
+        if (b == '\r') {
+            st |= RAW_CR;
+            continue;
+        }
+        if (b == '\n')
+            return PX_EPARSE;
+        if ((st & RAW_BOL) || !(st & RAW_START)) {
+            if (b == ' ' || b == '\t')
+                return PX_EPARSE; /* obs-fold, or a start line led by whitespace */
+            st = (uint8_t)((st & ~RAW_BOL) | RAW_START);
+        }
+        if (!(st & RAW_START_DONE)) {
+            if (b == ' ') {
+                if (prev == ' ' && (h->type == PX_HTTP_REQUEST || !(st & RAW_SP2)))
+                    return PX_EPARSE;
+                st |= (st & RAW_SP1) ? RAW_SP2 : RAW_SP1;
+            }
+            prev = b;
+        }
+    }
+    h->raw = st;
+    h->raw_prev = (uint8_t)prev;
+    return 0;
+}
+
+/* Checks a complete head beyond what llhttp checks. Returns 0 or a px_err. */
+static int check_head(const struct px_http *h)
+{
+    if (h->parser.http_major != 1)
+        return PX_EVERSION; /* HTTP/2.0 in a request line; HTTP/0.9 */
+    if (h->type == PX_HTTP_RESPONSE && (h->parser.status_code < 100 || h->parser.status_code > 599))
+        return PX_EPARSE;
+    return 0;
+}
+
+/* Makes ERR sticky: every later feed returns it too. */
+static int feed_fail(struct px_http *h, int err)
+{
+    h->error = err;
+    return err;
 }
 
 int px_http_feed(struct px_http *h, const char *data, size_t len, size_t *consumed)
 {
     llhttp_t *p = &h->parser;
     llhttp_errno_t e;
+    bool at_boundary = !h->in_message;
+    bool head_phase = !(h->in_message && h->head_done);
+    int rc;
 
+    *consumed = 0;
+    if (h->error)
+        return h->error;
     if (llhttp_get_errno(p) == HPE_PAUSED)
         llhttp_resume(p);
-    else if (llhttp_get_errno(p) == HPE_PAUSED_UPGRADE) {
-        *consumed = 0;
+    else if (llhttp_get_errno(p) == HPE_PAUSED_UPGRADE)
         return PX_HTTP_UPGRADE;
-    }
     h->feed_start = data;
     e = llhttp_execute(p, data, len);
     *consumed = e == HPE_OK ? len : (size_t)(llhttp_get_error_pos(p) - data);
-    if (*consumed > 0)
-        h->prev_byte = data[*consumed - 1];
+    for (size_t i = *consumed; i > 0; i--) {
+        if (data[i - 1] != ' ' && data[i - 1] != '\t') {
+            h->prev_byte = data[i - 1];
+            break;
+        }
+    }
+    if (head_phase) {
+        /* On an error, the byte llhttp stopped at may be the bare CR/LF. */
+        size_t n = *consumed + (e != HPE_OK && e != HPE_PAUSED && *consumed < len);
+        if (raw_scan(h, data, n) != 0)
+            return feed_fail(h, PX_EPARSE);
+        /* "GET /" then CRLF: llhttp waits for headers of an HTTP/0.9 request. */
+        if (e == HPE_OK && h->type == PX_HTTP_REQUEST && (h->raw & RAW_START_DONE) &&
+            p->http_major == 0)
+            return feed_fail(h, PX_EVERSION);
+    }
     switch (e) {
     case HPE_OK:
         return PX_HTTP_MORE;
@@ -250,16 +438,18 @@ int px_http_feed(struct px_http *h, const char *data, size_t len, size_t *consum
     case HPE_PAUSED:
         if (h->decode_body && h->nspans == PX_HTTP_MAX_SPANS)
             return PX_HTTP_BODYFULL;
-        if (h->head_done && h->last_span != SPAN_NONE) {
-            /* First pause after the head: report the head once. */
+        if (h->head_done && !h->head_reported) {
+            /* First pause after the head: report the head once. Trailers
+             * end in a pause too, which is the message's end, not a head. */
+            h->head_reported = true;
             h->last_span = SPAN_NONE;
-            if (h->type == PX_HTTP_REQUEST && p->http_major == 0)
-                return PX_EVERSION; /* llhttp reads a bare-LF line as HTTP/0.9 */
+            if ((rc = check_head(h)) != 0)
+                return feed_fail(h, rc);
             return PX_HTTP_HEAD;
         }
         return PX_HTTP_DONE;
     default:
-        return map_error(h, e);
+        return feed_fail(h, map_error(h, e, data, len, at_boundary));
     }
 }
 
@@ -327,25 +517,18 @@ static bool is_hop_by_hop(const struct px_http *h, const struct px_hdr *hd)
     return false;
 }
 
+static bool next_token(const char *v, size_t n, size_t *pos, const char **t, size_t *tn);
+
 /* Calls FN for each comma-separated, OWS-trimmed token of a header value. */
 static int each_token(const char *v, size_t n, int (*fn)(struct px_http *, const char *, size_t),
                       struct px_http *h)
 {
-    size_t i = 0;
-    while (i < n) {
-        while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
-            i++;
-        size_t start = i;
-        while (i < n && v[i] != ',')
-            i++;
-        size_t end = i;
-        while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t'))
-            end--;
-        if (end > start) {
-            int rc = fn(h, v + start, end - start);
-            if (rc != 0)
-                return rc;
-        }
+    const char *t;
+    size_t tn, pos = 0;
+    while (next_token(v, n, &pos, &t, &tn)) {
+        int rc = fn(h, t, tn);
+        if (rc != 0)
+            return rc;
     }
     return 0;
 }
@@ -372,12 +555,162 @@ static int connection_token(struct px_http *h, const char *t, size_t n)
     return 0;
 }
 
+/*
+ * Host = uri-host [ ":" port ] (RFC 9110 §7.2): a reg-name or IPv4 of
+ * unreserved / pct-encoded / sub-delims, or an IP-literal in brackets, then
+ * an optional all-digit port. An empty value is allowed (RFC 9112 §3.2).
+ */
+static bool valid_host(const char *v, size_t n)
+{
+    size_t i = 0;
+    if (n > 0 && v[0] == '[') {
+        while (i < n && v[i] != ']') {
+            char c = v[i++];
+            if (!(c == '[' && i == 1) && !isxdigit((unsigned char)c) && c != ':' && c != '.' &&
+                c != 'v' && c != 'V')
+                return false;
+        }
+        if (i == n || i < 2)
+            return false;
+        i++;
+    } else {
+        for (; i < n && v[i] != ':'; i++) {
+            unsigned char c = (unsigned char)v[i];
+            if (!isalnum(c) && strchr("-._~%!$&'()*+,;=", c) == NULL)
+                return false;
+        }
+    }
+    if (i == n)
+        return true;
+    if (v[i++] != ':')
+        return false;
+    for (; i < n; i++)
+        if (!isdigit((unsigned char)v[i]))
+            return false;
+    return true;
+}
+
+/*
+ * Checks the request-target (RFC 9112 §3.2): origin-form, absolute-form
+ * with an http or https scheme, a non-empty authority and no userinfo
+ * (RFC 9110 §4.2.4), or "*" for OPTIONS only. Fragments are never part of
+ * a target. Stores an absolute-form authority in h->authority_*.
+ */
+static int check_target(struct px_http *h)
+{
+    const char *t = h->buf + h->target_off;
+    size_t n = h->target_len, i;
+
+    h->authority_off = h->authority_len = 0;
+    if (n == 0 || memchr(t, '#', n) != NULL)
+        return PX_EPARSE;
+    if (t[0] == '*')
+        return n == 1 && h->parser.method == HTTP_OPTIONS ? 0 : PX_EPARSE;
+    if (t[0] == '/')
+        return 0;
+    if (n > 7 && strncasecmp(t, "http://", 7) == 0)
+        i = 7;
+    else if (n > 8 && strncasecmp(t, "https://", 8) == 0)
+        i = 8;
+    else
+        return PX_EPARSE;
+    size_t start = i;
+    while (i < n && t[i] != '/' && t[i] != '?')
+        i++;
+    if (i == start || memchr(t + start, '@', i - start) != NULL ||
+        !valid_host(t + start, i - start))
+        return PX_EPARSE;
+    h->authority_off = h->target_off + (uint32_t)start;
+    h->authority_len = (uint32_t)(i - start);
+    return 0;
+}
+
+/* Splits the next comma-separated, OWS-trimmed, non-empty token off V at *POS. */
+static bool next_token(const char *v, size_t n, size_t *pos, const char **t, size_t *tn)
+{
+    size_t i = *pos;
+    while (i < n) {
+        while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
+            i++;
+        size_t start = i;
+        while (i < n && v[i] != ',')
+            i++;
+        size_t end = i;
+        while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t'))
+            end--;
+        if (end > start) {
+            *pos = i;
+            *t = v + start;
+            *tn = end - start;
+            return true;
+        }
+    }
+    *pos = n;
+    return false;
+}
+
+/*
+ * Framing a backend could read differently from us is refused (RFC 9112
+ * §6.1, §6.3). A request may carry one Transfer-Encoding line, in
+ * HTTP/1.1, listing only "chunked": a coding before it buys nothing in a
+ * request and is where parsers disagree (nginx answers 501 to it). A
+ * response may carry one line; its codings are the backend's business.
+ */
+static int check_framing(struct px_http *h)
+{
+    unsigned nlines = 0, ncodings = 0;
+    bool last_chunked = false;
+
+    for (uint32_t i = 0; i < h->nhdrs; i++) {
+        const struct px_hdr *hd = &h->hdrs[i];
+        const char *t;
+        size_t tn, pos = 0;
+        if (h->type == PX_HTTP_REQUEST &&
+            (name_is(h, hd, "content_length") || name_is(h, hd, "transfer_encoding")))
+            return PX_EPARSE; /* CGI-style servers map '_' to '-' */
+        if (!name_is(h, hd, "transfer-encoding"))
+            continue;
+        nlines++;
+        while (next_token(h->buf + hd->value_off, hd->value_len, &pos, &t, &tn)) {
+            ncodings++;
+            last_chunked = px_http_ieq(t, tn, "chunked");
+        }
+    }
+    if (nlines == 0)
+        return 0;
+    if (nlines > 1 || h->parser.http_minor == 0)
+        return PX_EPARSE;
+    if (h->type == PX_HTTP_REQUEST && (ncodings != 1 || !last_chunked))
+        return PX_EPARSE;
+    return 0;
+}
+
+/* True if an Upgrade value lists h2c, which is never upgraded to through us. */
+static bool lists_h2c(const char *v, size_t n)
+{
+    const char *t;
+    size_t tn, pos = 0;
+    while (next_token(v, n, &pos, &t, &tn))
+        if (px_http_ieq(t, tn, "h2c"))
+            return true;
+    return false;
+}
+
 int px_http_scan(struct px_http *h)
 {
-    bool has_upgrade_hdr = false;
+    bool has_upgrade_hdr = false, h2c = false;
+    int rc;
     h->conn_close = h->conn_keepalive = h->conn_upgrade = h->expect_continue = false;
     h->host_idx = -1;
     h->xff_len = 0;
+    if (h->type == PX_HTTP_REQUEST) {
+        if (h->parser.method == HTTP_CONNECT)
+            return PX_EMETHOD;
+        if ((rc = check_target(h)) != 0)
+            return rc;
+    }
+    if ((rc = check_framing(h)) != 0)
+        return rc;
     for (uint32_t i = 0; i < h->nhdrs; i++) {
         struct px_hdr *hd = &h->hdrs[i];
         const char *v = h->buf + hd->value_off;
@@ -388,8 +721,11 @@ int px_http_scan(struct px_http *h)
                 return PX_EPARSE;
         } else if (name_is(h, hd, "upgrade")) {
             has_upgrade_hdr = true;
+            h2c |= lists_h2c(v, hd->value_len);
         } else if (name_is(h, hd, "host")) {
             if (h->host_idx >= 0)
+                return PX_EPARSE;
+            if (h->type == PX_HTTP_REQUEST && !valid_host(v, hd->value_len))
                 return PX_EPARSE;
             h->host_idx = (int)i;
         } else if (name_is(h, hd, "expect")) {
@@ -399,7 +735,8 @@ int px_http_scan(struct px_http *h)
             h->xff_len += hd->value_len + 2;
         }
     }
-    h->conn_upgrade = h->conn_upgrade && has_upgrade_hdr;
+    /* h2c would let a client speak HTTP/2 to the backend past our parser. */
+    h->conn_upgrade = h->conn_upgrade && has_upgrade_hdr && !h2c;
     if (h->type == PX_HTTP_REQUEST && h->parser.http_minor == 1 && h->host_idx < 0)
         return PX_EPARSE;
     return 0;
@@ -495,9 +832,13 @@ static void put_header(struct out *o, const struct px_http *h, const struct px_h
     put(o, "\r\n", 2);
 }
 
-/* The origin-form of an absolute-form target ("http://a/b?c" → "/b?c"). */
-static void origin_form(const char *t, size_t n, const char **out, size_t *outlen)
+/*
+ * The origin-form of an absolute-form target: "http://a/b?c" → "/b?c",
+ * "http://a?c" → "/" + "?c" (*slash tells to write the "/" first).
+ */
+static void origin_form(const char *t, size_t n, bool *slash, const char **out, size_t *outlen)
 {
+    *slash = false;
     *out = t;
     *outlen = n;
     if (n == 0 || t[0] == '/' || (n == 1 && t[0] == '*'))
@@ -507,12 +848,10 @@ static void origin_form(const char *t, size_t n, const char **out, size_t *outle
         scheme_end[2] != '/')
         return;
     const char *auth = scheme_end + 3;
-    const char *path = memchr(auth, '/', n - (size_t)(auth - t));
-    if (path == NULL) {
-        *out = "/";
-        *outlen = 1;
-        return;
-    }
+    const char *path = auth;
+    while (path < t + n && *path != '/' && *path != '?')
+        path++;
+    *slash = path == t + n || *path == '?'; /* the path is never empty */
     *out = path;
     *outlen = n - (size_t)(path - t);
 }
@@ -536,13 +875,20 @@ int px_http_write_request_head(const struct px_http *h, const struct px_req_ctx 
     struct out o = {buf, 0, cap, false};
     const char *target;
     size_t target_len;
-    bool xff_done = false;
+    bool xff_done = false, slash;
 
-    origin_form(h->buf + h->target_off, h->target_len, &target, &target_len);
+    origin_form(h->buf + h->target_off, h->target_len, &slash, &target, &target_len);
     puts_(&o, px_http_method_name(h));
-    put(&o, " ", 1);
+    put(&o, " /", slash ? 2 : 1);
     put(&o, target, target_len);
     puts_(&o, " HTTP/1.1\r\n");
+    if (h->host_idx < 0) {
+        /* HTTP/1.0 without Host, sent on as HTTP/1.1, which requires one:
+         * the target's authority, or empty (RFC 9112 §3.2). */
+        puts_(&o, "Host: ");
+        put(&o, h->buf + h->authority_off, h->authority_len);
+        put(&o, "\r\n", 2);
+    }
     for (uint32_t i = 0; i < h->nhdrs; i++) {
         const struct px_hdr *hd = &h->hdrs[i];
         if (hd->flags & PX_HDR_XFF) {
@@ -565,6 +911,18 @@ int px_http_write_request_head(const struct px_http *h, const struct px_req_ctx 
         if ((hd->flags & PX_HDR_DROP) || name_is(h, hd, "x-forwarded-proto") ||
             in_drop_list(h, hd, ctx))
             continue;
+        if ((int)i == h->host_idx && h->authority_len > 0) {
+            /* RFC 9112 §3.2.2: the target's authority, not the Host sent. */
+            puts_(&o, "Host: ");
+            put(&o, h->buf + h->authority_off, h->authority_len);
+            put(&o, "\r\n", 2);
+            continue;
+        }
+        if (name_is(h, hd, "transfer-encoding")) {
+            /* px_http_scan() allows only "chunked"; send it one way. */
+            puts_(&o, "Transfer-Encoding: chunked\r\n");
+            continue;
+        }
         put_header(&o, h, hd);
     }
     if (ctx->extra)
@@ -614,6 +972,8 @@ int px_http_write_response_head(const struct px_http *h, const struct px_resp_ct
     } else if (ctx->client_1_0) {
         puts_(&o, "Connection: keep-alive\r\n");
     }
+    if (ctx->extra)
+        put(&o, ctx->extra, ctx->extra_len);
     put(&o, "\r\n", 2);
     return o.overflow ? -1 : (int)o.len;
 }
@@ -652,11 +1012,12 @@ const char *px_http_reason(int status)
     }
 }
 
-int px_http_write_error(int status, const char *reason, char *buf, size_t cap)
+int px_http_write_error(int status, const char *reason, const char *extra, char *buf, size_t cap)
 {
-    int n = snprintf(buf, cap,
-                     "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
-                     "Connection: close\r\n\r\n%s\n",
-                     status, px_http_reason(status), strlen(reason) + 1, reason);
+    int n =
+        snprintf(buf, cap,
+                 "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
+                 "%sConnection: close\r\n\r\n%s\n",
+                 status, px_http_reason(status), strlen(reason) + 1, extra ? extra : "", reason);
     return n < 0 ? 0 : (size_t)n >= cap ? (int)cap - 1 : n;
 }

@@ -54,11 +54,16 @@ struct px_http {
     uint32_t max_head;   /* max_header_bytes from config */
     struct px_hdr *hdrs; /* owned, max_hdrs entries */
     uint32_t nhdrs, max_hdrs;
-    uint32_t target_off, target_len; /* request target or reason phrase */
-    uint8_t last_span;               /* which span kind was appended last */
-    char prev_byte;                  /* last byte of the previous feed: obs-fold check */
-    const char *feed_start;          /* start of the current feed */
-    int error;                       /* px_err raised inside a callback */
+    uint32_t target_off, target_len;       /* request target or reason phrase */
+    uint8_t last_span;                     /* which span kind was appended last */
+    char prev_byte;                        /* last byte of the previous feed: obs-fold check */
+    const char *feed_start;                /* start of the current feed */
+    int error;                             /* px_err raised; sticky until px_http_reset() */
+    uint8_t raw;                           /* head byte-scan state (RAW_* in http1.c) */
+    uint8_t raw_prev;                      /* previous byte of the start line */
+    bool head_reported;                    /* PX_HTTP_HEAD returned for the current message */
+    uint32_t head_nhdrs;                   /* headers in the head; those after are trailers */
+    uint32_t authority_off, authority_len; /* absolute-form authority in buf (0 = none) */
 
     bool in_message;     /* a message has begun and not completed */
     bool head_done;      /* headers complete for the current message */
@@ -115,8 +120,14 @@ bool px_http_started(const struct px_http *h);
 /*
  * Classifies the headers of a complete head: marks hop-by-hop ones (the
  * fixed list plus those Connection names), Host, Expect and XFF. Returns 0,
- * or PX_EPARSE for a head a proxy must refuse (duplicate Host, a request
- * without Host in HTTP/1.1, Connection naming framing headers).
+ * PX_EMETHOD for CONNECT, or PX_EPARSE for a head a proxy must refuse:
+ * duplicate, missing (HTTP/1.1) or invalid Host; Connection naming framing
+ * headers; a request-target that is not origin-form, absolute-form
+ * (http/https, no userinfo) or "*" with OPTIONS; a request
+ * Transfer-Encoding other than one "chunked" line in HTTP/1.1;
+ * "Content_Length"/"Transfer_Encoding" look-alikes; a response with more
+ * than one Transfer-Encoding line or one in HTTP/1.0. An "Upgrade: h2c"
+ * request is never an upgrade (conn_upgrade stays false).
  */
 int px_http_scan(struct px_http *h);
 
@@ -150,16 +161,20 @@ struct px_req_ctx {
 /*
  * Writes the request head to forward into OUT (capacity CAP): request line
  * in origin form, HTTP/1.1, kept headers, merged X-Forwarded-For, Via and
- * X-Forwarded-Proto. Returns the length, or -1 if CAP is too small.
+ * X-Forwarded-Proto. For an absolute-form target the Host line carries the
+ * target's authority (RFC 9112 §3.2.2), whatever Host the client sent.
+ * Returns the length, or -1 if CAP is too small.
  */
 int px_http_write_request_head(const struct px_http *h, const struct px_req_ctx *ctx, char *out,
                                size_t cap);
 
 struct px_resp_ctx {
-    bool keep_alive; /* the client connection stays open after this */
-    bool client_1_0; /* the client spoke HTTP/1.0 */
-    bool drop_te;    /* body is being de-chunked: drop Transfer-Encoding */
-    bool upgrade;    /* 101: forward Upgrade + Connection: upgrade */
+    bool keep_alive;   /* the client connection stays open after this */
+    bool client_1_0;   /* the client spoke HTTP/1.0 */
+    bool drop_te;      /* body is being de-chunked: drop Transfer-Encoding */
+    bool upgrade;      /* 101: forward Upgrade + Connection: upgrade */
+    const char *extra; /* complete header lines to add, or NULL */
+    size_t extra_len;
 };
 
 /* Writes the response head to send the client. Returns its length or -1. */
@@ -168,9 +183,10 @@ int px_http_write_response_head(const struct px_http *h, const struct px_resp_ct
 
 /*
  * Writes a complete error response (text/plain body naming REASON, with
- * Connection: close) into OUT. Returns the length (truncated to fit).
+ * Connection: close, plus EXTRA header lines when not NULL) into OUT.
+ * Returns the length (truncated to fit).
  */
-int px_http_write_error(int status, const char *reason, char *out, size_t cap);
+int px_http_write_error(int status, const char *reason, const char *extra, char *out, size_t cap);
 
 /* The standard reason phrase for STATUS. */
 const char *px_http_reason(int status);

@@ -4,6 +4,7 @@
  * workers and tells them to drain on SIGTERM/SIGINT.
  */
 #include "conf/conf.h"
+#include "proxy/control.h"
 #include "proxy/listener.h"
 #include "proxy/log.h"
 #include "proxy/px.h"
@@ -25,6 +26,7 @@ struct px_main {
     uv_signal_t sigterm, sigint, sighup;
     uv_timer_t geo_timer;      /* checks the geo database files for changes */
     struct px_worker *workers; /* owned, nworkers */
+    struct px_control control;
     unsigned nworkers;
     struct px_snapshot *snap; /* one reference: the snapshot last published */
     char geo_error[1024];     /* last reload failure, logged once */
@@ -118,6 +120,15 @@ static int run(struct px_snapshot *snap)
     int *fds = calloc((size_t)n * cf->nlisten, sizeof(int));
     int rc = 1;
 
+    /* Signals are caught before any socket listens, so a signal that comes
+     * early is handled (on the first loop turn), not fatal. */
+    uv_signal_init(m.loop, &m.sigterm);
+    uv_signal_init(m.loop, &m.sigint);
+    uv_signal_init(m.loop, &m.sighup);
+    m.sigterm.data = m.sigint.data = m.sighup.data = &m;
+    uv_signal_start(&m.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&m.sigint, on_signal, SIGINT);
+    uv_signal_start(&m.sighup, on_signal, SIGHUP);
     m.workers = calloc(n, sizeof(*m.workers));
     if (fds == NULL || m.workers == NULL || open_listeners(cf, n, fds) != 0)
         goto out;
@@ -126,30 +137,38 @@ static int run(struct px_snapshot *snap)
         fprintf(stderr, "georoute: access_log %s: %s\n", cf->access_log, strerror(errno));
         goto out;
     }
+    /* Workers are prepared first so the control thread can publish its
+     * first, measured routing table to them; they start accepting after. */
     for (unsigned i = 0; i < n; i++) {
         int err = px_worker_init(&m.workers[i], i, &proc, snap, fds + (size_t)i * cf->nlisten,
                                  cf->nlisten);
-        if (err == 0)
-            err = px_worker_start(&m.workers[i]);
         if (err != 0) {
+            fprintf(stderr, "georoute: worker %u: %s\n", i, uv_strerror(err));
+            goto out;
+        }
+    }
+    int err = px_control_init(&m.control, snap, m.workers, n);
+    if (err == 0)
+        err = px_control_start(&m.control);
+    if (err != 0) {
+        fprintf(stderr, "georoute: control thread: %s\n", uv_strerror(err));
+        goto out;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        if ((err = px_worker_start(&m.workers[i])) != 0) {
             fprintf(stderr, "georoute: worker %u: %s\n", i, uv_strerror(err));
             for (unsigned j = 0; j < i; j++)
                 px_worker_stop(&m.workers[j]);
             for (unsigned j = 0; j < i; j++)
                 px_worker_join(&m.workers[j]);
+            px_control_stop(&m.control);
+            px_control_join(&m.control);
             goto out;
         }
         m.nworkers++;
     }
     px_log(PX_LOG_INFO, NULL, "event=started version=%s workers=%u listen=%s config=%s", PX_VERSION,
            n, cf->listen[0].text, cf->path);
-    uv_signal_init(m.loop, &m.sigterm);
-    uv_signal_init(m.loop, &m.sigint);
-    uv_signal_init(m.loop, &m.sighup);
-    m.sigterm.data = m.sigint.data = m.sighup.data = &m;
-    uv_signal_start(&m.sigterm, on_signal, SIGTERM);
-    uv_signal_start(&m.sigint, on_signal, SIGINT);
-    uv_signal_start(&m.sighup, on_signal, SIGHUP);
     uv_timer_init(m.loop, &m.geo_timer);
     m.geo_timer.data = &m;
     if (cf->geo.ndbs > 0 && cf->geo.reload_interval_ms > 0)
@@ -158,6 +177,8 @@ static int run(struct px_snapshot *snap)
     uv_run(m.loop, UV_RUN_DEFAULT);
     for (unsigned i = 0; i < m.nworkers; i++)
         px_worker_join(&m.workers[i]);
+    px_control_stop(&m.control);
+    px_control_join(&m.control);
     px_log(PX_LOG_INFO, NULL, "event=stopped");
     rc = uv_loop_close(m.loop) == 0 ? 0 : 1;
 out:

@@ -24,6 +24,8 @@ static void on_listener_connection(uv_stream_t *server, int status)
     px_client_accept(w, server, w->conf->listeners[i].proxy_protocol != 0);
 }
 
+static void on_worker_wake(uv_async_t *a);
+
 static struct px_wsnap *wsnap_new(struct px_snapshot *snap)
 {
     struct px_wsnap *ws = calloc(1, sizeof(*ws));
@@ -49,6 +51,21 @@ void px_worker_snap_release(struct px_worker *w, struct px_wsnap *ws)
     (void)w;
     if (ws && --ws->users == 0 && ws->retired)
         wsnap_free(ws);
+}
+
+void px_worker_publish_routes(struct px_worker *w, struct px_routes *rt)
+{
+    px_routes_unref(atomic_exchange(&w->incoming_routes, px_routes_ref(rt)));
+    uv_async_send(&w->wake);
+}
+
+static void take_routes(struct px_worker *w)
+{
+    struct px_routes *rt = atomic_exchange(&w->incoming_routes, NULL);
+    if (rt == NULL)
+        return;
+    px_routes_unref(w->routes);
+    w->routes = rt;
 }
 
 void px_worker_publish(struct px_worker *w, struct px_snapshot *snap)
@@ -82,7 +99,7 @@ int px_worker_init(struct px_worker *w, unsigned id, struct px_process *proc,
                    struct px_snapshot *snap, const int *fds, size_t nfds)
 {
     const struct conf *cf = proc->conf;
-    const struct conf_region *r = &cf->regions[0];
+    size_t nb = 0;
     int rc;
 
     memset(w, 0, sizeof(*w));
@@ -99,18 +116,32 @@ int px_worker_init(struct px_worker *w, unsigned id, struct px_process *proc,
         geo_cache_init(&w->geo_caches[i]);
     if ((rc = uv_loop_init(&w->loop)) != 0)
         return rc;
+    for (size_t r = 0; r < cf->nregions; r++)
+        nb += cf->regions[r].nbackends;
     w->listeners = calloc(nfds, sizeof(*w->listeners));
-    w->backends = calloc(r->nbackends, sizeof(*w->backends));
-    if (w->listeners == NULL || w->backends == NULL)
+    w->backends = calloc(nb, sizeof(*w->backends));
+    w->peers = calloc(nb, sizeof(*w->peers));
+    w->region_first = calloc(cf->nregions, sizeof(*w->region_first));
+    if (w->listeners == NULL || w->backends == NULL || w->peers == NULL || w->region_first == NULL)
         return UV_ENOMEM;
-    w->nbackends = r->nbackends;
-    for (size_t i = 0; i < r->nbackends; i++) {
-        struct px_backend *b = &w->backends[i];
-        b->conf = &r->backends[i];
-        b->region = r->name;
-        b->index = (unsigned)i;
-        px_list_init(&b->idle);
+    w->nbackends = nb;
+    nb = 0;
+    for (size_t r = 0; r < cf->nregions; r++) {
+        w->region_first[r] = nb;
+        for (size_t i = 0; i < cf->regions[r].nbackends; i++, nb++) {
+            struct px_backend *b = &w->backends[nb];
+            b->conf = &cf->regions[r].backends[i];
+            b->region = cf->regions[r].name;
+            b->region_idx = (unsigned)r;
+            b->index = (unsigned)nb;
+            px_list_init(&b->idle);
+        }
     }
+    px_rng_seed(&w->rng, uv_hrtime() ^ ((uint64_t)id << 32));
+    px_retry_budget_init(&w->retry_budget, 0);
+    if ((rc = uv_async_init(&w->loop, &w->wake, on_worker_wake)) != 0)
+        return rc;
+    w->wake.data = w;
     w->rr = id; /* workers start their round robin at different backends */
     for (size_t i = 0; i < nfds; i++) {
         uv_tcp_t *l = &w->listeners[i];
@@ -189,6 +220,7 @@ static void on_worker_wake(uv_async_t *a)
 {
     struct px_worker *w = a->data;
     take_incoming(w);
+    take_routes(w);
     if (atomic_load(&w->stop_requested))
         start_drain(w);
 }
@@ -204,15 +236,12 @@ static void on_worker_tick(uv_timer_t *t)
 static void worker_main(void *arg)
 {
     struct px_worker *w = arg;
+    take_routes(w);
     uv_run(&w->loop, UV_RUN_DEFAULT);
 }
 
 int px_worker_start(struct px_worker *w)
 {
-    int rc;
-    if ((rc = uv_async_init(&w->loop, &w->wake, on_worker_wake)) != 0)
-        return rc;
-    w->wake.data = w;
     uv_timer_init(&w->loop, &w->tick);
     w->tick.data = w;
     uv_timer_start(&w->tick, on_worker_tick, TICK_MS, TICK_MS);
@@ -254,6 +283,10 @@ void px_worker_join(struct px_worker *w)
             wsnap_free(w->snap);
         w->snap = NULL;
     }
+    px_routes_unref(atomic_exchange(&w->incoming_routes, NULL));
+    px_routes_unref(w->routes);
     free(w->listeners);
     free(w->backends);
+    free(w->peers);
+    free(w->region_first);
 }

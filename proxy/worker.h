@@ -9,6 +9,11 @@
 #include "conf/conf.h"
 #include "proxy/list.h"
 #include "proxy/log.h"
+#include "proxy/balancer.h"
+#include "proxy/rng.h"
+#include "proxy/router.h"
+#include "proxy/routes.h"
+#include "proxy/signals.h"
 #include "proxy/slab.h"
 #include "proxy/snapshot.h"
 
@@ -38,7 +43,9 @@ struct px_wsnap {
 struct px_backend {
     const struct conf_backend *conf; /* borrowed from the config */
     const char *region;              /* borrowed: region name */
-    unsigned index;                  /* position in the worker's array */
+    unsigned index;                  /* flattened index (config order, all regions) */
+    unsigned region_idx;             /* index into conf->regions */
+    unsigned inflight;               /* this worker's requests on it now */
     struct px_list idle;             /* pooled px_upstream, most recent first */
     unsigned nidle;
     unsigned fails;       /* consecutive connect failures */
@@ -73,9 +80,17 @@ struct px_worker {
     struct px_list clients; /* every open px_client */
     unsigned nclients;
 
-    struct px_backend *backends; /* owned, nbackends (first region's for now) */
+    struct px_backend *backends; /* owned, nbackends: every region's, flattened */
     size_t nbackends;
-    unsigned rr; /* round-robin cursor */
+    size_t *region_first;           /* owned, nregions: first backend of each region */
+    struct px_balancer_peer *peers; /* owned scratch, nbackends, for the balancer */
+    unsigned rr;                    /* round-robin cursor */
+
+    _Atomic(struct px_routes *) incoming_routes; /* published, not yet taken; one ref */
+    struct px_routes *routes;                    /* one reference: the table requests use */
+    struct px_signals signals;                   /* passive health signals to the control thread */
+    struct px_rng rng;
+    struct px_retry_budget retry_budget;
 
     struct px_accesslog alog;
 
@@ -106,6 +121,9 @@ void px_worker_join(struct px_worker *w);
  * it on its next loop turn. New connections and requests then use it.
  */
 void px_worker_publish(struct px_worker *w, struct px_snapshot *snap);
+
+/* Hands a routing table to W from any thread (takes its own reference). */
+void px_worker_publish_routes(struct px_worker *w, struct px_routes *rt);
 
 /* Takes a hold on W's current snapshot for one exchange. */
 struct px_wsnap *px_worker_snap_hold(struct px_worker *w);

@@ -277,8 +277,9 @@ class Backend:
         self.host = host
         self.port = port
         self.lock = threading.Lock()
-        self.connections = 0       # accepted, ever
-        self.requests = 0          # request heads read, ever
+        self.connections = 0       # connections that carried a request, ever
+        self.requests = 0          # request heads read, ever (health probes aside)
+        self.probes = 0            # georoute's health-check requests
         self.heads = []            # last 200 request heads (bytes)
         self.dropped = 0           # requests dropped after /drop-next
         self._socks = set()
@@ -348,7 +349,6 @@ class Backend:
             except OSError:
                 return
             with self.lock:
-                self.connections += 1
                 self._socks.add(s)
             threading.Thread(target=self._serve, args=(s,), daemon=True).start()
 
@@ -356,11 +356,23 @@ class Backend:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         c = _Conn(sock)
         drop_next = False
+        counted = False
         try:
             while True:
                 head = c.read_head()
                 if head is None:
                     break
+                # georoute's active health checks are not traffic: tests
+                # count the connections and requests the data plane makes.
+                if b"georoute-probe" in head:
+                    with self.lock:
+                        self.probes += 1
+                    self._handle(c, Request(head), _Body(c, Request(head)))
+                    break
+                if not counted:
+                    counted = True
+                    with self.lock:
+                        self.connections += 1
                 if drop_next:
                     with self.lock:
                         self.dropped += 1

@@ -1,0 +1,38 @@
+/*
+ * probe: one active health check of one backend: a TCP connect, or an HTTP
+ * GET whose status must fall in the configured range. It owns its socket
+ * and timer and frees itself after reporting. RTT is the connect time for
+ * TCP and request-to-first-byte for HTTP (a user-space link emulator can
+ * delay data but not the handshake, and so can a congested border).
+ */
+#ifndef PX_PROBE_H
+#define PX_PROBE_H
+
+#include "conf/conf.h"
+
+#include <sys/socket.h>
+#include <uv.h>
+
+/*
+ * Result of a probe: ERR is 0 on success, a libuv error, PX_ETIMEOUT or
+ * PX_EPARSE (bad status line, or a status outside `expect`). RTT_MS is
+ * valid when ERR is 0. STATUS is the HTTP status seen, or 0.
+ */
+typedef void (*px_probe_cb)(void *data, int err, double rtt_ms, int status);
+
+struct px_probe;
+
+/*
+ * Starts a probe of the backend at SA with settings CFG (borrowed until the
+ * callback). HOST is the Host header when CFG names none. Returns the probe,
+ * or NULL with *err set; CB is then never called. CB is never called
+ * synchronously.
+ */
+struct px_probe *px_probe_start(uv_loop_t *loop, const struct conf_probe *cfg,
+                                const struct sockaddr *sa, const char *host, px_probe_cb cb,
+                                void *data, int *err);
+
+/* Stops P without calling its callback; P frees itself. */
+void px_probe_cancel(struct px_probe *p);
+
+#endif

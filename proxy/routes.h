@@ -1,0 +1,56 @@
+/*
+ * routes: the routing table the control thread publishes to workers: per
+ * zone the chosen region (with slow-start secondary and share) and the
+ * failover order, per backend whether it is usable and its load for the
+ * balancer. Immutable once published and shared by reference count; a
+ * worker reads it on its own thread without locks.
+ */
+#ifndef PX_ROUTES_H
+#define PX_ROUTES_H
+
+#include "proxy/rng.h"
+#include "proxy/router.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct px_routes_zone {
+    int current;                 /* region index, -1 = reject */
+    int secondary;               /* slow start: previous region, -1 = none */
+    double share;                /* of requests to current while secondary >= 0 */
+    enum px_route_reason reason; /* why current was chosen */
+    char why[128];               /* the router's explanation, for logs and /status */
+    uint16_t *order;             /* borrowed (routes' block): regions to try, best first */
+    unsigned norder;             /* healthy allowed by score, then healthy fallback */
+};
+
+struct px_routes_backend {
+    bool usable;          /* up and not ejected */
+    double load_ms;       /* peak-EWMA latency for power-of-two choices */
+    unsigned weight;      /* configured weight */
+    uint64_t up_since_ms; /* for the balancer's slow start */
+};
+
+struct px_routes {
+    atomic_uint refs;
+    uint64_t generation;
+    size_t nzones, nregions, nbackends;
+    struct px_routes_zone *zones;       /* nzones, in the same block */
+    struct px_routes_backend *backends; /* nbackends, flattened in config order */
+    bool *region_healthy;               /* nregions */
+};
+
+/* Allocates a table for the given sizes in one block (refs = 1), or NULL. */
+struct px_routes *px_routes_new(size_t nzones, size_t nregions, size_t nbackends);
+
+struct px_routes *px_routes_ref(struct px_routes *r);
+
+/* Drops one reference; the last frees the table. Accepts NULL. */
+void px_routes_unref(struct px_routes *r);
+
+/* The region for one request of ZONE: current, or secondary by share; -1 = reject. */
+int px_routes_pick(const struct px_routes *r, size_t zone, struct px_rng *rng);
+
+#endif

@@ -83,7 +83,7 @@ deps:
 
 # The README's first command: georoute in front of three local regions.
 demo: deps
-	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory all tools
 	$(Q)bench/demo
 
 # The whole suite: unit tests (fork per test) then end-to-end tests against

@@ -110,10 +110,19 @@ static void on_client_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     (void)buf;
     if (c->state == PX_CLIENT_CLOSING)
         return;
+    if (nread == UV_ENOBUFS) {
+        /* The buffer is full of bytes the exchange cannot take yet. */
+        px__client_read(c, false);
+        return;
+    }
+    if (nread == UV_EOF && c->state == PX_CLIENT_BUSY && c->x && c->x->req_done) {
+        /* A client that half-closes after its request still gets the
+         * response; the connection ends with it. */
+        c->reading = false;
+        c->close_after = true;
+        return;
+    }
     if (nread < 0) {
-        /* EOF or error. Nothing in flight can be completed for a client
-         * that is gone, and a half-closed HTTP/1.1 client is rare enough
-         * that we treat EOF as the end of the connection. */
         px_client_close(c, nread == UV_EOF ? "client closed" : uv_strerror((int)nread));
         return;
     }
@@ -166,8 +175,11 @@ static void read_head(struct px_client *c)
     }
     if (ev != PX_HTTP_HEAD)
         return;
+    /* Reading stays on while the exchange runs: starting and stopping it per
+     * request costs epoll_ctl calls. Bytes that come early (a body before
+     * the upstream is ready, a pipelined request) wait in the buffer, and a
+     * full buffer stops reading (on_client_read). */
     c->state = PX_CLIENT_BUSY;
-    px__client_read(c, false);
     px__client_timer_stop(c);
     if ((rc = px_exchange_start(c->x)) != 0)
         px_exchange_reject(c->x, rc);

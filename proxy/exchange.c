@@ -56,6 +56,7 @@ static void detach_upstream(struct px_exchange *x, bool reusable)
     if (u == NULL)
         return;
     x->up = NULL;
+    x->attached = false;
     u->x = NULL;
     u->b->inflight--;
     if (reusable)
@@ -496,6 +497,7 @@ static void signal_backend(struct px_exchange *x, enum px_outcome outcome)
 static void attach(struct px_exchange *x)
 {
     struct px_upstream *u = x->up;
+    x->attached = true;
     x->sent_ms = uv_now(&x->c->w->loop);
     u->resp.skip_body = x->is_head;
     u->nrequests++;
@@ -589,7 +591,7 @@ static void pump_request(struct px_exchange *x)
 {
     struct px_client *c = x->c;
 
-    while (x->up && !x->up->writing && c->state == PX_CLIENT_BUSY) {
+    while (x->up && x->attached && !x->up->writing && c->state == PX_CLIENT_BUSY) {
         uv_buf_t bufs[2];
         unsigned n = 0;
         size_t consumed = 0;
@@ -626,14 +628,13 @@ static void pump_request(struct px_exchange *x)
         }
     }
     if (x->req_done || c->state != PX_CLIENT_BUSY) {
-        px__client_read(c, false);
         if (c->state == PX_CLIENT_BUSY) {
             px__client_timer_stop(c);
             maybe_finish(x);
         }
         return;
     }
-    if (x->up && !x->up->writing && (c->in == NULL || c->in_off == c->in_len)) {
+    if (x->up && x->attached && !x->up->writing && (c->in == NULL || c->in_off == c->in_len)) {
         px__client_read(c, true);
         px__client_timer(c, c->w->conf->timeouts.client_body_ms, "body");
     }
@@ -814,7 +815,6 @@ static void pump_response(struct px_exchange *x)
     if (x->cwriting || x->up == NULL)
         return;
     if (x->resp_done) {
-        px_upstream_read(x->up, false);
         uv_timer_stop(&x->up->timer);
         maybe_finish(x);
         return;
@@ -844,6 +844,18 @@ static bool can_resend(const struct px_exchange *x)
 void px__exchange_upstream_eof(struct px_exchange *x, int err)
 {
     struct px_upstream *u = x->up;
+
+    if (x->resp_done) {
+        /* Closed after a complete response: fine, just not reusable. If the
+         * request body was still going, there is nobody left to take it. */
+        detach_upstream(x, false);
+        if (!x->req_done) {
+            x->keep_alive = false;
+            x->req_done = true;
+        }
+        maybe_finish(x);
+        return;
+    }
 
     if (x->c->state == PX_CLIENT_TUNNEL) {
         px_client_close(x->c, "tunnel closed by upstream");

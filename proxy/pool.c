@@ -40,8 +40,7 @@ struct px_upstream *px_upstream_from_pool(struct px_backend *b, struct px_exchan
     px_list_remove(&u->node);
     b->nidle--;
     uv_timer_stop(&u->timer);
-    px_upstream_read(u, false);
-    u->state = PX_UP_ACTIVE;
+    u->state = PX_UP_ACTIVE; /* reading stays on: no epoll_ctl per reuse */
     u->x = x;
     return u;
 }

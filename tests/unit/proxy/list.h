@@ -47,4 +47,15 @@
     X(balancer_weights_under_load)                                                                 \
     X(balancer_unusable_never_picked)                                                              \
     X(balancer_slow_start_ramp)                                                                    \
-    X(balancer_unknown_load_is_average)
+    X(balancer_unknown_load_is_average)                                                            \
+    X(dns_literals_skip_cares)                                                                     \
+    X(dns_localhost_from_hosts_is_synchronous)                                                     \
+    X(dns_unwatch_inside_synchronous_callback)                                                     \
+    X(dns_close_inside_callback)                                                                   \
+    X(dns_close_with_query_in_flight)                                                              \
+    X(dns_failure_keeps_last_good_and_retries)                                                     \
+    X(dns_never_resolving_name_stays_empty)                                                        \
+    X(dns_bad_arguments)                                                                           \
+    X(dns_addresses_sorted_and_deduplicated)                                                       \
+    X(dns_srv_weights_and_ttl)                                                                     \
+    X(dns_ttl_clamp_and_errors)

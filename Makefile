@@ -128,4 +128,45 @@ clean:
 
 .PHONY: all deps demo test test-asan check bench format format-check check-deps clean tools
 
+# ---------------------------------------------------------------- fuzzing
+# libFuzzer targets (clang 14, -fsanitize=fuzzer,address,undefined), one
+# binary per tests/fuzz/fuzz_*.c with the project sources it needs compiled
+# in. `make fuzz` builds them into build-fuzz/ and runs each for
+# FUZZ_SECONDS (default 60) on its corpus; `make fuzz-smoke` runs each for
+# 10 s (CI). New inputs go to build-fuzz/corpus/<target>/: the committed
+# seeds in tests/fuzz/corpus/<target>/ are only read. Crashing inputs land
+# in build-fuzz/artifacts/; tests/fuzz/run prints executions per target.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_BUILD   ?= build-fuzz
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_CFLAGS  := -std=c11 -pthread -g -O1 $(FUZZ_SAN) $(CPPFLAGS)
+FUZZ_TARGETS := fuzz_request_head fuzz_response_head fuzz_config fuzz_proxyproto fuzz_zone
+FUZZ_LLHTTP  := $(addprefix $(FUZZ_BUILD)/vendor/,llhttp.o api.o http.o)
+FUZZ_SRC_fuzz_request_head  := proxy/http1.c
+FUZZ_SRC_fuzz_response_head := proxy/http1.c
+FUZZ_SRC_fuzz_config        := $(wildcard conf/*.c) geo/zone.c geo/addr.c
+FUZZ_SRC_fuzz_proxyproto    := proxy/proxyproto.c
+FUZZ_SRC_fuzz_zone          := geo/zone.c geo/addr.c
+
+$(FUZZ_BUILD)/vendor/%.o: $(LLHTTP_DIR)/%.c
+	@mkdir -p $(dir $@)
+	$(call quiet,CC,$<)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -w -c -o $@ $<
+
+define FUZZ_RULE
+$(FUZZ_BUILD)/$(1): tests/fuzz/$(1).c tests/fuzz/fuzz_common.h $(FUZZ_SRC_$(1)) $(FUZZ_LLHTTP)
+	@mkdir -p $$(dir $$@)
+	$$(call quiet,FUZZ,$$@)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(PKG_CFLAGS) $(WARN) \
+	    -o $$@ tests/fuzz/$(1).c $(FUZZ_SRC_$(1)) $(FUZZ_LLHTTP) $(LDLIBS)
+endef
+$(foreach t,$(FUZZ_TARGETS),$(eval $(call FUZZ_RULE,$(t))))
+
+fuzz: $(addprefix $(FUZZ_BUILD)/,$(FUZZ_TARGETS))
+	$(Q)tests/fuzz/run $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-smoke:
+	$(Q)$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=10
+
+.PHONY: fuzz fuzz-smoke
+
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

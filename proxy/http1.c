@@ -176,6 +176,7 @@ static int on_headers_complete(llhttp_t *p)
             hd->value_len--;
     }
     h->head_nhdrs = h->nhdrs;
+    h->chunk_ext_bytes = 0;
     h->head_done = true;
     if (h->skip_body)
         p->flags |= F_SKIPBODY; /* what returning 1 would do; we pause instead */
@@ -194,6 +195,30 @@ static int on_body(llhttp_t *p, const char *at, size_t n)
     h->spans[h->nspans].len = n;
     if (++h->nspans == PX_HTTP_MAX_SPANS)
         return HPE_PAUSED;
+    return 0;
+}
+
+/*
+ * llhttp skips chunk extensions without bound (node fixed the same in
+ * CVE-2024-22019); we forward them raw, so they are bounded here.
+ */
+static int on_chunk_extension(llhttp_t *p, const char *at, size_t n)
+{
+    struct px_http *h = from_parser(p);
+    for (size_t i = 0; i < n; i++)
+        if (at[i] == 0x7f) /* llhttp 8.1 refuses the other controls, not DEL */
+            return fail(h, PX_EPARSE, "control byte in chunk extension");
+    h->chunk_ext_bytes +=
+        (uint32_t)(n > PX_HTTP_MAX_CHUNK_EXT_BYTES ? PX_HTTP_MAX_CHUNK_EXT_BYTES + 1 : n);
+    if (h->chunk_ext_bytes > PX_HTTP_MAX_CHUNK_EXT_BYTES)
+        return fail(h, PX_EPARSE, "chunk extensions too long");
+    return 0;
+}
+
+/* Called at the end of each chunk-size line. */
+static int on_chunk_header(llhttp_t *p)
+{
+    from_parser(p)->chunk_ext_bytes = 0;
     return 0;
 }
 
@@ -230,6 +255,9 @@ static void settings_init(void)
     request_settings.on_headers_complete = on_headers_complete;
     request_settings.on_body = on_body;
     request_settings.on_message_complete = on_message_complete;
+    request_settings.on_chunk_extension_name = on_chunk_extension;
+    request_settings.on_chunk_extension_value = on_chunk_extension;
+    request_settings.on_chunk_header = on_chunk_header;
     response_settings = request_settings;
     response_settings.on_url = NULL;
     response_settings.on_status = on_status;
@@ -679,6 +707,10 @@ static int check_framing(struct px_http *h)
     if (nlines == 0)
         return 0;
     if (nlines > 1 || h->parser.http_minor == 0)
+        return PX_EPARSE;
+    /* llhttp 8.1 takes "chunked" + HTAB as some other coding (SP is fine):
+     * whenever its reading and ours differ, neither can be trusted. */
+    if (last_chunked != ((h->parser.flags & F_CHUNKED) != 0))
         return PX_EPARSE;
     if (h->type == PX_HTTP_REQUEST && (ncodings != 1 || !last_chunked))
         return PX_EPARSE;

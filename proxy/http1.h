@@ -38,6 +38,9 @@ struct px_hdr {
 
 #define PX_HTTP_MAX_SPANS 64
 
+/* Chunk extensions are forwarded, never used: a line longer than this is refused. */
+#define PX_HTTP_MAX_CHUNK_EXT_BYTES 4096
+
 /* A decoded body span, pointing into the caller's read buffer. */
 struct px_span {
     const char *base; /* borrowed: valid until the next read */
@@ -64,6 +67,7 @@ struct px_http {
     bool head_reported;                    /* PX_HTTP_HEAD returned for the current message */
     uint32_t head_nhdrs;                   /* headers in the head; those after are trailers */
     uint32_t authority_off, authority_len; /* absolute-form authority in buf (0 = none) */
+    uint32_t chunk_ext_bytes;              /* extension bytes of the current chunk-size line */
 
     bool in_message;     /* a message has begun and not completed */
     bool head_done;      /* headers complete for the current message */

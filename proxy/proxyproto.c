@@ -55,6 +55,10 @@ static int parse_v1(const char *buf, size_t len, struct sockaddr_storage *src, s
         return len < PX_PROXYPROTO_V1_MAX_BYTES && memchr(buf, '\n', len) == NULL
                    ? PX_PROXYPROTO_MORE
                    : PX_EPARSE;
+    /* A LF before the CR is refused whatever follows, so the answer for
+     * a header never depends on how it was split over reads. */
+    if (memchr(buf, '\n', (size_t)(cr - buf)) != NULL)
+        return PX_EPARSE;
     if ((size_t)(cr - buf) + 1 >= len)
         return PX_PROXYPROTO_MORE;
     if (cr[1] != '\n')

@@ -106,6 +106,11 @@ bench: deps
 	$(Q)$(MAKE) --no-print-directory all tools
 	$(Q)bench/run-bench $(BENCH_ARGS)
 
+bench-geo: deps
+	$(Q).ci/deps bench
+	$(Q)$(MAKE) --no-print-directory all tools
+	$(Q)bench/bench-geo $(BENCH_GEO_ARGS)
+
 format:
 	$(Q)clang-format -i $$(git ls-files '*.c' '*.h')
 
@@ -124,7 +129,7 @@ check-deps:
 	    { echo "only proxy/http1.c may include llhttp.h"; exit 1; }
 
 clean:
-	rm -rf build build-asan georoute
+	rm -rf build build-asan build-fuzz georoute
 
 .PHONY: all deps demo test test-asan check bench format format-check check-deps clean tools
 

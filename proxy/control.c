@@ -6,6 +6,7 @@
  * balancer's load figures stay fresh).
  */
 #include "proxy/control.h"
+#include "proxy/admin.h"
 #include "proxy/log.h"
 #include "proxy/px.h"
 #include "proxy/signals.h"
@@ -263,6 +264,179 @@ static void on_control_tick(uv_timer_t *t)
         set_ready(ctl);
 }
 
+/*
+ * Reload keeps every index the workers and in-flight exchanges hold valid:
+ * an exchange started under the old config may retry after the swap, and it
+ * picks through the worker's tables with the zone, region and backend
+ * indexes it computed before. So a reload may change anything about the
+ * listeners, regions, backends and zones except which ones there are and in
+ * what order (routes, biases, fallbacks, probes, passive settings, weights,
+ * timeouts, limits, routing, geo databases and headers, the admin token);
+ * changing that layout is refused with the position of the first
+ * difference, and takes a restart.
+ */
+static bool same_backend(const struct conf_backend *a, const struct conf_backend *b)
+{
+    if (a->kind != b->kind || a->port != b->port)
+        return false;
+    if (a->kind == CONF_BACKEND_ADDR)
+        return strcmp(a->addr.text, b->addr.text) == 0;
+    return strcmp(a->host, b->host) == 0;
+}
+
+static int layout_error(char *err, size_t errlen, const struct conf *nc, struct conf_pos pos,
+                        const char *what)
+{
+    snprintf(err, errlen,
+             "%s:%u:%u: reload cannot change %s (only a restart can); the old config stays",
+             nc->path, pos.line, pos.col, what);
+    return -1;
+}
+
+static int check_layout(const struct conf *oc, const struct conf *nc, char *err, size_t errlen)
+{
+    struct conf_pos top = {1, 1};
+
+    if (oc->nlisten != nc->nlisten)
+        return layout_error(err, errlen, nc, nc->listeners[0].pos, "the listen addresses");
+    for (size_t i = 0; i < nc->nlisten; i++)
+        if (strcmp(oc->listen[i].text, nc->listen[i].text) != 0 ||
+            oc->listeners[i].proxy_protocol != nc->listeners[i].proxy_protocol)
+            return layout_error(err, errlen, nc, nc->listeners[i].pos, "the listen addresses");
+    if (oc->workers != nc->workers)
+        return layout_error(err, errlen, nc, top, "workers");
+    if ((oc->access_log == NULL) != (nc->access_log == NULL) ||
+        (oc->access_log && strcmp(oc->access_log, nc->access_log) != 0))
+        return layout_error(err, errlen, nc, top, "access_log");
+    if (oc->admin.enabled != nc->admin.enabled ||
+        strcmp(oc->admin.addr.text, nc->admin.addr.text) != 0)
+        return layout_error(err, errlen, nc, top, "admin.listen");
+    if (oc->nregions != nc->nregions)
+        return layout_error(err, errlen, nc, nc->regions[0].pos, "the set of regions");
+    for (size_t r = 0; r < nc->nregions; r++) {
+        const struct conf_region *a = &oc->regions[r], *b = &nc->regions[r];
+        if (strcmp(a->name, b->name) != 0)
+            return layout_error(err, errlen, nc, b->pos, "the set or order of regions");
+        if (a->nbackends != b->nbackends)
+            return layout_error(err, errlen, nc, b->pos, "the backends of a region");
+        for (size_t i = 0; i < b->nbackends; i++)
+            if (!same_backend(&a->backends[i], &b->backends[i]))
+                return layout_error(err, errlen, nc, b->backends[i].pos,
+                                    "the backends of a region");
+    }
+    if (oc->nzones != nc->nzones)
+        return layout_error(err, errlen, nc, nc->zones[0].pos, "the set of zones");
+    for (size_t z = 0; z < nc->nzones; z++)
+        if (strcmp(oc->zones[z].name, nc->zones[z].name) != 0)
+            return layout_error(err, errlen, nc, nc->zones[z].pos, "the set or order of zones");
+    return 0;
+}
+
+static void on_geo_timer(uv_timer_t *t);
+
+/* Points every borrowed config pointer of the control state at SNAP's config. */
+static void rebind(struct px_control *ctl, struct px_snapshot *snap)
+{
+    const struct conf *cf = snap->cfg->conf;
+
+    px_snapshot_unref(ctl->snap);
+    ctl->snap = px_snapshot_ref(snap);
+    for (size_t i = 0; i < ctl->nbackends; i++) {
+        struct px_cbackend *cb = &ctl->backends[i];
+        const struct conf_region *cr = &cf->regions[cb->region];
+        cb->conf = &cr->backends[i - ctl->region_first[cb->region]];
+        px_health_reconf(&cb->health, &cb->conf->probe, &cr->passive, &cf->routing);
+        /* A probe in flight reads the old probe settings: start it again. */
+        if (cb->probe != NULL) {
+            px_probe_cancel(cb->probe);
+            cb->probe = NULL;
+            schedule_probe(cb, 0);
+        }
+    }
+}
+
+/* Hands SNAP to every worker and, at once, a routing table decided on it. */
+static void publish_all(struct px_control *ctl, struct px_snapshot *snap)
+{
+    uint64_t now = now_ms(ctl);
+    for (unsigned w = 0; w < ctl->nworkers; w++)
+        px_worker_publish(&ctl->workers[w], snap);
+    if (ctl->routes == NULL)
+        return; /* before the first table: the first tick decides */
+    update_regions(ctl, now);
+    decide_zones(ctl, now);
+    publish(ctl, now);
+    ctl->published_ms = now;
+    ctl->dirty = false;
+}
+
+int px_control_reload(struct px_control *ctl, char *err, size_t errlen)
+{
+    const struct conf *oc = ctl_conf(ctl);
+    struct px_config *cfg = NULL;
+    struct px_snapshot *snap = NULL;
+
+    err[0] = '\0';
+    if (px_config_load(oc->path, &cfg, err, errlen) != 0 ||
+        check_layout(oc, cfg->conf, err, errlen) != 0 ||
+        px_snapshot_new(cfg, ctl->snap, &snap, err, errlen) != 0) {
+        size_t n = strlen(err);
+        while (n > 0 && err[n - 1] == '\n')
+            err[--n] = '\0';
+        px_config_unref(cfg);
+        ctl->reloads_failed++;
+        px_log(PX_LOG_ERR, NULL, "event=reload result=failed kept=old error=\"%s\"", err);
+        return -1;
+    }
+    px_config_unref(cfg);
+    rebind(ctl, snap);
+    publish_all(ctl, snap);
+    uv_timer_stop(&ctl->geo_timer);
+    if (ctl_conf(ctl)->geo.ndbs > 0 && ctl_conf(ctl)->geo.reload_interval_ms > 0)
+        uv_timer_start(&ctl->geo_timer, on_geo_timer, ctl_conf(ctl)->geo.reload_interval_ms,
+                       ctl_conf(ctl)->geo.reload_interval_ms);
+    ctl->geo_error[0] = '\0';
+    ctl->reloads_ok++;
+    px_log(PX_LOG_INFO, NULL, "event=reload result=ok generation=%llu config=%s",
+           (unsigned long long)snap->generation, ctl_conf(ctl)->path);
+    px_snapshot_unref(snap);
+    return 0;
+}
+
+void px_control_reload_async(struct px_control *ctl)
+{
+    atomic_store(&ctl->reload_requested, true);
+    uv_async_send(&ctl->wake);
+}
+
+/*
+ * A changed database file is opened off to the side; only a file that opens
+ * and validates replaces the one in service, for new lookups. The old handle
+ * closes when the last snapshot using it goes.
+ */
+static void on_geo_timer(uv_timer_t *t)
+{
+    struct px_control *ctl = t->data;
+    struct px_snapshot *next;
+    char err[1024];
+
+    if (!px_snapshot_geo_changed(ctl->snap))
+        return;
+    if (px_snapshot_new(ctl->snap->cfg, ctl->snap, &next, err, sizeof(err)) != 0) {
+        if (strcmp(err, ctl->geo_error) != 0)
+            px_log(PX_LOG_ERR, NULL, "event=geo_reload result=failed kept=old error=\"%s\"", err);
+        snprintf(ctl->geo_error, sizeof(ctl->geo_error), "%s", err);
+        return;
+    }
+    ctl->geo_error[0] = '\0';
+    px_log(PX_LOG_INFO, NULL, "event=geo_reload result=ok generation=%llu",
+           (unsigned long long)next->generation);
+    for (unsigned w = 0; w < ctl->nworkers; w++)
+        px_worker_publish(&ctl->workers[w], next);
+    px_snapshot_unref(ctl->snap);
+    ctl->snap = next;
+}
+
 static void on_control_handle_closed(uv_handle_t *h)
 {
     struct px_control *ctl = h->data;
@@ -279,8 +453,14 @@ static void close_handle(struct px_control *ctl, uv_handle_t *h)
 static void on_control_wake(uv_async_t *a)
 {
     struct px_control *ctl = a->data;
-    if (!atomic_load(&ctl->stop_requested) || uv_is_closing((uv_handle_t *)&ctl->tick))
+    if (uv_is_closing((uv_handle_t *)&ctl->tick))
         return;
+    if (!atomic_load(&ctl->stop_requested)) {
+        char err[4096];
+        if (atomic_exchange(&ctl->reload_requested, false))
+            px_control_reload(ctl, err, sizeof(err));
+        return;
+    }
     for (size_t i = 0; i < ctl->nbackends; i++) {
         if (ctl->backends[i].probe)
             px_probe_cancel(ctl->backends[i].probe);
@@ -288,7 +468,10 @@ static void on_control_wake(uv_async_t *a)
         close_handle(ctl, (uv_handle_t *)&ctl->backends[i].probe_timer);
     }
     close_handle(ctl, (uv_handle_t *)&ctl->tick);
+    close_handle(ctl, (uv_handle_t *)&ctl->geo_timer);
     close_handle(ctl, (uv_handle_t *)&ctl->wake);
+    px_admin_close(ctl->admin);
+    ctl->admin = NULL;
 }
 
 static void control_main(void *arg)
@@ -300,6 +483,10 @@ static void control_main(void *arg)
         if (ctl->backends[i].conf->kind == CONF_BACKEND_ADDR)
             schedule_probe(&ctl->backends[i], 0);
     uv_timer_start(&ctl->tick, on_control_tick, TICK_MS, TICK_MS);
+    if (ctl_conf(ctl)->geo.ndbs > 0 && ctl_conf(ctl)->geo.reload_interval_ms > 0)
+        uv_timer_start(&ctl->geo_timer, on_geo_timer, ctl_conf(ctl)->geo.reload_interval_ms,
+                       ctl_conf(ctl)->geo.reload_interval_ms);
+    ctl->admin = px_admin_start(ctl);
     uv_run(&ctl->loop, UV_RUN_DEFAULT);
     if (!ctl->ready)
         set_ready(ctl); /* stopped before the first table: release the waiter */
@@ -333,7 +520,8 @@ int px_control_init(struct px_control *ctl, struct px_snapshot *snap, struct px_
     uv_cond_init(&ctl->ready_cond);
     uv_async_init(&ctl->loop, &ctl->wake, on_control_wake);
     uv_timer_init(&ctl->loop, &ctl->tick);
-    ctl->wake.data = ctl->tick.data = ctl;
+    uv_timer_init(&ctl->loop, &ctl->geo_timer);
+    ctl->wake.data = ctl->tick.data = ctl->geo_timer.data = ctl;
     for (size_t z = 0; z < cf->nzones; z++)
         if (px_route_state_init(&ctl->zones[z], cf->nregions) != 0)
             return UV_ENOMEM;
@@ -376,6 +564,11 @@ void px_control_stop(struct px_control *ctl)
 void px_control_join(struct px_control *ctl)
 {
     uv_thread_join(&ctl->thread);
+    px__control_dispose(ctl);
+}
+
+void px__control_dispose(struct px_control *ctl)
+{
     if (uv_loop_close(&ctl->loop) != 0)
         px_log(PX_LOG_ERR, NULL, "event=control_leak");
     for (size_t z = 0; ctl->zones && z < ctl_conf(ctl)->nzones; z++)

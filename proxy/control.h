@@ -20,6 +20,7 @@
 #include <uv.h>
 
 struct px_worker;
+struct px_admin;
 
 /* One backend as the control thread tracks it. */
 struct px_cbackend {
@@ -37,9 +38,11 @@ struct px_cbackend {
 struct px_control {
     uv_loop_t loop;
     uv_thread_t thread;
-    uv_async_t wake; /* from other threads: stop, drain changes */
-    uv_timer_t tick; /* drain signals, decide, publish */
+    uv_async_t wake;      /* from other threads: stop, reload */
+    uv_timer_t tick;      /* drain signals, decide, publish */
+    uv_timer_t geo_timer; /* checks the geo database files for changes */
     atomic_bool stop_requested;
+    atomic_bool reload_requested; /* SIGHUP: reload on the next wake */
 
     struct px_snapshot *snap;     /* one reference: the config it works on */
     struct px_cbackend *backends; /* owned, nbackends, flattened in config order */
@@ -57,6 +60,10 @@ struct px_control {
     uint64_t published_ms; /* when the last table went out */
     bool dirty;            /* backend state changed since then */
     unsigned pending_closes;
+    struct px_admin *admin;  /* owned (frees itself once closed); NULL when off */
+    uint64_t reloads_ok;     /* config reloads applied, count */
+    uint64_t reloads_failed; /* config reloads rejected, count */
+    char geo_error[1024];    /* last geo database reload failure, logged once */
 
     /* Start-up: workers start once every backend has been probed once (or
      * the first probe timeout has passed), so the first routes are measured. */
@@ -81,6 +88,27 @@ void px_control_stop(struct px_control *ctl);
 
 /* Waits for the control thread and frees what CTL owns. */
 void px_control_join(struct px_control *ctl);
+
+/*
+ * Frees what CTL owns once its loop has no open handle (px_control_join()
+ * after the thread ended; tests that never started the thread close the
+ * handles themselves first).
+ */
+void px__control_dispose(struct px_control *ctl);
+
+/* Asks the control thread, from any thread, to reload the config file (SIGHUP). */
+void px_control_reload_async(struct px_control *ctl);
+
+/*
+ * Reloads the config file on the control thread: parses and validates it
+ * into a new snapshot (unchanged geo databases are shared), and on success
+ * swaps it in for the control thread and every worker, keeping the health,
+ * RTT, ejection and route state (the layout of listeners, regions, backends
+ * and zones must be the same; see the comment in control.c). Returns 0, or
+ * -1 with "FILE:LINE:COL: ..." lines in ERR, the old config staying in
+ * force. Either way the result is counted and logged once.
+ */
+int px_control_reload(struct px_control *ctl, char *err, size_t errlen);
 
 /* Flattened index of backend B of region R. */
 static inline size_t px_control_backend_index(const struct px_control *ctl, size_t r, size_t b)

@@ -100,6 +100,7 @@ static void log_access(struct px_exchange *x)
     struct px_worker *w = c->w;
     char ip[64];
 
+    px__worker_count_exchange(w, c, x);
     if (w->alog.fd < 0)
         return;
     px_client_peer_ip(c, ip, sizeof(ip));
@@ -287,9 +288,9 @@ static void classify(struct px_exchange *x, const struct px_snapshot *snap)
         geo_addr_from_sockaddr(&a, (struct sockaddr *)&ss) != 0 ||
         !geo_addr_equal(&a, &c->geo.addr)) {
         px_snapshot_classify(snap, (struct sockaddr *)&ss, c->w->geo_caches, &c->geo);
-        c->w->stats.geo_lookups++;
+        px_stats_add(&c->w->stats.geo_lookups, 1);
         if (!c->geo.found)
-            c->w->stats.geo_not_found++;
+            px_stats_add(&c->w->stats.geo_not_found, 1);
     }
     x->zone = c->geo.zone;
 }
@@ -837,8 +838,8 @@ void px__exchange_upstream_data(struct px_exchange *x)
  * application: nothing came back, it is idempotent and it had no body. */
 static bool can_resend(const struct px_exchange *x)
 {
-    return !x->resp_started && !px_http_started(&x->up->resp) &&
-           px_http_is_idempotent(&x->req) && !px_http_has_body(&x->req);
+    return !x->resp_started && !px_http_started(&x->up->resp) && px_http_is_idempotent(&x->req) &&
+           !px_http_has_body(&x->req);
 }
 
 void px__exchange_upstream_eof(struct px_exchange *x, int err)

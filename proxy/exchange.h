@@ -41,7 +41,7 @@ struct px_exchange {
     const char *error;            /* why it failed, for the log; static */
     unsigned attempts;
     bool cwriting;      /* cw in flight */
-    bool attached;       /* up is connected and carries this request */
+    bool attached;      /* up is connected and carries this request */
     bool req_sent_head; /* request head written to the current upstream */
     bool req_body_sent; /* request body bytes have gone upstream */
     bool req_done;      /* whole request forwarded */

@@ -24,12 +24,11 @@
 struct px_main {
     uv_loop_t *loop;
     uv_signal_t sigterm, sigint, sighup;
-    uv_timer_t geo_timer;      /* checks the geo database files for changes */
     struct px_worker *workers; /* owned, nworkers */
     struct px_control control;
     unsigned nworkers;
-    struct px_snapshot *snap; /* one reference: the snapshot last published */
-    char geo_error[1024];     /* last reload failure, logged once */
+    struct px_snapshot *snap; /* one reference: the startup snapshot (the control thread
+                                 owns the current one and its reloads) */
     bool stopping;
 };
 
@@ -46,7 +45,8 @@ static void on_signal(uv_signal_t *s, int signum)
 {
     struct px_main *m = s->data;
     if (signum == SIGHUP) {
-        px_log(PX_LOG_WARN, NULL, "event=sighup action=ignored reason=\"reload not supported\"");
+        if (!m->stopping && m->nworkers > 0)
+            px_control_reload_async(&m->control);
         return;
     }
     if (m->stopping)
@@ -55,38 +55,9 @@ static void on_signal(uv_signal_t *s, int signum)
     px_log(PX_LOG_INFO, NULL, "event=shutdown signal=%s", signum == SIGTERM ? "TERM" : "INT");
     for (unsigned i = 0; i < m->nworkers; i++)
         px_worker_stop(&m->workers[i]);
-    uv_close((uv_handle_t *)&m->geo_timer, NULL);
     uv_close((uv_handle_t *)&m->sigterm, NULL);
     uv_close((uv_handle_t *)&m->sigint, NULL);
     uv_close((uv_handle_t *)&m->sighup, NULL);
-}
-
-/*
- * A changed database file is opened off to the side; only a file that opens
- * and validates replaces the one in service, for new lookups. The old handle
- * closes when the last snapshot using it goes.
- */
-static void on_geo_timer(uv_timer_t *t)
-{
-    struct px_main *m = t->data;
-    struct px_snapshot *next;
-    char err[1024];
-
-    if (!px_snapshot_geo_changed(m->snap))
-        return;
-    if (px_snapshot_new(m->snap->cfg, m->snap, &next, err, sizeof(err)) != 0) {
-        if (strcmp(err, m->geo_error) != 0)
-            px_log(PX_LOG_ERR, NULL, "event=geo_reload result=failed kept=old error=\"%s\"", err);
-        snprintf(m->geo_error, sizeof(m->geo_error), "%s", err);
-        return;
-    }
-    m->geo_error[0] = '\0';
-    px_log(PX_LOG_INFO, NULL, "event=geo_reload result=ok generation=%llu",
-           (unsigned long long)next->generation);
-    for (unsigned i = 0; i < m->nworkers; i++)
-        px_worker_publish(&m->workers[i], next);
-    px_snapshot_unref(m->snap);
-    m->snap = next;
 }
 
 static unsigned worker_count(const struct conf *cf)
@@ -169,11 +140,6 @@ static int run(struct px_snapshot *snap)
     }
     px_log(PX_LOG_INFO, NULL, "event=started version=%s workers=%u listen=%s config=%s", PX_VERSION,
            n, cf->listen[0].text, cf->path);
-    uv_timer_init(m.loop, &m.geo_timer);
-    m.geo_timer.data = &m;
-    if (cf->geo.ndbs > 0 && cf->geo.reload_interval_ms > 0)
-        uv_timer_start(&m.geo_timer, on_geo_timer, cf->geo.reload_interval_ms,
-                       cf->geo.reload_interval_ms);
     uv_run(m.loop, UV_RUN_DEFAULT);
     for (unsigned i = 0; i < m.nworkers; i++)
         px_worker_join(&m.workers[i]);

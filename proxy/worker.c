@@ -21,6 +21,7 @@ static void on_listener_connection(uv_stream_t *server, int status)
         return;
     }
     size_t i = (size_t)((uv_tcp_t *)server - w->listeners);
+    px_stats_add(&w->stats.accepted, 1);
     px_client_accept(w, server, w->conf->listeners[i].proxy_protocol != 0);
 }
 
@@ -75,6 +76,24 @@ void px_worker_publish(struct px_worker *w, struct px_snapshot *snap)
     uv_async_send(&w->wake);
 }
 
+/*
+ * After a config reload: points W's config and every backend's borrowed
+ * config at CF. The control thread only publishes a config with the same
+ * layout (control.c: check_layout), so every index stays valid, pools and
+ * counters stay with their backends, and in-flight exchanges, which hold
+ * the old snapshot (and so the old config), may keep their indexes.
+ */
+static void rebind_config(struct px_worker *w, const struct conf *cf)
+{
+    w->conf = cf;
+    for (size_t r = 0; r < cf->nregions; r++)
+        for (size_t i = 0; i < cf->regions[r].nbackends; i++) {
+            struct px_backend *b = &w->backends[w->region_first[r] + i];
+            b->conf = &cf->regions[r].backends[i];
+            b->region = cf->regions[r].name;
+        }
+}
+
 /* Switches to a published snapshot; the old one lives while exchanges use it. */
 static void take_incoming(struct px_worker *w)
 {
@@ -89,6 +108,9 @@ static void take_incoming(struct px_worker *w)
                w->id);
         return;
     }
+    /* The new config must be in place before the old snapshot can go. */
+    if (ws->snap->cfg != w->snap->snap->cfg)
+        rebind_config(w, ws->snap->cfg->conf);
     w->snap->retired = true;
     if (w->snap->users == 0)
         wsnap_free(w->snap);
@@ -114,6 +136,8 @@ int px_worker_init(struct px_worker *w, unsigned id, struct px_process *proc,
         return UV_ENOMEM;
     for (size_t i = 0; i < CONF_GEO_DB_MAX; i++)
         geo_cache_init(&w->geo_caches[i]);
+    if ((rc = px_stats_init(&w->stats, cf->nzones, cf->nregions)) != 0)
+        return UV_ENOMEM;
     if ((rc = uv_loop_init(&w->loop)) != 0)
         return rc;
     for (size_t r = 0; r < cf->nregions; r++)
@@ -192,6 +216,24 @@ static void close_idle_clients(struct px_worker *w, bool all)
             px_client_close(c, all ? "shutdown deadline" : "shutdown");
         else
             c->close_after = true;
+    }
+}
+
+void px__worker_count_exchange(struct px_worker *w, struct px_client *c,
+                               const struct px_exchange *x)
+{
+    uint64_t ms = uv_now(&w->loop) - x->start_ms;
+    uv_os_fd_t fd;
+
+    px_stats_request(&w->stats, x->zone, x->region, x->status, ms * 1000);
+    if (x->attempts > 1)
+        px_stats_add(&w->stats.retries, x->attempts - 1);
+    /* Once per connection, after its first request was classified: by then
+     * the handshake and a request/response have given the kernel samples. */
+    if (c->nrequests == 1 && uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) {
+        int64_t us = px_stats_tcp_rtt_us(fd);
+        if (us > 0)
+            px_stats_client_rtt(&w->stats, x->zone, (uint64_t)us);
     }
 }
 
@@ -289,4 +331,5 @@ void px_worker_join(struct px_worker *w)
     free(w->backends);
     free(w->peers);
     free(w->region_first);
+    px_stats_dispose(&w->stats);
 }

@@ -16,6 +16,7 @@
 #include "proxy/signals.h"
 #include "proxy/slab.h"
 #include "proxy/snapshot.h"
+#include "proxy/stats.h"
 
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -23,7 +24,7 @@
 
 /* State shared by every worker of the process. */
 struct px_process {
-    const struct conf *conf; /* borrowed: lives as long as the process */
+    const struct conf *conf; /* borrowed: the startup config; lives as long as the process */
     atomic_uint nclients;    /* open client connections, all workers */
     int access_fd;           /* access log fd, -1 when off */
 };
@@ -45,25 +46,19 @@ struct px_backend {
     const char *region;              /* borrowed: region name */
     unsigned index;                  /* flattened index (config order, all regions) */
     unsigned region_idx;             /* index into conf->regions */
-    unsigned inflight;               /* this worker's requests on it now */
-    struct px_list idle;             /* pooled px_upstream, most recent first */
+    unsigned inflight;   /* this worker's requests on it now; others read it relaxed (admin) */
+    struct px_list idle; /* pooled px_upstream, most recent first */
     unsigned nidle;
     unsigned fails;       /* consecutive connect failures */
     uint64_t retry_at_ms; /* skipped until then after failures */
 };
 
-/* Per-worker counters; a scrape sums the workers' copies. */
-struct px_stats {
-    uint64_t geo_lookups;   /* classifications computed (cache misses) */
-    uint64_t geo_not_found; /* ... for addresses no database knew */
-};
-
 struct px_worker {
     uv_loop_t loop;
-    struct px_stats stats;
+    struct px_stats stats; /* written only by this worker; the control thread sums */
     unsigned id;
     struct px_process *proc; /* borrowed */
-    const struct conf *conf; /* borrowed: proc->conf */
+    const struct conf *conf; /* borrowed: the current snapshot's config (reload repoints it) */
 
     uv_tcp_t *listeners; /* owned array, nlisteners handles */
     size_t nlisteners;
@@ -130,6 +125,17 @@ struct px_wsnap *px_worker_snap_hold(struct px_worker *w);
 
 /* Releases a hold taken with px_worker_snap_hold(). Accepts NULL. */
 void px_worker_snap_release(struct px_worker *w, struct px_wsnap *ws);
+
+struct px_client;
+struct px_exchange;
+
+/*
+ * Counts the finished exchange X of client C in W's stats: status class and
+ * duration by zone and region, retries, and for a connection's first
+ * request the client's TCP RTT (one getsockopt per connection).
+ */
+void px__worker_count_exchange(struct px_worker *w, struct px_client *c,
+                               const struct px_exchange *x);
 
 /* Called by client.c when a client connection is gone. */
 void px__worker_client_gone(struct px_worker *w);

@@ -1,0 +1,108 @@
+/*
+ * stats: a worker's request counters and histograms. Each worker writes
+ * only its own struct px_stats, with a relaxed load and a relaxed store
+ * (no lock prefix: nobody else writes it); the control thread reads every
+ * worker's copy with relaxed loads and sums them for a scrape. A reading
+ * may be a few requests behind; it is never torn.
+ *
+ * Dimensions come from the config at init: zones x (regions + 1) x status
+ * class for requests, where region slot 0 is "no region" (rejected or not
+ * routed) and slot r + 1 is conf->regions[r].
+ */
+#ifndef PX_STATS_H
+#define PX_STATS_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PX_STATS_CLASSES 5      /* 1xx .. 5xx */
+#define PX_STATS_DUR_BUCKETS 13 /* finite upper bounds of the request duration histogram */
+#define PX_STATS_RTT_BUCKETS 11 /* finite upper bounds of the client RTT histogram */
+
+/* Upper bounds, in seconds, of the finite buckets (Prometheus `le`). */
+extern const double px_stats_dur_bounds_s[PX_STATS_DUR_BUCKETS];
+extern const double px_stats_rtt_bounds_s[PX_STATS_RTT_BUCKETS];
+
+struct px_stats {
+    size_t nzones;                  /* dimension: conf->nzones at init */
+    size_t nregions;                /* dimension: conf->nregions at init (slots: nregions + 1) */
+    _Atomic uint64_t *requests;     /* owned: [zone][slot][class], count */
+    _Atomic uint64_t *dur;          /* owned: [zone][slot][bucket], +Inf last; not cumulative */
+    _Atomic uint64_t *dur_sum_us;   /* owned: [zone][slot], total request time, microseconds */
+    _Atomic uint64_t *rtt;          /* owned: [zone][bucket], +Inf last; not cumulative */
+    _Atomic uint64_t *rtt_sum_us;   /* owned: [zone], total client RTT, microseconds */
+    _Atomic uint64_t geo_lookups;   /* classifications computed (cache misses) */
+    _Atomic uint64_t geo_not_found; /* ... for addresses no database knew */
+    _Atomic uint64_t accepted;      /* client connections accepted, count */
+    _Atomic uint64_t retries;       /* attempts after the first, count */
+};
+
+/* Adds N to counter C. Only the owning thread may call it. */
+static inline void px_stats_add(_Atomic uint64_t *c, uint64_t n)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+                          memory_order_relaxed);
+}
+
+/* Reads counter C from any thread. */
+static inline uint64_t px_stats_get(const _Atomic uint64_t *c)
+{
+    return atomic_load_explicit((_Atomic uint64_t *)c, memory_order_relaxed);
+}
+
+/*
+ * Allocates S's arrays for NZONES x NREGIONS, all zero. Returns 0, or
+ * PX_ENOMEM (then S is disposed and may be disposed again).
+ */
+int px_stats_init(struct px_stats *s, size_t nzones, size_t nregions);
+
+/* Frees what S owns. Accepts NULL and a zeroed or disposed struct. */
+void px_stats_dispose(struct px_stats *s);
+
+/* Zeroes every counter of S (not its dimensions). Owner thread only. */
+void px_stats_reset(struct px_stats *s);
+
+/*
+ * Counts one request of ZONE answered from REGION (-1 = none) with STATUS
+ * (100..599; others are not counted by class) after DUR_US microseconds.
+ * Out-of-range zones or regions are ignored. Owner thread only.
+ */
+void px_stats_request(struct px_stats *s, size_t zone, int region, int status, uint64_t dur_us);
+
+/* Records one client connection's RTT (RTT_US microseconds) in ZONE. Owner thread only. */
+void px_stats_client_rtt(struct px_stats *s, size_t zone, uint64_t rtt_us);
+
+/*
+ * Adds every counter of SRC (read with relaxed loads, any thread) into DST,
+ * which the caller owns. Dimensions must match; returns 0, or -1 (nothing
+ * added) when they do not.
+ */
+int px_stats_merge(struct px_stats *dst, const struct px_stats *src);
+
+/*
+ * Returns the median client RTT of ZONE in seconds, interpolated linearly
+ * within the histogram bucket that holds it, or -1 without samples.
+ */
+double px_stats_rtt_median_s(const struct px_stats *s, size_t zone);
+
+/*
+ * Returns the smoothed RTT the kernel measured on connected TCP socket FD
+ * (TCP_INFO tcpi_rtt), in microseconds, or a negative errno.
+ */
+int64_t px_stats_tcp_rtt_us(int fd);
+
+/* Index helpers (no bounds checks). */
+static inline size_t px_stats_req_index(const struct px_stats *s, size_t zone, size_t slot,
+                                        size_t cls)
+{
+    return (zone * (s->nregions + 1) + slot) * PX_STATS_CLASSES + cls;
+}
+
+static inline size_t px_stats_dur_index(const struct px_stats *s, size_t zone, size_t slot,
+                                        size_t bucket)
+{
+    return (zone * (s->nregions + 1) + slot) * (PX_STATS_DUR_BUCKETS + 1) + bucket;
+}
+
+#endif

@@ -467,20 +467,21 @@ static struct px_backend *pick_backend(struct px_exchange *x)
     return NULL;
 }
 
+/*
+ * This worker's own short backoff after a failure, until the control
+ * thread's health state catches up (that one logs up/down transitions).
+ */
 static void backend_failed(struct px_backend *b, uint64_t now)
 {
     uint64_t backoff = 1000ull << (b->fails < 4 ? b->fails : 4);
     if (b->fails++ == 0)
-        px_log(PX_LOG_WARN, NULL, "event=backend_down backend=%s region=%s", b->conf->addr.text,
-               b->region);
+        px_log(PX_LOG_DEBUG, NULL, "event=connect_backoff backend=%s region=%s ms=%llu",
+               b->conf->addr.text, b->region, (unsigned long long)backoff);
     b->retry_at_ms = now + backoff;
 }
 
 static void backend_ok(struct px_backend *b)
 {
-    if (b->fails)
-        px_log(PX_LOG_INFO, NULL, "event=backend_up backend=%s region=%s", b->conf->addr.text,
-               b->region);
     b->fails = 0;
     b->retry_at_ms = 0;
 }
@@ -551,7 +552,9 @@ static void connect_next(struct px_exchange *x)
         }
         backend_failed(b, now);
     }
-    if (x->region < 0 && x->attempts == 0 && !panic_zone(x))
+    /* A zone with `reject` that ran out of allowed regions gets the
+     * designed answer even before the probes notice: 503 naming the zone. */
+    if (!panic_zone(x) && x->ws->snap->cfg->conf->zones[x->zone].route.reject)
         reject(x);
     else
         fail(x, 502, "no backend reachable");

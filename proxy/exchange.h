@@ -19,14 +19,17 @@ struct px_client;
 struct px_upstream;
 struct px_backend;
 
+#define PX_SPARE_EXCHANGES 64 /* reset exchanges a worker keeps for reuse */
+
 struct px_exchange {
-    struct px_client *c;        /* borrowed back-pointer */
-    struct px_upstream *up;     /* owned while attached */
-    struct px_backend *backend; /* borrowed: last backend tried */
-    struct px_wsnap *ws;        /* held: the snapshot this exchange started with */
-    struct px_http req;         /* request parser and head */
-    uv_write_t cw;              /* client write in flight */
-    char *out;                  /* owned: request head then response head */
+    struct px_exchange *next_spare; /* worker's spare list while unused */
+    struct px_client *c;            /* borrowed back-pointer */
+    struct px_upstream *up;         /* owned while attached */
+    struct px_backend *backend;     /* borrowed: last backend tried */
+    struct px_wsnap *ws;            /* held: the snapshot this exchange started with */
+    struct px_http req;             /* request parser and head */
+    uv_write_t cw;                  /* client write in flight */
+    char *out;                      /* owned: request head then response head */
     uint32_t out_cap;
     uint32_t req_head_len;                 /* serialized request head in out[0..] */
     uint32_t resp_head_off, resp_head_len; /* response head, not yet sent */
@@ -65,7 +68,14 @@ int px_exchange_start(struct px_exchange *x);
 /* Allocates an exchange for C with a ready request parser, or NULL. */
 struct px_exchange *px_exchange_new(struct px_client *c);
 
-/* Frees X and closes its upstream if still attached. Accepts NULL. */
+/* Frees the worker's spare exchanges. */
+struct px_worker;
+void px_exchange_cache_dispose(struct px_worker *w);
+
+/*
+ * Ends X: closes its upstream if still attached, releases its snapshot hold
+ * and keeps it as a spare for the next request (or frees it). Accepts NULL.
+ */
 void px_exchange_free(struct px_exchange *x);
 
 /* Client bytes arrived (or were left over) while the exchange owns them. */

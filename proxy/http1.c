@@ -285,6 +285,21 @@ int px_http_init(struct px_http *h, enum px_http_type type, void *owner, uint32_
     return 0;
 }
 
+void px_http_recycle(struct px_http *h, void *owner)
+{
+    struct px_http keep = *h;
+    memset(h, 0, sizeof(*h));
+    h->type = keep.type;
+    h->owner = owner;
+    h->buf = keep.buf;
+    h->cap = keep.cap;
+    h->max_head = keep.max_head;
+    h->hdrs = keep.hdrs;
+    h->max_hdrs = keep.max_hdrs;
+    llhttp_init(&h->parser, h->type == PX_HTTP_REQUEST ? HTTP_REQUEST : HTTP_RESPONSE,
+                h->type == PX_HTTP_REQUEST ? &request_settings : &response_settings);
+}
+
 void px_http_dispose(struct px_http *h)
 {
     free(h->buf);

@@ -94,6 +94,12 @@ struct px_http {
 int px_http_init(struct px_http *h, enum px_http_type type, void *owner, uint32_t max_head_bytes,
                  uint32_t max_headers);
 
+/*
+ * Makes H, which px_http_init() set up, as good as new for OWNER, keeping
+ * its buffers (and their limits).
+ */
+void px_http_recycle(struct px_http *h, void *owner);
+
 /* Frees what H owns. Safe on a zeroed struct. */
 void px_http_dispose(struct px_http *h);
 

@@ -315,6 +315,7 @@ void px_worker_join(struct px_worker *w)
         uv_loop_close(&w->loop);
     }
     px_slab_cache_dispose(&w->slabs);
+    px_exchange_cache_dispose(w);
     px_snapshot_unref(atomic_exchange(&w->incoming, NULL));
     for (size_t i = 0; w->geo_caches && i < CONF_GEO_DB_MAX; i++)
         geo_cache_dispose(&w->geo_caches[i]);

@@ -86,6 +86,8 @@ struct px_worker {
     struct px_signals signals;                   /* passive health signals to the control thread */
     struct px_rng rng;
     struct px_retry_budget retry_budget;
+    struct px_exchange *spare; /* owned: reset exchanges kept for reuse */
+    unsigned nspare;
 
     struct px_accesslog alog;
 

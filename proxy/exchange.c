@@ -377,12 +377,6 @@ static size_t geo_headers(const struct px_exchange *x, const struct conf *cf, ch
     return n;
 }
 
-static bool upgrade_is_h2c(const struct px_http *h)
-{
-    int i = px_http_find(h, "upgrade");
-    return i >= 0 && px_http_ieq(h->buf + h->hdrs[i].value_off, h->hdrs[i].value_len, "h2c");
-}
-
 int px_exchange_start(struct px_exchange *x)
 {
     struct px_client *c = x->c;
@@ -403,10 +397,10 @@ int px_exchange_start(struct px_exchange *x)
         goto refuse;
     }
     x->is_head = px_http_method_is(h, "HEAD");
-    /* h2c would let a client talk HTTP/2 to the backend past our parser:
-     * such a request is forwarded as plain HTTP/1.1 and the connection
-     * closed after it, since llhttp treats the following bytes as opaque. */
-    x->upgrade = px_http_is_upgrade(h) && h->conn_upgrade && !upgrade_is_h2c(h);
+    /* px_http_scan() clears conn_upgrade for h2c: such a request goes on as
+     * plain HTTP/1.1 and the connection closes after it, since llhttp
+     * treats the bytes that follow as opaque. */
+    x->upgrade = px_http_is_upgrade(h) && h->conn_upgrade;
     x->keep_alive =
         px_http_keep_alive(h) && !c->close_after && !c->w->draining &&
         !(cf->limits.max_keepalive_requests && c->nrequests >= cf->limits.max_keepalive_requests);

@@ -82,7 +82,8 @@ deps:
 	$(Q).ci/deps build test
 
 # The README's first command: georoute in front of three local regions.
-demo: deps
+demo:
+	$(Q).ci/deps build demo
 	$(Q)$(MAKE) --no-print-directory all tools
 	$(Q)bench/demo
 
@@ -105,6 +106,14 @@ bench: deps
 	$(Q).ci/deps bench
 	$(Q)$(MAKE) --no-print-directory all tools
 	$(Q)bench/run-bench $(BENCH_ARGS)
+
+soak: deps
+	$(Q)$(MAKE) --no-print-directory all tools
+	$(Q)bench/soak $(SOAK_ARGS)
+
+valgrind: deps
+	$(Q)$(MAKE) --no-print-directory all tools
+	$(Q)tests/valgrind $(VALGRIND_ARGS)
 
 bench-geo: deps
 	$(Q).ci/deps bench

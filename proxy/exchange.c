@@ -518,17 +518,19 @@ static struct px_backend *pick_backend(struct px_exchange *x)
     return NULL;
 }
 
+#define CONNECT_BACKOFF_MS 500
+
 /*
- * This worker's own short backoff after a failure, until the control
- * thread's health state catches up (that one logs up/down transitions).
+ * A connect failure keeps this worker off the backend for a moment, until
+ * the control thread (which owns health, ejection and their backoff, and
+ * logs the transitions) has taken the signal in: its tick is far shorter.
  */
 static void backend_failed(struct px_backend *b, uint64_t now)
 {
-    uint64_t backoff = 1000ull << (b->fails < 4 ? b->fails : 4);
     if (b->fails++ == 0)
-        px_log(PX_LOG_DEBUG, NULL, "event=connect_backoff backend=%s region=%s ms=%llu",
-               b->conf->addr.text, b->region, (unsigned long long)backoff);
-    b->retry_at_ms = now + backoff;
+        px_log(PX_LOG_DEBUG, NULL, "event=connect_backoff backend=%s region=%s ms=%d",
+               b->conf->addr.text, b->region, CONNECT_BACKOFF_MS);
+    b->retry_at_ms = now + CONNECT_BACKOFF_MS;
 }
 
 static void backend_ok(struct px_backend *b)
@@ -936,7 +938,6 @@ void px__exchange_upstream_eof(struct px_exchange *x, int err)
         px_log(PX_LOG_DEBUG, x->c, "event=retry reason=reset_before_response backend=%s",
                x->backend->conf->addr.text);
         signal_backend(x, PX_OUTCOME_RESET);
-        backend_failed(x->backend, uv_now(&x->c->w->loop));
         detach_upstream(x, false);
         connect_next(x);
         return;

@@ -131,7 +131,9 @@ const char *px_route_reason_name(enum px_route_reason reason);
 /* Retry budget: a sliding window of PX_RETRY_BUCKETS buckets of PX_RETRY_BUCKET_MS. */
 #define PX_RETRY_BUCKETS 10
 #define PX_RETRY_BUCKET_MS 1000
-#define PX_RETRY_MIN_COUNT 3 /* retries allowed per window whatever the traffic */
+/* Retries allowed per window whatever the traffic: 10 a second, Linkerd's
+ * default, so a quiet service still rides out a failing backend. */
+#define PX_RETRY_MIN_COUNT 100
 
 struct px_retry_budget {
     uint64_t bucket;                     /* absolute number (now / bucket ms) of the newest */

@@ -195,12 +195,17 @@ int px_snapshot_new(struct px_config *cfg, const struct px_snapshot *prev, struc
     atomic_fetch_add(&cfg->refs, 1);
     s->cfg = cfg;
     s->generation = atomic_fetch_add(&next_generation, 1);
+    bool failed = false;
     for (size_t i = 0; i < cf->geo.ndbs; i++) {
+        /* Every database is tried, so --check reports every bad one. */
         if (open_db(&cf->geo.dbs[i], prev, &s->dbs[i], &s->stamps[i], msg, sizeof(msg)) != 0) {
             add_error(err, errlen, cf->path, cf->geo.dbs[i].pos, "geo.databases: %s", msg);
-            px_snapshot_unref(s);
-            return -1;
+            failed = true;
         }
+    }
+    if (failed) {
+        px_snapshot_unref(s);
+        return -1;
     }
     *out = s;
     return 0;

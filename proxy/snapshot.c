@@ -64,11 +64,19 @@ static void fill_spec(struct geo_zone_spec *sp, const struct conf_zone *z)
     sp->ncontinent = z->match.continent.n;
 }
 
+static void zone_error(const struct conf *cf, const struct geo_zone_error *zerr, size_t zone,
+                       const char *msg, char *err, size_t errlen)
+{
+    const struct conf_pos *pos = zone_value_pos(&cf->zones[zone], zerr->key, zerr->value_index);
+    add_error(err, errlen, cf->path, pos ? *pos : cf->zones[zone].pos, "zones: %s", msg);
+}
+
 static int compile_zones(struct px_config *cfg, char *err, size_t errlen)
 {
     const struct conf *cf = cfg->conf;
     struct geo_zone_spec *specs = calloc(cf->nzones, sizeof(*specs));
     struct geo_zone_error zerr;
+    struct geo_zones *one;
     int rc;
 
     if (specs == NULL) {
@@ -78,16 +86,46 @@ static int compile_zones(struct px_config *cfg, char *err, size_t errlen)
     for (size_t i = 0; i < cf->nzones; i++)
         fill_spec(&specs[i], &cf->zones[i]);
     rc = geo_zones_compile(specs, cf->nzones, &cfg->zones, &zerr);
-    free(specs);
-    if (rc == 0)
-        return 0;
-    if (rc != -1) {
+    if (rc == -1) {
+        /* The matcher stops at its first error; compiling each zone on its
+         * own finds the first error of every zone, so a config check
+         * reports them all at once. */
+        for (size_t i = 0; i < cf->nzones; i++) {
+            if (geo_zones_compile(&specs[i], 1, &one, &zerr) == 0) {
+                geo_zones_free(one);
+                continue;
+            }
+            /* Alone, the zone was number 0: give the message its index. */
+            char fixed[sizeof(zerr.msg) + 24];
+            if (strncmp(zerr.msg, "zone 0 ", 7) == 0)
+                snprintf(fixed, sizeof(fixed), "zone %zu %s", i, zerr.msg + 7);
+            else
+                snprintf(fixed, sizeof(fixed), "%s", zerr.msg);
+            zone_error(cf, &zerr, i, fixed, err, errlen);
+        }
+    } else if (rc != 0) {
         snprintf(err, errlen, "%s: zones: out of memory", cf->path);
-        return -1;
     }
-    const struct conf_pos *pos = zone_value_pos(&cf->zones[zerr.zone], zerr.key, zerr.value_index);
-    add_error(err, errlen, cf->path, pos ? *pos : cf->zones[zerr.zone].pos, "zones: %s", zerr.msg);
-    return -1;
+    free(specs);
+    return rc == 0 ? 0 : -1;
+}
+
+static int open_db(const struct conf_geo_db *d, const struct px_snapshot *prev, struct geo_db **out,
+                   struct px_file_stamp *st, char *msg, size_t msglen);
+
+/* Opens and closes every geo database, adding an error line for each bad one. */
+static void check_databases(const struct conf *cf, char *err, size_t errlen)
+{
+    struct px_file_stamp st;
+    struct geo_db *db;
+    char msg[512];
+
+    for (size_t i = 0; i < cf->geo.ndbs; i++) {
+        if (open_db(&cf->geo.dbs[i], NULL, &db, &st, msg, sizeof(msg)) == 0)
+            geo_db_unref(db);
+        else
+            add_error(err, errlen, cf->path, cf->geo.dbs[i].pos, "geo.databases: %s", msg);
+    }
 }
 
 int px_config_load(const char *path, struct px_config **out, char *err, size_t errlen)
@@ -102,8 +140,12 @@ int px_config_load(const char *path, struct px_config **out, char *err, size_t e
         return -1;
     }
     atomic_init(&cfg->refs, 1);
-    if (conf_load_file(path, &cfg->conf, err, errlen) != 0 ||
-        compile_zones(cfg, err, errlen) != 0) {
+    if (conf_load_file(path, &cfg->conf, err, errlen) != 0) {
+        px_config_unref(cfg);
+        return -1;
+    }
+    if (compile_zones(cfg, err, errlen) != 0) {
+        check_databases(cfg->conf, err, errlen); /* report those errors too */
         px_config_unref(cfg);
         return -1;
     }

@@ -202,6 +202,29 @@ class GeoRouting(unittest.TestCase):
         self.assertEqual(self.zone_of(get_from(p.port, "127.1.0.9")), "hk")
         self.assertEqual(self.zone_of(get_from(p.port, "127.3.0.9")), "us")
 
+    def test_check_reports_every_bad_zone_and_database(self):
+        bad_db = os.path.join(self.dir, "bad.mmdb")
+        with open(bad_db, "wb") as f:
+            f.write(b"not a database")
+        text = ("listen: 127.0.0.1:1\n"
+                "regions: {main: {backends: [%s]}}\n"
+                "geo:\n"
+                "  databases:\n"
+                "    - path: %s\n"
+                "    - {path: %s, schema: maxmind-asn}\n"
+                "zones:\n"
+                "  - {name: a, match: {cidr: [\"10.0.0.0/33\"]}, route: {regions: [main]}}\n"
+                "  - {name: b, match: {country: [China]}, route: {regions: [main]}}\n"
+                % (self.b.addr, os.path.join(self.dir, "missing.mmdb"), bad_db))
+        p = Proxy(text, port=1, args=["--check"], ready=False).start()
+        self.addCleanup(p.__exit__, None, None, None)
+        self.assertEqual(p.wait(10), 1)
+        err = p.stderr()
+        self.assertRegex(err, r"proxy\.yaml:8:\d+: zones: zone 0 \(a\)")
+        self.assertRegex(err, r"proxy\.yaml:9:\d+: zones: zone 1 \(b\)")
+        self.assertRegex(err, r"proxy\.yaml:5:\d+: geo\.databases: .*missing\.mmdb")
+        self.assertRegex(err, r"proxy\.yaml:6:\d+: geo\.databases: .*bad\.mmdb")
+
     def test_check_opens_the_database(self):
         missing = os.path.join(self.dir, "missing.mmdb")
         cfg = {"listen": ["127.0.0.1:1"], "regions": {"main": {"backends": [self.b.addr]}},

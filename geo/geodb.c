@@ -5,10 +5,13 @@
 #include "geo/geodb.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <maxminddb.h>
 
@@ -212,9 +215,64 @@ int geo_schema_check(const struct geo_schema *s, char *err, size_t errlen)
  *   GEO_EFORMAT  the file is not a MaxMind DB, or its metadata or tree is bad;
  *   -ENOMEM      out of memory.
  */
+/*
+ * Copies PATH into an anonymous memory file and returns a path naming it
+ * (/proc/self/fd/N) in BUF, with its fd in *memfd; -1 with errno set on
+ * failure. libmaxminddb maps the file it opens: mapping the operator's file
+ * itself would let a copy or truncation in place (cp new.mmdb city.mmdb)
+ * change what we read under our feet, or kill us with SIGBUS past a new end
+ * of file. A private copy makes a database immutable from open to close, as
+ * the refcounting and reload logic assume; it costs the file's size in
+ * memory, which the mapping would have used in the page cache anyway.
+ */
+static int private_copy(const char *path, int *memfd, char *buf, size_t buflen)
+{
+    char chunk[65536];
+    int src = open(path, O_RDONLY | O_CLOEXEC);
+    int mfd = -1, saved;
+
+    if (src == -1)
+        return -1;
+    mfd = memfd_create("georoute-geodb", MFD_CLOEXEC);
+    if (mfd == -1)
+        goto fail;
+    for (;;) {
+        ssize_t n = read(src, chunk, sizeof(chunk));
+        if (n == 0)
+            break;
+        if (n == -1) {
+            if (errno == EINTR)
+                continue;
+            goto fail;
+        }
+        for (ssize_t done = 0; done < n;) {
+            ssize_t w = write(mfd, chunk + done, (size_t)(n - done));
+            if (w == -1) {
+                if (errno == EINTR)
+                    continue;
+                goto fail;
+            }
+            done += w;
+        }
+    }
+    close(src);
+    snprintf(buf, buflen, "/proc/self/fd/%d", mfd);
+    *memfd = mfd;
+    return 0;
+fail:
+    saved = errno;
+    close(src);
+    if (mfd != -1)
+        close(mfd);
+    errno = saved;
+    return -1;
+}
+
 int geo_db_open(const char *path, const struct geo_schema *schema, struct geo_db **out, char *err,
                 size_t errlen)
 {
+    char copy[64];
+    int memfd = -1;
     struct geo_db *db = NULL;
     int rc, mmrc, saved_errno;
 
@@ -241,8 +299,16 @@ int geo_db_open(const char *path, const struct geo_schema *schema, struct geo_db
     }
 
     errno = 0;
-    mmrc = MMDB_open(path, MMDB_MODE_MMAP, &db->mmdb);
+    if (private_copy(path, &memfd, copy, sizeof(copy)) != 0) {
+        saved_errno = errno;
+        snprintf(err, errlen, "%s: %s", path, strerror(saved_errno));
+        free(db->file);
+        free(db);
+        return saved_errno == ENOMEM ? -ENOMEM : GEO_EOPEN;
+    }
+    mmrc = MMDB_open(copy, MMDB_MODE_MMAP, &db->mmdb);
     saved_errno = errno;
+    close(memfd); /* the mapping keeps the copy alive */
     if (mmrc != MMDB_SUCCESS) {
         switch (mmrc) {
         case MMDB_OUT_OF_MEMORY_ERROR:

@@ -160,6 +160,15 @@ const struct conf_node *conf__map_get(const struct conf_node *map, const char *k
  */
 const char *conf__scalar(struct conf_ctx *ctx, const struct conf_node *n);
 
+/*
+ * Checks that N is a TYPE node (CONF_NODE_SEQ or CONF_NODE_MAP) for a key
+ * WHAT describes ("a list of backends"). Returns 1 when it is, 0 when the
+ * key was left empty ("key:"), or -1 after reporting "expected WHAT, got
+ * ..." (nothing is reported again for CONF_NODE_BAD).
+ */
+int conf__expect(struct conf_ctx *ctx, const struct conf_node *n, enum conf_node_type type,
+                 const char *what);
+
 /* ---- value parsers (conf/value.c) ----
  * Each returns NULL on success, or a static message saying what is wrong
  * (never containing the value itself), and writes *out only on success.

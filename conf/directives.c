@@ -816,12 +816,9 @@ static int parse_backends(struct conf_ctx *ctx, const struct conf_node *n,
     int rc = 0;
 
     (void)d;
-    if (n->type == CONF_NODE_BAD)
+    if ((rc = conf__expect(ctx, n, CONF_NODE_SEQ, "a list of backends")) < 0)
         return -1;
-    if (n->type != CONF_NODE_SEQ && !(n->type == CONF_NODE_SCALAR && n->is_null)) {
-        conf__err(ctx, n, "expected a list of backends, got %s", conf__node_kind(n));
-        return -1;
-    }
+    rc = 0;
     if (n->type != CONF_NODE_SEQ || n->nitems == 0) {
         conf__err(ctx, n, "at least one backend is required");
         return -1;
@@ -971,13 +968,9 @@ static int parse_regions(struct conf_ctx *ctx, const struct conf_node *n,
     int rc = 0;
 
     (void)d;
-    if (n->type == CONF_NODE_BAD)
+    if ((rc = conf__expect(ctx, n, CONF_NODE_MAP, "a mapping of region names to regions")) < 0)
         return -1;
-    if (n->type != CONF_NODE_MAP && !(n->type == CONF_NODE_SCALAR && n->is_null)) {
-        conf__err(ctx, n, "expected a mapping of region names to regions, got %s",
-                  conf__node_kind(n));
-        return -1;
-    }
+    rc = 0;
     if (n->type != CONF_NODE_MAP || n->nitems == 0) {
         conf__err(ctx, n, "at least one region is required");
         return -1;
@@ -1303,14 +1296,9 @@ static int parse_geo_dbs(struct conf_ctx *ctx, const struct conf_node *n,
     int rc = 0;
 
     (void)d;
-    if (n->type == CONF_NODE_BAD)
-        return -1;
-    if (n->type == CONF_NODE_SCALAR && n->is_null)
-        return 0;
-    if (n->type != CONF_NODE_SEQ) {
-        conf__err(ctx, n, "expected a list of databases, got %s", conf__node_kind(n));
-        return -1;
-    }
+    if ((rc = conf__expect(ctx, n, CONF_NODE_SEQ, "a list of databases")) <= 0)
+        return rc;
+    rc = 0;
     if (n->nitems > CONF_GEO_DB_MAX) {
         conf__err(ctx, n->items[CONF_GEO_DB_MAX], "at most %d databases", CONF_GEO_DB_MAX);
         return -1;

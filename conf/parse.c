@@ -440,6 +440,20 @@ const char *conf__node_kind(const struct conf_node *n)
     }
 }
 
+/* Contract in conf-int.h. */
+int conf__expect(struct conf_ctx *ctx, const struct conf_node *n, enum conf_node_type type,
+                 const char *what)
+{
+    if (n->type == CONF_NODE_BAD)
+        return -1;
+    if (n->type == type)
+        return 1;
+    if (n->type == CONF_NODE_SCALAR && n->is_null)
+        return 0;
+    conf__err(ctx, n, "expected %s, got %s", what, conf__node_kind(n));
+    return -1;
+}
+
 /*
  * Returns the value of KEY in MAP (borrowed), or NULL if absent or MAP is no mapping.
  * Full contract in conf-int.h.

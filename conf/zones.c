@@ -284,15 +284,9 @@ static int parse_route_bias(struct conf_ctx *ctx, const struct conf_node *n,
     int rc = 0;
 
     (void)d;
-    if (n->type == CONF_NODE_BAD)
-        return -1;
-    if (n->type == CONF_NODE_SCALAR && n->is_null)
-        return 0;
-    if (n->type != CONF_NODE_MAP) {
-        conf__err(ctx, n, "expected a mapping of region names to durations, got %s",
-                  conf__node_kind(n));
-        return -1;
-    }
+    if ((rc = conf__expect(ctx, n, CONF_NODE_MAP, "a mapping of region names to durations")) <= 0)
+        return rc;
+    rc = 0;
     for (size_t i = 0; i < n->nitems; i++) {
         const struct conf_pair *p = &n->pairs[i];
         size_t mark, idx;

@@ -307,25 +307,17 @@ static void backend_name(const struct conf_backend *b, char *buf, size_t cap)
         snprintf(buf, cap, "srv:%s", b->host);
 }
 
-/* Sum of every worker's in-flight requests on flattened backend I (racy, relaxed). */
+/* Sum of every worker's in-flight requests on fleet backend I (racy, relaxed). */
 static unsigned backend_inflight(const struct px_control *ctl, size_t i)
 {
-    unsigned n = 0;
-    for (unsigned w = 0; w < ctl->nworkers; w++)
-        if (i < ctl->workers[w].nbackends)
-            n += __atomic_load_n(&ctl->workers[w].backends[i].inflight, __ATOMIC_RELAXED);
-    return n;
+    return px_bdesc_inflight(ctl->backends[i]->desc);
 }
 
-/* Upstream connections open: attached to an exchange or idle in a pool (racy, relaxed). */
-static uint64_t upstream_conns(const struct px_control *ctl)
+/* Upstream connections open (connecting, busy or pooled), from the scraped stats. */
+static uint64_t upstream_conns(const struct px_stats *s)
 {
-    uint64_t n = 0;
-    for (unsigned w = 0; w < ctl->nworkers; w++)
-        for (size_t i = 0; i < ctl->workers[w].nbackends; i++)
-            n += __atomic_load_n(&ctl->workers[w].backends[i].inflight, __ATOMIC_RELAXED) +
-                 __atomic_load_n(&ctl->workers[w].backends[i].nidle, __ATOMIC_RELAXED);
-    return n;
+    uint64_t opened = px_stats_get(&s->upstream_opened), closed = px_stats_get(&s->upstream_closed);
+    return opened > closed ? opened - closed : 0;
 }
 
 static uint64_t client_conns(const struct px_control *ctl)
@@ -335,11 +327,25 @@ static uint64_t client_conns(const struct px_control *ctl)
                : 0;
 }
 
+/* The stats slot of NAME, or -1. */
+static int slot_index(const struct px_slots *sl, const char *name)
+{
+    for (size_t i = 0; i < sl->n; i++)
+        if (strcmp(sl->names[i], name) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* The region name of a request-stats slot: 0 is "none", k + 1 is region slot k. */
+static const char *slot_region(const struct px_control *ctl, size_t slot)
+{
+    return slot ? ctl->region_slots.names[slot - 1] : "none";
+}
+
 /* Sums every worker's stats into S (initialised here; the caller disposes). */
 static int scrape(const struct px_control *ctl, struct px_stats *s)
 {
-    const struct conf *cf = cfg_of(ctl);
-    if (px_stats_init(s, cf->nzones, cf->nregions) != 0)
+    if (px_stats_init(s, ctl->zone_slots.cap, ctl->region_slots.cap) != 0)
         return -1;
     for (unsigned w = 0; w < ctl->nworkers; w++)
         px_stats_merge(s, &ctl->workers[w].stats);
@@ -417,7 +423,8 @@ static void json_zone(struct px_sbuf *b, struct px_control *ctl, size_t z, const
 {
     const struct px_route_state *st = &ctl->zones[z];
     uint64_t now = now_of(ctl);
-    double med = s ? px_stats_rtt_median_s(s, z) : -1;
+    int slot = slot_index(&ctl->zone_slots, cfg_of(ctl)->zones[z].name);
+    double med = s && slot >= 0 ? px_stats_rtt_median_s(s, (size_t)slot) : -1;
 
     px_json_key(b, "name", true);
     px_json_str(b, cfg_of(ctl)->zones[z].name);
@@ -446,14 +453,18 @@ static void json_zone(struct px_sbuf *b, struct px_control *ctl, size_t z, const
 
 static void json_backend(struct px_sbuf *b, struct px_control *ctl, size_t i)
 {
-    const struct px_cbackend *cb = &ctl->backends[i];
+    const struct px_cbackend *cb = ctl->backends[i];
     const struct px_health *h = &cb->health;
     uint64_t now = now_of(ctl);
     char name[300];
 
     backend_name(cb->conf, name, sizeof(name));
     px_json_key(b, "address", true);
+    px_json_str(b, cb->desc->addr.text);
+    px_json_key(b, "source", false);
     px_json_str(b, name);
+    px_json_key(b, "weight", false);
+    px_json_num(b, cb->weight);
     px_json_key(b, "up", false);
     px_sbuf_puts(b, h->up ? "true" : "false");
     px_json_key(b, "usable", false);
@@ -493,6 +504,50 @@ static void json_backend(struct px_sbuf *b, struct px_control *ctl, size_t i)
     px_json_key(b, "ago_ms", false);
     px_json_num(b, (double)(now - cb->last_probe_ms));
     px_sbuf_puts(b, "}");
+}
+
+/* Every name and SRV entry: where it points now, when it is asked again, what failed. */
+static void json_dns(struct px_sbuf *b, const struct px_control *ctl)
+{
+    px_sbuf_puts(b, "[");
+    for (size_t i = 0; i < ctl->nnames; i++) {
+        const struct px_cname *cn = ctl->names[i];
+        struct px_dns_watch_info info;
+        px_dns_watch_info(cn->watch, &info);
+        px_sbuf_puts(b, i ? ",{" : "{");
+        px_json_key(b, "name", true);
+        px_json_str(b, cn->conf->host);
+        px_json_key(b, "srv", false);
+        px_sbuf_puts(b, cn->conf->kind == CONF_BACKEND_SRV ? "true" : "false");
+        px_json_key(b, "port", false);
+        px_json_num(b, cn->conf->kind == CONF_BACKEND_SRV ? NAN : cn->conf->port);
+        px_json_key(b, "region", false);
+        px_json_str(b, cn->region);
+        px_json_key(b, "resolved", false);
+        px_sbuf_puts(b, cn->answered ? "true" : "false");
+        px_json_key(b, "addresses", false);
+        px_sbuf_puts(b, "[");
+        for (size_t k = 0; k < cn->naddrs; k++) {
+            struct conf_addr a;
+            px__control_addr_from_dns(&cn->addrs[k], &a);
+            if (k)
+                px_sbuf_puts(b, ",");
+            px_json_str(b, a.text);
+        }
+        px_sbuf_puts(b, "]");
+        px_json_key(b, "ttl_left_s", false);
+        px_json_num(b, info.ttl_left_ms == UINT64_MAX ? NAN : (double)info.ttl_left_ms / 1000.0);
+        px_json_key(b, "last_error", false);
+        px_json_str(b, info.err ? px_dns_strerror(info.err) : NULL);
+        px_json_key(b, "last_failure", false);
+        px_json_str(b, info.last_err ? info.last_err_str : NULL);
+        px_json_key(b, "queries", false);
+        px_json_num(b, (double)info.queries);
+        px_json_key(b, "failures", false);
+        px_json_num(b, (double)info.failures);
+        px_sbuf_puts(b, "}");
+    }
+    px_sbuf_puts(b, "]");
 }
 
 static void status_json(struct px_control *ctl, struct px_sbuf *b)
@@ -566,9 +621,11 @@ static void status_json(struct px_control *ctl, struct px_sbuf *b)
         px_json_num(b, rs->rtt_ms);
         px_json_key(b, "backends", false);
         px_sbuf_puts(b, "[");
-        for (size_t i = 0; i < cf->regions[r].nbackends; i++) {
-            px_sbuf_puts(b, i ? ",{" : "{");
-            json_backend(b, ctl, px_control_backend_index(ctl, r, i));
+        size_t first, end;
+        px_control_region_span(ctl, r, &first, &end);
+        for (size_t i = first; i < end; i++) {
+            px_sbuf_puts(b, i > first ? ",{" : "{");
+            json_backend(b, ctl, i);
             px_sbuf_puts(b, "}");
         }
         px_sbuf_puts(b, "]}");
@@ -584,9 +641,12 @@ static void status_json(struct px_control *ctl, struct px_sbuf *b)
     }
     px_sbuf_puts(b, "]");
 
+    px_json_key(b, "dns", false);
+    json_dns(b, ctl);
+
     px_json_key(b, "connections", false);
     px_sbuf_printf(b, "{\"client\":%llu,\"upstream\":%llu}", (unsigned long long)client_conns(ctl),
-                   (unsigned long long)upstream_conns(ctl));
+                   have ? (unsigned long long)upstream_conns(&s) : 0ull);
     px_sbuf_puts(b, "}\n");
     px_stats_dispose(&s);
 }
@@ -628,14 +688,42 @@ static void prom_hist(struct px_sbuf *b, const char *name, const char *labels,
 
 static void backend_labels(struct px_sbuf *b, const struct px_control *ctl, size_t i)
 {
-    const struct px_cbackend *cb = &ctl->backends[i];
-    char name[300];
-    backend_name(cb->conf, name, sizeof(name));
+    const struct px_cbackend *cb = ctl->backends[i];
     px_sbuf_puts(b, "{region=\"");
-    px_prom_label(b, cfg_of(ctl)->regions[cb->region].name);
+    px_prom_label(b, cb->desc->region);
     px_sbuf_puts(b, "\",backend=\"");
-    px_prom_label(b, name);
+    px_prom_label(b, cb->desc->addr.text);
     px_sbuf_puts(b, "\"} ");
+}
+
+static void metrics_dns(const struct px_control *ctl, struct px_sbuf *b)
+{
+    struct px_dns_watch_info info;
+    if (ctl->nnames == 0)
+        return;
+    prom_head(b, "georoute_dns_addresses", "gauge",
+              "Addresses of the last good answer, by backend name.");
+    for (size_t i = 0; i < ctl->nnames; i++) {
+        px_sbuf_puts(b, "georoute_dns_addresses{name=\"");
+        px_prom_label(b, ctl->names[i]->conf->host);
+        px_sbuf_printf(b, "\"} %zu\n", ctl->names[i]->naddrs);
+    }
+    prom_head(b, "georoute_dns_resolutions_total", "counter",
+              "Resolution rounds of a backend name (success or failure).");
+    for (size_t i = 0; i < ctl->nnames; i++) {
+        px_dns_watch_info(ctl->names[i]->watch, &info);
+        px_sbuf_puts(b, "georoute_dns_resolutions_total{name=\"");
+        px_prom_label(b, ctl->names[i]->conf->host);
+        px_sbuf_printf(b, "\"} %llu\n", (unsigned long long)info.queries);
+    }
+    prom_head(b, "georoute_dns_failures_total", "counter",
+              "Failed resolution rounds of a backend name; the last good answer stays in use.");
+    for (size_t i = 0; i < ctl->nnames; i++) {
+        px_dns_watch_info(ctl->names[i]->watch, &info);
+        px_sbuf_puts(b, "georoute_dns_failures_total{name=\"");
+        px_prom_label(b, ctl->names[i]->conf->host);
+        px_sbuf_printf(b, "\"} %llu\n", (unsigned long long)info.failures);
+    }
 }
 
 static void metrics_text(struct px_control *ctl, struct px_sbuf *b)
@@ -667,8 +755,8 @@ static void metrics_text(struct px_control *ctl, struct px_sbuf *b)
 
     prom_head(b, "georoute_requests_total", "counter",
               "Requests answered, by client zone, serving region and status class.");
-    for (size_t z = 0; z < s.nzones; z++)
-        for (size_t slot = 0; slot <= s.nregions; slot++)
+    for (size_t z = 0; z < ctl->zone_slots.n; z++)
+        for (size_t slot = 0; slot <= ctl->region_slots.n; slot++)
             for (size_t k = 0; k < PX_STATS_CLASSES; k++) {
                 uint64_t v = px_stats_get(&s.requests[px_stats_req_index(&s, z, slot, k)]);
                 if (v == 0)
@@ -676,29 +764,29 @@ static void metrics_text(struct px_control *ctl, struct px_sbuf *b)
                 px_sbuf_printf(b,
                                "georoute_requests_total{zone=\"%s\",region=\"%s\",code=\"%s\"} "
                                "%llu\n",
-                               cf->zones[z].name, slot ? cf->regions[slot - 1].name : "none",
-                               classes[k], (unsigned long long)v);
+                               ctl->zone_slots.names[z], slot_region(ctl, slot), classes[k],
+                               (unsigned long long)v);
             }
     prom_head(b, "georoute_request_duration_seconds", "histogram",
               "Time from the first request byte to the end of the response, by zone and region.");
-    for (size_t z = 0; z < s.nzones; z++)
-        for (size_t slot = 0; slot <= s.nregions; slot++) {
+    for (size_t z = 0; z < ctl->zone_slots.n; z++)
+        for (size_t slot = 0; slot <= ctl->region_slots.n; slot++) {
             const _Atomic uint64_t *h = &s.dur[px_stats_dur_index(&s, z, slot, 0)];
             uint64_t n = 0;
             for (size_t i = 0; i <= PX_STATS_DUR_BUCKETS; i++)
                 n += px_stats_get(&h[i]);
             if (n == 0)
                 continue;
-            snprintf(labels, sizeof(labels), "zone=\"%s\",region=\"%s\"", cf->zones[z].name,
-                     slot ? cf->regions[slot - 1].name : "none");
+            snprintf(labels, sizeof(labels), "zone=\"%s\",region=\"%s\"", ctl->zone_slots.names[z],
+                     slot_region(ctl, slot));
             prom_hist(b, "georoute_request_duration_seconds", labels, h, px_stats_dur_bounds_s,
                       PX_STATS_DUR_BUCKETS,
                       px_stats_get(&s.dur_sum_us[z * (s.nregions + 1) + slot]));
         }
     prom_head(b, "georoute_client_rtt_seconds", "histogram",
               "Kernel-measured TCP RTT of client connections (once per connection), by zone.");
-    for (size_t z = 0; z < s.nzones; z++) {
-        snprintf(labels, sizeof(labels), "zone=\"%s\"", cf->zones[z].name);
+    for (size_t z = 0; z < ctl->zone_slots.n; z++) {
+        snprintf(labels, sizeof(labels), "zone=\"%s\"", ctl->zone_slots.names[z]);
         prom_hist(b, "georoute_client_rtt_seconds", labels, &s.rtt[z * (PX_STATS_RTT_BUCKETS + 1)],
                   px_stats_rtt_bounds_s, PX_STATS_RTT_BUCKETS, px_stats_get(&s.rtt_sum_us[z]));
     }
@@ -708,23 +796,23 @@ static void metrics_text(struct px_control *ctl, struct px_sbuf *b)
     for (size_t i = 0; i < ctl->nbackends; i++) {
         px_sbuf_puts(b, "georoute_backend_up");
         backend_labels(b, ctl, i);
-        prom_num(b, ctl->backends[i].health.up ? 1 : 0);
+        prom_num(b, ctl->backends[i]->health.up ? 1 : 0);
     }
     prom_head(b, "georoute_backend_ejected", "gauge",
               "1 while passive outlier detection has the backend ejected.");
     for (size_t i = 0; i < ctl->nbackends; i++) {
         px_sbuf_puts(b, "georoute_backend_ejected");
         backend_labels(b, ctl, i);
-        prom_num(b, px_health_ejected(&ctl->backends[i].health, now) ? 1 : 0);
+        prom_num(b, px_health_ejected(&ctl->backends[i]->health, now) ? 1 : 0);
     }
     prom_head(b, "georoute_backend_rtt_seconds", "gauge",
               "EWMA of the backend's passing probe round trips.");
     for (size_t i = 0; i < ctl->nbackends; i++) {
-        if (!ctl->backends[i].health.has_rtt)
+        if (!ctl->backends[i]->health.has_rtt)
             continue;
         px_sbuf_puts(b, "georoute_backend_rtt_seconds");
         backend_labels(b, ctl, i);
-        prom_num(b, ctl->backends[i].health.rtt_ms / 1000.0);
+        prom_num(b, ctl->backends[i]->health.rtt_ms / 1000.0);
     }
     prom_head(b, "georoute_backend_inflight", "gauge", "Requests in flight on the backend.");
     for (size_t i = 0; i < ctl->nbackends; i++) {
@@ -771,7 +859,7 @@ static void metrics_text(struct px_control *ctl, struct px_sbuf *b)
     px_sbuf_printf(b,
                    "georoute_connections{side=\"client\"} %llu\n"
                    "georoute_connections{side=\"upstream\"} %llu\n",
-                   (unsigned long long)client_conns(ctl), (unsigned long long)upstream_conns(ctl));
+                   (unsigned long long)client_conns(ctl), (unsigned long long)upstream_conns(&s));
     prom_head(b, "georoute_connections_accepted_total", "counter", "Client connections accepted.");
     px_sbuf_printf(b, "georoute_connections_accepted_total %llu\n",
                    (unsigned long long)px_stats_get(&s.accepted));
@@ -779,6 +867,7 @@ static void metrics_text(struct px_control *ctl, struct px_sbuf *b)
               "Upstream attempts after the first one of a request.");
     px_sbuf_printf(b, "georoute_retries_total %llu\n",
                    (unsigned long long)px_stats_get(&s.retries));
+    metrics_dns(ctl, b);
     px_stats_dispose(&s);
 }
 

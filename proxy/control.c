@@ -1,9 +1,10 @@
 /*
- * control: probes, passive signals, routing decisions and publication, all
- * on one thread. Every TICK_MS it drains the workers' signal rings, updates
- * region health, lets the router decide each zone and publishes a new table
- * when anything a worker reads changed (and at least every second, so the
- * balancer's load figures stay fresh).
+ * control: passive signals, routing decisions, reloads and publication, all
+ * on one thread. Every TICK_MS it drains the workers' signal rings, applies
+ * DNS changes to the fleet (discovery.c), updates region health, lets the
+ * router decide each zone and publishes a new table when anything a worker
+ * reads changed (and at least every second, so the balancer's load figures
+ * stay fresh).
  */
 #include "proxy/control.h"
 #include "proxy/admin.h"
@@ -12,6 +13,7 @@
 #include "proxy/signals.h"
 #include "proxy/worker.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define TICK_MS 50
@@ -27,72 +29,27 @@ static const struct conf *ctl_conf(const struct px_control *ctl)
     return ctl->snap->cfg->conf;
 }
 
-static void schedule_probe(struct px_cbackend *cb, uint64_t delay_ms);
-
-static void on_probe_done(void *data, int err, double rtt_ms, int status)
-{
-    struct px_cbackend *cb = data;
-    struct px_control *ctl = cb->ctl;
-    uint64_t now = now_ms(ctl);
-    enum px_health_change ch;
-
-    cb->probe = NULL;
-    cb->last_err = err;
-    cb->last_status = status;
-    cb->last_probe_ms = now;
-    ch = px_health_probe(&cb->health, err == 0, rtt_ms, now);
-    if (ch != PX_HEALTH_SAME)
-        ctl->dirty = true;
-    if (ch == PX_HEALTH_WENT_UP)
-        px_log(PX_LOG_INFO, NULL, "event=backend_up backend=%s region=%s rtt_ms=%.1f",
-               cb->conf->addr.text, ctl_conf(ctl)->regions[cb->region].name, rtt_ms);
-    else if (ch == PX_HEALTH_WENT_DOWN)
-        px_log(PX_LOG_WARN, NULL, "event=backend_down backend=%s region=%s reason=\"%s\" status=%d",
-               cb->conf->addr.text, ctl_conf(ctl)->regions[cb->region].name,
-               err == PX_EPARSE && status ? "unexpected status" : px_strerror(err), status);
-    if (!atomic_load(&ctl->stop_requested))
-        schedule_probe(cb, px_health_next_probe_ms(&cb->health, &ctl->rng));
-}
-
-static void on_probe_timer(uv_timer_t *t)
-{
-    struct px_cbackend *cb = t->data;
-    const struct conf_backend *b = cb->conf;
-    int err;
-
-    cb->probe = px_probe_start(&cb->ctl->loop, &b->probe, (const struct sockaddr *)&b->addr.sa,
-                               b->addr.text, on_probe_done, cb, &err);
-    if (cb->probe == NULL)
-        on_probe_done(cb, err, 0, 0);
-}
-
-static void schedule_probe(struct px_cbackend *cb, uint64_t delay_ms)
-{
-    uv_timer_start(&cb->probe_timer, on_probe_timer, delay_ms, 0);
-}
-
 /* Applies one passive signal; ejects within the region's allowed share. */
 static void apply_signal(struct px_control *ctl, const struct px_signal *s, uint64_t now)
 {
     const struct conf *cf = ctl_conf(ctl);
-    struct px_cbackend *cb;
-    const struct conf_region *r;
+    struct px_cbackend *cb = px__control_find(ctl, s->backend);
+    size_t first, end;
 
-    if (s->backend >= ctl->nbackends)
+    if (cb == NULL) /* removed since the worker sent it */
         return;
-    cb = &ctl->backends[s->backend];
-    r = &cf->regions[cb->region];
     if (!px_health_passive(&cb->health, (enum px_outcome)s->outcome, s->latency_ms, now))
         return;
-    size_t first = ctl->region_first[cb->region];
-    for (size_t i = 0; i < r->nbackends; i++)
-        ctl->scratch[i] = &ctl->backends[first + i].health;
-    if (!px_health_may_eject(ctl->scratch, r->nbackends, r->passive.max_ejected_pct, now))
+    px_control_region_span(ctl, cb->region, &first, &end);
+    for (size_t i = first; i < end; i++)
+        ctl->scratch[i - first] = &ctl->backends[i]->health;
+    if (!px_health_may_eject(ctl->scratch, end - first,
+                             cf->regions[cb->region].passive.max_ejected_pct, now))
         return;
     uint64_t ms = px_health_eject(&cb->health, now);
     ctl->dirty = true;
     px_log(PX_LOG_WARN, NULL, "event=backend_ejected backend=%s region=%s ms=%llu",
-           cb->conf->addr.text, r->name, (unsigned long long)ms);
+           cb->desc->addr.text, cb->desc->region, (unsigned long long)ms);
 }
 
 static void drain_signals(struct px_control *ctl, uint64_t now)
@@ -102,11 +59,11 @@ static void drain_signals(struct px_control *ctl, uint64_t now)
         while (px_signals_take(&ctl->workers[w].signals, &s))
             apply_signal(ctl, &s, now);
     for (size_t i = 0; i < ctl->nbackends; i++) {
-        if (!px_health_eject_expire(&ctl->backends[i].health, now))
+        if (!px_health_eject_expire(&ctl->backends[i]->health, now))
             continue;
         ctl->dirty = true;
         px_log(PX_LOG_INFO, NULL, "event=backend_unejected backend=%s",
-               ctl->backends[i].conf->addr.text);
+               ctl->backends[i]->desc->addr.text);
     }
 }
 
@@ -118,9 +75,11 @@ static bool update_regions(struct px_control *ctl, uint64_t now)
 
     for (size_t r = 0; r < cf->nregions; r++) {
         const struct conf_region *cr = &cf->regions[r];
-        for (size_t i = 0; i < cr->nbackends; i++)
-            ctl->scratch[i] = &ctl->backends[ctl->region_first[r] + i].health;
-        if (px_region_update(&ctl->regions[r], ctl->scratch, cr->nbackends, cr->min_healthy,
+        size_t first, end;
+        px_control_region_span(ctl, r, &first, &end);
+        for (size_t i = first; i < end; i++)
+            ctl->scratch[i - first] = &ctl->backends[i]->health;
+        if (px_region_update(&ctl->regions[r], ctl->scratch, end - first, cr->min_healthy,
                              (double)cf->routing.failure_penalty_ms, now)) {
             flipped = true;
             px_log(ctl->regions[r].healthy ? PX_LOG_INFO : PX_LOG_WARN, NULL,
@@ -187,7 +146,7 @@ static unsigned failover_order(const struct px_route_state *st, size_t nregions,
 static void publish(struct px_control *ctl, uint64_t now)
 {
     const struct conf *cf = ctl_conf(ctl);
-    struct px_routes *rt = px_routes_new(cf->nzones, cf->nregions, ctl->nbackends);
+    struct px_routes *rt = px_routes_new(ctl->fleet);
     if (rt == NULL) {
         px_log(PX_LOG_ERR, NULL, "event=publish_failed reason=out_of_memory");
         return;
@@ -206,25 +165,27 @@ static void publish(struct px_control *ctl, uint64_t now)
     for (size_t r = 0; r < cf->nregions; r++)
         rt->region_healthy[r] = ctl->regions[r].healthy && !ctl->regions[r].drained;
     for (size_t i = 0; i < ctl->nbackends; i++) {
-        const struct px_cbackend *cb = &ctl->backends[i];
+        const struct px_cbackend *cb = ctl->backends[i];
         struct px_routes_backend *rb = &rt->backends[i];
-        rb->usable = cb->conf->kind == CONF_BACKEND_ADDR && px_health_usable(&cb->health, now);
+        rb->usable = px_health_usable(&cb->health, now);
         rb->load_ms = px_health_load_ms(&cb->health);
-        rb->weight = cb->conf->weight;
+        rb->weight = cb->weight;
         rb->up_since_ms = cb->health.changed_ms;
     }
     for (unsigned w = 0; w < ctl->nworkers; w++)
         px_worker_publish_routes(&ctl->workers[w], rt);
     px_routes_unref(ctl->routes);
     ctl->routes = rt;
+    ctl->published_ms = now;
+    ctl->dirty = false;
 }
 
 static bool all_probed(const struct px_control *ctl)
 {
     for (size_t i = 0; i < ctl->nbackends; i++)
-        if (ctl->backends[i].conf->kind == CONF_BACKEND_ADDR && ctl->backends[i].last_probe_ms == 0)
+        if (ctl->backends[i]->last_probe_ms == 0)
             return false;
-    return true;
+    return px__control_names_settled(ctl);
 }
 
 static void set_ready(struct px_control *ctl)
@@ -235,13 +196,16 @@ static void set_ready(struct px_control *ctl)
     uv_mutex_unlock(&ctl->ready_lock);
 }
 
-static uint64_t max_probe_timeout(const struct px_control *ctl)
+/* How long the first table may wait for first probes and first DNS answers. */
+static uint64_t startup_wait_ms(const struct px_control *ctl)
 {
+    const struct conf *cf = ctl_conf(ctl);
     uint64_t m = 0;
-    for (size_t i = 0; i < ctl->nbackends; i++)
-        if (ctl->backends[i].conf->probe.timeout_ms > m)
-            m = ctl->backends[i].conf->probe.timeout_ms;
-    return m;
+    for (size_t r = 0; r < cf->nregions; r++)
+        for (size_t i = 0; i < cf->regions[r].nbackends; i++)
+            if (cf->regions[r].backends[i].probe.timeout_ms > m)
+                m = cf->regions[r].backends[i].probe.timeout_ms;
+    return ctl->nnames ? m + cf->dns.timeout_ms : m;
 }
 
 static void on_control_tick(uv_timer_t *t)
@@ -250,40 +214,27 @@ static void on_control_tick(uv_timer_t *t)
     uint64_t now = now_ms(ctl);
     bool first = ctl->routes == NULL;
 
-    if (first && !all_probed(ctl) && now < ctl->started_ms + max_probe_timeout(ctl) + TICK_MS)
+    /* A failure keeps the previous fleet, which is on the same config. */
+    if (ctl->fleet_dirty && px__control_build_fleet(ctl, ctl->snap) == 0)
+        ctl->dirty = true;
+    if (first && !all_probed(ctl) && now < ctl->started_ms + startup_wait_ms(ctl) + TICK_MS)
         return;
     drain_signals(ctl, now);
     bool changed = update_regions(ctl, now);
     changed |= decide_zones(ctl, now);
-    if (first || changed || ctl->dirty || now - ctl->published_ms >= REPUBLISH_MS) {
+    if (first || changed || ctl->dirty || ctl->routes->fleet != ctl->fleet ||
+        now - ctl->published_ms >= REPUBLISH_MS)
         publish(ctl, now);
-        ctl->published_ms = now;
-        ctl->dirty = false;
-    }
     if (first)
         set_ready(ctl);
 }
 
 /*
- * Reload keeps every index the workers and in-flight exchanges hold valid:
- * an exchange started under the old config may retry after the swap, and it
- * picks through the worker's tables with the zone, region and backend
- * indexes it computed before. So a reload may change anything about the
- * listeners, regions, backends and zones except which ones there are and in
- * what order (routes, biases, fallbacks, probes, passive settings, weights,
- * timeouts, limits, routing, geo databases and headers, the admin token);
- * changing that layout is refused with the position of the first
- * difference, and takes a restart.
+ * Workers own their listeners and access log, and the admin listener lives
+ * on this loop: those are bound at start and only a restart changes them.
+ * Everything else may change on reload: regions, zones and backends are
+ * matched by name (backends by region and address) and keep their state.
  */
-static bool same_backend(const struct conf_backend *a, const struct conf_backend *b)
-{
-    if (a->kind != b->kind || a->port != b->port)
-        return false;
-    if (a->kind == CONF_BACKEND_ADDR)
-        return strcmp(a->addr.text, b->addr.text) == 0;
-    return strcmp(a->host, b->host) == 0;
-}
-
 static int layout_error(char *err, size_t errlen, const struct conf *nc, struct conf_pos pos,
                         const char *what)
 {
@@ -311,63 +262,113 @@ static int check_layout(const struct conf *oc, const struct conf *nc, char *err,
     if (oc->admin.enabled != nc->admin.enabled ||
         strcmp(oc->admin.addr.text, nc->admin.addr.text) != 0)
         return layout_error(err, errlen, nc, top, "admin.listen");
-    if (oc->nregions != nc->nregions)
-        return layout_error(err, errlen, nc, nc->regions[0].pos, "the set of regions");
-    for (size_t r = 0; r < nc->nregions; r++) {
-        const struct conf_region *a = &oc->regions[r], *b = &nc->regions[r];
-        if (strcmp(a->name, b->name) != 0)
-            return layout_error(err, errlen, nc, b->pos, "the set or order of regions");
-        if (a->nbackends != b->nbackends)
-            return layout_error(err, errlen, nc, b->pos, "the backends of a region");
-        for (size_t i = 0; i < b->nbackends; i++)
-            if (!same_backend(&a->backends[i], &b->backends[i]))
-                return layout_error(err, errlen, nc, b->backends[i].pos,
-                                    "the backends of a region");
-    }
-    if (oc->nzones != nc->nzones)
-        return layout_error(err, errlen, nc, nc->zones[0].pos, "the set of zones");
-    for (size_t z = 0; z < nc->nzones; z++)
-        if (strcmp(oc->zones[z].name, nc->zones[z].name) != 0)
-            return layout_error(err, errlen, nc, nc->zones[z].pos, "the set or order of zones");
     return 0;
+}
+
+static int index_of_region(const struct conf *cf, const char *name)
+{
+    for (size_t r = 0; r < cf->nregions; r++)
+        if (strcmp(cf->regions[r].name, name) == 0)
+            return (int)r;
+    return -1;
+}
+
+/* Region R of OC as an index of NC, or -1 when NC lacks it (or R is -1). */
+static int map_region(const struct conf *oc, const struct conf *nc, int r)
+{
+    return r < 0 ? -1 : index_of_region(nc, oc->regions[r].name);
+}
+
+/*
+ * Region and zone state for NC, carried over by name from OC: health,
+ * drain, RTT, the route choice and its hysteresis timers and switch count.
+ * New ones start as at start-up. Returns 0 or PX_ENOMEM (nothing changed).
+ */
+static int remap_state(struct px_control *ctl, const struct conf *oc, const struct conf *nc)
+{
+    struct px_region_state *regions = calloc(nc->nregions, sizeof(*regions));
+    struct px_route_state *zones = calloc(nc->nzones, sizeof(*zones));
+    size_t z = 0;
+
+    if (regions == NULL || zones == NULL)
+        goto fail;
+    for (; z < nc->nzones; z++)
+        if (px_route_state_init(&zones[z], nc->nregions) != 0)
+            goto fail;
+    for (size_t r = 0; r < nc->nregions; r++) {
+        int o = index_of_region(oc, nc->regions[r].name);
+        if (o >= 0)
+            regions[r] = ctl->regions[o];
+    }
+    for (size_t i = 0; i < nc->nzones; i++)
+        for (size_t o = 0; o < oc->nzones; o++) {
+            struct px_route_state *from = &ctl->zones[o], *to = &zones[i];
+            if (strcmp(oc->zones[o].name, nc->zones[i].name) != 0)
+                continue;
+            struct px_route_score *scores = to->scores;
+            size_t nscores = to->nscores;
+            *to = *from;
+            to->scores = scores; /* recomputed by the next decision */
+            to->nscores = nscores;
+            to->current = map_region(oc, nc, from->current);
+            to->secondary = map_region(oc, nc, from->secondary);
+            to->candidate = map_region(oc, nc, from->candidate);
+            if (to->secondary < 0)
+                to->share = 1.0;
+        }
+    for (size_t o = 0; o < oc->nzones; o++)
+        px_route_state_dispose(&ctl->zones[o]);
+    free(ctl->zones);
+    free(ctl->regions);
+    ctl->zones = zones;
+    ctl->regions = regions;
+    return 0;
+fail:
+    while (z > 0)
+        px_route_state_dispose(&zones[--z]);
+    free(zones);
+    free(regions);
+    return PX_ENOMEM;
 }
 
 static void on_geo_timer(uv_timer_t *t);
 
-/* Points every borrowed config pointer of the control state at SNAP's config. */
-static void rebind(struct px_control *ctl, struct px_snapshot *snap)
+static void restart_geo_timer(struct px_control *ctl)
 {
-    const struct conf *cf = snap->cfg->conf;
-
-    px_snapshot_unref(ctl->snap);
-    ctl->snap = px_snapshot_ref(snap);
-    for (size_t i = 0; i < ctl->nbackends; i++) {
-        struct px_cbackend *cb = &ctl->backends[i];
-        const struct conf_region *cr = &cf->regions[cb->region];
-        cb->conf = &cr->backends[i - ctl->region_first[cb->region]];
-        px_health_reconf(&cb->health, &cb->conf->probe, &cr->passive, &cf->routing);
-        /* A probe in flight reads the old probe settings: start it again. */
-        if (cb->probe != NULL) {
-            px_probe_cancel(cb->probe);
-            cb->probe = NULL;
-            schedule_probe(cb, 0);
-        }
-    }
+    const struct conf *cf = ctl_conf(ctl);
+    uv_timer_stop(&ctl->geo_timer);
+    if (cf->geo.ndbs > 0 && cf->geo.reload_interval_ms > 0)
+        uv_timer_start(&ctl->geo_timer, on_geo_timer, cf->geo.reload_interval_ms,
+                       cf->geo.reload_interval_ms);
 }
 
-/* Hands SNAP to every worker and, at once, a routing table decided on it. */
-static void publish_all(struct px_control *ctl, struct px_snapshot *snap)
+/* Swaps in the validated SNAP: state by name, names, fleet, a fresh decision. */
+static int apply_snapshot(struct px_control *ctl, struct px_snapshot *snap, char *err,
+                          size_t errlen)
 {
+    const struct conf *oc = ctl_conf(ctl), *nc = snap->cfg->conf;
     uint64_t now = now_ms(ctl);
-    for (unsigned w = 0; w < ctl->nworkers; w++)
-        px_worker_publish(&ctl->workers[w], snap);
-    if (ctl->routes == NULL)
-        return; /* before the first table: the first tick decides */
-    update_regions(ctl, now);
-    decide_zones(ctl, now);
-    publish(ctl, now);
-    ctl->published_ms = now;
-    ctl->dirty = false;
+
+    if (remap_state(ctl, oc, nc) != 0) {
+        snprintf(err, errlen, "%s:1:1: out of memory; the old config stays", nc->path);
+        return -1;
+    }
+    px_snapshot_unref(ctl->snap);
+    ctl->snap = px_snapshot_ref(snap);
+    /* Past the point of no return: regions and zones are already the new
+     * config's, so the fleet must follow. Like Redis, treat running out of
+     * memory here as fatal rather than serve a half-applied config. */
+    if (px__control_sync_names(ctl, nc) != 0 || px__control_build_fleet(ctl, snap) != 0) {
+        px_log(PX_LOG_ERR, NULL, "event=reload result=out_of_memory action=abort");
+        abort();
+    }
+    if (ctl->routes != NULL) { /* before the first table, the first tick decides */
+        update_regions(ctl, now);
+        decide_zones(ctl, now);
+        publish(ctl, now);
+    }
+    restart_geo_timer(ctl);
+    return 0;
 }
 
 int px_control_reload(struct px_control *ctl, char *err, size_t errlen)
@@ -379,26 +380,26 @@ int px_control_reload(struct px_control *ctl, char *err, size_t errlen)
     err[0] = '\0';
     if (px_config_load(oc->path, &cfg, err, errlen) != 0 ||
         check_layout(oc, cfg->conf, err, errlen) != 0 ||
-        px_snapshot_new(cfg, ctl->snap, &snap, err, errlen) != 0) {
+        px__control_slots_check(ctl, cfg->conf, err, errlen) != 0 ||
+        px__control_dns_check(ctl, cfg->conf, err, errlen) != 0 ||
+        px_snapshot_new(cfg, ctl->snap, &snap, err, errlen) != 0 ||
+        apply_snapshot(ctl, snap, err, errlen) != 0) {
         size_t n = strlen(err);
         while (n > 0 && err[n - 1] == '\n')
             err[--n] = '\0';
         px_config_unref(cfg);
+        px_snapshot_unref(snap);
         ctl->reloads_failed++;
         px_log(PX_LOG_ERR, NULL, "event=reload result=failed kept=old error=\"%s\"", err);
         return -1;
     }
     px_config_unref(cfg);
-    rebind(ctl, snap);
-    publish_all(ctl, snap);
-    uv_timer_stop(&ctl->geo_timer);
-    if (ctl_conf(ctl)->geo.ndbs > 0 && ctl_conf(ctl)->geo.reload_interval_ms > 0)
-        uv_timer_start(&ctl->geo_timer, on_geo_timer, ctl_conf(ctl)->geo.reload_interval_ms,
-                       ctl_conf(ctl)->geo.reload_interval_ms);
     ctl->geo_error[0] = '\0';
     ctl->reloads_ok++;
-    px_log(PX_LOG_INFO, NULL, "event=reload result=ok generation=%llu config=%s",
-           (unsigned long long)snap->generation, ctl_conf(ctl)->path);
+    px_log(PX_LOG_INFO, NULL,
+           "event=reload result=ok generation=%llu config=%s regions=%zu zones=%zu backends=%zu",
+           (unsigned long long)snap->generation, ctl_conf(ctl)->path, ctl_conf(ctl)->nregions,
+           ctl_conf(ctl)->nzones, ctl->nbackends);
     px_snapshot_unref(snap);
     return 0;
 }
@@ -431,10 +432,15 @@ static void on_geo_timer(uv_timer_t *t)
     ctl->geo_error[0] = '\0';
     px_log(PX_LOG_INFO, NULL, "event=geo_reload result=ok generation=%llu",
            (unsigned long long)next->generation);
-    for (unsigned w = 0; w < ctl->nworkers; w++)
-        px_worker_publish(&ctl->workers[w], next);
     px_snapshot_unref(ctl->snap);
     ctl->snap = next;
+    /* Same config, same backends: a new fleet only carries the new databases. */
+    if (px__control_build_fleet(ctl, next) != 0) {
+        px_log(PX_LOG_ERR, NULL, "event=geo_reload result=out_of_memory action=abort");
+        abort();
+    }
+    if (ctl->routes != NULL)
+        publish(ctl, now_ms(ctl));
 }
 
 static void on_control_handle_closed(uv_handle_t *h)
@@ -450,6 +456,12 @@ static void close_handle(struct px_control *ctl, uv_handle_t *h)
     uv_close(h, on_control_handle_closed);
 }
 
+static void on_dns_closed(void *data)
+{
+    struct px_control *ctl = data;
+    ctl->pending_closes--;
+}
+
 static void on_control_wake(uv_async_t *a)
 {
     struct px_control *ctl = a->data;
@@ -461,11 +473,12 @@ static void on_control_wake(uv_async_t *a)
             px_control_reload(ctl, err, sizeof(err));
         return;
     }
-    for (size_t i = 0; i < ctl->nbackends; i++) {
-        if (ctl->backends[i].probe)
-            px_probe_cancel(ctl->backends[i].probe);
-        ctl->backends[i].probe = NULL;
-        close_handle(ctl, (uv_handle_t *)&ctl->backends[i].probe_timer);
+    px__control_close_backends(ctl);
+    px__control_close_names(ctl);
+    if (ctl->dns) {
+        ctl->pending_closes++;
+        px_dns_close(ctl->dns, on_dns_closed, ctl);
+        ctl->dns = NULL;
     }
     close_handle(ctl, (uv_handle_t *)&ctl->tick);
     close_handle(ctl, (uv_handle_t *)&ctl->geo_timer);
@@ -479,13 +492,9 @@ static void control_main(void *arg)
     struct px_control *ctl = arg;
     uv_update_time(&ctl->loop);
     ctl->started_ms = now_ms(ctl);
-    for (size_t i = 0; i < ctl->nbackends; i++)
-        if (ctl->backends[i].conf->kind == CONF_BACKEND_ADDR)
-            schedule_probe(&ctl->backends[i], 0);
+    px__control_start_probes(ctl);
     uv_timer_start(&ctl->tick, on_control_tick, TICK_MS, TICK_MS);
-    if (ctl_conf(ctl)->geo.ndbs > 0 && ctl_conf(ctl)->geo.reload_interval_ms > 0)
-        uv_timer_start(&ctl->geo_timer, on_geo_timer, ctl_conf(ctl)->geo.reload_interval_ms,
-                       ctl_conf(ctl)->geo.reload_interval_ms);
+    restart_geo_timer(ctl);
     ctl->admin = px_admin_start(ctl);
     uv_run(&ctl->loop, UV_RUN_DEFAULT);
     if (!ctl->ready)
@@ -496,23 +505,19 @@ int px_control_init(struct px_control *ctl, struct px_snapshot *snap, struct px_
                     unsigned nworkers)
 {
     const struct conf *cf = snap->cfg->conf;
-    size_t n = 0;
     int rc;
 
     memset(ctl, 0, sizeof(*ctl));
     ctl->snap = px_snapshot_ref(snap);
     ctl->workers = workers;
     ctl->nworkers = nworkers;
+    ctl->next_id = 1;
     px_rng_seed(&ctl->rng, uv_hrtime());
-    for (size_t r = 0; r < cf->nregions; r++)
-        n += cf->regions[r].nbackends;
-    ctl->nbackends = n;
-    ctl->backends = calloc(n ? n : 1, sizeof(*ctl->backends));
-    ctl->scratch = calloc(n ? n : 1, sizeof(*ctl->scratch));
-    ctl->region_first = calloc(cf->nregions, sizeof(*ctl->region_first));
     ctl->regions = calloc(cf->nregions, sizeof(*ctl->regions));
     ctl->zones = calloc(cf->nzones, sizeof(*ctl->zones));
-    if (!ctl->backends || !ctl->scratch || !ctl->region_first || !ctl->regions || !ctl->zones)
+    if (!ctl->regions || !ctl->zones ||
+        px__control_slots_init(&ctl->zone_slots, px_stats_slots(cf->nzones)) != 0 ||
+        px__control_slots_init(&ctl->region_slots, px_stats_slots(cf->nregions)) != 0)
         return UV_ENOMEM;
     if ((rc = uv_loop_init(&ctl->loop)) != 0)
         return rc;
@@ -525,21 +530,13 @@ int px_control_init(struct px_control *ctl, struct px_snapshot *snap, struct px_
     for (size_t z = 0; z < cf->nzones; z++)
         if (px_route_state_init(&ctl->zones[z], cf->nregions) != 0)
             return UV_ENOMEM;
-    n = 0;
-    for (size_t r = 0; r < cf->nregions; r++) {
-        const struct conf_region *cr = &cf->regions[r];
-        ctl->region_first[r] = n;
-        for (size_t i = 0; i < cr->nbackends; i++, n++) {
-            struct px_cbackend *cb = &ctl->backends[n];
-            cb->ctl = ctl;
-            cb->conf = &cr->backends[i];
-            cb->region = r;
-            px_health_init(&cb->health, &cb->conf->probe, &cr->passive, &cf->routing,
-                           cb->conf->kind == CONF_BACKEND_ADDR, 0);
-            uv_timer_init(&ctl->loop, &cb->probe_timer);
-            cb->probe_timer.data = cb;
-        }
+    char err[512];
+    if (px__control_dns_check(ctl, cf, err, sizeof(err)) != 0) {
+        px_log(PX_LOG_ERR, NULL, "event=dns_setup_failed error=\"%s\"", err);
+        return UV_EINVAL;
     }
+    if (px__control_sync_names(ctl, cf) != 0 || px__control_build_fleet(ctl, snap) != 0)
+        return UV_ENOMEM;
     return 0;
 }
 
@@ -574,12 +571,15 @@ void px__control_dispose(struct px_control *ctl)
     for (size_t z = 0; ctl->zones && z < ctl_conf(ctl)->nzones; z++)
         px_route_state_dispose(&ctl->zones[z]);
     px_routes_unref(ctl->routes);
+    px_fleet_unref(ctl->fleet);
     uv_mutex_destroy(&ctl->ready_lock);
     uv_cond_destroy(&ctl->ready_cond);
     free(ctl->zones);
     free(ctl->regions);
-    free(ctl->region_first);
-    free(ctl->scratch);
     free(ctl->backends);
+    free(ctl->by_id);
+    free(ctl->scratch);
+    free(ctl->zone_slots.names);
+    free(ctl->region_slots.names);
     px_snapshot_unref(ctl->snap);
 }

@@ -8,6 +8,8 @@
 #ifndef PX_CONTROL_H
 #define PX_CONTROL_H
 
+#include "proxy/dns.h"
+#include "proxy/fleet.h"
 #include "proxy/health.h"
 #include "proxy/probe.h"
 #include "proxy/rng.h"
@@ -26,13 +28,38 @@ struct px_admin;
 struct px_cbackend {
     uv_timer_t probe_timer;
     struct px_control *ctl;          /* borrowed back-pointer */
-    const struct conf_backend *conf; /* borrowed from the snapshot's config */
-    size_t region;                   /* index into conf->regions */
+    struct px_bdesc *desc;           /* one reference: identity and address */
+    const struct conf_backend *conf; /* the entry it comes from, in the current config */
+    size_t region;                   /* index into the current config's regions */
+    unsigned weight;                 /* the entry's weight, or the SRV record's */
     struct px_health health;
     struct px_probe *probe; /* in flight, or NULL; frees itself */
     int last_err;           /* last probe's error (0 = ok) */
     int last_status;        /* last probe's HTTP status */
-    uint64_t last_probe_ms; /* when the last probe finished */
+    uint64_t last_probe_ms; /* when the last probe finished; 0 = not yet */
+    /* Scratch while a fleet is built: listed again, and what it will be. */
+    bool keep;
+    const struct conf_backend *next_conf;
+    size_t next_region;
+    unsigned next_weight;
+};
+
+/* A backend entry given by name or SRV, and its last good DNS answer. */
+struct px_cname {
+    struct px_control *ctl;          /* borrowed back-pointer */
+    struct px_dns_watch *watch;      /* owned by ctl->dns */
+    const struct conf_backend *conf; /* the entry, in the current config */
+    char region[CONF_NAME_MAX + 1];
+    struct px_dns_addr *addrs; /* owned, naddrs: the last good answer */
+    size_t naddrs;
+    bool answered; /* some answer arrived (naddrs may still be 0 after a change) */
+    bool keep;     /* scratch while a reload matches entries */
+};
+
+/* Names seen since start, each with a fixed slot in the workers' stats. */
+struct px_slots {
+    char (*names)[CONF_NAME_MAX + 1]; /* owned, cap entries, n used */
+    size_t n, cap;
 };
 
 struct px_control {
@@ -44,14 +71,22 @@ struct px_control {
     atomic_bool stop_requested;
     atomic_bool reload_requested; /* SIGHUP: reload on the next wake */
 
-    struct px_snapshot *snap;     /* one reference: the config it works on */
-    struct px_cbackend *backends; /* owned, nbackends, flattened in config order */
+    struct px_snapshot *snap;      /* one reference: the config it works on */
+    struct px_fleet *fleet;        /* one reference: the backends in service, on snap */
+    struct px_cbackend **backends; /* owned, nbackends, in the fleet's order */
+    struct px_cbackend **by_id;    /* owned, nbackends, the same sorted by desc->id */
     size_t nbackends;
-    size_t *region_first;             /* owned, nregions: index of each region's first backend */
+    uint32_t next_id;                 /* of the next new backend */
+    bool fleet_dirty;                 /* a DNS answer changed: rebuild on the next tick */
     struct px_region_state *regions;  /* owned, nregions */
     const struct px_health **scratch; /* owned, nbackends: region views for px_health_* */
     struct px_route_state *zones;     /* owned, nzones */
+    struct px_slots zone_slots, region_slots;
     struct px_rng rng;
+
+    struct px_dns *dns;      /* owned; NULL until a config names a backend by DNS */
+    struct px_cname **names; /* owned, nnames: every name and SRV entry */
+    size_t nnames;
 
     struct px_worker *workers; /* borrowed, nworkers: publish and signals */
     unsigned nworkers;
@@ -65,15 +100,17 @@ struct px_control {
     uint64_t reloads_failed; /* config reloads rejected, count */
     char geo_error[1024];    /* last geo database reload failure, logged once */
 
-    /* Start-up: workers start once every backend has been probed once (or
-     * the first probe timeout has passed), so the first routes are measured. */
+    /* Start-up: workers start once every backend has been probed once and
+     * every name answered (or the first probe and DNS timeouts have passed),
+     * so the first routes are measured. */
     uv_mutex_t ready_lock;
     uv_cond_t ready_cond;
     bool ready;
 };
 
 /*
- * Prepares CTL on SNAP (takes a reference) for WORKERS. Returns 0 or a
+ * Prepares CTL on SNAP (takes a reference) for WORKERS, whose stats have
+ * px_stats_slots() zone and region slots for SNAP's config. Returns 0 or a
  * negative libuv error.
  */
 int px_control_init(struct px_control *ctl, struct px_snapshot *snap, struct px_worker *workers,
@@ -102,18 +139,38 @@ void px_control_reload_async(struct px_control *ctl);
 /*
  * Reloads the config file on the control thread: parses and validates it
  * into a new snapshot (unchanged geo databases are shared), and on success
- * swaps it in for the control thread and every worker, keeping the health,
- * RTT, ejection and route state (the layout of listeners, regions, backends
- * and zones must be the same; see the comment in control.c). Returns 0, or
+ * swaps it in for the control thread and every worker. Regions, zones and
+ * backends may come and go; the ones that stay (by name, and backends by
+ * region and address) keep their health, RTT, ejection and route state.
+ * Listeners, workers, the access log and the admin listener take a restart
+ * (see check_layout in control.c). Returns 0, or
  * -1 with "FILE:LINE:COL: ..." lines in ERR, the old config staying in
  * force. Either way the result is counted and logged once.
  */
 int px_control_reload(struct px_control *ctl, char *err, size_t errlen);
 
-/* Flattened index of backend B of region R. */
-static inline size_t px_control_backend_index(const struct px_control *ctl, size_t r, size_t b)
+/* The backends of region R in the fleet: ctl->backends[*first .. *end). */
+static inline void px_control_region_span(const struct px_control *ctl, size_t r, size_t *first,
+                                          size_t *end)
 {
-    return ctl->region_first[r] + b;
+    *first = ctl->fleet->region_first[r];
+    *end = ctl->fleet->region_first[r + 1];
 }
+
+/* Internal to control.c and discovery.c (the control thread's backends). */
+void px__control_probe_timer(uv_timer_t *t);
+void px__control_start_probes(struct px_control *ctl);
+void px__control_stop_probes(struct px_control *ctl);
+void px__control_close_backends(struct px_control *ctl);
+struct px_cbackend *px__control_find(const struct px_control *ctl, uint32_t id);
+int px__control_slots_init(struct px_slots *s, size_t cap);
+int px__control_slots_check(struct px_control *ctl, const struct conf *cf, char *err,
+                            size_t errlen);
+void px__control_addr_from_dns(const struct px_dns_addr *d, struct conf_addr *out);
+int px__control_dns_check(struct px_control *ctl, const struct conf *cf, char *err, size_t errlen);
+int px__control_sync_names(struct px_control *ctl, const struct conf *cf);
+void px__control_close_names(struct px_control *ctl);
+bool px__control_names_settled(const struct px_control *ctl);
+int px__control_build_fleet(struct px_control *ctl, struct px_snapshot *snap);
 
 #endif

@@ -17,6 +17,12 @@
 #include <stdio.h>
 #include <string.h>
 
+/* The config this exchange started under: its zone and region indexes are this one's. */
+static inline const struct conf *xconf(const struct px_exchange *x)
+{
+    return px_fleet_conf(x->view->routes->fleet);
+}
+
 #define OUT_SLACK_BYTES 1024
 
 static void pump_request(struct px_exchange *x);
@@ -82,7 +88,7 @@ struct px_exchange *px_exchange_new(struct px_client *c)
         }
     }
     x->req.max_body = cf->limits.max_body_bytes;
-    x->ws = px_worker_snap_hold(c->w);
+    x->view = px_worker_view_hold(c->w);
     x->c = c;
     x->start_ms = uv_now(&c->w->loop);
     x->keep_alive = true;
@@ -99,7 +105,7 @@ static void detach_upstream(struct px_exchange *x, bool reusable)
     x->up = NULL;
     x->attached = false;
     u->x = NULL;
-    u->b->inflight--;
+    px_backend_inflight_add(u->w, u->b, -1);
     if (reusable)
         px_upstream_release(u);
     else
@@ -112,8 +118,8 @@ void px_exchange_free(struct px_exchange *x)
         return;
     struct px_worker *w = x->c->w;
     detach_upstream(x, false);
-    px_worker_snap_release(w, x->ws);
-    x->ws = NULL;
+    px_worker_view_release(w, x->view);
+    x->view = NULL;
     if (w->nspare < PX_SPARE_EXCHANGES && !w->draining) {
         x->next_spare = w->spare;
         w->spare = x;
@@ -141,13 +147,13 @@ void px__exchange_client_gone(struct px_exchange *x)
 /* "X-Georoute: zone=..; region=..; backend=..; why=..\r\n" for debug clients. */
 static size_t explain_line(const struct px_exchange *x, char *buf, size_t cap)
 {
-    const struct conf *cf = x->ws->snap->cfg->conf;
+    const struct conf *cf = xconf(x);
     int n;
     if (!x->explain)
         return 0;
     n = snprintf(buf, cap, "%s: zone=%s; region=%s; backend=%s; why=%s\r\n", cf->explain_header,
                  cf->zones[x->zone].name, x->region >= 0 ? cf->regions[x->region].name : "-",
-                 x->backend ? x->backend->conf->addr.text : "-", px_route_reason_name(x->why));
+                 x->backend ? x->backend->desc->addr.text : "-", px_route_reason_name(x->why));
     return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
 }
 
@@ -165,11 +171,11 @@ static void log_access(struct px_exchange *x)
         &w->alog,
         "client=%s zone=%s country=%s method=%s target=\"%.*s\" status=%d in=%llu out=%llu "
         "backend=%s region=%s why=%s ms=%llu%s%s",
-        ip, x->ws->snap->cfg->conf->zones[x->zone].name, c->geo.country[0] ? c->geo.country : "-",
+        ip, xconf(x)->zones[x->zone].name, c->geo.country[0] ? c->geo.country : "-",
         px_http_method_name(&x->req), (int)(x->req.target_len > 512 ? 512 : x->req.target_len),
         x->req.buf + x->req.target_off, x->status, (unsigned long long)x->bytes_in,
-        (unsigned long long)x->bytes_out, x->backend ? x->backend->conf->addr.text : "-",
-        x->region >= 0 ? w->conf->regions[x->region].name : "-", px_route_reason_name(x->why),
+        (unsigned long long)x->bytes_out, x->backend ? x->backend->desc->addr.text : "-",
+        x->region >= 0 ? xconf(x)->regions[x->region].name : "-", px_route_reason_name(x->why),
         (unsigned long long)(uv_now(&w->loop) - x->start_ms), x->error ? " error=" : "",
         x->error ? x->error : "");
 }
@@ -407,10 +413,10 @@ int px_exchange_start(struct px_exchange *x)
     if (px_http_is_upgrade(h) && !x->upgrade)
         x->keep_alive = false;
     px_client_peer_ip(c, ip, sizeof(ip));
-    classify(x, x->ws->snap);
-    x->explain = x->ws->snap->cfg->conf->debug_clients.ncidrs > 0 &&
-                 conf_cidr_list_match(&x->ws->snap->cfg->conf->debug_clients, &c->peer.sa);
-    const struct conf_geo_headers *gh = &x->ws->snap->cfg->conf->geo.headers;
+    classify(x, x->view->routes->fleet->snap);
+    x->explain = xconf(x)->debug_clients.ncidrs > 0 &&
+                 conf_cidr_list_match(&xconf(x)->debug_clients, &c->peer.sa);
+    const struct conf_geo_headers *gh = &xconf(x)->geo.headers;
     const char *const drop[] = {gh->country, gh->subdivision, gh->continent,
                                 gh->asn,     gh->zone,        gh->region};
     char extra[512];
@@ -420,7 +426,7 @@ int px_exchange_start(struct px_exchange *x)
         .drop_names = drop,
         .ndrop = PX_ARRAY_LEN(drop),
         .extra = extra,
-        .extra_len = geo_headers(x, x->ws->snap->cfg->conf, extra, sizeof(extra)),
+        .extra_len = geo_headers(x, xconf(x), extra, sizeof(extra)),
     };
     rc = px_http_write_request_head(h, &ctx, x->out, x->out_cap);
     if (rc < 0) {
@@ -434,37 +440,40 @@ refuse:
     return rc;
 }
 
-static bool tried(const struct px_exchange *x, const struct px_backend *b)
+static bool tried(const struct px_exchange *x, size_t i)
 {
-    return b->index < 64 && (x->tried & (1ull << b->index));
+    return i < 64 && (x->tried & (1ull << i));
 }
 
 /*
  * Power of two choices among region R's backends that the control thread
  * says are usable, this exchange has not tried, and this worker has not
- * just failed to reach. Returns NULL when none is left.
+ * just failed to reach. Picks through the exchange's own view, whose
+ * indexes are those of the config the zone and region came from. Returns
+ * the backend's index in the view, or -1 when none is left.
  */
-static struct px_backend *pick_in_region(struct px_exchange *x, size_t r, bool panic)
+static int pick_in_region(struct px_exchange *x, size_t r, bool panic)
 {
     struct px_worker *w = x->c->w;
-    const struct px_routes *rt = w->routes;
-    const struct conf *cf = w->conf;
-    size_t first = w->region_first[r], n = cf->regions[r].nbackends;
+    const struct px_wview *v = x->view;
+    const struct px_routes *rt = v->routes;
+    size_t first = rt->fleet->region_first[r], n = rt->fleet->region_first[r + 1] - first;
     uint64_t now = uv_now(&w->loop);
 
     for (size_t i = 0; i < n; i++) {
-        const struct px_backend *b = &w->backends[first + i];
+        const struct px_backend *b = v->bk[first + i];
         const struct px_routes_backend *rb = &rt->backends[first + i];
         w->peers[i] = (struct px_balancer_peer){
             .load_ms = rb->load_ms,
-            .inflight = b->inflight,
+            .inflight = px_backend_inflight(w, b),
             .weight = rb->weight,
             .up_since_ms = rb->up_since_ms,
-            .usable = (rb->usable || panic) && !tried(x, b) && b->retry_at_ms <= now,
+            .usable = (rb->usable || panic) && !b->retired && !tried(x, first + i) &&
+                      b->retry_at_ms <= now,
         };
     }
-    int i = px_balancer_pick(w->peers, n, cf->routing.slow_start_ms, now, &w->rng);
-    return i < 0 ? NULL : &w->backends[first + (size_t)i];
+    int i = px_balancer_pick(w->peers, n, xconf(x)->routing.slow_start_ms, now, &w->rng);
+    return i < 0 ? -1 : (int)(first + (size_t)i);
 }
 
 /*
@@ -475,7 +484,7 @@ static struct px_backend *pick_in_region(struct px_exchange *x, size_t r, bool p
  */
 static bool panic_zone(const struct px_exchange *x)
 {
-    return x->ws->snap->cfg->conf->zones[x->zone].implicit;
+    return xconf(x)->zones[x->zone].implicit;
 }
 
 /*
@@ -484,38 +493,39 @@ static bool panic_zone(const struct px_exchange *x)
  * region in the zone's failover order (healthy allowed regions by score,
  * then fallback ones), so a retry never breaks residency.
  */
-static struct px_backend *pick_backend(struct px_exchange *x)
+static int pick_backend(struct px_exchange *x)
 {
     struct px_worker *w = x->c->w;
-    const struct px_routes_zone *rz = &w->routes->zones[x->zone];
-    struct px_backend *b;
+    const struct px_routes *rt = x->view->routes;
+    const struct px_routes_zone *rz = &rt->zones[x->zone];
+    int i;
 
     if (x->attempts == 0) {
-        x->region = px_routes_pick(w->routes, x->zone, &w->rng);
+        x->region = px_routes_pick(rt, x->zone, &w->rng);
         x->why = rz->reason;
         if (x->region < 0 && !panic_zone(x))
-            return NULL;
+            return -1;
     }
-    if (x->region >= 0 && (b = pick_in_region(x, (size_t)x->region, false)) != NULL)
-        return b;
-    for (unsigned i = 0; i < rz->norder; i++) {
-        if ((int)rz->order[i] == x->region)
+    if (x->region >= 0 && (i = pick_in_region(x, (size_t)x->region, false)) >= 0)
+        return i;
+    for (unsigned k = 0; k < rz->norder; k++) {
+        if ((int)rz->order[k] == x->region)
             continue;
-        if ((b = pick_in_region(x, rz->order[i], false)) != NULL) {
-            x->region = rz->order[i];
-            return b;
+        if ((i = pick_in_region(x, rz->order[k], false)) >= 0) {
+            x->region = rz->order[k];
+            return i;
         }
     }
     if (panic_zone(x)) {
-        const struct conf_route *route = &x->ws->snap->cfg->conf->zones[x->zone].route;
-        for (size_t i = 0; i < route->nregions; i++) {
-            if ((b = pick_in_region(x, route->regions[i], true)) != NULL) {
-                x->region = (int)route->regions[i];
-                return b;
+        const struct conf_route *route = &xconf(x)->zones[x->zone].route;
+        for (size_t k = 0; k < route->nregions; k++) {
+            if ((i = pick_in_region(x, route->regions[k], true)) >= 0) {
+                x->region = (int)route->regions[k];
+                return i;
             }
         }
     }
-    return NULL;
+    return -1;
 }
 
 #define CONNECT_BACKOFF_MS 500
@@ -529,7 +539,7 @@ static void backend_failed(struct px_backend *b, uint64_t now)
 {
     if (b->fails++ == 0)
         px_log(PX_LOG_DEBUG, NULL, "event=connect_backoff backend=%s region=%s ms=%d",
-               b->conf->addr.text, b->region, CONNECT_BACKOFF_MS);
+               b->desc->addr.text, b->desc->region, CONNECT_BACKOFF_MS);
     b->retry_at_ms = now + CONNECT_BACKOFF_MS;
 }
 
@@ -545,7 +555,7 @@ static void signal_backend(struct px_exchange *x, enum px_outcome outcome)
 {
     struct px_worker *w = x->c->w;
     if (x->backend)
-        px_signals_put(&w->signals, x->backend->index, outcome,
+        px_signals_put(&w->signals, x->backend->desc->id, outcome,
                        (double)(uv_now(&w->loop) - x->sent_ms));
 }
 
@@ -565,7 +575,7 @@ static void attach(struct px_exchange *x)
 /* Answers 503 naming the zone when residency leaves nowhere to go. */
 static void reject(struct px_exchange *x)
 {
-    const struct conf *cf = x->ws->snap->cfg->conf;
+    const struct conf *cf = xconf(x);
     char reason[160];
     snprintf(reason, sizeof(reason), "no healthy region allowed for zone %s",
              cf->zones[x->zone].name);
@@ -588,26 +598,27 @@ static void connect_next(struct px_exchange *x)
             fail(x, 502, "retry budget exhausted");
             return;
         }
-        if ((b = pick_backend(x)) == NULL)
+        int i = pick_backend(x);
+        if (i < 0)
             break;
-        x->backend = b;
+        b = x->backend = x->view->bk[i];
         x->attempts++;
-        if (b->index < 64)
-            x->tried |= 1ull << b->index;
+        if (i < 64)
+            x->tried |= 1ull << i;
         if ((x->up = px_upstream_from_pool(b, x)) != NULL) {
-            b->inflight++;
+            px_backend_inflight_add(w, b, 1);
             attach(x);
             return;
         }
         if ((x->up = px_upstream_connect(w, b, x, &err)) != NULL) {
-            b->inflight++;
+            px_backend_inflight_add(w, b, 1);
             return;
         }
         backend_failed(b, now);
     }
     /* A zone with `reject` that ran out of allowed regions gets the
      * designed answer even before the probes notice: 503 naming the zone. */
-    if (!panic_zone(x) && x->ws->snap->cfg->conf->zones[x->zone].route.reject)
+    if (!panic_zone(x) && xconf(x)->zones[x->zone].route.reject)
         reject(x);
     else
         fail(x, 502, "no backend reachable");
@@ -622,7 +633,7 @@ static void reconnect_fresh(struct px_exchange *x)
     if (x->up == NULL)
         fail(x, 502, "no backend reachable");
     else
-        x->backend->inflight++;
+        px_backend_inflight_add(x->c->w, x->backend, 1);
 }
 
 void px__exchange_upstream_ready(struct px_exchange *x, int status)
@@ -633,7 +644,7 @@ void px__exchange_upstream_ready(struct px_exchange *x, int status)
         return;
     }
     px_log(PX_LOG_DEBUG, x->c, "event=connect_failed backend=%s err=%s",
-           x->backend->conf->addr.text, px_strerror(status));
+           x->backend->desc->addr.text, px_strerror(status));
     signal_backend(x, PX_OUTCOME_CONNECT_FAIL);
     backend_failed(x->backend, uv_now(&x->c->w->loop));
     detach_upstream(x, false);
@@ -926,7 +937,7 @@ void px__exchange_upstream_eof(struct px_exchange *x, int err)
     }
     if (can_resend(x) && u->nrequests > 1) {
         px_log(PX_LOG_DEBUG, x->c, "event=retry reason=pooled_connection_closed backend=%s",
-               x->backend->conf->addr.text);
+               x->backend->desc->addr.text);
         reconnect_fresh(x);
         return;
     }
@@ -936,7 +947,7 @@ void px__exchange_upstream_eof(struct px_exchange *x, int err)
          * is safe to send elsewhere (RFC 9110 §9.2.2), as nginx's
          * proxy_next_upstream does by default. */
         px_log(PX_LOG_DEBUG, x->c, "event=retry reason=reset_before_response backend=%s",
-               x->backend->conf->addr.text);
+               x->backend->desc->addr.text);
         signal_backend(x, PX_OUTCOME_RESET);
         detach_upstream(x, false);
         connect_next(x);

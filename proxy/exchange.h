@@ -25,8 +25,8 @@ struct px_exchange {
     struct px_exchange *next_spare; /* worker's spare list while unused */
     struct px_client *c;            /* borrowed back-pointer */
     struct px_upstream *up;         /* owned while attached */
-    struct px_backend *backend;     /* borrowed: last backend tried */
-    struct px_wsnap *ws;            /* held: the snapshot this exchange started with */
+    struct px_backend *backend;     /* borrowed from view: last backend tried */
+    struct px_wview *view;          /* held: the fleet, config and routes it started with */
     struct px_http req;             /* request parser and head */
     uv_write_t cw;                  /* client write in flight */
     char *out;                      /* owned: request head then response head */
@@ -35,7 +35,7 @@ struct px_exchange {
     uint32_t resp_head_off, resp_head_len; /* response head, not yet sent */
     uint64_t start_ms;
     uint64_t bytes_in, bytes_out; /* client bytes read / written */
-    uint64_t tried;               /* bitmask of backend indexes tried */
+    uint64_t tried;               /* bitmask of the view's backend indexes tried */
     int status;                   /* status sent (or being sent) to the client */
     uint16_t zone;                /* index into the snapshot's conf->zones */
     enum px_route_reason why;     /* why the zone's route chose the region */

@@ -111,7 +111,8 @@ static int run(struct px_snapshot *snap)
     /* Workers are prepared first so the control thread can publish its
      * first, measured routing table to them; they start accepting after. */
     for (unsigned i = 0; i < n; i++) {
-        int err = px_worker_init(&m.workers[i], i, &proc, snap, fds + (size_t)i * cf->nlisten,
+        int err = px_worker_init(&m.workers[i], i, &proc, px_stats_slots(cf->nzones),
+                                 px_stats_slots(cf->nregions), fds + (size_t)i * cf->nlisten,
                                  cf->nlisten);
         if (err != 0) {
             fprintf(stderr, "georoute: worker %u: %s\n", i, uv_strerror(err));
@@ -215,7 +216,14 @@ int main(int argc, char **argv)
         return 0;
     }
     signal(SIGPIPE, SIG_IGN);
-    int rc = run(snap);
+    int rc = px_dns_global_init();
+    if (rc != 0) {
+        fprintf(stderr, "georoute: DNS resolver: %s\n", px_dns_strerror(rc));
+        px_snapshot_unref(snap);
+        return 1;
+    }
+    rc = run(snap);
     px_snapshot_unref(snap);
+    px_dns_global_cleanup();
     return rc;
 }

@@ -16,7 +16,7 @@ void px_upstream_release(struct px_upstream *u)
 
     u->x = NULL;
     uv_timer_stop(&u->timer);
-    if (w->draining || u->writing || u->in_off != u->in_len ||
+    if (w->draining || b->retired || u->writing || u->in_off != u->in_len ||
         b->nidle >= w->conf->limits.upstream_pool_size) {
         px_upstream_close(u);
         return;

@@ -6,8 +6,10 @@
 
 #include <stdlib.h>
 
-struct px_routes *px_routes_new(size_t nzones, size_t nregions, size_t nbackends)
+struct px_routes *px_routes_new(struct px_fleet *fleet)
 {
+    const struct conf *cf = px_fleet_conf(fleet);
+    size_t nzones = cf->nzones, nregions = cf->nregions, nbackends = fleet->nbackends;
     size_t bytes = sizeof(struct px_routes) + nzones * sizeof(struct px_routes_zone) +
                    nbackends * sizeof(struct px_routes_backend) +
                    nzones * nregions * sizeof(uint16_t) + nregions * sizeof(bool);
@@ -17,6 +19,7 @@ struct px_routes *px_routes_new(size_t nzones, size_t nregions, size_t nbackends
         return NULL;
     p += sizeof(*r);
     atomic_init(&r->refs, 1);
+    r->fleet = px_fleet_ref(fleet);
     r->nzones = nzones;
     r->nregions = nregions;
     r->nbackends = nbackends;
@@ -40,8 +43,10 @@ struct px_routes *px_routes_ref(struct px_routes *r)
 
 void px_routes_unref(struct px_routes *r)
 {
-    if (r && atomic_fetch_sub(&r->refs, 1) == 1)
+    if (r && atomic_fetch_sub(&r->refs, 1) == 1) {
+        px_fleet_unref(r->fleet);
         free(r);
+    }
 }
 
 int px_routes_pick(const struct px_routes *r, size_t zone, struct px_rng *rng)

@@ -1,13 +1,15 @@
 /*
- * routes: the routing table the control thread publishes to workers: per
- * zone the chosen region (with slow-start secondary and share) and the
- * failover order, per backend whether it is usable and its load for the
- * balancer. Immutable once published and shared by reference count; a
- * worker reads it on its own thread without locks.
+ * routes: the routing table the control thread publishes to workers: the
+ * fleet it was decided on (config, geo databases and backends), per zone
+ * the chosen region (with slow-start secondary and share) and the failover
+ * order, per backend whether it is usable and its load for the balancer.
+ * Immutable once published and shared by reference count; a worker reads
+ * it on its own thread without locks.
  */
 #ifndef PX_ROUTES_H
 #define PX_ROUTES_H
 
+#include "proxy/fleet.h"
 #include "proxy/rng.h"
 #include "proxy/router.h"
 
@@ -29,21 +31,25 @@ struct px_routes_zone {
 struct px_routes_backend {
     bool usable;          /* up and not ejected */
     double load_ms;       /* peak-EWMA latency for power-of-two choices */
-    unsigned weight;      /* configured weight */
+    unsigned weight;      /* configured weight, or the SRV record's */
     uint64_t up_since_ms; /* for the balancer's slow start */
 };
 
 struct px_routes {
     atomic_uint refs;
     uint64_t generation;
+    struct px_fleet *fleet; /* one reference: backends[i] describes fleet->backends[i] */
     size_t nzones, nregions, nbackends;
     struct px_routes_zone *zones;       /* nzones, in the same block */
     struct px_routes_backend *backends; /* nbackends, flattened in config order */
     bool *region_healthy;               /* nregions */
 };
 
-/* Allocates a table for the given sizes in one block (refs = 1), or NULL. */
-struct px_routes *px_routes_new(size_t nzones, size_t nregions, size_t nbackends);
+/*
+ * Allocates a table for FLEET (takes a reference) in one block, sized by its
+ * config and backends, all zero (refs = 1), or NULL.
+ */
+struct px_routes *px_routes_new(struct px_fleet *fleet);
 
 struct px_routes *px_routes_ref(struct px_routes *r);
 

@@ -57,6 +57,8 @@ int px_stats_init(struct px_stats *s, size_t nzones, size_t nregions)
     atomic_init(&s->geo_not_found, 0);
     atomic_init(&s->accepted, 0);
     atomic_init(&s->retries, 0);
+    atomic_init(&s->upstream_opened, 0);
+    atomic_init(&s->upstream_closed, 0);
     s->requests = counters(n_requests(s));
     s->dur = counters(n_dur(s));
     s->dur_sum_us = counters(n_dur_sum(s));
@@ -99,6 +101,8 @@ void px_stats_reset(struct px_stats *s)
     zero(&s->geo_not_found, 1);
     zero(&s->accepted, 1);
     zero(&s->retries, 1);
+    zero(&s->upstream_opened, 1);
+    zero(&s->upstream_closed, 1);
 }
 
 /* The first bucket whose upper bound holds V seconds; N (the +Inf bucket) if none. */
@@ -152,6 +156,8 @@ int px_stats_merge(struct px_stats *dst, const struct px_stats *src)
     add_all(&dst->geo_not_found, &src->geo_not_found, 1);
     add_all(&dst->accepted, &src->accepted, 1);
     add_all(&dst->retries, &src->retries, 1);
+    add_all(&dst->upstream_opened, &src->upstream_opened, 1);
+    add_all(&dst->upstream_closed, &src->upstream_closed, 1);
     return 0;
 }
 

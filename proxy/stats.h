@@ -25,17 +25,19 @@ extern const double px_stats_dur_bounds_s[PX_STATS_DUR_BUCKETS];
 extern const double px_stats_rtt_bounds_s[PX_STATS_RTT_BUCKETS];
 
 struct px_stats {
-    size_t nzones;                  /* dimension: conf->nzones at init */
-    size_t nregions;                /* dimension: conf->nregions at init (slots: nregions + 1) */
-    _Atomic uint64_t *requests;     /* owned: [zone][slot][class], count */
-    _Atomic uint64_t *dur;          /* owned: [zone][slot][bucket], +Inf last; not cumulative */
-    _Atomic uint64_t *dur_sum_us;   /* owned: [zone][slot], total request time, microseconds */
-    _Atomic uint64_t *rtt;          /* owned: [zone][bucket], +Inf last; not cumulative */
-    _Atomic uint64_t *rtt_sum_us;   /* owned: [zone], total client RTT, microseconds */
-    _Atomic uint64_t geo_lookups;   /* classifications computed (cache misses) */
-    _Atomic uint64_t geo_not_found; /* ... for addresses no database knew */
-    _Atomic uint64_t accepted;      /* client connections accepted, count */
-    _Atomic uint64_t retries;       /* attempts after the first, count */
+    size_t nzones;                    /* dimension: conf->nzones at init */
+    size_t nregions;                  /* dimension: conf->nregions at init (slots: nregions + 1) */
+    _Atomic uint64_t *requests;       /* owned: [zone][slot][class], count */
+    _Atomic uint64_t *dur;            /* owned: [zone][slot][bucket], +Inf last; not cumulative */
+    _Atomic uint64_t *dur_sum_us;     /* owned: [zone][slot], total request time, microseconds */
+    _Atomic uint64_t *rtt;            /* owned: [zone][bucket], +Inf last; not cumulative */
+    _Atomic uint64_t *rtt_sum_us;     /* owned: [zone], total client RTT, microseconds */
+    _Atomic uint64_t geo_lookups;     /* classifications computed (cache misses) */
+    _Atomic uint64_t geo_not_found;   /* ... for addresses no database knew */
+    _Atomic uint64_t accepted;        /* client connections accepted, count */
+    _Atomic uint64_t retries;         /* attempts after the first, count */
+    _Atomic uint64_t upstream_opened; /* backend connections created, count */
+    _Atomic uint64_t upstream_closed; /* ... and closed; the difference is open now */
 };
 
 /* Adds N to counter C. Only the owning thread may call it. */
@@ -49,6 +51,16 @@ static inline void px_stats_add(_Atomic uint64_t *c, uint64_t n)
 static inline uint64_t px_stats_get(const _Atomic uint64_t *c)
 {
     return atomic_load_explicit((_Atomic uint64_t *)c, memory_order_relaxed);
+}
+
+/*
+ * Zone or region slots to give the stats of a process started with N of
+ * them: room for names that reloads add (a reload that would need more is
+ * refused; a restart makes room).
+ */
+static inline size_t px_stats_slots(size_t n)
+{
+    return 2 * n + 8;
 }
 
 /*

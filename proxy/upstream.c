@@ -19,6 +19,8 @@ static void on_upstream_closed(uv_handle_t *h)
         return;
     px_slab_put(&u->w->slabs, u->in);
     px_http_dispose(&u->resp);
+    px_stats_add(&u->w->stats.upstream_closed, 1);
+    px_backend_unref(u->b);
     free(u);
 }
 
@@ -82,6 +84,8 @@ struct px_upstream *px_upstream_connect(struct px_worker *w, struct px_backend *
     }
     u->w = w;
     u->b = b;
+    px_backend_ref(b);
+    px_stats_add(&w->stats.upstream_opened, 1);
     u->x = x;
     px_list_init(&u->node);
     uv_tcp_init(&w->loop, &u->tcp);
@@ -89,7 +93,7 @@ struct px_upstream *px_upstream_connect(struct px_worker *w, struct px_backend *
     u->tcp.data = u->timer.data = u->connect_req.data = u->wreq.data = u;
     u->state = PX_UP_CONNECTING;
     uv_tcp_nodelay(&u->tcp, 1);
-    *err = uv_tcp_connect(&u->connect_req, &u->tcp, (const struct sockaddr *)&b->conf->addr.sa,
+    *err = uv_tcp_connect(&u->connect_req, &u->tcp, (const struct sockaddr *)&b->desc->addr.sa,
                           on_upstream_connect);
     if (*err != 0) {
         u->x = NULL;

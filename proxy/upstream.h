@@ -31,7 +31,7 @@ struct px_upstream {
     uv_connect_t connect_req;
     uv_write_t wreq;       /* the one write in flight */
     struct px_worker *w;   /* borrowed */
-    struct px_backend *b;  /* borrowed */
+    struct px_backend *b;  /* one reference (px_backend_ref) */
     struct px_exchange *x; /* borrowed; set while attached */
     struct px_list node;   /* in b->idle while pooled */
     struct px_http resp;   /* response parser + head */

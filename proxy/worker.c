@@ -9,6 +9,7 @@
 #include "proxy/px.h"
 #include "proxy/upstream.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define TICK_MS 200
@@ -27,31 +28,34 @@ static void on_listener_connection(uv_stream_t *server, int status)
 
 static void on_worker_wake(uv_async_t *a);
 
-static struct px_wsnap *wsnap_new(struct px_snapshot *snap)
+void px_backend_unref(struct px_backend *b)
 {
-    struct px_wsnap *ws = calloc(1, sizeof(*ws));
-    if (ws)
-        ws->snap = px_snapshot_ref(snap);
-    return ws;
+    if (--b->refs > 0)
+        return;
+    px_bdesc_unref(b->desc);
+    free(b);
 }
 
-static void wsnap_free(struct px_wsnap *ws)
+static void view_free(struct px_wview *v)
 {
-    px_snapshot_unref(ws->snap);
-    free(ws);
+    for (size_t i = 0; i < v->routes->nbackends; i++)
+        px_backend_unref(v->bk[i]);
+    px_routes_unref(v->routes);
+    free(v->bk);
+    free(v);
 }
 
-struct px_wsnap *px_worker_snap_hold(struct px_worker *w)
+struct px_wview *px_worker_view_hold(struct px_worker *w)
 {
-    w->snap->users++;
-    return w->snap;
+    w->view->users++;
+    return w->view;
 }
 
-void px_worker_snap_release(struct px_worker *w, struct px_wsnap *ws)
+void px_worker_view_release(struct px_worker *w, struct px_wview *v)
 {
     (void)w;
-    if (ws && --ws->users == 0 && ws->retired)
-        wsnap_free(ws);
+    if (v && --v->users == 0 && v->retired)
+        view_free(v);
 }
 
 void px_worker_publish_routes(struct px_worker *w, struct px_routes *rt)
@@ -60,68 +64,126 @@ void px_worker_publish_routes(struct px_worker *w, struct px_routes *rt)
     uv_async_send(&w->wake);
 }
 
-static void take_routes(struct px_worker *w)
+static int cmp_backend_desc(const void *a, const void *b)
 {
-    struct px_routes *rt = atomic_exchange(&w->incoming_routes, NULL);
-    if (rt == NULL)
-        return;
-    px_routes_unref(w->routes);
-    w->routes = rt;
-}
-
-void px_worker_publish(struct px_worker *w, struct px_snapshot *snap)
-{
-    struct px_snapshot *old = atomic_exchange(&w->incoming, px_snapshot_ref(snap));
-    px_snapshot_unref(old);
-    uv_async_send(&w->wake);
+    const struct px_bdesc *x = (*(struct px_backend *const *)a)->desc;
+    const struct px_bdesc *y = (*(struct px_backend *const *)b)->desc;
+    return x->id < y->id ? -1 : x->id > y->id;
 }
 
 /*
- * After a config reload: points W's config and every backend's borrowed
- * config at CF. The control thread only publishes a config with the same
- * layout (control.c: check_layout), so every index stays valid, pools and
- * counters stay with their backends, and in-flight exchanges, which hold
- * the old snapshot (and so the old config), may keep their indexes.
+ * This worker's backend for descriptor D: the one OLD (sorted by id) has,
+ * which keeps its pool and failure state, or a new one. NULL without memory.
  */
-static void rebind_config(struct px_worker *w, const struct conf *cf)
+static struct px_backend *backend_for(struct px_bdesc *d, struct px_backend **old, size_t nold)
 {
-    w->conf = cf;
-    for (size_t r = 0; r < cf->nregions; r++)
-        for (size_t i = 0; i < cf->regions[r].nbackends; i++) {
-            struct px_backend *b = &w->backends[w->region_first[r] + i];
-            b->conf = &cf->regions[r].backends[i];
-            b->region = cf->regions[r].name;
+    size_t lo = 0, hi = nold;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (old[mid]->desc->id == d->id) {
+            old[mid]->refs++;
+            old[mid]->retired = false;
+            return old[mid];
         }
+        if (old[mid]->desc->id < d->id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    struct px_backend *b = calloc(1, sizeof(*b));
+    if (b == NULL)
+        return NULL;
+    b->desc = px_bdesc_ref(d);
+    b->refs = 1;
+    px_list_init(&b->idle);
+    return b;
 }
 
-/* Switches to a published snapshot; the old one lives while exchanges use it. */
-static void take_incoming(struct px_worker *w)
+/*
+ * A view of RT's fleet. Backends the current view also lists are carried
+ * over by identity; the ones it lists that the new fleet lacks are retired.
+ */
+static struct px_wview *view_new(struct px_worker *w, struct px_routes *rt)
 {
-    struct px_snapshot *s = atomic_exchange(&w->incoming, NULL);
-    struct px_wsnap *ws;
-    if (s == NULL)
+    const struct px_fleet *f = rt->fleet;
+    size_t nold = w->view ? w->view->routes->nbackends : 0;
+    struct px_wview *v = calloc(1, sizeof(*v));
+    struct px_backend **old = malloc((nold ? nold : 1) * sizeof(*old));
+    size_t i = 0;
+
+    if (v == NULL || old == NULL ||
+        (v->bk = calloc(f->nbackends ? f->nbackends : 1, sizeof(*v->bk))) == NULL)
+        goto fail;
+    if (nold)
+        memcpy(old, w->view->bk, nold * sizeof(*old));
+    qsort(old, nold, sizeof(*old), cmp_backend_desc);
+    for (size_t j = 0; j < nold; j++)
+        old[j]->retired = true; /* until the new fleet is found to list it */
+    for (; i < f->nbackends; i++)
+        if ((v->bk[i] = backend_for(f->backends[i], old, nold)) == NULL)
+            goto fail;
+    v->routes = rt;
+    for (size_t j = 0; j < nold; j++)
+        if (old[j]->retired)
+            px_upstream_pool_drain(old[j]);
+    free(old);
+    return v;
+fail:
+    while (i > 0)
+        px_backend_unref(v->bk[--i]);
+    for (size_t j = 0; j < nold; j++)
+        old[j]->retired = false;
+    if (v)
+        free(v->bk);
+    free(v);
+    free(old);
+    return NULL;
+}
+
+/* Grows the balancer's scratch array to N peers. */
+static int reserve_peers(struct px_worker *w, size_t n)
+{
+    if (n <= w->npeers)
+        return 0;
+    struct px_balancer_peer *p = realloc(w->peers, n * sizeof(*p));
+    if (p == NULL)
+        return -1;
+    w->peers = p;
+    w->npeers = n;
+    return 0;
+}
+
+/* Switches to a published table: same fleet, same view; else a new view. */
+static void take_routes(struct px_worker *w)
+{
+    struct px_routes *rt = atomic_exchange(&w->incoming_routes, NULL);
+    struct px_wview *v;
+
+    if (rt == NULL)
         return;
-    ws = wsnap_new(s);
-    px_snapshot_unref(s);
-    if (ws == NULL) {
-        px_log(PX_LOG_ERR, NULL, "event=snapshot_swap_failed worker=%u reason=out_of_memory",
-               w->id);
+    if (w->view && w->view->routes->fleet == rt->fleet) {
+        px_routes_unref(w->view->routes);
+        w->view->routes = rt;
         return;
     }
-    /* The new config must be in place before the old snapshot can go. */
-    if (ws->snap->cfg != w->snap->snap->cfg)
-        rebind_config(w, ws->snap->cfg->conf);
-    w->snap->retired = true;
-    if (w->snap->users == 0)
-        wsnap_free(w->snap);
-    w->snap = ws;
+    if (reserve_peers(w, rt->fleet->nbackends) != 0 || (v = view_new(w, rt)) == NULL) {
+        px_log(PX_LOG_ERR, NULL, "event=fleet_swap_failed worker=%u reason=out_of_memory", w->id);
+        px_routes_unref(rt);
+        return;
+    }
+    w->conf = px_fleet_conf(rt->fleet);
+    if (w->view) {
+        w->view->retired = true;
+        if (w->view->users == 0)
+            view_free(w->view);
+    }
+    w->view = v;
 }
 
-int px_worker_init(struct px_worker *w, unsigned id, struct px_process *proc,
-                   struct px_snapshot *snap, const int *fds, size_t nfds)
+int px_worker_init(struct px_worker *w, unsigned id, struct px_process *proc, size_t nzslots,
+                   size_t nrslots, const int *fds, size_t nfds)
 {
     const struct conf *cf = proc->conf;
-    size_t nb = 0;
     int rc;
 
     memset(w, 0, sizeof(*w));
@@ -131,42 +193,21 @@ int px_worker_init(struct px_worker *w, unsigned id, struct px_process *proc,
     w->slabs.max_free = 64;
     w->alog.fd = proc->access_fd;
     px_list_init(&w->clients);
-    if ((w->snap = wsnap_new(snap)) == NULL ||
-        (w->geo_caches = calloc(CONF_GEO_DB_MAX, sizeof(*w->geo_caches))) == NULL)
+    if ((w->geo_caches = calloc(CONF_GEO_DB_MAX, sizeof(*w->geo_caches))) == NULL)
         return UV_ENOMEM;
     for (size_t i = 0; i < CONF_GEO_DB_MAX; i++)
         geo_cache_init(&w->geo_caches[i]);
-    if ((rc = px_stats_init(&w->stats, cf->nzones, cf->nregions)) != 0)
+    if ((rc = px_stats_init(&w->stats, nzslots, nrslots)) != 0)
         return UV_ENOMEM;
     if ((rc = uv_loop_init(&w->loop)) != 0)
         return rc;
-    for (size_t r = 0; r < cf->nregions; r++)
-        nb += cf->regions[r].nbackends;
-    w->listeners = calloc(nfds, sizeof(*w->listeners));
-    w->backends = calloc(nb, sizeof(*w->backends));
-    w->peers = calloc(nb, sizeof(*w->peers));
-    w->region_first = calloc(cf->nregions, sizeof(*w->region_first));
-    if (w->listeners == NULL || w->backends == NULL || w->peers == NULL || w->region_first == NULL)
+    if ((w->listeners = calloc(nfds ? nfds : 1, sizeof(*w->listeners))) == NULL)
         return UV_ENOMEM;
-    w->nbackends = nb;
-    nb = 0;
-    for (size_t r = 0; r < cf->nregions; r++) {
-        w->region_first[r] = nb;
-        for (size_t i = 0; i < cf->regions[r].nbackends; i++, nb++) {
-            struct px_backend *b = &w->backends[nb];
-            b->conf = &cf->regions[r].backends[i];
-            b->region = cf->regions[r].name;
-            b->region_idx = (unsigned)r;
-            b->index = (unsigned)nb;
-            px_list_init(&b->idle);
-        }
-    }
     px_rng_seed(&w->rng, uv_hrtime() ^ ((uint64_t)id << 32));
     px_retry_budget_init(&w->retry_budget, 0);
     if ((rc = uv_async_init(&w->loop, &w->wake, on_worker_wake)) != 0)
         return rc;
     w->wake.data = w;
-    w->rr = id; /* workers start their round robin at different backends */
     for (size_t i = 0; i < nfds; i++) {
         uv_tcp_t *l = &w->listeners[i];
         uv_tcp_init(&w->loop, l);
@@ -186,10 +227,15 @@ static void on_worker_handle_closed(uv_handle_t *h)
 }
 
 /* Everything is drained: close the worker's own handles so the loop ends. */
+static void drain_pools(struct px_worker *w)
+{
+    for (size_t i = 0; w->view && i < w->view->routes->nbackends; i++)
+        px_upstream_pool_drain(w->view->bk[i]);
+}
+
 static void worker_finish(struct px_worker *w)
 {
-    for (size_t i = 0; i < w->nbackends; i++)
-        px_upstream_pool_drain(&w->backends[i]);
+    drain_pools(w);
     px_accesslog_flush(&w->alog);
     w->pending_closes += 2;
     uv_close((uv_handle_t *)&w->wake, on_worker_handle_closed);
@@ -225,7 +271,10 @@ void px__worker_count_exchange(struct px_worker *w, struct px_client *c,
     uint64_t ms = uv_now(&w->loop) - x->start_ms;
     uv_os_fd_t fd;
 
-    px_stats_request(&w->stats, x->zone, x->region, x->status, ms * 1000);
+    const struct px_fleet *f = x->view->routes->fleet;
+    int rslot = x->region >= 0 ? f->region_slot[x->region] : -1;
+
+    px_stats_request(&w->stats, f->zone_slot[x->zone], rslot, x->status, ms * 1000);
     if (x->attempts > 1)
         px_stats_add(&w->stats.retries, x->attempts - 1);
     /* Once per connection, after its first request was classified: by then
@@ -233,7 +282,7 @@ void px__worker_count_exchange(struct px_worker *w, struct px_client *c,
     if (c->nrequests == 1 && uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) {
         int64_t us = px_stats_tcp_rtt_us(fd);
         if (us > 0)
-            px_stats_client_rtt(&w->stats, x->zone, (uint64_t)us);
+            px_stats_client_rtt(&w->stats, f->zone_slot[x->zone], (uint64_t)us);
     }
 }
 
@@ -251,8 +300,7 @@ static void start_drain(struct px_worker *w)
     w->draining = true;
     w->drain_deadline_ms = uv_now(&w->loop) + w->conf->timeouts.shutdown_drain_ms;
     close_listeners(w);
-    for (size_t i = 0; i < w->nbackends; i++)
-        px_upstream_pool_drain(&w->backends[i]);
+    drain_pools(w);
     close_idle_clients(w, false);
     if (w->nclients == 0 && !uv_is_closing((uv_handle_t *)&w->tick))
         worker_finish(w);
@@ -261,7 +309,6 @@ static void start_drain(struct px_worker *w)
 static void on_worker_wake(uv_async_t *a)
 {
     struct px_worker *w = a->data;
-    take_incoming(w);
     take_routes(w);
     if (atomic_load(&w->stop_requested))
         start_drain(w);
@@ -316,21 +363,17 @@ void px_worker_join(struct px_worker *w)
     }
     px_slab_cache_dispose(&w->slabs);
     px_exchange_cache_dispose(w);
-    px_snapshot_unref(atomic_exchange(&w->incoming, NULL));
     for (size_t i = 0; w->geo_caches && i < CONF_GEO_DB_MAX; i++)
         geo_cache_dispose(&w->geo_caches[i]);
     free(w->geo_caches);
-    if (w->snap) {
-        w->snap->retired = true;
-        if (w->snap->users == 0)
-            wsnap_free(w->snap);
-        w->snap = NULL;
+    if (w->view) {
+        w->view->retired = true;
+        if (w->view->users == 0)
+            view_free(w->view);
+        w->view = NULL;
     }
     px_routes_unref(atomic_exchange(&w->incoming_routes, NULL));
-    px_routes_unref(w->routes);
     free(w->listeners);
-    free(w->backends);
     free(w->peers);
-    free(w->region_first);
     px_stats_dispose(&w->stats);
 }

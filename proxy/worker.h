@@ -30,27 +30,34 @@ struct px_process {
 };
 
 /*
- * A worker's hold on one snapshot. Exchanges count themselves in `users`
- * (plain integer: one thread), so a request never pays for an atomic; the
- * worker drops its snapshot reference once a retired hold has no users.
+ * A backend as one worker sees it: its idle pool and recent failures. It
+ * lives while a view lists it or a connection uses it (refs, plain: one
+ * thread); once the fleet drops it, it is retired: its pool is closed and it
+ * gets no new requests, but a request already on it finishes.
  */
-struct px_wsnap {
-    struct px_snapshot *snap; /* one reference owned */
-    unsigned users;           /* exchanges started under it */
-    bool retired;             /* replaced by a newer snapshot */
-};
-
-/* A backend as one worker sees it: its idle pool and recent failures. */
 struct px_backend {
-    const struct conf_backend *conf; /* borrowed from the config */
-    const char *region;              /* borrowed: region name */
-    unsigned index;                  /* flattened index (config order, all regions) */
-    unsigned region_idx;             /* index into conf->regions */
-    unsigned inflight;   /* this worker's requests on it now; others read it relaxed (admin) */
-    struct px_list idle; /* pooled px_upstream, most recent first */
+    struct px_bdesc *desc; /* one reference: address, region name, in-flight counters */
+    struct px_list idle;   /* pooled px_upstream, most recent first */
     unsigned nidle;
     unsigned fails;       /* consecutive connect failures */
     uint64_t retry_at_ms; /* skipped until then after failures */
+    unsigned refs;        /* views listing it + upstreams on it */
+    bool retired;         /* no longer in the current fleet */
+};
+
+/*
+ * A worker's view of one fleet: the latest routing table decided on it and
+ * this worker's px_backend for each of its backends, in the fleet's order.
+ * Exchanges count themselves in `users` (plain integer: one thread), so a
+ * request never pays for an atomic; a retired view (its fleet replaced) is
+ * freed once no exchange uses it. Exchanges pick backends through their own
+ * view, so every index they hold stays valid across a reload.
+ */
+struct px_wview {
+    struct px_routes *routes; /* one reference: the latest table of this fleet */
+    struct px_backend **bk;   /* routes->nbackends, one reference each */
+    unsigned users;           /* exchanges started under it */
+    bool retired;             /* replaced by a view of a newer fleet */
 };
 
 struct px_worker {
@@ -58,7 +65,7 @@ struct px_worker {
     struct px_stats stats; /* written only by this worker; the control thread sums */
     unsigned id;
     struct px_process *proc; /* borrowed */
-    const struct conf *conf; /* borrowed: the current snapshot's config (reload repoints it) */
+    const struct conf *conf; /* borrowed: the current view's config (a new fleet repoints it) */
 
     uv_tcp_t *listeners; /* owned array, nlisteners handles */
     size_t nlisteners;
@@ -67,22 +74,17 @@ struct px_worker {
     uv_async_t wake; /* main thread → worker: start draining */
     uv_timer_t tick; /* access-log flush and drain deadline */
     atomic_bool stop_requested;
-    _Atomic(struct px_snapshot *) incoming; /* published, not yet taken; one ref */
-    struct px_wsnap *snap;                  /* owned: the current snapshot */
-    struct geo_cache *geo_caches;           /* owned, CONF_GEO_DB_MAX decoded-record caches */
+    struct px_wview *view;        /* owned: the current fleet and routes; NULL until the first */
+    struct geo_cache *geo_caches; /* owned, CONF_GEO_DB_MAX decoded-record caches */
 
     struct px_slab_cache slabs;
     struct px_list clients; /* every open px_client */
     unsigned nclients;
 
-    struct px_backend *backends; /* owned, nbackends: every region's, flattened */
-    size_t nbackends;
-    size_t *region_first;           /* owned, nregions: first backend of each region */
-    struct px_balancer_peer *peers; /* owned scratch, nbackends, for the balancer */
-    unsigned rr;                    /* round-robin cursor */
+    struct px_balancer_peer *peers; /* owned scratch, npeers, for the balancer */
+    size_t npeers;
 
     _Atomic(struct px_routes *) incoming_routes; /* published, not yet taken; one ref */
-    struct px_routes *routes;                    /* one reference: the table requests use */
     struct px_signals signals;                   /* passive health signals to the control thread */
     struct px_rng rng;
     struct px_retry_budget retry_budget;
@@ -97,12 +99,13 @@ struct px_worker {
 };
 
 /*
- * Prepares W (loop, listeners from FDS, pools) on SNAP (W takes its own
- * reference). FDS are bound listening sockets the worker takes over.
- * Returns 0 or a negative libuv error.
+ * Prepares W (loop, listeners from FDS, stats with NZSLOTS x NRSLOTS zone
+ * and region slots). FDS are bound listening sockets the worker takes over.
+ * W serves once the control thread has published its first routing table
+ * (which brings the fleet and config). Returns 0 or a negative libuv error.
  */
-int px_worker_init(struct px_worker *w, unsigned id, struct px_process *proc,
-                   struct px_snapshot *snap, const int *fds, size_t nfds);
+int px_worker_init(struct px_worker *w, unsigned id, struct px_process *proc, size_t nzslots,
+                   size_t nrslots, const int *fds, size_t nfds);
 
 /* Starts W's thread. Returns 0 or a negative libuv error. */
 int px_worker_start(struct px_worker *w);
@@ -114,19 +117,40 @@ void px_worker_stop(struct px_worker *w);
 void px_worker_join(struct px_worker *w);
 
 /*
- * Hands SNAP to W from any thread (takes its own reference); W switches to
- * it on its next loop turn. New connections and requests then use it.
+ * Hands a routing table to W from any thread (takes its own reference); W
+ * takes it on its next loop turn. A table of a new fleet (new config, geo
+ * databases or backends) gives W a new view; new requests use it.
  */
-void px_worker_publish(struct px_worker *w, struct px_snapshot *snap);
-
-/* Hands a routing table to W from any thread (takes its own reference). */
 void px_worker_publish_routes(struct px_worker *w, struct px_routes *rt);
 
-/* Takes a hold on W's current snapshot for one exchange. */
-struct px_wsnap *px_worker_snap_hold(struct px_worker *w);
+/* Takes a hold on W's current view for one exchange. */
+struct px_wview *px_worker_view_hold(struct px_worker *w);
 
-/* Releases a hold taken with px_worker_snap_hold(). Accepts NULL. */
-void px_worker_snap_release(struct px_worker *w, struct px_wsnap *ws);
+/* Releases a hold taken with px_worker_view_hold(). Accepts NULL. */
+void px_worker_view_release(struct px_worker *w, struct px_wview *v);
+
+/* Adds DELTA (+1 or -1) to this worker's in-flight count on B. */
+static inline void px_backend_inflight_add(struct px_worker *w, struct px_backend *b, int delta)
+{
+    _Atomic unsigned *n = &b->desc->inflight[w->id];
+    atomic_store_explicit(n, atomic_load_explicit(n, memory_order_relaxed) + (unsigned)delta,
+                          memory_order_relaxed);
+}
+
+/* This worker's in-flight count on B. */
+static inline unsigned px_backend_inflight(const struct px_worker *w, const struct px_backend *b)
+{
+    return atomic_load_explicit(&b->desc->inflight[w->id], memory_order_relaxed);
+}
+
+/* Takes a reference on B for an upstream connection. */
+static inline void px_backend_ref(struct px_backend *b)
+{
+    b->refs++;
+}
+
+/* Drops a reference on B; the last (only once retired) frees it. */
+void px_backend_unref(struct px_backend *b);
 
 struct px_client;
 struct px_exchange;

@@ -84,5 +84,6 @@
     X(json_writer_escapes)                                                                         \
     X(admin_paths_methods_and_token)                                                               \
     X(admin_metrics_and_status_shape)                                                              \
-    X(admin_reload_keeps_state_and_refuses_layout_changes)                                         \
+    X(admin_reload_keeps_state_by_identity)                                                        \
+    X(admin_reload_refuses_listener_changes)                                                       \
     X(http1_te_reading_matches_llhttp)

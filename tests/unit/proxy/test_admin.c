@@ -53,6 +53,8 @@ static void on_walk_close(uv_handle_t *h, void *arg)
 
 static void teardown(struct fixture *f)
 {
+    px__control_close_backends(&f->ctl);
+    px__control_close_names(&f->ctl);
     uv_walk(&f->ctl.loop, on_walk_close, NULL);
     uv_run(&f->ctl.loop, UV_RUN_DEFAULT);
     px__control_dispose(&f->ctl);
@@ -133,35 +135,54 @@ TEST(admin_metrics_and_status_shape)
     teardown(&f);
 }
 
-/* Rewrites the fixture's file with EAST_BACKENDS and LAB_ROUTE (the lab zone's route). */
-static void rewrite(struct fixture *f, const char *east_backends, const char *lab_route)
+/* Rewrites the fixture's file: EAST_BACKENDS, the lab zone's LAB_ROUTE, and EXTRA at the end. */
+static void rewrite_with(struct fixture *f, const char *east_backends, const char *lab_route,
+                         const char *extra)
 {
     FILE *fp = fopen(f->path, "w");
     ASSERT_NOT_NULL(fp);
     fprintf(fp,
             "listen: 127.0.0.1:1\nadmin: 127.0.0.1:9\nregions:\n"
             "  east:\n    backends: [%s]\n    passive: {consecutive_failures: 7}\n"
-            "  west:\n    backends: [127.0.0.1:4]\n"
+            "  west:\n    backends: [127.0.0.1:4]\n%s"
             "zones:\n  - name: lab\n    match: {cidr: [10.0.0.0/8]}\n"
             "    route: %s\n"
             "  - name: default\n    route: {regions: [west, east]}\n",
-            east_backends, lab_route);
+            east_backends, extra, lab_route);
     fclose(fp);
 }
 
-TEST(admin_reload_keeps_state_and_refuses_layout_changes)
+static void rewrite(struct fixture *f, const char *east_backends, const char *lab_route)
+{
+    rewrite_with(f, east_backends, lab_route, "");
+}
+
+/* The control thread's record of the backend at ADDR, or NULL. */
+static struct px_cbackend *find(struct fixture *f, const char *addr)
+{
+    for (size_t i = 0; i < f->ctl.nbackends; i++)
+        if (strcmp(f->ctl.backends[i]->desc->addr.text, addr) == 0)
+            return f->ctl.backends[i];
+    return NULL;
+}
+
+TEST(admin_reload_keeps_state_by_identity)
 {
     struct fixture f;
     struct px_sbuf b;
     char err[2048];
     struct px_snapshot *first;
+    struct px_cbackend *three;
 
     setup(&f, "admin: 127.0.0.1:9");
     px_sbuf_init(&b);
     first = f.ctl.snap;
-    f.ctl.backends[1].health.rtt_ms = 12.5;
-    f.ctl.backends[1].health.has_rtt = true;
+    three = find(&f, "127.0.0.1:3");
+    ASSERT_NOT_NULL(three);
+    three->health.rtt_ms = 12.5;
+    three->health.has_rtt = true;
     f.ctl.regions[1].drained = true;
+    f.ctl.zones[1].switches = 4;
 
     /* A new route for lab and new passive settings: applied, state kept. */
     rewrite(&f, "127.0.0.1:2, 127.0.0.1:3", "{regions: [west]}");
@@ -169,11 +190,34 @@ TEST(admin_reload_keeps_state_and_refuses_layout_changes)
     ASSERT(f.ctl.snap != first);
     ASSERT_EQ(f.ctl.reloads_ok, 1);
     ASSERT_EQ(f.ctl.snap->cfg->conf->zones[0].route.regions[0], 1);
-    ASSERT(f.ctl.backends[1].health.has_rtt);
-    ASSERT(f.ctl.backends[1].health.rtt_ms == 12.5);
+    ASSERT_PTR_EQ(find(&f, "127.0.0.1:3"), three);
+    ASSERT(three->health.rtt_ms == 12.5);
     ASSERT(f.ctl.regions[1].drained);
-    ASSERT_PTR_EQ(f.ctl.backends[1].conf, &f.ctl.snap->cfg->conf->regions[0].backends[1]);
-    ASSERT_EQ(f.ctl.backends[1].health.passive->consecutive_failures, 7);
+    ASSERT_PTR_EQ(three->conf, &f.ctl.snap->cfg->conf->regions[0].backends[1]);
+    ASSERT_EQ(three->health.passive->consecutive_failures, 7);
+    ASSERT_PTR_EQ(f.ctl.fleet->snap, f.ctl.snap);
+
+    /* Backends reordered and one removed: the survivor keeps its record. */
+    rewrite(&f, "127.0.0.1:3", "{regions: [west]}");
+    ASSERT_OK(px_control_reload(&f.ctl, err, sizeof(err)));
+    ASSERT_EQ(f.ctl.nbackends, 2);
+    ASSERT_NULL(find(&f, "127.0.0.1:2"));
+    ASSERT_PTR_EQ(find(&f, "127.0.0.1:3"), three);
+    ASSERT_PTR_EQ(f.ctl.backends[0], three);
+    ASSERT_EQ(f.ctl.fleet->region_first[1], 1);
+
+    /* A region added in front: west keeps its drain, zones their counters. */
+    rewrite_with(&f, "127.0.0.1:3, 127.0.0.1:5", "{regions: [south, east]}",
+                 "  south:\n    backends: [127.0.0.1:6]\n");
+    ASSERT_OK(px_control_reload(&f.ctl, err, sizeof(err)));
+    ASSERT_EQ(f.ctl.snap->cfg->conf->nregions, 3);
+    ASSERT(f.ctl.regions[1].drained); /* west is still index 1 */
+    ASSERT(!f.ctl.regions[2].drained);
+    ASSERT_EQ(f.ctl.zones[1].switches, 4);
+    ASSERT_NOT_NULL(find(&f, "127.0.0.1:6"));
+    ASSERT_NOT_NULL(find(&f, "127.0.0.1:5"));
+    ASSERT_EQ(f.ctl.region_slots.n, 3);
+    ASSERT_STR_EQ(f.ctl.region_slots.names[2], "south");
 
     /* Errors keep the old snapshot and name the position. */
     struct px_snapshot *kept = f.ctl.snap;
@@ -181,24 +225,37 @@ TEST(admin_reload_keeps_state_and_refuses_layout_changes)
     ASSERT_EQ(px_control_reload(&f.ctl, err, sizeof(err)), -1);
     ASSERT_STR_CONTAINS(err, f.path);
     ASSERT_STR_CONTAINS(err, "nowhere");
-    rewrite(&f, "127.0.0.1:2", "{regions: [west]}");
-    ASSERT_EQ(px_control_reload(&f.ctl, err, sizeof(err)), -1);
-    ASSERT_STR_CONTAINS(err, ":4:");
-    ASSERT_STR_CONTAINS(err, "reload cannot change the backends of a region");
-    rewrite(&f, "127.0.0.1:3, 127.0.0.1:2", "{regions: [west]}");
-    ASSERT_EQ(px_control_reload(&f.ctl, err, sizeof(err)), -1);
     ASSERT_PTR_EQ(f.ctl.snap, kept);
-    ASSERT_EQ(f.ctl.reloads_failed, 3);
+    ASSERT_EQ(f.ctl.reloads_failed, 1);
 
     /* The admin endpoint answers 400 with the text. */
-    rewrite(&f, "127.0.0.1:2, 127.0.0.1:3", "{regions: [nowhere]}");
     ASSERT_EQ(call(&f, "POST", "/reload", NULL, &b), 400);
     ASSERT_STR_CONTAINS(b.data, "old config stays");
     ASSERT_EQ(call(&f, "GET", "/reload", NULL, &b), 405);
     rewrite(&f, "127.0.0.1:2, 127.0.0.1:3", "{regions: [east], fallback: [west]}");
     ASSERT_EQ(call(&f, "POST", "/reload", NULL, &b), 200);
     ASSERT_STR_CONTAINS(b.data, "\"result\":\"ok\"");
-    ASSERT_EQ(f.ctl.reloads_ok, 2);
+    ASSERT_EQ(f.ctl.reloads_ok, 4);
+    ASSERT_PTR_EQ(find(&f, "127.0.0.1:3"), three);
+    ASSERT(three->health.rtt_ms == 12.5);
     px_sbuf_dispose(&b);
+    teardown(&f);
+}
+
+TEST(admin_reload_refuses_listener_changes)
+{
+    struct fixture f;
+    char err[2048];
+    FILE *fp;
+
+    setup(&f, "admin: 127.0.0.1:9");
+    fp = fopen(f.path, "w");
+    ASSERT_NOT_NULL(fp);
+    fprintf(fp, "listen: 127.0.0.1:7\nadmin: 127.0.0.1:9\nregions:\n"
+                "  east:\n    backends: [127.0.0.1:2]\n");
+    fclose(fp);
+    ASSERT_EQ(px_control_reload(&f.ctl, err, sizeof(err)), -1);
+    ASSERT_STR_CONTAINS(err, "reload cannot change the listen addresses");
+    ASSERT_EQ(f.ctl.nbackends, 3);
     teardown(&f);
 }

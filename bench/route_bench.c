@@ -10,6 +10,7 @@
  */
 #include "proxy/balancer.h"
 #include "proxy/routes.h"
+#include "proxy/snapshot.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,10 +28,55 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* A fleet of NREGIONS x PER_REGION loopback backends and NZONES zones, from a temp file. */
+static struct px_fleet *make_fleet(size_t per_region)
+{
+    char path[] = "/tmp/route_bench-XXXXXX", err[1024];
+    struct px_config *cfg = NULL;
+    struct px_snapshot *snap = NULL;
+    struct px_fleet *f = NULL;
+    int fd = mkstemp(path);
+    FILE *fp = fd >= 0 ? fdopen(fd, "w") : NULL;
+
+    if (fp == NULL)
+        return NULL;
+    fprintf(fp, "listen: 127.0.0.1:1\nregions:\n");
+    for (int r = 0; r < NREGIONS; r++) {
+        fprintf(fp, "  r%d:\n    backends:\n", r);
+        for (size_t b = 0; b < per_region; b++)
+            fprintf(fp, "      - 127.0.%d.%zu:80\n", r, b + 1);
+    }
+    fprintf(fp, "zones:\n");
+    for (int z = 0; z < NZONES; z++)
+        fprintf(fp, "  - {name: z%d, match: {cidr: [10.%d.0.0/16]}, route: {regions: [r%d]}}\n", z,
+                z, z % NREGIONS);
+    fclose(fp);
+    if (px_config_load(path, &cfg, err, sizeof(err)) == 0 &&
+        px_snapshot_new(cfg, NULL, &snap, err, sizeof(err)) == 0 &&
+        (f = px_fleet_new(snap, NREGIONS * per_region)) != NULL) {
+        const struct conf *cf = snap->cfg->conf;
+        for (size_t r = 0, i = 0; r < NREGIONS; r++) {
+            f->region_first[r] = i;
+            for (size_t b = 0; b < per_region; b++, i++)
+                f->backends[i] = px_bdesc_new((uint32_t)i + 1, &cf->regions[r].backends[b].addr,
+                                              cf->regions[r].name, 1);
+        }
+        f->region_first[NREGIONS] = NREGIONS * per_region;
+    } else if (f == NULL) {
+        fprintf(stderr, "route_bench: %s\n", err);
+    }
+    px_config_unref(cfg);
+    px_snapshot_unref(snap);
+    unlink(path);
+    return f;
+}
+
 /* A table like the control thread publishes: every zone routed, one in slow start. */
 static struct px_routes *make_table(size_t per_region, struct px_rng *rng)
 {
-    struct px_routes *rt = px_routes_new(NZONES, NREGIONS, NREGIONS * per_region);
+    struct px_fleet *f = make_fleet(per_region);
+    struct px_routes *rt = f ? px_routes_new(f) : NULL;
+    px_fleet_unref(f);
     if (rt == NULL)
         return NULL;
     for (size_t z = 0; z < NZONES; z++) {

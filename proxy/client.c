@@ -39,7 +39,7 @@ void px_client_close(struct px_client *c, const char *reason)
         px__exchange_client_gone(c->x);
     c->pending_closes = 2;
     uv_close((uv_handle_t *)&c->tcp, on_client_closed);
-    uv_close((uv_handle_t *)&c->timer, on_client_closed);
+    uv_close((uv_handle_t *)&c->timer.handle, on_client_closed);
 }
 
 void px_client_peer_ip(const struct px_client *c, char *buf, size_t cap)
@@ -73,12 +73,12 @@ static void on_client_timer(uv_timer_t *t)
 void px__client_timer(struct px_client *c, uint64_t ms, const char *phase)
 {
     c->timer_phase = phase;
-    uv_timer_start(&c->timer, on_client_timer, ms, 0);
+    px_timer_set(&c->timer, ms);
 }
 
 void px__client_timer_stop(struct px_client *c)
 {
-    uv_timer_stop(&c->timer);
+    px_timer_clear(&c->timer);
 }
 
 static void on_client_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
@@ -292,8 +292,8 @@ void px_client_accept(struct px_worker *w, uv_stream_t *server, bool proxy_proto
     }
     c->w = w;
     uv_tcp_init(&w->loop, &c->tcp);
-    uv_timer_init(&w->loop, &c->timer);
-    c->tcp.data = c->timer.data = c;
+    px_timer_init(&w->loop, &c->timer, on_client_timer, c);
+    c->tcp.data = c;
     px_list_insert_tail(&w->clients, &c->node);
     w->nclients++;
     atomic_fetch_add(&w->proc->nclients, 1);

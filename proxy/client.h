@@ -10,6 +10,7 @@
 #include "proxy/list.h"
 #include "proxy/slab.h"
 #include "proxy/snapshot.h"
+#include "proxy/timer.h"
 
 #include <netinet/in.h>
 #include <stdbool.h>
@@ -36,7 +37,7 @@ union px_sockaddr {
 
 struct px_client {
     uv_tcp_t tcp;
-    uv_timer_t timer;        /* the current phase's deadline */
+    struct px_timer timer;   /* the current phase's deadline */
     struct px_worker *w;     /* borrowed */
     struct px_list node;     /* in w->clients */
     struct px_exchange *x;   /* owned; NULL between requests */
@@ -74,7 +75,7 @@ void px__client_read(struct px_client *c, bool on);
 /* Arms the client timer for MS with the given phase (a static string). */
 void px__client_timer(struct px_client *c, uint64_t ms, const char *phase);
 
-/* Stops the client timer. */
+/* Removes the client deadline: the current phase has no time limit. */
 void px__client_timer_stop(struct px_client *c);
 
 /* Writes the textual peer address (no port) into BUF. */

@@ -876,14 +876,14 @@ static void pump_response(struct px_exchange *x)
         }
         if (rc == 0) {
             px_upstream_read(u, false);
-            uv_timer_stop(&u->timer);
+            px_upstream_timer_stop(u);
             return;
         }
     }
     if (x->cwriting || x->up == NULL)
         return;
     if (x->resp_done) {
-        uv_timer_stop(&x->up->timer);
+        px_upstream_timer_stop(x->up);
         maybe_finish(x);
         return;
     }

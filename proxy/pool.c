@@ -15,7 +15,7 @@ void px_upstream_release(struct px_upstream *u)
     struct px_worker *w = u->w;
 
     u->x = NULL;
-    uv_timer_stop(&u->timer);
+    px_upstream_timer_stop(u);
     if (w->draining || b->retired || u->writing || u->in_off != u->in_len ||
         b->nidle >= w->conf->limits.upstream_pool_size) {
         px_upstream_close(u);
@@ -39,7 +39,7 @@ struct px_upstream *px_upstream_from_pool(struct px_backend *b, struct px_exchan
     struct px_upstream *u = px_container_of(b->idle.next, struct px_upstream, node);
     px_list_remove(&u->node);
     b->nidle--;
-    uv_timer_stop(&u->timer);
+    px_upstream_timer_stop(u);
     u->state = PX_UP_ACTIVE; /* reading stays on: no epoll_ctl per reuse */
     u->x = x;
     return u;

@@ -15,7 +15,7 @@ static void arm_idle(struct px_exchange *x)
 {
     const struct conf *cf = x->c->w->conf;
     px__client_timer(x->c, cf->timeouts.tunnel_idle_ms, "tunnel_idle");
-    uv_timer_stop(&x->up->timer);
+    px_upstream_timer_stop(x->up);
 }
 
 /* Upstream → client: everything buffered from the upstream. */

@@ -36,7 +36,7 @@ void px_upstream_close(struct px_upstream *u)
     u->x = NULL;
     u->pending_closes = 2;
     uv_close((uv_handle_t *)&u->tcp, on_upstream_closed);
-    uv_close((uv_handle_t *)&u->timer, on_upstream_closed);
+    uv_close((uv_handle_t *)&u->timer.handle, on_upstream_closed);
 }
 
 static void on_upstream_timer(uv_timer_t *t)
@@ -53,7 +53,12 @@ static void on_upstream_timer(uv_timer_t *t)
 
 void px_upstream_timer(struct px_upstream *u, uint64_t ms)
 {
-    uv_timer_start(&u->timer, on_upstream_timer, ms, 0);
+    px_timer_set(&u->timer, ms);
+}
+
+void px_upstream_timer_stop(struct px_upstream *u)
+{
+    px_timer_clear(&u->timer);
 }
 
 static void on_upstream_connect(uv_connect_t *req, int status)
@@ -61,7 +66,7 @@ static void on_upstream_connect(uv_connect_t *req, int status)
     struct px_upstream *u = req->data;
     if (status == UV_ECANCELED || u->state == PX_UP_CLOSING)
         return;
-    uv_timer_stop(&u->timer);
+    px_upstream_timer_stop(u);
     if (status == 0)
         u->state = PX_UP_ACTIVE;
     px__exchange_upstream_ready(u->x, status);
@@ -89,8 +94,8 @@ struct px_upstream *px_upstream_connect(struct px_worker *w, struct px_backend *
     u->x = x;
     px_list_init(&u->node);
     uv_tcp_init(&w->loop, &u->tcp);
-    uv_timer_init(&w->loop, &u->timer);
-    u->tcp.data = u->timer.data = u->connect_req.data = u->wreq.data = u;
+    px_timer_init(&w->loop, &u->timer, on_upstream_timer, u);
+    u->tcp.data = u->connect_req.data = u->wreq.data = u;
     u->state = PX_UP_CONNECTING;
     uv_tcp_nodelay(&u->tcp, 1);
     *err = uv_tcp_connect(&u->connect_req, &u->tcp, (const struct sockaddr *)&b->desc->addr.sa,

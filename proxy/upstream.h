@@ -10,6 +10,7 @@
 #include "proxy/http1.h"
 #include "proxy/list.h"
 #include "proxy/slab.h"
+#include "proxy/timer.h"
 
 #include <stdbool.h>
 #include <uv.h>
@@ -27,7 +28,7 @@ enum px_upstream_state {
 
 struct px_upstream {
     uv_tcp_t tcp;
-    uv_timer_t timer;
+    struct px_timer timer; /* the current phase's deadline */
     uv_connect_t connect_req;
     uv_write_t wreq;       /* the one write in flight */
     struct px_worker *w;   /* borrowed */
@@ -60,6 +61,9 @@ void px_upstream_read(struct px_upstream *u, bool on);
 
 /* Arms U's timer for MS; its expiry is reported to the exchange or pool. */
 void px_upstream_timer(struct px_upstream *u, uint64_t ms);
+
+/* Removes U's deadline: the current phase has no time limit. */
+void px_upstream_timer_stop(struct px_upstream *u);
 
 /*
  * Writes BUFS to U: synchronously when the socket takes it all (returns 1),

@@ -72,7 +72,8 @@ void px__client_exchange_done(struct px_client *c, bool keep_alive);
 /* Starts or stops reading; idempotent. */
 void px__client_read(struct px_client *c, bool on);
 
-/* Arms the client timer for MS with the given phase (a static string). */
+/* Sets the deadline of C's current phase to MS from now (armed lazily, see
+ * proxy/timer.h); PHASE is a static string naming it for the timeout. */
 void px__client_timer(struct px_client *c, uint64_t ms, const char *phase);
 
 /* Removes the client deadline: the current phase has no time limit. */

@@ -1,30 +1,23 @@
 /*
  * timer: the lazy deadline behind every connection's phase timer. The
  * invariant is that a recorded deadline always has the handle armed at or
- * before it (armed_ms <= due_ms), so no timeout fires late.
+ * before it, so no timeout fires late. Where the handle is armed is asked
+ * of libuv (uv_timer_get_due_in) rather than kept here: every connection
+ * has one of these, and idle connections are counted in bytes.
  */
 #include "proxy/timer.h"
 #include "proxy/px.h"
-
-static void on_timer_fire(uv_timer_t *h);
-
-/* Arms the handle for T's deadline; NOW is the loop time. */
-static void arm(struct px_timer *t, uint64_t now)
-{
-    t->armed_ms = t->due_ms;
-    uv_timer_start(&t->handle, on_timer_fire, t->due_ms - now, 0);
-}
 
 static void on_timer_fire(uv_timer_t *h)
 {
     struct px_timer *t = px_container_of(h, struct px_timer, handle);
     uint64_t now = uv_now(h->loop);
 
-    t->armed_ms = 0;
     if (t->due_ms == 0)
         return; /* the phase that armed it ended; the current one has no limit */
     if (t->due_ms > now) {
-        arm(t, now); /* a later phase moved the deadline on */
+        /* A later phase moved the deadline on. */
+        uv_timer_start(h, on_timer_fire, t->due_ms - now, 0);
         return;
     }
     t->due_ms = 0; /* like a fired one-shot timer: nothing armed any more */
@@ -36,16 +29,14 @@ void px_timer_init(uv_loop_t *loop, struct px_timer *t, uv_timer_cb on_expire, v
     uv_timer_init(loop, &t->handle);
     t->handle.data = data;
     t->on_expire = on_expire;
-    t->due_ms = t->armed_ms = 0;
+    t->due_ms = 0;
 }
 
 void px_timer_set(struct px_timer *t, uint64_t ms)
 {
-    uint64_t now = uv_now(t->handle.loop);
-
-    t->due_ms = now + ms;
+    t->due_ms = uv_now(t->handle.loop) + ms;
     /* Only an earlier deadline needs the handle moved; a later one is
      * picked up when the handle fires. */
-    if (t->armed_ms == 0 || t->due_ms < t->armed_ms)
-        arm(t, now);
+    if (!uv_is_active((uv_handle_t *)&t->handle) || ms < uv_timer_get_due_in(&t->handle))
+        uv_timer_start(&t->handle, on_timer_fire, ms, 0);
 }

@@ -18,7 +18,6 @@ struct px_timer {
     uv_timer_t handle;     /* data: the owner (borrowed); uv_close() it to stop for good */
     uv_timer_cb on_expire; /* the owner's handler for a deadline that passed */
     uint64_t due_ms;       /* loop time the current phase ends; 0 = no deadline */
-    uint64_t armed_ms;     /* loop time the handle fires at; 0 = not armed */
 };
 
 /* Initializes T on LOOP with no deadline; ON_EXPIRE gets T's handle, whose

@@ -59,7 +59,8 @@ void px_upstream_close(struct px_upstream *u);
 /* Starts or stops reading; idempotent. */
 void px_upstream_read(struct px_upstream *u, bool on);
 
-/* Arms U's timer for MS; its expiry is reported to the exchange or pool. */
+/* Sets the deadline of U's current phase to MS from now (armed lazily, see
+ * proxy/timer.h); its expiry is reported to the exchange or pool. */
 void px_upstream_timer(struct px_upstream *u, uint64_t ms);
 
 /* Removes U's deadline: the current phase has no time limit. */

@@ -55,9 +55,9 @@ void px__control_probe_timer(uv_timer_t *t)
     const char *host = b->kind == CONF_BACKEND_NAME ? b->host : cb->desc->addr.text;
     int err;
 
-    cb->probe = px_probe_start(&cb->ctl->loop, &b->probe,
-                               (const struct sockaddr *)&cb->desc->addr.sa, host, on_probe_done,
-                               cb, &err);
+    cb->probe =
+        px_probe_start(&cb->ctl->loop, &b->probe, (const struct sockaddr *)&cb->desc->addr.sa, host,
+                       on_probe_done, cb, &err);
     if (cb->probe == NULL)
         on_probe_done(cb, err, 0, 0);
 }
@@ -204,8 +204,7 @@ static size_t slots_missing(struct px_slots *s, const char *first, size_t n, siz
     return missing;
 }
 
-int px__control_slots_check(struct px_control *ctl, const struct conf *cf, char *err,
-                            size_t errlen)
+int px__control_slots_check(struct px_control *ctl, const struct conf *cf, char *err, size_t errlen)
 {
     size_t z = slots_missing(&ctl->zone_slots, cf->zones[0].name, cf->nzones, sizeof(cf->zones[0]));
     size_t r = slots_missing(&ctl->region_slots, cf->regions[0].name, cf->nregions,
@@ -334,8 +333,7 @@ static int dns_for(struct px_control *ctl, const struct conf *cf)
     return rc;
 }
 
-int px__control_dns_check(struct px_control *ctl, const struct conf *cf, char *err,
-                          size_t errlen)
+int px__control_dns_check(struct px_control *ctl, const struct conf *cf, char *err, size_t errlen)
 {
     int rc = dns_for(ctl, cf);
     if (rc != 0)
@@ -397,8 +395,7 @@ bool px__control_names_settled(const struct px_control *ctl)
 /* ------------------------------------------------------------ fleet */
 
 /* The entry's answer: its own address, or the last good DNS answer. */
-static const struct px_cname *entry_name(const struct px_control *ctl,
-                                         const struct conf_backend *e)
+static const struct px_cname *entry_name(const struct px_control *ctl, const struct conf_backend *e)
 {
     for (size_t i = 0; i < ctl->nnames; i++)
         if (ctl->names[i]->conf == e)
@@ -440,8 +437,7 @@ static void rebind(struct px_cbackend *cb, const struct conf *cf)
     cb->conf = cb->next_conf;
     cb->region = cb->next_region;
     cb->weight = cb->next_weight;
-    px_health_reconf(&cb->health, &cb->conf->probe, &cf->regions[cb->region].passive,
-                     &cf->routing);
+    px_health_reconf(&cb->health, &cb->conf->probe, &cf->regions[cb->region].passive, &cf->routing);
     if (old != cb->conf)
         restart_probe(cb);
 }

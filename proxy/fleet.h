@@ -26,11 +26,11 @@
  */
 struct px_bdesc {
     atomic_uint refs;
-    uint32_t id;                           /* unique for the process's lifetime */
-    struct conf_addr addr;                 /* where to connect; text for logs */
-    char region[CONF_NAME_MAX + 1];        /* the region it belongs to, for logs */
-    unsigned nworkers;                     /* entries of inflight */
-    _Atomic unsigned inflight[];           /* per worker: requests on it now */
+    uint32_t id;                    /* unique for the process's lifetime */
+    struct conf_addr addr;          /* where to connect; text for logs */
+    char region[CONF_NAME_MAX + 1]; /* the region it belongs to, for logs */
+    unsigned nworkers;              /* entries of inflight */
+    _Atomic unsigned inflight[];    /* per worker: requests on it now */
 };
 
 struct px_fleet {
@@ -39,8 +39,8 @@ struct px_fleet {
     struct px_snapshot *snap;   /* one reference: the config and geo databases */
     struct px_bdesc **backends; /* nbackends, one reference each; grouped by region */
     size_t nbackends;
-    size_t *region_first; /* nregions + 1: region r is [region_first[r], region_first[r + 1]) */
-    uint16_t *zone_slot;  /* nzones: each zone's slot in the workers' stats */
+    size_t *region_first;  /* nregions + 1: region r is [region_first[r], region_first[r + 1]) */
+    uint16_t *zone_slot;   /* nzones: each zone's slot in the workers' stats */
     uint16_t *region_slot; /* nregions: each region's slot in the workers' stats */
 };
 

@@ -343,12 +343,15 @@ static const char *slot_region(const struct px_control *ctl, size_t slot)
 }
 
 /* Sums every worker's stats into S (initialised here; the caller disposes). */
-static int scrape(const struct px_control *ctl, struct px_stats *s)
+static int scrape(struct px_control *ctl, struct px_stats *s)
 {
     if (px_stats_init(s, ctl->zone_slots.cap, ctl->region_slots.cap) != 0)
         return -1;
-    for (unsigned w = 0; w < ctl->nworkers; w++)
-        px_stats_merge(s, &ctl->workers[w].stats);
+    if (px__control_workers_lock(ctl)) {
+        for (unsigned w = 0; w < ctl->nworkers; w++)
+            px_stats_merge(s, &ctl->workers[w].stats);
+        px__control_workers_unlock(ctl);
+    }
     return 0;
 }
 

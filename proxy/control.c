@@ -172,8 +172,11 @@ static void publish(struct px_control *ctl, uint64_t now)
         rb->weight = cb->weight;
         rb->up_since_ms = cb->health.changed_ms;
     }
-    for (unsigned w = 0; w < ctl->nworkers; w++)
-        px_worker_publish_routes(&ctl->workers[w], rt);
+    if (px__control_workers_lock(ctl)) {
+        for (unsigned w = 0; w < ctl->nworkers; w++)
+            px_worker_publish_routes(&ctl->workers[w], rt);
+        px__control_workers_unlock(ctl);
+    }
     px_routes_unref(ctl->routes);
     ctl->routes = rt;
     ctl->published_ms = now;
@@ -522,6 +525,7 @@ int px_control_init(struct px_control *ctl, struct px_snapshot *snap, struct px_
     if ((rc = uv_loop_init(&ctl->loop)) != 0)
         return rc;
     uv_mutex_init(&ctl->ready_lock);
+    uv_mutex_init(&ctl->workers_lock);
     uv_cond_init(&ctl->ready_cond);
     uv_async_init(&ctl->loop, &ctl->wake, on_control_wake);
     uv_timer_init(&ctl->loop, &ctl->tick);
@@ -552,6 +556,27 @@ int px_control_start(struct px_control *ctl)
     return 0;
 }
 
+bool px__control_workers_lock(struct px_control *ctl)
+{
+    uv_mutex_lock(&ctl->workers_lock);
+    if (!ctl->workers_detached)
+        return true;
+    uv_mutex_unlock(&ctl->workers_lock);
+    return false;
+}
+
+void px__control_workers_unlock(struct px_control *ctl)
+{
+    uv_mutex_unlock(&ctl->workers_lock);
+}
+
+void px_control_detach_workers(struct px_control *ctl)
+{
+    uv_mutex_lock(&ctl->workers_lock);
+    ctl->workers_detached = true;
+    uv_mutex_unlock(&ctl->workers_lock);
+}
+
 void px_control_stop(struct px_control *ctl)
 {
     atomic_store(&ctl->stop_requested, true);
@@ -573,6 +598,7 @@ void px__control_dispose(struct px_control *ctl)
     px_routes_unref(ctl->routes);
     px_fleet_unref(ctl->fleet);
     uv_mutex_destroy(&ctl->ready_lock);
+    uv_mutex_destroy(&ctl->workers_lock);
     uv_cond_destroy(&ctl->ready_cond);
     free(ctl->zones);
     free(ctl->regions);

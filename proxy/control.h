@@ -88,8 +88,13 @@ struct px_control {
     struct px_cname **names; /* owned, nnames: every name and SRV entry */
     size_t nnames;
 
-    struct px_worker *workers; /* borrowed, nworkers: publish and signals */
+    struct px_worker *workers; /* borrowed, nworkers: publish, signals, stats */
     unsigned nworkers;
+    /* Held while this thread publishes to the workers or reads their stats;
+     * once detached (shutdown) it leaves them alone: their loops, and with
+     * them the wake-up fds, are going away. */
+    uv_mutex_t workers_lock;
+    bool workers_detached;
     struct px_routes *routes; /* one reference: the table last published */
     uint64_t started_ms;
     uint64_t published_ms; /* when the last table went out */
@@ -119,6 +124,21 @@ int px_control_init(struct px_control *ctl, struct px_snapshot *snap, struct px_
 /* Starts the control thread and waits (bounded) until the first routing
  * table is published. Returns 0 or a negative libuv error. */
 int px_control_start(struct px_control *ctl);
+
+/*
+ * Stops every use of the workers (publication, stats) before they are
+ * joined: a routing table sent to a worker whose loop is closed would write
+ * to a closed wake-up fd. Any thread; waits for a publication in progress.
+ */
+void px_control_detach_workers(struct px_control *ctl);
+
+/*
+ * Locks the workers for the control thread: returns true with the lock held
+ * (release with px__control_workers_unlock), or false, unlocked, once
+ * detached.
+ */
+bool px__control_workers_lock(struct px_control *ctl);
+void px__control_workers_unlock(struct px_control *ctl);
 
 /* Asks the control thread to stop (any thread). */
 void px_control_stop(struct px_control *ctl);

@@ -132,6 +132,9 @@ static int run(struct px_snapshot *snap)
             for (unsigned j = 0; j < i; j++)
                 px_worker_stop(&m.workers[j]);
             for (unsigned j = 0; j < i; j++)
+                px_worker_wait(&m.workers[j]);
+            px_control_detach_workers(&m.control);
+            for (unsigned j = 0; j < i; j++)
                 px_worker_join(&m.workers[j]);
             px_control_stop(&m.control);
             px_control_join(&m.control);
@@ -142,6 +145,11 @@ static int run(struct px_snapshot *snap)
     px_log(PX_LOG_INFO, NULL, "event=started version=%s workers=%u listen=%s config=%s", PX_VERSION,
            n, cf->listen[0].text, cf->path);
     uv_run(m.loop, UV_RUN_DEFAULT);
+    /* The control thread publishes and scrapes until every worker thread
+     * has ended; it must let go before their loops close. */
+    for (unsigned i = 0; i < m.nworkers; i++)
+        px_worker_wait(&m.workers[i]);
+    px_control_detach_workers(&m.control);
     for (unsigned i = 0; i < m.nworkers; i++)
         px_worker_join(&m.workers[i]);
     px_control_stop(&m.control);

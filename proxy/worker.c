@@ -351,9 +351,16 @@ static void on_walk_close(uv_handle_t *h, void *arg)
         uv_close(h, NULL);
 }
 
+void px_worker_wait(struct px_worker *w)
+{
+    if (!w->joined)
+        uv_thread_join(&w->thread);
+    w->joined = true;
+}
+
 void px_worker_join(struct px_worker *w)
 {
-    uv_thread_join(&w->thread);
+    px_worker_wait(w);
     /* A clean drain leaves nothing; this only catches a bug, loudly. */
     if (uv_loop_close(&w->loop) == UV_EBUSY) {
         px_log(PX_LOG_ERR, NULL, "event=worker_leak worker=%u", w->id);

@@ -96,6 +96,7 @@ struct px_worker {
     bool draining;
     uint64_t drain_deadline_ms;
     uv_thread_t thread;
+    bool joined; /* thread ended and joined */
 };
 
 /*
@@ -113,7 +114,10 @@ int px_worker_start(struct px_worker *w);
 /* Asks W, from any thread, to stop accepting and drain. */
 void px_worker_stop(struct px_worker *w);
 
-/* Waits for W's thread to end and frees what W owns. */
+/* Waits for W's thread to end; its loop and memory stay until px_worker_join. */
+void px_worker_wait(struct px_worker *w);
+
+/* Waits for W's thread to end (unless px_worker_wait did) and frees what W owns. */
 void px_worker_join(struct px_worker *w);
 
 /*

@@ -42,9 +42,29 @@ void px_client_close(struct px_client *c, const char *reason)
     uv_close((uv_handle_t *)&c->timer.handle, on_client_closed);
 }
 
+/* Dotted quad of A into BUF (16 bytes): glibc's inet_ntop goes through sprintf. */
+static void ipv4_text(const struct in_addr *a, char *buf)
+{
+    const unsigned char *b = (const unsigned char *)&a->s_addr;
+    char *o = buf;
+    for (int i = 0; i < 4; i++) {
+        unsigned v = b[i];
+        if (v >= 100)
+            *o++ = (char)('0' + v / 100);
+        if (v >= 10)
+            *o++ = (char)('0' + v / 10 % 10);
+        *o++ = (char)('0' + v % 10);
+        *o++ = i < 3 ? '.' : '\0';
+    }
+}
+
 void px_client_peer_ip(const struct px_client *c, char *buf, size_t cap)
 {
     const struct sockaddr *sa = &c->peer.sa;
+    if (sa->sa_family == AF_INET && cap >= INET_ADDRSTRLEN) { /* every request: XFF, logs */
+        ipv4_text(&c->peer.in.sin_addr, buf);
+        return;
+    }
     const void *addr = sa->sa_family == AF_INET6 ? (const void *)&c->peer.in6.sin6_addr
                                                  : (const void *)&c->peer.in.sin_addr;
     if (inet_ntop(sa->sa_family, addr, buf, (socklen_t)cap) == NULL)

@@ -363,13 +363,14 @@ static size_t geo_headers(const struct px_exchange *x, const struct conf *cf, ch
 {
     const struct conf_geo_headers *gh = &cf->geo.headers;
     const struct px_geo *g = &x->c->geo;
-    char asn[16];
+    char asn[16] = "";
     size_t n = 0;
 
-    snprintf(asn, sizeof(asn), "%u", g->asn);
+    if (gh->asn != NULL && g->asn != 0) /* the only number: no printf per request otherwise */
+        snprintf(asn, sizeof(asn), "%u", g->asn);
     const char *vals[][2] = {
         {gh->country, g->country},           {gh->subdivision, g->subdivision},
-        {gh->continent, g->continent},       {gh->asn, g->asn ? asn : ""},
+        {gh->continent, g->continent},       {gh->asn, asn},
         {gh->zone, cf->zones[x->zone].name},
     };
     for (size_t i = 0; i < PX_ARRAY_LEN(vals); i++) {

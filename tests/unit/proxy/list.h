@@ -90,4 +90,5 @@
     X(timer_later_deadline_keeps_handle_and_is_honoured)                                           \
     X(timer_earlier_deadline_rearms)                                                               \
     X(timer_cleared_deadline_never_expires)                                                        \
-    X(timer_close_while_armed)
+    X(timer_close_while_armed)                                                                     \
+    X(client_peer_ip_text)

@@ -388,6 +388,19 @@ static int raw_scan(struct px_http *h, const char *data, size_t n)
     char prev = (char)h->raw_prev;
 
     for (size_t i = 0; i < n; i++) {
+        /* Inside a field line only CR and LF matter: find them with memchr
+         * rather than byte by byte (most of a head is field lines). */
+        if ((st & RAW_START_DONE) && !(st & (RAW_CR | RAW_BOL))) {
+            const char *cr = memchr(data + i, '\r', n - i);
+            size_t end = cr ? (size_t)(cr - data) : n;
+            if (memchr(data + i, '\n', end - i) != NULL)
+                return PX_EPARSE; /* a bare LF */
+            if (cr == NULL)
+                break;
+            st |= RAW_CR;
+            i = end;
+            continue;
+        }
         char b = data[i];
         if (st & RAW_CR) {
             if (b != '\n')
@@ -547,15 +560,26 @@ int px_http_find(const struct px_http *h, const char *name)
 }
 
 /* Headers that never cross a proxy (RFC 9110 §7.6.1). */
-static const char *const hop_by_hop[] = {
-    "connection", "keep-alive", "proxy-connection",   "te",
-    "trailer",    "upgrade",    "proxy-authenticate",
+/* Every header of every head is checked against these: lengths first. */
+#define LIT(s)                                                                                     \
+    {                                                                                              \
+        s, sizeof(s) - 1                                                                           \
+    }
+static const struct {
+    const char *name;
+    uint32_t len;
+} hop_by_hop[] = {
+    LIT("connection"), LIT("keep-alive"), LIT("proxy-connection"),   LIT("te"),
+    LIT("trailer"),    LIT("upgrade"),    LIT("proxy-authenticate"),
 };
+
+/* name_is() for a string literal, with the length compared first. */
+#define NAME_IS(h, hd, lit) ((hd)->name_len == sizeof(lit) - 1 && name_is(h, hd, lit))
 
 static bool is_hop_by_hop(const struct px_http *h, const struct px_hdr *hd)
 {
     for (size_t i = 0; i < PX_ARRAY_LEN(hop_by_hop); i++)
-        if (name_is(h, hd, hop_by_hop[i]))
+        if (hd->name_len == hop_by_hop[i].len && name_is(h, hd, hop_by_hop[i].name))
             return true;
     return false;
 }
@@ -763,21 +787,21 @@ int px_http_scan(struct px_http *h)
         const char *v = h->buf + hd->value_off;
         if (is_hop_by_hop(h, hd))
             hd->flags |= PX_HDR_DROP;
-        if (name_is(h, hd, "connection")) {
+        if (NAME_IS(h, hd, "connection")) {
             if (each_token(v, hd->value_len, connection_token, h) != 0)
                 return PX_EPARSE;
-        } else if (name_is(h, hd, "upgrade")) {
+        } else if (NAME_IS(h, hd, "upgrade")) {
             has_upgrade_hdr = true;
             h2c |= lists_h2c(v, hd->value_len);
-        } else if (name_is(h, hd, "host")) {
+        } else if (NAME_IS(h, hd, "host")) {
             if (h->host_idx >= 0)
                 return PX_EPARSE;
             if (h->type == PX_HTTP_REQUEST && !valid_host(v, hd->value_len))
                 return PX_EPARSE;
             h->host_idx = (int)i;
-        } else if (name_is(h, hd, "expect")) {
+        } else if (NAME_IS(h, hd, "expect")) {
             h->expect_continue = px_http_ieq(v, hd->value_len, "100-continue");
-        } else if (name_is(h, hd, "x-forwarded-for")) {
+        } else if (NAME_IS(h, hd, "x-forwarded-for")) {
             hd->flags |= PX_HDR_XFF;
             h->xff_len += hd->value_len + 2;
         }
@@ -994,11 +1018,22 @@ int px_http_write_response_head(const struct px_http *h, const struct px_resp_ct
                                 size_t cap)
 {
     struct out o = {buf, 0, cap, false};
-    char line[32];
-    int status = px_http_status(h);
+    unsigned status = (unsigned)px_http_status(h); /* 100..999: llhttp reads three digits */
+    char line[] = {'H',
+                   'T',
+                   'T',
+                   'P',
+                   '/',
+                   '1',
+                   '.',
+                   '1',
+                   ' ',
+                   (char)('0' + status / 100 % 10),
+                   (char)('0' + status / 10 % 10),
+                   (char)('0' + status % 10),
+                   ' '};
 
-    snprintf(line, sizeof(line), "HTTP/1.1 %03d ", status);
-    puts_(&o, line);
+    put(&o, line, sizeof(line)); /* no printf per response */
     put(&o, h->buf + h->target_off, h->target_len);
     put(&o, "\r\n", 2);
     for (uint32_t i = 0; i < h->nhdrs; i++) {

@@ -699,34 +699,40 @@ static void backend_labels(struct px_sbuf *b, const struct px_control *ctl, size
     px_sbuf_puts(b, "\"} ");
 }
 
-static void metrics_dns(const struct px_control *ctl, struct px_sbuf *b)
+enum dns_figure { DNS_ADDRESSES, DNS_RESOLUTIONS, DNS_FAILURES };
+
+static uint64_t dns_figure(const struct px_cname *cn, enum dns_figure f)
 {
     struct px_dns_watch_info info;
+    if (f == DNS_ADDRESSES)
+        return cn->naddrs;
+    px_dns_watch_info(cn->watch, &info);
+    return f == DNS_RESOLUTIONS ? info.queries : info.failures;
+}
+
+/* One metric family with a sample per backend name. */
+static void prom_dns(struct px_sbuf *b, const struct px_control *ctl, const char *metric,
+                     const char *type, const char *help, enum dns_figure f)
+{
+    prom_head(b, metric, type, help);
+    for (size_t i = 0; i < ctl->nnames; i++) {
+        px_sbuf_printf(b, "%s{name=\"", metric);
+        px_prom_label(b, ctl->names[i]->conf->host);
+        px_sbuf_printf(b, "\"} %llu\n", (unsigned long long)dns_figure(ctl->names[i], f));
+    }
+}
+
+static void metrics_dns(const struct px_control *ctl, struct px_sbuf *b)
+{
     if (ctl->nnames == 0)
         return;
-    prom_head(b, "georoute_dns_addresses", "gauge",
-              "Addresses of the last good answer, by backend name.");
-    for (size_t i = 0; i < ctl->nnames; i++) {
-        px_sbuf_puts(b, "georoute_dns_addresses{name=\"");
-        px_prom_label(b, ctl->names[i]->conf->host);
-        px_sbuf_printf(b, "\"} %zu\n", ctl->names[i]->naddrs);
-    }
-    prom_head(b, "georoute_dns_resolutions_total", "counter",
-              "Resolution rounds of a backend name (success or failure).");
-    for (size_t i = 0; i < ctl->nnames; i++) {
-        px_dns_watch_info(ctl->names[i]->watch, &info);
-        px_sbuf_puts(b, "georoute_dns_resolutions_total{name=\"");
-        px_prom_label(b, ctl->names[i]->conf->host);
-        px_sbuf_printf(b, "\"} %llu\n", (unsigned long long)info.queries);
-    }
-    prom_head(b, "georoute_dns_failures_total", "counter",
-              "Failed resolution rounds of a backend name; the last good answer stays in use.");
-    for (size_t i = 0; i < ctl->nnames; i++) {
-        px_dns_watch_info(ctl->names[i]->watch, &info);
-        px_sbuf_puts(b, "georoute_dns_failures_total{name=\"");
-        px_prom_label(b, ctl->names[i]->conf->host);
-        px_sbuf_printf(b, "\"} %llu\n", (unsigned long long)info.failures);
-    }
+    prom_dns(b, ctl, "georoute_dns_addresses", "gauge",
+             "Addresses of the last good answer, by backend name.", DNS_ADDRESSES);
+    prom_dns(b, ctl, "georoute_dns_resolutions_total", "counter",
+             "Resolution rounds of a backend name (success or failure).", DNS_RESOLUTIONS);
+    prom_dns(b, ctl, "georoute_dns_failures_total", "counter",
+             "Failed resolution rounds of a backend name; the last good answer stays in use.",
+             DNS_FAILURES);
 }
 
 static void metrics_text(struct px_control *ctl, struct px_sbuf *b)

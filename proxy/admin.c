@@ -327,15 +327,6 @@ static uint64_t client_conns(const struct px_control *ctl)
                : 0;
 }
 
-/* The stats slot of NAME, or -1. */
-static int slot_index(const struct px_slots *sl, const char *name)
-{
-    for (size_t i = 0; i < sl->n; i++)
-        if (strcmp(sl->names[i], name) == 0)
-            return (int)i;
-    return -1;
-}
-
 /* The region name of a request-stats slot: 0 is "none", k + 1 is region slot k. */
 static const char *slot_region(const struct px_control *ctl, size_t slot)
 {
@@ -383,6 +374,22 @@ static int route_role(const struct conf *cf, size_t z, size_t r)
     return 0;
 }
 
+/* A zone's current choice: region, slow-start secondary and share, and why. */
+static void json_route_choice(struct px_sbuf *b, const struct px_control *ctl,
+                              const struct px_route_state *st)
+{
+    px_json_key(b, "region", false);
+    px_json_str(b, region_name(ctl, st->current));
+    px_json_key(b, "secondary", false);
+    px_json_str(b, region_name(ctl, st->secondary));
+    px_json_key(b, "share", false);
+    px_json_num(b, st->share);
+    px_json_key(b, "reason", false);
+    px_json_str(b, px_route_reason_name(st->reason));
+    px_json_key(b, "why", false);
+    px_json_str(b, st->why);
+}
+
 static void json_scores(struct px_sbuf *b, const struct px_control *ctl, size_t z)
 {
     const struct px_route_state *st = &ctl->zones[z];
@@ -426,21 +433,12 @@ static void json_zone(struct px_sbuf *b, struct px_control *ctl, size_t z, const
 {
     const struct px_route_state *st = &ctl->zones[z];
     uint64_t now = now_of(ctl);
-    int slot = slot_index(&ctl->zone_slots, cfg_of(ctl)->zones[z].name);
+    int slot = px__control_slot_find(&ctl->zone_slots, cfg_of(ctl)->zones[z].name);
     double med = s && slot >= 0 ? px_stats_rtt_median_s(s, (size_t)slot) : -1;
 
     px_json_key(b, "name", true);
     px_json_str(b, cfg_of(ctl)->zones[z].name);
-    px_json_key(b, "region", false);
-    px_json_str(b, region_name(ctl, st->current));
-    px_json_key(b, "secondary", false);
-    px_json_str(b, region_name(ctl, st->secondary));
-    px_json_key(b, "share", false);
-    px_json_num(b, st->share);
-    px_json_key(b, "reason", false);
-    px_json_str(b, px_route_reason_name(st->reason));
-    px_json_key(b, "why", false);
-    px_json_str(b, st->why);
+    json_route_choice(b, ctl, st);
     px_json_key(b, "since_switch_ms", false);
     if (st->reason == PX_ROUTE_NONE)
         px_sbuf_puts(b, "null");
@@ -962,16 +960,7 @@ static int debug_route(struct px_control *ctl, const char *query, struct px_sbuf
     px_sbuf_puts(b, "}");
     px_json_key(b, "zone", false);
     px_json_str(b, cf->zones[g.zone].name);
-    px_json_key(b, "region", false);
-    px_json_str(b, region_name(ctl, st->current));
-    px_json_key(b, "secondary", false);
-    px_json_str(b, region_name(ctl, st->secondary));
-    px_json_key(b, "share", false);
-    px_json_num(b, st->share);
-    px_json_key(b, "reason", false);
-    px_json_str(b, px_route_reason_name(st->reason));
-    px_json_key(b, "why", false);
-    px_json_str(b, st->why);
+    json_route_choice(b, ctl, st);
     px_json_key(b, "scores", false);
     json_scores(b, ctl, g.zone);
     px_sbuf_puts(b, "}\n");

@@ -270,10 +270,8 @@ static int check_layout(const struct conf *oc, const struct conf *nc, char *err,
 
 static int index_of_region(const struct conf *cf, const char *name)
 {
-    for (size_t r = 0; r < cf->nregions; r++)
-        if (strcmp(cf->regions[r].name, name) == 0)
-            return (int)r;
-    return -1;
+    const struct conf_region *r = conf_region_find(cf, name);
+    return r ? (int)(r - cf->regions) : -1;
 }
 
 /* Region R of OC as an index of NC, or -1 when NC lacks it (or R is -1). */

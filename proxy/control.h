@@ -184,6 +184,7 @@ void px__control_stop_probes(struct px_control *ctl);
 void px__control_close_backends(struct px_control *ctl);
 struct px_cbackend *px__control_find(const struct px_control *ctl, uint32_t id);
 int px__control_slots_init(struct px_slots *s, size_t cap);
+int px__control_slot_find(const struct px_slots *s, const char *name); /* -1: none */
 int px__control_slots_check(struct px_control *ctl, const struct conf *cf, char *err,
                             size_t errlen);
 void px__control_addr_from_dns(const struct px_dns_addr *d, struct conf_addr *out);

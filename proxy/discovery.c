@@ -175,13 +175,19 @@ struct px_cbackend *px__control_find(const struct px_control *ctl, uint32_t id)
 
 /* ------------------------------------------------------------ slots */
 
-static int slot_of(struct px_slots *s, const char *name, bool add)
+int px__control_slot_find(const struct px_slots *s, const char *name)
 {
     for (size_t i = 0; i < s->n; i++)
         if (strcmp(s->names[i], name) == 0)
             return (int)i;
-    if (!add || s->n == s->cap)
-        return -1;
+    return -1;
+}
+
+static int slot_of(struct px_slots *s, const char *name, bool add)
+{
+    int i = px__control_slot_find(s, name);
+    if (i >= 0 || !add || s->n == s->cap)
+        return i;
     snprintf(s->names[s->n], sizeof(s->names[0]), "%s", name);
     return (int)s->n++;
 }

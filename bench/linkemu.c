@@ -94,8 +94,8 @@
  * sides (Nagle would add its own delays), 1 ms timer resolution. This is a
  * tool, not a data plane: chunks are plain malloc'd buffers.
  */
-#include "proxy/list.h"
-#include "proxy/px.h"
+#include "proxy/base/list.h"
+#include "proxy/base/px.h"
 
 #include <uv.h>
 

@@ -8,9 +8,9 @@
  * Usage: route_bench [-n ITERATIONS] [-b BACKENDS_PER_REGION]
  * Single-threaded; run it on an idle machine and take the best of a few.
  */
-#include "proxy/balancer.h"
-#include "proxy/routes.h"
-#include "proxy/snapshot.h"
+#include "proxy/data/balancer.h"
+#include "proxy/state/routes.h"
+#include "proxy/state/snapshot.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -4,12 +4,13 @@
  * workers and tells them to drain on SIGTERM/SIGINT.
  */
 #include "conf/conf.h"
-#include "proxy/control.h"
-#include "proxy/listener.h"
-#include "proxy/log.h"
-#include "proxy/px.h"
-#include "proxy/snapshot.h"
-#include "proxy/worker.h"
+#include "proxy/admin/admin.h"
+#include "proxy/control/control.h"
+#include "proxy/data/listener.h"
+#include "proxy/base/log.h"
+#include "proxy/base/px.h"
+#include "proxy/state/snapshot.h"
+#include "proxy/data/worker.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -25,6 +26,7 @@ struct px_main {
     uv_loop_t *loop;
     uv_signal_t sigterm, sigint, sighup;
     struct px_worker *workers; /* owned, nworkers */
+    struct px_port **ports;    /* owned array, nworkers: each worker's mailbox, for control */
     struct px_control control;
     unsigned nworkers;
     struct px_snapshot *snap; /* one reference: the startup snapshot (the control thread
@@ -119,9 +121,15 @@ static int run(struct px_snapshot *snap)
             goto out;
         }
     }
-    int err = px_control_init(&m.control, snap, m.workers, n);
-    if (err == 0)
+    if ((m.ports = calloc(n, sizeof(*m.ports))) == NULL)
+        goto out;
+    for (unsigned i = 0; i < n; i++)
+        m.ports[i] = &m.workers[i].port;
+    int err = px_control_init(&m.control, snap, m.ports, n, &proc);
+    if (err == 0) {
+        px_admin_start(&m.control);
         err = px_control_start(&m.control);
+    }
     if (err != 0) {
         fprintf(stderr, "georoute: control thread: %s\n", uv_strerror(err));
         goto out;
@@ -161,6 +169,7 @@ out:
     if (proc.access_fd > STDERR_FILENO)
         close(proc.access_fd);
     free(m.workers);
+    free(m.ports);
     free(fds);
     return rc;
 }

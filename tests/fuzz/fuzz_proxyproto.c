@@ -6,8 +6,8 @@
  * MORE (a header split over reads must never be refused), and when the
  * whole input is MORE, so is every prefix.
  */
-#include "proxy/proxyproto.h"
-#include "proxy/px.h"
+#include "proxy/proto/proxyproto.h"
+#include "proxy/base/px.h"
 #include "tests/fuzz/fuzz_common.h"
 
 #include <string.h>

@@ -1,13 +1,13 @@
 /*
- * libFuzzer target: the request path of proxy/http1.c, as the exchange
+ * libFuzzer target: the request path of proxy/proto/http1.c, as the exchange
  * drives it. Input byte 0 picks the feed mode and limits, byte 1 seeds the
  * split points; the rest is what a client sends. On every head: scan it,
  * render the head we would forward, and check that the rendering re-parses
  * cleanly and carries exactly one Host, none of the client's copies of our
  * own headers, no hop-by-hop header and the same framing.
  */
-#include "proxy/http1.h"
-#include "proxy/px.h"
+#include "proxy/proto/http1.h"
+#include "proxy/base/px.h"
 #include "tests/fuzz/fuzz_common.h"
 
 #include <string.h>

@@ -1,13 +1,13 @@
 /*
- * libFuzzer target: the response path of proxy/http1.c. Input byte 0 picks
+ * libFuzzer target: the response path of proxy/proto/http1.c. Input byte 0 picks
  * the feed mode and the exchange's toggles (response to HEAD, de-chunking
  * for an HTTP/1.0 client, keep-alive), byte 1 seeds the split points; the
  * rest is what a backend sends. On every head: scan, render the client
  * head, and check it re-parses with the same status and framing and no
  * hop-by-hop header; decoded body spans must lie inside the fed bytes.
  */
-#include "proxy/http1.h"
-#include "proxy/px.h"
+#include "proxy/proto/http1.h"
+#include "proxy/base/px.h"
 #include "tests/fuzz/fuzz_common.h"
 
 #include <string.h>

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""proxy/dns.c against a real dnsmasq (Debian `dnsmasq`).
+"""proxy/control/dns.c against a real dnsmasq (Debian `dnsmasq`).
 
 Each test starts dnsmasq on 127.0.0.1:<free port>, serving A/AAAA records
 from a hosts file the test writes (--addn-hosts, re-read on SIGHUP) and SRV

@@ -12,7 +12,7 @@ unambiguous request. Malformed upstream responses must give the client a
 One proxy and one backend serve the whole file, so it stays well under a
 minute; every case uses a fresh client connection.
 
-Policy decided here (proxy/http1.c enforces it; llhttp 8.1 strict mode
+Policy decided here (proxy/proto/http1.c enforces it; llhttp 8.1 strict mode
 alone lets the starred ones through):
 - Transfer-Encoding in a request: exactly one line, HTTP/1.1, listing only
   "chunked" (OWS and empty list elements tolerated, forwarded as one plain

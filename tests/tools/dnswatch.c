@@ -1,5 +1,5 @@
 /*
- * dnswatch: runs proxy/dns.c on a uv loop and prints what it sees, one line
+ * dnswatch: runs proxy/control/dns.c on a uv loop and prints what it sees, one line
  * per event, so tests/it/test_dns.py can drive it against a real dnsmasq.
  *
  *   dnswatch [--server IP:PORT]... [--min-ttl D] [--max-ttl D] [--timeout D]
@@ -20,9 +20,9 @@
  * line per watch then "INFO-END", "stats" a STATS line, "unwatch NAME"
  * stops a watch, "quit" ends early. px_log lines go to stderr.
  */
-#include "proxy/dns.h"
-#include "proxy/log.h"
-#include "proxy/px.h"
+#include "proxy/control/dns.h"
+#include "proxy/base/log.h"
+#include "proxy/base/px.h"
 
 #include <inttypes.h>
 #include <stdio.h>

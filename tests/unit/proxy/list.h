@@ -39,8 +39,8 @@
     X(router_slow_start_edges)                                                                     \
     X(router_property_random_sequences)                                                            \
     X(router_real_conf)                                                                            \
-    X(router_retry_budget_min_and_pct)                                                             \
-    X(router_retry_budget_window_slides)                                                           \
+    X(retry_budget_min_and_pct)                                                                    \
+    X(retry_budget_window_slides)                                                                  \
     X(balancer_prefers_lower_latency)                                                              \
     X(balancer_inflight_counts)                                                                    \
     X(balancer_weights_idle)                                                                       \

@@ -1,0 +1,608 @@
+/*
+ * control: passive signals, routing decisions, reloads and publication, all
+ * on one thread. Every TICK_MS it drains the workers' signal rings, applies
+ * DNS changes to the fleet (discovery.c), updates region health, lets the
+ * router decide each zone and publishes a new table when anything a worker
+ * reads changed (and at least every second, so the balancer's load figures
+ * stay fresh).
+ */
+#include "proxy/control/control.h"
+#include "proxy/base/log.h"
+#include "proxy/base/px.h"
+#include "proxy/state/signals.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define TICK_MS 50
+#define REPUBLISH_MS 1000
+
+static uint64_t now_ms(struct px_control *ctl)
+{
+    return uv_now(&ctl->loop);
+}
+
+static const struct conf *ctl_conf(const struct px_control *ctl)
+{
+    return ctl->snap->cfg->conf;
+}
+
+/* Applies one passive signal; ejects within the region's allowed share. */
+static void apply_signal(struct px_control *ctl, const struct px_signal *s, uint64_t now)
+{
+    const struct conf *cf = ctl_conf(ctl);
+    struct px_cbackend *cb = px__control_find(ctl, s->backend);
+    size_t first, end;
+
+    if (cb == NULL) /* removed since the worker sent it */
+        return;
+    if (!px_health_passive(&cb->health, (enum px_outcome)s->outcome, s->latency_ms, now))
+        return;
+    px_control_region_span(ctl, cb->region, &first, &end);
+    for (size_t i = first; i < end; i++)
+        ctl->scratch[i - first] = &ctl->backends[i]->health;
+    if (!px_health_may_eject(ctl->scratch, end - first,
+                             cf->regions[cb->region].passive.max_ejected_pct, now))
+        return;
+    uint64_t ms = px_health_eject(&cb->health, now);
+    ctl->dirty = true;
+    px_log(PX_LOG_WARN, NULL, "event=backend_ejected backend=%s region=%s ms=%llu",
+           cb->desc->addr.text, cb->desc->region, (unsigned long long)ms);
+}
+
+static void drain_signals(struct px_control *ctl, uint64_t now)
+{
+    struct px_signal s;
+    for (unsigned w = 0; w < ctl->nworkers; w++)
+        while (px_signals_take(&ctl->ports[w]->signals, &s))
+            apply_signal(ctl, &s, now);
+    for (size_t i = 0; i < ctl->nbackends; i++) {
+        if (!px_health_eject_expire(&ctl->backends[i]->health, now))
+            continue;
+        ctl->dirty = true;
+        px_log(PX_LOG_INFO, NULL, "event=backend_unejected backend=%s",
+               ctl->backends[i]->desc->addr.text);
+    }
+}
+
+/* Updates every region's health and RTT; returns true if any verdict flipped. */
+static bool update_regions(struct px_control *ctl, uint64_t now)
+{
+    const struct conf *cf = ctl_conf(ctl);
+    bool flipped = false;
+
+    for (size_t r = 0; r < cf->nregions; r++) {
+        const struct conf_region *cr = &cf->regions[r];
+        size_t first, end;
+        px_control_region_span(ctl, r, &first, &end);
+        for (size_t i = first; i < end; i++)
+            ctl->scratch[i - first] = &ctl->backends[i]->health;
+        if (px_region_update(&ctl->regions[r], ctl->scratch, end - first, cr->min_healthy,
+                             (double)cf->routing.failure_penalty_ms, now)) {
+            flipped = true;
+            px_log(ctl->regions[r].healthy ? PX_LOG_INFO : PX_LOG_WARN, NULL,
+                   "event=region_%s region=%s usable=%u", ctl->regions[r].healthy ? "up" : "down",
+                   cr->name, ctl->regions[r].usable);
+        }
+    }
+    return flipped;
+}
+
+/* Asks the router about every zone; returns true if any choice changed. */
+static bool decide_zones(struct px_control *ctl, uint64_t now)
+{
+    const struct conf *cf = ctl_conf(ctl);
+    struct px_region_view views[cf->nregions];
+    bool changed = false;
+
+    for (size_t r = 0; r < cf->nregions; r++) {
+        const struct px_region_state *rs = &ctl->regions[r];
+        views[r] = (struct px_region_view){
+            .healthy = rs->healthy,
+            .drained = rs->drained,
+            .rtt_ms = rs->rtt_ms,
+            .healthy_since_ms = rs->healthy_since_ms,
+        };
+    }
+    for (size_t z = 0; z < cf->nzones; z++) {
+        struct px_route_state *st = &ctl->zones[z];
+        int before2 = st->secondary;
+        if (px_router_decide(cf, z, views, now, st)) {
+            changed = true;
+            px_log(PX_LOG_INFO, NULL, "event=route zone=%s region=%s reason=\"%s\"",
+                   cf->zones[z].name, st->current >= 0 ? cf->regions[st->current].name : "-",
+                   st->why);
+        }
+        /* A slow-start share moves every tick. */
+        changed |= before2 != st->secondary || st->secondary >= 0;
+    }
+    return changed;
+}
+
+/* Regions a zone may try, best first: healthy allowed by score, then fallback. */
+static unsigned failover_order(const struct px_route_state *st, size_t nregions, uint16_t *out)
+{
+    unsigned n = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        unsigned start = n;
+        for (size_t r = 0; r < nregions; r++) {
+            const struct px_route_score *sc = &st->scores[r];
+            if (sc->healthy && (pass == 0 ? sc->allowed : sc->fallback))
+                out[n++] = (uint16_t)r;
+        }
+        for (unsigned i = start + 1; i < n; i++) /* insertion sort by score */
+            for (unsigned j = i;
+                 j > start && st->scores[out[j]].total_ms < st->scores[out[j - 1]].total_ms; j--) {
+                uint16_t t = out[j];
+                out[j] = out[j - 1];
+                out[j - 1] = t;
+            }
+    }
+    return n;
+}
+
+static void publish(struct px_control *ctl, uint64_t now)
+{
+    const struct conf *cf = ctl_conf(ctl);
+    struct px_routes *rt = px_routes_new(ctl->fleet);
+    if (rt == NULL) {
+        px_log(PX_LOG_ERR, NULL, "event=publish_failed reason=out_of_memory");
+        return;
+    }
+    rt->generation = ctl->routes ? ctl->routes->generation + 1 : 1;
+    for (size_t z = 0; z < cf->nzones; z++) {
+        const struct px_route_state *st = &ctl->zones[z];
+        struct px_routes_zone *rz = &rt->zones[z];
+        rz->current = st->current;
+        rz->secondary = st->secondary;
+        rz->share = st->share;
+        rz->reason = st->reason;
+        snprintf(rz->why, sizeof(rz->why), "%s", st->why);
+        rz->norder = failover_order(st, cf->nregions, rz->order);
+    }
+    for (size_t r = 0; r < cf->nregions; r++)
+        rt->region_healthy[r] = ctl->regions[r].healthy && !ctl->regions[r].drained;
+    for (size_t i = 0; i < ctl->nbackends; i++) {
+        const struct px_cbackend *cb = ctl->backends[i];
+        struct px_routes_backend *rb = &rt->backends[i];
+        rb->usable = px_health_usable(&cb->health, now);
+        rb->load_ms = px_health_load_ms(&cb->health);
+        rb->weight = cb->weight;
+        rb->up_since_ms = cb->health.changed_ms;
+    }
+    if (px__control_workers_lock(ctl)) {
+        for (unsigned w = 0; w < ctl->nworkers; w++)
+            px_port_publish_routes(ctl->ports[w], rt);
+        px__control_workers_unlock(ctl);
+    }
+    px_routes_unref(ctl->routes);
+    ctl->routes = rt;
+    ctl->published_ms = now;
+    ctl->dirty = false;
+}
+
+static bool all_probed(const struct px_control *ctl)
+{
+    for (size_t i = 0; i < ctl->nbackends; i++)
+        if (ctl->backends[i]->last_probe_ms == 0)
+            return false;
+    return px__control_names_settled(ctl);
+}
+
+static void set_ready(struct px_control *ctl)
+{
+    uv_mutex_lock(&ctl->ready_lock);
+    ctl->ready = true;
+    uv_cond_signal(&ctl->ready_cond);
+    uv_mutex_unlock(&ctl->ready_lock);
+}
+
+/* How long the first table may wait for first probes and first DNS answers. */
+static uint64_t startup_wait_ms(const struct px_control *ctl)
+{
+    const struct conf *cf = ctl_conf(ctl);
+    uint64_t m = 0;
+    for (size_t r = 0; r < cf->nregions; r++)
+        for (size_t i = 0; i < cf->regions[r].nbackends; i++)
+            if (cf->regions[r].backends[i].probe.timeout_ms > m)
+                m = cf->regions[r].backends[i].probe.timeout_ms;
+    return ctl->nnames ? m + cf->dns.timeout_ms : m;
+}
+
+static void on_control_tick(uv_timer_t *t)
+{
+    struct px_control *ctl = t->data;
+    uint64_t now = now_ms(ctl);
+    bool first = ctl->routes == NULL;
+
+    /* A failure keeps the previous fleet, which is on the same config. */
+    if (ctl->fleet_dirty && px__control_build_fleet(ctl, ctl->snap) == 0)
+        ctl->dirty = true;
+    if (first && !all_probed(ctl) && now < ctl->started_ms + startup_wait_ms(ctl) + TICK_MS)
+        return;
+    drain_signals(ctl, now);
+    bool changed = update_regions(ctl, now);
+    changed |= decide_zones(ctl, now);
+    if (first || changed || ctl->dirty || ctl->routes->fleet != ctl->fleet ||
+        now - ctl->published_ms >= REPUBLISH_MS)
+        publish(ctl, now);
+    if (first)
+        set_ready(ctl);
+}
+
+/*
+ * Workers own their listeners and access log, and the admin listener lives
+ * on this loop: those are bound at start and only a restart changes them.
+ * Everything else may change on reload: regions, zones and backends are
+ * matched by name (backends by region and address) and keep their state.
+ */
+static int layout_error(char *err, size_t errlen, const struct conf *nc, struct conf_pos pos,
+                        const char *what)
+{
+    snprintf(err, errlen,
+             "%s:%u:%u: reload cannot change %s (only a restart can); the old config stays",
+             nc->path, pos.line, pos.col, what);
+    return -1;
+}
+
+static int check_layout(const struct conf *oc, const struct conf *nc, char *err, size_t errlen)
+{
+    struct conf_pos top = {1, 1};
+
+    if (oc->nlisten != nc->nlisten)
+        return layout_error(err, errlen, nc, nc->listeners[0].pos, "the listen addresses");
+    for (size_t i = 0; i < nc->nlisten; i++)
+        if (strcmp(oc->listen[i].text, nc->listen[i].text) != 0 ||
+            oc->listeners[i].proxy_protocol != nc->listeners[i].proxy_protocol)
+            return layout_error(err, errlen, nc, nc->listeners[i].pos, "the listen addresses");
+    if (oc->workers != nc->workers)
+        return layout_error(err, errlen, nc, top, "workers");
+    if ((oc->access_log == NULL) != (nc->access_log == NULL) ||
+        (oc->access_log && strcmp(oc->access_log, nc->access_log) != 0))
+        return layout_error(err, errlen, nc, top, "access_log");
+    if (oc->admin.enabled != nc->admin.enabled ||
+        strcmp(oc->admin.addr.text, nc->admin.addr.text) != 0)
+        return layout_error(err, errlen, nc, top, "admin.listen");
+    return 0;
+}
+
+static int index_of_region(const struct conf *cf, const char *name)
+{
+    const struct conf_region *r = conf_region_find(cf, name);
+    return r ? (int)(r - cf->regions) : -1;
+}
+
+/* Region R of OC as an index of NC, or -1 when NC lacks it (or R is -1). */
+static int map_region(const struct conf *oc, const struct conf *nc, int r)
+{
+    return r < 0 ? -1 : index_of_region(nc, oc->regions[r].name);
+}
+
+/*
+ * Region and zone state for NC, carried over by name from OC: health,
+ * drain, RTT, the route choice and its hysteresis timers and switch count.
+ * New ones start as at start-up. Returns 0 or PX_ENOMEM (nothing changed).
+ */
+static int remap_state(struct px_control *ctl, const struct conf *oc, const struct conf *nc)
+{
+    struct px_region_state *regions = calloc(nc->nregions, sizeof(*regions));
+    struct px_route_state *zones = calloc(nc->nzones, sizeof(*zones));
+    size_t z = 0;
+
+    if (regions == NULL || zones == NULL)
+        goto fail;
+    for (; z < nc->nzones; z++)
+        if (px_route_state_init(&zones[z], nc->nregions) != 0)
+            goto fail;
+    for (size_t r = 0; r < nc->nregions; r++) {
+        int o = index_of_region(oc, nc->regions[r].name);
+        if (o >= 0)
+            regions[r] = ctl->regions[o];
+    }
+    for (size_t i = 0; i < nc->nzones; i++)
+        for (size_t o = 0; o < oc->nzones; o++) {
+            struct px_route_state *from = &ctl->zones[o], *to = &zones[i];
+            if (strcmp(oc->zones[o].name, nc->zones[i].name) != 0)
+                continue;
+            struct px_route_score *scores = to->scores;
+            size_t nscores = to->nscores;
+            *to = *from;
+            to->scores = scores; /* recomputed by the next decision */
+            to->nscores = nscores;
+            to->current = map_region(oc, nc, from->current);
+            to->secondary = map_region(oc, nc, from->secondary);
+            to->candidate = map_region(oc, nc, from->candidate);
+            if (to->secondary < 0)
+                to->share = 1.0;
+        }
+    for (size_t o = 0; o < oc->nzones; o++)
+        px_route_state_dispose(&ctl->zones[o]);
+    free(ctl->zones);
+    free(ctl->regions);
+    ctl->zones = zones;
+    ctl->regions = regions;
+    return 0;
+fail:
+    while (z > 0)
+        px_route_state_dispose(&zones[--z]);
+    free(zones);
+    free(regions);
+    return PX_ENOMEM;
+}
+
+static void on_geo_timer(uv_timer_t *t);
+
+static void restart_geo_timer(struct px_control *ctl)
+{
+    const struct conf *cf = ctl_conf(ctl);
+    uv_timer_stop(&ctl->geo_timer);
+    if (cf->geo.ndbs > 0 && cf->geo.reload_interval_ms > 0)
+        uv_timer_start(&ctl->geo_timer, on_geo_timer, cf->geo.reload_interval_ms,
+                       cf->geo.reload_interval_ms);
+}
+
+/* Swaps in the validated SNAP: state by name, names, fleet, a fresh decision. */
+static int apply_snapshot(struct px_control *ctl, struct px_snapshot *snap, char *err,
+                          size_t errlen)
+{
+    const struct conf *oc = ctl_conf(ctl), *nc = snap->cfg->conf;
+    uint64_t now = now_ms(ctl);
+
+    if (remap_state(ctl, oc, nc) != 0) {
+        snprintf(err, errlen, "%s:1:1: out of memory; the old config stays", nc->path);
+        return -1;
+    }
+    px_snapshot_unref(ctl->snap);
+    ctl->snap = px_snapshot_ref(snap);
+    /* Past the point of no return: regions and zones are already the new
+     * config's, so the fleet must follow. Like Redis, treat running out of
+     * memory here as fatal rather than serve a half-applied config. */
+    if (px__control_sync_names(ctl, nc) != 0 || px__control_build_fleet(ctl, snap) != 0) {
+        px_log(PX_LOG_ERR, NULL, "event=reload result=out_of_memory action=abort");
+        abort();
+    }
+    if (ctl->routes != NULL) { /* before the first table, the first tick decides */
+        update_regions(ctl, now);
+        decide_zones(ctl, now);
+        publish(ctl, now);
+    }
+    restart_geo_timer(ctl);
+    return 0;
+}
+
+int px_control_reload(struct px_control *ctl, char *err, size_t errlen)
+{
+    const struct conf *oc = ctl_conf(ctl);
+    struct px_config *cfg = NULL;
+    struct px_snapshot *snap = NULL;
+
+    err[0] = '\0';
+    if (px_config_load(oc->path, &cfg, err, errlen) != 0 ||
+        check_layout(oc, cfg->conf, err, errlen) != 0 ||
+        px__control_slots_check(ctl, cfg->conf, err, errlen) != 0 ||
+        px__control_dns_check(ctl, cfg->conf, err, errlen) != 0 ||
+        px_snapshot_new(cfg, ctl->snap, &snap, err, errlen) != 0 ||
+        apply_snapshot(ctl, snap, err, errlen) != 0) {
+        size_t n = strlen(err);
+        while (n > 0 && err[n - 1] == '\n')
+            err[--n] = '\0';
+        px_config_unref(cfg);
+        px_snapshot_unref(snap);
+        ctl->reloads_failed++;
+        px_log(PX_LOG_ERR, NULL, "event=reload result=failed kept=old error=\"%s\"", err);
+        return -1;
+    }
+    px_config_unref(cfg);
+    ctl->geo_error[0] = '\0';
+    ctl->reloads_ok++;
+    px_log(PX_LOG_INFO, NULL,
+           "event=reload result=ok generation=%llu config=%s regions=%zu zones=%zu backends=%zu",
+           (unsigned long long)snap->generation, ctl_conf(ctl)->path, ctl_conf(ctl)->nregions,
+           ctl_conf(ctl)->nzones, ctl->nbackends);
+    px_snapshot_unref(snap);
+    return 0;
+}
+
+void px_control_reload_async(struct px_control *ctl)
+{
+    atomic_store(&ctl->reload_requested, true);
+    uv_async_send(&ctl->wake);
+}
+
+/*
+ * A changed database file is opened off to the side; only a file that opens
+ * and validates replaces the one in service, for new lookups. The old handle
+ * closes when the last snapshot using it goes.
+ */
+static void on_geo_timer(uv_timer_t *t)
+{
+    struct px_control *ctl = t->data;
+    struct px_snapshot *next;
+    char err[1024];
+
+    if (!px_snapshot_geo_changed(ctl->snap))
+        return;
+    if (px_snapshot_new(ctl->snap->cfg, ctl->snap, &next, err, sizeof(err)) != 0) {
+        if (strcmp(err, ctl->geo_error) != 0)
+            px_log(PX_LOG_ERR, NULL, "event=geo_reload result=failed kept=old error=\"%s\"", err);
+        snprintf(ctl->geo_error, sizeof(ctl->geo_error), "%s", err);
+        return;
+    }
+    ctl->geo_error[0] = '\0';
+    px_log(PX_LOG_INFO, NULL, "event=geo_reload result=ok generation=%llu",
+           (unsigned long long)next->generation);
+    px_snapshot_unref(ctl->snap);
+    ctl->snap = next;
+    /* Same config, same backends: a new fleet only carries the new databases. */
+    if (px__control_build_fleet(ctl, next) != 0) {
+        px_log(PX_LOG_ERR, NULL, "event=geo_reload result=out_of_memory action=abort");
+        abort();
+    }
+    if (ctl->routes != NULL)
+        publish(ctl, now_ms(ctl));
+}
+
+static void on_control_handle_closed(uv_handle_t *h)
+{
+    struct px_control *ctl = h->data;
+    ctl->pending_closes--;
+}
+
+static void close_handle(struct px_control *ctl, uv_handle_t *h)
+{
+    h->data = ctl;
+    ctl->pending_closes++;
+    uv_close(h, on_control_handle_closed);
+}
+
+static void on_dns_closed(void *data)
+{
+    struct px_control *ctl = data;
+    ctl->pending_closes--;
+}
+
+static void on_control_wake(uv_async_t *a)
+{
+    struct px_control *ctl = a->data;
+    if (uv_is_closing((uv_handle_t *)&ctl->tick))
+        return;
+    if (!atomic_load(&ctl->stop_requested)) {
+        char err[4096];
+        if (atomic_exchange(&ctl->reload_requested, false))
+            px_control_reload(ctl, err, sizeof(err));
+        return;
+    }
+    px__control_close_backends(ctl);
+    px__control_close_names(ctl);
+    if (ctl->dns) {
+        ctl->pending_closes++;
+        px_dns_close(ctl->dns, on_dns_closed, ctl);
+        ctl->dns = NULL;
+    }
+    close_handle(ctl, (uv_handle_t *)&ctl->tick);
+    close_handle(ctl, (uv_handle_t *)&ctl->geo_timer);
+    close_handle(ctl, (uv_handle_t *)&ctl->wake);
+    if (ctl->admin)
+        ctl->admin->close(ctl->admin);
+    ctl->admin = NULL;
+}
+
+static void control_main(void *arg)
+{
+    struct px_control *ctl = arg;
+    uv_update_time(&ctl->loop);
+    ctl->started_ms = now_ms(ctl);
+    px__control_start_probes(ctl);
+    uv_timer_start(&ctl->tick, on_control_tick, TICK_MS, TICK_MS);
+    restart_geo_timer(ctl);
+    uv_run(&ctl->loop, UV_RUN_DEFAULT);
+    if (!ctl->ready)
+        set_ready(ctl); /* stopped before the first table: release the waiter */
+}
+
+int px_control_init(struct px_control *ctl, struct px_snapshot *snap, struct px_port **ports,
+                    unsigned nworkers, const struct px_process *proc)
+{
+    const struct conf *cf = snap->cfg->conf;
+    int rc;
+
+    memset(ctl, 0, sizeof(*ctl));
+    ctl->snap = px_snapshot_ref(snap);
+    ctl->ports = ports;
+    ctl->proc = proc;
+    ctl->nworkers = nworkers;
+    ctl->next_id = 1;
+    px_rng_seed(&ctl->rng, uv_hrtime());
+    ctl->regions = calloc(cf->nregions, sizeof(*ctl->regions));
+    ctl->zones = calloc(cf->nzones, sizeof(*ctl->zones));
+    if (!ctl->regions || !ctl->zones ||
+        px__control_slots_init(&ctl->zone_slots, px_stats_slots(cf->nzones)) != 0 ||
+        px__control_slots_init(&ctl->region_slots, px_stats_slots(cf->nregions)) != 0)
+        return UV_ENOMEM;
+    if ((rc = uv_loop_init(&ctl->loop)) != 0)
+        return rc;
+    uv_mutex_init(&ctl->ready_lock);
+    uv_mutex_init(&ctl->workers_lock);
+    uv_cond_init(&ctl->ready_cond);
+    uv_async_init(&ctl->loop, &ctl->wake, on_control_wake);
+    uv_timer_init(&ctl->loop, &ctl->tick);
+    uv_timer_init(&ctl->loop, &ctl->geo_timer);
+    ctl->wake.data = ctl->tick.data = ctl->geo_timer.data = ctl;
+    for (size_t z = 0; z < cf->nzones; z++)
+        if (px_route_state_init(&ctl->zones[z], cf->nregions) != 0)
+            return UV_ENOMEM;
+    char err[512];
+    if (px__control_dns_check(ctl, cf, err, sizeof(err)) != 0) {
+        px_log(PX_LOG_ERR, NULL, "event=dns_setup_failed error=\"%s\"", err);
+        return UV_EINVAL;
+    }
+    if (px__control_sync_names(ctl, cf) != 0 || px__control_build_fleet(ctl, snap) != 0)
+        return UV_ENOMEM;
+    return 0;
+}
+
+int px_control_start(struct px_control *ctl)
+{
+    int rc = uv_thread_create(&ctl->thread, control_main, ctl);
+    if (rc != 0)
+        return rc;
+    uv_mutex_lock(&ctl->ready_lock);
+    while (!ctl->ready)
+        uv_cond_wait(&ctl->ready_cond, &ctl->ready_lock);
+    uv_mutex_unlock(&ctl->ready_lock);
+    return 0;
+}
+
+bool px__control_workers_lock(struct px_control *ctl)
+{
+    uv_mutex_lock(&ctl->workers_lock);
+    if (!ctl->workers_detached)
+        return true;
+    uv_mutex_unlock(&ctl->workers_lock);
+    return false;
+}
+
+void px__control_workers_unlock(struct px_control *ctl)
+{
+    uv_mutex_unlock(&ctl->workers_lock);
+}
+
+void px_control_detach_workers(struct px_control *ctl)
+{
+    uv_mutex_lock(&ctl->workers_lock);
+    ctl->workers_detached = true;
+    uv_mutex_unlock(&ctl->workers_lock);
+}
+
+void px_control_stop(struct px_control *ctl)
+{
+    atomic_store(&ctl->stop_requested, true);
+    uv_async_send(&ctl->wake);
+}
+
+void px_control_join(struct px_control *ctl)
+{
+    uv_thread_join(&ctl->thread);
+    px__control_dispose(ctl);
+}
+
+void px__control_dispose(struct px_control *ctl)
+{
+    if (uv_loop_close(&ctl->loop) != 0)
+        px_log(PX_LOG_ERR, NULL, "event=control_leak");
+    for (size_t z = 0; ctl->zones && z < ctl_conf(ctl)->nzones; z++)
+        px_route_state_dispose(&ctl->zones[z]);
+    px_routes_unref(ctl->routes);
+    px_fleet_unref(ctl->fleet);
+    uv_mutex_destroy(&ctl->ready_lock);
+    uv_mutex_destroy(&ctl->workers_lock);
+    uv_cond_destroy(&ctl->ready_cond);
+    free(ctl->zones);
+    free(ctl->regions);
+    free(ctl->backends);
+    free(ctl->by_id);
+    free(ctl->scratch);
+    free(ctl->zone_slots.names);
+    free(ctl->region_slots.names);
+    px_snapshot_unref(ctl->snap);
+}

@@ -1,0 +1,579 @@
+/*
+ * discovery: which backends are in service, on the control thread. It turns
+ * the config's entries (addresses, names, SRV names) and the DNS answers
+ * into the control thread's backend records and a fleet for the workers,
+ * matching backends by identity (region and address) so that one that
+ * stays keeps its health, probes and pools across reloads and DNS changes.
+ * It owns the records' probe timers and the DNS watches.
+ */
+#include "proxy/control/control.h"
+#include "proxy/base/log.h"
+#include "proxy/base/px.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------ probes */
+
+static void schedule_probe(struct px_cbackend *cb, uint64_t delay_ms)
+{
+    uv_timer_start(&cb->probe_timer, px__control_probe_timer, delay_ms, 0);
+}
+
+static void on_probe_done(void *data, int err, double rtt_ms, int status)
+{
+    struct px_cbackend *cb = data;
+    struct px_control *ctl = cb->ctl;
+    uint64_t now = uv_now(&ctl->loop);
+    enum px_health_change ch;
+
+    cb->probe = NULL;
+    cb->last_err = err;
+    cb->last_status = status;
+    cb->last_probe_ms = now;
+    ch = px_health_probe(&cb->health, err == 0, rtt_ms, now);
+    if (ch != PX_HEALTH_SAME)
+        ctl->dirty = true;
+    if (ch == PX_HEALTH_WENT_UP)
+        px_log(PX_LOG_INFO, NULL, "event=backend_up backend=%s region=%s rtt_ms=%.1f",
+               cb->desc->addr.text, cb->desc->region, rtt_ms);
+    else if (ch == PX_HEALTH_WENT_DOWN)
+        px_log(PX_LOG_WARN, NULL, "event=backend_down backend=%s region=%s reason=\"%s\" status=%d",
+               cb->desc->addr.text, cb->desc->region,
+               err == PX_EPARSE && status ? "unexpected status" : px_strerror(err), status);
+    if (!atomic_load(&ctl->stop_requested))
+        schedule_probe(cb, px_health_next_probe_ms(&cb->health, &ctl->rng));
+}
+
+void px__control_probe_timer(uv_timer_t *t)
+{
+    struct px_cbackend *cb = t->data;
+    const struct conf_backend *b = cb->conf;
+    /* A name entry's probes carry the name as Host, as its clients do. */
+    const char *host = b->kind == CONF_BACKEND_NAME ? b->host : cb->desc->addr.text;
+    int err;
+
+    cb->probe =
+        px_probe_start(&cb->ctl->loop, &b->probe, (const struct sockaddr *)&cb->desc->addr.sa, host,
+                       on_probe_done, cb, &err);
+    if (cb->probe == NULL)
+        on_probe_done(cb, err, 0, 0);
+}
+
+void px__control_stop_probes(struct px_control *ctl)
+{
+    for (size_t i = 0; i < ctl->nbackends; i++) {
+        struct px_cbackend *cb = ctl->backends[i];
+        if (cb->probe)
+            px_probe_cancel(cb->probe);
+        cb->probe = NULL;
+        uv_timer_stop(&cb->probe_timer);
+    }
+}
+
+/* Restarts probes in flight, which read the settings of the config they began under. */
+static void restart_probe(struct px_cbackend *cb)
+{
+    if (cb->probe == NULL)
+        return;
+    px_probe_cancel(cb->probe);
+    cb->probe = NULL;
+    schedule_probe(cb, 0);
+}
+
+/* ------------------------------------------------------------ records */
+
+static void on_cbackend_closed(uv_handle_t *h)
+{
+    struct px_cbackend *cb = h->data;
+    struct px_control *ctl = cb->ctl;
+    ctl->pending_closes--;
+    px_bdesc_unref(cb->desc);
+    free(cb);
+}
+
+/* Ends CB: its probe stops and it is freed through its timer's close callback. */
+static void cbackend_close(struct px_cbackend *cb)
+{
+    if (cb->probe)
+        px_probe_cancel(cb->probe);
+    cb->probe = NULL;
+    cb->ctl->pending_closes++;
+    uv_close((uv_handle_t *)&cb->probe_timer, on_cbackend_closed);
+}
+
+void px__control_close_backends(struct px_control *ctl)
+{
+    for (size_t i = 0; i < ctl->nbackends; i++)
+        cbackend_close(ctl->backends[i]);
+    ctl->nbackends = 0;
+}
+
+/*
+ * A new record for ADDR in region R of CF. Before the first routing table
+ * it is up but unconfirmed (one failing probe takes it down), and that
+ * table waits for every first probe; one that appears later (reload, DNS)
+ * starts down and takes traffic once `rise` probes have passed, like a
+ * backend coming back.
+ */
+static struct px_cbackend *cbackend_new(struct px_control *ctl, const struct conf *cf, size_t r,
+                                        const struct conf_backend *entry,
+                                        const struct conf_addr *addr, unsigned weight)
+{
+    struct px_cbackend *cb = calloc(1, sizeof(*cb));
+    if (cb == NULL)
+        return NULL;
+    cb->desc = px_bdesc_new(ctl->next_id, addr, cf->regions[r].name, ctl->nworkers);
+    if (cb->desc == NULL) {
+        free(cb);
+        return NULL;
+    }
+    ctl->next_id++;
+    cb->ctl = ctl;
+    cb->conf = entry;
+    cb->region = r;
+    cb->weight = weight;
+    px_health_init(&cb->health, &entry->probe, &cf->regions[r].passive, &cf->routing,
+                   ctl->routes == NULL, uv_now(&ctl->loop));
+    uv_timer_init(&ctl->loop, &cb->probe_timer);
+    cb->probe_timer.data = cb;
+    if (uv_is_active((uv_handle_t *)&ctl->tick)) /* else control_main starts every probe */
+        schedule_probe(cb, 0);
+    return cb;
+}
+
+void px__control_start_probes(struct px_control *ctl)
+{
+    for (size_t i = 0; i < ctl->nbackends; i++)
+        schedule_probe(ctl->backends[i], 0);
+}
+
+static int cmp_by_id(const void *a, const void *b)
+{
+    uint32_t x = (*(struct px_cbackend *const *)a)->desc->id;
+    uint32_t y = (*(struct px_cbackend *const *)b)->desc->id;
+    return x < y ? -1 : x > y;
+}
+
+struct px_cbackend *px__control_find(const struct px_control *ctl, uint32_t id)
+{
+    size_t lo = 0, hi = ctl->nbackends;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        uint32_t m = ctl->by_id[mid]->desc->id;
+        if (m == id)
+            return ctl->by_id[mid];
+        if (m < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------ slots */
+
+int px__control_slot_find(const struct px_slots *s, const char *name)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (strcmp(s->names[i], name) == 0)
+            return (int)i;
+    return -1;
+}
+
+static int slot_of(struct px_slots *s, const char *name, bool add)
+{
+    int i = px__control_slot_find(s, name);
+    if (i >= 0 || !add || s->n == s->cap)
+        return i;
+    snprintf(s->names[s->n], sizeof(s->names[0]), "%s", name);
+    return (int)s->n++;
+}
+
+int px__control_slots_init(struct px_slots *s, size_t cap)
+{
+    s->n = 0;
+    s->cap = cap;
+    s->names = calloc(cap ? cap : 1, sizeof(*s->names));
+    return s->names ? 0 : PX_ENOMEM;
+}
+
+/* New names that a config would add to S. */
+static size_t slots_missing(struct px_slots *s, const char *first, size_t n, size_t stride)
+{
+    size_t missing = 0;
+    for (size_t i = 0; i < n; i++)
+        if (slot_of(s, first + i * stride, false) < 0)
+            missing++;
+    return missing;
+}
+
+int px__control_slots_check(struct px_control *ctl, const struct conf *cf, char *err, size_t errlen)
+{
+    size_t z = slots_missing(&ctl->zone_slots, cf->zones[0].name, cf->nzones, sizeof(cf->zones[0]));
+    size_t r = slots_missing(&ctl->region_slots, cf->regions[0].name, cf->nregions,
+                             sizeof(cf->regions[0]));
+    if (ctl->zone_slots.n + z <= ctl->zone_slots.cap &&
+        ctl->region_slots.n + r <= ctl->region_slots.cap)
+        return 0;
+    snprintf(err, errlen,
+             "%s:1:1: this process has counted %zu zone and %zu region names and has room for "
+             "%zu and %zu; the new config adds %zu and %zu (a restart makes room); the old "
+             "config stays",
+             cf->path, ctl->zone_slots.n, ctl->region_slots.n, ctl->zone_slots.cap,
+             ctl->region_slots.cap, z, r);
+    return -1;
+}
+
+/* ------------------------------------------------------------ DNS */
+
+void px__control_addr_from_dns(const struct px_dns_addr *d, struct conf_addr *out)
+{
+    char ip[INET6_ADDRSTRLEN];
+    memset(out, 0, sizeof(*out));
+    memcpy(&out->sa, &d->sa, d->salen);
+    out->salen = d->salen;
+    if (d->sa.ss_family == AF_INET6) {
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)&d->sa)->sin6_addr, ip, sizeof(ip));
+        snprintf(out->text, sizeof(out->text), "[%s]:%u", ip, (unsigned)d->port);
+    } else {
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)&d->sa)->sin_addr, ip, sizeof(ip));
+        snprintf(out->text, sizeof(out->text), "%s:%u", ip, (unsigned)d->port);
+    }
+}
+
+/* A changed answer is applied on the next tick, so a burst of answers builds one fleet. */
+static void on_dns_answer(void *data, const struct px_dns_result *res)
+{
+    struct px_cname *cn = data;
+    struct px_dns_addr *copy = malloc((res->naddrs ? res->naddrs : 1) * sizeof(*copy));
+    if (copy == NULL) {
+        px_log(PX_LOG_ERR, NULL, "event=dns_answer_dropped name=%s reason=out_of_memory",
+               res->name);
+        return;
+    }
+    memcpy(copy, res->addrs, res->naddrs * sizeof(*copy));
+    free(cn->addrs);
+    cn->addrs = copy;
+    cn->naddrs = res->naddrs;
+    cn->answered = true;
+    cn->ctl->fleet_dirty = true;
+    px_log(PX_LOG_INFO, NULL, "event=dns_answer name=%s region=%s addresses=%zu ttl_ms=%llu",
+           res->name, cn->region, res->naddrs, (unsigned long long)res->ttl_ms);
+}
+
+static bool same_entry(const struct conf_backend *a, const struct conf_backend *b)
+{
+    return a->kind == b->kind && a->port == b->port && strcmp(a->host, b->host) == 0;
+}
+
+static void cname_free(struct px_control *ctl, struct px_cname *cn)
+{
+    if (cn->watch && ctl->dns)
+        px_dns_unwatch(cn->watch);
+    free(cn->addrs);
+    free(cn);
+}
+
+static struct px_cname *cname_new(struct px_control *ctl, const struct conf *cf, size_t r,
+                                  const struct conf_backend *e)
+{
+    struct px_cname *cn = calloc(1, sizeof(*cn));
+    int rc;
+    if (cn == NULL)
+        return NULL;
+    cn->ctl = ctl;
+    cn->conf = e;
+    snprintf(cn->region, sizeof(cn->region), "%s", cf->regions[r].name);
+    if (e->kind == CONF_BACKEND_SRV)
+        rc = px_dns_watch_srv(ctl->dns, e->host, on_dns_answer, cn, &cn->watch);
+    else
+        rc = px_dns_watch_name(ctl->dns, e->host, e->port, cf->dns.family, on_dns_answer, cn,
+                               &cn->watch);
+    if (rc != 0) {
+        px_log(PX_LOG_ERR, NULL, "event=dns_watch_failed name=%s err=%s", e->host,
+               px_dns_strerror(rc));
+        cname_free(ctl, cn);
+        return NULL;
+    }
+    return cn;
+}
+
+/* The watch of entry E of region R, kept from the old config when it is the same. */
+static struct px_cname *take_cname(struct px_control *ctl, const struct conf *cf, size_t r,
+                                   const struct conf_backend *e)
+{
+    for (size_t i = 0; i < ctl->nnames; i++) {
+        struct px_cname *cn = ctl->names[i];
+        if (!cn->keep && strcmp(cn->region, cf->regions[r].name) == 0 && same_entry(cn->conf, e)) {
+            cn->keep = true;
+            cn->conf = e;
+            return cn;
+        }
+    }
+    return cname_new(ctl, cf, r, e);
+}
+
+static size_t count_names(const struct conf *cf)
+{
+    size_t n = 0;
+    for (size_t r = 0; r < cf->nregions; r++)
+        for (size_t i = 0; i < cf->regions[r].nbackends; i++)
+            n += cf->regions[r].backends[i].kind != CONF_BACKEND_ADDR;
+    return n;
+}
+
+/* Creates the DNS service on first need, or applies CF's settings to it. */
+static int dns_for(struct px_control *ctl, const struct conf *cf)
+{
+    int rc;
+    if (ctl->dns == NULL) {
+        if (count_names(cf) == 0)
+            return 0;
+        rc = px_dns_new(&ctl->loop, &cf->dns, &ctl->dns);
+    } else {
+        rc = px_dns_set_conf(ctl->dns, &cf->dns);
+    }
+    return rc;
+}
+
+int px__control_dns_check(struct px_control *ctl, const struct conf *cf, char *err, size_t errlen)
+{
+    int rc = dns_for(ctl, cf);
+    if (rc != 0)
+        snprintf(err, errlen, "%s:1:1: dns: %s; the old config stays", cf->path,
+                 px_dns_strerror(rc));
+    return rc ? -1 : 0;
+}
+
+int px__control_sync_names(struct px_control *ctl, const struct conf *cf)
+{
+    size_t n = count_names(cf), k = 0;
+    struct px_cname **names = calloc(n ? n : 1, sizeof(*names));
+
+    if (names == NULL)
+        return PX_ENOMEM;
+    if (n > 0 && ctl->dns == NULL && dns_for(ctl, cf) != 0) {
+        free(names);
+        return -1;
+    }
+    for (size_t i = 0; i < ctl->nnames; i++)
+        ctl->names[i]->keep = false;
+    for (size_t r = 0; r < cf->nregions; r++)
+        for (size_t i = 0; i < cf->regions[r].nbackends; i++) {
+            const struct conf_backend *e = &cf->regions[r].backends[i];
+            if (e->kind != CONF_BACKEND_ADDR && (names[k] = take_cname(ctl, cf, r, e)) != NULL)
+                names[k++]->keep = true;
+        }
+    for (size_t i = 0; i < ctl->nnames; i++)
+        if (!ctl->names[i]->keep)
+            cname_free(ctl, ctl->names[i]);
+    free(ctl->names);
+    ctl->names = names;
+    ctl->nnames = k;
+    return 0;
+}
+
+void px__control_close_names(struct px_control *ctl)
+{
+    for (size_t i = 0; i < ctl->nnames; i++)
+        cname_free(ctl, ctl->names[i]);
+    free(ctl->names);
+    ctl->names = NULL;
+    ctl->nnames = 0;
+}
+
+bool px__control_names_settled(const struct px_control *ctl)
+{
+    for (size_t i = 0; i < ctl->nnames; i++) {
+        struct px_dns_watch_info info;
+        if (ctl->names[i]->answered)
+            continue;
+        px_dns_watch_info(ctl->names[i]->watch, &info);
+        if (info.last_err == 0)
+            return false;
+    }
+    return true;
+}
+
+/* ------------------------------------------------------------ fleet */
+
+/* The entry's answer: its own address, or the last good DNS answer. */
+static const struct px_cname *entry_name(const struct px_control *ctl, const struct conf_backend *e)
+{
+    for (size_t i = 0; i < ctl->nnames; i++)
+        if (ctl->names[i]->conf == e)
+            return ctl->names[i];
+    return NULL;
+}
+
+/* The record for ADDR in region R: the existing one (kept) or a new one. */
+static struct px_cbackend *record_for(struct px_control *ctl, const struct conf *cf, size_t r,
+                                      const struct conf_backend *e, const struct conf_addr *addr,
+                                      unsigned weight)
+{
+    const char *region = cf->regions[r].name;
+    for (size_t i = 0; i < ctl->nbackends; i++) {
+        struct px_cbackend *cb = ctl->backends[i];
+        if (cb->keep || strcmp(cb->desc->region, region) != 0 ||
+            strcmp(cb->desc->addr.text, addr->text) != 0)
+            continue;
+        cb->keep = true;
+        cb->next_conf = e;
+        cb->next_region = r;
+        cb->next_weight = weight;
+        return cb;
+    }
+    struct px_cbackend *cb = cbackend_new(ctl, cf, r, e, addr, weight);
+    if (cb) {
+        cb->keep = true;
+        cb->next_conf = e;
+        cb->next_region = r;
+        cb->next_weight = weight;
+    }
+    return cb;
+}
+
+/* Points a kept record at its entry in CF, keeping every measurement. */
+static void rebind(struct px_cbackend *cb, const struct conf *cf)
+{
+    const struct conf_backend *old = cb->conf;
+    cb->conf = cb->next_conf;
+    cb->region = cb->next_region;
+    cb->weight = cb->next_weight;
+    px_health_reconf(&cb->health, &cb->conf->probe, &cf->regions[cb->region].passive, &cf->routing);
+    if (old != cb->conf)
+        restart_probe(cb);
+}
+
+/* Appends ADDR to OUT unless region R already has it (two entries, one address). */
+static int add_backend(struct px_control *ctl, const struct conf *cf, size_t r,
+                       const struct conf_backend *e, const struct conf_addr *addr, unsigned weight,
+                       struct px_cbackend **out, size_t first, size_t *n)
+{
+    for (size_t i = first; i < *n; i++)
+        if (strcmp(out[i]->desc->addr.text, addr->text) == 0)
+            return 0;
+    if ((out[*n] = record_for(ctl, cf, r, e, addr, weight)) == NULL)
+        return PX_ENOMEM;
+    (*n)++;
+    return 0;
+}
+
+static int add_entry(struct px_control *ctl, const struct conf *cf, size_t r,
+                     const struct conf_backend *e, struct px_cbackend **out, size_t first,
+                     size_t *n)
+{
+    const struct px_cname *cn;
+    if (e->kind == CONF_BACKEND_ADDR)
+        return add_backend(ctl, cf, r, e, &e->addr, e->weight, out, first, n);
+    if ((cn = entry_name(ctl, e)) == NULL)
+        return 0;
+    for (size_t k = 0; k < cn->naddrs; k++) {
+        struct conf_addr a;
+        px__control_addr_from_dns(&cn->addrs[k], &a);
+        unsigned weight = e->kind == CONF_BACKEND_SRV ? cn->addrs[k].weight : e->weight;
+        int rc = add_backend(ctl, cf, r, e, &a, weight, out, first, n);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static size_t count_candidates(const struct px_control *ctl, const struct conf *cf)
+{
+    size_t n = 0;
+    for (size_t r = 0; r < cf->nregions; r++)
+        for (size_t i = 0; i < cf->regions[r].nbackends; i++)
+            n += cf->regions[r].backends[i].kind == CONF_BACKEND_ADDR ? 1 : 0;
+    for (size_t i = 0; i < ctl->nnames; i++)
+        n += ctl->names[i]->naddrs;
+    return n;
+}
+
+static struct px_fleet *fleet_of(struct px_control *ctl, struct px_snapshot *snap,
+                                 struct px_cbackend **list, size_t n, const size_t *first)
+{
+    const struct conf *cf = snap->cfg->conf;
+    struct px_fleet *f = px_fleet_new(snap, n);
+    if (f == NULL)
+        return NULL;
+    f->generation = ctl->fleet ? ctl->fleet->generation + 1 : 1;
+    for (size_t i = 0; i < n; i++)
+        f->backends[i] = px_bdesc_ref(list[i]->desc);
+    memcpy(f->region_first, first, (cf->nregions + 1) * sizeof(*first));
+    for (size_t z = 0; z < cf->nzones; z++)
+        f->zone_slot[z] = (uint16_t)slot_of(&ctl->zone_slots, cf->zones[z].name, true);
+    for (size_t r = 0; r < cf->nregions; r++)
+        f->region_slot[r] = (uint16_t)slot_of(&ctl->region_slots, cf->regions[r].name, true);
+    return f;
+}
+
+/* Closes the records no longer listed and installs LIST (on CF) as ctl's backends. */
+static void install(struct px_control *ctl, const struct conf *cf, struct px_cbackend **list,
+                    struct px_cbackend **by_id, const struct px_health **scratch, size_t n)
+{
+    for (size_t i = 0; i < ctl->nbackends; i++)
+        if (!ctl->backends[i]->keep)
+            cbackend_close(ctl->backends[i]);
+    for (size_t i = 0; i < n; i++)
+        rebind(list[i], cf);
+    free(ctl->backends);
+    free(ctl->by_id);
+    free(ctl->scratch);
+    memcpy(by_id, list, n * sizeof(*list));
+    qsort(by_id, n, sizeof(*by_id), cmp_by_id);
+    ctl->backends = list;
+    ctl->by_id = by_id;
+    ctl->scratch = scratch;
+    ctl->nbackends = n;
+}
+
+int px__control_build_fleet(struct px_control *ctl, struct px_snapshot *snap)
+{
+    const struct conf *cf = snap->cfg->conf;
+    size_t cap = count_candidates(ctl, cf), n = 0, nold = ctl->nbackends;
+    struct px_cbackend **list = calloc(cap ? cap : 1, sizeof(*list));
+    struct px_cbackend **by_id = calloc(cap ? cap : 1, sizeof(*by_id));
+    const struct px_health **scratch = calloc(cap ? cap : 1, sizeof(*scratch));
+    size_t *first = calloc(cf->nregions + 1, sizeof(*first));
+    struct px_fleet *f = NULL;
+    int rc = PX_ENOMEM;
+
+    for (size_t i = 0; i < nold; i++)
+        ctl->backends[i]->keep = false;
+    if (!list || !by_id || !scratch || !first)
+        goto out;
+    for (size_t r = 0; r < cf->nregions; r++) {
+        first[r] = n;
+        for (size_t i = 0; i < cf->regions[r].nbackends; i++)
+            if ((rc = add_entry(ctl, cf, r, &cf->regions[r].backends[i], list, first[r], &n)) != 0)
+                goto out;
+    }
+    first[cf->nregions] = n;
+    if ((f = fleet_of(ctl, snap, list, n, first)) == NULL) {
+        rc = PX_ENOMEM;
+        goto out;
+    }
+    install(ctl, cf, list, by_id, scratch, n);
+    list = NULL;
+    by_id = NULL;
+    scratch = NULL;
+    px_fleet_unref(ctl->fleet);
+    ctl->fleet = f;
+    ctl->fleet_dirty = false;
+    rc = 0;
+out:
+    if (list) { /* records made for this attempt go; old ones stay */
+        for (size_t i = 0; i < n; i++)
+            if (px__control_find(ctl, list[i]->desc->id) == NULL)
+                cbackend_close(list[i]);
+    }
+    free(list);
+    free(by_id);
+    free(scratch);
+    free(first);
+    return rc;
+}

@@ -1,0 +1,244 @@
+/*
+ * router: zone -> region scoring with hysteresis, fallback, reject and slow
+ * start. See router.h for the rules; this file keeps
+ * them in one function, px_router_decide(), so the order in which they apply
+ * is visible in one place.
+ */
+#include "proxy/control/router.h"
+#include "proxy/base/px.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* Elapsed ms from THEN to NOW, 0 when the clock appears to go backwards. */
+static uint64_t elapsed(uint64_t now_ms, uint64_t then_ms)
+{
+    return now_ms > then_ms ? now_ms - then_ms : 0;
+}
+
+/* Formats ST's reason text; long names or huge numbers are cut, never overflowed. */
+__attribute__((format(printf, 2, 3))) static void set_why(struct px_route_state *st,
+                                                          const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(st->why, sizeof(st->why), fmt, ap);
+    va_end(ap);
+}
+
+/* Allocates the per-region score table of ST; see router.h. */
+int px_route_state_init(struct px_route_state *st, size_t nregions)
+{
+    *st = (struct px_route_state){.current = -1, .secondary = -1, .candidate = -1, .share = 1.0};
+    set_why(st, "%s", px_route_reason_name(PX_ROUTE_NONE));
+    st->scores = calloc(nregions ? nregions : 1, sizeof(*st->scores));
+    if (st->scores == NULL)
+        return PX_ENOMEM;
+    st->nscores = nregions;
+    return 0;
+}
+
+/* Frees ST's score table. Accepts NULL. */
+void px_route_state_dispose(struct px_route_state *st)
+{
+    if (st == NULL)
+        return;
+    free(st->scores);
+    st->scores = NULL;
+    st->nscores = 0;
+}
+
+/*
+ * Returns the healthy region with the lowest total score among the N indexes
+ * LIST, -1 when none is healthy. Ties go to the one listed first, so the
+ * config order is the tie-break and decisions are deterministic.
+ */
+static int best_of(const struct px_route_state *st, const size_t *list, size_t n)
+{
+    int best = -1;
+
+    for (size_t i = 0; i < n; i++) {
+        size_t r = list[i];
+        if (r >= st->nscores || !st->scores[r].healthy)
+            continue;
+        if (best < 0 || st->scores[r].total_ms < st->scores[best].total_ms)
+            best = (int)r;
+    }
+    return best;
+}
+
+/*
+ * Applies hysteresis between the healthy current region CUR and the best
+ * candidate BEST (both from the same list: allowed, or fallback); returns
+ * the region to use and sets ST's reason, text and candidate timer.
+ */
+static int hold(const struct conf *cf, struct px_route_state *st, int cur, int best,
+                uint64_t now_ms)
+{
+    const struct conf_routing *ro = &cf->routing;
+    double score = st->scores[cur].total_ms, gain, margin, pct_margin;
+
+    if (best == cur) {
+        st->candidate = -1;
+        st->reason = PX_ROUTE_BEST;
+        set_why(st, "best");
+        return cur;
+    }
+    gain = score - st->scores[best].total_ms;
+    margin = (double)ro->min_gain_ms;
+    pct_margin = score * (double)ro->min_gain_pct / 100.0;
+    if (pct_margin > margin)
+        margin = pct_margin;
+    if (!(gain > margin)) {
+        /* Not beaten by the margin now: "continuously" starts over. */
+        st->candidate = -1;
+        st->reason = PX_ROUTE_HELD;
+        set_why(st, "held: %s better by %.0f ms, margin %.0f ms", cf->regions[best].name, gain,
+                margin);
+        return cur;
+    }
+    if (st->candidate < 0)
+        st->beaten_since_ms = now_ms;
+    st->candidate = best;
+    if (elapsed(now_ms, st->beaten_since_ms) >= ro->hold_ms) {
+        st->reason = PX_ROUTE_SWITCHED;
+        set_why(st, "switched: better by %.0f ms for %llu ms", gain,
+                (unsigned long long)elapsed(now_ms, st->beaten_since_ms));
+        st->candidate = -1;
+        return best;
+    }
+    st->reason = PX_ROUTE_HELD;
+    set_why(st, "held: %s better by %.0f ms for %llu of %llu ms", cf->regions[best].name, gain,
+            (unsigned long long)elapsed(now_ms, st->beaten_since_ms),
+            (unsigned long long)ro->hold_ms);
+    return cur;
+}
+
+/* Sets ST's reason to REASON with the fixed text WHY. */
+static void set_reason(struct px_route_state *st, enum px_route_reason reason, const char *why)
+{
+    st->reason = reason;
+    set_why(st, "%s", why);
+}
+
+/*
+ * Recomputes the slow-start pair after the decision moved from PREV to
+ * st->current; see router.h.
+ */
+static void slow_start(const struct conf *cf, const struct px_region_view *regions,
+                       struct px_route_state *st, int prev, uint64_t now_ms)
+{
+    int cur = st->current;
+    uint64_t ramp = cf->routing.slow_start_ms;
+    double share;
+
+    if (cur != prev)
+        st->secondary = prev;
+    if (cur < 0 || ramp == 0 || st->secondary < 0 || st->secondary == cur ||
+        (size_t)st->secondary >= st->nscores || !st->scores[cur].allowed ||
+        !st->scores[st->secondary].allowed || !st->scores[st->secondary].healthy)
+        goto off;
+    share = (double)elapsed(now_ms, regions[cur].healthy_since_ms) / (double)ramp;
+    if (share >= 1.0)
+        goto off;
+    st->share = share;
+    return;
+off:
+    st->secondary = -1;
+    st->share = 1.0;
+}
+
+/* Decides the region of one zone; returns whether current changed. */
+bool px_router_decide(const struct conf *cf, size_t zone_idx, const struct px_region_view *regions,
+                      uint64_t now_ms, struct px_route_state *st)
+{
+    const struct conf_route *rt;
+    bool first = st->reason == PX_ROUTE_NONE;
+    int prev = st->current, next, best, best_fb;
+    const struct px_route_score *ps;
+    bool hysteresis = false; /* hold() ran and owns the candidate timer */
+
+    PX_ASSERT(zone_idx < cf->nzones);
+    PX_ASSERT(st->nscores == cf->nregions);
+    rt = &cf->zones[zone_idx].route;
+
+    for (size_t r = 0; r < cf->nregions; r++) {
+        struct px_route_score *s = &st->scores[r];
+        s->rtt_ms = regions[r].rtt_ms;
+        s->bias_ms = rt->bias_ms ? (double)rt->bias_ms[r] : 0.0;
+        s->load_penalty_ms = regions[r].load_penalty_ms;
+        s->total_ms = s->rtt_ms + s->bias_ms + s->load_penalty_ms;
+        s->healthy = regions[r].healthy && !regions[r].drained;
+        s->allowed = false;
+        s->fallback = false;
+    }
+    for (size_t i = 0; i < rt->nregions; i++)
+        if (rt->regions[i] < cf->nregions)
+            st->scores[rt->regions[i]].allowed = true;
+    for (size_t i = 0; i < rt->nfallback; i++)
+        if (rt->fallback[i] < cf->nregions)
+            st->scores[rt->fallback[i]].fallback = true;
+
+    best = best_of(st, rt->regions, rt->nregions);
+    best_fb = best_of(st, rt->fallback, rt->nfallback);
+    /* A current index from another conf is as good as none. */
+    ps = prev >= 0 && (size_t)prev < st->nscores ? &st->scores[prev] : NULL;
+
+    if (best >= 0) {
+        if (ps == NULL) {
+            next = best;
+            set_reason(st, first ? PX_ROUTE_INITIAL : PX_ROUTE_RECOVERED,
+                       first ? "initial" : "recovered: allowed region healthy again");
+        } else if (!ps->allowed) {
+            next = best;
+            if (ps->fallback)
+                set_reason(st, PX_ROUTE_RECOVERED, "recovered: allowed region healthy again");
+            else
+                set_reason(st, PX_ROUTE_FAILOVER, "failover: current not allowed");
+        } else if (!ps->healthy) {
+            next = best;
+            set_reason(st, PX_ROUTE_FAILOVER,
+                       regions[prev].drained ? "failover: current drained"
+                                             : "failover: current unhealthy");
+        } else {
+            next = hold(cf, st, prev, best, now_ms);
+            hysteresis = true;
+        }
+    } else if (best_fb >= 0) {
+        /* Hysteresis among fallbacks too, so a fallback period does not flap. */
+        if (ps != NULL && ps->fallback && ps->healthy) {
+            next = hold(cf, st, prev, best_fb, now_ms);
+            hysteresis = true;
+        } else {
+            next = best_fb;
+        }
+        set_reason(st, PX_ROUTE_FALLBACK, "fallback: no allowed region healthy");
+    } else {
+        next = -1;
+        set_reason(st, PX_ROUTE_REJECT, "reject: no allowed region healthy");
+    }
+
+    if (!hysteresis)
+        st->candidate = -1;
+    st->current = next;
+    st->decided_ms = now_ms;
+    if (next != prev) {
+        st->switched_ms = now_ms;
+        if (!first)
+            st->switches++;
+    }
+    slow_start(cf, regions, st, prev, now_ms);
+    return next != prev;
+}
+
+/* Returns the region for one request, honouring the slow-start share. */
+int px_router_pick(const struct px_route_state *st, struct px_rng *rng)
+{
+    if (st->current < 0)
+        return -1;
+    if (st->secondary >= 0 && st->share < 1.0 && px_rng_unit(rng) >= st->share)
+        return st->secondary;
+    return st->current;
+}

@@ -1,0 +1,1010 @@
+/*
+ * exchange: relays one request and its response. Bodies are forwarded as the
+ * raw bytes llhttp validated (chunk framing included), straight from the read
+ * buffer, so nothing is copied or re-encoded on the common path; the only
+ * exception is de-chunking for an HTTP/1.0 client. Each direction has at most
+ * one write in flight and stops reading its source until that write is done:
+ * the backpressure high-water mark is one read buffer.
+ */
+#include "proxy/data/exchange.h"
+#include "proxy/data/client.h"
+#include "proxy/base/log.h"
+#include "proxy/base/px.h"
+#include "proxy/data/tunnel.h"
+#include "proxy/data/upstream.h"
+#include "proxy/data/worker.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* The config this exchange started under: its zone and region indexes are this one's. */
+static inline const struct conf *xconf(const struct px_exchange *x)
+{
+    return px_fleet_conf(x->view->routes->fleet);
+}
+
+#define OUT_SLACK_BYTES 1024
+
+static void pump_request(struct px_exchange *x);
+static void pump_response(struct px_exchange *x);
+static void connect_next(struct px_exchange *x);
+static void on_client_written(uv_write_t *req, int status);
+
+/* Frees X's memory, which nothing references any more. */
+static void exchange_release(struct px_exchange *x)
+{
+    px_http_dispose(&x->req);
+    free(x->out);
+    free(x);
+}
+
+/*
+ * A spare exchange from the worker's cache, reset but with its buffers,
+ * when its limits still match the config; else NULL. Saves four allocations
+ * (about 40 KiB) per request.
+ */
+static struct px_exchange *spare_exchange(struct px_worker *w, uint32_t out_cap)
+{
+    const struct conf_limits *lim = &w->conf->limits;
+    struct px_exchange *x = w->spare;
+    struct px_exchange keep;
+
+    if (x == NULL)
+        return NULL;
+    w->spare = x->next_spare;
+    w->nspare--;
+    if (x->out_cap != out_cap || x->req.max_head != lim->max_header_bytes ||
+        x->req.max_hdrs != lim->max_headers) {
+        exchange_release(x); /* limits changed by a reload */
+        return NULL;
+    }
+    keep = *x;
+    memset(x, 0, offsetof(struct px_exchange, req));
+    memset(&x->req + 1, 0, sizeof(*x) - offsetof(struct px_exchange, req) - sizeof(x->req));
+    x->out = keep.out;
+    x->out_cap = keep.out_cap;
+    px_http_recycle(&x->req, x);
+    return x;
+}
+
+struct px_exchange *px_exchange_new(struct px_client *c)
+{
+    const struct conf *cf = c->w->conf;
+    /* Request head, then response head after it: a request head may still
+     * be in a queued write when an early response arrives. */
+    uint32_t out_cap = 2 * (cf->limits.max_header_bytes + OUT_SLACK_BYTES);
+    struct px_exchange *x = spare_exchange(c->w, out_cap);
+
+    if (x == NULL) {
+        if ((x = calloc(1, sizeof(*x))) == NULL)
+            return NULL;
+        x->out_cap = out_cap;
+        x->out = malloc(x->out_cap);
+        if (x->out == NULL || px_http_init(&x->req, PX_HTTP_REQUEST, x, cf->limits.max_header_bytes,
+                                           cf->limits.max_headers) != 0) {
+            free(x->out);
+            free(x);
+            return NULL;
+        }
+    }
+    x->req.max_body = cf->limits.max_body_bytes;
+    x->view = px_worker_view_hold(c->w);
+    x->c = c;
+    x->start_ms = uv_now(&c->w->loop);
+    x->keep_alive = true;
+    x->region = -1;
+    x->cw.data = x;
+    return x;
+}
+
+static void detach_upstream(struct px_exchange *x, bool reusable)
+{
+    struct px_upstream *u = x->up;
+    if (u == NULL)
+        return;
+    x->up = NULL;
+    x->attached = false;
+    u->x = NULL;
+    px_backend_inflight_add(u->w, u->b, -1);
+    if (reusable)
+        px_upstream_release(u);
+    else
+        px_upstream_close(u);
+}
+
+void px_exchange_free(struct px_exchange *x)
+{
+    if (x == NULL)
+        return;
+    struct px_worker *w = x->c->w;
+    detach_upstream(x, false);
+    px_worker_view_release(w, x->view);
+    x->view = NULL;
+    if (w->nspare < PX_SPARE_EXCHANGES && !w->draining) {
+        x->next_spare = w->spare;
+        w->spare = x;
+        w->nspare++;
+        return;
+    }
+    exchange_release(x);
+}
+
+void px_exchange_cache_dispose(struct px_worker *w)
+{
+    while (w->spare) {
+        struct px_exchange *x = w->spare;
+        w->spare = x->next_spare;
+        exchange_release(x);
+    }
+    w->nspare = 0;
+}
+
+void px__exchange_client_gone(struct px_exchange *x)
+{
+    detach_upstream(x, false);
+}
+
+/* "X-Georoute: zone=..; region=..; backend=..; why=..\r\n" for debug clients. */
+static size_t explain_line(const struct px_exchange *x, char *buf, size_t cap)
+{
+    const struct conf *cf = xconf(x);
+    int n;
+    if (!x->explain)
+        return 0;
+    n = snprintf(buf, cap, "%s: zone=%s; region=%s; backend=%s; why=%s\r\n", cf->explain_header,
+                 cf->zones[x->zone].name, x->region >= 0 ? cf->regions[x->region].name : "-",
+                 x->backend ? x->backend->desc->addr.text : "-", px_route_reason_name(x->why));
+    return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
+}
+
+static void log_access(struct px_exchange *x)
+{
+    struct px_client *c = x->c;
+    struct px_worker *w = c->w;
+    char ip[64];
+
+    px__worker_count_exchange(w, c, x);
+    if (w->alog.fd < 0)
+        return;
+    px_client_peer_ip(c, ip, sizeof(ip));
+    px_accesslog_printf(
+        &w->alog,
+        "client=%s zone=%s country=%s method=%s target=\"%.*s\" status=%d in=%llu out=%llu "
+        "backend=%s region=%s why=%s ms=%llu%s%s",
+        ip, xconf(x)->zones[x->zone].name, c->geo.country[0] ? c->geo.country : "-",
+        px_http_method_name(&x->req), (int)(x->req.target_len > 512 ? 512 : x->req.target_len),
+        x->req.buf + x->req.target_off, x->status, (unsigned long long)x->bytes_in,
+        (unsigned long long)x->bytes_out, x->backend ? x->backend->desc->addr.text : "-",
+        x->region >= 0 ? xconf(x)->regions[x->region].name : "-", px_route_reason_name(x->why),
+        (unsigned long long)(uv_now(&w->loop) - x->start_ms), x->error ? " error=" : "",
+        x->error ? x->error : "");
+}
+
+/* The exchange is over: hand the upstream back, log, free, let the client go on. */
+static void finish(struct px_exchange *x)
+{
+    struct px_client *c = x->c;
+    struct px_upstream *u = x->up;
+    bool keep = x->keep_alive && x->req_done;
+
+    detach_upstream(x, u && x->req_done && px_http_keep_alive(&u->resp) && !u->writing);
+    log_access(x);
+    c->x = NULL;
+    px_exchange_free(x);
+    px__client_exchange_done(c, keep);
+}
+
+/*
+ * Finishes once both directions are complete. A backend may answer before it
+ * has read the whole request body (an echo, an early error); the rest of the
+ * body still goes to it so that both connections stay reusable.
+ */
+static void maybe_finish(struct px_exchange *x)
+{
+    if (x->resp_done && x->req_done && !x->cwriting && !(x->up && x->up->writing))
+        finish(x);
+}
+
+static void on_error_written(struct px_exchange *x)
+{
+    log_access(x);
+    px_client_close(x->c, x->error);
+}
+
+/*
+ * Answers the client with STATUS and closes, or, when part of a response
+ * already went out, just closes: a client must never take a cut response
+ * for a complete one.
+ */
+static void fail(struct px_exchange *x, int status, const char *reason)
+{
+    struct px_client *c = x->c;
+    uv_buf_t buf;
+
+    x->error = reason;
+    detach_upstream(x, false);
+    if (x->resp_started || x->cwriting || c->state == PX_CLIENT_ERROR) {
+        if (x->resp_started)
+            log_access(x);
+        px_client_close(c, reason);
+        return;
+    }
+    px_log(PX_LOG_DEBUG, &c->peer.sa, "status=%d reason=\"%s\"", status, reason);
+    x->status = status;
+    x->keep_alive = false;
+    x->resp_started = true;
+    c->state = PX_CLIENT_ERROR;
+    px__client_read(c, false);
+    char extra[512];
+    size_t n = explain_line(x, extra, sizeof(extra) - 20);
+    if (x->retry_after)
+        snprintf(extra + n, sizeof(extra) - n, "Retry-After: 5\r\n");
+    else
+        extra[n] = '\0';
+    buf = uv_buf_init(x->out,
+                      (unsigned)px_http_write_error(status, reason, extra, x->out, x->out_cap));
+    x->bytes_out += buf.len;
+    int rc = px_stream_write((uv_stream_t *)&c->tcp, &x->cw, &buf, 1, on_client_written);
+    if (rc == 0) {
+        x->cwriting = true;
+        px__client_timer(c, c->w->conf->timeouts.client_send_ms, "send");
+        return;
+    }
+    if (rc < 0)
+        x->error = "client write failed";
+    on_error_written(x);
+}
+
+static int status_for(int err)
+{
+    switch (err) {
+    case PX_EHEADTOOBIG:
+        return 431;
+    case PX_EBODYTOOBIG:
+        return 413;
+    case PX_EVERSION:
+        return 505;
+    case PX_EMETHOD:
+        return 501;
+    case PX_ETIMEOUT:
+        return 408;
+    default:
+        return 400;
+    }
+}
+
+void px_exchange_reject(struct px_exchange *x, int err)
+{
+    fail(x, status_for(err), px_strerror(err));
+}
+
+/* Parses one X-Forwarded-For element ("1.2.3.4", "[::1]:80", "1.2.3.4:80"). */
+static int parse_xff_token(const char *t, size_t n, struct sockaddr_storage *ss)
+{
+    char buf[GEO_ADDR_TEXT_MAX + 1];
+    struct geo_addr a;
+    socklen_t len;
+
+    if (n > 0 && t[0] == '[') {
+        const char *close = memchr(t, ']', n);
+        if (close == NULL)
+            return -1;
+        n = (size_t)(close - t - 1);
+        t++;
+    } else if (memchr(t, '.', n) && memchr(t, ':', n)) {
+        n = (size_t)((const char *)memchr(t, ':', n) - t); /* IPv4 with a port */
+    }
+    if (n == 0 || n >= sizeof(buf))
+        return -1;
+    memcpy(buf, t, n);
+    buf[n] = '\0';
+    return geo_addr_parse(&a, buf) == 0 ? geo_addr_to_sockaddr(&a, ss, &len) : -1;
+}
+
+/*
+ * The address to classify: the peer (or its PROXY header's source), and
+ * while that is a trusted proxy, the X-Forwarded-For element it added,
+ * walking right to left. An element we cannot parse stops the walk: the last
+ * trusted hop is then the best we know, never a client-chosen value.
+ */
+static void client_address(const struct px_exchange *x, const struct conf *cf,
+                           struct sockaddr_storage *ss)
+{
+    const struct px_http *h = &x->req;
+    memcpy(ss, &x->c->peer, sizeof(x->c->peer));
+    if (cf->trusted_proxies.ncidrs == 0 || h->xff_len == 0)
+        return;
+    for (int i = (int)h->nhdrs - 1; i >= 0; i--) {
+        const struct px_hdr *hd = &h->hdrs[i];
+        const char *v = h->buf + hd->value_off;
+        size_t n = hd->value_len;
+        if (!(hd->flags & PX_HDR_XFF))
+            continue;
+        while (n > 0) {
+            if (!conf_cidr_list_match(&cf->trusted_proxies, (struct sockaddr *)ss))
+                return;
+            const char *comma = memrchr(v, ',', n);
+            size_t start = comma ? (size_t)(comma - v) + 1 : 0, end = n;
+            n = comma ? (size_t)(comma - v) : 0;
+            while (start < end && (v[start] == ' ' || v[start] == '\t'))
+                start++;
+            while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t'))
+                end--;
+            if (start == end)
+                continue;
+            if (parse_xff_token(v + start, end - start, ss) != 0)
+                return;
+        }
+    }
+}
+
+/* Classifies the request's client, reusing the connection's last answer. */
+static void classify(struct px_exchange *x, const struct px_snapshot *snap)
+{
+    const struct conf *cf = snap->cfg->conf;
+    struct px_client *c = x->c;
+    struct sockaddr_storage ss;
+    struct geo_addr a;
+
+    client_address(x, cf, &ss);
+    if (c->geo.generation != snap->generation ||
+        geo_addr_from_sockaddr(&a, (struct sockaddr *)&ss) != 0 ||
+        !geo_addr_equal(&a, &c->geo.addr)) {
+        px_snapshot_classify(snap, (struct sockaddr *)&ss, c->w->geo_caches, &c->geo);
+        px_stats_add(&c->w->port.stats.geo_lookups, 1);
+        if (!c->geo.found)
+            px_stats_add(&c->w->port.stats.geo_not_found, 1);
+    }
+    x->zone = c->geo.zone;
+}
+
+/* Renders the configured geo headers for the backend into BUF. */
+static size_t geo_headers(const struct px_exchange *x, const struct conf *cf, char *buf, size_t cap)
+{
+    const struct conf_geo_headers *gh = &cf->geo.headers;
+    const struct px_geo *g = &x->c->geo;
+    char asn[16] = "";
+    size_t n = 0;
+
+    if (gh->asn != NULL && g->asn != 0) /* the only number: no printf per request otherwise */
+        snprintf(asn, sizeof(asn), "%u", g->asn);
+    const char *vals[][2] = {
+        {gh->country, g->country},           {gh->subdivision, g->subdivision},
+        {gh->continent, g->continent},       {gh->asn, asn},
+        {gh->zone, cf->zones[x->zone].name},
+    };
+    for (size_t i = 0; i < PX_ARRAY_LEN(vals); i++) {
+        if (vals[i][0] == NULL || vals[i][1][0] == '\0')
+            continue;
+        int m = snprintf(buf + n, cap - n, "%s: %s\r\n", vals[i][0], vals[i][1]);
+        if (m < 0 || (size_t)m >= cap - n)
+            break;
+        n += (size_t)m;
+    }
+    return n;
+}
+
+int px_exchange_start(struct px_exchange *x)
+{
+    struct px_client *c = x->c;
+    const struct conf *cf = c->w->conf;
+    struct px_http *h = &x->req;
+    char ip[64];
+    int rc;
+
+    if ((rc = px_http_scan(h)) != 0 || (h->parser.http_major != 1 && (rc = PX_EVERSION)))
+        goto refuse;
+    if (px_http_method_is(h, "CONNECT")) {
+        rc = PX_EMETHOD;
+        goto refuse;
+    }
+    if (cf->limits.max_body_bytes && (h->parser.flags & F_CONTENT_LENGTH) &&
+        h->parser.content_length > cf->limits.max_body_bytes) {
+        rc = PX_EBODYTOOBIG;
+        goto refuse;
+    }
+    x->is_head = px_http_method_is(h, "HEAD");
+    /* px_http_scan() clears conn_upgrade for h2c: such a request goes on as
+     * plain HTTP/1.1 and the connection closes after it, since llhttp
+     * treats the bytes that follow as opaque. */
+    x->upgrade = px_http_is_upgrade(h) && h->conn_upgrade;
+    x->keep_alive =
+        px_http_keep_alive(h) && !c->close_after && !c->w->draining &&
+        !(cf->limits.max_keepalive_requests && c->nrequests >= cf->limits.max_keepalive_requests);
+    if (px_http_is_upgrade(h) && !x->upgrade)
+        x->keep_alive = false;
+    px_client_peer_ip(c, ip, sizeof(ip));
+    classify(x, x->view->routes->fleet->snap);
+    x->explain = xconf(x)->debug_clients.ncidrs > 0 &&
+                 conf_cidr_list_match(&xconf(x)->debug_clients, &c->peer.sa);
+    const struct conf_geo_headers *gh = &xconf(x)->geo.headers;
+    const char *const drop[] = {gh->country, gh->subdivision, gh->continent,
+                                gh->asn,     gh->zone,        gh->region};
+    char extra[512];
+    struct px_req_ctx ctx = {
+        .client_ip = ip,
+        .upgrade = x->upgrade,
+        .drop_names = drop,
+        .ndrop = PX_ARRAY_LEN(drop),
+        .extra = extra,
+        .extra_len = geo_headers(x, xconf(x), extra, sizeof(extra)),
+    };
+    rc = px_http_write_request_head(h, &ctx, x->out, x->out_cap);
+    if (rc < 0) {
+        rc = PX_EHEADTOOBIG;
+        goto refuse;
+    }
+    x->req_head_len = (uint32_t)rc;
+    connect_next(x);
+    return 0;
+refuse:
+    return rc;
+}
+
+static bool tried(const struct px_exchange *x, size_t i)
+{
+    return i < 64 && (x->tried & (1ull << i));
+}
+
+/*
+ * Power of two choices among region R's backends that the control thread
+ * says are usable, this exchange has not tried, and this worker has not
+ * just failed to reach. Picks through the exchange's own view, whose
+ * indexes are those of the config the zone and region came from. Returns
+ * the backend's index in the view, or -1 when none is left.
+ */
+static int pick_in_region(struct px_exchange *x, size_t r, bool panic)
+{
+    struct px_worker *w = x->c->w;
+    const struct px_wview *v = x->view;
+    const struct px_routes *rt = v->routes;
+    size_t first = rt->fleet->region_first[r], n = rt->fleet->region_first[r + 1] - first;
+    uint64_t now = uv_now(&w->loop);
+
+    for (size_t i = 0; i < n; i++) {
+        const struct px_backend *b = v->bk[first + i];
+        const struct px_routes_backend *rb = &rt->backends[first + i];
+        w->peers[i] = (struct px_balancer_peer){
+            .load_ms = rb->load_ms,
+            .inflight = px_backend_inflight(w, b),
+            .weight = rb->weight,
+            .up_since_ms = rb->up_since_ms,
+            .usable = (rb->usable || panic) && !b->retired && !tried(x, first + i) &&
+                      b->retry_at_ms <= now,
+        };
+    }
+    int i = px_balancer_pick(w->peers, n, xconf(x)->routing.slow_start_ms, now, &w->rng);
+    return i < 0 ? -1 : (int)(first + (size_t)i);
+}
+
+/*
+ * The implicit default zone (a config without zones) has no residency to
+ * protect: when health checks say nothing is up it still tries every
+ * backend (Envoy's panic routing), so a probe misconfiguration degrades to
+ * plain proxying instead of rejecting every request.
+ */
+static bool panic_zone(const struct px_exchange *x)
+{
+    return xconf(x)->zones[x->zone].implicit;
+}
+
+/*
+ * The backend for the next attempt: first the region the zone's route
+ * picks; on a retry another backend of the same region, else the next
+ * region in the zone's failover order (healthy allowed regions by score,
+ * then fallback ones), so a retry never breaks residency.
+ */
+static int pick_backend(struct px_exchange *x)
+{
+    struct px_worker *w = x->c->w;
+    const struct px_routes *rt = x->view->routes;
+    const struct px_routes_zone *rz = &rt->zones[x->zone];
+    int i;
+
+    if (x->attempts == 0) {
+        x->region = px_routes_pick(rt, x->zone, &w->rng);
+        x->why = rz->reason;
+        if (x->region < 0 && !panic_zone(x))
+            return -1;
+    }
+    if (x->region >= 0 && (i = pick_in_region(x, (size_t)x->region, false)) >= 0)
+        return i;
+    for (unsigned k = 0; k < rz->norder; k++) {
+        if ((int)rz->order[k] == x->region)
+            continue;
+        if ((i = pick_in_region(x, rz->order[k], false)) >= 0) {
+            x->region = rz->order[k];
+            return i;
+        }
+    }
+    if (panic_zone(x)) {
+        const struct conf_route *route = &xconf(x)->zones[x->zone].route;
+        for (size_t k = 0; k < route->nregions; k++) {
+            if ((i = pick_in_region(x, route->regions[k], true)) >= 0) {
+                x->region = (int)route->regions[k];
+                return i;
+            }
+        }
+    }
+    return -1;
+}
+
+#define CONNECT_BACKOFF_MS 500
+
+/*
+ * A connect failure keeps this worker off the backend for a moment, until
+ * the control thread (which owns health, ejection and their backoff, and
+ * logs the transitions) has taken the signal in: its tick is far shorter.
+ */
+static void backend_failed(struct px_backend *b, uint64_t now)
+{
+    if (b->fails++ == 0)
+        px_log(PX_LOG_DEBUG, NULL, "event=connect_backoff backend=%s region=%s ms=%d",
+               b->desc->addr.text, b->desc->region, CONNECT_BACKOFF_MS);
+    b->retry_at_ms = now + CONNECT_BACKOFF_MS;
+}
+
+static void backend_ok(struct px_backend *b)
+{
+    b->fails = 0;
+    b->retry_at_ms = 0;
+}
+
+/* The upstream is ready for the request: send it and listen for the answer. */
+/* Reports a passive health signal about the current backend. */
+static void signal_backend(struct px_exchange *x, enum px_outcome outcome)
+{
+    struct px_worker *w = x->c->w;
+    if (x->backend)
+        px_signals_put(&w->port.signals, x->backend->desc->id, outcome,
+                       (double)(uv_now(&w->loop) - x->sent_ms));
+}
+
+static void attach(struct px_exchange *x)
+{
+    struct px_upstream *u = x->up;
+    x->attached = true;
+    x->sent_ms = uv_now(&x->c->w->loop);
+    u->resp.skip_body = x->is_head;
+    u->nrequests++;
+    x->req_sent_head = false;
+    px_upstream_read(u, true);
+    px_upstream_timer(u, x->c->w->conf->timeouts.upstream_response_ms);
+    pump_request(x);
+}
+
+/* Answers 503 naming the zone when residency leaves nowhere to go. */
+static void reject(struct px_exchange *x)
+{
+    const struct conf *cf = xconf(x);
+    char reason[160];
+    snprintf(reason, sizeof(reason), "no healthy region allowed for zone %s",
+             cf->zones[x->zone].name);
+    x->retry_after = true;
+    fail(x, 503, reason);
+}
+
+static void connect_next(struct px_exchange *x)
+{
+    struct px_worker *w = x->c->w;
+    uint64_t now = uv_now(&w->loop);
+    struct px_backend *b;
+    int err;
+
+    if (x->attempts == 0)
+        px_retry_budget_request(&w->retry_budget, now);
+    while (x->attempts <= w->conf->limits.retries) {
+        if (x->attempts > 0 &&
+            !px_retry_budget_try(&w->retry_budget, now, w->conf->routing.retry_budget_pct)) {
+            fail(x, 502, "retry budget exhausted");
+            return;
+        }
+        int i = pick_backend(x);
+        if (i < 0)
+            break;
+        b = x->backend = x->view->bk[i];
+        x->attempts++;
+        if (i < 64)
+            x->tried |= 1ull << i;
+        if ((x->up = px_upstream_from_pool(b, x)) != NULL) {
+            px_backend_inflight_add(w, b, 1);
+            attach(x);
+            return;
+        }
+        if ((x->up = px_upstream_connect(w, b, x, &err)) != NULL) {
+            px_backend_inflight_add(w, b, 1);
+            return;
+        }
+        backend_failed(b, now);
+    }
+    /* A zone with `reject` that ran out of allowed regions gets the
+     * designed answer even before the probes notice: 503 naming the zone. */
+    if (!panic_zone(x) && xconf(x)->zones[x->zone].route.reject)
+        reject(x);
+    else
+        fail(x, 502, "no backend reachable");
+}
+
+/* Opens a fresh connection to the same backend after a pooled one died. */
+static void reconnect_fresh(struct px_exchange *x)
+{
+    int err;
+    detach_upstream(x, false);
+    x->up = px_upstream_connect(x->c->w, x->backend, x, &err);
+    if (x->up == NULL)
+        fail(x, 502, "no backend reachable");
+    else
+        px_backend_inflight_add(x->c->w, x->backend, 1);
+}
+
+void px__exchange_upstream_ready(struct px_exchange *x, int status)
+{
+    if (status == 0) {
+        backend_ok(x->backend);
+        attach(x);
+        return;
+    }
+    px_log(PX_LOG_DEBUG, &x->c->peer.sa, "event=connect_failed backend=%s err=%s",
+           x->backend->desc->addr.text, px_strerror(status));
+    signal_backend(x, PX_OUTCOME_CONNECT_FAIL);
+    backend_failed(x->backend, uv_now(&x->c->w->loop));
+    detach_upstream(x, false);
+    connect_next(x);
+}
+
+/*
+ * Sends what is ready of the request: the head once, then body bytes as the
+ * parser validates them, until the message ends or a write has to wait.
+ */
+static void pump_request(struct px_exchange *x)
+{
+    struct px_client *c = x->c;
+
+    while (x->up && x->attached && !x->up->writing && c->state == PX_CLIENT_BUSY) {
+        uv_buf_t bufs[2];
+        unsigned n = 0;
+        size_t consumed = 0;
+        int ev = PX_HTTP_MORE;
+
+        if (!x->req_sent_head)
+            bufs[n++] = uv_buf_init(x->out, x->req_head_len);
+        if (!x->req_done) {
+            const char *data = c->in ? c->in->data + c->in_off : "";
+            ev = px_http_feed(&x->req, data, c->in ? c->in_len - c->in_off : 0, &consumed);
+            if (ev < 0) {
+                fail(x, status_for(ev), px_strerror(ev));
+                return;
+            }
+            if (consumed)
+                bufs[n++] = uv_buf_init((char *)data, (unsigned)consumed);
+            c->in_off += (uint32_t)consumed;
+            x->bytes_in += consumed;
+            if (ev == PX_HTTP_DONE || ev == PX_HTTP_UPGRADE)
+                x->req_done = true;
+        }
+        if (n == 0)
+            break;
+        x->req_sent_head = true;
+        x->req_body_sent |= consumed > 0;
+        int rc = px_upstream_write(x->up, bufs, n);
+        if (rc < 0) {
+            px__exchange_upstream_eof(x, rc);
+            return;
+        }
+        if (rc == 0) {
+            px__client_read(c, false);
+            return;
+        }
+    }
+    if (x->req_done || c->state != PX_CLIENT_BUSY) {
+        if (c->state == PX_CLIENT_BUSY) {
+            px__client_timer_stop(c);
+            maybe_finish(x);
+        }
+        return;
+    }
+    if (x->up && x->attached && !x->up->writing && (c->in == NULL || c->in_off == c->in_len)) {
+        px__client_read(c, true);
+        px__client_timer(c, c->w->conf->timeouts.client_body_ms, "body");
+    }
+}
+
+void px__exchange_client_data(struct px_exchange *x)
+{
+    pump_request(x);
+}
+
+void px__exchange_upstream_written(struct px_exchange *x, int status)
+{
+    if (status < 0) {
+        px__exchange_upstream_eof(x, status);
+        return;
+    }
+    if (x->c->state == PX_CLIENT_TUNNEL) {
+        px__tunnel_upstream_written(x);
+        return;
+    }
+    px_upstream_timer(x->up, x->c->w->conf->timeouts.upstream_response_ms);
+    pump_request(x);
+}
+
+/* Writes BUFS to the client; returns 1 when done, 0 when queued, <0 error. */
+static int client_write(struct px_exchange *x, uv_buf_t *bufs, unsigned n);
+
+static void on_client_written(uv_write_t *req, int status)
+{
+    struct px_exchange *x = req->data;
+    x->cwriting = false;
+    if (status == UV_ECANCELED || x->c->state == PX_CLIENT_CLOSING)
+        return;
+    px__client_timer_stop(x->c);
+    if (status < 0) {
+        x->error = "client write failed";
+        px_client_close(x->c, x->error);
+        return;
+    }
+    if (x->c->state == PX_CLIENT_ERROR) {
+        on_error_written(x);
+        return;
+    }
+    if (x->c->state == PX_CLIENT_TUNNEL) {
+        px__tunnel_client_written(x);
+        return;
+    }
+    pump_response(x);
+}
+
+static int client_write(struct px_exchange *x, uv_buf_t *bufs, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        x->bytes_out += bufs[i].len;
+    int rc = px_stream_write((uv_stream_t *)&x->c->tcp, &x->cw, bufs, n, on_client_written);
+    if (rc == 0) {
+        x->cwriting = true;
+        px__client_timer(x->c, x->c->w->conf->timeouts.client_send_ms, "send");
+    }
+    return rc;
+}
+
+/* Decides how the response is framed for this client and renders its head. */
+static int response_head(struct px_exchange *x)
+{
+    struct px_http *r = &x->up->resp;
+    bool client_1_0 = px_http_minor(&x->req) == 0;
+    int status = px_http_status(r);
+
+    if (px_http_scan(r) != 0)
+        return PX_EPARSE;
+    if (status == 101 && !x->upgrade)
+        return PX_EPARSE;
+    if (status >= 200) {
+        x->status = status;
+        x->decode = client_1_0 && px_http_chunked(r) && !x->is_head;
+        r->decode_body = x->decode;
+        /* The client connection outlives this response only when the
+         * response ends by its framing, the request is fully read, and the
+         * bytes after an upgrade request are not in another protocol. */
+        if (px_http_needs_eof(r) || x->decode || x->upgrade || x->c->w->draining)
+            x->keep_alive = false;
+    }
+    bool interim = status < 200 && status != 101;
+    char extra[512];
+    struct px_resp_ctx ctx = {
+        .keep_alive = x->keep_alive || interim,
+        .client_1_0 = client_1_0 && !interim,
+        .drop_te = x->decode,
+        .upgrade = status == 101,
+        .extra = extra,
+        .extra_len = interim ? 0 : explain_line(x, extra, sizeof(extra)),
+    };
+    x->resp_head_off = x->req_head_len;
+    int n = px_http_write_response_head(r, &ctx, x->out + x->resp_head_off,
+                                        x->out_cap - x->resp_head_off);
+    if (n < 0)
+        return PX_EHEADTOOBIG;
+    x->resp_head_len = (uint32_t)n;
+    return 0;
+}
+
+#define COALESCE_MAX_BYTES 4096
+
+/*
+ * A head and a small body go out as one buffer: write(2) rather than
+ * writev(2), which costs the kernel noticeably more per call, for the
+ * price of copying at most COALESCE_MAX_BYTES behind the head in x->out
+ * (the request head before it is left alone). Returns the new count.
+ */
+static unsigned coalesce_small_body(struct px_exchange *x, uv_buf_t *bufs, unsigned n)
+{
+    char *head_end = bufs[0].base + bufs[0].len;
+    if (n != 2 || bufs[0].base != x->out + x->resp_head_off || bufs[1].len > COALESCE_MAX_BYTES ||
+        bufs[1].len > (size_t)(x->out + x->out_cap - head_end))
+        return n;
+    memcpy(head_end, bufs[1].base, bufs[1].len);
+    bufs[0].len += bufs[1].len;
+    return 1;
+}
+
+/*
+ * Moves parsed response bytes to the client until the upstream buffer is
+ * empty or a client write has to wait. Interim 1xx heads are passed on (to
+ * HTTP/1.1 clients) and parsing goes on with the final response.
+ */
+static void pump_response(struct px_exchange *x)
+{
+    struct px_upstream *u;
+
+    while ((u = x->up) != NULL && !x->cwriting && !x->resp_done) {
+        bool have_bytes = u->in && u->in_off < u->in_len;
+        const char *data = have_bytes ? u->in->data + u->in_off : "";
+        size_t consumed = 0;
+        int ev = PX_HTTP_MORE;
+        uv_buf_t bufs[PX_HTTP_MAX_SPANS + 1];
+        unsigned n = 0;
+
+        /* A paused parser may complete a message without another byte
+         * (HEAD, 204, 304, 1xx), so it is fed even when the buffer is empty. */
+        if (!have_bytes && x->resp_head_len == 0 && !px_http_paused(&u->resp))
+            break;
+        if (have_bytes || px_http_paused(&u->resp))
+            ev = px_http_feed(&u->resp, data, have_bytes ? u->in_len - u->in_off : 0, &consumed);
+        if (ev < 0) {
+            fail(x, 502, "invalid response from upstream");
+            return;
+        }
+        u->in_off += (uint32_t)consumed;
+        if (ev == PX_HTTP_HEAD) {
+            int rc = response_head(x);
+            if (rc < 0) {
+                fail(x, 502,
+                     rc == PX_EHEADTOOBIG ? "upstream header too large"
+                                          : "invalid response from upstream");
+                return;
+            }
+            int status = px_http_status(&u->resp);
+            if (status >= 200)
+                signal_backend(x, status >= 500 ? PX_OUTCOME_HTTP_5XX : PX_OUTCOME_OK);
+            if (status < 200 && px_http_minor(&x->req) == 0)
+                x->resp_head_len = 0; /* HTTP/1.0 clients get no interim responses */
+            if (status == 101) {
+                x->req_done = true;
+                px_tunnel_start(x);
+                return;
+            }
+            continue;
+        }
+        if (x->resp_head_len) {
+            bufs[n++] = uv_buf_init(x->out + x->resp_head_off, x->resp_head_len);
+            x->resp_head_len = 0;
+        }
+        if (x->decode) {
+            for (unsigned i = 0; i < u->resp.nspans; i++)
+                bufs[n++] = uv_buf_init((char *)u->resp.spans[i].base, u->resp.spans[i].len);
+            u->resp.nspans = 0;
+        } else if (consumed) {
+            bufs[n++] = uv_buf_init((char *)data, (unsigned)consumed);
+        }
+        if (ev == PX_HTTP_DONE && px_http_status(&u->resp) >= 200)
+            x->resp_done = true;
+        if (n == 0)
+            continue;
+        x->resp_started = true;
+        n = coalesce_small_body(x, bufs, n);
+        int rc = client_write(x, bufs, n);
+        if (rc < 0) {
+            px_client_close(x->c, "client write failed");
+            return;
+        }
+        if (rc == 0) {
+            px_upstream_read(u, false);
+            px_upstream_timer_stop(u);
+            return;
+        }
+    }
+    if (x->cwriting || x->up == NULL)
+        return;
+    if (x->resp_done) {
+        px_upstream_timer_stop(x->up);
+        maybe_finish(x);
+        return;
+    }
+    px_upstream_read(x->up, true);
+    px_upstream_timer(x->up, x->c->w->conf->timeouts.upstream_response_ms);
+}
+
+void px__exchange_upstream_data(struct px_exchange *x)
+{
+    if (x->c->state == PX_CLIENT_TUNNEL) {
+        px__tunnel_upstream_data(x);
+        return;
+    }
+    pump_response(x);
+}
+
+/* A reused connection may have been closed by the backend while idle; the
+ * request is safe to send again on a fresh one when it never reached the
+ * application: nothing came back, it is idempotent and it had no body. */
+static bool can_resend(const struct px_exchange *x)
+{
+    return !x->resp_started && !px_http_started(&x->up->resp) && px_http_is_idempotent(&x->req) &&
+           !px_http_has_body(&x->req);
+}
+
+void px__exchange_upstream_eof(struct px_exchange *x, int err)
+{
+    struct px_upstream *u = x->up;
+
+    if (x->resp_done) {
+        /* Closed after a complete response: fine, just not reusable. If the
+         * request body was still going, there is nobody left to take it. */
+        detach_upstream(x, false);
+        if (!x->req_done) {
+            x->keep_alive = false;
+            x->req_done = true;
+        }
+        maybe_finish(x);
+        return;
+    }
+
+    if (x->c->state == PX_CLIENT_TUNNEL) {
+        px_client_close(x->c, "tunnel closed by upstream");
+        return;
+    }
+    if (err == UV_EOF && px_http_started(&u->resp) && px_http_finish(&u->resp) == PX_HTTP_DONE) {
+        /* Close-delimited body: EOF is its end. Flush what is parsed. */
+        x->resp_done = true;
+        pump_response(x);
+        return;
+    }
+    if (can_resend(x) && u->nrequests > 1) {
+        px_log(PX_LOG_DEBUG, &x->c->peer.sa,
+               "event=retry reason=pooled_connection_closed backend=%s",
+               x->backend->desc->addr.text);
+        reconnect_fresh(x);
+        return;
+    }
+    if (can_resend(x)) {
+        /* A fresh connection reset before any response byte: the backend
+         * (or the path to it) failed. An idempotent request without a body
+         * is safe to send elsewhere (RFC 9110 §9.2.2), as nginx's
+         * proxy_next_upstream does by default. */
+        px_log(PX_LOG_DEBUG, &x->c->peer.sa, "event=retry reason=reset_before_response backend=%s",
+               x->backend->desc->addr.text);
+        signal_backend(x, PX_OUTCOME_RESET);
+        detach_upstream(x, false);
+        connect_next(x);
+        return;
+    }
+    if (!x->resp_started) {
+        signal_backend(x, PX_OUTCOME_RESET);
+        fail(x, 502,
+             px_http_started(&u->resp) ? "upstream closed mid-response"
+                                       : "upstream closed before responding");
+        return;
+    }
+    x->error = "upstream closed mid-response";
+    log_access(x);
+    px_client_close(x->c, x->error);
+}
+
+void px__exchange_upstream_timeout(struct px_exchange *x)
+{
+    if (x->up->state == PX_UP_CONNECTING) {
+        px__exchange_upstream_ready(x, UV_ETIMEDOUT);
+        return;
+    }
+    if (x->c->state == PX_CLIENT_TUNNEL) {
+        px_client_close(x->c, "tunnel idle");
+        return;
+    }
+    signal_backend(x, PX_OUTCOME_TIMEOUT);
+    fail(x, 504, "upstream timed out");
+}
+
+void px__exchange_client_timeout(struct px_exchange *x, const char *phase)
+{
+    if (strcmp(phase, "body") == 0)
+        fail(x, 408, "client body timeout");
+    else
+        px_client_close(x->c, phase);
+}

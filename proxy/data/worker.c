@@ -1,0 +1,386 @@
+/*
+ * worker: runs one uv loop on its own thread. Draining (SIGTERM) closes the
+ * listeners, lets in-flight exchanges finish until shutdown_drain, then
+ * closes whatever is left; the loop ends when every handle is closed.
+ */
+#include "proxy/data/worker.h"
+#include "proxy/data/client.h"
+#include "proxy/data/exchange.h"
+#include "proxy/base/px.h"
+#include "proxy/data/upstream.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define TICK_MS 200
+
+static void on_listener_connection(uv_stream_t *server, int status)
+{
+    struct px_worker *w = server->data;
+    if (status < 0) {
+        px_log(PX_LOG_WARN, NULL, "event=accept_failed err=%s", uv_strerror(status));
+        return;
+    }
+    size_t i = (size_t)((uv_tcp_t *)server - w->listeners);
+    px_stats_add(&w->port.stats.accepted, 1);
+    px_client_accept(w, server, w->conf->listeners[i].proxy_protocol != 0);
+}
+
+static void on_worker_wake(uv_async_t *a);
+
+void px_backend_unref(struct px_backend *b)
+{
+    if (--b->refs > 0)
+        return;
+    px_bdesc_unref(b->desc);
+    free(b);
+}
+
+static void view_free(struct px_wview *v)
+{
+    for (size_t i = 0; i < v->routes->nbackends; i++)
+        px_backend_unref(v->bk[i]);
+    px_routes_unref(v->routes);
+    free(v->bk);
+    free(v);
+}
+
+struct px_wview *px_worker_view_hold(struct px_worker *w)
+{
+    w->view->users++;
+    return w->view;
+}
+
+void px_worker_view_release(struct px_worker *w, struct px_wview *v)
+{
+    (void)w;
+    if (v && --v->users == 0 && v->retired)
+        view_free(v);
+}
+
+static void wake_for_routes(struct px_port *p)
+{
+    uv_async_send(&px_container_of(p, struct px_worker, port)->wake);
+}
+
+static int cmp_backend_desc(const void *a, const void *b)
+{
+    const struct px_bdesc *x = (*(struct px_backend *const *)a)->desc;
+    const struct px_bdesc *y = (*(struct px_backend *const *)b)->desc;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/*
+ * This worker's backend for descriptor D: the one OLD (sorted by id) has,
+ * which keeps its pool and failure state, or a new one. NULL without memory.
+ */
+static struct px_backend *backend_for(struct px_bdesc *d, struct px_backend **old, size_t nold)
+{
+    size_t lo = 0, hi = nold;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (old[mid]->desc->id == d->id) {
+            old[mid]->refs++;
+            old[mid]->retired = false;
+            return old[mid];
+        }
+        if (old[mid]->desc->id < d->id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    struct px_backend *b = calloc(1, sizeof(*b));
+    if (b == NULL)
+        return NULL;
+    b->desc = px_bdesc_ref(d);
+    b->refs = 1;
+    px_list_init(&b->idle);
+    return b;
+}
+
+/*
+ * A view of RT's fleet. Backends the current view also lists are carried
+ * over by identity; the ones it lists that the new fleet lacks are retired.
+ */
+static struct px_wview *view_new(struct px_worker *w, struct px_routes *rt)
+{
+    const struct px_fleet *f = rt->fleet;
+    size_t nold = w->view ? w->view->routes->nbackends : 0;
+    struct px_wview *v = calloc(1, sizeof(*v));
+    struct px_backend **old = malloc((nold ? nold : 1) * sizeof(*old));
+    size_t i = 0;
+
+    if (v == NULL || old == NULL ||
+        (v->bk = calloc(f->nbackends ? f->nbackends : 1, sizeof(*v->bk))) == NULL)
+        goto fail;
+    if (nold)
+        memcpy(old, w->view->bk, nold * sizeof(*old));
+    qsort(old, nold, sizeof(*old), cmp_backend_desc);
+    for (size_t j = 0; j < nold; j++)
+        old[j]->retired = true; /* until the new fleet is found to list it */
+    for (; i < f->nbackends; i++)
+        if ((v->bk[i] = backend_for(f->backends[i], old, nold)) == NULL)
+            goto fail;
+    v->routes = rt;
+    for (size_t j = 0; j < nold; j++)
+        if (old[j]->retired)
+            px_upstream_pool_drain(old[j]);
+    free(old);
+    return v;
+fail:
+    while (i > 0)
+        px_backend_unref(v->bk[--i]);
+    for (size_t j = 0; j < nold; j++)
+        old[j]->retired = false;
+    if (v)
+        free(v->bk);
+    free(v);
+    free(old);
+    return NULL;
+}
+
+/* Grows the balancer's scratch array to N peers. */
+static int reserve_peers(struct px_worker *w, size_t n)
+{
+    if (n <= w->npeers)
+        return 0;
+    struct px_balancer_peer *p = realloc(w->peers, n * sizeof(*p));
+    if (p == NULL)
+        return -1;
+    w->peers = p;
+    w->npeers = n;
+    return 0;
+}
+
+/* Switches to a published table: same fleet, same view; else a new view. */
+static void take_routes(struct px_worker *w)
+{
+    struct px_routes *rt = atomic_exchange(&w->port.incoming_routes, NULL);
+    struct px_wview *v;
+
+    if (rt == NULL)
+        return;
+    if (w->view && w->view->routes->fleet == rt->fleet) {
+        px_routes_unref(w->view->routes);
+        w->view->routes = rt;
+        return;
+    }
+    if (reserve_peers(w, rt->fleet->nbackends) != 0 || (v = view_new(w, rt)) == NULL) {
+        px_log(PX_LOG_ERR, NULL, "event=fleet_swap_failed worker=%u reason=out_of_memory", w->id);
+        px_routes_unref(rt);
+        return;
+    }
+    w->conf = px_fleet_conf(rt->fleet);
+    if (w->view) {
+        w->view->retired = true;
+        if (w->view->users == 0)
+            view_free(w->view);
+    }
+    w->view = v;
+}
+
+int px_worker_init(struct px_worker *w, unsigned id, struct px_process *proc, size_t nzslots,
+                   size_t nrslots, const int *fds, size_t nfds)
+{
+    const struct conf *cf = proc->conf;
+    int rc;
+
+    memset(w, 0, sizeof(*w));
+    w->id = id;
+    w->proc = proc;
+    w->conf = cf;
+    w->slabs.max_free = 64;
+    w->alog.fd = proc->access_fd;
+    px_list_init(&w->clients);
+    if ((w->geo_caches = calloc(CONF_GEO_DB_MAX, sizeof(*w->geo_caches))) == NULL)
+        return UV_ENOMEM;
+    for (size_t i = 0; i < CONF_GEO_DB_MAX; i++)
+        geo_cache_init(&w->geo_caches[i]);
+    if ((rc = px_stats_init(&w->port.stats, nzslots, nrslots)) != 0)
+        return UV_ENOMEM;
+    if ((rc = uv_loop_init(&w->loop)) != 0)
+        return rc;
+    if ((w->listeners = calloc(nfds ? nfds : 1, sizeof(*w->listeners))) == NULL)
+        return UV_ENOMEM;
+    px_rng_seed(&w->rng, uv_hrtime() ^ ((uint64_t)id << 32));
+    px_retry_budget_init(&w->retry_budget, 0);
+    if ((rc = uv_async_init(&w->loop, &w->wake, on_worker_wake)) != 0)
+        return rc;
+    w->wake.data = w;
+    w->port.wake = wake_for_routes;
+    for (size_t i = 0; i < nfds; i++) {
+        uv_tcp_t *l = &w->listeners[i];
+        uv_tcp_init(&w->loop, l);
+        l->data = w;
+        w->nlisteners++;
+        if ((rc = uv_tcp_open(l, fds[i])) != 0 ||
+            (rc = uv_listen((uv_stream_t *)l, 1024, on_listener_connection)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static void on_worker_handle_closed(uv_handle_t *h)
+{
+    struct px_worker *w = h->data;
+    w->pending_closes--;
+}
+
+/* Everything is drained: close the worker's own handles so the loop ends. */
+static void drain_pools(struct px_worker *w)
+{
+    for (size_t i = 0; w->view && i < w->view->routes->nbackends; i++)
+        px_upstream_pool_drain(w->view->bk[i]);
+}
+
+static void worker_finish(struct px_worker *w)
+{
+    drain_pools(w);
+    px_accesslog_flush(&w->alog);
+    w->pending_closes += 2;
+    uv_close((uv_handle_t *)&w->wake, on_worker_handle_closed);
+    uv_close((uv_handle_t *)&w->tick, on_worker_handle_closed);
+}
+
+static void close_listeners(struct px_worker *w)
+{
+    for (size_t i = 0; i < w->nlisteners; i++) {
+        w->pending_closes++;
+        uv_close((uv_handle_t *)&w->listeners[i], on_worker_handle_closed);
+    }
+    w->nlisteners = 0;
+}
+
+/* Closes every client that is between requests; busy ones close after. */
+static void close_idle_clients(struct px_worker *w, bool all)
+{
+    struct px_list *n = w->clients.next;
+    while (n != &w->clients) {
+        struct px_client *c = px_container_of(n, struct px_client, node);
+        n = n->next;
+        if (all || (c->state == PX_CLIENT_HEAD && (c->x == NULL || !px_http_started(&c->x->req))))
+            px_client_close(c, all ? "shutdown deadline" : "shutdown");
+        else
+            c->close_after = true;
+    }
+}
+
+void px__worker_count_exchange(struct px_worker *w, struct px_client *c,
+                               const struct px_exchange *x)
+{
+    uint64_t ms = uv_now(&w->loop) - x->start_ms;
+    uv_os_fd_t fd;
+
+    const struct px_fleet *f = x->view->routes->fleet;
+    int rslot = x->region >= 0 ? f->region_slot[x->region] : -1;
+
+    px_stats_request(&w->port.stats, f->zone_slot[x->zone], rslot, x->status, ms * 1000);
+    if (x->attempts > 1)
+        px_stats_add(&w->port.stats.retries, x->attempts - 1);
+    /* Once per connection, after its first request was classified: by then
+     * the handshake and a request/response have given the kernel samples. */
+    if (c->nrequests == 1 && uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) {
+        int64_t us = px_stats_tcp_rtt_us(fd);
+        if (us > 0)
+            px_stats_client_rtt(&w->port.stats, f->zone_slot[x->zone], (uint64_t)us);
+    }
+}
+
+void px__worker_client_gone(struct px_worker *w)
+{
+    w->nclients--;
+    if (w->draining && w->nclients == 0 && !uv_is_closing((uv_handle_t *)&w->tick))
+        worker_finish(w);
+}
+
+static void start_drain(struct px_worker *w)
+{
+    if (w->draining)
+        return;
+    w->draining = true;
+    w->drain_deadline_ms = uv_now(&w->loop) + w->conf->timeouts.shutdown_drain_ms;
+    close_listeners(w);
+    drain_pools(w);
+    close_idle_clients(w, false);
+    if (w->nclients == 0 && !uv_is_closing((uv_handle_t *)&w->tick))
+        worker_finish(w);
+}
+
+static void on_worker_wake(uv_async_t *a)
+{
+    struct px_worker *w = a->data;
+    take_routes(w);
+    if (atomic_load(&w->stop_requested))
+        start_drain(w);
+}
+
+static void on_worker_tick(uv_timer_t *t)
+{
+    struct px_worker *w = t->data;
+    px_accesslog_flush(&w->alog);
+    if (w->draining && uv_now(&w->loop) >= w->drain_deadline_ms)
+        close_idle_clients(w, true);
+}
+
+static void worker_main(void *arg)
+{
+    struct px_worker *w = arg;
+    take_routes(w);
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+}
+
+int px_worker_start(struct px_worker *w)
+{
+    uv_timer_init(&w->loop, &w->tick);
+    w->tick.data = w;
+    uv_timer_start(&w->tick, on_worker_tick, TICK_MS, TICK_MS);
+    uv_unref((uv_handle_t *)&w->tick);
+    return uv_thread_create(&w->thread, worker_main, w);
+}
+
+void px_worker_stop(struct px_worker *w)
+{
+    atomic_store(&w->stop_requested, true);
+    uv_async_send(&w->wake);
+}
+
+static void on_walk_close(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+void px_worker_wait(struct px_worker *w)
+{
+    if (!w->joined)
+        uv_thread_join(&w->thread);
+    w->joined = true;
+}
+
+void px_worker_join(struct px_worker *w)
+{
+    px_worker_wait(w);
+    /* A clean drain leaves nothing; this only catches a bug, loudly. */
+    if (uv_loop_close(&w->loop) == UV_EBUSY) {
+        px_log(PX_LOG_ERR, NULL, "event=worker_leak worker=%u", w->id);
+        uv_walk(&w->loop, on_walk_close, NULL);
+        uv_run(&w->loop, UV_RUN_DEFAULT);
+        uv_loop_close(&w->loop);
+    }
+    px_slab_cache_dispose(&w->slabs);
+    px_exchange_cache_dispose(w);
+    for (size_t i = 0; w->geo_caches && i < CONF_GEO_DB_MAX; i++)
+        geo_cache_dispose(&w->geo_caches[i]);
+    free(w->geo_caches);
+    if (w->view) {
+        w->view->retired = true;
+        if (w->view->users == 0)
+            view_free(w->view);
+        w->view = NULL;
+    }
+    px_routes_unref(atomic_exchange(&w->port.incoming_routes, NULL));
+    free(w->listeners);
+    free(w->peers);
+    px_stats_dispose(&w->port.stats);
+}

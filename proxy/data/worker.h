@@ -1,0 +1,155 @@
+/*
+ * worker: one thread, one uv loop, its own SO_REUSEPORT listeners, clients,
+ * upstream pools, buffers and access log. Workers share only the immutable
+ * config and one atomic connection count, so the request path takes no lock.
+ */
+#ifndef PX_WORKER_H
+#define PX_WORKER_H
+
+#include "conf/conf.h"
+#include "proxy/base/list.h"
+#include "proxy/base/log.h"
+#include "proxy/data/balancer.h"
+#include "proxy/base/rng.h"
+#include "proxy/data/retry.h"
+#include "proxy/data/slab.h"
+#include "proxy/state/port.h"
+#include "proxy/state/snapshot.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <uv.h>
+
+/*
+ * A backend as one worker sees it: its idle pool and recent failures. It
+ * lives while a view lists it or a connection uses it (refs, plain: one
+ * thread); once the fleet drops it, it is retired: its pool is closed and it
+ * gets no new requests, but a request already on it finishes.
+ */
+struct px_backend {
+    struct px_bdesc *desc; /* one reference: address, region name, in-flight counters */
+    struct px_list idle;   /* pooled px_upstream, most recent first */
+    unsigned nidle;
+    unsigned fails;       /* consecutive connect failures */
+    uint64_t retry_at_ms; /* skipped until then after failures */
+    unsigned refs;        /* views listing it + upstreams on it */
+    bool retired;         /* no longer in the current fleet */
+};
+
+/*
+ * A worker's view of one fleet: the latest routing table decided on it and
+ * this worker's px_backend for each of its backends, in the fleet's order.
+ * Exchanges count themselves in `users` (plain integer: one thread), so a
+ * request never pays for an atomic; a retired view (its fleet replaced) is
+ * freed once no exchange uses it. Exchanges pick backends through their own
+ * view, so every index they hold stays valid across a reload.
+ */
+struct px_wview {
+    struct px_routes *routes; /* one reference: the latest table of this fleet */
+    struct px_backend **bk;   /* routes->nbackends, one reference each */
+    unsigned users;           /* exchanges started under it */
+    bool retired;             /* replaced by a view of a newer fleet */
+};
+
+struct px_worker {
+    uv_loop_t loop;
+    struct px_port port; /* routes in; signals and stats out (the control thread's side) */
+    unsigned id;
+    struct px_process *proc; /* borrowed */
+    const struct conf *conf; /* borrowed: the current view's config (a new fleet repoints it) */
+
+    uv_tcp_t *listeners; /* owned array, nlisteners handles */
+    size_t nlisteners;
+    unsigned pending_closes; /* listener/worker handles still closing */
+
+    uv_async_t wake; /* main thread → worker: start draining */
+    uv_timer_t tick; /* access-log flush and drain deadline */
+    atomic_bool stop_requested;
+    struct px_wview *view;        /* owned: the current fleet and routes; NULL until the first */
+    struct geo_cache *geo_caches; /* owned, CONF_GEO_DB_MAX decoded-record caches */
+
+    struct px_slab_cache slabs;
+    struct px_list clients; /* every open px_client */
+    unsigned nclients;
+
+    struct px_balancer_peer *peers; /* owned scratch, npeers, for the balancer */
+    size_t npeers;
+
+    struct px_rng rng;
+    struct px_retry_budget retry_budget;
+    struct px_exchange *spare; /* owned: reset exchanges kept for reuse */
+    unsigned nspare;
+
+    struct px_accesslog alog;
+
+    bool draining;
+    uint64_t drain_deadline_ms;
+    uv_thread_t thread;
+    bool joined; /* thread ended and joined */
+};
+
+/*
+ * Prepares W (loop, listeners from FDS, stats with NZSLOTS x NRSLOTS zone
+ * and region slots). FDS are bound listening sockets the worker takes over.
+ * W serves once the control thread has published its first routing table
+ * (which brings the fleet and config). Returns 0 or a negative libuv error.
+ */
+int px_worker_init(struct px_worker *w, unsigned id, struct px_process *proc, size_t nzslots,
+                   size_t nrslots, const int *fds, size_t nfds);
+
+/* Starts W's thread. Returns 0 or a negative libuv error. */
+int px_worker_start(struct px_worker *w);
+
+/* Asks W, from any thread, to stop accepting and drain. */
+void px_worker_stop(struct px_worker *w);
+
+/* Waits for W's thread to end; its loop and memory stay until px_worker_join. */
+void px_worker_wait(struct px_worker *w);
+
+/* Waits for W's thread to end (unless px_worker_wait did) and frees what W owns. */
+void px_worker_join(struct px_worker *w);
+
+/* Takes a hold on W's current view for one exchange. */
+struct px_wview *px_worker_view_hold(struct px_worker *w);
+
+/* Releases a hold taken with px_worker_view_hold(). Accepts NULL. */
+void px_worker_view_release(struct px_worker *w, struct px_wview *v);
+
+/* Adds DELTA (+1 or -1) to this worker's in-flight count on B. */
+static inline void px_backend_inflight_add(struct px_worker *w, struct px_backend *b, int delta)
+{
+    _Atomic unsigned *n = &b->desc->inflight[w->id];
+    atomic_store_explicit(n, atomic_load_explicit(n, memory_order_relaxed) + (unsigned)delta,
+                          memory_order_relaxed);
+}
+
+/* This worker's in-flight count on B. */
+static inline unsigned px_backend_inflight(const struct px_worker *w, const struct px_backend *b)
+{
+    return atomic_load_explicit(&b->desc->inflight[w->id], memory_order_relaxed);
+}
+
+/* Takes a reference on B for an upstream connection. */
+static inline void px_backend_ref(struct px_backend *b)
+{
+    b->refs++;
+}
+
+/* Drops a reference on B; the last (only once retired) frees it. */
+void px_backend_unref(struct px_backend *b);
+
+struct px_client;
+struct px_exchange;
+
+/*
+ * Counts the finished exchange X of client C in W's stats: status class and
+ * duration by zone and region, retries, and for a connection's first
+ * request the client's TCP RTT (one getsockopt per connection).
+ */
+void px__worker_count_exchange(struct px_worker *w, struct px_client *c,
+                               const struct px_exchange *x);
+
+/* Called by client.c when a client connection is gone. */
+void px__worker_client_gone(struct px_worker *w);
+
+#endif

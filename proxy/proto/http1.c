@@ -1,0 +1,1105 @@
+/*
+ * http1: llhttp 8.1 glue (strict mode, no lenient flags). Heads are copied
+ * span by span into an arena bounded by max_header_bytes; bodies are never
+ * copied: the caller forwards raw bytes, or, when de-chunking, the spans
+ * collected here. The parser pauses after every head and every message so
+ * the caller decides what happens next (LIBRARY-NOTES §4.2).
+ */
+#include "proxy/proto/http1.h"
+#include "proxy/base/px.h"
+
+#include <ctype.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+enum { SPAN_NONE, SPAN_TARGET, SPAN_FIELD, SPAN_VALUE };
+
+/* Head byte-scan state (h->raw), see raw_scan(). */
+enum {
+    RAW_CR = 1 << 0,         /* the previous byte was CR */
+    RAW_BOL = 1 << 1,        /* at the beginning of a line */
+    RAW_START = 1 << 2,      /* the start line has begun */
+    RAW_START_DONE = 1 << 3, /* the start line has ended */
+    RAW_SP1 = 1 << 4,        /* one SP seen in the start line */
+    RAW_SP2 = 1 << 5,        /* two SP seen in the start line */
+};
+
+/* Longest unknown method answered 501 rather than 400. */
+#define METHOD_TOKEN_MAX_BYTES 32
+
+#define ARENA_START_BYTES 2048
+
+static llhttp_settings_t request_settings;
+static llhttp_settings_t response_settings;
+
+static struct px_http *from_parser(llhttp_t *p)
+{
+    return px_container_of(p, struct px_http, parser);
+}
+
+static int fail(struct px_http *h, int err, const char *reason)
+{
+    h->error = err;
+    llhttp_set_error_reason(&h->parser, reason);
+    return HPE_USER;
+}
+
+/* Appends a span to the arena, growing it up to max_head. */
+static int arena_append(struct px_http *h, const char *at, size_t n)
+{
+    if (h->len + n > h->max_head)
+        return -1;
+    if (h->len + n > h->cap) {
+        uint32_t cap = h->cap;
+        while (cap < h->len + n)
+            cap *= 2;
+        if (cap > h->max_head)
+            cap = h->max_head;
+        char *b = realloc(h->buf, cap);
+        if (b == NULL)
+            return -1;
+        h->buf = b;
+        h->cap = cap;
+    }
+    memcpy(h->buf + h->len, at, n);
+    h->len += (uint32_t)n;
+    return 0;
+}
+
+static int on_message_begin(llhttp_t *p)
+{
+    struct px_http *h = from_parser(p);
+    h->len = 0;
+    h->nhdrs = 0;
+    h->target_off = h->target_len = 0;
+    h->last_span = SPAN_NONE;
+    h->head_done = false;
+    h->head_reported = false;
+    h->head_nhdrs = 0;
+    h->authority_off = h->authority_len = 0;
+    h->in_message = true;
+    h->body_bytes = 0;
+    return 0;
+}
+
+static int on_target(llhttp_t *p, const char *at, size_t n)
+{
+    struct px_http *h = from_parser(p);
+    if (h->last_span != SPAN_TARGET)
+        h->target_off = h->len;
+    h->last_span = SPAN_TARGET;
+    if (arena_append(h, at, n) != 0)
+        return fail(h, PX_EHEADTOOBIG, "request line too long");
+    h->target_len += (uint32_t)n;
+    return 0;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t n)
+{
+    struct px_http *h = from_parser(p);
+    if (h->last_span != SPAN_FIELD) {
+        if (h->nhdrs == h->max_hdrs)
+            return fail(h, PX_EHEADTOOBIG, "too many headers");
+        struct px_hdr *hd = &h->hdrs[h->nhdrs++];
+        memset(hd, 0, sizeof(*hd));
+        hd->name_off = h->len;
+    }
+    h->last_span = SPAN_FIELD;
+    if (arena_append(h, at, n) != 0)
+        return fail(h, PX_EHEADTOOBIG, "header too large");
+    h->hdrs[h->nhdrs - 1].name_len += (uint32_t)n;
+    return 0;
+}
+
+/*
+ * llhttp 8.1 accepts obs-fold even in strict mode and reports the folded
+ * part as another value span. A value span never starts right after a line
+ * feed (and optional SP/HTAB) except in a fold, so the bytes before it tell
+ * (RFC 9112 §5.2: reject). Heads are also checked byte by byte in
+ * raw_scan(); this catches folds in trailers, which it does not see.
+ */
+static bool starts_fold(const struct px_http *h, const char *at)
+{
+    const char *b = at;
+    while (b > h->feed_start && (b[-1] == ' ' || b[-1] == '\t'))
+        b--;
+    char before = b > h->feed_start ? b[-1] : h->prev_byte;
+    return before == '\n';
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t n)
+{
+    struct px_http *h = from_parser(p);
+    /* An empty value comes as a zero-length span placed after the line's
+     * LF: that is no fold (a fold always brings bytes). */
+    if (n > 0 && starts_fold(h, at))
+        return fail(h, PX_EPARSE, "obsolete line folding");
+    if (h->nhdrs == 0)
+        return fail(h, PX_EPARSE, "header value without a name");
+    struct px_hdr *hd = &h->hdrs[h->nhdrs - 1];
+    if (h->last_span != SPAN_VALUE)
+        hd->value_off = h->len;
+    h->last_span = SPAN_VALUE;
+    if (memchr(at, '\0', n) != NULL)
+        return fail(h, PX_EPARSE, "NUL in header value");
+    if (arena_append(h, at, n) != 0)
+        return fail(h, PX_EHEADTOOBIG, "header too large");
+    hd->value_len += (uint32_t)n;
+    return 0;
+}
+
+/* The reason phrase is passed on to clients: HTAB / SP / VCHAR / obs-text only. */
+static int on_status(llhttp_t *p, const char *at, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)at[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return fail(from_parser(p), PX_EPARSE, "control byte in reason phrase");
+    }
+    return on_target(p, at, n);
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+    struct px_http *h = from_parser(p);
+    for (uint32_t i = 0; i < h->nhdrs; i++) {
+        struct px_hdr *hd = &h->hdrs[i];
+        /* llhttp 8.1 strict takes ": v" as a header with an empty name. */
+        if (hd->name_len == 0)
+            return fail(h, PX_EPARSE, "empty header name");
+        /* Leading OWS is not part of the value (llhttp skips it); trailing
+         * OWS is not either (RFC 9112 §5), so it is not forwarded. */
+        while (hd->value_len > 0 && (h->buf[hd->value_off + hd->value_len - 1] == ' ' ||
+                                     h->buf[hd->value_off + hd->value_len - 1] == '\t'))
+            hd->value_len--;
+    }
+    h->head_nhdrs = h->nhdrs;
+    h->chunk_ext_bytes = 0;
+    h->head_done = true;
+    if (h->skip_body)
+        p->flags |= F_SKIPBODY; /* what returning 1 would do; we pause instead */
+    return HPE_PAUSED;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t n)
+{
+    struct px_http *h = from_parser(p);
+    h->body_bytes += n;
+    if (h->max_body && h->body_bytes > h->max_body)
+        return fail(h, PX_EBODYTOOBIG, "body too large");
+    if (!h->decode_body)
+        return 0;
+    h->spans[h->nspans].base = at;
+    h->spans[h->nspans].len = n;
+    if (++h->nspans == PX_HTTP_MAX_SPANS)
+        return HPE_PAUSED;
+    return 0;
+}
+
+/*
+ * llhttp skips chunk extensions without bound (node fixed the same in
+ * CVE-2024-22019); we forward them raw, so they are bounded here.
+ */
+static int on_chunk_extension(llhttp_t *p, const char *at, size_t n)
+{
+    struct px_http *h = from_parser(p);
+    for (size_t i = 0; i < n; i++)
+        if (at[i] == 0x7f) /* llhttp 8.1 refuses the other controls, not DEL */
+            return fail(h, PX_EPARSE, "control byte in chunk extension");
+    h->chunk_ext_bytes +=
+        (uint32_t)(n > PX_HTTP_MAX_CHUNK_EXT_BYTES ? PX_HTTP_MAX_CHUNK_EXT_BYTES + 1 : n);
+    if (h->chunk_ext_bytes > PX_HTTP_MAX_CHUNK_EXT_BYTES)
+        return fail(h, PX_EPARSE, "chunk extensions too long");
+    return 0;
+}
+
+/* Called at the end of each chunk-size line. */
+static int on_chunk_header(llhttp_t *p)
+{
+    from_parser(p)->chunk_ext_bytes = 0;
+    return 0;
+}
+
+/* Fields that must never come in a trailer section (RFC 9110 §6.5.1). */
+static const char *const trailer_forbidden[] = {
+    "content-length",   "transfer-encoding", "host",    "connection", "keep-alive",
+    "proxy-connection", "upgrade",           "trailer", "te",
+};
+
+static bool name_is(const struct px_http *h, const struct px_hdr *hd, const char *lower);
+
+static int on_message_complete(llhttp_t *p)
+{
+    struct px_http *h = from_parser(p);
+    /* A recipient that merges trailers into the head (some do) must not
+     * learn framing or routing from them: refuse rather than pass them. */
+    for (uint32_t i = h->head_nhdrs; i < h->nhdrs; i++)
+        for (size_t k = 0; k < PX_ARRAY_LEN(trailer_forbidden); k++)
+            if (name_is(h, &h->hdrs[i], trailer_forbidden[k]))
+                return fail(h, PX_EPARSE, "forbidden trailer field");
+    h->in_message = false;
+    h->raw = 0;
+    h->raw_prev = 0;
+    return HPE_PAUSED;
+}
+
+static void settings_init(void)
+{
+    llhttp_settings_init(&request_settings);
+    request_settings.on_message_begin = on_message_begin;
+    request_settings.on_url = on_target;
+    request_settings.on_header_field = on_header_field;
+    request_settings.on_header_value = on_header_value;
+    request_settings.on_headers_complete = on_headers_complete;
+    request_settings.on_body = on_body;
+    request_settings.on_message_complete = on_message_complete;
+    request_settings.on_chunk_extension_name = on_chunk_extension;
+    request_settings.on_chunk_extension_value = on_chunk_extension;
+    request_settings.on_chunk_header = on_chunk_header;
+    response_settings = request_settings;
+    response_settings.on_url = NULL;
+    response_settings.on_status = on_status;
+}
+
+int px_http_init(struct px_http *h, enum px_http_type type, void *owner, uint32_t max_head_bytes,
+                 uint32_t max_headers)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, settings_init);
+    memset(h, 0, sizeof(*h));
+    h->type = type;
+    h->owner = owner;
+    h->max_head = max_head_bytes;
+    h->max_hdrs = max_headers;
+    h->cap = max_head_bytes < ARENA_START_BYTES ? max_head_bytes : ARENA_START_BYTES;
+    h->buf = malloc(h->cap);
+    h->hdrs = malloc(sizeof(*h->hdrs) * max_headers);
+    if (h->buf == NULL || h->hdrs == NULL) {
+        px_http_dispose(h);
+        return PX_ENOMEM;
+    }
+    llhttp_init(&h->parser, type == PX_HTTP_REQUEST ? HTTP_REQUEST : HTTP_RESPONSE,
+                type == PX_HTTP_REQUEST ? &request_settings : &response_settings);
+    return 0;
+}
+
+void px_http_recycle(struct px_http *h, void *owner)
+{
+    struct px_http keep = *h;
+    memset(h, 0, sizeof(*h));
+    h->type = keep.type;
+    h->owner = owner;
+    h->buf = keep.buf;
+    h->cap = keep.cap;
+    h->max_head = keep.max_head;
+    h->hdrs = keep.hdrs;
+    h->max_hdrs = keep.max_hdrs;
+    llhttp_init(&h->parser, h->type == PX_HTTP_REQUEST ? HTTP_REQUEST : HTTP_RESPONSE,
+                h->type == PX_HTTP_REQUEST ? &request_settings : &response_settings);
+}
+
+void px_http_dispose(struct px_http *h)
+{
+    free(h->buf);
+    h->buf = NULL;
+    free(h->hdrs);
+    h->hdrs = NULL;
+}
+
+void px_http_reset(struct px_http *h)
+{
+    llhttp_reset(&h->parser);
+    h->len = h->nhdrs = 0;
+    h->head_done = false;
+    h->skip_body = false;
+    h->decode_body = false;
+    h->nspans = 0;
+    h->error = 0;
+    h->prev_byte = 0;
+    h->in_message = false;
+    h->raw = 0;
+    h->raw_prev = 0;
+    h->head_reported = false;
+    h->head_nhdrs = 0;
+    h->authority_off = h->authority_len = 0;
+}
+
+static bool is_tchar(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/*
+ * llhttp knows a fixed set of methods. A request line that starts with some
+ * other token and a SP is well formed with a method we cannot proxy: 501
+ * (RFC 9110 §9.1); anything else is malformed. Only the bytes of this feed
+ * can tell, and only when the message started in it.
+ */
+static int unknown_method(const char *data, size_t len)
+{
+    size_t i = 0, start;
+    while (i + 1 < len && data[i] == '\r' && data[i + 1] == '\n')
+        i += 2;
+    start = i;
+    while (i < len && i - start <= METHOD_TOKEN_MAX_BYTES && is_tchar((unsigned char)data[i]))
+        i++;
+    if (i > start && i < len && data[i] == ' ' && i - start <= METHOD_TOKEN_MAX_BYTES)
+        return PX_EMETHOD;
+    return PX_EPARSE;
+}
+
+static int map_error(struct px_http *h, llhttp_errno_t e, const char *data, size_t len,
+                     bool at_boundary)
+{
+    const char *why = llhttp_get_error_reason(&h->parser);
+    if (h->error)
+        return h->error;
+    switch (e) {
+    case HPE_INVALID_VERSION:
+        /* "HTTP/1.2" is a version we do not speak; "HTTP/1.10", "HTTP/1.1 "
+         * or a bare CR after it is a malformed line. */
+        return why && strstr(why, "CRLF") ? PX_EPARSE : PX_EVERSION;
+    case HPE_PAUSED_H2_UPGRADE:
+        return PX_EVERSION; /* the HTTP/2 connection preface */
+    case HPE_INVALID_METHOD:
+        return at_boundary && h->type == PX_HTTP_REQUEST ? unknown_method(data, len) : PX_EPARSE;
+    default:
+        return PX_EPARSE;
+    }
+}
+
+/*
+ * llhttp 8.1 in strict mode still takes a bare LF as a line end in places
+ * (after the request line, as the empty line ending a head), reads a line
+ * starting with SP after an empty value as obs-fold, and allows "GET  /".
+ * The head is re-rendered, so none of that reaches a backend as sent, but a
+ * proxy must not guess at what a client meant (RFC 9112 §2.2, §3, §5.2). So
+ * every head byte also goes through this line scanner: CR only before LF,
+ * no bare LF, no line starting with SP/HTAB, no empty token in the start
+ * line (two SP in a request line, or before a status code). State carries
+ * across feeds in h->raw. Returns 0 or PX_EPARSE.
+ */
+static int raw_scan(struct px_http *h, const char *data, size_t n)
+{
+    uint8_t st = h->raw;
+    char prev = (char)h->raw_prev;
+
+    for (size_t i = 0; i < n; i++) {
+        /* Inside a field line only CR and LF matter: find them with memchr
+         * rather than byte by byte (most of a head is field lines). */
+        if ((st & RAW_START_DONE) && !(st & (RAW_CR | RAW_BOL))) {
+            const char *cr = memchr(data + i, '\r', n - i);
+            size_t end = cr ? (size_t)(cr - data) : n;
+            if (memchr(data + i, '\n', end - i) != NULL)
+                return PX_EPARSE; /* a bare LF */
+            if (cr == NULL)
+                break;
+            st |= RAW_CR;
+            i = end;
+            continue;
+        }
+        char b = data[i];
+        if (st & RAW_CR) {
+            if (b != '\n')
+                return PX_EPARSE;
+            st = (uint8_t)((st & ~RAW_CR) | RAW_BOL);
+            if (st & RAW_START)
+                st |= RAW_START_DONE;
+            continue;
+        }
+        if (b == '\r') {
+            st |= RAW_CR;
+            continue;
+        }
+        if (b == '\n')
+            return PX_EPARSE;
+        if ((st & RAW_BOL) || !(st & RAW_START)) {
+            if (b == ' ' || b == '\t')
+                return PX_EPARSE; /* obs-fold, or a start line led by whitespace */
+            st = (uint8_t)((st & ~RAW_BOL) | RAW_START);
+        }
+        if (!(st & RAW_START_DONE)) {
+            if (b == ' ') {
+                if (prev == ' ' && (h->type == PX_HTTP_REQUEST || !(st & RAW_SP2)))
+                    return PX_EPARSE;
+                st |= (st & RAW_SP1) ? RAW_SP2 : RAW_SP1;
+            }
+            prev = b;
+        }
+    }
+    h->raw = st;
+    h->raw_prev = (uint8_t)prev;
+    return 0;
+}
+
+/* Checks a complete head beyond what llhttp checks. Returns 0 or a px_err. */
+static int check_head(const struct px_http *h)
+{
+    if (h->parser.http_major != 1)
+        return PX_EVERSION; /* HTTP/2.0 in a request line; HTTP/0.9 */
+    if (h->type == PX_HTTP_RESPONSE && (h->parser.status_code < 100 || h->parser.status_code > 599))
+        return PX_EPARSE;
+    return 0;
+}
+
+/* Makes ERR sticky: every later feed returns it too. */
+static int feed_fail(struct px_http *h, int err)
+{
+    h->error = err;
+    return err;
+}
+
+int px_http_feed(struct px_http *h, const char *data, size_t len, size_t *consumed)
+{
+    llhttp_t *p = &h->parser;
+    llhttp_errno_t e;
+    bool at_boundary = !h->in_message;
+    bool head_phase = !(h->in_message && h->head_done);
+    int rc;
+
+    *consumed = 0;
+    if (h->error)
+        return h->error;
+    if (llhttp_get_errno(p) == HPE_PAUSED)
+        llhttp_resume(p);
+    else if (llhttp_get_errno(p) == HPE_PAUSED_UPGRADE)
+        return PX_HTTP_UPGRADE;
+    h->feed_start = data;
+    e = llhttp_execute(p, data, len);
+    *consumed = e == HPE_OK ? len : (size_t)(llhttp_get_error_pos(p) - data);
+    for (size_t i = *consumed; i > 0; i--) {
+        if (data[i - 1] != ' ' && data[i - 1] != '\t') {
+            h->prev_byte = data[i - 1];
+            break;
+        }
+    }
+    if (head_phase) {
+        /* On an error, the byte llhttp stopped at may be the bare CR/LF. */
+        size_t n = *consumed + (e != HPE_OK && e != HPE_PAUSED && *consumed < len);
+        if (raw_scan(h, data, n) != 0)
+            return feed_fail(h, PX_EPARSE);
+        /* "GET /" then CRLF: llhttp waits for headers of an HTTP/0.9 request. */
+        if (e == HPE_OK && h->type == PX_HTTP_REQUEST && (h->raw & RAW_START_DONE) &&
+            p->http_major == 0)
+            return feed_fail(h, PX_EVERSION);
+    }
+    switch (e) {
+    case HPE_OK:
+        return PX_HTTP_MORE;
+    case HPE_PAUSED_UPGRADE:
+        return PX_HTTP_UPGRADE;
+    case HPE_PAUSED:
+        if (h->decode_body && h->nspans == PX_HTTP_MAX_SPANS)
+            return PX_HTTP_BODYFULL;
+        if (h->head_done && !h->head_reported) {
+            /* First pause after the head: report the head once. Trailers
+             * end in a pause too, which is the message's end, not a head. */
+            h->head_reported = true;
+            h->last_span = SPAN_NONE;
+            if ((rc = check_head(h)) != 0)
+                return feed_fail(h, rc);
+            return PX_HTTP_HEAD;
+        }
+        return PX_HTTP_DONE;
+    default:
+        return feed_fail(h, map_error(h, e, data, len, at_boundary));
+    }
+}
+
+int px_http_finish(struct px_http *h)
+{
+    llhttp_t *p = &h->parser;
+    if (llhttp_get_errno(p) == HPE_PAUSED)
+        llhttp_resume(p);
+    if (!px_http_started(h))
+        return PX_HTTP_MORE;
+    if (h->head_done && llhttp_message_needs_eof(p)) {
+        llhttp_errno_t e = llhttp_finish(p);
+        return e == HPE_OK || e == HPE_PAUSED ? PX_HTTP_DONE : PX_ETRUNCATED;
+    }
+    return PX_ETRUNCATED;
+}
+
+bool px_http_paused(const struct px_http *h)
+{
+    return llhttp_get_errno(&h->parser) == HPE_PAUSED;
+}
+
+bool px_http_started(const struct px_http *h)
+{
+    return h->in_message;
+}
+
+bool px_http_ieq(const char *s, size_t n, const char *lower)
+{
+    size_t i;
+    for (i = 0; i < n && lower[i]; i++) {
+        char c = s[i];
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c - 'A' + 'a');
+        if (c != lower[i])
+            return false;
+    }
+    return i == n && lower[i] == '\0';
+}
+
+static bool name_is(const struct px_http *h, const struct px_hdr *hd, const char *lower)
+{
+    return px_http_ieq(h->buf + hd->name_off, hd->name_len, lower);
+}
+
+int px_http_find(const struct px_http *h, const char *name)
+{
+    for (uint32_t i = 0; i < h->nhdrs; i++)
+        if (name_is(h, &h->hdrs[i], name))
+            return (int)i;
+    return -1;
+}
+
+/* Headers that never cross a proxy (RFC 9110 §7.6.1). */
+/* Every header of every head is checked against these: lengths first. */
+#define LIT(s)                                                                                     \
+    {                                                                                              \
+        s, sizeof(s) - 1                                                                           \
+    }
+static const struct {
+    const char *name;
+    uint32_t len;
+} hop_by_hop[] = {
+    LIT("connection"), LIT("keep-alive"), LIT("proxy-connection"),   LIT("te"),
+    LIT("trailer"),    LIT("upgrade"),    LIT("proxy-authenticate"),
+};
+
+/* name_is() for a string literal, with the length compared first. */
+#define NAME_IS(h, hd, lit) ((hd)->name_len == sizeof(lit) - 1 && name_is(h, hd, lit))
+
+static bool is_hop_by_hop(const struct px_http *h, const struct px_hdr *hd)
+{
+    for (size_t i = 0; i < PX_ARRAY_LEN(hop_by_hop); i++)
+        if (hd->name_len == hop_by_hop[i].len && name_is(h, hd, hop_by_hop[i].name))
+            return true;
+    return false;
+}
+
+static bool next_token(const char *v, size_t n, size_t *pos, const char **t, size_t *tn);
+
+/* Calls FN for each comma-separated, OWS-trimmed token of a header value. */
+static int each_token(const char *v, size_t n, int (*fn)(struct px_http *, const char *, size_t),
+                      struct px_http *h)
+{
+    const char *t;
+    size_t tn, pos = 0;
+    while (next_token(v, n, &pos, &t, &tn)) {
+        int rc = fn(h, t, tn);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* One token of a Connection header: a flag, or a header name to drop. */
+static int connection_token(struct px_http *h, const char *t, size_t n)
+{
+    if (px_http_ieq(t, n, "close"))
+        h->conn_close = true;
+    else if (px_http_ieq(t, n, "keep-alive"))
+        h->conn_keepalive = true;
+    else if (px_http_ieq(t, n, "upgrade"))
+        h->conn_upgrade = true;
+    /* Naming a framing or routing header would let a client strip it from
+     * what we forward after we relied on it: refuse. */
+    if (px_http_ieq(t, n, "content-length") || px_http_ieq(t, n, "transfer-encoding") ||
+        px_http_ieq(t, n, "host"))
+        return PX_EPARSE;
+    for (uint32_t i = 0; i < h->nhdrs; i++) {
+        struct px_hdr *hd = &h->hdrs[i];
+        if (hd->name_len == n && strncasecmp(h->buf + hd->name_off, t, n) == 0)
+            hd->flags |= PX_HDR_DROP;
+    }
+    return 0;
+}
+
+/*
+ * Host = uri-host [ ":" port ] (RFC 9110 §7.2): a reg-name or IPv4 of
+ * unreserved / pct-encoded / sub-delims, or an IP-literal in brackets, then
+ * an optional all-digit port. An empty value is allowed (RFC 9112 §3.2).
+ */
+static bool valid_host(const char *v, size_t n)
+{
+    size_t i = 0;
+    if (n > 0 && v[0] == '[') {
+        while (i < n && v[i] != ']') {
+            char c = v[i++];
+            if (!(c == '[' && i == 1) && !isxdigit((unsigned char)c) && c != ':' && c != '.' &&
+                c != 'v' && c != 'V')
+                return false;
+        }
+        if (i == n || i < 2)
+            return false;
+        i++;
+    } else {
+        for (; i < n && v[i] != ':'; i++) {
+            unsigned char c = (unsigned char)v[i];
+            if (!isalnum(c) && strchr("-._~%!$&'()*+,;=", c) == NULL)
+                return false;
+        }
+    }
+    if (i == n)
+        return true;
+    if (v[i++] != ':')
+        return false;
+    for (; i < n; i++)
+        if (!isdigit((unsigned char)v[i]))
+            return false;
+    return true;
+}
+
+/*
+ * Checks the request-target (RFC 9112 §3.2): origin-form, absolute-form
+ * with an http or https scheme, a non-empty authority and no userinfo
+ * (RFC 9110 §4.2.4), or "*" for OPTIONS only. Fragments are never part of
+ * a target. Stores an absolute-form authority in h->authority_*.
+ */
+static int check_target(struct px_http *h)
+{
+    const char *t = h->buf + h->target_off;
+    size_t n = h->target_len, i;
+
+    h->authority_off = h->authority_len = 0;
+    if (n == 0 || memchr(t, '#', n) != NULL)
+        return PX_EPARSE;
+    if (t[0] == '*')
+        return n == 1 && h->parser.method == HTTP_OPTIONS ? 0 : PX_EPARSE;
+    if (t[0] == '/')
+        return 0;
+    if (n > 7 && strncasecmp(t, "http://", 7) == 0)
+        i = 7;
+    else if (n > 8 && strncasecmp(t, "https://", 8) == 0)
+        i = 8;
+    else
+        return PX_EPARSE;
+    size_t start = i;
+    while (i < n && t[i] != '/' && t[i] != '?')
+        i++;
+    if (i == start || memchr(t + start, '@', i - start) != NULL ||
+        !valid_host(t + start, i - start))
+        return PX_EPARSE;
+    h->authority_off = h->target_off + (uint32_t)start;
+    h->authority_len = (uint32_t)(i - start);
+    return 0;
+}
+
+/* Splits the next comma-separated, OWS-trimmed, non-empty token off V at *POS. */
+static bool next_token(const char *v, size_t n, size_t *pos, const char **t, size_t *tn)
+{
+    size_t i = *pos;
+    while (i < n) {
+        while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
+            i++;
+        size_t start = i;
+        while (i < n && v[i] != ',')
+            i++;
+        size_t end = i;
+        while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t'))
+            end--;
+        if (end > start) {
+            *pos = i;
+            *t = v + start;
+            *tn = end - start;
+            return true;
+        }
+    }
+    *pos = n;
+    return false;
+}
+
+/*
+ * Framing a backend could read differently from us is refused (RFC 9112
+ * §6.1, §6.3). A request may carry one Transfer-Encoding line, in
+ * HTTP/1.1, listing only "chunked": a coding before it buys nothing in a
+ * request and is where parsers disagree (nginx answers 501 to it). A
+ * response may carry one line; its codings are the backend's business.
+ */
+static int check_framing(struct px_http *h)
+{
+    unsigned nlines = 0, ncodings = 0;
+    bool last_chunked = false;
+
+    for (uint32_t i = 0; i < h->nhdrs; i++) {
+        const struct px_hdr *hd = &h->hdrs[i];
+        const char *t;
+        size_t tn, pos = 0;
+        if (h->type == PX_HTTP_REQUEST &&
+            (name_is(h, hd, "content_length") || name_is(h, hd, "transfer_encoding")))
+            return PX_EPARSE; /* CGI-style servers map '_' to '-' */
+        if (!name_is(h, hd, "transfer-encoding"))
+            continue;
+        nlines++;
+        while (next_token(h->buf + hd->value_off, hd->value_len, &pos, &t, &tn)) {
+            ncodings++;
+            last_chunked = px_http_ieq(t, tn, "chunked");
+        }
+    }
+    if (nlines == 0)
+        return 0;
+    if (nlines > 1 || h->parser.http_minor == 0)
+        return PX_EPARSE;
+    /* llhttp 8.1 takes "chunked" + HTAB as some other coding (SP is fine):
+     * whenever its reading and ours differ, neither can be trusted. */
+    if (last_chunked != ((h->parser.flags & F_CHUNKED) != 0))
+        return PX_EPARSE;
+    if (h->type == PX_HTTP_REQUEST && (ncodings != 1 || !last_chunked))
+        return PX_EPARSE;
+    return 0;
+}
+
+/* True if an Upgrade value lists h2c, which is never upgraded to through us. */
+static bool lists_h2c(const char *v, size_t n)
+{
+    const char *t;
+    size_t tn, pos = 0;
+    while (next_token(v, n, &pos, &t, &tn))
+        if (px_http_ieq(t, tn, "h2c"))
+            return true;
+    return false;
+}
+
+int px_http_scan(struct px_http *h)
+{
+    bool has_upgrade_hdr = false, h2c = false;
+    int rc;
+    h->conn_close = h->conn_keepalive = h->conn_upgrade = h->expect_continue = false;
+    h->host_idx = -1;
+    h->xff_len = 0;
+    if (h->type == PX_HTTP_REQUEST) {
+        if (h->parser.method == HTTP_CONNECT)
+            return PX_EMETHOD;
+        if ((rc = check_target(h)) != 0)
+            return rc;
+    }
+    if ((rc = check_framing(h)) != 0)
+        return rc;
+    for (uint32_t i = 0; i < h->nhdrs; i++) {
+        struct px_hdr *hd = &h->hdrs[i];
+        const char *v = h->buf + hd->value_off;
+        if (is_hop_by_hop(h, hd))
+            hd->flags |= PX_HDR_DROP;
+        if (NAME_IS(h, hd, "connection")) {
+            if (each_token(v, hd->value_len, connection_token, h) != 0)
+                return PX_EPARSE;
+        } else if (NAME_IS(h, hd, "upgrade")) {
+            has_upgrade_hdr = true;
+            h2c |= lists_h2c(v, hd->value_len);
+        } else if (NAME_IS(h, hd, "host")) {
+            if (h->host_idx >= 0)
+                return PX_EPARSE;
+            if (h->type == PX_HTTP_REQUEST && !valid_host(v, hd->value_len))
+                return PX_EPARSE;
+            h->host_idx = (int)i;
+        } else if (NAME_IS(h, hd, "expect")) {
+            h->expect_continue = px_http_ieq(v, hd->value_len, "100-continue");
+        } else if (NAME_IS(h, hd, "x-forwarded-for")) {
+            hd->flags |= PX_HDR_XFF;
+            h->xff_len += hd->value_len + 2;
+        }
+    }
+    /* h2c would let a client speak HTTP/2 to the backend past our parser. */
+    h->conn_upgrade = h->conn_upgrade && has_upgrade_hdr && !h2c;
+    if (h->type == PX_HTTP_REQUEST && h->parser.http_minor == 1 && h->host_idx < 0)
+        return PX_EPARSE;
+    return 0;
+}
+
+const char *px_http_method_name(const struct px_http *h)
+{
+    return llhttp_method_name((llhttp_method_t)h->parser.method);
+}
+
+bool px_http_method_is(const struct px_http *h, const char *name)
+{
+    return strcmp(px_http_method_name(h), name) == 0;
+}
+
+bool px_http_is_idempotent(const struct px_http *h)
+{
+    switch (h->parser.method) {
+    case HTTP_GET:
+    case HTTP_HEAD:
+    case HTTP_OPTIONS:
+    case HTTP_TRACE:
+    case HTTP_PUT:
+    case HTTP_DELETE:
+        return true;
+    default:
+        return false;
+    }
+}
+
+int px_http_status(const struct px_http *h)
+{
+    return h->parser.status_code;
+}
+
+unsigned px_http_minor(const struct px_http *h)
+{
+    return h->parser.http_minor;
+}
+
+bool px_http_chunked(const struct px_http *h)
+{
+    return (h->parser.flags & F_CHUNKED) != 0;
+}
+
+bool px_http_has_body(const struct px_http *h)
+{
+    return px_http_chunked(h) || ((h->parser.flags & F_CONTENT_LENGTH) && h->parser.content_length);
+}
+
+bool px_http_needs_eof(const struct px_http *h)
+{
+    return llhttp_message_needs_eof(&h->parser) != 0;
+}
+
+bool px_http_keep_alive(const struct px_http *h)
+{
+    return llhttp_should_keep_alive(&h->parser) != 0;
+}
+
+bool px_http_is_upgrade(const struct px_http *h)
+{
+    return h->parser.upgrade != 0;
+}
+
+/* A bounded string builder: writes past cap are dropped and flagged. */
+struct out {
+    char *p;
+    size_t len, cap;
+    bool overflow;
+};
+
+static void put(struct out *o, const char *s, size_t n)
+{
+    if (o->len + n > o->cap) {
+        o->overflow = true;
+        return;
+    }
+    memcpy(o->p + o->len, s, n);
+    o->len += n;
+}
+
+static void puts_(struct out *o, const char *s)
+{
+    put(o, s, strlen(s));
+}
+
+static void put_header(struct out *o, const struct px_http *h, const struct px_hdr *hd)
+{
+    put(o, h->buf + hd->name_off, hd->name_len);
+    put(o, ": ", 2);
+    put(o, h->buf + hd->value_off, hd->value_len);
+    put(o, "\r\n", 2);
+}
+
+/*
+ * The origin-form of an absolute-form target: "http://a/b?c" → "/b?c",
+ * "http://a?c" → "/" + "?c" (*slash tells to write the "/" first).
+ */
+static void origin_form(const char *t, size_t n, bool *slash, const char **out, size_t *outlen)
+{
+    *slash = false;
+    *out = t;
+    *outlen = n;
+    if (n == 0 || t[0] == '/' || (n == 1 && t[0] == '*'))
+        return;
+    const char *scheme_end = memchr(t, ':', n);
+    if (scheme_end == NULL || (size_t)(scheme_end - t) + 3 > n || scheme_end[1] != '/' ||
+        scheme_end[2] != '/')
+        return;
+    const char *auth = scheme_end + 3;
+    const char *path = auth;
+    while (path < t + n && *path != '/' && *path != '?')
+        path++;
+    *slash = path == t + n || *path == '?'; /* the path is never empty */
+    *out = path;
+    *outlen = n - (size_t)(path - t);
+}
+
+/* Headers a client must not be able to set, such as our geo headers. */
+static bool in_drop_list(const struct px_http *h, const struct px_hdr *hd,
+                         const struct px_req_ctx *ctx)
+{
+    for (size_t i = 0; i < ctx->ndrop; i++) {
+        const char *n = ctx->drop_names[i];
+        if (n && strlen(n) == hd->name_len &&
+            strncasecmp(h->buf + hd->name_off, n, hd->name_len) == 0)
+            return true;
+    }
+    return false;
+}
+
+int px_http_write_request_head(const struct px_http *h, const struct px_req_ctx *ctx, char *buf,
+                               size_t cap)
+{
+    struct out o = {buf, 0, cap, false};
+    const char *target;
+    size_t target_len;
+    bool xff_done = false, slash;
+
+    origin_form(h->buf + h->target_off, h->target_len, &slash, &target, &target_len);
+    puts_(&o, px_http_method_name(h));
+    put(&o, " /", slash ? 2 : 1);
+    put(&o, target, target_len);
+    puts_(&o, " HTTP/1.1\r\n");
+    if (h->host_idx < 0) {
+        /* HTTP/1.0 without Host, sent on as HTTP/1.1, which requires one:
+         * the target's authority, or empty (RFC 9112 §3.2). */
+        puts_(&o, "Host: ");
+        put(&o, h->buf + h->authority_off, h->authority_len);
+        put(&o, "\r\n", 2);
+    }
+    for (uint32_t i = 0; i < h->nhdrs; i++) {
+        const struct px_hdr *hd = &h->hdrs[i];
+        if (hd->flags & PX_HDR_XFF) {
+            /* All X-Forwarded-For lines merge into one, ours last, so a
+             * backend reading only the first line still sees the chain. */
+            if (xff_done)
+                continue;
+            xff_done = true;
+            puts_(&o, "X-Forwarded-For: ");
+            for (uint32_t j = i; j < h->nhdrs; j++) {
+                if (!(h->hdrs[j].flags & PX_HDR_XFF))
+                    continue;
+                put(&o, h->buf + h->hdrs[j].value_off, h->hdrs[j].value_len);
+                put(&o, ", ", 2);
+            }
+            puts_(&o, ctx->client_ip);
+            put(&o, "\r\n", 2);
+            continue;
+        }
+        if ((hd->flags & PX_HDR_DROP) || name_is(h, hd, "x-forwarded-proto") ||
+            in_drop_list(h, hd, ctx))
+            continue;
+        if ((int)i == h->host_idx && h->authority_len > 0) {
+            /* RFC 9112 §3.2.2: the target's authority, not the Host sent. */
+            puts_(&o, "Host: ");
+            put(&o, h->buf + h->authority_off, h->authority_len);
+            put(&o, "\r\n", 2);
+            continue;
+        }
+        if (name_is(h, hd, "transfer-encoding")) {
+            /* px_http_scan() allows only "chunked"; send it one way. */
+            puts_(&o, "Transfer-Encoding: chunked\r\n");
+            continue;
+        }
+        put_header(&o, h, hd);
+    }
+    if (ctx->extra)
+        put(&o, ctx->extra, ctx->extra_len);
+    if (!xff_done) {
+        puts_(&o, "X-Forwarded-For: ");
+        puts_(&o, ctx->client_ip);
+        put(&o, "\r\n", 2);
+    }
+    puts_(&o, "X-Forwarded-Proto: http\r\nVia: 1.1 georoute\r\n");
+    if (ctx->upgrade) {
+        int u = px_http_find(h, "upgrade");
+        if (u >= 0)
+            put_header(&o, h, &h->hdrs[u]);
+        puts_(&o, "Connection: upgrade\r\n");
+    }
+    put(&o, "\r\n", 2);
+    return o.overflow ? -1 : (int)o.len;
+}
+
+int px_http_write_response_head(const struct px_http *h, const struct px_resp_ctx *ctx, char *buf,
+                                size_t cap)
+{
+    struct out o = {buf, 0, cap, false};
+    unsigned status = (unsigned)px_http_status(h); /* 100..999: llhttp reads three digits */
+    char line[] = {'H',
+                   'T',
+                   'T',
+                   'P',
+                   '/',
+                   '1',
+                   '.',
+                   '1',
+                   ' ',
+                   (char)('0' + status / 100 % 10),
+                   (char)('0' + status / 10 % 10),
+                   (char)('0' + status % 10),
+                   ' '};
+
+    put(&o, line, sizeof(line)); /* no printf per response */
+    put(&o, h->buf + h->target_off, h->target_len);
+    put(&o, "\r\n", 2);
+    for (uint32_t i = 0; i < h->nhdrs; i++) {
+        const struct px_hdr *hd = &h->hdrs[i];
+        if (hd->flags & PX_HDR_DROP)
+            continue;
+        if (ctx->drop_te && name_is(h, hd, "transfer-encoding"))
+            continue;
+        put_header(&o, h, hd);
+    }
+    if (ctx->upgrade) {
+        int u = px_http_find(h, "upgrade");
+        if (u >= 0)
+            put_header(&o, h, &h->hdrs[u]);
+        puts_(&o, "Connection: upgrade\r\n");
+    } else if (!ctx->keep_alive) {
+        puts_(&o, "Connection: close\r\n");
+    } else if (ctx->client_1_0) {
+        puts_(&o, "Connection: keep-alive\r\n");
+    }
+    if (ctx->extra)
+        put(&o, ctx->extra, ctx->extra_len);
+    put(&o, "\r\n", 2);
+    return o.overflow ? -1 : (int)o.len;
+}
+
+const char *px_http_reason(int status)
+{
+    switch (status) {
+    case 100:
+        return "Continue";
+    case 200:
+        return "OK";
+    case 400:
+        return "Bad Request";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 413:
+        return "Content Too Large";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return "Error";
+    }
+}
+
+int px_http_write_error(int status, const char *reason, const char *extra, char *buf, size_t cap)
+{
+    int n =
+        snprintf(buf, cap,
+                 "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
+                 "%sConnection: close\r\n\r\n%s\n",
+                 status, px_http_reason(status), strlen(reason) + 1, extra ? extra : "", reason);
+    return n < 0 ? 0 : (size_t)n >= cap ? (int)cap - 1 : n;
+}

@@ -1,0 +1,86 @@
+/*
+ * routes: one allocation per table, so publishing ten tables a second costs
+ * ten mallocs, and freeing is one free whichever thread drops it last.
+ */
+#include "proxy/state/routes.h"
+
+#include <stdlib.h>
+
+struct px_routes *px_routes_new(struct px_fleet *fleet)
+{
+    const struct conf *cf = px_fleet_conf(fleet);
+    size_t nzones = cf->nzones, nregions = cf->nregions, nbackends = fleet->nbackends;
+    size_t bytes = sizeof(struct px_routes) + nzones * sizeof(struct px_routes_zone) +
+                   nbackends * sizeof(struct px_routes_backend) +
+                   nzones * nregions * sizeof(uint16_t) + nregions * sizeof(bool);
+    char *p = calloc(1, bytes);
+    struct px_routes *r = (struct px_routes *)p;
+    if (r == NULL)
+        return NULL;
+    p += sizeof(*r);
+    atomic_init(&r->refs, 1);
+    r->fleet = px_fleet_ref(fleet);
+    r->nzones = nzones;
+    r->nregions = nregions;
+    r->nbackends = nbackends;
+    r->zones = (struct px_routes_zone *)p;
+    p += nzones * sizeof(struct px_routes_zone);
+    r->backends = (struct px_routes_backend *)p;
+    p += nbackends * sizeof(struct px_routes_backend);
+    for (size_t z = 0; z < nzones; z++) {
+        r->zones[z].order = (uint16_t *)p;
+        p += nregions * sizeof(uint16_t);
+    }
+    r->region_healthy = (bool *)p;
+    return r;
+}
+
+struct px_routes *px_routes_ref(struct px_routes *r)
+{
+    atomic_fetch_add(&r->refs, 1);
+    return r;
+}
+
+void px_routes_unref(struct px_routes *r)
+{
+    if (r && atomic_fetch_sub(&r->refs, 1) == 1) {
+        px_fleet_unref(r->fleet);
+        free(r);
+    }
+}
+
+int px_routes_pick(const struct px_routes *r, size_t zone, struct px_rng *rng)
+{
+    const struct px_routes_zone *z = &r->zones[zone];
+    if (z->current < 0)
+        return -1;
+    if (z->secondary >= 0 && z->share < 1.0 && px_rng_unit(rng) >= z->share)
+        return z->secondary;
+    return z->current;
+}
+
+/* Returns the short, static name of REASON. */
+const char *px_route_reason_name(enum px_route_reason reason)
+{
+    switch (reason) {
+    case PX_ROUTE_NONE:
+        return "none";
+    case PX_ROUTE_INITIAL:
+        return "initial";
+    case PX_ROUTE_BEST:
+        return "best";
+    case PX_ROUTE_HELD:
+        return "held";
+    case PX_ROUTE_SWITCHED:
+        return "switched";
+    case PX_ROUTE_FAILOVER:
+        return "failover";
+    case PX_ROUTE_RECOVERED:
+        return "recovered";
+    case PX_ROUTE_FALLBACK:
+        return "fallback";
+    case PX_ROUTE_REJECT:
+        return "reject";
+    }
+    return "unknown";
+}

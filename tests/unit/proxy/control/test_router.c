@@ -1,0 +1,735 @@
+/*
+ * Unit tests of proxy/control/router.c on a simulated clock: scoring, bias,
+ * hysteresis and its hold timer, failover, fallback, reject, drain, slow
+ * start, a randomised property test against a reference model of the
+ * rules, a flapping test, and the retry budget.
+ */
+#include "tests/unit/test.h"
+#include "proxy/control/router.h"
+#include "proxy/base/px.h"
+
+#include <math.h>
+
+#define NEAR(a, b, eps) ASSERT(fabs((double)(a) - (double)(b)) <= (eps))
+
+#define MAXR 6
+
+/* A hand-built conf with one zone, its route, and the region views. */
+struct rfix {
+    struct conf cf;
+    struct conf_region regions[MAXR];
+    struct conf_zone zone;
+    size_t allowed[MAXR];
+    size_t fallback[MAXR];
+    uint64_t bias[MAXR];
+    struct px_region_view v[MAXR];
+    struct px_route_state st;
+};
+
+static const char *const names[MAXR] = {"cn", "hk", "us", "eu", "jp", "sg"};
+
+/*
+ * Sets F up with NREGIONS regions (cn, hk, us, ...), all healthy with RTT
+ * 100 ms; the zone allows the regions whose digits are in ALLOWED ("01")
+ * and falls back to those in FALLBACK ("" = reject). Hysteresis: 10 ms or
+ * 10 %, hold 5 s, no slow start.
+ */
+static void rfix_init(struct rfix *f, size_t nregions, const char *allowed, const char *fallback)
+{
+    memset(f, 0, sizeof(*f));
+    ASSERT_LE(nregions, MAXR);
+    for (size_t i = 0; i < nregions; i++) {
+        snprintf(f->regions[i].name, sizeof(f->regions[i].name), "%s", names[i]);
+        f->v[i] = (struct px_region_view){.healthy = true, .rtt_ms = 100};
+    }
+    f->cf.regions = f->regions;
+    f->cf.nregions = nregions;
+    f->cf.zones = &f->zone;
+    f->cf.nzones = 1;
+    snprintf(f->zone.name, sizeof(f->zone.name), "z");
+    for (const char *p = allowed; *p; p++)
+        f->allowed[f->zone.route.nregions++] = (size_t)(*p - '0');
+    for (const char *p = fallback; *p; p++)
+        f->fallback[f->zone.route.nfallback++] = (size_t)(*p - '0');
+    f->zone.route.regions = f->allowed;
+    f->zone.route.fallback = f->zone.route.nfallback ? f->fallback : NULL;
+    f->zone.route.reject = f->zone.route.nfallback == 0;
+    f->zone.route.bias_ms = f->bias;
+    f->cf.routing = (struct conf_routing){
+        .min_gain_ms = 10,
+        .min_gain_pct = 10,
+        .hold_ms = 5000,
+        .rtt_half_life_ms = 10000,
+        .slow_start_ms = 0,
+        .retry_budget_pct = 20,
+        .failure_penalty_ms = 1000,
+    };
+    ASSERT_OK(px_route_state_init(&f->st, nregions));
+}
+
+static bool decide(struct rfix *f, uint64_t now)
+{
+    return px_router_decide(&f->cf, 0, f->v, now, &f->st);
+}
+
+static void set_rtt(struct rfix *f, double cn, double hk, double us)
+{
+    f->v[0].rtt_ms = cn;
+    f->v[1].rtt_ms = hk;
+    f->v[2].rtt_ms = us;
+}
+
+TEST(router_min_score_wins)
+{
+    struct rfix f;
+
+    rfix_init(&f, 3, "012", "");
+    set_rtt(&f, 50, 20, 80);
+    ASSERT_EQ(f.st.current, -1);
+    ASSERT_EQ(f.st.reason, PX_ROUTE_NONE);
+    ASSERT(decide(&f, 0));
+    ASSERT_EQ(f.st.current, 1);
+    ASSERT_EQ(f.st.reason, PX_ROUTE_INITIAL);
+    ASSERT_STR_EQ(f.st.why, "initial");
+    ASSERT_EQ(f.st.switches, 0);
+    /* The parts of every score are kept for /status. */
+    NEAR(f.st.scores[0].total_ms, 50, 1e-9);
+    NEAR(f.st.scores[2].rtt_ms, 80, 1e-9);
+    ASSERT(f.st.scores[2].allowed && f.st.scores[2].healthy && !f.st.scores[2].fallback);
+    /* Steady: "best", no change reported. */
+    ASSERT(!decide(&f, 1000));
+    ASSERT_EQ(f.st.reason, PX_ROUTE_BEST);
+    ASSERT_STR_EQ(f.st.why, "best");
+    ASSERT_STR_EQ(px_route_reason_name(f.st.reason), "best");
+    /* Ties go to the region listed first in the route. */
+    px_route_state_dispose(&f.st);
+    rfix_init(&f, 3, "210", "");
+    decide(&f, 0);
+    ASSERT_EQ(f.st.current, 2);
+    px_route_state_dispose(&f.st);
+}
+
+TEST(router_bias_and_load_penalty_applied)
+{
+    struct rfix f;
+
+    rfix_init(&f, 3, "012", "");
+    set_rtt(&f, 50, 20, 80);
+    f.bias[1] = 40; /* hk: 20 + 40 = 60 > cn 50 */
+    decide(&f, 0);
+    ASSERT_EQ(f.st.current, 0);
+    NEAR(f.st.scores[1].bias_ms, 40, 1e-9);
+    NEAR(f.st.scores[1].total_ms, 60, 1e-9);
+    px_route_state_dispose(&f.st);
+
+    rfix_init(&f, 3, "012", "");
+    set_rtt(&f, 50, 20, 80);
+    f.v[1].load_penalty_ms = 35; /* hk: 55 */
+    f.v[0].load_penalty_ms = 10; /* cn: 60 */
+    decide(&f, 0);
+    ASSERT_EQ(f.st.current, 1);
+    NEAR(f.st.scores[0].load_penalty_ms, 10, 1e-9);
+    NEAR(f.st.scores[0].total_ms, 60, 1e-9);
+    px_route_state_dispose(&f.st);
+}
+
+TEST(router_hysteresis_margin_and_hold)
+{
+    struct rfix f;
+    uint64_t t;
+
+    rfix_init(&f, 2, "01", "");
+    set_rtt(&f, 100, 120, 0);
+    decide(&f, 0);
+    ASSERT_EQ(f.st.current, 0);
+    /* hk better by 10 ms: not more than max(10 ms, 10 %): held for an hour. */
+    f.v[1].rtt_ms = 90;
+    for (t = 1000; t <= 3600 * 1000; t += 1000)
+        ASSERT(!decide(&f, t));
+    ASSERT_EQ(f.st.current, 0);
+    ASSERT_EQ(f.st.reason, PX_ROUTE_HELD);
+    ASSERT_STR_CONTAINS(f.st.why, "held: hk better by 10 ms");
+    /* Better by 11 ms: held for hold (5 s), then switched. */
+    f.v[1].rtt_ms = 89;
+    t = 4000000;
+    ASSERT(!decide(&f, t));
+    ASSERT_EQ(f.st.candidate, 1);
+    ASSERT(!decide(&f, t + 2500));
+    ASSERT(!decide(&f, t + 4999));
+    ASSERT_EQ(f.st.current, 0);
+    ASSERT_EQ(f.st.reason, PX_ROUTE_HELD);
+    ASSERT(decide(&f, t + 5000));
+    ASSERT_EQ(f.st.current, 1);
+    ASSERT_EQ(f.st.reason, PX_ROUTE_SWITCHED);
+    ASSERT_STR_EQ(f.st.why, "switched: better by 11 ms for 5000 ms");
+    ASSERT_EQ(f.st.switches, 1);
+    ASSERT_EQ(f.st.switched_ms, t + 5000);
+    ASSERT_EQ(f.st.candidate, -1);
+
+    /* The percentage: at 300 ms the margin is 30 ms. */
+    set_rtt(&f, 400, 300, 0);
+    t += 10000;
+    decide(&f, t);
+    ASSERT_EQ(f.st.current, 1);
+    f.v[0].rtt_ms = 270; /* better by 30: not more than 30 */
+    for (uint64_t i = 1; i <= 100; i++)
+        decide(&f, t + i * 1000);
+    ASSERT_EQ(f.st.current, 1);
+    f.v[0].rtt_ms = 269;
+    t += 200000;
+    decide(&f, t);
+    ASSERT(decide(&f, t + 5000));
+    ASSERT_EQ(f.st.current, 0);
+    ASSERT_EQ(f.st.switches, 2);
+    px_route_state_dispose(&f.st);
+}
+
+TEST(router_hold_timer_resets)
+{
+    struct rfix f;
+
+    rfix_init(&f, 2, "01", "");
+    set_rtt(&f, 100, 120, 0);
+    decide(&f, 0);
+    f.v[1].rtt_ms = 50;
+    decide(&f, 1000);
+    decide(&f, 4900);
+    /* The advantage disappears for one decision... */
+    f.v[1].rtt_ms = 95;
+    decide(&f, 5000);
+    ASSERT_EQ(f.st.candidate, -1);
+    /* ...so it has to last a whole hold again from its return. */
+    f.v[1].rtt_ms = 50;
+    ASSERT(!decide(&f, 6000));
+    ASSERT(!decide(&f, 6000 + 4999));
+    ASSERT_EQ(f.st.current, 0);
+    ASSERT(decide(&f, 11000));
+    ASSERT_EQ(f.st.current, 1);
+    px_route_state_dispose(&f.st);
+
+    /* hold 0: at once once beyond the margin. */
+    rfix_init(&f, 2, "01", "");
+    f.cf.routing.hold_ms = 0;
+    set_rtt(&f, 100, 120, 0);
+    decide(&f, 0);
+    f.v[1].rtt_ms = 89;
+    ASSERT(decide(&f, 1));
+    ASSERT_EQ(f.st.current, 1);
+    ASSERT_EQ(f.st.reason, PX_ROUTE_SWITCHED);
+    px_route_state_dispose(&f.st);
+}
+
+TEST(router_challengers_trading_the_lead_still_switch)
+{
+    struct rfix f;
+
+    /* cn is clearly worst; hk and us alternate as the best: the timer follows cn. */
+    rfix_init(&f, 3, "012", "");
+    set_rtt(&f, 50, 200, 200);
+    decide(&f, 0);
+    ASSERT_EQ(f.st.current, 0);
+    f.v[0].rtt_ms = 300;
+    for (uint64_t t = 1000; t < 6000; t += 1000) {
+        set_rtt(&f, 300, (t / 1000) % 2 ? 100 : 110, (t / 1000) % 2 ? 110 : 100);
+        ASSERT(!decide(&f, t));
+    }
+    set_rtt(&f, 300, 110, 100);
+    ASSERT(decide(&f, 6000));
+    ASSERT_EQ(f.st.current, 2); /* the best at the moment of the switch */
+    px_route_state_dispose(&f.st);
+}
+
+TEST(router_failover_is_immediate)
+{
+    struct rfix f;
+
+    rfix_init(&f, 3, "012", "");
+    set_rtt(&f, 10, 100, 105);
+    decide(&f, 0);
+    ASSERT_EQ(f.st.current, 0);
+    f.v[0].healthy = false;
+    ASSERT(decide(&f, 100));
+    ASSERT_EQ(f.st.current, 1);
+    ASSERT_EQ(f.st.reason, PX_ROUTE_FAILOVER);
+    ASSERT_STR_EQ(f.st.why, "failover: current unhealthy");
+    ASSERT_EQ(f.st.switches, 1);
+    /* cn comes back much better: hysteresis applies again (no instant return). */
+    f.v[0].healthy = true;
+    ASSERT(!decide(&f, 200));
+    ASSERT_EQ(f.st.current, 1);
+    ASSERT(decide(&f, 5200));
+    ASSERT_EQ(f.st.current, 0);
+    /* A pending challenge does not survive a failover. */
+    f.v[0].rtt_ms = 50;
+    f.v[1].rtt_ms = 1;
+    decide(&f, 6000);
+    ASSERT_EQ(f.st.candidate, 1);
+    f.v[0].healthy = false;
+    decide(&f, 7000);
+    ASSERT_EQ(f.st.current, 1);
+    ASSERT_EQ(f.st.candidate, -1);
+    px_route_state_dispose(&f.st);
+}
+
+TEST(router_fallback_only_when_no_allowed_healthy)
+{
+    struct rfix f;
+
+    /* cn, hk allowed; us fallback and by far the fastest. */
+    rfix_init(&f, 3, "01", "2");
+    set_rtt(&f, 100, 150, 1);
+    decide(&f, 0);
+    ASSERT_EQ(f.st.current, 0);
+    ASSERT(f.st.scores[2].fallback && !f.st.scores[2].allowed);
+    f.v[0].healthy = false;
+    decide(&f, 1000);
+    ASSERT_EQ(f.st.current, 1); /* still an allowed one */
+    f.v[1].healthy = false;
+    ASSERT(decide(&f, 2000));
+    ASSERT_EQ(f.st.current, 2);
+    ASSERT_EQ(f.st.reason, PX_ROUTE_FALLBACK);
+    ASSERT_STR_EQ(f.st.why, "fallback: no allowed region healthy");
+    ASSERT(!decide(&f, 3000));
+    ASSERT_EQ(f.st.reason, PX_ROUTE_FALLBACK);
+    /* One allowed region back, even much slower: back at once. */
+    f.v[1].healthy = true;
+    f.v[1].rtt_ms = 900;
+    ASSERT(decide(&f, 3001));
+    ASSERT_EQ(f.st.current, 1);
+    ASSERT_EQ(f.st.reason, PX_ROUTE_RECOVERED);
+    ASSERT_EQ(f.st.switches, 3);
+    px_route_state_dispose(&f.st);
+}
+
+TEST(router_fallback_hysteresis_among_fallbacks)
+{
+    struct rfix f;
+
+    rfix_init(&f, 3, "0", "12");
+    set_rtt(&f, 10, 100, 120);
+    f.v[0].healthy = false;
+    decide(&f, 0);
+    ASSERT_EQ(f.st.current, 1);
+    ASSERT_EQ(f.st.reason, PX_ROUTE_FALLBACK);
+    f.v[2].rtt_ms = 95; /* within the margin */
+    for (uint64_t t = 1000; t < 60000; t += 1000)
+        ASSERT(!decide(&f, t));
+    f.v[2].rtt_ms = 50;
+    ASSERT(!decide(&f, 60000));
+    ASSERT(decide(&f, 65000));
+    ASSERT_EQ(f.st.current, 2);
+    ASSERT_EQ(f.st.reason, PX_ROUTE_FALLBACK);
+    /* The current fallback dies: the other one at once. */
+    f.v[2].healthy = false;
+    ASSERT(decide(&f, 65001));
+    ASSERT_EQ(f.st.current, 1);
+    px_route_state_dispose(&f.st);
+}
+
+TEST(router_reject_when_nothing_allowed_healthy)
+{
+    struct rfix f;
+    struct px_rng rng;
+
+    px_rng_seed(&rng, 1);
+    rfix_init(&f, 3, "0", "");
+    set_rtt(&f, 100, 1, 1);
+    f.v[0].healthy = false;
+    ASSERT(!decide(&f, 0));
+    ASSERT_EQ(f.st.current, -1);
+    ASSERT_EQ(f.st.reason, PX_ROUTE_REJECT);
+    ASSERT_STR_EQ(f.st.why, "reject: no allowed region healthy");
+    ASSERT_EQ(px_router_pick(&f.st, &rng), -1);
+    f.v[0].healthy = true;
+    ASSERT(decide(&f, 1000));
+    ASSERT_EQ(f.st.current, 0);
+    ASSERT_EQ(f.st.reason, PX_ROUTE_RECOVERED);
+    ASSERT_EQ(px_router_pick(&f.st, &rng), 0);
+    f.v[0].healthy = false;
+    ASSERT(decide(&f, 2000));
+    ASSERT_EQ(f.st.current, -1);
+    ASSERT_EQ(f.st.switches, 2);
+    px_route_state_dispose(&f.st);
+
+    /* With a fallback that is also down: reject as well. */
+    rfix_init(&f, 3, "0", "1");
+    f.v[0].healthy = false;
+    f.v[1].healthy = false;
+    decide(&f, 0);
+    ASSERT_EQ(f.st.current, -1);
+    ASSERT_EQ(f.st.reason, PX_ROUTE_REJECT);
+    px_route_state_dispose(&f.st);
+}
+
+TEST(router_drained_region_unavailable)
+{
+    struct rfix f;
+
+    rfix_init(&f, 2, "01", "");
+    set_rtt(&f, 10, 100, 0);
+    f.v[0].drained = true; /* healthy backends, but drained */
+    decide(&f, 0);
+    ASSERT_EQ(f.st.current, 1);
+    ASSERT(!f.st.scores[0].healthy);
+    f.v[0].drained = false;
+    decide(&f, 1000);
+    ASSERT(decide(&f, 6000));
+    ASSERT_EQ(f.st.current, 0);
+    f.v[0].drained = true;
+    ASSERT(decide(&f, 7000));
+    ASSERT_EQ(f.st.current, 1);
+    ASSERT_EQ(f.st.reason, PX_ROUTE_FAILOVER);
+    ASSERT_STR_EQ(f.st.why, "failover: current drained");
+    /* Everything drained: reject. */
+    f.v[1].drained = true;
+    decide(&f, 8000);
+    ASSERT_EQ(f.st.current, -1);
+    px_route_state_dispose(&f.st);
+}
+
+TEST(router_current_no_longer_allowed)
+{
+    struct rfix f;
+
+    rfix_init(&f, 3, "01", "");
+    set_rtt(&f, 10, 100, 200);
+    decide(&f, 0);
+    ASSERT_EQ(f.st.current, 0);
+    /* A reload moved cn out of the zone's regions. */
+    f.allowed[0] = 1;
+    f.allowed[1] = 2;
+    ASSERT(decide(&f, 1000));
+    ASSERT_EQ(f.st.current, 1);
+    ASSERT_EQ(f.st.reason, PX_ROUTE_FAILOVER);
+    ASSERT_STR_EQ(f.st.why, "failover: current not allowed");
+    /* A stale index past the region table counts as none. */
+    f.st.current = 99;
+    ASSERT(decide(&f, 2000));
+    ASSERT_EQ(f.st.current, 1);
+    px_route_state_dispose(&f.st);
+}
+
+TEST(router_flapping_within_margin_never_switches)
+{
+    struct rfix f;
+    uint64_t t = 0;
+
+    rfix_init(&f, 2, "01", "");
+    set_rtt(&f, 100, 100, 0);
+    decide(&f, t);
+    ASSERT_EQ(f.st.current, 0);
+    /* A day of RTTs trading places within the margin (10 ms), every 100 ms. */
+    for (int i = 0; i < 864000; i++) {
+        t += 100;
+        f.v[0].rtt_ms = i % 2 ? 95 : 104;
+        f.v[1].rtt_ms = i % 2 ? 104 : 95;
+        decide(&f, t);
+    }
+    ASSERT_EQ(f.st.switches, 0);
+    /*
+     * Beyond the margin but each advantage shorter than hold: still no
+     * switch (hk wins by 50 ms for 4.9 s, then loses for 0.1 s).
+     */
+    for (int i = 0; i < 100000; i++) {
+        t += 100;
+        f.v[1].rtt_ms = i % 50 == 49 ? 150 : 50;
+        f.v[0].rtt_ms = 100;
+        decide(&f, t);
+    }
+    ASSERT_EQ(f.st.switches, 0);
+    ASSERT_EQ(f.st.current, 0);
+    px_route_state_dispose(&f.st);
+}
+
+TEST(router_slow_start_share_ramps_linearly)
+{
+    struct rfix f;
+    struct px_rng rng;
+    int counts[2] = {0, 0};
+
+    px_rng_seed(&rng, 7);
+    rfix_init(&f, 2, "01", "");
+    f.cf.routing.slow_start_ms = 10000;
+    f.cf.routing.hold_ms = 2000;
+    set_rtt(&f, 100, 20, 0);
+    f.v[1].healthy = false;
+    decide(&f, 0);
+    ASSERT_EQ(f.st.current, 0);
+    ASSERT_EQ(f.st.secondary, -1);
+    NEAR(f.st.share, 1, 1e-12);
+    /* hk comes back at 100 s, better: held 2 s, then switched with 20 % share. */
+    f.v[1].healthy = true;
+    f.v[1].healthy_since_ms = 100000;
+    decide(&f, 100000);
+    ASSERT_EQ(f.st.current, 0);
+    ASSERT(decide(&f, 102000));
+    ASSERT_EQ(f.st.current, 1);
+    ASSERT_EQ(f.st.secondary, 0);
+    NEAR(f.st.share, 0.2, 1e-12);
+    for (int i = 0; i < 100000; i++)
+        counts[px_router_pick(&f.st, &rng)]++;
+    NEAR(counts[1] / 100000.0, 0.2, 0.01);
+    /* Linear: 0.2 + 0.1 per second. */
+    for (uint64_t s = 3; s < 10; s++) {
+        ASSERT(!decide(&f, 100000 + s * 1000));
+        NEAR(f.st.share, s / 10.0, 1e-12);
+        ASSERT_EQ(f.st.secondary, 0);
+    }
+    decide(&f, 110000);
+    ASSERT_EQ(f.st.secondary, -1);
+    NEAR(f.st.share, 1, 1e-12);
+    for (int i = 0; i < 1000; i++)
+        ASSERT_EQ(px_router_pick(&f.st, &rng), 1);
+    px_route_state_dispose(&f.st);
+}
+
+TEST(router_slow_start_edges)
+{
+    struct rfix f;
+    struct px_rng rng;
+
+    px_rng_seed(&rng, 9);
+    /* hold 0: the switch comes the moment hk is back, share 0: all to cn first. */
+    rfix_init(&f, 2, "01", "");
+    f.cf.routing.slow_start_ms = 10000;
+    f.cf.routing.hold_ms = 0;
+    set_rtt(&f, 100, 20, 0);
+    f.v[1].healthy = false;
+    decide(&f, 0);
+    f.v[1].healthy = true;
+    f.v[1].healthy_since_ms = 50000;
+    ASSERT(decide(&f, 50000));
+    ASSERT_EQ(f.st.current, 1);
+    NEAR(f.st.share, 0, 1e-12);
+    for (int i = 0; i < 1000; i++)
+        ASSERT_EQ(px_router_pick(&f.st, &rng), 0);
+    /* The secondary turns unhealthy: the ramp ends, everything to hk. */
+    f.v[0].healthy = false;
+    decide(&f, 51000);
+    ASSERT_EQ(f.st.secondary, -1);
+    NEAR(f.st.share, 1, 1e-12);
+    px_route_state_dispose(&f.st);
+
+    /* Failover to a region healthy for long: no ramp (nothing to share with). */
+    rfix_init(&f, 2, "01", "");
+    f.cf.routing.slow_start_ms = 10000;
+    set_rtt(&f, 10, 20, 0);
+    decide(&f, 100000);
+    f.v[0].healthy = false;
+    decide(&f, 100001);
+    ASSERT_EQ(f.st.current, 1);
+    ASSERT_EQ(f.st.secondary, -1);
+    px_route_state_dispose(&f.st);
+
+    /* Back from a fallback: the fallback never shares (residency). */
+    rfix_init(&f, 2, "0", "1");
+    f.cf.routing.slow_start_ms = 10000;
+    f.v[0].healthy = false;
+    decide(&f, 0);
+    ASSERT_EQ(f.st.current, 1);
+    f.v[0].healthy = true;
+    f.v[0].healthy_since_ms = 20000;
+    decide(&f, 20000);
+    ASSERT_EQ(f.st.current, 0);
+    ASSERT_EQ(f.st.secondary, -1);
+    for (int i = 0; i < 1000; i++)
+        ASSERT_EQ(px_router_pick(&f.st, &rng), 0);
+    px_route_state_dispose(&f.st);
+}
+
+/* Returns whether region R is in LIST of N. */
+static bool in_list(const size_t *list, size_t n, int r)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((int)list[i] == r)
+            return true;
+    return false;
+}
+
+TEST(router_property_random_sequences)
+{
+    struct px_rng rng;
+    uint64_t decisions = 0, switched = 0, failovers = 0, fallbacks = 0, rejects = 0;
+
+    px_rng_seed(&rng, 0x6765726f75746521ull);
+    for (int seq = 0; seq < 5000; seq++) {
+        struct rfix f;
+        size_t n = 1 + px_rng_below(&rng, MAXR);
+        char allowed[MAXR + 1] = {0}, fallback[MAXR + 1] = {0};
+        size_t na = 0, nf = 0;
+        uint64_t t = px_rng_below(&rng, 1000000), beaten_since = 0;
+        bool beaten = false;
+        int prev;
+
+        /* A random non-empty allowed set, the rest maybe fallback or unused. */
+        for (size_t r = 0; r < n; r++) {
+            uint32_t k = px_rng_below(&rng, 3);
+            if (k == 0 || (r == n - 1 && na == 0))
+                allowed[na++] = (char)('0' + r);
+            else if (k == 1)
+                fallback[nf++] = (char)('0' + r);
+        }
+        rfix_init(&f, n, allowed, fallback);
+        for (size_t r = 0; r < n; r++) {
+            f.bias[r] = px_rng_below(&rng, 4) ? 0 : px_rng_below(&rng, 100);
+            f.v[r].rtt_ms = 1 + px_rng_below(&rng, 300);
+            f.v[r].healthy = px_rng_below(&rng, 4) != 0;
+        }
+        f.cf.routing.min_gain_ms = px_rng_below(&rng, 50);
+        f.cf.routing.min_gain_pct = px_rng_below(&rng, 50);
+        f.cf.routing.hold_ms = px_rng_below(&rng, 3) ? px_rng_below(&rng, 4000) : 0;
+        f.cf.routing.slow_start_ms = px_rng_below(&rng, 2) ? px_rng_below(&rng, 8000) : 0;
+
+        prev = -1;
+        for (int step = 0; step < 200; step++) {
+            bool any_allowed = false, any_fb = false;
+            int cur;
+            uint32_t switches = f.st.switches;
+
+            t += px_rng_below(&rng, 4) ? px_rng_below(&rng, 1000) : 0;
+            for (size_t r = 0; r < n; r++) {
+                struct px_region_view *v = &f.v[r];
+                uint32_t k = px_rng_below(&rng, 100);
+                if (k < 8) {
+                    v->healthy = !v->healthy;
+                    if (v->healthy)
+                        v->healthy_since_ms = t;
+                } else if (k < 10) {
+                    v->drained = !v->drained;
+                } else if (k < 50) {
+                    double rtt = v->rtt_ms + (double)px_rng_below(&rng, 41) - 20;
+                    v->rtt_ms = rtt < 0 ? 0 : rtt;
+                } else if (k < 53) {
+                    v->rtt_ms = px_rng_below(&rng, 500);
+                } else if (k < 55) {
+                    v->load_penalty_ms = px_rng_below(&rng, 3) ? 0 : px_rng_below(&rng, 200);
+                }
+                if (v->healthy && !v->drained) {
+                    any_allowed |= in_list(f.allowed, na, (int)r);
+                    any_fb |= in_list(f.fallback, nf, (int)r);
+                }
+            }
+            /* Reference model of "the current region is beaten by the margin". */
+            if (prev >= 0 && in_list(f.allowed, na, prev) && f.v[prev].healthy &&
+                !f.v[prev].drained) {
+                double cs = f.v[prev].rtt_ms + (double)f.bias[prev] + f.v[prev].load_penalty_ms;
+                double margin =
+                    fmax((double)f.cf.routing.min_gain_ms, cs * f.cf.routing.min_gain_pct / 100.0);
+                bool now_beaten = false;
+                for (size_t i = 0; i < na; i++) {
+                    size_t r = f.allowed[i];
+                    double s = f.v[r].rtt_ms + (double)f.bias[r] + f.v[r].load_penalty_ms;
+                    if (f.v[r].healthy && !f.v[r].drained && cs - s > margin)
+                        now_beaten = true;
+                }
+                if (now_beaten && !beaten)
+                    beaten_since = t;
+                beaten = now_beaten;
+            } else {
+                beaten = false;
+            }
+
+            decide(&f, t);
+            decisions++;
+            cur = f.st.current;
+
+            /* Residency: never outside regions + fallback. */
+            if (cur >= 0)
+                ASSERT(in_list(f.allowed, na, cur) || in_list(f.fallback, nf, cur));
+            if (any_allowed) {
+                ASSERT(cur >= 0);
+                ASSERT(in_list(f.allowed, na, cur));
+                ASSERT(f.v[cur].healthy && !f.v[cur].drained);
+            } else if (any_fb) {
+                ASSERT(cur >= 0);
+                ASSERT(in_list(f.fallback, nf, cur));
+                ASSERT(f.v[cur].healthy && !f.v[cur].drained);
+                fallbacks++;
+            } else {
+                ASSERT_EQ(cur, -1);
+                ASSERT_EQ(f.st.reason, PX_ROUTE_REJECT);
+                rejects++;
+            }
+            /* Each request goes where the decision allows. */
+            if (f.st.secondary >= 0) {
+                ASSERT(in_list(f.allowed, na, cur));
+                ASSERT(in_list(f.allowed, na, f.st.secondary));
+                ASSERT(f.v[f.st.secondary].healthy && !f.v[f.st.secondary].drained);
+                ASSERT(f.st.share >= 0 && f.st.share < 1);
+            }
+            for (int i = 0; i < 4; i++) {
+                int p = px_router_pick(&f.st, &rng);
+                ASSERT(p == cur || p == f.st.secondary);
+            }
+            /* The switch counter counts changes, and only changes. */
+            ASSERT_EQ(f.st.switches - switches, step > 0 && cur != prev ? 1 : 0);
+            /* A switch between healthy allowed regions only after hold. */
+            if (f.st.reason == PX_ROUTE_SWITCHED) {
+                ASSERT(beaten);
+                ASSERT_GE(t - beaten_since, f.cf.routing.hold_ms);
+                ASSERT_NE(cur, prev);
+                switched++;
+                beaten = false;
+            } else if (cur != prev && prev >= 0 && cur >= 0 && in_list(f.allowed, na, prev) &&
+                       f.v[prev].healthy && !f.v[prev].drained) {
+                TEST_FAIL_("seq %d step %d: left healthy allowed %d for %d as \"%s\"", seq, step,
+                           prev, cur, f.st.why);
+            }
+            if (cur != prev) {
+                beaten = false;
+                if (f.st.reason == PX_ROUTE_FAILOVER)
+                    failovers++;
+            }
+            prev = cur;
+        }
+        px_route_state_dispose(&f.st);
+    }
+    ASSERT_EQ(decisions, 5000 * 200);
+    /* The generator reaches every branch often. */
+    ASSERT_GT(switched, 1000);
+    ASSERT_GT(failovers, 1000);
+    ASSERT_GT(fallbacks, 1000);
+    ASSERT_GT(rejects, 1000);
+}
+
+TEST(router_real_conf)
+{
+    static const char y[] = "listen: 127.0.0.1:8080\n"
+                            "regions:\n"
+                            "  cn: {backends: [127.0.0.1:9001]}\n"
+                            "  hk: {backends: [127.0.0.1:9002]}\n"
+                            "  us: {backends: [127.0.0.1:9003]}\n"
+                            "zones:\n"
+                            "  - name: lab\n"
+                            "    match: {cidr: [\"127.1.0.0/16\"]}\n"
+                            "    route: {regions: [cn, hk], bias: {hk: 40ms}, fallback: [us]}\n"
+                            "  - name: default\n"
+                            "    route: {regions: [hk], fallback: reject}\n"
+                            "routing: {min_gain: 10ms, hold: 2s}\n";
+    struct conf *cf = NULL;
+    char err[1024];
+    struct px_region_view v[3] = {
+        {.healthy = true, .rtt_ms = 50},
+        {.healthy = true, .rtt_ms = 20},
+        {.healthy = true, .rtt_ms = 5},
+    };
+    struct px_route_state lab, def;
+
+    ASSERT_OK(conf_load_string(y, sizeof(y) - 1, "t.yaml", &cf, err, sizeof(err)));
+    ASSERT_OK(px_route_state_init(&lab, cf->nregions));
+    ASSERT_OK(px_route_state_init(&def, cf->nregions));
+    /* lab: hk 20 + 40 > cn 50; us is only a fallback. */
+    px_router_decide(cf, 0, v, 0, &lab);
+    ASSERT_EQ(lab.current, 0);
+    px_router_decide(cf, 1, v, 0, &def);
+    ASSERT_EQ(def.current, 1);
+    v[0].healthy = v[1].healthy = false;
+    px_router_decide(cf, 0, v, 1000, &lab);
+    px_router_decide(cf, 1, v, 1000, &def);
+    ASSERT_EQ(lab.current, 2);
+    ASSERT_EQ(def.current, -1);
+    px_route_state_dispose(&lab);
+    px_route_state_dispose(&def);
+    px_route_state_dispose(NULL);
+    conf_free(cf);
+}

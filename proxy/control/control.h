@@ -195,6 +195,8 @@ void px__control_close_backends(struct px_control *ctl);
 struct px_cbackend *px__control_find(const struct px_control *ctl, uint32_t id);
 int px__control_slots_init(struct px_slots *s, size_t cap);
 int px__control_slot_find(const struct px_slots *s, const char *name); /* -1: none */
+/* NAME's slot, added when new; the caller checked room with px__control_slots_check(). */
+uint16_t px__control_slot_add(struct px_slots *s, const char *name);
 int px__control_slots_check(struct px_control *ctl, const struct conf *cf, char *err,
                             size_t errlen);
 void px__control_addr_from_dns(const struct px_dns_addr *d, struct conf_addr *out);

@@ -173,60 +173,6 @@ struct px_cbackend *px__control_find(const struct px_control *ctl, uint32_t id)
     return NULL;
 }
 
-/* ------------------------------------------------------------ slots */
-
-int px__control_slot_find(const struct px_slots *s, const char *name)
-{
-    for (size_t i = 0; i < s->n; i++)
-        if (strcmp(s->names[i], name) == 0)
-            return (int)i;
-    return -1;
-}
-
-static int slot_of(struct px_slots *s, const char *name, bool add)
-{
-    int i = px__control_slot_find(s, name);
-    if (i >= 0 || !add || s->n == s->cap)
-        return i;
-    snprintf(s->names[s->n], sizeof(s->names[0]), "%s", name);
-    return (int)s->n++;
-}
-
-int px__control_slots_init(struct px_slots *s, size_t cap)
-{
-    s->n = 0;
-    s->cap = cap;
-    s->names = calloc(cap ? cap : 1, sizeof(*s->names));
-    return s->names ? 0 : PX_ENOMEM;
-}
-
-/* New names that a config would add to S. */
-static size_t slots_missing(struct px_slots *s, const char *first, size_t n, size_t stride)
-{
-    size_t missing = 0;
-    for (size_t i = 0; i < n; i++)
-        if (slot_of(s, first + i * stride, false) < 0)
-            missing++;
-    return missing;
-}
-
-int px__control_slots_check(struct px_control *ctl, const struct conf *cf, char *err, size_t errlen)
-{
-    size_t z = slots_missing(&ctl->zone_slots, cf->zones[0].name, cf->nzones, sizeof(cf->zones[0]));
-    size_t r = slots_missing(&ctl->region_slots, cf->regions[0].name, cf->nregions,
-                             sizeof(cf->regions[0]));
-    if (ctl->zone_slots.n + z <= ctl->zone_slots.cap &&
-        ctl->region_slots.n + r <= ctl->region_slots.cap)
-        return 0;
-    snprintf(err, errlen,
-             "%s:1:1: this process has counted %zu zone and %zu region names and has room for "
-             "%zu and %zu; the new config adds %zu and %zu (a restart makes room); the old "
-             "config stays",
-             cf->path, ctl->zone_slots.n, ctl->region_slots.n, ctl->zone_slots.cap,
-             ctl->region_slots.cap, z, r);
-    return -1;
-}
-
 /* ------------------------------------------------------------ DNS */
 
 void px__control_addr_from_dns(const struct px_dns_addr *d, struct conf_addr *out)
@@ -505,9 +451,9 @@ static struct px_fleet *fleet_of(struct px_control *ctl, struct px_snapshot *sna
         f->backends[i] = px_bdesc_ref(list[i]->desc);
     memcpy(f->region_first, first, (cf->nregions + 1) * sizeof(*first));
     for (size_t z = 0; z < cf->nzones; z++)
-        f->zone_slot[z] = (uint16_t)slot_of(&ctl->zone_slots, cf->zones[z].name, true);
+        f->zone_slot[z] = px__control_slot_add(&ctl->zone_slots, cf->zones[z].name);
     for (size_t r = 0; r < cf->nregions; r++)
-        f->region_slot[r] = (uint16_t)slot_of(&ctl->region_slots, cf->regions[r].name, true);
+        f->region_slot[r] = px__control_slot_add(&ctl->region_slots, cf->regions[r].name);
     return f;
 }
 

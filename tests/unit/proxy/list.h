@@ -1,5 +1,14 @@
 /* Unit tests of proxy/: one X(name) per TEST(name). */
 #define PROXY_TESTS(X)                                                                             \
+    X(snapshot_classifies_by_cidr)                                                                 \
+    X(snapshot_unknown_family_goes_to_default)                                                     \
+    X(snapshot_refcount_and_generation)                                                            \
+    X(fleet_bdesc_inflight_sums_workers)                                                           \
+    X(fleet_holds_snapshot_and_descriptors)                                                        \
+    X(routes_one_block_sized_by_fleet)                                                             \
+    X(routes_pick_follows_share)                                                                   \
+    X(slots_are_stable_by_name)                                                                    \
+    X(slots_check_refuses_a_config_that_does_not_fit)                                              \
     X(proxyproto_v1_tcp4)                                                                          \
     X(proxyproto_v1_tcp6_and_unknown)                                                              \
     X(proxyproto_v1_prefixes_need_more)                                                            \

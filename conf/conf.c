@@ -333,6 +333,8 @@ void conf_free(struct conf *c)
     free(c->listen);
     free(c->listeners);
     free(c->access_log);
+    free(c->user);
+    free(c->group);
     free(c->trusted_proxies.cidrs);
     free(c->debug_clients.cidrs);
     free(c->explain_header);

@@ -282,6 +282,8 @@ struct conf {
     struct conf_limits limits;
 
     char *access_log; /* owned; NULL = off, "-" = stderr, else a path */
+    char *user;       /* owned; run as this user after binding; NULL = stay */
+    char *group;      /* owned; and this group; NULL = the user's primary group */
 
     struct conf_cidr_list trusted_proxies; /* peers whose PROXY header / X-Forwarded-For count */
     struct conf_cidr_list debug_clients;   /* clients that get the explain header */

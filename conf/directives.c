@@ -1095,6 +1095,31 @@ static int parse_access_log(struct conf_ctx *ctx, const struct conf_node *n,
     return 0;
 }
 
+/* A user or group name: what useradd accepts (POSIX portable names, 32 max). */
+static int parse_account(struct conf_ctx *ctx, const struct conf_node *n,
+                         const struct conf_directive *d, void *base)
+{
+    const char *s = conf__scalar(ctx, n);
+    char **field = field_ptr(base, d);
+    size_t len;
+
+    if (s == NULL)
+        return -1;
+    len = strlen(s);
+    if (len == 0 || len > 32 || s[0] == '-' ||
+        strspn(s, "abcdefghijklmnopqrstuvwxyz"
+                  "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                  "0123456789._-") != len) {
+        conf__err(ctx, n, "not a user or group name (letters, digits, '.', '_', '-'; 32 at most)");
+        return -1;
+    }
+    if ((*field = strdup(s)) == NULL) {
+        conf__err(ctx, n, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
 #define TIMEOUT(n, def_ms)                                                                         \
     {                                                                                              \
         .name = #n, .parse = conf_parse_ms, FIELD(struct conf_timeouts, n##_ms), .min = 1,         \
@@ -1595,6 +1620,8 @@ static const struct conf_directive root_directives[] = {
      .offset = offsetof(struct conf, limits),
      .sub = &limits_section},
     {.name = "access_log", .parse = parse_access_log, .offset = offsetof(struct conf, access_log)},
+    {.name = "user", .parse = parse_account, .offset = offsetof(struct conf, user)},
+    {.name = "group", .parse = parse_account, .offset = offsetof(struct conf, group)},
     {.name = "trusted_proxies",
      .parse = parse_cidrs,
      .offset = offsetof(struct conf, trusted_proxies)},

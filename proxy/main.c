@@ -7,7 +7,9 @@
 #include "proxy/admin/admin.h"
 #include "proxy/control/control.h"
 #include "proxy/data/listener.h"
+#include "proxy/base/fds.h"
 #include "proxy/base/log.h"
+#include "proxy/base/privs.h"
 #include "proxy/base/px.h"
 #include "proxy/state/snapshot.h"
 #include "proxy/data/worker.h"
@@ -84,14 +86,49 @@ static int open_listeners(const struct conf *cf, unsigned nworkers, int *fds)
     return 0;
 }
 
+/*
+ * What a start would warn about or refuse, short of binding: the fd budget
+ * (clients capped to what the limit leaves, or no room at all) and running
+ * as root with no user to switch to. Prints to stderr; returns the client
+ * cap, or 0 when the process cannot start.
+ */
+static uint32_t startup_checks(const struct conf *cf)
+{
+    struct px_fd_plan plan;
+    int fit = px_fds_plan(cf, worker_count(cf), px_fds_raise_limit(), &plan);
+
+    if (fit < 0)
+        fprintf(stderr,
+                "%s: the file descriptor limit %llu does not cover the %llu that listeners, "
+                "pools, probes, DNS and admin need; raise it (ulimit -n, LimitNOFILE)\n",
+                cf->path, (unsigned long long)plan.limit, (unsigned long long)plan.fixed);
+    else if (fit > 0)
+        fprintf(stderr,
+                "%s: warning: limits.max_client_connections %u needs %llu file descriptors with "
+                "everything else, the limit is %llu: clients are capped at %u so probes, DNS and "
+                "admin keep theirs (raise ulimit -n or LimitNOFILE)\n",
+                cf->path, cf->limits.max_client_connections, (unsigned long long)plan.wanted,
+                (unsigned long long)plan.limit, plan.client_cap);
+    if (geteuid() == 0 && cf->user == NULL)
+        fprintf(stderr,
+                "%s: warning: running as root; set user: (and group:) to give up root once the "
+                "sockets are bound\n",
+                cf->path);
+    return plan.client_cap;
+}
+
 static int run(struct px_snapshot *snap)
 {
     const struct conf *cf = snap->cfg->conf;
-    struct px_process proc = {.conf = cf};
+    struct px_process proc = {.conf = cf, .client_cap = startup_checks(cf)};
     struct px_main m = {.loop = uv_default_loop(), .snap = px_snapshot_ref(snap)};
     unsigned n = worker_count(cf);
     int *fds = calloc((size_t)n * cf->nlisten, sizeof(int));
+    char why[ERRBUF_BYTES];
     int rc = 1;
+
+    if (proc.client_cap == 0)
+        goto out;
 
     /* Signals are caught before any socket listens, so a signal that comes
      * early is handled (on the first loop turn), not fatal. */
@@ -128,6 +165,11 @@ static int run(struct px_snapshot *snap)
     int err = px_control_init(&m.control, snap, m.ports, n, &proc);
     if (err == 0) {
         px_admin_start(&m.control);
+        /* Everything that needs root is open; no thread has started yet. */
+        if ((cf->user || cf->group) && px_privs_drop(cf->user, cf->group, why, sizeof(why)) != 0) {
+            fprintf(stderr, "georoute: %s\n", why);
+            goto out;
+        }
         err = px_control_start(&m.control);
     }
     if (err != 0) {
@@ -228,6 +270,10 @@ int main(int argc, char **argv)
         return 1;
     }
     if (check) {
+        if (startup_checks(snap->cfg->conf) == 0) {
+            px_snapshot_unref(snap);
+            return 1;
+        }
         printf("%s: configuration is valid\n", path);
         px_snapshot_unref(snap);
         return 0;

@@ -74,7 +74,7 @@ int px_accesslog_open(const char *path)
         return -1;
     if (strcmp(path, "-") == 0)
         return STDERR_FILENO;
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
     return fd == -1 ? -2 : fd;
 }
 

@@ -230,6 +230,12 @@ static void on_control_tick(uv_timer_t *t)
         set_ready(ctl);
 }
 
+/* Two optional strings are equal (both NULL counts). */
+static bool same_str(const char *a, const char *b)
+{
+    return (a == NULL) == (b == NULL) && (a == NULL || strcmp(a, b) == 0);
+}
+
 /*
  * Workers own their listeners and access log, and the admin listener lives
  * on this loop: those are bound at start and only a restart changes them.
@@ -260,6 +266,8 @@ static int check_layout(const struct conf *oc, const struct conf *nc, char *err,
     if ((oc->access_log == NULL) != (nc->access_log == NULL) ||
         (oc->access_log && strcmp(oc->access_log, nc->access_log) != 0))
         return layout_error(err, errlen, nc, top, "access_log");
+    if (!same_str(oc->user, nc->user) || !same_str(oc->group, nc->group))
+        return layout_error(err, errlen, nc, top, "user or group");
     if (oc->admin.enabled != nc->admin.enabled ||
         strcmp(oc->admin.addr.text, nc->admin.addr.text) != 0)
         return layout_error(err, errlen, nc, top, "admin.listen");

@@ -297,7 +297,8 @@ void px_client_accept(struct px_worker *w, uv_stream_t *server, bool proxy_proto
         px_client_close(c, "accept failed");
         return;
     }
-    if (atomic_load(&w->proc->nclients) > cf->limits.max_client_connections) {
+    if (atomic_load(&w->proc->nclients) > cf->limits.max_client_connections ||
+        atomic_load(&w->proc->nclients) > w->proc->client_cap) {
         refuse(&c->tcp);
         px_client_close(c, "connection limit");
         return;

@@ -19,6 +19,7 @@ struct px_process {
     const struct conf *conf; /* borrowed: the startup config; lives as long as the process */
     atomic_uint nclients;    /* open client connections, all workers */
     int access_fd;           /* access log fd, -1 when off */
+    uint32_t client_cap;     /* client connections the fd limit leaves room for */
 };
 
 struct px_port {

@@ -132,6 +132,14 @@ def to_yaml(obj, indent=0):
 
 
 # ------------------------------------------------------------------ proxy
+def nofile_limit(n):
+    """A preexec_fn that sets RLIMIT_NOFILE to N (soft and hard), or None."""
+    if n is None:
+        return None
+    import resource
+    return lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
+
+
 class ProxyError(Exception):
     pass
 
@@ -147,7 +155,7 @@ class Proxy:
     """
 
     def __init__(self, config, port=None, args=(), ready=True, start_timeout=10.0,
-                 name="proxy.yaml"):
+                 name="proxy.yaml", nofile=None):
         self.dir = tempfile.mkdtemp(prefix="georoute-it-")
         self.access_log = os.path.join(self.dir, "access.log")
         self.stderr_path = os.path.join(self.dir, "stderr.log")
@@ -155,6 +163,7 @@ class Proxy:
         self.args = list(args)
         self.ready = ready
         self.start_timeout = start_timeout
+        self.nofile = nofile  # RLIMIT_NOFILE (soft and hard) the proxy starts under
         self.proc = None
         self.returncode = None
         if isinstance(config, dict):
@@ -203,7 +212,8 @@ class Proxy:
         if "quarantine_size_mb" not in asan:
             env["ASAN_OPTIONS"] = (asan + ":" if asan else "") + "quarantine_size_mb=8"
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=errf,
-                                     stderr=errf, cwd=self.dir, env=env)
+                                     stderr=errf, cwd=self.dir, env=env,
+                                     preexec_fn=nofile_limit(self.nofile))
         errf.close()
         if self.ready and self.port:
             end = time.monotonic() + self.start_timeout

@@ -9,6 +9,9 @@
     X(routes_pick_follows_share)                                                                   \
     X(slots_are_stable_by_name)                                                                    \
     X(slots_check_refuses_a_config_that_does_not_fit)                                              \
+    X(fds_plan_fits_caps_or_refuses)                                                               \
+    X(fds_plan_counts_dns_sockets)                                                                 \
+    X(fds_raise_limit_reaches_the_hard_limit)                                                      \
     X(proxyproto_v1_tcp4)                                                                          \
     X(proxyproto_v1_tcp6_and_unknown)                                                              \
     X(proxyproto_v1_prefixes_need_more)                                                            \

@@ -22,12 +22,13 @@ static struct px_snapshot *state_snapshot(const char *extra)
     snprintf(path, sizeof(path), "/tmp/georoute-test-state-%d.yaml", (int)getpid());
     fp = fopen(path, "w");
     ASSERT_NOT_NULL(fp);
-    fprintf(fp, "listen: 127.0.0.1:1\nregions:\n"
-                "  east:\n    backends: [127.0.0.1:2, 127.0.0.1:3]\n"
-                "  west:\n    backends: [127.0.0.1:4]\n"
-                "zones:\n  - name: lab\n    match: {cidr: [10.0.0.0/8, \"2001:db8::/32\"]}\n"
-                "    route: {regions: [east], fallback: [west]}\n"
-                "  - name: default\n    route: {regions: [west, east]}\n%s",
+    fprintf(fp,
+            "listen: 127.0.0.1:1\nregions:\n"
+            "  east:\n    backends: [127.0.0.1:2, 127.0.0.1:3]\n"
+            "  west:\n    backends: [127.0.0.1:4]\n"
+            "zones:\n  - name: lab\n    match: {cidr: [10.0.0.0/8, \"2001:db8::/32\"]}\n"
+            "    route: {regions: [east], fallback: [west]}\n"
+            "  - name: default\n    route: {regions: [west, east]}\n%s",
             extra ? extra : "");
     fclose(fp);
     if (px_config_load(path, &cfg, err, sizeof(err)) != 0)

@@ -328,6 +328,8 @@ void conf_free(struct conf *c)
         }
         free(r->backends);
         conf__probe_dispose(&r->probe);
+        free(r->discovery.allow.cidrs);
+        free(r->discovery.ports);
     }
     free(c->regions);
     free(c->listen);

@@ -108,14 +108,33 @@ struct conf_backend {
     struct conf_pos pos;         /* of the entry */
 };
 
+/* Ports a discovered backend may use: [lo, hi]. */
+struct conf_port_range {
+    uint16_t lo, hi;
+};
+
+/*
+ * What a DNS answer may turn into a backend of a region. Answers are
+ * hostile until checked: loopback, link-local, unspecified, multicast and
+ * broadcast addresses are refused unless `allow` names them, and georoute's
+ * own listeners and admin address always are.
+ */
+struct conf_discovery {
+    struct conf_cidr_list allow;   /* empty: any address but the special ones */
+    struct conf_port_range *ports; /* owned, nports; empty: any port */
+    size_t nports;
+    uint32_t max_addresses; /* per name or SRV set; more are cut off */
+};
+
 struct conf_region {
     char name[CONF_NAME_MAX + 1];
     struct conf_backend *backends; /* owned, nbackends entries */
     size_t nbackends;
-    uint32_t min_healthy;        /* up, non-ejected backends for "healthy"; default 1 */
-    struct conf_probe probe;     /* the region's probe (backends hold their merged copy) */
-    struct conf_passive passive; /* outlier ejection */
-    struct conf_pos pos;         /* of the region's name */
+    uint32_t min_healthy;            /* up, non-ejected backends for "healthy"; default 1 */
+    struct conf_probe probe;         /* the region's probe (backends hold their merged copy) */
+    struct conf_passive passive;     /* outlier ejection */
+    struct conf_discovery discovery; /* what DNS answers may become its backends */
+    struct conf_pos pos;             /* of the region's name */
 };
 
 struct conf_timeouts {

@@ -852,6 +852,73 @@ static int parse_backends(struct conf_ctx *ctx, const struct conf_node *n,
     return rc;
 }
 
+static int parse_cidrs(struct conf_ctx *ctx, const struct conf_node *n,
+                       const struct conf_directive *d, void *base);
+
+/* One port or "lo-hi" into R; NULL or why not. */
+static const char *port_range(const char *s, struct conf_port_range *r)
+{
+    char *end;
+    unsigned long lo = strtoul(s, &end, 10), hi = lo;
+
+    if (end == s || !(*end == '\0' || *end == '-'))
+        return "expected a port or a range lo-hi";
+    if (*end == '-') {
+        const char *h = end + 1;
+        hi = strtoul(h, &end, 10);
+        if (end == h || *end != '\0')
+            return "expected a port or a range lo-hi";
+    }
+    if (lo < 1 || hi > 65535 || lo > hi)
+        return "ports are 1..65535, low end first";
+    r->lo = (uint16_t)lo;
+    r->hi = (uint16_t)hi;
+    return NULL;
+}
+
+/* discovery.ports: a list of ports and "lo-hi" ranges. */
+static int parse_port_ranges(struct conf_ctx *ctx, const struct conf_node *n,
+                             const struct conf_directive *d, void *base)
+{
+    struct conf_discovery *disc = base;
+    int rc = 0;
+
+    (void)d;
+    if (conf__expect(ctx, n, CONF_NODE_SEQ, "a list of ports and ranges lo-hi") < 0)
+        return -1;
+    if (n->nitems == 0)
+        return 0;
+    if ((disc->ports = calloc(n->nitems, sizeof(*disc->ports))) == NULL) {
+        conf__err(ctx, n, "out of memory");
+        return -1;
+    }
+    disc->nports = n->nitems;
+    for (size_t i = 0; i < n->nitems; i++) {
+        size_t mark = conf__path_push(ctx, "[%zu]", i);
+        const char *s = conf__scalar(ctx, n->items[i]), *why = NULL;
+        if (s == NULL || (why = port_range(s, &disc->ports[i])) != NULL) {
+            if (why)
+                conf__err(ctx, n->items[i], "%s", why);
+            rc = -1;
+        }
+        conf__path_pop(ctx, mark);
+    }
+    return rc;
+}
+
+static const struct conf_directive discovery_directives[] = {
+    {.name = "allow", .parse = parse_cidrs, .offset = offsetof(struct conf_discovery, allow)},
+    {.name = "ports", .parse = parse_port_ranges},
+    {.name = "max_addresses",
+     .parse = conf_parse_uint,
+     FIELD(struct conf_discovery, max_addresses),
+     .min = 1,
+     .max = 1024,
+     .def = 32},
+};
+
+static const struct conf_section discovery_section = TABLE(discovery_directives);
+
 static const struct conf_directive region_directives[] = {
     {.name = "backends", .parse = parse_backends, .flags = CONF_F_REQUIRED},
     {.name = "min_healthy",
@@ -868,6 +935,10 @@ static const struct conf_directive region_directives[] = {
      .parse = conf_parse_section,
      .offset = offsetof(struct conf_region, passive),
      .sub = &passive_section},
+    {.name = "discovery",
+     .parse = conf_parse_section,
+     .offset = offsetof(struct conf_region, discovery),
+     .sub = &discovery_section},
 };
 
 const struct conf_section conf__region_section = TABLE(region_directives);

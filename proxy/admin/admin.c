@@ -551,6 +551,14 @@ static void json_dns(struct px_sbuf *b, const struct px_control *ctl)
         px_json_num(b, (double)info.queries);
         px_json_key(b, "failures", false);
         px_json_num(b, (double)info.failures);
+        px_json_key(b, "refused", false);
+        px_json_num(b, (double)cn->refused);
+        px_json_key(b, "last_refusal", false);
+        px_json_str(b, cn->refusal);
+        px_json_key(b, "last_refused_address", false);
+        px_json_str(b, cn->refusal ? cn->refused_addr : NULL);
+        px_json_key(b, "capped", false);
+        px_json_num(b, (double)cn->capped);
         px_sbuf_puts(b, "}");
     }
     px_sbuf_puts(b, "]");
@@ -702,13 +710,15 @@ static void backend_labels(struct px_sbuf *b, const struct px_control *ctl, size
     px_sbuf_puts(b, "\"} ");
 }
 
-enum dns_figure { DNS_ADDRESSES, DNS_RESOLUTIONS, DNS_FAILURES };
+enum dns_figure { DNS_ADDRESSES, DNS_RESOLUTIONS, DNS_FAILURES, DNS_REFUSED };
 
 static uint64_t dns_figure(const struct px_cname *cn, enum dns_figure f)
 {
     struct px_dns_watch_info info;
     if (f == DNS_ADDRESSES)
         return cn->naddrs;
+    if (f == DNS_REFUSED)
+        return cn->refused;
     px_dns_watch_info(cn->watch, &info);
     return f == DNS_RESOLUTIONS ? info.queries : info.failures;
 }
@@ -736,6 +746,9 @@ static void metrics_dns(const struct px_control *ctl, struct px_sbuf *b)
     prom_dns(b, ctl, "georoute_dns_failures_total", "counter",
              "Failed resolution rounds of a backend name; the last good answer stays in use.",
              DNS_FAILURES);
+    prom_dns(b, ctl, "georoute_dns_refused_total", "counter",
+             "Answers refused by the region's discovery rules; the last good answer stays in use.",
+             DNS_REFUSED);
 }
 
 static void metrics_text(struct px_control *ctl, struct px_sbuf *b)

@@ -20,10 +20,10 @@
 #define PX_FDS_ADMIN 64
 
 struct px_fd_plan {
-    uint64_t limit;       /* RLIMIT_NOFILE soft limit in force */
-    uint64_t fixed;       /* everything but clients and their upstreams */
-    uint64_t wanted;      /* fixed + 2 per configured client connection */
-    uint32_t client_cap;  /* client connections that fit: <= max_client_connections */
+    uint64_t limit;      /* RLIMIT_NOFILE soft limit in force */
+    uint64_t fixed;      /* everything but clients and their upstreams */
+    uint64_t wanted;     /* fixed + 2 per configured client connection */
+    uint32_t client_cap; /* client connections that fit: <= max_client_connections */
 };
 
 /*

@@ -612,5 +612,6 @@ void px__control_dispose(struct px_control *ctl)
     free(ctl->scratch);
     free(ctl->zone_slots.names);
     free(ctl->region_slots.names);
+    px_local_addrs_dispose(&ctl->local);
     px_snapshot_unref(ctl->snap);
 }

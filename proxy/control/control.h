@@ -8,6 +8,7 @@
 #ifndef PX_CONTROL_H
 #define PX_CONTROL_H
 
+#include "proxy/control/admit.h"
 #include "proxy/control/dns.h"
 #include "proxy/state/fleet.h"
 #include "proxy/control/health.h"
@@ -61,8 +62,12 @@ struct px_cname {
     char region[CONF_NAME_MAX + 1];
     struct px_dns_addr *addrs; /* owned, naddrs: the last good answer */
     size_t naddrs;
-    bool answered; /* some answer arrived (naddrs may still be 0 after a change) */
-    bool keep;     /* scratch while a reload matches entries */
+    bool answered;         /* some answer arrived (naddrs may still be 0 after a change) */
+    bool keep;             /* scratch while a reload matches entries */
+    uint64_t refused;      /* answers refused by discovery rules (the last good set stays) */
+    uint64_t capped;       /* answers cut to discovery.max_addresses */
+    const char *refusal;   /* static: why the last refused answer was refused; NULL: none */
+    char refused_addr[64]; /* the address that made it refused */
 };
 
 /* Names seen since start, each with a fixed slot in the workers' stats. */
@@ -81,6 +86,7 @@ struct px_control {
     atomic_bool reload_requested; /* SIGHUP: reload on the next wake */
 
     struct px_snapshot *snap;      /* one reference: the config it works on */
+    struct px_local_addrs local;   /* the host's addresses, for discovery's self check */
     struct px_fleet *fleet;        /* one reference: the backends in service, on snap */
     struct px_cbackend **backends; /* owned, nbackends, in the fleet's order */
     struct px_cbackend **by_id;    /* owned, nbackends, the same sorted by desc->id */

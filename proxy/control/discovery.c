@@ -190,24 +190,67 @@ void px__control_addr_from_dns(const struct px_dns_addr *d, struct conf_addr *ou
     }
 }
 
+/*
+ * Checks every address of RES against the region's discovery rules. An
+ * answer with one refused address is refused whole (logged and counted; the
+ * last good set stays): a poisoned or misconfigured record should not be
+ * half applied. Returns the number of addresses to keep, 0 when refused.
+ */
+static size_t admit_answer(struct px_cname *cn, const struct px_dns_result *res)
+{
+    struct px_control *ctl = cn->ctl;
+    const struct conf *cf = ctl->snap->cfg->conf;
+    const struct conf_region *r = conf_region_find(cf, cn->region);
+    size_t keep = res->naddrs;
+
+    if (r == NULL)
+        return 0;
+    px_local_addrs_read(&ctl->local); /* interfaces come and go; a failed read keeps the last */
+    for (size_t i = 0; i < res->naddrs; i++) {
+        const char *why =
+            px_admit_address(cf, r, (const struct sockaddr *)&res->addrs[i].sa, &ctl->local);
+        if (why == NULL)
+            continue;
+        struct conf_addr a;
+        px__control_addr_from_dns(&res->addrs[i], &a);
+        cn->refused++;
+        cn->refusal = why;
+        snprintf(cn->refused_addr, sizeof(cn->refused_addr), "%s", a.text);
+        px_log(PX_LOG_WARN, NULL,
+               "event=dns_answer_refused name=%s region=%s address=%s reason=\"%s\" kept=%zu",
+               res->name, cn->region, a.text, why, cn->naddrs);
+        return 0;
+    }
+    if (keep > r->discovery.max_addresses) {
+        cn->capped++;
+        px_log(PX_LOG_WARN, NULL, "event=dns_answer_capped name=%s region=%s addresses=%zu kept=%u",
+               res->name, cn->region, res->naddrs, (unsigned)r->discovery.max_addresses);
+        keep = r->discovery.max_addresses;
+    }
+    return keep;
+}
+
 /* A changed answer is applied on the next tick, so a burst of answers builds one fleet. */
 static void on_dns_answer(void *data, const struct px_dns_result *res)
 {
     struct px_cname *cn = data;
-    struct px_dns_addr *copy = malloc((res->naddrs ? res->naddrs : 1) * sizeof(*copy));
+    size_t n = admit_answer(cn, res);
+    if (n == 0 && res->naddrs > 0)
+        return;
+    struct px_dns_addr *copy = malloc((n ? n : 1) * sizeof(*copy));
     if (copy == NULL) {
         px_log(PX_LOG_ERR, NULL, "event=dns_answer_dropped name=%s reason=out_of_memory",
                res->name);
         return;
     }
-    memcpy(copy, res->addrs, res->naddrs * sizeof(*copy));
+    memcpy(copy, res->addrs, n * sizeof(*copy));
     free(cn->addrs);
     cn->addrs = copy;
-    cn->naddrs = res->naddrs;
+    cn->naddrs = n;
     cn->answered = true;
     cn->ctl->fleet_dirty = true;
     px_log(PX_LOG_INFO, NULL, "event=dns_answer name=%s region=%s addresses=%zu ttl_ms=%llu",
-           res->name, cn->region, res->naddrs, (unsigned long long)res->ttl_ms);
+           res->name, cn->region, n, (unsigned long long)res->ttl_ms);
 }
 
 static bool same_entry(const struct conf_backend *a, const struct conf_backend *b)

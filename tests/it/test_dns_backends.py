@@ -111,9 +111,9 @@ class Load:
         return any(ts > t and be == backend for ts, _, _, be in self.snapshot())
 
 
-@georoute_only("DNS backends are georoute's")
-@unittest.skipUnless(os.path.exists(DNSMASQ), "dnsmasq not installed (.ci/deps test)")
-class DnsBackends(unittest.TestCase):
+class DnsFixture(unittest.TestCase):
+    """Starts dnsmasq, fake backends and georoute; reads /status and /metrics."""
+
     def setUp(self):
         self.admin = free_port()
         self.port = free_port()
@@ -135,7 +135,10 @@ class DnsBackends(unittest.TestCase):
         """The backend address georoute reports for host at port P."""
         return ("[%s]:%d" if ":" in host else "%s:%d") % (host, self.bport)
 
-    def start(self, regions, dns_port, zones=None, dns=None):
+    # Every backend here is on loopback, which discovery refuses unless allowed.
+    LOOPBACK = {"allow": ["127.0.0.0/8", "::1/128"]}
+
+    def start(self, regions, dns_port, zones=None, dns=None, discovery=LOOPBACK):
         d = {"servers": ["127.0.0.1:%d" % dns_port], "min_ttl": "1s", "max_ttl": "5s",
              "retry_max": "1s", "timeout": "500ms"}
         d.update(dns or {})
@@ -144,7 +147,8 @@ class DnsBackends(unittest.TestCase):
             "workers": 1,
             "admin": "127.0.0.1:%d" % self.admin,
             "dns": d,
-            "regions": {n: {"backends": bs, "probe": PROBE} for n, bs in regions.items()},
+            "regions": {n: {"backends": bs, "probe": PROBE, "discovery": discovery}
+                        for n, bs in regions.items()},
             "routing": {"slow_start": "off"},
         }
         if zones:
@@ -232,6 +236,10 @@ class DnsBackends(unittest.TestCase):
         return res
 
     # ------------------------------------------------------------ tests
+
+@georoute_only("DNS backends are georoute's")
+@unittest.skipUnless(os.path.exists(DNSMASQ), "dnsmasq not installed (.ci/deps test)")
+class DnsBackends(DnsFixture):
     def test_a_and_aaaa_names_resolve_and_traffic_flows(self):
         """a.test has two A records, six.test one AAAA (::1): each address is
         a backend of its region, sourced from its entry, reported under
@@ -631,3 +639,83 @@ class DnsBackends(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+@georoute_only("DNS backends are georoute's")
+@unittest.skipUnless(os.path.exists(DNSMASQ), "dnsmasq not installed (.ci/deps test)")
+class DnsUntrusted(DnsFixture):
+    """Answers are hostile until checked (issue 16 point 4): special-purpose
+    addresses need discovery.allow, georoute's own listeners and admin
+    address never become backends, ports and the number of addresses are
+    bounded, and a refused answer keeps the last good set, logged and
+    counted."""
+
+    # dnsmasq's readiness check asks for a.test: every hosts file has it.
+
+    def refused(self, name):
+        return metric(self.metrics(), "georoute_dns_refused_total", name=name) or 0
+
+    def test_special_addresses_refused_by_default(self):
+        hosts = ("169.254.169.254 meta.test\n127.0.0.2 lo.test\n224.0.0.1 mc.test\n"
+                 "0.0.0.0 zero.test\n::1 lo6.test\nfe80::1 ll6.test\n127.0.0.2 a.test\n")
+        d = self.dnsmasq(hosts)
+        names = ["meta.test", "lo.test", "mc.test", "zero.test", "lo6.test", "ll6.test"]
+        self.start({"r": ["%s:%d" % (n, self.bport) for n in names]}, d.port, discovery={})
+        why = {"meta.test": "link-local", "lo.test": "loopback", "mc.test": "multicast",
+               "zero.test": "unspecified", "lo6.test": "loopback", "ll6.test": "link-local"}
+        self.assertTrue(wait_until(lambda: all(self.refused(n) >= 1 for n in names), 10),
+                        self.metrics())
+        s = self.status()
+        self.assertEqual(self.addrs(s, "r"), set())
+        for n in names:
+            e = self.dns(s, n)
+            self.assertEqual((e["last_refusal"], e["addresses"]), (why[n], []), e)
+        self.assertIn('event=dns_answer_refused name=meta.test region=r address=169.254.169.254',
+                      self.p.stderr())
+
+    def test_srv_at_own_admin_port_is_refused_even_when_allowed(self):
+        srv = [(SRV_NAME, "adm.test", self.admin, 10, 10)]
+        d = self.dnsmasq("127.0.0.1 adm.test\n127.0.0.2 a.test\n", srv=srv)
+        self.start({"svc": [{"srv": SRV_NAME}]}, d.port)
+        self.assertTrue(wait_until(lambda: self.refused(SRV_NAME) >= 1, 10), self.metrics())
+        e = self.dns(self.status(), SRV_NAME)
+        self.assertEqual(e["last_refusal"], "own admin address", e)
+        self.assertEqual(self.addrs(self.status(), "svc"), set())
+        # The data plane cannot reach the admin endpoints: no backend to send to.
+        self.assertIn(get(self.port, "/regions/svc/drain")[0], (502, 503))
+
+    def test_own_listener_is_refused(self):
+        srv = [(SRV_NAME, "me.test", self.port, 10, 10)]
+        d = self.dnsmasq("127.0.0.1 me.test\n127.0.0.2 a.test\n", srv=srv)
+        self.start({"svc": [{"srv": SRV_NAME}]}, d.port)
+        self.assertTrue(wait_until(lambda: self.refused(SRV_NAME) >= 1, 10), self.metrics())
+        self.assertEqual(self.dns(self.status(), SRV_NAME)["last_refusal"], "own listener")
+
+    def test_refused_change_keeps_the_last_good_set(self):
+        d = self.dnsmasq("127.0.0.2 a.test\n")
+        self.backend("b2", "127.0.0.2")
+        self.start({"four": ["a.test:%d" % self.bport]}, d.port,
+                   discovery={"allow": ["127.0.0.2/32"]})
+        self.assert_set("four", {self.a("127.0.0.2")})
+        d.write_hosts("127.0.0.2 a.test\n127.0.0.3 a.test\n")  # .3 is outside the allow-list
+        d.reload()
+        self.assertTrue(wait_until(lambda: self.refused("a.test") >= 1, 10), self.metrics())
+        s = self.status()
+        self.assertEqual(self.addrs(s, "four"), {self.a("127.0.0.2")})
+        self.assertEqual(self.dns(s, "a.test")["last_refusal"], "not in discovery.allow")
+        self.assertEqual(get(self.port)[0], 200)
+
+    def test_ports_and_address_cap(self):
+        hosts = "".join("127.0.1.%d many.test\n" % i for i in range(1, 41))
+        srv = [(SRV_NAME, "a.test", 9, 10, 10)]
+        d = self.dnsmasq(hosts + "127.0.0.2 a.test\n", srv=srv)
+        self.start({"many": ["many.test:%d" % self.bport], "svc": [{"srv": SRV_NAME}]}, d.port,
+                   discovery={"allow": ["127.0.0.0/8"], "ports": [self.bport],
+                              "max_addresses": 8})
+        self.assertTrue(wait_until(lambda: len(self.dns(self.status(), "many.test")["addresses"])
+                                   == 8, 10), self.status())
+        self.assertTrue(wait_until(lambda: self.refused(SRV_NAME) >= 1, 10), self.metrics())
+        self.assertEqual(self.dns(self.status(), SRV_NAME)["last_refusal"],
+                         "port not in discovery.ports")
+        self.assertIn("event=dns_answer_capped name=many.test region=many addresses=40 kept=8",
+                      self.p.stderr())

@@ -195,6 +195,24 @@ const char *conf__quote(const char *s, char *buf, size_t len)
 
 /* ---- public API ---- */
 
+/* The value position of KEY in map N (of SUB in KEY's map when SUB), or 1:1. */
+static struct conf_pos key_pos(const struct conf_node *n, const char *key, const char *sub)
+{
+    const struct conf_node *v = conf__map_get(n, key);
+    if (v && sub)
+        v = v->type == CONF_NODE_MAP ? conf__map_get(v, sub) : v;
+    return v ? conf__pos(v) : (struct conf_pos){1, 1};
+}
+
+static void note_restart_keys(const struct conf_node *root, struct conf_restart_pos *p)
+{
+    p->workers = key_pos(root, "workers", NULL);
+    p->access_log = key_pos(root, "access_log", NULL);
+    p->user = key_pos(root, "user", NULL);
+    p->group = key_pos(root, "group", NULL);
+    p->admin_listen = key_pos(root, "admin", "listen");
+}
+
 /* Parses the tree ROOT into a new struct conf; NULL when out of memory (reported). */
 static struct conf *conf_from_tree(struct conf_ctx *ctx, const struct conf_node *root)
 {
@@ -217,8 +235,10 @@ static struct conf *conf_from_tree(struct conf_ctx *ctx, const struct conf_node 
                   "not %s",
                   conf__node_kind(root));
     conf__section_merge(&conf__root_section, c, NULL);
-    if (root->type == CONF_NODE_MAP)
+    if (root->type == CONF_NODE_MAP) {
         conf__finish(ctx, root, c);
+        note_restart_keys(root, &c->restart_pos);
+    }
     ctx->conf = NULL;
     return c;
 }

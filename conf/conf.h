@@ -314,6 +314,12 @@ struct conf {
     struct conf_routing routing;
     struct conf_admin admin;
     struct conf_dns dns;
+
+    /* Where the keys only a restart can change were written (1:1 when
+     * absent), so a reload that changes one points at it. */
+    struct conf_restart_pos {
+        struct conf_pos workers, access_log, user, group, admin_listen;
+    } restart_pos;
 };
 
 /*

@@ -22,7 +22,6 @@
 #include <uv.h>
 
 #define MAX_WORKERS 256
-#define ERRBUF_BYTES 8192
 
 struct px_main {
     uv_loop_t *loop;
@@ -124,7 +123,7 @@ static int run(struct px_snapshot *snap)
     struct px_main m = {.loop = uv_default_loop(), .snap = px_snapshot_ref(snap)};
     unsigned n = worker_count(cf);
     int *fds = calloc((size_t)n * cf->nlisten, sizeof(int));
-    char why[ERRBUF_BYTES];
+    char why[PX_ERRBUF_BYTES];
     int rc = 1;
 
     if (proc.client_cap == 0)
@@ -225,7 +224,7 @@ int main(int argc, char **argv)
     };
     const char *path = NULL;
     bool check = false;
-    char err[ERRBUF_BYTES];
+    char err[PX_ERRBUF_BYTES];
     struct px_config *cfg;
     struct px_snapshot *snap;
     int opt;

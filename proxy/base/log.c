@@ -16,7 +16,7 @@
 
 enum px_log_level px_log_level = PX_LOG_INFO;
 
-static const char *const level_names[] = {"err", "warn", "info", "debug"};
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
 static size_t timestamp(char *buf, size_t cap)
 {
@@ -66,6 +66,37 @@ void px_log(enum px_log_level level, const struct sockaddr *peer, const char *fm
         n = sizeof(line) - 2;
     line[n++] = '\n';
     write_all(STDERR_FILENO, line, n);
+}
+
+size_t px_log_escape(char *dst, size_t cap, const char *src, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+
+    if (cap == 0)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)src[i];
+        char esc[4];
+        size_t n = 0;
+        if (ch == '"' || ch == '\\') {
+            esc[n++] = '\\';
+            esc[n++] = (char)ch;
+        } else if (ch < 0x20 || ch >= 0x7f) {
+            esc[n++] = '\\';
+            esc[n++] = 'x';
+            esc[n++] = hex[ch >> 4];
+            esc[n++] = hex[ch & 15];
+        } else {
+            esc[n++] = (char)ch;
+        }
+        if (o + n >= cap)
+            break;
+        memcpy(dst + o, esc, n);
+        o += n;
+    }
+    dst[o] = '\0';
+    return o;
 }
 
 int px_accesslog_open(const char *path)

@@ -23,6 +23,16 @@ struct sockaddr;
 void px_log(enum px_log_level level, const struct sockaddr *peer, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/*
+ * Copies LEN bytes of SRC into DST (CAP bytes, NUL-terminated) so that
+ * client-controlled text can sit inside a quoted log field: '"' and '\\'
+ * are backslash-escaped, control bytes, DEL and every byte >= 0x80 become
+ * \xHH. One log line then stays one request, whatever the client sent.
+ * An escape is never cut in half; the output stops short instead. Returns
+ * the length written.
+ */
+size_t px_log_escape(char *dst, size_t cap, const char *src, size_t len);
+
 #define PX_ACCESSLOG_BYTES (32 * 1024)
 
 /* A worker's access-log buffer; flushed when nearly full and on a timer. */

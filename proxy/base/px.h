@@ -14,6 +14,9 @@
 
 #define px_container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
+/* Room for every error of a config load, one line each (--check, reloads). */
+#define PX_ERRBUF_BYTES (64 * 1024)
+
 #define PX_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Broken invariants only: the one place the process may abort. */

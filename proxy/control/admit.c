@@ -15,8 +15,8 @@ int px_local_addrs_read(struct px_local_addrs *l)
     if (getifaddrs(&ifs) != 0)
         return -1;
     for (i = ifs; i; i = i->ifa_next)
-        n += i->ifa_addr && (i->ifa_addr->sa_family == AF_INET ||
-                             i->ifa_addr->sa_family == AF_INET6);
+        n += i->ifa_addr &&
+             (i->ifa_addr->sa_family == AF_INET || i->ifa_addr->sa_family == AF_INET6);
     struct sockaddr_storage *a = calloc(n ? n : 1, sizeof(*a));
     if (a == NULL) {
         freeifaddrs(ifs);
@@ -136,8 +136,7 @@ static bool reaches(const struct ip *a, const struct conf_addr *listen,
                     const struct px_local_addrs *local)
 {
     struct ip l;
-    if (listen->salen == 0 || !ip_of((const struct sockaddr *)&listen->sa, &l) ||
-        l.port != a->port)
+    if (listen->salen == 0 || !ip_of((const struct sockaddr *)&listen->sa, &l) || l.port != a->port)
         return false;
     return same_ip(&l, a) || (ip_unspecified(&l) && is_local(a, local));
 }

@@ -245,33 +245,38 @@ static bool same_str(const char *a, const char *b)
 static int layout_error(char *err, size_t errlen, const struct conf *nc, struct conf_pos pos,
                         const char *what)
 {
-    snprintf(err, errlen,
-             "%s:%u:%u: reload cannot change %s (only a restart can); the old config stays",
-             nc->path, pos.line, pos.col, what);
+    size_t used = strnlen(err, errlen);
+    if (used + 1 < errlen)
+        snprintf(err + used, errlen - used,
+                 "%s%s:%u:%u: reload cannot change %s (only a restart can); the old config stays",
+                 used ? "\n" : "", nc->path, pos.line, pos.col, what);
     return -1;
 }
 
+/* Reports every restart-only key the new config changes, each at its place. */
 static int check_layout(const struct conf *oc, const struct conf *nc, char *err, size_t errlen)
 {
-    struct conf_pos top = {1, 1};
+    const struct conf_restart_pos *at = &nc->restart_pos;
+    int rc = 0;
 
     if (oc->nlisten != nc->nlisten)
-        return layout_error(err, errlen, nc, nc->listeners[0].pos, "the listen addresses");
-    for (size_t i = 0; i < nc->nlisten; i++)
+        rc = layout_error(err, errlen, nc, nc->listeners[0].pos, "the listen addresses");
+    for (size_t i = 0; rc == 0 && i < nc->nlisten; i++)
         if (strcmp(oc->listen[i].text, nc->listen[i].text) != 0 ||
             oc->listeners[i].proxy_protocol != nc->listeners[i].proxy_protocol)
-            return layout_error(err, errlen, nc, nc->listeners[i].pos, "the listen addresses");
+            rc = layout_error(err, errlen, nc, nc->listeners[i].pos, "the listen addresses");
     if (oc->workers != nc->workers)
-        return layout_error(err, errlen, nc, top, "workers");
-    if ((oc->access_log == NULL) != (nc->access_log == NULL) ||
-        (oc->access_log && strcmp(oc->access_log, nc->access_log) != 0))
-        return layout_error(err, errlen, nc, top, "access_log");
-    if (!same_str(oc->user, nc->user) || !same_str(oc->group, nc->group))
-        return layout_error(err, errlen, nc, top, "user or group");
+        rc = layout_error(err, errlen, nc, at->workers, "workers");
+    if (!same_str(oc->access_log, nc->access_log))
+        rc = layout_error(err, errlen, nc, at->access_log, "access_log");
+    if (!same_str(oc->user, nc->user))
+        rc = layout_error(err, errlen, nc, at->user, "user");
+    if (!same_str(oc->group, nc->group))
+        rc = layout_error(err, errlen, nc, at->group, "group");
     if (oc->admin.enabled != nc->admin.enabled ||
         strcmp(oc->admin.addr.text, nc->admin.addr.text) != 0)
-        return layout_error(err, errlen, nc, top, "admin.listen");
-    return 0;
+        rc = layout_error(err, errlen, nc, at->admin_listen, "admin.listen");
+    return rc;
 }
 
 static int index_of_region(const struct conf *cf, const char *name)
@@ -378,6 +383,27 @@ static int apply_snapshot(struct px_control *ctl, struct px_snapshot *snap, char
     return 0;
 }
 
+/*
+ * One event line per error, each escaped, and a summary first: a log
+ * shipper sees whole events, and an operator whose only channel after
+ * SIGHUP is this log sees every error.
+ */
+static void log_reload_errors(const char *err)
+{
+    size_t n = 0;
+    for (const char *p = err; *p; p++)
+        n += *p == '\n';
+    px_log(PX_LOG_ERR, NULL, "event=reload result=failed kept=old errors=%zu", err[0] ? n + 1 : 0);
+    for (const char *p = err; *p;) {
+        const char *end = strchr(p, '\n');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        char line[900];
+        px_log_escape(line, sizeof(line), p, len);
+        px_log(PX_LOG_ERR, NULL, "event=reload_error error=\"%s\"", line);
+        p += len + (end != NULL);
+    }
+}
+
 int px_control_reload(struct px_control *ctl, char *err, size_t errlen)
 {
     const struct conf *oc = ctl_conf(ctl);
@@ -397,7 +423,7 @@ int px_control_reload(struct px_control *ctl, char *err, size_t errlen)
         px_config_unref(cfg);
         px_snapshot_unref(snap);
         ctl->reloads_failed++;
-        px_log(PX_LOG_ERR, NULL, "event=reload result=failed kept=old error=\"%s\"", err);
+        log_reload_errors(err);
         return -1;
     }
     px_config_unref(cfg);
@@ -475,9 +501,14 @@ static void on_control_wake(uv_async_t *a)
     if (uv_is_closing((uv_handle_t *)&ctl->tick))
         return;
     if (!atomic_load(&ctl->stop_requested)) {
-        char err[4096];
-        if (atomic_exchange(&ctl->reload_requested, false))
-            px_control_reload(ctl, err, sizeof(err));
+        if (atomic_exchange(&ctl->reload_requested, false)) {
+            char *err = malloc(PX_ERRBUF_BYTES);
+            if (err == NULL)
+                px_log(PX_LOG_ERR, NULL, "event=reload result=out_of_memory kept=old");
+            else
+                px_control_reload(ctl, err, PX_ERRBUF_BYTES);
+            free(err);
+        }
         return;
     }
     px__control_close_backends(ctl);

@@ -64,11 +64,70 @@ static void fill_spec(struct geo_zone_spec *sp, const struct conf_zone *z)
     sp->ncontinent = z->match.continent.n;
 }
 
-static void zone_error(const struct conf *cf, const struct geo_zone_error *zerr, size_t zone,
-                       const char *msg, char *err, size_t errlen)
+/* The reason part of a geo/ message "zone N (NAME): KEY: REASON". */
+static const char *zone_reason(const char *msg)
 {
-    const struct conf_pos *pos = zone_value_pos(&cf->zones[zone], zerr->key, zerr->value_index);
-    add_error(err, errlen, cf->path, pos ? *pos : cf->zones[zone].pos, "zones: %s", msg);
+    const char *p = strstr(msg, "): ");
+    const char *q = p ? strstr(p + 3, ": ") : NULL;
+    return q ? q + 2 : msg;
+}
+
+/* Reports ZERR of zone I at its value as "zones[I].match.KEY[J]: REASON". */
+static void zone_error(const struct conf *cf, const struct geo_zone_error *zerr, size_t i, size_t j,
+                       char *err, size_t errlen)
+{
+    const struct conf_pos *pos = zone_value_pos(&cf->zones[i], zerr->key, j);
+    char what[sizeof(zerr->msg) + 64];
+
+    if (zerr->key == GEO_ZONE_KEY_NAME || zerr->key == GEO_ZONE_KEY_MATCH)
+        snprintf(what, sizeof(what), "zones[%zu].%s: %s", i, geo_zone_key_name(zerr->key),
+                 zone_reason(zerr->msg));
+    else
+        snprintf(what, sizeof(what), "zones[%zu].match.%s[%zu]: %s", i,
+                 geo_zone_key_name(zerr->key), j, zone_reason(zerr->msg));
+    add_error(err, errlen, cf->path, pos ? *pos : cf->zones[i].pos, "%s", what);
+}
+
+/* Compiles ONE alone; on an error fills ZERR and returns -1. */
+static int compile_one(const struct geo_zone_spec *one, struct geo_zone_error *zerr)
+{
+    struct geo_zones *z;
+    int rc = geo_zones_compile(one, 1, &z, zerr);
+    if (rc == 0)
+        geo_zones_free(z);
+    return rc;
+}
+
+/*
+ * The matcher stops at its first error. To report every bad value at once,
+ * each value is compiled in a zone of its own, then each zone whole (for
+ * what concerns the zone rather than one value).
+ */
+static void report_zone_errors(const struct conf *cf, const struct geo_zone_spec *specs, char *err,
+                               size_t errlen)
+{
+    struct geo_zone_error zerr;
+
+    for (size_t i = 0; i < cf->nzones; i++) {
+        const struct geo_zone_spec *sp = &specs[i];
+        bool any = false;
+#define EACH_VALUE(field, count, kind)                                                             \
+    for (size_t j = 0; j < sp->count; j++) {                                                       \
+        struct geo_zone_spec one = {.name = sp->name, .field = &sp->field[j], .count = 1};         \
+        if (compile_one(&one, &zerr) == -1 && zerr.key == (kind)) {                                \
+            zone_error(cf, &zerr, i, j, err, errlen);                                              \
+            any = true;                                                                            \
+        }                                                                                          \
+    }
+        EACH_VALUE(cidr, ncidr, GEO_ZONE_KEY_CIDR)
+        EACH_VALUE(asn, nasn, GEO_ZONE_KEY_ASN)
+        EACH_VALUE(country, ncountry, GEO_ZONE_KEY_COUNTRY)
+        EACH_VALUE(subdivision, nsubdivision, GEO_ZONE_KEY_SUBDIVISION)
+        EACH_VALUE(continent, ncontinent, GEO_ZONE_KEY_CONTINENT)
+#undef EACH_VALUE
+        if (!any && compile_one(sp, &zerr) == -1)
+            zone_error(cf, &zerr, i, zerr.value_index, err, errlen);
+    }
 }
 
 static int compile_zones(struct px_config *cfg, char *err, size_t errlen)
@@ -76,7 +135,6 @@ static int compile_zones(struct px_config *cfg, char *err, size_t errlen)
     const struct conf *cf = cfg->conf;
     struct geo_zone_spec *specs = calloc(cf->nzones, sizeof(*specs));
     struct geo_zone_error zerr;
-    struct geo_zones *one;
     int rc;
 
     if (specs == NULL) {
@@ -87,22 +145,9 @@ static int compile_zones(struct px_config *cfg, char *err, size_t errlen)
         fill_spec(&specs[i], &cf->zones[i]);
     rc = geo_zones_compile(specs, cf->nzones, &cfg->zones, &zerr);
     if (rc == -1) {
-        /* The matcher stops at its first error; compiling each zone on its
-         * own finds the first error of every zone, so a config check
-         * reports them all at once. */
-        for (size_t i = 0; i < cf->nzones; i++) {
-            if (geo_zones_compile(&specs[i], 1, &one, &zerr) == 0) {
-                geo_zones_free(one);
-                continue;
-            }
-            /* Alone, the zone was number 0: give the message its index. */
-            char fixed[sizeof(zerr.msg) + 24];
-            if (strncmp(zerr.msg, "zone 0 ", 7) == 0)
-                snprintf(fixed, sizeof(fixed), "zone %zu %s", i, zerr.msg + 7);
-            else
-                snprintf(fixed, sizeof(fixed), "%s", zerr.msg);
-            zone_error(cf, &zerr, i, fixed, err, errlen);
-        }
+        report_zone_errors(cf, specs, err, errlen);
+        if (err[0] == '\0') /* only the set is wrong (e.g. two zones share a name) */
+            zone_error(cf, &zerr, zerr.zone, zerr.value_index, err, errlen);
     } else if (rc != 0) {
         snprintf(err, errlen, "%s: zones: out of memory", cf->path);
     }

@@ -155,6 +155,38 @@ class Reload(unittest.TestCase):
                 self.assertEqual((r.status, r.headers.get("X-Backend")), (200, "east"))
         self.assertEqual(s["zones"][0]["region"], "east")
 
+    def test_reload_errors_complete_positioned_one_event_each(self):
+        """D6, D13: every error of a refused reload reaches the operator, in
+        the SIGHUP log as one escaped event line each, and restart-only keys
+        point at their own line, all of them at once."""
+        p = self.start()
+        cfg = self.config("east", workers=3, access_log=os.path.join(self.dir, "other.log"))
+        bogus = "".join("  bogus_%02d: 1\n" % i for i in range(30))
+        text = to_yaml(cfg) + "\n"
+        self.write(p.config_path, text)
+        lines = text.splitlines()
+        wline = 1 + next(i for i, l in enumerate(lines) if l.startswith("workers:"))
+        aline = 1 + next(i for i, l in enumerate(lines) if l.startswith("access_log:"))
+        st, _, body = http(self.admin, "/reload", method="POST")
+        body = body.decode()
+        self.assertEqual(st, 400, body)
+        self.assertRegex(body, r"%s:%d:\d+: reload cannot change workers" % (p.config_path, wline))
+        self.assertRegex(body, r"%s:%d:\d+: reload cannot change access_log"
+                         % (p.config_path, aline))
+        # Thirty errors: each one in the log, each on its own line.
+        self.write(p.config_path, text + "limits:\n" + bogus)
+        p.send_signal(signal.SIGHUP)
+        self.assertTrue(wait_until(lambda: "bogus_29" in p.stderr(), 5), p.stderr()[-3000:])
+        log = p.stderr()
+        self.assertIn("event=reload result=failed kept=old errors=30", log)
+        last = log[log.rindex("event=reload result=failed"):]  # the SIGHUP's own events
+        errs = [l for l in last.splitlines() if "event=reload_error" in l]
+        self.assertEqual(len(errs), 30, "\n".join(errs))
+        for i in range(30):
+            self.assertEqual(sum("unknown key 'bogus_%02d'" % i in l for l in errs), 1)
+        for l in errs:
+            self.assertRegex(l, r'error="%s:\d+:\d+: limits: unknown key .*"$' % p.config_path)
+
     def test_reload_needs_post_and_token(self):
         cfg = self.config("east", admin={"listen": "127.0.0.1:%d" % self.admin, "token": "t0k"})
         self.p = Proxy(cfg, port=self.port).start()

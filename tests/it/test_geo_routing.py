@@ -213,15 +213,19 @@ class GeoRouting(unittest.TestCase):
                 "    - path: %s\n"
                 "    - {path: %s, schema: maxmind-asn}\n"
                 "zones:\n"
-                "  - {name: a, match: {cidr: [\"10.0.0.0/33\"]}, route: {regions: [main]}}\n"
-                "  - {name: b, match: {country: [China]}, route: {regions: [main]}}\n"
+                "  - {name: a, match: {cidr: [\"10.0.0.0/33\", 10.1.1.1/8]}, route: {regions: [main]}}\n"
+                "  - {name: b, match: {country: [China, CN, gb2]}, route: {regions: [main]}}\n"
                 % (self.b.addr, os.path.join(self.dir, "missing.mmdb"), bad_db))
         p = Proxy(text, port=1, args=["--check"], ready=False).start()
         self.addCleanup(p.__exit__, None, None, None)
         self.assertEqual(p.wait(10), 1)
         err = p.stderr()
-        self.assertRegex(err, r"proxy\.yaml:8:\d+: zones: zone 0 \(a\)")
-        self.assertRegex(err, r"proxy\.yaml:9:\d+: zones: zone 1 \(b\)")
+        # Every bad value of every zone, at its own place, in one run.
+        self.assertRegex(err, r"proxy\.yaml:8:\d+: zones\[0\]\.match\.cidr\[0\]: ")
+        self.assertRegex(err, r"proxy\.yaml:8:\d+: zones\[0\]\.match\.cidr\[1\]: .*host bits")
+        self.assertRegex(err, r"proxy\.yaml:9:\d+: zones\[1\]\.match\.country\[0\]: .*China")
+        self.assertRegex(err, r"proxy\.yaml:9:\d+: zones\[1\]\.match\.country\[2\]: .*gb2")
+        self.assertNotIn("country[1]", err)
         self.assertRegex(err, r"proxy\.yaml:5:\d+: geo\.databases: .*missing\.mmdb")
         self.assertRegex(err, r"proxy\.yaml:6:\d+: geo\.databases: .*bad\.mmdb")
 

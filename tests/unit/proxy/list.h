@@ -12,6 +12,9 @@
     X(fds_plan_fits_caps_or_refuses)                                                               \
     X(fds_plan_counts_dns_sockets)                                                                 \
     X(fds_raise_limit_reaches_the_hard_limit)                                                      \
+    X(log_escape_quotes_controls_and_non_ascii)                                                    \
+    X(log_escape_never_cuts_an_escape)                                                             \
+    X(log_escape_property_random_bytes)                                                            \
     X(proxyproto_v1_tcp4)                                                                          \
     X(proxyproto_v1_tcp6_and_unknown)                                                              \
     X(proxyproto_v1_prefixes_need_more)                                                            \

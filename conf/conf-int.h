@@ -28,6 +28,7 @@
 #define CONF_MAX_DEPTH 64               /* YAML nesting limit, against stack exhaustion */
 #define CONF_MAX_FILE_BYTES (16u << 20) /* larger files are refused */
 #define CONF_PATH_MAX 256               /* key path shown in messages */
+#define CONF_FILE_PATH_MAX 4096         /* a file named in the config (PATH_MAX) */
 #define CONF_MSG_MAX 640                /* one error line, truncated beyond */
 
 /* Sentinels for "not set in the file" before the merge step (STYLE §28). */
@@ -254,6 +255,14 @@ int conf__addr_is_loopback(const struct conf_addr *a);
 
 /* Returns 1 when S is a valid region/zone name, [A-Za-z0-9_-]{1,63}, else 0. */
 int conf__name_valid(const char *s);
+
+/*
+ * Stores S in *FIELD (freeing what was there) as a file path: a relative
+ * path is taken relative to the config file's directory, as nginx and
+ * HAProxy do, so the same file works whatever the working directory (under
+ * systemd it is /). 0, or -1 reported at N.
+ */
+int conf__store_path(struct conf_ctx *ctx, const struct conf_node *n, char **field, const char *s);
 
 /* Writes MS as the shortest exact duration text ("7d", "1500ms") into BUF. Returns BUF. */
 const char *conf__duration_format(uint64_t ms, char *buf, size_t len);

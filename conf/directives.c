@@ -1158,12 +1158,9 @@ static int parse_access_log(struct conf_ctx *ctx, const struct conf_node *n,
     }
     if (strcmp(s, "off") == 0)
         return 0;
-    *field = strdup(s);
-    if (*field == NULL) {
-        conf__err(ctx, n, "out of memory");
-        return -1;
-    }
-    return 0;
+    if (strcmp(s, "-") == 0)
+        return store_str(ctx, n, field, s);
+    return conf__store_path(ctx, n, field, s);
 }
 
 /* A user or group name: what useradd accepts (POSIX portable names, 32 max). */
@@ -1365,7 +1362,7 @@ static int parse_file_path(struct conf_ctx *ctx, const struct conf_node *n,
         conf__err(ctx, n, "empty path");
         return -1;
     }
-    return store_str(ctx, n, field_ptr(base, d), s);
+    return conf__store_path(ctx, n, field_ptr(base, d), s);
 }
 
 /* fields is parsed into the database struct itself (offset 0): its table's offsets are there. */

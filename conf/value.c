@@ -613,3 +613,27 @@ int conf__addr_is_loopback(const struct conf_addr *a)
     }
     return 0;
 }
+
+int conf__store_path(struct conf_ctx *ctx, const struct conf_node *n, char **field, const char *s)
+{
+    const char *slash = strrchr(ctx->name, '/');
+    size_t dir = slash ? (size_t)(slash - ctx->name) + 1 : 0;
+    size_t len = strlen(s);
+    char *p;
+
+    if (s[0] == '/')
+        dir = 0;
+    if (dir + len >= CONF_FILE_PATH_MAX) {
+        conf__err(ctx, n, "path longer than %d bytes", CONF_FILE_PATH_MAX - 1);
+        return -1;
+    }
+    if ((p = malloc(dir + len + 1)) == NULL) {
+        conf__err(ctx, n, "out of memory");
+        return -1;
+    }
+    memcpy(p, ctx->name, dir);
+    memcpy(p + dir, s, len + 1);
+    free(*field);
+    *field = p;
+    return 0;
+}

@@ -76,13 +76,38 @@ static int open_listeners(const struct conf *cf, unsigned nworkers, int *fds)
         for (size_t i = 0; i < cf->nlisten; i++) {
             int fd = px_listener_socket(&cf->listen[i]);
             if (fd < 0) {
-                fprintf(stderr, "georoute: listen %s: %s\n", cf->listen[i].text, strerror(-fd));
+                fprintf(stderr, "%s:%u:%u: listen %s: %s\n", cf->path, cf->listeners[i].pos.line,
+                        cf->listeners[i].pos.col, cf->listen[i].text, strerror(-fd));
                 return -1;
             }
             fds[w * cf->nlisten + i] = fd;
         }
     }
     return 0;
+}
+
+/*
+ * Whether the access log can be written: the file, or else its directory.
+ * --check cannot create it (a check changes nothing), so this is what an
+ * open at start depends on. Prints FILE:LINE:COL and returns -1 when not.
+ */
+static int check_access_log(const struct conf *cf)
+{
+    const char *p = cf->access_log;
+    const struct conf_pos *at = &cf->restart_pos.access_log;
+    char dir[4096];
+
+    if (p == NULL || strcmp(p, "-") == 0 || access(p, W_OK) == 0)
+        return 0;
+    if (errno == ENOENT) {
+        const char *slash = strrchr(p, '/');
+        snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - p) + 1 : 1, slash ? p : ".");
+        if (access(dir, W_OK) == 0)
+            return 0;
+    }
+    fprintf(stderr, "%s:%u:%u: access_log: cannot write %s: %s\n", cf->path, at->line, at->col, p,
+            strerror(errno));
+    return -1;
 }
 
 /*
@@ -96,6 +121,8 @@ static uint32_t startup_checks(const struct conf *cf)
     struct px_fd_plan plan;
     int fit = px_fds_plan(cf, worker_count(cf), px_fds_raise_limit(), &plan);
 
+    if (check_access_log(cf) != 0)
+        return 0;
     if (fit < 0)
         fprintf(stderr,
                 "%s: the file descriptor limit %llu does not cover the %llu that listeners, "
@@ -143,7 +170,9 @@ static int run(struct px_snapshot *snap)
         goto out;
     proc.access_fd = px_accesslog_open(cf->access_log);
     if (proc.access_fd == -2) {
-        fprintf(stderr, "georoute: access_log %s: %s\n", cf->access_log, strerror(errno));
+        fprintf(stderr, "%s:%u:%u: access_log: cannot open %s: %s\n", cf->path,
+                cf->restart_pos.access_log.line, cf->restart_pos.access_log.col, cf->access_log,
+                strerror(errno));
         goto out;
     }
     /* Workers are prepared first so the control thread can publish its

@@ -127,9 +127,11 @@ format-check:
 	$(Q)clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
 
 # Who may include whom: the thread boundary inside proxy/ and each library
-# behind its one glue file (the rules are at the top of tests/check-deps).
+# behind its one glue file (the rules are at the top of tests/check-deps);
+# and comments and docs that name only what exists (tests/check-names).
 check-deps:
 	$(Q)tests/check-deps
+	$(Q)tests/check-names
 
 clean:
 	rm -rf build build-asan build-fuzz georoute

@@ -61,3 +61,30 @@ class CheckDeps(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+NAMES = os.path.join(REPO, "tests", "check-names")
+
+
+class CheckNames(unittest.TestCase):
+    """tests/check-names (issue 12): comments and docs name only what exists."""
+
+    def run_on(self, root):
+        return subprocess.run([NAMES, root], capture_output=True, text=True, timeout=60)
+
+    def test_tree_is_clean(self):
+        r = self.run_on(REPO)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+    def test_stale_names_are_caught(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            for d in ("proxy", "geo", "conf", "docs"):
+                shutil.copytree(os.path.join(REPO, d), os.path.join(tmp, d))
+            with open(os.path.join(tmp, "proxy", "base", "rng.h"), "a") as f:
+                f.write("/* px_rng_gone() and decided_later() used to live here. */\n")
+            with open(os.path.join(tmp, "docs", "ARCHITECTURE.md"), "a") as f:
+                f.write("\nThe field `load_penalty_gone` says how loaded a region is.\n")
+            r = self.run_on(tmp)
+            self.assertEqual(r.returncode, 1, r.stdout)
+            for name in ("px_rng_gone", "decided_later", "load_penalty_gone"):
+                self.assertIn(name, r.stdout)

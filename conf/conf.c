@@ -277,6 +277,7 @@ static int read_all(FILE *f, char **out, size_t *outlen)
     size_t len = 0, cap = 64 * 1024;
     char *buf = malloc(cap);
 
+    errno = 0;
     if (buf == NULL)
         return ENOMEM;
     for (;;) {
@@ -295,8 +296,9 @@ static int read_all(FILE *f, char **out, size_t *outlen)
         }
     }
     if (ferror(f)) {
+        int e = errno ? errno : EIO; /* EISDIR for a directory */
         free(buf);
-        return EIO;
+        return e;
     }
     *out = buf;
     *outlen = len;

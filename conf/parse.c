@@ -42,9 +42,9 @@ static unsigned mark_col(yaml_mark_t m)
  * bracketed IPv6 address: "[::1]:8080" unquoted starts a YAML flow list and
  * libyaml's message alone does not say why.
  */
-static const char *syntax_hint(const struct builder *b, size_t line)
+static const char *syntax_hint(const struct builder *b, size_t line, size_t col)
 {
-    const char *p = b->text, *end = b->text + b->len, *eol;
+    const char *p = b->text, *end = b->text + b->len, *eol, *bol;
 
     for (; line > 0 && p < end; line--) {
         p = memchr(p, '\n', (size_t)(end - p));
@@ -52,16 +52,32 @@ static const char *syntax_hint(const struct builder *b, size_t line)
     }
     eol = memchr(p, '\n', (size_t)(end - p));
     eol = eol ? eol : end;
+    bol = p;
+    /* Tabs in the indentation: libyaml only says a character cannot start a token. */
+    for (const char *q = bol; q < eol && (*q == ' ' || *q == '\t'); q++)
+        if (*q == '\t')
+            return "; YAML does not allow tabs for indentation: use spaces";
+    /* "key: -": the dash starts a list where a value was expected. */
+    if (bol + col < eol && bol[col] == '-') {
+        const char *q = bol + col;
+        while (q > bol && q[-1] == ' ')
+            q--;
+        if (q > bol && q[-1] == ':')
+            return "; a bare - starts a YAML list: quote it, as in \"-\"";
+    }
     for (; p < eol; p++) {
         const char *q = p + 1;
         int colons = 0;
         if (*p != '[' || (p > b->text && (p[-1] == '"' || p[-1] == '\'')))
             continue;
-        for (; q < eol && *q != '\0' && strchr("0123456789abcdefABCDEF:.", *q) != NULL; q++)
+        for (; q < eol && *q != '\0' && strchr("0123456789abcdefABCDEF:./", *q) != NULL; q++)
             colons += *q == ':';
-        /* Two colons at least: an IPv6 address, not a flow list of "ip:port". */
+        /* Two colons at least: an IPv6 address or network, not a flow list of "ip:port". */
         if (q < eol && *q == ']' && colons >= 2)
-            return "; IPv6 addresses must be quoted, as in \"[::1]:8080\"";
+            return "; IPv6 addresses must be quoted, as in \"[::1]:8080\" or \"::1/128\"";
+        /* An IPv6 network at the start of a flow list: "[::1/128]" reads as a mapping key. */
+        if (colons >= 2 && q < eol && (*q == ',' || *q == ']' || *q == ' '))
+            return "; IPv6 addresses must be quoted, as in \"::1/128\"";
     }
     return "";
 }
@@ -89,10 +105,10 @@ static void report_yaml_error(struct builder *b)
         conf__err_at(b->ctx, mark_line(at), mark_col(at),
                      "YAML syntax error: %s (%s at line %u, column %u)%s", problem, p->context,
                      mark_line(p->context_mark), mark_col(p->context_mark),
-                     syntax_hint(b, at.line));
+                     syntax_hint(b, at.line, at.column));
     else
         conf__err_at(b->ctx, mark_line(at), mark_col(at), "YAML syntax error: %s%s", problem,
-                     syntax_hint(b, at.line));
+                     syntax_hint(b, at.line, at.column));
 }
 
 /* Reads the next event; 0 on success, -1 (reported) on a YAML error. */

@@ -70,7 +70,8 @@ const char *conf__duration_parse(const char *s, uint64_t *out_ms)
         return "missing unit (use ms, s, m, h or d)";
     unit = unit_ms(s);
     if (unit == 0)
-        return "unknown unit (use ms, s, m, h or d)";
+        return strpbrk(s, "0123456789") ? "one unit per duration (90m, not 1h30m)"
+                                        : "unknown unit (use ms, s, m, h or d)";
     if (whole > UINT64_MAX / unit)
         return "number too large";
     /* frac < scale <= 1e9 and unit <= 8.64e7, so frac * unit fits. */
@@ -119,6 +120,8 @@ const char *conf__size_parse(const char *s, uint64_t *out_bytes)
         s++;
     if (*s == 'b' || *s == 'B')
         s++;
+    if (*s == '.')
+        return "sizes take whole numbers: use a smaller unit (1536k, not 1.5m)";
     if (*s != '\0')
         return "unknown size suffix (use k, m or g, powers of 1024)";
     if (v > UINT64_MAX / mult)
@@ -193,8 +196,16 @@ static const char *split_host_port(const char *s, char *host, size_t hostlen, co
         *port = end + 2;
     } else {
         colon = strrchr(s, ':');
+        if (strstr(s, "://") != NULL)
+            return "a URL scheme is not allowed: write host:port";
         if (colon == NULL)
-            return "missing :PORT";
+            return s[0] && strspn(s, "0123456789") == strlen(s)
+                       ? "missing address before the port: write 0.0.0.0:PORT (every interface) or "
+                         "127.0.0.1:PORT"
+                       : "missing :PORT";
+        if (colon == s)
+            return "missing address before ':': write 0.0.0.0:PORT (every interface) or "
+                   "127.0.0.1:PORT";
         if (strchr(s, ':') != colon)
             return "IPv6 addresses must be in brackets, as in [::1]:8080";
         end = colon;

@@ -4,6 +4,7 @@
     X(conf_full)                                                                                   \
     X(conf_listen_forms)                                                                           \
     X(conf_listen_errors)                                                                          \
+    X(conf_messages_say_what_to_write)                                                             \
     X(conf_durations_in_file)                                                                      \
     X(conf_duration_errors_in_file)                                                                \
     X(conf_limits_in_file)                                                                         \

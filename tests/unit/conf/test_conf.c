@@ -738,3 +738,23 @@ TEST(conf_docs_cover_directives)
     free(doc);
     free(yaml);
 }
+
+/* D16: the mistakes nginx and Go users make get a message that says what to write. */
+TEST(conf_messages_say_what_to_write)
+{
+    static const struct {
+        const char *yaml, *want;
+    } cases[] = {
+        {"listen: 20080\n", "missing address before the port: write 0.0.0.0:PORT"},
+        {"listen: \":20080\"\n", "missing address before ':'"},
+        {"listen: 127.0.0.1:1\nregions: {a: {backends: [\"http://10.0.0.1:80\"]}}\n",
+         "a URL scheme is not allowed: write host:port"},
+        {"listen: 127.0.0.1:1\nlimits: {max_body_bytes: 1.5m}\n", "sizes take whole numbers"},
+        {"listen: 127.0.0.1:1\ntimeouts: {connect: 1h30m}\n", "one unit per duration"},
+        {"listen: 127.0.0.1:1\naccess_log: -\n", "a bare - starts a YAML list: quote it"},
+        {"listen: 127.0.0.1:1\ntrusted_proxies: [::1/128]\n", "IPv6 addresses must be quoted"},
+        {"listen: 127.0.0.1:1\nregions:\n\ta: x\n", "YAML does not allow tabs for indentation"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        ASSERT_STR_CONTAINS(load_err(cases[i].yaml), cases[i].want);
+}

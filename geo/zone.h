@@ -96,6 +96,13 @@ int geo_zones_compile(const struct geo_zone_spec *specs, size_t nspecs, struct g
                       struct geo_zone_error *err);
 void geo_zones_free(struct geo_zones *z);
 
+/*
+ * Whether CODE (upper case) is an assigned ISO 3166-1 alpha-2 code: NULL
+ * when it is; else the code it is often mistaken for ("GB" for "UK"), or
+ * "" when there is none.
+ */
+const char *geo_country_check(const char *code);
+
 size_t geo_zones_count(const struct geo_zones *z);
 size_t geo_zones_default(const struct geo_zones *z);
 const char *geo_zones_name(const struct geo_zones *z, size_t idx);

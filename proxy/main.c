@@ -297,6 +297,12 @@ int main(int argc, char **argv)
             fputc('\n', stderr);
         return 1;
     }
+    if (px_config_lint(snap->cfg, err, sizeof(err)) > 0) {
+        if (check)
+            fputs(err, stderr);
+        else
+            px_log_lines(PX_LOG_WARN, "config_warning", "warning", err);
+    }
     if (check) {
         if (startup_checks(snap->cfg->conf) == 0) {
             px_snapshot_unref(snap);

@@ -99,6 +99,21 @@ size_t px_log_escape(char *dst, size_t cap, const char *src, size_t len)
     return o;
 }
 
+size_t px_log_lines(enum px_log_level level, const char *event, const char *key, const char *text)
+{
+    size_t n = 0;
+    for (const char *p = text; *p;) {
+        const char *end = strchr(p, '\n');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        char line[900];
+        px_log_escape(line, sizeof(line), p, len);
+        if (len > 0)
+            px_log(level, NULL, "event=%s %s=\"%s\"", event, key, line), n++;
+        p += len + (end != NULL);
+    }
+    return n;
+}
+
 int px_accesslog_open(const char *path)
 {
     if (path == NULL)

@@ -33,6 +33,13 @@ void px_log(enum px_log_level level, const struct sockaddr *peer, const char *fm
  */
 size_t px_log_escape(char *dst, size_t cap, const char *src, size_t len);
 
+/*
+ * Logs each line of TEXT as its own event line "event=EVENT KEY=\"line\""
+ * (escaped): a multi-line report (config errors, warnings) stays one event
+ * per line for log shippers. Returns the number of lines.
+ */
+size_t px_log_lines(enum px_log_level level, const char *event, const char *key, const char *text);
+
 #define PX_ACCESSLOG_BYTES (32 * 1024)
 
 /* A worker's access-log buffer; flushed when nearly full and on a timer. */

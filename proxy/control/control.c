@@ -384,9 +384,9 @@ static int apply_snapshot(struct px_control *ctl, struct px_snapshot *snap, char
 }
 
 /*
- * One event line per error, each escaped, and a summary first: a log
- * shipper sees whole events, and an operator whose only channel after
- * SIGHUP is this log sees every error.
+ * A summary first, then one escaped event line per error: a log shipper
+ * sees whole events, and an operator whose only channel after SIGHUP is
+ * this log sees every error.
  */
 static void log_reload_errors(const char *err)
 {
@@ -394,14 +394,7 @@ static void log_reload_errors(const char *err)
     for (const char *p = err; *p; p++)
         n += *p == '\n';
     px_log(PX_LOG_ERR, NULL, "event=reload result=failed kept=old errors=%zu", err[0] ? n + 1 : 0);
-    for (const char *p = err; *p;) {
-        const char *end = strchr(p, '\n');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        char line[900];
-        px_log_escape(line, sizeof(line), p, len);
-        px_log(PX_LOG_ERR, NULL, "event=reload_error error=\"%s\"", line);
-        p += len + (end != NULL);
-    }
+    px_log_lines(PX_LOG_ERR, "reload_error", "error", err);
 }
 
 int px_control_reload(struct px_control *ctl, char *err, size_t errlen)
@@ -426,6 +419,9 @@ int px_control_reload(struct px_control *ctl, char *err, size_t errlen)
         log_reload_errors(err);
         return -1;
     }
+    if (px_config_lint(cfg, err, errlen) > 0)
+        px_log_lines(PX_LOG_WARN, "config_warning", "warning", err);
+    err[0] = '\0';
     px_config_unref(cfg);
     ctl->geo_error[0] = '\0';
     ctl->reloads_ok++;

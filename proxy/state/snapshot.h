@@ -53,6 +53,14 @@ struct px_geo {
 };
 
 /*
+ * Writes into BUF one "FILE:LINE:COL: warning: ..." line per thing CFG gets
+ * wrong without being an error (a country code no database reports, a zone
+ * an earlier one always catches, a region no zone routes to). Returns how
+ * many; --check prints them, a start or reload logs them.
+ */
+unsigned px_config_lint(const struct px_config *cfg, char *buf, size_t len);
+
+/*
  * Loads and validates PATH (conf/ parsing plus zone compilation, whose
  * errors are reported at the offending value's FILE:LINE:COL). Returns 0 and
  * a config with one reference in *out, or -1 with every error in err.

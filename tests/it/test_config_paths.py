@@ -78,6 +78,24 @@ class ConfigPaths(unittest.TestCase):
         with open(os.path.join(self.dir, "logs", "access.log")) as f:
             self.assertIn("status=200", f.read())
 
+    def test_check_warns_about_what_cannot_work_and_passes(self):
+        """D21: a zone an earlier one shadows, a country no database reports and a
+        region no zone routes to are warned about at their place; --check still
+        exits 0, and a start logs each warning as its own event."""
+        path = self.write("c.yaml", "listen: 127.0.0.1:1\n"
+                                    "regions: {a: {backends: [%s]}, b: {backends: [%s]}}\n"
+                                    "zones:\n"
+                                    "  - {name: wide, match: {cidr: [10.0.0.0/8]}, route: {regions: [a]}}\n"
+                                    "  - {name: narrow, match: {cidr: [10.9.0.0/16]}, route: {regions: [a]}}\n"
+                                    "  - {name: default, route: {regions: [a]}}\n"
+                                    % (self.b.addr, self.b.addr))
+        r = check(path)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("%s:5:" % path, r.stderr)
+        self.assertIn("warning: zones[1] (narrow) never matches", r.stderr)
+        self.assertIn("%s:2:" % path, r.stderr)
+        self.assertIn("warning: regions.b: no zone routes to it", r.stderr)
+
     def test_shipped_demo_config_checks_from_any_directory(self):
         r = check(os.path.join(REPO, "conf", "demo.yaml"), cwd="/")
         self.assertEqual(r.returncode, 0, r.stderr)

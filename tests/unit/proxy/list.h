@@ -15,6 +15,8 @@
     X(log_escape_quotes_controls_and_non_ascii)                                                    \
     X(log_escape_never_cuts_an_escape)                                                             \
     X(log_escape_property_random_bytes)                                                            \
+    X(lint_country_shadow_and_unused_region)                                                       \
+    X(lint_clean_config_has_no_warning)                                                            \
     X(proxyproto_v1_tcp4)                                                                          \
     X(proxyproto_v1_tcp6_and_unknown)                                                              \
     X(proxyproto_v1_prefixes_need_more)                                                            \

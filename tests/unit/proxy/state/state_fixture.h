@@ -12,7 +12,25 @@
 #include <stdio.h>
 #include <unistd.h>
 
-static struct px_snapshot *state_snapshot(const char *extra)
+/* A config of YAML (written whole), loaded. */
+__attribute__((unused)) static struct px_config *state_config(const char *yaml)
+{
+    struct px_config *cfg;
+    char path[64], err[1024];
+    FILE *fp;
+
+    snprintf(path, sizeof(path), "/tmp/georoute-test-cfg-%d.yaml", (int)getpid());
+    fp = fopen(path, "w");
+    ASSERT_NOT_NULL(fp);
+    fputs(yaml, fp);
+    fclose(fp);
+    if (px_config_load(path, &cfg, err, sizeof(err)) != 0)
+        TEST_FAIL_("config: %s", err);
+    unlink(path);
+    return cfg;
+}
+
+__attribute__((unused)) static struct px_snapshot *state_snapshot(const char *extra)
 {
     struct px_config *cfg;
     struct px_snapshot *snap;

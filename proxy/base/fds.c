@@ -38,17 +38,21 @@ int px_fds_plan(const struct conf *cf, unsigned nworkers, uint64_t limit, struct
     uint64_t backends = backend_count(cf);
     uint64_t fixed = FDS_SLACK + (uint64_t)(nworkers + 2) * FDS_PER_LOOP +
                      (uint64_t)nworkers * cf->nlisten + 1 + PX_FDS_ADMIN + backends +
-                     2 * (cf->dns.nservers ? cf->dns.nservers : 3) +
-                     (uint64_t)nworkers * cf->limits.upstream_pool_size * backends;
+                     2 * (cf->dns.nservers ? cf->dns.nservers : 3);
+    uint64_t pools = (uint64_t)nworkers * cf->limits.upstream_pool_size * backends;
     uint64_t want = cf->limits.max_client_connections;
 
     out->limit = limit;
-    out->fixed = fixed;
-    out->wanted = fixed + 2 * want;
+    /* Idle pools can take at most half of what the fixed needs leave: with
+     * thousands of backends their worst case is no reason to refuse to start. */
+    if (limit > fixed && pools > (limit - fixed) / 2)
+        pools = (limit - fixed) / 2;
+    out->fixed = fixed + pools;
+    out->wanted = out->fixed + 2 * want;
     if (out->wanted <= limit) {
         out->client_cap = (uint32_t)want;
         return 0;
     }
-    out->client_cap = limit > fixed ? (uint32_t)((limit - fixed) / 2) : 0;
+    out->client_cap = limit > out->fixed ? (uint32_t)((limit - out->fixed) / 2) : 0;
     return out->client_cap > 0 ? 1 : -1;
 }

@@ -18,14 +18,20 @@ TEST(fds_plan_fits_caps_or_refuses)
     ASSERT_EQ(px_fds_plan(cf, 2, 1 << 20, &p), 0);
     ASSERT_EQ(p.client_cap, 1000);
     ASSERT_EQ(p.wanted, p.fixed + 2000);
-    /* Pools: 2 workers x 10 idle x 3 backends; probes: 3; admin: 64. */
+    /* Pools: 2 workers x 10 idle x 3 backends = 60; probes: 3; admin: 64. */
     ASSERT_GE(p.fixed, 60 + 3 + PX_FDS_ADMIN);
 
     ASSERT_EQ(px_fds_plan(cf, 2, p.fixed + 201, &p), 1);
     ASSERT_EQ(p.client_cap, 100); /* (limit - fixed) / 2, rounded down */
     ASSERT_LE(p.fixed + 2 * p.client_cap, p.limit);
 
-    ASSERT_EQ(px_fds_plan(cf, 2, p.fixed, &p), -1);
+    /* Little room: idle pools get half of what is left, clients the rest. */
+    uint64_t base = p.fixed - 60;
+    ASSERT_EQ(px_fds_plan(cf, 2, base + 80, &p), 1);
+    ASSERT_EQ(p.fixed, base + 40);
+    ASSERT_EQ(p.client_cap, 20);
+
+    ASSERT_EQ(px_fds_plan(cf, 2, base, &p), -1);
     ASSERT_EQ(p.client_cap, 0);
     px_snapshot_unref(s);
 }

@@ -1034,8 +1034,8 @@ static int region_finish(struct conf_ctx *ctx, const struct conf_node *n, struct
         const struct conf_node *at = conf__map_get(n, "min_healthy");
         size_t mark = conf__path_push(ctx, "min_healthy");
         conf__err(ctx, at ? at : n,
-                  "%u is more than the region's %zu backends: it could never be healthy",
-                  (unsigned)r->min_healthy, nstatic);
+                  "%u is more than the region's %zu backend%s: it could never be healthy",
+                  (unsigned)r->min_healthy, nstatic, nstatic == 1 ? "" : "s");
         conf__path_pop(ctx, mark);
         rc = -1;
     }

@@ -23,20 +23,20 @@
 #define RECORD_OVERHEAD 64u       /* header, tag, padding: generous for every AEAD suite */
 
 struct px_tls {
-    SSL *ssl;                 /* owned; owns the BIO */
-    const uint8_t *in;        /* borrowed; ciphertext fed and not read yet */
-    size_t in_len;            /* bytes at in */
-    uint8_t *out;             /* owned; ciphertext to send */
-    size_t out_len;           /* bytes used at out */
-    size_t out_cap;           /* bytes allocated at out */
-    size_t hs_in;             /* ciphertext read before the handshake completed */
-    const char *why;          /* static; reason of the last failure, "" when none */
-    unsigned server : 1;      /* accepts */
-    unsigned started : 1;     /* some input was read: no more plain-HTTP sniffing */
-    unsigned done : 1;        /* handshake complete */
-    unsigned failed : 1;      /* a fatal error: no close_notify, no more I/O */
-    unsigned too_big : 1;     /* handshake input over PX_TLS_HANDSHAKE_MAX_BYTES */
-    unsigned out_failed : 1;  /* the output buffer could not grow */
+    SSL *ssl;                /* owned; owns the BIO */
+    const uint8_t *in;       /* borrowed; ciphertext fed and not read yet */
+    size_t in_len;           /* bytes at in */
+    uint8_t *out;            /* owned; ciphertext to send */
+    size_t out_len;          /* bytes used at out */
+    size_t out_cap;          /* bytes allocated at out */
+    size_t hs_in;            /* ciphertext read before the handshake completed */
+    const char *why;         /* static; reason of the last failure, "" when none */
+    unsigned server : 1;     /* accepts */
+    unsigned started : 1;    /* some input was read: no more plain-HTTP sniffing */
+    unsigned done : 1;       /* handshake complete */
+    unsigned failed : 1;     /* a fatal error: no close_notify, no more I/O */
+    unsigned too_big : 1;    /* handshake input over PX_TLS_HANDSHAKE_MAX_BYTES */
+    unsigned out_failed : 1; /* the output buffer could not grow */
 };
 
 /* ---- the BIO ---- */
@@ -165,6 +165,12 @@ void px_tls_free(struct px_tls *t)
 {
     if (t == NULL)
         return;
+    /* OpenSSL marks the session of a connection freed without close_notify as
+     * not resumable. A connection closed on purpose (idle, pooled, timed out)
+     * did nothing wrong, so its session stays good, as nginx's quiet
+     * shutdown keeps it; one that failed loses it. */
+    if (t->ssl != NULL && t->done && !t->failed)
+        SSL_set_shutdown(t->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
     SSL_free(t->ssl);
     free(t->out);
     free(t);

@@ -30,12 +30,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define PEM_FILE_MAX (1u << 20)  /* a certificate chain or key file larger than this is refused */
-#define NAME_MAX_BYTES 255       /* longest DNS name matched */
-#define TICKET_KEY_BYTES 80      /* nginx ssl_session_ticket_key: name, HMAC key, AES key */
-#define TICKET_KEYS_MAX 8        /* keys in a ticket key file */
-#define KEY_BYTES 128   /* a key path in messages, "listen[0].tls" */
-#define SUBKEY_BYTES 192 /* a key path below it, "listen[0].tls.certificates[1].cert" */
+#define PEM_FILE_MAX (1u << 20) /* a certificate chain or key file larger than this is refused */
+#define NAME_MAX_BYTES 255      /* longest DNS name matched */
+#define TICKET_KEY_BYTES 80     /* nginx ssl_session_ticket_key: name, HMAC key, AES key */
+#define TICKET_KEYS_MAX 8       /* keys in a ticket key file */
+#define KEY_BYTES 128           /* a key path in messages, "listen[0].tls" */
+#define SUBKEY_BYTES 192        /* a key path below it, "listen[0].tls.certificates[1].cert" */
 #define CLIENT_CERT_LIST_MAX (100u * 1024) /* longest certificate chain a backend may send */
 
 /* Mozilla "intermediate": forward secrecy and AEAD only (TLS 1.3 suites are OpenSSL's). */
@@ -66,7 +66,7 @@ struct ticket_keyset {
 struct ticket_ring {
     atomic_uint refs;
     _Atomic(struct ticket_keyset *) current; /* owned; read by handshakes on any worker */
-    struct ticket_keyset *retired;          /* owned; replaced at the last rotation */
+    struct ticket_keyset *retired;           /* owned; replaced at the last rotation */
     uint64_t lifetime_ms;                    /* rotation period; 0 = tickets off */
     uint64_t rotated_ms;                     /* monotonic time of the last rotation */
     bool from_file;                          /* keys from ticket_key_file: never rotated */
@@ -131,17 +131,17 @@ struct sni_entry {
 
 struct px_tls_ctx {
     atomic_uint refs;
-    SSL_CTX **sets;             /* owned, nsets; sets[0] is the default and the one to start from */
+    SSL_CTX **sets; /* owned, nsets; sets[0] is the default and the one to start from */
     size_t nsets;
-    struct sni_entry *exact;    /* owned, nexact, sorted by name */
+    struct sni_entry *exact; /* owned, nexact, sorted by name */
     size_t nexact;
-    struct sni_entry *wild;     /* owned, nwild, sorted by name ("example.com" for *.example.com) */
+    struct sni_entry *wild; /* owned, nwild, sorted by name ("example.com" for *.example.com) */
     size_t nwild;
-    bool strict_sni;            /* unknown or missing SNI: unrecognized_name alert */
-    unsigned char alpn[32];     /* ALPN protocols offered, in wire format */
+    bool strict_sni;        /* unknown or missing SNI: unrecognized_name alert */
+    unsigned char alpn[32]; /* ALPN protocols offered, in wire format */
     size_t alpn_len;
-    EVP_CIPHER *ticket_cipher;  /* owned; AES-256-CBC, fetched once */
-    struct ticket_ring *ring;   /* one reference owned; NULL when tickets are off */
+    EVP_CIPHER *ticket_cipher; /* owned; AES-256-CBC, fetched once */
+    struct ticket_ring *ring;  /* one reference owned; NULL when tickets are off */
 };
 
 /* What a build reports into, and where. */
@@ -152,9 +152,8 @@ struct report {
     unsigned nerrors;
 };
 
-__attribute__((format(printf, 5, 6))) static void say(struct report *r, struct conf_pos pos,
-                                                      bool warning, const char *key,
-                                                      const char *fmt, ...)
+__attribute__((format(printf, 5, 6))) static void
+say(struct report *r, struct conf_pos pos, bool warning, const char *key, const char *fmt, ...)
 {
     size_t used = strnlen(r->err, r->errlen);
     va_list ap;
@@ -256,11 +255,11 @@ static const char *time_text(const ASN1_TIME *t, char *buf, size_t len)
 /* A certificate entry as loaded. */
 struct loaded_cert {
     X509 *leaf;             /* owned */
-    STACK_OF(X509) *chain;  /* owned; may be empty */
+    STACK_OF(X509) * chain; /* owned; may be empty */
     EVP_PKEY *key;          /* owned */
     char **names;           /* owned, nnames lower-case DNS names, sorted, unique */
     size_t nnames;
-    size_t set;             /* index of the SSL_CTX that serves it */
+    size_t set; /* index of the SSL_CTX that serves it */
 };
 
 static void loaded_dispose(struct loaded_cert *lc)
@@ -374,8 +373,8 @@ static char *name_dup(const unsigned char *s, size_t len)
     if (len == 0 || len > NAME_MAX_BYTES || memchr(s, '\0', len) != NULL)
         return NULL;
     /* Only a whole first label may be a wildcard: "*.example.com". */
-    if (memchr(s, '*', len) != NULL && (len < 3 || s[0] != '*' || s[1] != '.' ||
-                                        memchr(s + 1, '*', len - 1) != NULL))
+    if (memchr(s, '*', len) != NULL &&
+        (len < 3 || s[0] != '*' || s[1] != '.' || memchr(s + 1, '*', len - 1) != NULL))
         return NULL;
     if ((out = malloc(len + 1)) == NULL)
         return NULL;
@@ -477,7 +476,8 @@ static SSL_CTX *sni_find(const struct px_tls_ctx *ctx, const char *name)
     e = bsearch(low, ctx->exact, ctx->nexact, sizeof(*e), cmp_entry);
     if (e != NULL)
         return e->ssl_ctx;
-    /* A wildcard covers exactly one label: "a.example.com", not "example.com" or "a.b.example.com". */
+    /* A wildcard covers exactly one label: "a.example.com", not "example.com" or "a.b.example.com".
+     */
     dot = strchr(low, '.');
     if (dot == NULL || dot == low || dot[1] == '\0')
         return NULL;
@@ -520,8 +520,8 @@ static int on_tls_alpn(SSL *ssl, const unsigned char **out, unsigned char *outle
 }
 
 /* Keys the cipher and the HMAC for ticket key K. 1, or 0 on failure. */
-static int ticket_init(const struct px_tls_ctx *ctx, const struct ticket_key *k,
-                       unsigned char *iv, EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc)
+static int ticket_init(const struct px_tls_ctx *ctx, const struct ticket_key *k, unsigned char *iv,
+                       EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc)
 {
     OSSL_PARAM params[] = {
         OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, (void *)k->hmac_key,
@@ -574,8 +574,8 @@ static SSL_CTX *server_ssl_ctx(struct px_tls_ctx *ctx, const struct conf_tls_ser
     if (s == NULL)
         return NULL;
     SSL_CTX_set_app_data(s, ctx);
-    SSL_CTX_set_min_proto_version(s, t->min_version == CONF_TLS_1_3 ? TLS1_3_VERSION
-                                                                    : TLS1_2_VERSION);
+    SSL_CTX_set_min_proto_version(s,
+                                  t->min_version == CONF_TLS_1_3 ? TLS1_3_VERSION : TLS1_2_VERSION);
     SSL_CTX_set_options(s, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
                                SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION);
     /* Idle connections give their record buffers back (about 34 KiB each). */
@@ -622,8 +622,7 @@ static void check_lists(struct report *r, const struct conf_tls_server *t, const
     }
     if (t->groups.text != NULL && SSL_CTX_set1_groups_list(s, t->groups.text) != 1) {
         snprintf(at, sizeof(at), "%s.groups", key);
-        say(r, t->groups.pos, false, at, "OpenSSL refuses '%s': %s", t->groups.text,
-            ssl_reason());
+        say(r, t->groups.pos, false, at, "OpenSSL refuses '%s': %s", t->groups.text, ssl_reason());
     }
     ERR_clear_error();
     SSL_CTX_free(s);
@@ -673,8 +672,8 @@ static struct ticket_keyset *load_ticket_keys(struct report *r, const struct con
 }
 
 /* Sets up the ticket keys of CTX: from the file, from PREV, or fresh. 0, or -1 (reported). */
-static int setup_tickets(struct report *r, struct px_tls_ctx *ctx,
-                         const struct conf_tls_server *t, struct px_tls_ctx *prev, const char *key)
+static int setup_tickets(struct report *r, struct px_tls_ctx *ctx, const struct conf_tls_server *t,
+                         struct px_tls_ctx *prev, const char *key)
 {
     struct ticket_keyset *ks;
     char at[SUBKEY_BYTES];
@@ -965,11 +964,11 @@ int px_tls_ctx_rotate(struct px_tls_ctx *ctx, uint64_t now_ms)
 
 struct px_tls_client {
     atomic_uint refs;
-    SSL_CTX *ssl_ctx;      /* owned */
-    char *sni;             /* owned; the configured name; NULL = the backend's host */
-    bool verify;           /* chain and name are verified */
-    pthread_mutex_t lock;  /* guards session */
-    SSL_SESSION *session;  /* owned; the backend's last session, for the next connection */
+    SSL_CTX *ssl_ctx;     /* owned */
+    char *sni;            /* owned; the configured name; NULL = the backend's host */
+    bool verify;          /* chain and name are verified */
+    pthread_mutex_t lock; /* guards session */
+    SSL_SESSION *session; /* owned; the backend's last session, for the next connection */
 };
 
 /* The backend issued a session (TLS 1.3: a ticket, maybe after the handshake): keep it. */

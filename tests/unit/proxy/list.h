@@ -99,4 +99,11 @@
     X(tls_garbage_record_is_an_error)                                                              \
     X(tls_plain_http_first_flight_is_detected)                                                     \
     X(tls_handshake_input_is_capped)                                                               \
-    X(tls_idle_connection_memory)
+    X(tls_idle_connection_memory)                                                                  \
+    X(tls_ctx_sni_selects_certificate)                                                             \
+    X(tls_ctx_strict_sni_refuses_unknown_names)                                                    \
+    X(tls_ctx_ecdsa_and_rsa_side_by_side)                                                          \
+    X(tls_ctx_tickets_resume_and_rotate)                                                           \
+    X(tls_ctx_ticket_key_file_is_shared_by_edges)                                                  \
+    X(tls_ctx_build_reports_every_problem)                                                         \
+    X(tls_client_verifies_the_backend)

@@ -42,8 +42,8 @@ static int write_key(BIO *b, const void *k)
     return PEM_write_bio_PrivateKey(b, (EVP_PKEY *)k, NULL, NULL, 0, NULL, NULL);
 }
 
-void tls_fixture_cert(const char *dir, const char *name, enum tls_fixture_key kind,
-                      const char *cn, const char *sans, long from_s, long until_s)
+void tls_fixture_cert(const char *dir, const char *name, enum tls_fixture_key kind, const char *cn,
+                      const char *sans, long from_s, long until_s)
 {
     EVP_PKEY *key = kind == TLS_FIXTURE_EC ? EVP_EC_gen("P-256") : EVP_RSA_gen(2048);
     X509 *x = X509_new();
@@ -109,7 +109,8 @@ static int pump_into(struct px_tls *to, struct px_tls_out *out)
     px_tls_feed(to, out->base, out->len);
     if (!px_tls_handshake_done(to))
         rc = px_tls_handshake(to);
-    while (rc >= 0 && px_tls_handshake_done(to) && (n = px_tls_read(to, scratch, sizeof(scratch))) != 0)
+    while (rc >= 0 && px_tls_handshake_done(to) &&
+           (n = px_tls_read(to, scratch, sizeof(scratch))) != 0)
         rc = n < 0 ? n : rc;
     ASSERT(rc < 0 || px_tls_input_left(to) == 0);
     free(out->base);
@@ -132,8 +133,7 @@ int tls_fixture_handshake(struct px_tls *c, struct px_tls *s)
             return sr;
         if (cr < 0)
             return cr;
-        if (sr == 1 && cr == 1 && px_tls_pending_output(c) == 0 &&
-            px_tls_pending_output(s) == 0)
+        if (sr == 1 && cr == 1 && px_tls_pending_output(c) == 0 && px_tls_pending_output(s) == 0)
             return 0;
     }
     return rc < 0 ? rc : -1;

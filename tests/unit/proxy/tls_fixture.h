@@ -21,8 +21,8 @@ const char *tls_fixture_dir(void);
  * 0600). SANS is a comma-separated list of DNS names, "" for none (then CN
  * is the only name). Valid from now + FROM_S to now + UNTIL_S seconds.
  */
-void tls_fixture_cert(const char *dir, const char *name, enum tls_fixture_key kind,
-                      const char *cn, const char *sans, long from_s, long until_s);
+void tls_fixture_cert(const char *dir, const char *name, enum tls_fixture_key kind, const char *cn,
+                      const char *sans, long from_s, long until_s);
 
 /* Loads YAML (printf-style) as "t.yaml", failing the test on any error. Caller frees. */
 struct conf *tls_fixture_conf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -152,8 +152,8 @@ TEST(tls_close_notify)
 TEST(tls_garbage_record_is_an_error)
 {
     /* A record header of an unknown type, then junk. */
-    static const unsigned char junk[] = {0x17, 0x03, 0x03, 0x00, 0x10, 1, 2, 3, 4, 5, 6, 7, 8,
-                                         9,    10,   11,   12,   13,   14, 15, 16};
+    static const unsigned char junk[] = {0x17, 0x03, 0x03, 0x00, 0x10, 1,  2,  3,  4,  5, 6,
+                                         7,    8,    9,    10,   11,   12, 13, 14, 15, 16};
     static const unsigned char bad_type[] = {0x01, 0x03, 0x01, 0x00, 0x02, 0x01, 0x00};
     struct pair p;
     char buf[64];

@@ -99,8 +99,8 @@ TEST(tls_ctx_sni_selects_certificate)
     ASSERT_STR_EQ(served(ctx, "a.example.com"), "a");
     ASSERT_STR_EQ(served(ctx, "A.Example.COM."), "a");
     ASSERT_STR_EQ(served(ctx, "x.w.example.com"), "a");
-    ASSERT_STR_EQ(served(ctx, "w.example.com"), "default");   /* the wildcard needs a label */
-    ASSERT_STR_EQ(served(ctx, "y.x.w.example.com"), "default"); /* ... exactly one */
+    ASSERT_STR_EQ(served(ctx, "w.example.com"), "default");         /* the wildcard needs a label */
+    ASSERT_STR_EQ(served(ctx, "y.x.w.example.com"), "default");     /* ... exactly one */
     ASSERT_STR_EQ(served(ctx, "cn.example.com"), "cn.example.com"); /* CN without SAN */
     ASSERT_STR_EQ(served(ctx, "unknown.test"), "default");
     ASSERT_STR_EQ(served(ctx, NULL), "default");
@@ -145,8 +145,8 @@ TEST(tls_ctx_ecdsa_and_rsa_side_by_side)
     ASSERT_OK(connect_once(ctx, "a.example.com", "RSA-PSS+SHA256:RSA+SHA256", 0, NULL, cn,
                            sizeof(cn), NULL));
     ASSERT_STR_EQ(cn, "rsa");
-    ASSERT_OK(connect_once(ctx, "a.example.com", "rsa_pss_rsae_sha256:RSA+SHA256",
-                           TLS1_2_VERSION, NULL, cn, sizeof(cn), NULL));
+    ASSERT_OK(connect_once(ctx, "a.example.com", "rsa_pss_rsae_sha256:RSA+SHA256", TLS1_2_VERSION,
+                           NULL, cn, sizeof(cn), NULL));
     ASSERT_STR_EQ(cn, "rsa");
     /* TLS 1.0 and 1.1 are refused. */
     ASSERT_NE(connect_once(ctx, "a.example.com", NULL, TLS1_1_VERSION, NULL, NULL, 0, NULL), 0);
@@ -252,19 +252,18 @@ TEST(tls_ctx_build_reports_every_problem)
     ASSERT_NOT_NULL(f = fopen(p, "w"));
     fputs("hello\n", f);
     fclose(f);
-    cf = tls_fixture_conf(
-        "listen:\n"
-        "  - addr: \"127.0.0.1:8443\"\n"
-        "    tls:\n"
-        "      certificates:\n"
-        "        - {cert: %s/missing.pem, key: %s/other.key}\n"
-        "        - {cert: %s/notpem.pem, key: %s/old.key}\n"
-        "        - {cert: %s/old.pem, key: %s/old.key}\n"
-        "        - {cert: %s/new.pem, key: %s/new.key}\n"
-        "        - {cert: %s/ok.pem, key: %s/ok.key}\n"
-        "        - {cert: %s/other.pem, key: %s/new.key}\n"
-        "      ciphers: NOT-A-CIPHER\n" REGIONS,
-        d, d, d, d, d, d, d, d, d, d, d, d);
+    cf = tls_fixture_conf("listen:\n"
+                          "  - addr: \"127.0.0.1:8443\"\n"
+                          "    tls:\n"
+                          "      certificates:\n"
+                          "        - {cert: %s/missing.pem, key: %s/other.key}\n"
+                          "        - {cert: %s/notpem.pem, key: %s/old.key}\n"
+                          "        - {cert: %s/old.pem, key: %s/old.key}\n"
+                          "        - {cert: %s/new.pem, key: %s/new.key}\n"
+                          "        - {cert: %s/ok.pem, key: %s/ok.key}\n"
+                          "        - {cert: %s/other.pem, key: %s/new.key}\n"
+                          "      ciphers: NOT-A-CIPHER\n" REGIONS,
+                          d, d, d, d, d, d, d, d, d, d, d, d);
     ASSERT_EQ(px_tls_ctx_build(cf, 0, NULL, &ctx, err, sizeof(err)), -1);
     ASSERT_NULL(ctx);
     ASSERT_STR_CONTAINS(err, "t.yaml:5:18: listen[0].tls.certificates[0].cert: cannot read '");

@@ -357,6 +357,12 @@ void conf__zone_dispose(struct conf_zone *z);
  */
 void conf__finish(struct conf_ctx *ctx, const struct conf_node *root, struct conf *c);
 
+/* Releases what listener TLS settings T own (not T itself). Accepts a zeroed T. */
+void conf__tls_server_dispose(struct conf_tls_server *t);
+
+/* Releases the strings of upstream TLS settings T (not T itself). Accepts a zeroed T. */
+void conf__tls_client_dispose(struct conf_tls_client *t);
+
 /* Releases the strings of probe P (not P itself). */
 void conf__probe_dispose(struct conf_probe *p);
 

@@ -347,14 +347,18 @@ void conf_free(struct conf *c)
         for (size_t j = 0; j < r->nbackends; j++) {
             free(r->backends[j].host);
             conf__probe_dispose(&r->backends[j].probe);
+            conf__tls_client_dispose(&r->backends[j].tls);
         }
         free(r->backends);
         conf__probe_dispose(&r->probe);
         free(r->discovery.allow.cidrs);
         free(r->discovery.ports);
+        conf__tls_client_dispose(&r->tls);
     }
     free(c->regions);
     free(c->listen);
+    for (size_t i = 0; c->listeners != NULL && i < c->nlisten; i++)
+        conf__tls_server_dispose(&c->listeners[i].tls);
     free(c->listeners);
     free(c->access_log);
     free(c->user);
@@ -451,6 +455,12 @@ const char *conf_geo_schema_name(enum conf_geo_schema schema)
     default:
         return "custom";
     }
+}
+
+/* Returns the config name of a TLS version; see conf.h. */
+const char *conf_tls_version_name(enum conf_tls_version v)
+{
+    return v == CONF_TLS_1_3 ? "TLSv1.3" : "TLSv1.2";
 }
 
 /* Returns the static config name of field F, or NULL when F is out of range; see conf.h. */

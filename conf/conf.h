@@ -54,11 +54,66 @@ struct conf_cidr_list {
     size_t ncidrs;
 };
 
+/*
+ * A string whose problems are found after loading (a file OpenSSL cannot
+ * read, a cipher list it refuses), kept with its position so they can
+ * still be reported at FILE:LINE:COL.
+ */
+struct conf_str {
+    char *text;          /* owned; NULL = not set */
+    struct conf_pos pos; /* of the value; line 0 when not set */
+};
+
+/* One certificate of a TLS listener: `{cert, key}`. Relative paths are from the working directory.
+ */
+struct conf_tls_cert {
+    struct conf_str cert; /* PEM file: the certificate, then its chain */
+    struct conf_str key;  /* PEM file: its private key */
+};
+
+/* TLS protocol versions, as `min_version` names them. */
+enum conf_tls_version {
+    CONF_TLS_1_2 = 12,
+    CONF_TLS_1_3 = 13,
+};
+
+/* ALPN protocols a listener offers, a bit each (h2 gets the next bit when it exists). */
+#define CONF_ALPN_HTTP11 0x1u
+
+#define CONF_TLS_CERTS_MAX 64 /* certificates per listener */
+
+/* A listener's `tls`: terminate TLS on it. */
+struct conf_tls_server {
+    unsigned enabled;            /* 1 when the listener has a tls mapping */
+    struct conf_tls_cert *certs; /* owned, ncerts (>= 1) entries; the first is the default */
+    size_t ncerts;               /* entries in certs */
+    uint32_t strict_sni;         /* 1: an unknown SNI gets unrecognized_name; default 0 */
+    uint32_t min_version;        /* enum conf_tls_version; default 1.2 */
+    uint32_t alpn;               /* CONF_ALPN_* bits offered; default http/1.1 */
+    struct conf_str ciphers;     /* TLS 1.2 cipher list; NULL = Mozilla intermediate */
+    struct conf_str groups;      /* key exchange groups; NULL = X25519:P-256:P-384 */
+    uint64_t session_ticket_lifetime_ms; /* ticket key rotation and session life; 0 = off */
+    struct conf_str ticket_key_file;     /* 80-byte keys shared by edges; NULL = random keys */
+    struct conf_pos pos;                 /* of the tls mapping */
+};
+
 /* A listening socket: one entry of `listen`. */
 struct conf_listener {
-    struct conf_addr addr;   /* numeric address to bind */
-    unsigned proxy_protocol; /* 1: read a PROXY v1/v2 header first (trusted peers only) */
-    struct conf_pos pos;     /* of the entry */
+    struct conf_addr addr;      /* numeric address to bind */
+    unsigned proxy_protocol;    /* 1: read a PROXY v1/v2 header first (trusted peers only) */
+    struct conf_tls_server tls; /* enabled: terminate TLS */
+    struct conf_pos pos;        /* of the entry */
+};
+
+/* TLS to upstreams: a region's or backend's `tls`. */
+struct conf_tls_client {
+    uint32_t enabled;     /* 1: connect with TLS; backends inherit the region's */
+    uint32_t verify;      /* 1: verify the chain and the name; default 1 */
+    struct conf_str ca;   /* PEM CA bundle; NULL = the system store */
+    struct conf_str sni;  /* name sent and verified; NULL = the backend's host name */
+    struct conf_str cert; /* client certificate (mTLS); NULL = none */
+    struct conf_str key;  /* its private key; set exactly when cert is */
+    struct conf_pos pos;  /* of the tls value */
 };
 
 /* Active health check of a backend (HAProxy `check`), per region, overridable per backend. */
@@ -105,6 +160,7 @@ struct conf_backend {
     char *host;                  /* owned; NAME: host name, SRV: SRV name; ADDR: NULL */
     uint16_t port;               /* ADDR and NAME: port; SRV: 0 (from the records) */
     struct conf_probe probe;     /* the region's probe with this backend's overrides */
+    struct conf_tls_client tls;  /* the region's tls with this backend's overrides */
     struct conf_pos pos;         /* of the entry */
 };
 
@@ -134,7 +190,8 @@ struct conf_region {
     struct conf_probe probe;         /* the region's probe (backends hold their merged copy) */
     struct conf_passive passive;     /* outlier ejection */
     struct conf_discovery discovery; /* what DNS answers may become its backends */
-    struct conf_pos pos;             /* of the region's name */
+    struct conf_tls_client tls; /* TLS to the region's backends (backends hold their merged copy) */
+    struct conf_pos pos;        /* of the region's name */
 };
 
 struct conf_timeouts {
@@ -147,6 +204,7 @@ struct conf_timeouts {
     uint64_t upstream_keepalive_ms; /* idle pooled upstream connection */
     uint64_t tunnel_idle_ms;        /* upgraded (WebSocket) tunnel idle */
     uint64_t shutdown_drain_ms;     /* in-flight grace on SIGTERM */
+    uint64_t tls_handshake_ms;      /* accept to the end of the TLS handshake */
 };
 
 struct conf_limits {
@@ -157,6 +215,7 @@ struct conf_limits {
     uint32_t max_keepalive_requests; /* per client connection; 0 = unlimited */
     uint32_t upstream_pool_size;     /* idle upstream conns per backend per worker */
     uint32_t retries;                /* extra attempts on another backend */
+    uint32_t max_tls_handshakes;     /* concurrent TLS handshakes per worker */
 };
 
 /* Geo database layouts (issue 3); same names as geo/'s presets. */
@@ -353,6 +412,9 @@ int conf_cidr_list_match(const struct conf_cidr_list *list, const struct sockadd
 
 /* Returns the preset name of SCHEMA ("maxmind", "maxmind-asn", "flat", "custom"). */
 const char *conf_geo_schema_name(enum conf_geo_schema schema);
+
+/* Returns the config name of a TLS version ("TLSv1.2"). */
+const char *conf_tls_version_name(enum conf_tls_version v);
 
 /* Returns the config name of a geo field ("country", "as_org"), or NULL if out of range. */
 const char *conf_geo_field_name(enum conf_geo_field f);

@@ -690,6 +690,183 @@ static const struct conf_directive passive_directives[] = {
 
 static const struct conf_section passive_section = TABLE(passive_directives);
 
+/* ---- TLS ---- */
+
+/*
+ * A non-empty string kept with its position (a file name, a cipher list),
+ * into a struct conf_str field; see conf_parse_cb. What it names is checked
+ * after loading (px_tls_ctx_build), which reports at that position.
+ */
+static int parse_conf_str(struct conf_ctx *ctx, const struct conf_node *n,
+                          const struct conf_directive *d, void *base)
+{
+    struct conf_str *f = field_ptr(base, d);
+    const char *s = conf__scalar(ctx, n);
+
+    if (s == NULL)
+        return -1;
+    if (s[0] == '\0') {
+        conf__err(ctx, n, "empty value");
+        return -1;
+    }
+    for (const char *p = s; *p; p++) {
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+            conf__err(ctx, n, "control characters are not allowed");
+            return -1;
+        }
+    }
+    f->pos = conf__pos(n);
+    return store_str(ctx, n, &f->text, s);
+}
+
+/* A file name with its position: relative to the config file's directory. */
+static int parse_conf_path(struct conf_ctx *ctx, const struct conf_node *n,
+                           const struct conf_directive *d, void *base)
+{
+    struct conf_str *f = field_ptr(base, d);
+
+    if (parse_conf_str(ctx, n, d, base) != 0)
+        return -1;
+    char *plain = f->text;
+    f->text = NULL;
+    int rc = conf__store_path(ctx, n, &f->text, plain);
+    free(plain);
+    return rc;
+}
+
+/* An OpenSSL list ("X25519:prime256v1"): visible ASCII; OpenSSL judges the names. */
+static int parse_tls_list(struct conf_ctx *ctx, const struct conf_node *n,
+                          const struct conf_directive *d, void *base)
+{
+    const char *s = conf__scalar(ctx, n);
+    char q[80];
+
+    if (s == NULL)
+        return -1;
+    if (!is_visible_ascii(s) || strlen(s) > 1024) {
+        conf__err(ctx, n, "invalid list '%s': no spaces or control characters, at most 1024",
+                  conf__quote(s, q, sizeof(q)));
+        return -1;
+    }
+    return parse_conf_str(ctx, n, d, base);
+}
+
+/* sni: the name sent to (and verified on) the backend. */
+static int parse_tls_sni(struct conf_ctx *ctx, const struct conf_node *n,
+                         const struct conf_directive *d, void *base)
+{
+    const char *s = conf__scalar(ctx, n), *why;
+    char q[80];
+
+    if (s == NULL)
+        return -1;
+    why = conf__hostname_check(s, 0);
+    if (why != NULL) {
+        conf__err(ctx, n, "invalid name '%s': %s", conf__quote(s, q, sizeof(q)), why);
+        return -1;
+    }
+    return parse_conf_str(ctx, n, d, base);
+}
+
+/* `enabled` is outside the table: it comes from the presence of `tls`, not a key in it. */
+static const struct conf_directive tls_client_directives[] = {
+    {.name = "verify",
+     .parse = conf_parse_bool,
+     FIELD(struct conf_tls_client, verify),
+     .max = 1,
+     .def = 1},
+    {.name = "ca", .parse = parse_conf_path, .offset = offsetof(struct conf_tls_client, ca)},
+    {.name = "sni", .parse = parse_tls_sni, .offset = offsetof(struct conf_tls_client, sni)},
+    {.name = "cert", .parse = parse_conf_path, .offset = offsetof(struct conf_tls_client, cert)},
+    {.name = "key", .parse = parse_conf_path, .offset = offsetof(struct conf_tls_client, key)},
+};
+
+static const struct conf_section tls_client_section = TABLE(tls_client_directives);
+
+/* Marks T unset before parsing (its strings must be NULL), enabled included. */
+static void tls_client_unset(struct conf_tls_client *t)
+{
+    conf__section_unset(&tls_client_section, t);
+    t->enabled = CONF_UNSET_U32;
+}
+
+/*
+ * tls of a region or backend: a mapping (TLS with those settings), or
+ * on/off. Parsed without defaults: a backend's is merged with its region's
+ * by tls_client_inherit.
+ */
+static int parse_upstream_tls(struct conf_ctx *ctx, const struct conf_node *n,
+                              const struct conf_directive *d, void *base)
+{
+    struct conf_tls_client *t = field_ptr(base, d);
+    char q[80];
+    int on;
+
+    t->pos = conf__pos(n);
+    if (n->type == CONF_NODE_SCALAR && !n->is_null) {
+        if (conf__bool_parse(n->text, &on) != NULL) {
+            conf__err(ctx, n,
+                      "invalid value '%s': expected a mapping {verify, ca, sni, cert, key}, "
+                      "or on/off",
+                      conf__quote(n->text, q, sizeof(q)));
+            return -1;
+        }
+        t->enabled = (uint32_t)on;
+        return 0;
+    }
+    t->enabled = 1;
+    return conf__section_parse(ctx, n, &tls_client_section, t);
+}
+
+/* Copies PARENT's string into an unset *F. 0, or -1 out of memory (reported at N). */
+static int str_inherit(struct conf_ctx *ctx, const struct conf_node *n, struct conf_str *f,
+                       const struct conf_str *parent)
+{
+    if (f->text != NULL || parent == NULL || parent->text == NULL)
+        return 0;
+    f->pos = parent->pos;
+    return store_str(ctx, n, &f->text, parent->text);
+}
+
+/*
+ * Fills T's unset fields from PARENT (NULL: defaults only) and checks that a
+ * client certificate comes with its key when T was written at N (OWN).
+ * Returns 0 or -1 (reported).
+ */
+static int tls_client_inherit(struct conf_ctx *ctx, const struct conf_node *n,
+                              struct conf_tls_client *t, const struct conf_tls_client *parent,
+                              int own)
+{
+    conf__section_merge(&tls_client_section, t, parent);
+    if (t->enabled == CONF_UNSET_U32)
+        t->enabled = parent != NULL && parent->enabled == 1;
+    if (parent != NULL && (str_inherit(ctx, n, &t->ca, &parent->ca) != 0 ||
+                           str_inherit(ctx, n, &t->sni, &parent->sni) != 0 ||
+                           str_inherit(ctx, n, &t->cert, &parent->cert) != 0 ||
+                           str_inherit(ctx, n, &t->key, &parent->key) != 0))
+        return -1;
+    /* Checked where cert or key is written: an inherited half is the parent's error. */
+    own = own && (conf__map_get(n, "cert") != NULL || conf__map_get(n, "key") != NULL);
+    if (own && (t->cert.text == NULL) != (t->key.text == NULL)) {
+        const struct conf_node *at = conf__map_get(n, t->cert.text ? "cert" : "key");
+        size_t mark = conf__path_push(ctx, "%s", t->cert.text ? "cert" : "key");
+        conf__err(ctx, at ? at : n, "a client certificate needs both cert and key");
+        conf__path_pop(ctx, mark);
+        return -1;
+    }
+    return 0;
+}
+
+/* Releases the strings of T (not T itself); see conf-int.h. */
+void conf__tls_client_dispose(struct conf_tls_client *t)
+{
+    free(t->ca.text);
+    free(t->sni.text);
+    free(t->cert.text);
+    free(t->key.text);
+    t->ca.text = t->sni.text = t->cert.text = t->key.text = NULL;
+}
+
 /* ---- backends and regions ---- */
 
 /* addr: numeric "ip:port" (kind ADDR) or "name:port" (kind NAME); on struct conf_backend. */
@@ -757,6 +934,7 @@ static const struct conf_directive backend_directives[] = {
      .max = 256,
      .def = 1},
     {.name = "probe", .parse = parse_backend_probe, .offset = offsetof(struct conf_backend, probe)},
+    {.name = "tls", .parse = parse_upstream_tls, .offset = offsetof(struct conf_backend, tls)},
 };
 
 const struct conf_section conf__backend_section = TABLE(backend_directives);
@@ -768,6 +946,7 @@ static int parse_backend(struct conf_ctx *ctx, const struct conf_node *n, struct
 
     conf__section_unset(&conf__backend_section, b);
     probe_unset(&b->probe);
+    tls_client_unset(&b->tls);
     b->pos = conf__pos(n);
     if (n->type == CONF_NODE_MAP) {
         const struct conf_node *addr = conf__map_get(n, "addr"), *srv = conf__map_get(n, "srv");
@@ -977,6 +1156,7 @@ static const struct conf_directive region_directives[] = {
      .parse = conf_parse_section,
      .offset = offsetof(struct conf_region, discovery),
      .sub = &discovery_section},
+    {.name = "tls", .parse = parse_upstream_tls, .offset = offsetof(struct conf_region, tls)},
 };
 
 const struct conf_section conf__region_section = TABLE(region_directives);
@@ -994,17 +1174,27 @@ static int region_finish(struct conf_ctx *ctx, const struct conf_node *n, struct
     size_t nstatic = 0;
     int rc = 0;
 
+    const struct conf_node *tn = conf__map_get(n, "tls");
+    size_t tmark = conf__path_push(ctx, "tls");
+
+    rc = tls_client_inherit(ctx, tn ? tn : n, &r->tls, NULL, tn != NULL);
+    conf__path_pop(ctx, tmark);
     if (probe_inherit(ctx, n, &r->probe, NULL) != 0)
         return -1;
     for (size_t i = 0; i < r->nbackends; i++) {
         struct conf_backend *b = &r->backends[i];
         const struct conf_node *item = bn && i < bn->nitems ? bn->items[i] : n;
         const struct conf_node *own = conf__map_get(item, "probe");
+        const struct conf_node *own_tls = conf__map_get(item, "tls");
         size_t mark = conf__path_push(ctx, "backends[%zu].probe", i);
 
         if (probe_inherit(ctx, item, &b->probe, &r->probe) != 0 ||
             probe_finalize(ctx, item, &b->probe) != 0 ||
             (own != NULL && own->type == CONF_NODE_MAP && probe_check(ctx, own, &b->probe, 1) != 0))
+            rc = -1;
+        conf__path_pop(ctx, mark);
+        mark = conf__path_push(ctx, "backends[%zu].tls", i);
+        if (tls_client_inherit(ctx, own_tls ? own_tls : item, &b->tls, &r->tls, own_tls != NULL))
             rc = -1;
         conf__path_pop(ctx, mark);
         nstatic += b->kind == CONF_BACKEND_ADDR;
@@ -1061,6 +1251,7 @@ static int parse_region(struct conf_ctx *ctx, const struct conf_pair *p, struct 
     mark = conf__path_push(ctx, "%s", conf__quote(p->key->text, q, sizeof(q)));
     conf__section_unset(&conf__region_section, r);
     probe_unset(&r->probe);
+    tls_client_unset(&r->tls);
     if (conf__section_parse(ctx, p->value, &conf__region_section, r) != 0)
         rc = -1;
     conf__section_merge(&conf__region_section, r, NULL);
@@ -1096,6 +1287,179 @@ static int parse_regions(struct conf_ctx *ctx, const struct conf_node *n,
     return rc;
 }
 
+/* ---- TLS listeners ---- */
+
+static const struct conf_directive tls_cert_directives[] = {
+    {.name = "cert",
+     .parse = parse_conf_path,
+     .offset = offsetof(struct conf_tls_cert, cert),
+     .flags = CONF_F_REQUIRED},
+    {.name = "key",
+     .parse = parse_conf_path,
+     .offset = offsetof(struct conf_tls_cert, key),
+     .flags = CONF_F_REQUIRED},
+};
+
+static const struct conf_section tls_cert_section = TABLE(tls_cert_directives);
+
+/* certificates: a list of {cert, key}; on struct conf_tls_server. */
+static int parse_tls_certs(struct conf_ctx *ctx, const struct conf_node *n,
+                           const struct conf_directive *d, void *base)
+{
+    struct conf_tls_server *t = base;
+    int rc;
+
+    (void)d;
+    if ((rc = conf__expect(ctx, n, CONF_NODE_SEQ, "a list of {cert, key}")) < 0)
+        return -1;
+    if (rc == 0 || n->nitems == 0) {
+        conf__err(ctx, n, "at least one certificate is required");
+        return -1;
+    }
+    if (n->nitems > CONF_TLS_CERTS_MAX) {
+        conf__err(ctx, n->items[CONF_TLS_CERTS_MAX], "at most %d certificates", CONF_TLS_CERTS_MAX);
+        return -1;
+    }
+    t->certs = calloc(n->nitems, sizeof(*t->certs));
+    if (t->certs == NULL) {
+        conf__err(ctx, n, "out of memory");
+        return -1;
+    }
+    t->ncerts = n->nitems;
+    rc = 0;
+    for (size_t i = 0; i < n->nitems; i++) {
+        size_t mark = conf__path_push(ctx, "[%zu]", i);
+        if (conf__section_parse(ctx, n->items[i], &tls_cert_section, &t->certs[i]) != 0)
+            rc = -1;
+        conf__path_pop(ctx, mark);
+    }
+    return rc;
+}
+
+static const struct keyword tls_versions[] = {
+    {"TLSv1.2", CONF_TLS_1_2},
+    {"TLSv1.3", CONF_TLS_1_3},
+};
+
+static int parse_tls_version(struct conf_ctx *ctx, const struct conf_node *n,
+                             const struct conf_directive *d, void *base)
+{
+    return parse_keyword(ctx, n, d, base, tls_versions,
+                         sizeof(tls_versions) / sizeof(*tls_versions));
+}
+
+/* alpn: a protocol or a list of them, into a CONF_ALPN_* bit field; see conf_parse_cb. */
+static int parse_alpn(struct conf_ctx *ctx, const struct conf_node *n,
+                      const struct conf_directive *d, void *base)
+{
+    const struct conf_node *const *items = (const struct conf_node *const *)&n;
+    size_t count = 1;
+    uint32_t bits = 0;
+    char q[80];
+    int rc = 0;
+
+    if (n->type == CONF_NODE_SEQ) {
+        items = (const struct conf_node *const *)n->items;
+        count = n->nitems;
+    }
+    if (count == 0 || (n->type == CONF_NODE_SCALAR && n->is_null)) {
+        conf__err(ctx, n, "at least one protocol is required");
+        return -1;
+    }
+    for (size_t i = 0; i < count; i++) {
+        const char *s = conf__scalar(ctx, items[i]);
+        if (s == NULL) {
+            rc = -1;
+        } else if (strcmp(s, "http/1.1") == 0) {
+            bits |= CONF_ALPN_HTTP11;
+        } else {
+            conf__err(ctx, items[i], "unsupported protocol '%s': expected http/1.1",
+                      conf__quote(s, q, sizeof(q)));
+            rc = -1;
+        }
+    }
+    if (rc == 0)
+        store_uint(base, d, bits);
+    return rc;
+}
+
+static const struct conf_directive tls_server_directives[] = {
+    {.name = "certificates", .parse = parse_tls_certs, .flags = CONF_F_REQUIRED},
+    {.name = "strict_sni",
+     .parse = conf_parse_bool,
+     FIELD(struct conf_tls_server, strict_sni),
+     .max = 1,
+     .def = 0},
+    {.name = "min_version",
+     .parse = parse_tls_version,
+     FIELD(struct conf_tls_server, min_version),
+     .min = CONF_TLS_1_2,
+     .max = CONF_TLS_1_3,
+     .def = CONF_TLS_1_2},
+    {.name = "alpn",
+     .parse = parse_alpn,
+     FIELD(struct conf_tls_server, alpn),
+     .max = CONF_ALPN_HTTP11,
+     .def = CONF_ALPN_HTTP11},
+    {.name = "ciphers",
+     .parse = parse_tls_list,
+     .offset = offsetof(struct conf_tls_server, ciphers)},
+    {.name = "groups", .parse = parse_tls_list, .offset = offsetof(struct conf_tls_server, groups)},
+    {.name = "session_ticket_lifetime",
+     .parse = conf_parse_ms_off,
+     FIELD(struct conf_tls_server, session_ticket_lifetime_ms),
+     .min = MIN_MS,
+     .max = 7 * DAY_MS,
+     .def = 12 * HOUR_MS},
+    {.name = "ticket_key_file",
+     .parse = parse_conf_path,
+     .offset = offsetof(struct conf_tls_server, ticket_key_file)},
+};
+
+static const struct conf_section tls_server_section = TABLE(tls_server_directives);
+
+/* tls of a listener: a mapping; its presence turns TLS on. See conf_parse_cb. */
+static int parse_listener_tls(struct conf_ctx *ctx, const struct conf_node *n,
+                              const struct conf_directive *d, void *base)
+{
+    struct conf_tls_server *t = field_ptr(base, d);
+
+    t->enabled = 1;
+    t->pos = conf__pos(n);
+    return conf__section_parse(ctx, n, &tls_server_section, t);
+}
+
+/* After merging: keys that contradict each other. N is the listener's mapping. 0 or -1. */
+static int tls_server_check(struct conf_ctx *ctx, const struct conf_node *n,
+                            const struct conf_tls_server *t)
+{
+    const struct conf_node *key = conf__map_get(conf__map_get(n, "tls"), "ticket_key_file");
+
+    if (t->enabled && t->session_ticket_lifetime_ms == 0 && key != NULL) {
+        size_t mark = conf__path_push(ctx, "tls.ticket_key_file");
+        conf__err(ctx, key, "ticket_key_file is unused with session_ticket_lifetime: off");
+        conf__path_pop(ctx, mark);
+        return -1;
+    }
+    return 0;
+}
+
+/* Releases what T owns (not T itself); see conf-int.h. */
+void conf__tls_server_dispose(struct conf_tls_server *t)
+{
+    for (size_t i = 0; i < t->ncerts; i++) {
+        free(t->certs[i].cert.text);
+        free(t->certs[i].key.text);
+    }
+    free(t->certs);
+    t->certs = NULL;
+    t->ncerts = 0;
+    free(t->ciphers.text);
+    free(t->groups.text);
+    free(t->ticket_key_file.text);
+    t->ciphers.text = t->groups.text = t->ticket_key_file.text = NULL;
+}
+
 /* ---- top level ---- */
 
 static const struct conf_directive listener_directives[] = {
@@ -1108,11 +1472,15 @@ static const struct conf_directive listener_directives[] = {
      FIELD(struct conf_listener, proxy_protocol),
      .max = 1,
      .def = 0},
+    {.name = "tls",
+     .parse = parse_listener_tls,
+     .offset = offsetof(struct conf_listener, tls),
+     .sub = &tls_server_section},
 };
 
 const struct conf_section conf__listener_section = TABLE(listener_directives);
 
-/* listen: an address, a mapping {addr, proxy_protocol}, or a list of either. */
+/* listen: an address, a mapping {addr, proxy_protocol, tls}, or a list of either. */
 static int parse_listen(struct conf_ctx *ctx, const struct conf_node *n,
                         const struct conf_directive *d, void *base)
 {
@@ -1150,6 +1518,8 @@ static int parse_listen(struct conf_ctx *ctx, const struct conf_node *n,
             rc = -1;
         }
         conf__section_merge(&conf__listener_section, l, NULL);
+        if (tls_server_check(ctx, items[i], &l->tls) != 0)
+            rc = -1;
         if (l->addr.salen != 0 && is_duplicate_addr(ctx, items[i], &l->addr, &c->listeners[0].addr,
                                                     sizeof(*l), items, i, "listen address"))
             rc = -1;
@@ -1242,6 +1612,7 @@ static const struct conf_directive timeout_directives[] = {
     TIMEOUT(upstream_keepalive, 30 * SEC_MS),
     TIMEOUT(tunnel_idle, HOUR_MS),
     TIMEOUT(shutdown_drain, 10 * SEC_MS),
+    TIMEOUT(tls_handshake, 10 * SEC_MS),
 };
 
 static const struct conf_section timeouts_section = TABLE(timeout_directives);
@@ -1260,6 +1631,7 @@ static const struct conf_directive limit_directives[] = {
     LIMIT(max_keepalive_requests, conf_parse_uint, 0, 1000000000, 0),
     LIMIT(upstream_pool_size, conf_parse_uint, 0, 100000, 64),
     LIMIT(retries, conf_parse_uint, 0, 10, 2),
+    LIMIT(max_tls_handshakes, conf_parse_uint, 1, 1000000, 256),
 };
 
 static const struct conf_section limits_section = TABLE(limit_directives);

@@ -288,6 +288,8 @@ int main(int argc, char **argv)
      * validate, compile the zones and open every geo database. */
     int loaded = px_config_load(path, &cfg, err, sizeof(err));
     if (loaded == 0) {
+        if (err[0] != '\0') /* warnings (a group-readable key): the file still loads */
+            fprintf(stderr, "%s%s", err, err[strlen(err) - 1] == '\n' ? "" : "\n");
         loaded = px_snapshot_new(cfg, NULL, &snap, err, sizeof(err));
         px_config_unref(cfg);
     }

@@ -32,6 +32,12 @@ const char *px_strerror(int err)
         return "method not supported";
     case PX_ESHUTDOWN:
         return "shutting down";
+    case PX_ETLS:
+        return "TLS failure";
+    case PX_ETLSPLAIN:
+        return "plain HTTP request sent to a TLS port";
+    case PX_ETLSCLOSED:
+        return "TLS connection closed by the peer";
     default:
         return err < 0 && err > -1000 ? uv_strerror(err) : "unknown error";
     }

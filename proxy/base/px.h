@@ -43,6 +43,9 @@ enum px_err {
     PX_EVERSION = -1007,    /* HTTP version we do not speak */
     PX_EMETHOD = -1008,     /* method we do not proxy (CONNECT) */
     PX_ESHUTDOWN = -1009,   /* process is draining */
+    PX_ETLS = -1020,        /* TLS handshake or record failure */
+    PX_ETLSPLAIN = -1021,   /* plain HTTP sent to a TLS listener */
+    PX_ETLSCLOSED = -1022,  /* the TLS peer sent close_notify */
 };
 
 /* Returns a static description of a px_err or libuv error code. */

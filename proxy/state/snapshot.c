@@ -173,6 +173,29 @@ static void check_databases(const struct conf *cf, char *err, size_t errlen)
     }
 }
 
+/* Builds the TLS context of every TLS listener. 0, or -1 with the problems in err. */
+static int build_tls(struct px_config *cfg, char *err, size_t errlen)
+{
+    const struct conf *cf = cfg->conf;
+    int rc = 0;
+
+    cfg->tls = calloc(cf->nlisten, sizeof(*cfg->tls));
+    if (cfg->tls == NULL) {
+        snprintf(err, errlen, "%s: out of memory", cf->path);
+        return -1;
+    }
+    for (size_t i = 0; i < cf->nlisten; i++) {
+        if (!cf->listeners[i].tls.enabled)
+            continue;
+        int built = px_tls_ctx_build(cf, i, NULL, &cfg->tls[i], err, errlen);
+        if (built == PX_ENOMEM)
+            add_error(err, errlen, cf->path, cf->listeners[i].tls.pos, "%s", "tls: out of memory");
+        if (built != 0)
+            rc = -1;
+    }
+    return rc;
+}
+
 int px_config_load(const char *path, struct px_config **out, char *err, size_t errlen)
 {
     struct px_config *cfg;
@@ -189,8 +212,11 @@ int px_config_load(const char *path, struct px_config **out, char *err, size_t e
         px_config_unref(cfg);
         return -1;
     }
-    if (compile_zones(cfg, err, errlen) != 0) {
-        check_databases(cfg->conf, err, errlen); /* report those errors too */
+    int zones = compile_zones(cfg, err, errlen);
+    int tls = build_tls(cfg, err, errlen); /* every certificate problem too, in one run */
+    if (zones != 0 || tls != 0) {
+        if (zones != 0)
+            check_databases(cfg->conf, err, errlen); /* report those errors too */
         px_config_unref(cfg);
         return -1;
     }
@@ -203,6 +229,9 @@ void px_config_unref(struct px_config *cfg)
     if (cfg == NULL || atomic_fetch_sub(&cfg->refs, 1) != 1)
         return;
     geo_zones_free(cfg->zones);
+    for (size_t i = 0; cfg->tls != NULL && i < cfg->conf->nlisten; i++)
+        px_tls_ctx_unref(cfg->tls[i]);
+    free(cfg->tls);
     conf_free(cfg->conf);
     free(cfg);
 }

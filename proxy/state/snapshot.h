@@ -12,6 +12,7 @@
 #include "geo/addr.h"
 #include "geo/geodb.h"
 #include "geo/zone.h"
+#include "proxy/state/tls_ctx.h"
 
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -22,6 +23,7 @@ struct px_config {
     atomic_uint refs;
     struct conf *conf;       /* owned */
     struct geo_zones *zones; /* owned; zone i is conf->zones[i] */
+    struct px_tls_ctx **tls; /* owned, conf->nlisten entries, a reference each; NULL = plain */
 };
 
 /* Identity of a database file, to notice it was replaced. */
@@ -61,9 +63,11 @@ struct px_geo {
 unsigned px_config_lint(const struct px_config *cfg, char *buf, size_t len);
 
 /*
- * Loads and validates PATH (conf/ parsing plus zone compilation, whose
- * errors are reported at the offending value's FILE:LINE:COL). Returns 0 and
- * a config with one reference in *out, or -1 with every error in err.
+ * Loads and validates PATH (conf/ parsing, zone compilation and the TLS
+ * contexts of the listeners, whose errors are reported at the offending
+ * value's FILE:LINE:COL). Returns 0 and a config with one reference in *out
+ * (err may then hold warning lines, for the caller to show), or -1 with
+ * every error in err.
  */
 int px_config_load(const char *path, struct px_config **out, char *err, size_t errlen);
 

@@ -29,6 +29,7 @@ VIOLATIONS = [
     ("conf/conf.h", '#include "proxy/base/px.h"', "loop-free"),
     ("proxy/data/exchange.c", "#include <ares.h>", "only proxy/control/dns.c"),
     ("proxy/control/router.c", "#include <llhttp.h>", "only proxy/proto/http1.c"),
+    ("proxy/data/worker.c", "#include <openssl/ssl.h>", "only proxy/proto/tls.c"),
 ]
 
 

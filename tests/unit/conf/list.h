@@ -68,4 +68,6 @@
     X(conf_target_parse)                                                                           \
     X(conf_header_name_check)                                                                      \
     X(conf_pct_status_asn)                                                                         \
-    X(conf_addr_port_and_loopback)
+    X(conf_addr_port_and_loopback)                                                                 \
+    X(conf_tls_forms_and_defaults)                                                                 \
+    X(conf_tls_errors)

@@ -197,8 +197,9 @@ TEST(conf_listen_errors)
     e = load_err("listen:\nregions: {a: {backends: [1.1.1.1:1]}}\n");
     ASSERT_STR_EQ(e, "t.yaml:1:1: listen: at least one listen address is required");
     e = load_err("listen: {a: 1}\nregions: {a: {backends: [1.1.1.1:1]}}\n");
-    ASSERT_STR_EQ(e, "t.yaml:1:9: listen: missing required key 'addr'\n"
-                     "t.yaml:1:10: listen: unknown key 'a'; expected one of: addr, proxy_protocol");
+    ASSERT_STR_EQ(
+        e, "t.yaml:1:9: listen: missing required key 'addr'\n"
+           "t.yaml:1:10: listen: unknown key 'a'; expected one of: addr, proxy_protocol, tls");
 }
 
 TEST(conf_durations_in_file)
@@ -333,14 +334,14 @@ TEST(conf_err_unknown_key)
            "explain_header, geo, zones, routing, admin, dns\n"
            "t.yaml:8:3: timeouts: unknown key 'conect'; expected one of: connect, "
            "client_header, client_body, client_keepalive, client_send, "
-           "upstream_response, upstream_keepalive, tunnel_idle, shutdown_drain");
+           "upstream_response, upstream_keepalive, tunnel_idle, shutdown_drain, tls_handshake");
 
     e = load_err("listen: 127.0.0.1:1\n"
                  "regions:\n"
                  "  a:\n"
                  "    backend: [1.1.1.1:1]\n");
     ASSERT_STR_EQ(e, "t.yaml:4:5: regions.a: unknown key 'backend'; expected one of: backends, "
-                     "min_healthy, probe, passive, discovery\n"
+                     "min_healthy, probe, passive, discovery, tls\n"
                      "t.yaml:4:5: regions.a: missing required key 'backends'");
 }
 
@@ -757,4 +758,90 @@ TEST(conf_messages_say_what_to_write)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
         ASSERT_STR_CONTAINS(load_err(cases[i].yaml), cases[i].want);
+}
+
+TEST(conf_tls_forms_and_defaults)
+{
+    struct conf *c = load_ok("listen:\n"
+                             "  - 127.0.0.1:80\n"
+                             "  - addr: 127.0.0.1:443\n"
+                             "    tls:\n"
+                             "      certificates:\n"
+                             "        - {cert: a.pem, key: a.key}\n"
+                             "        - {cert: b.pem, key: b.key}\n"
+                             "      strict_sni: true\n"
+                             "      min_version: TLSv1.3\n"
+                             "      ciphers: ECDHE-RSA-AES128-GCM-SHA256\n"
+                             "      session_ticket_lifetime: 1h\n"
+                             "      ticket_key_file: t.key\n"
+                             "regions:\n"
+                             "  a:\n"
+                             "    tls: {ca: ca.pem, cert: c.pem, key: c.key}\n"
+                             "    backends:\n"
+                             "      - app.example.com:443\n"
+                             "      - {addr: \"10.0.0.1:443\", tls: {sni: x.example.com, "
+                             "verify: false}}\n"
+                             "      - {addr: \"10.0.0.2:80\", tls: off}\n"
+                             "  b:\n"
+                             "    backends: [\"10.0.0.3:80\"]\n");
+    const struct conf_tls_server *t = &c->listeners[1].tls;
+    const struct conf_region *a = &c->regions[0];
+
+    ASSERT_EQ(c->listeners[0].tls.enabled, 0);
+    ASSERT_EQ(t->enabled, 1);
+    ASSERT_EQ(t->ncerts, 2);
+    ASSERT_STR_EQ(t->certs[1].cert.text, "b.pem");
+    ASSERT_EQ(t->certs[1].cert.pos.line, 7);
+    ASSERT_EQ(t->certs[1].key.pos.col, 30);
+    ASSERT_EQ(t->strict_sni, 1);
+    ASSERT_EQ(t->min_version, CONF_TLS_1_3);
+    ASSERT_EQ(t->alpn, CONF_ALPN_HTTP11);
+    ASSERT_STR_EQ(t->ciphers.text, "ECDHE-RSA-AES128-GCM-SHA256");
+    ASSERT_NULL(t->groups.text);
+    ASSERT_EQ(t->session_ticket_lifetime_ms, 3600000);
+    ASSERT_STR_EQ(t->ticket_key_file.text, "t.key");
+    ASSERT_EQ(c->timeouts.tls_handshake_ms, 10000);
+    ASSERT_EQ(c->limits.max_tls_handshakes, 256);
+    /* Backends inherit the region's tls key by key, or turn it off. */
+    ASSERT_EQ(a->tls.enabled, 1);
+    ASSERT_EQ(a->backends[0].tls.enabled, 1);
+    ASSERT_EQ(a->backends[0].tls.verify, 1);
+    ASSERT_STR_EQ(a->backends[0].tls.ca.text, "ca.pem");
+    ASSERT_NULL(a->backends[0].tls.sni.text);
+    ASSERT_EQ(a->backends[1].tls.verify, 0);
+    ASSERT_STR_EQ(a->backends[1].tls.sni.text, "x.example.com");
+    ASSERT_STR_EQ(a->backends[1].tls.key.text, "c.key");
+    ASSERT_EQ(a->backends[2].tls.enabled, 0);
+    ASSERT_EQ(c->regions[1].tls.enabled, 0);
+    ASSERT_EQ(c->regions[1].backends[0].tls.enabled, 0);
+    conf_free(c);
+}
+
+TEST(conf_tls_errors)
+{
+    const char *e = load_err("listen:\n"
+                             "  - addr: 127.0.0.1:443\n"
+                             "    tls: {min_version: TLSv1.1, alpn: [h2]}\n"
+                             "  - addr: 127.0.0.1:444\n"
+                             "    tls:\n"
+                             "      certificates: [{cert: a.pem}]\n"
+                             "      session_ticket_lifetime: off\n"
+                             "      ticket_key_file: t.key\n"
+                             "regions:\n"
+                             "  a:\n"
+                             "    tls: {cert: c.pem}\n"
+                             "    backends: [{addr: \"10.0.0.1:443\", tls: {sni: \"-bad\"}}]\n");
+
+    ASSERT_STR_CONTAINS(e, "t.yaml:3:10: listen[0].tls: missing required key 'certificates'");
+    ASSERT_STR_CONTAINS(e, "t.yaml:3:24: listen[0].tls.min_version: invalid value 'TLSv1.1': "
+                           "expected one of: TLSv1.2, TLSv1.3");
+    ASSERT_STR_CONTAINS(e, "t.yaml:3:40: listen[0].tls.alpn: unsupported protocol 'h2'");
+    ASSERT_STR_CONTAINS(e, "t.yaml:6:22: listen[1].tls.certificates[0]: missing required key "
+                           "'key'");
+    ASSERT_STR_CONTAINS(e, "t.yaml:8:24: listen[1].tls.ticket_key_file: ticket_key_file is "
+                           "unused with session_ticket_lifetime: off");
+    ASSERT_STR_CONTAINS(e, "t.yaml:11:17: regions.a.tls.cert: a client certificate needs both "
+                           "cert and key");
+    ASSERT_STR_CONTAINS(e, "t.yaml:12:50: regions.a.backends[0].tls.sni: invalid name '-bad'");
+    ASSERT(strstr(e, "backends[0].tls.cert") == NULL); /* the region's fault, reported once */
 }

@@ -108,4 +108,19 @@
     X(timer_earlier_deadline_rearms)                                                               \
     X(timer_cleared_deadline_never_expires)                                                        \
     X(timer_close_while_armed)                                                                     \
-    X(client_peer_ip_text)
+    X(client_peer_ip_text)                                                                         \
+    X(tls_handshake_and_data_both_ways)                                                            \
+    X(tls_large_write_spans_records)                                                               \
+    X(tls_read_returns_buffered_plaintext_without_new_input)                                       \
+    X(tls_close_notify)                                                                            \
+    X(tls_garbage_record_is_an_error)                                                              \
+    X(tls_plain_http_first_flight_is_detected)                                                     \
+    X(tls_handshake_input_is_capped)                                                               \
+    X(tls_idle_connection_memory)                                                                  \
+    X(tls_ctx_sni_selects_certificate)                                                             \
+    X(tls_ctx_strict_sni_refuses_unknown_names)                                                    \
+    X(tls_ctx_ecdsa_and_rsa_side_by_side)                                                          \
+    X(tls_ctx_tickets_resume_and_rotate)                                                           \
+    X(tls_ctx_ticket_key_file_is_shared_by_edges)                                                  \
+    X(tls_ctx_build_reports_every_problem)                                                         \
+    X(tls_client_verifies_the_backend)

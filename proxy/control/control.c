@@ -553,6 +553,28 @@ int px_control_start(struct px_control *ctl)
     return 0;
 }
 
+int px_control_scrape(struct px_control *ctl, struct px_stats *s)
+{
+    if (px_stats_init(s, ctl->zone_slots.cap, ctl->region_slots.cap) != 0)
+        return PX_ENOMEM;
+    if (px__control_workers_lock(ctl)) {
+        for (unsigned w = 0; w < ctl->nworkers; w++)
+            px_stats_merge(s, &ctl->ports[w]->stats);
+        px__control_workers_unlock(ctl);
+    }
+    return 0;
+}
+
+int px_control_zone_slot(const struct px_control *ctl, const char *name)
+{
+    return px__control_slot_find(&ctl->zone_slots, name);
+}
+
+int px_control_region_slot(const struct px_control *ctl, const char *name)
+{
+    return px__control_slot_find(&ctl->region_slots, name);
+}
+
 bool px__control_workers_lock(struct px_control *ctl)
 {
     uv_mutex_lock(&ctl->workers_lock);

@@ -179,6 +179,19 @@ void px_control_reload_async(struct px_control *ctl);
  */
 int px_control_reload(struct px_control *ctl, char *err, size_t errlen);
 
+/*
+ * Sums every worker's stats into S, which it initialises with the workers'
+ * dimensions (the caller disposes S). Control thread. Once the workers are
+ * detached S stays zero. Returns 0 or PX_ENOMEM.
+ */
+int px_control_scrape(struct px_control *ctl, struct px_stats *s);
+
+/* The stats slot of zone NAME (see struct px_slots), or -1 when it has none. */
+int px_control_zone_slot(const struct px_control *ctl, const char *name);
+
+/* The stats slot of region NAME, or -1 when it has none. */
+int px_control_region_slot(const struct px_control *ctl, const char *name);
+
 /* The backends of region R in the fleet: ctl->backends[*first .. *end). */
 static inline void px_control_region_span(const struct px_control *ctl, size_t r, size_t *first,
                                           size_t *end)

@@ -231,17 +231,10 @@ int px__control_slots_check(struct px_control *ctl, const struct conf *cf, char 
 
 void px__control_addr_from_dns(const struct px_dns_addr *d, struct conf_addr *out)
 {
-    char ip[INET6_ADDRSTRLEN];
     memset(out, 0, sizeof(*out));
     memcpy(&out->sa, &d->sa, d->salen);
     out->salen = d->salen;
-    if (d->sa.ss_family == AF_INET6) {
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)&d->sa)->sin6_addr, ip, sizeof(ip));
-        snprintf(out->text, sizeof(out->text), "[%s]:%u", ip, (unsigned)d->port);
-    } else {
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)&d->sa)->sin_addr, ip, sizeof(ip));
-        snprintf(out->text, sizeof(out->text), "%s:%u", ip, (unsigned)d->port);
-    }
+    px_sockaddr_text((const struct sockaddr *)&d->sa, out->text, sizeof(out->text));
 }
 
 /* A changed answer is applied on the next tick, so a burst of answers builds one fleet. */

@@ -16,7 +16,7 @@ import urllib.error
 import urllib.request
 
 from backend import Backend
-from harness import Proxy, free_port, georoute_bin, georoute_only, wait_until
+from harness import Conn, Proxy, free_port, georoute_bin, georoute_only, request, wait_until
 from test_geo_routing import make_fixture
 
 PROBE = {"interval": "300ms", "fastinter": "100ms", "downinter": "300ms", "timeout": "250ms",
@@ -110,6 +110,28 @@ class Admin(unittest.TestCase):
         self.assertEqual(st, 405)
         self.assertEqual(hdrs.get("Allow"), "POST")
         self.assertEqual(http(self.admin, "/regions/nowhere/drain", method="POST")[0], 404)
+
+    def raw(self, method, target, headers=(), host=None):
+        """(head text, body bytes) of one raw admin request: nothing parses the body away."""
+        with Conn(self.admin) as c:
+            c.send(request(method, target, headers, host=host or "127.0.0.1:%d" % self.admin))
+            data = bytes(c.read_until_close(timeout=10))
+        head, sep, body = data.partition(b"\r\n\r\n")
+        self.assertTrue(sep, data[:500])
+        return head.decode("latin-1"), body
+
+    def test_head_has_headers_and_no_body(self):
+        # RFC 9110 section 9.3.2: the GET answer's headers, no content.
+        self.start()
+        for target in ("/status", "/metrics", "/", "/healthz"):
+            get_head, get_body = self.raw("GET", target)
+            head, body = self.raw("HEAD", target)
+            self.assertTrue(head.startswith("HTTP/1.1 200 "), head)
+            self.assertEqual(body, b"", target)
+            self.assertGreater(len(get_body), 0)
+            ctype = re.search(r"(?im)^content-type: (.*)$", head).group(1)
+            self.assertEqual(ctype, re.search(r"(?im)^content-type: (.*)$", get_head).group(1))
+            self.assertRegex(head, r"(?im)^content-length: [1-9]\d*\r?$")
 
     def test_status_json_fields(self):
         self.start()

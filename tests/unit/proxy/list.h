@@ -87,6 +87,7 @@
     X(admin_reload_keeps_state_by_identity)                                                        \
     X(admin_reload_refuses_listener_changes)                                                       \
     X(http1_te_reading_matches_llhttp)                                                             \
+    X(http1_reason_phrases)                                                                        \
     X(timer_later_deadline_keeps_handle_and_is_honoured)                                           \
     X(timer_earlier_deadline_rearms)                                                               \
     X(timer_cleared_deadline_never_expires)                                                        \

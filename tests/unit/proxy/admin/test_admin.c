@@ -67,9 +67,14 @@ static void teardown(struct fixture *f)
 static int call(struct fixture *f, const char *method, const char *target, const char *auth,
                 struct px_sbuf *out)
 {
-    const char *ctype;
+    struct px_admin_req rq = {.method = method, .target = target, .auth = auth};
+    struct px_admin_resp rs;
+
     px_sbuf_dispose(out);
-    return px_admin_handle(&f->ctl, method, target, auth, &ctype, out);
+    px_sbuf_init(&rs.body);
+    px_admin_handle(&f->ctl, &rq, &rs);
+    *out = rs.body;
+    return rs.status;
 }
 
 TEST(admin_paths_methods_and_token)

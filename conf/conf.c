@@ -352,6 +352,9 @@ void conf_free(struct conf *c)
         conf__zone_dispose(&c->zones[i]);
     free(c->zones);
     free(c->admin.token);
+    free(c->admin.unix_path);
+    free(c->admin.token_file);
+    free(c->admin.token_env);
     free(c->dns.servers);
     free(c->path);
     free(c);

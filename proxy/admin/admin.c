@@ -17,26 +17,43 @@
 #include "proxy/control/control.h"
 #include "proxy/proto/http1.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #define ADMIN_READ_BYTES 8192
 #define ADMIN_MAX_HEAD_BYTES 8192
 #define ADMIN_MAX_HEADERS 64
 #define ADMIN_TIMEOUT_MS 10000
+#define ADMIN_HEADER "x-georoute-admin" /* what state-changing requests must carry */
+
+/* A TCP or unix stream: the listener and its connections are one or the other. */
+union admin_stream {
+    uv_handle_t handle;
+    uv_stream_t stream;
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+};
 
 struct px_admin {
     struct px_control_guest guest; /* ctl->admin while it runs */
-    uv_tcp_t listener;
+    union admin_stream listener;
     struct px_control *ctl; /* borrowed */
     struct px_list conns;   /* every open admin_conn */
+    unsigned nconns;        /* in conns, for admin.max_connections */
+    char unix_path[108];    /* the socket file to remove at close, or "" */
+    bool unix_socket;
     unsigned pending_closes;
     bool closing;
 };
 
 struct admin_conn {
-    uv_tcp_t tcp;
+    union admin_stream io;
     uv_timer_t timer;    /* whole-request deadline */
     uv_write_t wr;       /* the response write */
     struct px_admin *a;  /* borrowed */
@@ -67,6 +84,7 @@ static void on_admin_conn_closed(uv_handle_t *h)
     if (--ac->pending_closes > 0)
         return;
     px_list_remove(&ac->node);
+    a->nconns--;
     px_http_dispose(&ac->req);
     px_sbuf_dispose(&ac->out);
     free(ac);
@@ -79,9 +97,9 @@ static void conn_close(struct admin_conn *ac)
         return;
     ac->closing = true;
     ac->pending_closes = 2;
-    uv_read_stop((uv_stream_t *)&ac->tcp);
+    uv_read_stop(&ac->io.stream);
     uv_close((uv_handle_t *)&ac->timer, on_admin_conn_closed);
-    uv_close((uv_handle_t *)&ac->tcp, on_admin_conn_closed);
+    uv_close(&ac->io.handle, on_admin_conn_closed);
 }
 
 static void on_admin_written(uv_write_t *wr, int status)
@@ -104,10 +122,11 @@ static void respond(struct admin_conn *ac, struct px_admin_resp *rs, bool head)
     uv_buf_t buf;
 
     ac->answered = true;
-    uv_read_stop((uv_stream_t *)&ac->tcp);
+    uv_read_stop(&ac->io.stream);
     px_sbuf_printf(o,
                    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                   "Cache-Control: no-store\r\nConnection: close\r\n%s\r\n",
+                   "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
+                   "Connection: close\r\n%s\r\n",
                    rs->status, px_http_reason(rs->status), rs->ctype, rs->body.len, rs->headers);
     if (!head)
         px_sbuf_append(o, rs->body.data ? rs->body.data : "", rs->body.len);
@@ -118,7 +137,7 @@ static void respond(struct admin_conn *ac, struct px_admin_resp *rs, bool head)
     }
     buf = uv_buf_init(o->data, (unsigned)o->len);
     ac->wr.data = ac;
-    if (uv_write(&ac->wr, (uv_stream_t *)&ac->tcp, &buf, 1, on_admin_written) != 0)
+    if (uv_write(&ac->wr, &ac->io.stream, &buf, 1, on_admin_written) != 0)
         conn_close(ac);
 }
 
@@ -149,7 +168,7 @@ static const char *header(const struct px_http *h, const char *name, char *buf, 
 static void handle(struct admin_conn *ac)
 {
     struct px_http *h = &ac->req;
-    char target[2048], auth[512];
+    char target[2048], auth[512], host[300], origin[300];
     size_t n = h->target_len < sizeof(target) - 1 ? h->target_len : sizeof(target) - 1;
     struct px_admin_req rq = {.method = px_http_method_name(h), .target = target};
     struct px_admin_resp rs;
@@ -157,6 +176,10 @@ static void handle(struct admin_conn *ac)
     memcpy(target, h->buf + h->target_off, n);
     target[n] = '\0';
     rq.auth = header(h, "authorization", auth, sizeof(auth));
+    rq.host = header(h, "host", host, sizeof(host));
+    rq.origin = header(h, "origin", origin, sizeof(origin));
+    rq.admin_header = px_http_find(h, ADMIN_HEADER) >= 0;
+    rq.unix_socket = ac->a->unix_socket;
     px_sbuf_init(&rs.body);
     px_admin_handle(ac->a->ctl, &rq, &rs);
     respond(ac, &rs, px_http_method_is(h, "HEAD"));
@@ -195,6 +218,7 @@ static void on_admin_connection(uv_stream_t *server, int status)
 {
     struct px_admin *a = server->data;
     struct admin_conn *ac;
+    int rc;
 
     if (status < 0 || a->closing)
         return;
@@ -202,17 +226,27 @@ static void on_admin_connection(uv_stream_t *server, int status)
         return;
     ac->a = a;
     px_sbuf_init(&ac->out);
-    uv_tcp_init(&a->ctl->loop, &ac->tcp);
+    if (a->unix_socket)
+        uv_pipe_init(&a->ctl->loop, &ac->io.pipe, 0);
+    else
+        uv_tcp_init(&a->ctl->loop, &ac->io.tcp);
     uv_timer_init(&a->ctl->loop, &ac->timer);
-    ac->tcp.data = ac->timer.data = ac;
+    ac->io.handle.data = ac->timer.data = ac;
     px_list_insert_tail(&a->conns, &ac->node);
-    if (px_http_init(&ac->req, PX_HTTP_REQUEST, ac, ADMIN_MAX_HEAD_BYTES, ADMIN_MAX_HEADERS) != 0 ||
-        uv_accept(server, (uv_stream_t *)&ac->tcp) != 0) {
+    a->nconns++;
+    rc = px_http_init(&ac->req, PX_HTTP_REQUEST, ac, ADMIN_MAX_HEAD_BYTES, ADMIN_MAX_HEADERS);
+    if (rc != 0 || uv_accept(server, &ac->io.stream) != 0) {
+        conn_close(ac);
+        return;
+    }
+    /* Over the cap, the connection is accepted only to be closed at once:
+     * leaving it in the backlog would keep the client waiting instead. */
+    if (a->nconns > px_admin_conf(a->ctl)->admin.max_connections) {
         conn_close(ac);
         return;
     }
     uv_timer_start(&ac->timer, on_admin_timeout, ADMIN_TIMEOUT_MS, 0);
-    uv_read_start((uv_stream_t *)&ac->tcp, on_admin_alloc, on_admin_read);
+    uv_read_start(&ac->io.stream, on_admin_alloc, on_admin_read);
 }
 
 static void on_admin_listener_closed(uv_handle_t *h)
@@ -227,32 +261,105 @@ static void close_guest(struct px_control_guest *g)
     px_admin_close(px_container_of(g, struct px_admin, guest));
 }
 
-struct px_admin *px_admin_start(struct px_control *ctl)
+/* A unix socket file nobody listens on (left by a crash) may be replaced;
+ * one with a live listener means another instance: refuse. */
+static int unlink_stale(const struct sockaddr_un *sun)
 {
-    const struct conf_admin *ca = &ctl->snap->cfg->conf->admin;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), rc;
+
+    if (fd == -1)
+        return -errno;
+    rc = connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) == 0 ? UV_EADDRINUSE
+         : errno == ECONNREFUSED && unlink(sun->sun_path) == 0        ? 0
+                                                                      : UV_EADDRINUSE;
+    close(fd);
+    return rc;
+}
+
+static int unix_socket(const struct conf_admin *ca)
+{
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    int fd, rc = 0;
+    mode_t old;
+
+    snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", ca->unix_path);
+    if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+        return -errno;
+    /* The umask makes the file's mode right from its creation (a chmod after
+     * bind leaves a window); the process has no other thread yet. */
+    old = umask(~ca->mode & 0777);
+    if (bind(fd, (const struct sockaddr *)&sun, sizeof(sun)) == -1) {
+        rc = -errno;
+        if (rc == UV_EADDRINUSE && (rc = unlink_stale(&sun)) == 0 &&
+            bind(fd, (const struct sockaddr *)&sun, sizeof(sun)) == -1)
+            rc = -errno;
+    }
+    umask(old);
+    if (rc == 0 && (chmod(sun.sun_path, ca->mode) == -1 || listen(fd, 64) == -1))
+        rc = -errno;
+    if (rc != 0) {
+        close(fd);
+        return rc;
+    }
+    return fd;
+}
+
+static int tcp_socket(const struct conf_admin *ca)
+{
+    int fd = socket(ca->addr.sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+
+    if (fd == -1)
+        return -errno;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+        bind(fd, (const struct sockaddr *)&ca->addr.sa, ca->addr.salen) == -1 ||
+        listen(fd, 64) == -1) {
+        int err = -errno;
+        close(fd);
+        return err;
+    }
+    return fd;
+}
+
+int px_admin_socket(const struct conf_admin *ca)
+{
+    return ca->unix_path ? unix_socket(ca) : tcp_socket(ca);
+}
+
+const char *px_admin_addr_text(const struct conf_admin *ca)
+{
+    return ca->unix_path ? ca->unix_path : ca->addr.text;
+}
+
+struct px_admin *px_admin_start(struct px_control *ctl, int fd)
+{
+    const struct conf_admin *ca = &px_admin_conf(ctl)->admin;
     struct px_admin *a;
     int rc;
 
-    if (!ca->enabled || ca->addr.salen == 0)
+    if ((a = calloc(1, sizeof(*a))) == NULL)
         return NULL;
-    if ((a = calloc(1, sizeof(*a))) == NULL) {
-        px_log(PX_LOG_ERR, NULL, "event=admin_failed reason=out_of_memory");
-        return NULL;
-    }
     a->ctl = ctl;
+    a->unix_socket = ca->unix_path != NULL;
     px_list_init(&a->conns);
-    uv_tcp_init(&ctl->loop, &a->listener);
-    a->listener.data = a;
-    if ((rc = uv_tcp_bind(&a->listener, (const struct sockaddr *)&ca->addr.sa, 0)) != 0 ||
-        (rc = uv_listen((uv_stream_t *)&a->listener, 64, on_admin_connection)) != 0) {
-        px_log(PX_LOG_ERR, NULL, "event=admin_listen_failed addr=%s err=%s", ca->addr.text,
-               uv_strerror(rc));
+    if (a->unix_socket) {
+        uv_pipe_init(&ctl->loop, &a->listener.pipe, 0);
+        rc = uv_pipe_open(&a->listener.pipe, fd);
+    } else {
+        uv_tcp_init(&ctl->loop, &a->listener.tcp);
+        rc = uv_tcp_open(&a->listener.tcp, fd);
+    }
+    a->listener.handle.data = a;
+    if (rc != 0 || uv_listen(&a->listener.stream, 64, on_admin_connection) != 0) {
+        if (rc != 0)
+            close(fd);
         a->closing = true;
         a->pending_closes = 1;
-        uv_close((uv_handle_t *)&a->listener, on_admin_listener_closed);
+        uv_close(&a->listener.handle, on_admin_listener_closed);
         return NULL;
     }
-    px_log(PX_LOG_INFO, NULL, "event=admin_listening addr=%s", ca->addr.text);
+    if (a->unix_socket)
+        snprintf(a->unix_path, sizeof(a->unix_path), "%s", ca->unix_path);
+    px_log(PX_LOG_INFO, NULL, "event=admin_listening addr=%s", px_admin_addr_text(ca));
     a->guest.close = close_guest;
     ctl->admin = &a->guest;
     return a;
@@ -265,7 +372,9 @@ void px_admin_close(struct px_admin *a)
         return;
     a->closing = true;
     a->pending_closes++;
-    uv_close((uv_handle_t *)&a->listener, on_admin_listener_closed);
+    uv_close(&a->listener.handle, on_admin_listener_closed);
+    if (a->unix_path[0])
+        unlink(a->unix_path);
     for (n = a->conns.next; n != &a->conns;) {
         struct admin_conn *ac = px_container_of(n, struct admin_conn, node);
         n = n->next;
@@ -460,7 +569,7 @@ static int on_undrain(struct px_control *ctl, const struct call *c, struct px_sb
 enum { M_GET = 1, M_HEAD = 2, M_POST = 4, M_READ = M_GET | M_HEAD };
 
 /* Who may call a route: OPEN always (load balancer checks), READ and WRITE
- * with the bearer token when one is set; WRITE also only by POST. */
+ * as check_access() says. */
 enum access { OPEN, READ, WRITE };
 
 struct route {
@@ -469,18 +578,28 @@ struct route {
     enum access access;
     const char *ctype;
     route_cb handler;
+    const char *headers; /* extra response header lines, or "" */
 };
 
+/* The page runs only its own inline script and style, fetches only this
+ * origin, and may not be framed (clickjacking a drain button, should it
+ * ever get one). */
+#define PAGE_HEADERS                                                                               \
+    "X-Frame-Options: DENY\r\n"                                                                    \
+    "Content-Security-Policy: default-src 'none'; script-src 'unsafe-inline'; "                    \
+    "style-src 'unsafe-inline'; connect-src 'self'; base-uri 'none'; form-action 'none'; "         \
+    "frame-ancestors 'none'\r\n"
+
 static const struct route routes[] = {
-    {"/healthz", M_READ, OPEN, TEXT, on_healthz},
-    {"/readyz", M_READ, OPEN, TEXT, on_readyz},
-    {"/status", M_READ, READ, JSON, on_status},
-    {"/metrics", M_READ, READ, "text/plain; version=0.0.4; charset=utf-8", on_metrics},
-    {"/debug/route", M_READ, READ, JSON, on_debug_route},
-    {"/", M_READ, READ, "text/html; charset=utf-8", on_page},
-    {"/reload", M_POST, WRITE, JSON, on_reload},
-    {"/regions/*/drain", M_POST, WRITE, JSON, on_drain},
-    {"/regions/*/undrain", M_POST, WRITE, JSON, on_undrain},
+    {"/healthz", M_READ, OPEN, TEXT, on_healthz, ""},
+    {"/readyz", M_READ, OPEN, TEXT, on_readyz, ""},
+    {"/status", M_READ, READ, JSON, on_status, ""},
+    {"/metrics", M_READ, READ, "text/plain; version=0.0.4; charset=utf-8", on_metrics, ""},
+    {"/debug/route", M_READ, READ, JSON, on_debug_route, ""},
+    {"/", M_READ, READ, "text/html; charset=utf-8", on_page, PAGE_HEADERS},
+    {"/reload", M_POST, WRITE, JSON, on_reload, ""},
+    {"/regions/*/drain", M_POST, WRITE, JSON, on_drain, ""},
+    {"/regions/*/undrain", M_POST, WRITE, JSON, on_undrain, ""},
 };
 
 /* Matches PATH against PATTERN; a '*' segment is copied into ARG (cut to CAP). */
@@ -522,6 +641,58 @@ static int refuse(struct px_admin_resp *rs, int status, const char *headers, con
     return status;
 }
 
+/* Host names the admin listener itself: its address text, or localhost,
+ * 127.0.0.1 or [::1] with its port. A page that rebinds its own DNS name to
+ * 127.0.0.1 still sends its own name, so it gets nothing here. */
+static bool host_allowed(const struct conf_admin *ca, const char *host)
+{
+    static const char *const names[] = {"localhost", "127.0.0.1", "[::1]"};
+    const char *colon;
+    char port[8];
+
+    if (host == NULL)
+        return false;
+    if (strcasecmp(host, ca->addr.text) == 0)
+        return true;
+    colon = strrchr(ca->addr.text, ':');
+    snprintf(port, sizeof(port), "%s", colon ? colon : "");
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        size_t n = strlen(names[i]);
+        if (strncasecmp(host, names[i], n) == 0 && strcmp(host + n, port) == 0)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * The access class, checked once for every route (docs/SECURITY.md). With a
+ * token, READ and WRITE need it. Without one (loopback or unix only), a
+ * browser on this machine is the threat: TCP requests must name the admin
+ * address in Host (DNS rebinding), and WRITE requests must carry
+ * X-Georoute-Admin, which a cross-origin page cannot send without a CORS
+ * preflight we never grant. WRITE requests with an Origin come from a page:
+ * refused either way. Returns 0 or the refusal's status.
+ */
+static int check_access(const struct conf_admin *ca, const struct route *rt,
+                        const struct px_admin_req *rq, struct px_admin_resp *rs)
+{
+    if (rt->access == OPEN)
+        return 0;
+    if (ca->token != NULL && !bearer_matches(ca->token, rq->auth))
+        return refuse(rs, 401, "WWW-Authenticate: Bearer realm=\"georoute\"\r\n", "unauthorized\n");
+    if (ca->token == NULL && !rq->unix_socket && !host_allowed(ca, rq->host))
+        return refuse(rs, 421, "", "misdirected request: Host is not the admin address\n");
+    if (rt->access != WRITE)
+        return 0;
+    if (rq->origin != NULL)
+        return refuse(rs, 403, "",
+                      "forbidden: state-changing requests are not taken from "
+                      "web pages (Origin present)\n");
+    if (ca->token == NULL && !rq->admin_header)
+        return refuse(rs, 403, "", "forbidden: send the header X-Georoute-Admin: 1\n");
+    return 0;
+}
+
 int px_admin_handle(struct px_control *ctl, const struct px_admin_req *rq, struct px_admin_resp *rs)
 {
     const struct conf_admin *ca = &px_admin_conf(ctl)->admin;
@@ -545,9 +716,10 @@ int px_admin_handle(struct px_control *ctl, const struct px_admin_req *rq, struc
         return refuse(rs, 405, rt->methods == M_POST ? "Allow: POST\r\n" : "Allow: GET, HEAD\r\n",
                       rt->methods == M_POST ? "method not allowed: use POST\n"
                                             : "method not allowed\n");
-    if (rt->access == WRITE && ca->token != NULL && !bearer_matches(ca->token, rq->auth))
-        return refuse(rs, 401, "WWW-Authenticate: Bearer realm=\"georoute\"\r\n", "unauthorized\n");
+    if (check_access(ca, rt, rq, rs) != 0)
+        return rs->status;
     rs->ctype = rt->ctype;
+    rs->headers = rt->headers;
     rs->status = rt->handler(ctl, &c, &rs->body, &rs->ctype);
     return rs->status;
 }

@@ -13,16 +13,29 @@
 
 #include <stdbool.h>
 
+struct conf_admin;
 struct px_control;
 struct px_admin;
 
 /*
- * Binds the admin listener of CTL's config on CTL's loop (call before the
- * control thread runs, or on it) and registers it as CTL's guest, which the
- * control thread closes when it stops. Returns the listener, or NULL when
- * the config disables it or the bind failed (logged: the proxy runs without it).
+ * Opens the listening socket of CA (admin.listen enabled): TCP, or a unix
+ * socket created with mode CA->mode (a stale socket file nobody listens on
+ * is replaced; a live one is EADDRINUSE). Call from main before any other
+ * thread runs (it sets the umask for a moment). Returns the fd or a
+ * negative errno.
  */
-struct px_admin *px_admin_start(struct px_control *ctl);
+int px_admin_socket(const struct conf_admin *ca);
+
+/* The address text of CA for messages: "127.0.0.1:9901" or the socket path. */
+const char *px_admin_addr_text(const struct conf_admin *ca);
+
+/*
+ * Serves the listening socket FD (from px_admin_socket, taken over) on CTL's
+ * loop, before the control thread runs, and registers it as CTL's guest,
+ * which the control thread closes when it stops. Returns the listener, or
+ * NULL without memory (FD is closed then).
+ */
+struct px_admin *px_admin_start(struct px_control *ctl, int fd);
 
 /*
  * Stops listening and closes every admin connection, on the control thread.
@@ -35,6 +48,10 @@ struct px_admin_req {
     const char *method;
     const char *target; /* path and query */
     const char *auth;   /* Authorization */
+    const char *host;   /* Host */
+    const char *origin; /* Origin */
+    bool admin_header;  /* X-Georoute-Admin was sent (browsers cannot, cross-origin) */
+    bool unix_socket;   /* arrived on the unix socket: its file mode is the access control */
 };
 
 /* The answer: status, content type, extra header lines and body. */

@@ -34,8 +34,7 @@ enum object {
 
 struct metric;
 typedef double (*metric_get_cb)(const struct scrape *sc, size_t i);
-typedef void (*metric_write_cb)(struct px_sbuf *b, const struct scrape *sc,
-                                const struct metric *m);
+typedef void (*metric_write_cb)(struct px_sbuf *b, const struct scrape *sc, const struct metric *m);
 
 struct metric {
     const char *name;
@@ -345,8 +344,14 @@ static void w_connections(struct px_sbuf *b, const struct scrape *sc, const stru
 
 /* ------------------------------------------------------------ the table */
 
-#define GET(n, t, o, h, g) {.name = n, .type = t, .obj = o, .help = h, .get = g}
-#define CUSTOM(n, t, h, w) {.name = n, .type = t, .obj = OBJ_CUSTOM, .help = h, .write = w}
+#define GET(n, t, o, h, g)                                                                         \
+    {                                                                                              \
+        .name = n, .type = t, .obj = o, .help = h, .get = g                                        \
+    }
+#define CUSTOM(n, t, h, w)                                                                         \
+    {                                                                                              \
+        .name = n, .type = t, .obj = OBJ_CUSTOM, .help = h, .write = w                             \
+    }
 
 static const struct metric metrics[] = {
     CUSTOM("georoute_build_info", "gauge", "Build information; always 1.", w_build_info),

@@ -9,6 +9,6 @@
 #include <stddef.h>
 
 extern const unsigned char px_admin_page[]; /* the file's bytes, then a NUL */
-extern const size_t px_admin_page_len; /* without the NUL */
+extern const size_t px_admin_page_len;      /* without the NUL */
 
 #endif

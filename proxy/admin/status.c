@@ -14,9 +14,8 @@
 
 static const char *region_name(const struct px_control *ctl, int r)
 {
-    return r >= 0 && (size_t)r < px_admin_conf(ctl)->nregions
-               ? px_admin_conf(ctl)->regions[r].name
-               : NULL;
+    return r >= 0 && (size_t)r < px_admin_conf(ctl)->nregions ? px_admin_conf(ctl)->regions[r].name
+                                                              : NULL;
 }
 
 /* A zone's current choice: region, slow-start secondary and share, and why. */

@@ -261,7 +261,10 @@ static int check_layout(const struct conf *oc, const struct conf *nc, char *err,
         (oc->access_log && strcmp(oc->access_log, nc->access_log) != 0))
         return layout_error(err, errlen, nc, top, "access_log");
     if (oc->admin.enabled != nc->admin.enabled ||
-        strcmp(oc->admin.addr.text, nc->admin.addr.text) != 0)
+        strcmp(oc->admin.addr.text, nc->admin.addr.text) != 0 ||
+        strcmp(oc->admin.unix_path ? oc->admin.unix_path : "",
+               nc->admin.unix_path ? nc->admin.unix_path : "") != 0 ||
+        oc->admin.mode != nc->admin.mode)
         return layout_error(err, errlen, nc, top, "admin.listen");
     return 0;
 }

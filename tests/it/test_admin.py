@@ -23,12 +23,17 @@ PROBE = {"interval": "300ms", "fastinter": "100ms", "downinter": "300ms", "timeo
          "rise": 1, "fall": 1, "path": "/hello"}
 
 
-def http(port, path, method="GET", token=None, timeout=10):
-    """(status, headers dict, body bytes) of one admin request."""
+def http(port, path, method="GET", token=None, timeout=10, headers=None):
+    """(status, headers dict, body bytes) of one admin request. POSTs carry
+    X-Georoute-Admin, as every non-browser client must (docs/SECURITY.md)."""
     req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), method=method,
                                  data=b"" if method == "POST" else None)
+    if method == "POST":
+        req.add_header("X-Georoute-Admin", "1")
     if token is not None:
         req.add_header("Authorization", "Bearer " + token)
+    for k, v in (headers or {}).items():
+        req.add_header(k, v)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
             return r.status, dict(r.headers), r.read()
@@ -283,18 +288,22 @@ class Admin(unittest.TestCase):
         self.wait_backend("near")
         self.assertEqual(get_json(self.admin, "/status")["zones"][0]["switches"], 2)
 
-    def test_token_required_for_post(self):
+    def test_token_required(self):
         self.start(token="s3cret-token")
         self.assertEqual(http(self.admin, "/regions/near/drain", method="POST")[0], 401)
         st, hdrs, _ = http(self.admin, "/regions/near/drain", method="POST", token="wrong")
         self.assertEqual(st, 401)
         self.assertIn("Bearer", hdrs.get("WWW-Authenticate", ""))
-        self.assertFalse(get_json(self.admin, "/status")["regions"][0]["drained"])
+        st, _, body = http(self.admin, "/status", token="s3cret-token")
+        self.assertFalse(json.loads(body)["regions"][0]["drained"])
         st, _, _ = http(self.admin, "/regions/near/drain", method="POST", token="s3cret-token")
         self.assertEqual(st, 200)
-        self.assertTrue(get_json(self.admin, "/status")["regions"][0]["drained"])
-        # Reads need no token.
-        self.assertEqual(http(self.admin, "/metrics")[0], 200)
+        st, _, body = http(self.admin, "/status", token="s3cret-token")
+        self.assertTrue(json.loads(body)["regions"][0]["drained"])
+        # Reads need it too; the load balancers' checks stay open.
+        self.assertEqual(http(self.admin, "/metrics")[0], 401)
+        self.assertEqual(http(self.admin, "/metrics", token="s3cret-token")[0], 200)
+        self.assertEqual(http(self.admin, "/healthz")[0], 200)
 
     def test_debug_route(self):
         self.start(geo=True)

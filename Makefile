@@ -59,6 +59,10 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(call quiet,CC,$<)$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(ALL_CFLAGS) $(WARN) -c -o $@ $<
 
+# /metrics reports the git revision it was built from (build_info).
+GIT_REV := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+$(BUILD)/proxy/admin/metrics.o: CPPFLAGS += -DPX_REVISION='"$(GIT_REV)"'
+
 # The admin status page is an HTML file compiled in as a byte array (od is
 # POSIX, so no xxd or objcopy tricks).
 $(BUILD)/gen/admin_page.c: proxy/admin/page.html

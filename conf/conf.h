@@ -272,7 +272,8 @@ struct conf_dns {
 };
 
 struct conf {
-    char *path; /* owned; file name used in messages */
+    char *path;    /* owned; file name used in messages */
+    uint64_t hash; /* FNV-1a of the file's bytes: which config is in force */
 
     struct conf_addr *listen; /* owned, nlisten entries (at least 1) */
     size_t nlisten;

@@ -11,16 +11,33 @@
 #include "proxy/base/px.h"
 #include "proxy/state/stats.h"
 
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 /* What one scrape reads once and every row shares. */
+/* The process figures Prometheus client libraries export, from /proc/self. */
+struct proc_figures {
+    double start_s; /* unix time the process started */
+    double cpu_s;   /* user + system CPU time */
+    double rss_bytes;
+    double open_fds, max_fds;
+};
+
 struct scrape {
     struct px_control *ctl; /* borrowed */
     const struct conf *cf;  /* borrowed */
     struct px_stats s;      /* owned: the workers' stats, summed */
     uint64_t now_ms;
+    struct proc_figures proc; /* NAN where /proc did not say */
 };
+
+#ifndef PX_REVISION
+#define PX_REVISION "unknown" /* the Makefile passes `git describe --always --dirty` */
+#endif
 
 /* The objects a family has one sample for. */
 enum object {
@@ -162,7 +179,109 @@ static void slot_labels(char *buf, size_t cap, const struct scrape *sc, size_t z
     px_sbuf_dispose(&b);
 }
 
+/* ------------------------------------------------------------ /proc/self */
+
+/* Reads up to CAP - 1 bytes of PATH into BUF; false when it cannot. */
+static bool read_small(const char *path, char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "re");
+    size_t n;
+    if (f == NULL)
+        return false;
+    n = fread(buf, 1, cap - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return n > 0;
+}
+
+static void read_proc(struct proc_figures *p)
+{
+    long tick = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+    unsigned long long utime, stime, start, btime = 0, rss;
+    char buf[4096], *s;
+    struct rlimit rl;
+    DIR *d;
+
+    p->start_s = p->cpu_s = p->rss_bytes = p->open_fds = p->max_fds = NAN;
+    /* Fields 14, 15 (utime, stime) and 22 (starttime) come after the
+     * command name, which may hold spaces: parse from its closing ')'. */
+    if (read_small("/proc/self/stat", buf, sizeof(buf)) && (s = strrchr(buf, ')')) != NULL &&
+        sscanf(s + 2,
+               "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %*d "
+               "%*d %llu",
+               &utime, &stime, &start) == 3 &&
+        tick > 0) {
+        p->cpu_s = (double)(utime + stime) / (double)tick;
+        if (read_small("/proc/stat", buf, sizeof(buf)) && (s = strstr(buf, "\nbtime ")) != NULL &&
+            sscanf(s, "\nbtime %llu", &btime) == 1)
+            p->start_s = (double)btime + (double)start / (double)tick;
+    }
+    if (read_small("/proc/self/statm", buf, sizeof(buf)) && sscanf(buf, "%*u %llu", &rss) == 1)
+        p->rss_bytes = (double)rss * (double)page;
+    if ((d = opendir("/proc/self/fd")) != NULL) {
+        double n = 0;
+        for (struct dirent *e; (e = readdir(d)) != NULL;)
+            n += e->d_name[0] != '.';
+        closedir(d);
+        p->open_fds = n - 1; /* the directory's own fd */
+    }
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        p->max_fds = (double)rl.rlim_cur;
+}
+
 /* ------------------------------------------------------------ getters */
+
+static double g_start_time(const struct scrape *sc, size_t i)
+{
+    (void)i;
+    return sc->proc.start_s;
+}
+
+static double g_cpu(const struct scrape *sc, size_t i)
+{
+    (void)i;
+    return sc->proc.cpu_s;
+}
+
+static double g_open_fds(const struct scrape *sc, size_t i)
+{
+    (void)i;
+    return sc->proc.open_fds;
+}
+
+static double g_max_fds(const struct scrape *sc, size_t i)
+{
+    (void)i;
+    return sc->proc.max_fds;
+}
+
+static double g_rss(const struct scrape *sc, size_t i)
+{
+    (void)i;
+    return sc->proc.rss_bytes;
+}
+
+static double g_reload_ok(const struct scrape *sc, size_t i)
+{
+    (void)i;
+    return !sc->ctl->last_reload_failed;
+}
+
+static double g_reload_time(const struct scrape *sc, size_t i)
+{
+    (void)i;
+    return (double)sc->ctl->config_loaded_unix_s;
+}
+
+static double g_backend_ejections(const struct scrape *sc, size_t i)
+{
+    return (double)sc->ctl->backends[i]->health.ejections_total;
+}
+
+static double g_backend_probe_failures(const struct scrape *sc, size_t i)
+{
+    return (double)sc->ctl->backends[i]->probe_failures;
+}
 
 static double g_uptime(const struct scrape *sc, size_t i)
 {
@@ -250,7 +369,24 @@ static void w_build_info(struct px_sbuf *b, const struct scrape *sc, const struc
     (void)sc;
     px_sbuf_printf(b, "%s{", m->name);
     label(b, "version", PX_VERSION, true);
+    label(b, "revision", PX_REVISION, false);
     px_sbuf_puts(b, "} 1\n");
+}
+
+static void w_config_hash(struct px_sbuf *b, const struct scrape *sc, const struct metric *m)
+{
+    px_sbuf_printf(b, "%s{hash=\"%016llx\"} 1\n", m->name, (unsigned long long)sc->cf->hash);
+}
+
+static void w_geoip_build(struct px_sbuf *b, const struct scrape *sc, const struct metric *m)
+{
+    for (size_t i = 0; i < sc->cf->geo.ndbs; i++) {
+        struct geo_db_meta meta;
+        geo_db_meta(sc->ctl->snap->dbs[i], &meta);
+        px_sbuf_printf(b, "%s{", m->name);
+        label(b, "path", sc->cf->geo.dbs[i].path, true);
+        px_sbuf_printf(b, "} %llu\n", (unsigned long long)meta.build_epoch);
+    }
 }
 
 static void w_reloads(struct px_sbuf *b, const struct scrape *sc, const struct metric *m)
@@ -354,12 +490,29 @@ static void w_connections(struct px_sbuf *b, const struct scrape *sc, const stru
     }
 
 static const struct metric metrics[] = {
+    GET("process_start_time_seconds", "gauge", OBJ_PROCESS,
+        "Start time of the process since unix epoch in seconds.", g_start_time),
+    GET("process_cpu_seconds_total", "counter", OBJ_PROCESS,
+        "Total user and system CPU time spent in seconds.", g_cpu),
+    GET("process_open_fds", "gauge", OBJ_PROCESS, "Number of open file descriptors.", g_open_fds),
+    GET("process_max_fds", "gauge", OBJ_PROCESS, "Maximum number of open file descriptors.",
+        g_max_fds),
+    GET("process_resident_memory_bytes", "gauge", OBJ_PROCESS, "Resident memory size in bytes.",
+        g_rss),
     CUSTOM("georoute_build_info", "gauge", "Build information; always 1.", w_build_info),
     GET("georoute_uptime_seconds", "gauge", OBJ_PROCESS,
         "Seconds since the control thread started.", g_uptime),
     GET("georoute_config_generation", "gauge", OBJ_PROCESS,
         "Generation of the config snapshot in use.", g_generation),
     CUSTOM("georoute_config_reloads_total", "counter", "Config reloads by result.", w_reloads),
+    GET("georoute_config_last_reload_successful", "gauge", OBJ_PROCESS,
+        "0 when the last reload was rejected (the config before it stays in force).", g_reload_ok),
+    GET("georoute_config_last_reload_success_timestamp_seconds", "gauge", OBJ_PROCESS,
+        "Unix time the config in force was loaded (start or last good reload).", g_reload_time),
+    CUSTOM("georoute_config_hash", "gauge",
+           "FNV-1a hash of the config file in force, as a label; always 1.", w_config_hash),
+    CUSTOM("georoute_geoip_database_build_timestamp_seconds", "gauge",
+           "Build time of each geo database in use (its metadata build_epoch).", w_geoip_build),
     CUSTOM("georoute_requests_total", "counter",
            "Requests answered, by client zone, serving region and status class.", w_requests),
     CUSTOM("georoute_request_duration_seconds", "histogram",
@@ -376,6 +529,10 @@ static const struct metric metrics[] = {
         "EWMA of the backend's passing probe round trips.", g_backend_rtt),
     GET("georoute_backend_inflight", "gauge", OBJ_BACKEND, "Requests in flight on the backend.",
         g_backend_inflight),
+    GET("georoute_backend_ejections_total", "counter", OBJ_BACKEND,
+        "Ejections of the backend by passive outlier detection.", g_backend_ejections),
+    GET("georoute_backend_probe_failures_total", "counter", OBJ_BACKEND,
+        "Active health probes of the backend that failed.", g_backend_probe_failures),
     GET("georoute_region_healthy", "gauge", OBJ_REGION,
         "1 when the region has enough usable backends.", g_region_healthy),
     GET("georoute_region_drained", "gauge", OBJ_REGION,
@@ -405,6 +562,8 @@ static const struct metric metrics[] = {
 void px__admin_metrics(struct px_control *ctl, struct px_sbuf *b)
 {
     struct scrape sc = {.ctl = ctl, .cf = px_admin_conf(ctl), .now_ms = uv_now(&ctl->loop)};
+
+    read_proc(&sc.proc);
 
     if (px_control_scrape(ctl, &sc.s) != 0) {
         b->oom = true;

@@ -13,6 +13,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define TICK_MS 50
 #define REPUBLISH_MS 1000
@@ -392,12 +393,15 @@ int px_control_reload(struct px_control *ctl, char *err, size_t errlen)
         px_config_unref(cfg);
         px_snapshot_unref(snap);
         ctl->reloads_failed++;
+        ctl->last_reload_failed = true;
         px_log(PX_LOG_ERR, NULL, "event=reload result=failed kept=old error=\"%s\"", err);
         return -1;
     }
     px_config_unref(cfg);
     ctl->geo_error[0] = '\0';
     ctl->reloads_ok++;
+    ctl->last_reload_failed = false;
+    ctl->config_loaded_unix_s = (uint64_t)time(NULL);
     px_log(PX_LOG_INFO, NULL,
            "event=reload result=ok generation=%llu config=%s regions=%zu zones=%zu backends=%zu",
            (unsigned long long)snap->generation, ctl_conf(ctl)->path, ctl_conf(ctl)->nregions,
@@ -525,6 +529,7 @@ int px_control_init(struct px_control *ctl, struct px_snapshot *snap, struct px_
     if ((rc = uv_loop_init(&ctl->loop)) != 0)
         return rc;
     uv_mutex_init(&ctl->ready_lock);
+    ctl->config_loaded_unix_s = (uint64_t)time(NULL);
     uv_mutex_init(&ctl->workers_lock);
     uv_cond_init(&ctl->ready_cond);
     uv_async_init(&ctl->loop, &ctl->wake, on_control_wake);

@@ -31,6 +31,7 @@ static void on_probe_done(void *data, int err, double rtt_ms, int status)
 
     cb->probe = NULL;
     cb->last_err = err;
+    cb->probe_failures += err != 0;
     cb->last_status = status;
     cb->last_probe_ms = now;
     ch = px_health_probe(&cb->health, err == 0, rtt_ms, now);

@@ -203,6 +203,20 @@ class Admin(unittest.TestCase):
                      "georoute_geo_lookups_total", "georoute_config_reloads_total",
                      'georoute_connections{side="client"}', "georoute_build_info"):
             self.assertIn(name, text)
+        # Issue 17: process, reload, config and per-backend counter families.
+        for name in ("process_start_time_seconds", "process_cpu_seconds_total",
+                     "process_open_fds", "process_max_fds", "process_resident_memory_bytes",
+                     "georoute_config_last_reload_successful 1",
+                     "georoute_config_last_reload_success_timestamp_seconds",
+                     'georoute_backend_probe_failures_total{region="near",backend="%s"} 0' % near,
+                     'georoute_backend_ejections_total{region="near",backend="%s"} 0' % near):
+            self.assertIn(name, text)
+        self.assertRegex(text, r'(?m)^georoute_config_hash\{hash="[0-9a-f]{16}"\} 1$')
+        self.assertRegex(text, r'(?m)^georoute_build_info\{version="[^"]+",revision="[^"]+"\} 1$')
+        fds = float(re.search(r"(?m)^process_open_fds (\S+)$", text).group(1))
+        self.assertGreater(fds, 3)
+        start = float(re.search(r"(?m)^process_start_time_seconds (\S+)$", text).group(1))
+        self.assertLess(abs(start - time.time()), 3600)
 
     def test_prometheus_scrapes(self):
         if not shutil.which("prometheus"):
@@ -249,6 +263,12 @@ class Admin(unittest.TestCase):
             plog = f.read().decode("utf-8", "replace")
         self.assertTrue(ok, "series %s\n%s" % (got[0], plog[-3000:]))
         self.assertEqual(set(got[0].values()), {"1"})
+        # The families added for dashboards are ingested too.
+        for q in ("process_resident_memory_bytes", "georoute_config_last_reload_successful",
+                  "georoute_backend_probe_failures_total", "georoute_config_hash"):
+            st, _, body = http(web, "/api/v1/query?query=" + q, timeout=5)
+            self.assertEqual(st, 200, body)
+            self.assertTrue(json.loads(body)["data"]["result"], q)
 
     def test_readyz_flips_with_backends(self):
         self.start()

@@ -228,7 +228,18 @@ TEST(admin_metrics_and_status_shape)
     ASSERT_STR_CONTAINS(b.data, "georoute_region_drained{region=\"west\"} 1\n");
     ASSERT_STR_CONTAINS(b.data, "georoute_zone_route{zone=\"lab\",region=\"west\"} 0\n");
     ASSERT_STR_CONTAINS(b.data, "georoute_client_rtt_seconds_bucket{zone=\"lab\",le=\"+Inf\"} 0\n");
-    ASSERT_STR_CONTAINS(b.data, "georoute_build_info{version=\"" PX_VERSION "\"} 1\n");
+    ASSERT_STR_CONTAINS(b.data, "georoute_build_info{version=\"" PX_VERSION "\",revision=\"");
+    ASSERT_STR_CONTAINS(b.data, "georoute_backend_probe_failures_total{region=\"east\","
+                                "backend=\"127.0.0.1:2\"} 0\n");
+    ASSERT_STR_CONTAINS(b.data, "georoute_backend_ejections_total{region=\"west\","
+                                "backend=\"127.0.0.1:4\"} 0\n");
+    ASSERT_STR_CONTAINS(b.data, "georoute_config_last_reload_successful 1\n");
+    ASSERT_STR_CONTAINS(b.data, "georoute_config_hash{hash=\"");
+    ASSERT_STR_CONTAINS(b.data,
+                        "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total ");
+    ASSERT_STR_CONTAINS(b.data, "\nprocess_open_fds ");
+    ASSERT_STR_CONTAINS(b.data, "\nprocess_resident_memory_bytes ");
+    ASSERT_STR_CONTAINS(b.data, "\nprocess_start_time_seconds ");
     ASSERT_EQ(call(&f, "GET", "/status", NULL, &b), 200);
     ASSERT_STR_CONTAINS(b.data, "\"name\":\"west\",\"healthy\":false,\"drained\":true");
     ASSERT_STR_CONTAINS(b.data, "\"address\":\"127.0.0.1:2\"");

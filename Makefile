@@ -34,7 +34,7 @@ quiet = $(if $(Q),@printf '  %-6s %s\n' '$(1)' '$(2)';)
 
 PROXY_SRC := $(wildcard proxy/*/*.c)
 LIB_SRC   := $(PROXY_SRC) $(wildcard geo/*.c) $(wildcard conf/*.c)
-LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/admin_page.o
 VENDOR_OBJ := $(addprefix $(BUILD)/vendor/,llhttp.o api.o http.o)
 UNIT_SRC  := $(wildcard tests/unit/*.c tests/unit/*/*.c tests/unit/*/*/*.c)
 UNIT_OBJ  := $(UNIT_SRC:%.c=$(BUILD)/%.o)
@@ -58,6 +58,22 @@ $(BUILD)/libgeoroute.a: $(LIB_OBJ) $(VENDOR_OBJ)
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(call quiet,CC,$<)$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(ALL_CFLAGS) $(WARN) -c -o $@ $<
+
+# /metrics reports the git revision it was built from (build_info).
+GIT_REV := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+$(BUILD)/proxy/admin/metrics.o: CPPFLAGS += -DPX_REVISION='"$(GIT_REV)"'
+
+# The admin status page is an HTML file compiled in as a byte array (od is
+# POSIX, so no xxd or objcopy tricks).
+$(BUILD)/gen/admin_page.c: proxy/admin/page.html
+	@mkdir -p $(dir $@)
+	$(call quiet,GEN,$@){ echo '/* Generated from $< by the Makefile. */'; \
+	  echo '#include "proxy/admin/page.h"'; echo 'const unsigned char px_admin_page[] = {'; \
+	  od -An -v -tx1 $< | sed 's/ *\([0-9a-f][0-9a-f]\)/0x\1,/g'; echo '0};'; \
+	  echo 'const size_t px_admin_page_len = sizeof(px_admin_page) - 1;'; } > $@.tmp && mv -f $@.tmp $@
+
+$(BUILD)/gen/admin_page.o: $(BUILD)/gen/admin_page.c
+	$(call quiet,CC,$<)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(WARN) -c -o $@ $<
 
 # llhttp is compiled from Debian's sources, never copied here, and never
 # held to our warning flags.

@@ -267,6 +267,10 @@ int conf_load_string(const char *text, size_t len, const char *name, struct conf
         conf_free(c);
         return -1;
     }
+    /* FNV-1a: not a defence, a fingerprint to compare across instances. */
+    c->hash = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < len; i++)
+        c->hash = (c->hash ^ (unsigned char)text[i]) * 0x100000001b3ull;
     *out = c;
     return 0;
 }
@@ -382,6 +386,9 @@ void conf_free(struct conf *c)
         conf__zone_dispose(&c->zones[i]);
     free(c->zones);
     free(c->admin.token);
+    free(c->admin.unix_path);
+    free(c->admin.token_file);
+    free(c->admin.token_env);
     free(c->dns.servers);
     free(c->path);
     free(c);

@@ -321,9 +321,14 @@ struct conf_routing {
 };
 
 struct conf_admin {
-    unsigned enabled;      /* 0 with `listen: off` */
-    struct conf_addr addr; /* default 127.0.0.1:9901; zeroed when !enabled */
-    char *token;           /* owned; bearer token, NULL = none (loopback listen only) */
+    unsigned enabled;         /* 0 with `listen: off` */
+    struct conf_addr addr;    /* default 127.0.0.1:9901; zeroed when !enabled or unix */
+    char *unix_path;          /* owned; `listen: unix:/path`, else NULL */
+    uint32_t mode;            /* file mode of the unix socket, default 0600 */
+    char *token;              /* owned; bearer token, NULL = none (loopback or unix only) */
+    char *token_file;         /* owned; where token was read from, or NULL */
+    char *token_env;          /* owned; the environment variable token came from, or NULL */
+    uint32_t max_connections; /* admin connections open at once, default 64 */
 };
 
 enum conf_dns_family {
@@ -345,7 +350,8 @@ struct conf_dns {
 };
 
 struct conf {
-    char *path; /* owned; file name used in messages */
+    char *path;    /* owned; file name used in messages */
+    uint64_t hash; /* FNV-1a of the file's bytes: which config is in force */
 
     struct conf_addr *listen; /* owned, nlisten entries (at least 1) */
     size_t nlisten;

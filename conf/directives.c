@@ -10,6 +10,7 @@
  */
 #include "conf/conf-int.h"
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1928,23 +1929,66 @@ static const struct conf_section routing_section = TABLE(routing_directives);
 
 /* ---- admin ---- */
 
-/* listen: an address, or `off`; sets enabled (the directive's field) and addr. */
+/* listen: an address, `unix:/absolute/path`, or `off`; sets enabled (the directive's field). */
 static int parse_admin_listen(struct conf_ctx *ctx, const struct conf_node *n,
                               const struct conf_directive *d, void *base)
 {
     struct conf_admin *a = base;
     const char *s = conf__scalar(ctx, n);
+    char q[80];
 
     (void)d;
     if (s == NULL)
         return -1;
     memset(&a->addr, 0, sizeof(a->addr));
+    free(a->unix_path);
+    a->unix_path = NULL;
     if (strcmp(s, "off") == 0) {
         a->enabled = 0;
         return 0;
     }
     a->enabled = 1;
-    return parse_addr_into(ctx, n, &a->addr);
+    if (strncmp(s, "unix:", 5) != 0)
+        return parse_addr_into(ctx, n, &a->addr);
+    /* sun_path holds 108 bytes with the NUL. */
+    if (s[5] != '/' || strlen(s + 5) > 107) {
+        conf__err(ctx, n, "invalid unix socket '%s': use unix:/absolute/path, at most 107 bytes",
+                  conf__quote(s, q, sizeof(q)));
+        return -1;
+    }
+    return store_str(ctx, n, &a->unix_path, s + 5);
+}
+
+/* mode: the unix socket's permission bits in octal, 0600 or 660. */
+static int parse_admin_mode(struct conf_ctx *ctx, const struct conf_node *n,
+                            const struct conf_directive *d, void *base)
+{
+    const char *s = conf__scalar(ctx, n);
+    char q[80], *end;
+    unsigned long v;
+
+    if (s == NULL)
+        return -1;
+    v = strtoul(s, &end, 8);
+    if (s[0] < '0' || s[0] > '7' || *end != '\0' || strlen(s) > 4 || v > 0777) {
+        conf__err(ctx, n, "invalid mode '%s': use octal permission bits such as 0600",
+                  conf__quote(s, q, sizeof(q)));
+        return -1;
+    }
+    store_uint(base, d, v);
+    return 0;
+}
+
+/* 0 when S is usable as a token, else -1 reported at N (never quoting S: it is a secret). */
+static int check_token(struct conf_ctx *ctx, const struct conf_node *n, const char *s,
+                       const char *from)
+{
+    if (s[0] == '\0' || strlen(s) > 256 || !is_visible_ascii(s)) {
+        conf__err(ctx, n, "invalid token%s: use 1 to 256 visible ASCII characters, no spaces",
+                  from);
+        return -1;
+    }
+    return 0;
 }
 
 /* token: the bearer token. Never quoted in messages: it is a secret. */
@@ -1953,13 +1997,61 @@ static int parse_admin_token(struct conf_ctx *ctx, const struct conf_node *n,
 {
     const char *s = conf__scalar(ctx, n);
 
+    if (s == NULL || check_token(ctx, n, s, "") != 0)
+        return -1;
+    return store_str(ctx, n, field_ptr(base, d), s);
+}
+
+/* token_file: the token is the file's first line (trailing white space dropped). */
+static int parse_admin_token_file(struct conf_ctx *ctx, const struct conf_node *n,
+                                  const struct conf_directive *d, void *base)
+{
+    struct conf_admin *a = base;
+    const char *s = conf__scalar(ctx, n);
+    char buf[512], q[80];
+    size_t len;
+    FILE *f;
+
+    (void)d;
     if (s == NULL)
         return -1;
-    if (s[0] == '\0' || strlen(s) > 256 || !is_visible_ascii(s)) {
-        conf__err(ctx, n, "invalid token: use 1 to 256 visible ASCII characters, no spaces");
+    if ((f = fopen(s, "r")) == NULL) {
+        conf__err(ctx, n, "cannot read token file '%s': %s", conf__quote(s, q, sizeof(q)),
+                  strerror(errno));
         return -1;
     }
-    return store_str(ctx, n, field_ptr(base, d), s);
+    len = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[len] = '\0';
+    buf[strcspn(buf, "\r\n")] = '\0';
+    len = strlen(buf);
+    while (len > 0 && (buf[len - 1] == ' ' || buf[len - 1] == '\t'))
+        buf[--len] = '\0';
+    if (check_token(ctx, n, buf, " in the token file") != 0 ||
+        store_str(ctx, n, &a->token_file, s) != 0)
+        return -1;
+    return store_str(ctx, n, &a->token, buf);
+}
+
+/* token_env: the token is the value of this environment variable at load time. */
+static int parse_admin_token_env(struct conf_ctx *ctx, const struct conf_node *n,
+                                 const struct conf_directive *d, void *base)
+{
+    struct conf_admin *a = base;
+    const char *s = conf__scalar(ctx, n), *v;
+    char q[80];
+
+    (void)d;
+    if (s == NULL)
+        return -1;
+    if ((v = getenv(s)) == NULL) {
+        conf__err(ctx, n, "environment variable '%s' is not set", conf__quote(s, q, sizeof(q)));
+        return -1;
+    }
+    if (check_token(ctx, n, v, " in the environment variable") != 0 ||
+        store_str(ctx, n, &a->token_env, s) != 0)
+        return -1;
+    return store_str(ctx, n, &a->token, v);
 }
 
 static const struct conf_directive admin_directives[] = {
@@ -1969,6 +2061,15 @@ static const struct conf_directive admin_directives[] = {
      .max = 1,
      .def = 1},
     {.name = "token", .parse = parse_admin_token, .offset = offsetof(struct conf_admin, token)},
+    {.name = "token_file", .parse = parse_admin_token_file},
+    {.name = "token_env", .parse = parse_admin_token_env},
+    {.name = "mode", .parse = parse_admin_mode, FIELD(struct conf_admin, mode), .def = 0600},
+    {.name = "max_connections",
+     .parse = conf_parse_uint,
+     FIELD(struct conf_admin, max_connections),
+     .min = 1,
+     .max = 10000,
+     .def = 64},
 };
 
 static const struct conf_section admin_section = TABLE(admin_directives);

@@ -39,6 +39,35 @@ static void check_listeners(struct conf_ctx *ctx, const struct conf_node *listen
     }
 }
 
+/* One token source at most; mode only for a unix socket. */
+static void check_admin_keys(struct conf_ctx *ctx, const struct conf_node *admin,
+                             const struct conf_admin *a)
+{
+    static const char *const sources[] = {"token", "token_file", "token_env"};
+    const char *first = NULL;
+    size_t mark;
+
+    if (admin == NULL || admin->type != CONF_NODE_MAP)
+        return;
+    for (size_t i = 0; i < sizeof(sources) / sizeof(sources[0]); i++) {
+        if (conf__map_get(admin, sources[i]) == NULL)
+            continue;
+        if (first != NULL) {
+            mark = conf__path_push(ctx, "admin.%s", sources[i]);
+            conf__err(ctx, key_or_self(admin, sources[i]),
+                      "admin.%s and admin.%s both give the token; keep one", first, sources[i]);
+            conf__path_pop(ctx, mark);
+        }
+        first = sources[i];
+    }
+    if (conf__map_get(admin, "mode") != NULL && a->unix_path == NULL) {
+        mark = conf__path_push(ctx, "admin.mode");
+        conf__err(ctx, key_or_self(admin, "mode"),
+                  "admin.mode is the file mode of a unix socket; admin.listen is not unix:/path");
+        conf__path_pop(ctx, mark);
+    }
+}
+
 /* Default address; a token when not on loopback; never one of the public listeners. */
 static void check_admin(struct conf_ctx *ctx, const struct conf_node *admin, struct conf *c)
 {
@@ -46,7 +75,8 @@ static void check_admin(struct conf_ctx *ctx, const struct conf_node *admin, str
     const struct conf_node *at = admin ? key_or_self(admin, "listen") : NULL;
     size_t mark;
 
-    if (!a->enabled)
+    check_admin_keys(ctx, admin, a);
+    if (!a->enabled || a->unix_path != NULL)
         return;
     if (a->addr.salen == 0) {
         if (admin != NULL && (admin->type == CONF_NODE_SCALAR || conf__map_get(admin, "listen")))

@@ -18,6 +18,7 @@
 #include <getopt.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -61,6 +62,31 @@ static void on_signal(uv_signal_t *s, int signum)
     uv_close((uv_handle_t *)&m->sigterm, NULL);
     uv_close((uv_handle_t *)&m->sigint, NULL);
     uv_close((uv_handle_t *)&m->sighup, NULL);
+}
+
+/*
+ * Warns when a file holding the admin token (the config file with an inline
+ * token, or admin.token_file) is readable by others: on stderr for --check,
+ * as an event otherwise. Names the file, never the secret.
+ */
+static void warn_secret_files(const struct conf *cf, bool check)
+{
+    const char *holder = cf->admin.token_file  ? cf->admin.token_file
+                         : cf->admin.token_env ? NULL
+                         : cf->admin.token     ? cf->path
+                                               : NULL;
+    struct stat st;
+
+    if (holder == NULL || stat(holder, &st) == -1 || (st.st_mode & S_IROTH) == 0)
+        return;
+    if (check)
+        fprintf(stderr,
+                "georoute: warning: %s is readable by others (mode %04o) and holds the admin "
+                "token; chmod o-r it\n",
+                holder, (unsigned)(st.st_mode & 07777));
+    else
+        px_log(PX_LOG_WARN, NULL, "event=secret_readable_by_others path=%s mode=%04o", holder,
+               (unsigned)(st.st_mode & 07777));
 }
 
 static unsigned worker_count(const struct conf *cf)
@@ -151,6 +177,7 @@ static int run(struct px_snapshot *snap)
     unsigned n = worker_count(cf);
     int *fds = calloc((size_t)n * cf->nlisten, sizeof(int));
     char why[PX_ERRBUF_BYTES];
+    int admin_fd = -1;
     int rc = 1;
 
     if (proc.client_cap == 0)
@@ -166,7 +193,19 @@ static int run(struct px_snapshot *snap)
     uv_signal_start(&m.sigint, on_signal, SIGINT);
     uv_signal_start(&m.sighup, on_signal, SIGHUP);
     m.workers = calloc(n, sizeof(*m.workers));
-    if (fds == NULL || m.workers == NULL || open_listeners(cf, n, fds) != 0)
+    if (fds == NULL || m.workers == NULL)
+        goto out;
+    /* The admin address first: when another instance holds it, this one
+     * must stop before it binds (and with SO_REUSEPORT shares) any public
+     * port. Running on without the admin listener would hide the mistake. */
+    if (cf->admin.enabled && (admin_fd = px_admin_socket(&cf->admin)) < 0) {
+        fprintf(stderr,
+                "georoute: admin.listen %s: %s (another georoute running? "
+                "`admin.listen: off` runs without the admin listener)\n",
+                px_admin_addr_text(&cf->admin), uv_strerror(admin_fd));
+        goto out;
+    }
+    if (open_listeners(cf, n, fds) != 0)
         goto out;
     proc.access_fd = px_accesslog_open(cf->access_log);
     if (proc.access_fd == -2) {
@@ -191,15 +230,19 @@ static int run(struct px_snapshot *snap)
     for (unsigned i = 0; i < n; i++)
         m.ports[i] = &m.workers[i].port;
     int err = px_control_init(&m.control, snap, m.ports, n, &proc);
-    if (err == 0) {
-        px_admin_start(&m.control);
-        /* Everything that needs root is open; no thread has started yet. */
-        if ((cf->user || cf->group) && px_privs_drop(cf->user, cf->group, why, sizeof(why)) != 0) {
-            fprintf(stderr, "georoute: %s\n", why);
-            goto out;
-        }
-        err = px_control_start(&m.control);
+    if (err == 0 && admin_fd >= 0) {
+        if (px_admin_start(&m.control, admin_fd) == NULL)
+            err = UV_ENOMEM;
+        admin_fd = -1; /* taken over */
     }
+    /* Everything that needs root is open; no thread has started yet. */
+    if (err == 0 && (cf->user || cf->group) &&
+        px_privs_drop(cf->user, cf->group, why, sizeof(why)) != 0) {
+        fprintf(stderr, "georoute: %s\n", why);
+        goto out;
+    }
+    if (err == 0)
+        err = px_control_start(&m.control);
     if (err != 0) {
         fprintf(stderr, "georoute: control thread: %s\n", uv_strerror(err));
         goto out;
@@ -235,6 +278,8 @@ static int run(struct px_snapshot *snap)
     px_log(PX_LOG_INFO, NULL, "event=stopped");
     rc = uv_loop_close(m.loop) == 0 ? 0 : 1;
 out:
+    if (admin_fd >= 0)
+        close(admin_fd);
     px_snapshot_unref(m.snap);
     if (proc.access_fd > STDERR_FILENO)
         close(proc.access_fd);
@@ -305,6 +350,7 @@ int main(int argc, char **argv)
         else
             px_log_lines(PX_LOG_WARN, "config_warning", "warning", err);
     }
+    warn_secret_files(snap->cfg->conf, check);
     if (check) {
         if (startup_checks(snap->cfg->conf) == 0) {
             px_snapshot_unref(snap);

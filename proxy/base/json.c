@@ -4,6 +4,7 @@
  * passed through: the names we write are ASCII or UTF-8 already).
  */
 #include "proxy/base/json.h"
+#include "proxy/base/px.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -105,12 +106,72 @@ void px_json_num(struct px_sbuf *b, double v)
         px_sbuf_printf(b, "%.6g", v);
 }
 
-void px_json_key(struct px_sbuf *b, const char *key, bool first)
+void px_json_init(struct px_json *j, struct px_sbuf *b)
 {
-    if (!first)
-        px_sbuf_append(b, ",", 1);
-    px_json_str(b, key);
-    px_sbuf_append(b, ":", 1);
+    memset(j, 0, sizeof(*j));
+    j->b = b;
+    j->empty[0] = true;
+}
+
+/* Writes the separator due before a value, and KEY when there is one. */
+static void member(struct px_json *j, const char *key)
+{
+    if (!j->empty[j->depth])
+        px_sbuf_append(j->b, ",", 1);
+    j->empty[j->depth] = false;
+    if (key != NULL) {
+        px_json_str(j->b, key);
+        px_sbuf_append(j->b, ":", 1);
+    }
+}
+
+static void open_level(struct px_json *j, const char *key, char opener, char closer)
+{
+    PX_ASSERT(j->depth < PX_JSON_MAX_DEPTH);
+    member(j, key);
+    px_sbuf_append(j->b, &opener, 1);
+    j->closer[j->depth++] = closer;
+    j->empty[j->depth] = true;
+}
+
+void px_json_object(struct px_json *j, const char *key)
+{
+    open_level(j, key, '{', '}');
+}
+
+void px_json_array(struct px_json *j, const char *key)
+{
+    open_level(j, key, '[', ']');
+}
+
+void px_json_end(struct px_json *j)
+{
+    PX_ASSERT(j->depth > 0);
+    px_sbuf_append(j->b, &j->closer[--j->depth], 1);
+}
+
+void px_json_string(struct px_json *j, const char *key, const char *v)
+{
+    member(j, key);
+    px_json_str(j->b, v);
+}
+
+void px_json_number(struct px_json *j, const char *key, double v)
+{
+    member(j, key);
+    px_json_num(j->b, v);
+}
+
+void px_json_bool(struct px_json *j, const char *key, bool v)
+{
+    member(j, key);
+    px_sbuf_puts(j->b, v ? "true" : "false");
+}
+
+void px_json_null(struct px_json *j, const char *key)
+{
+    member(j, key);
+    px_sbuf_puts(j->b, "null");
 }
 
 void px_prom_label(struct px_sbuf *b, const char *s)

@@ -6,6 +6,8 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <time.h>
 #include <uv.h>
 
@@ -78,4 +80,15 @@ void px_sockaddr_ip(const struct sockaddr *sa, char *buf, size_t cap)
         sa->sa_family == AF_INET6 ? (const void *)&in6->sin6_addr : (const void *)&in->sin_addr;
     if (inet_ntop(sa->sa_family, addr, buf, (socklen_t)cap) == NULL)
         snprintf(buf, cap, "-");
+}
+
+void px_sockaddr_text(const struct sockaddr *sa, char *buf, size_t cap)
+{
+    char ip[INET6_ADDRSTRLEN];
+    bool v6 = sa->sa_family == AF_INET6;
+    unsigned port = ntohs(v6 ? ((const struct sockaddr_in6 *)sa)->sin6_port
+                             : ((const struct sockaddr_in *)sa)->sin_port);
+
+    px_sockaddr_ip(sa, ip, sizeof(ip));
+    snprintf(buf, cap, v6 ? "[%s]:%u" : "%s:%u", ip, port);
 }

@@ -56,6 +56,9 @@ struct sockaddr;
 /* Writes the textual IP (no port) of SA (AF_INET or AF_INET6) into BUF, "-" if it has none. */
 void px_sockaddr_ip(const struct sockaddr *sa, char *buf, size_t cap);
 
+/* Writes "1.2.3.4:80" or "[::1]:80" for SA (AF_INET or AF_INET6) into BUF. */
+void px_sockaddr_text(const struct sockaddr *sa, char *buf, size_t cap);
+
 /* Returns the monotonic clock in milliseconds. */
 uint64_t px_now_ms(void);
 

@@ -13,6 +13,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define TICK_MS 50
 #define REPUBLISH_MS 1000
@@ -274,7 +275,10 @@ static int check_layout(const struct conf *oc, const struct conf *nc, char *err,
     if (!same_str(oc->group, nc->group))
         rc = layout_error(err, errlen, nc, at->group, "group");
     if (oc->admin.enabled != nc->admin.enabled ||
-        strcmp(oc->admin.addr.text, nc->admin.addr.text) != 0)
+        strcmp(oc->admin.addr.text, nc->admin.addr.text) != 0 ||
+        strcmp(oc->admin.unix_path ? oc->admin.unix_path : "",
+               nc->admin.unix_path ? nc->admin.unix_path : "") != 0 ||
+        oc->admin.mode != nc->admin.mode)
         rc = layout_error(err, errlen, nc, at->admin_listen, "admin.listen");
     return rc;
 }
@@ -416,6 +420,7 @@ int px_control_reload(struct px_control *ctl, char *err, size_t errlen)
         px_config_unref(cfg);
         px_snapshot_unref(snap);
         ctl->reloads_failed++;
+        ctl->last_reload_failed = true;
         log_reload_errors(err);
         return -1;
     }
@@ -425,6 +430,8 @@ int px_control_reload(struct px_control *ctl, char *err, size_t errlen)
     px_config_unref(cfg);
     ctl->geo_error[0] = '\0';
     ctl->reloads_ok++;
+    ctl->last_reload_failed = false;
+    ctl->config_loaded_unix_s = (uint64_t)time(NULL);
     px_log(PX_LOG_INFO, NULL,
            "event=reload result=ok generation=%llu config=%s regions=%zu zones=%zu backends=%zu",
            (unsigned long long)snap->generation, ctl_conf(ctl)->path, ctl_conf(ctl)->nregions,
@@ -557,6 +564,7 @@ int px_control_init(struct px_control *ctl, struct px_snapshot *snap, struct px_
     if ((rc = uv_loop_init(&ctl->loop)) != 0)
         return rc;
     uv_mutex_init(&ctl->ready_lock);
+    ctl->config_loaded_unix_s = (uint64_t)time(NULL);
     uv_mutex_init(&ctl->workers_lock);
     uv_cond_init(&ctl->ready_cond);
     uv_async_init(&ctl->loop, &ctl->wake, on_control_wake);
@@ -586,6 +594,28 @@ int px_control_start(struct px_control *ctl)
         uv_cond_wait(&ctl->ready_cond, &ctl->ready_lock);
     uv_mutex_unlock(&ctl->ready_lock);
     return 0;
+}
+
+int px_control_scrape(struct px_control *ctl, struct px_stats *s)
+{
+    if (px_stats_init(s, ctl->zone_slots.cap, ctl->region_slots.cap) != 0)
+        return PX_ENOMEM;
+    if (px__control_workers_lock(ctl)) {
+        for (unsigned w = 0; w < ctl->nworkers; w++)
+            px_stats_merge(s, &ctl->ports[w]->stats);
+        px__control_workers_unlock(ctl);
+    }
+    return 0;
+}
+
+int px_control_zone_slot(const struct px_control *ctl, const char *name)
+{
+    return px__control_slot_find(&ctl->zone_slots, name);
+}
+
+int px_control_region_slot(const struct px_control *ctl, const char *name)
+{
+    return px__control_slot_find(&ctl->region_slots, name);
 }
 
 bool px__control_workers_lock(struct px_control *ctl)

@@ -43,10 +43,11 @@ struct px_cbackend {
     size_t region;                   /* index into the current config's regions */
     unsigned weight;                 /* the entry's weight, or the SRV record's */
     struct px_health health;
-    struct px_probe *probe; /* in flight, or NULL; frees itself */
-    int last_err;           /* last probe's error (0 = ok) */
-    int last_status;        /* last probe's HTTP status */
-    uint64_t last_probe_ms; /* when the last probe finished; 0 = not yet */
+    struct px_probe *probe;  /* in flight, or NULL; frees itself */
+    int last_err;            /* last probe's error (0 = ok) */
+    int last_status;         /* last probe's HTTP status */
+    uint64_t last_probe_ms;  /* when the last probe finished; 0 = not yet */
+    uint64_t probe_failures; /* probes that failed, count */
     /* Scratch while a fleet is built: listed again, and what it will be. */
     bool keep;
     const struct conf_backend *next_conf;
@@ -119,6 +120,8 @@ struct px_control {
     struct px_control_guest *admin; /* owned (frees itself once closed); NULL when off */
     uint64_t reloads_ok;            /* config reloads applied, count */
     uint64_t reloads_failed;        /* config reloads rejected, count */
+    bool last_reload_failed;        /* the last reload was rejected */
+    uint64_t config_loaded_unix_s;  /* wall time the config in force was loaded */
     char geo_error[1024];           /* last geo database reload failure, logged once */
 
     /* Start-up: workers start once every backend has been probed once and
@@ -184,6 +187,19 @@ void px_control_reload_async(struct px_control *ctl);
  * force. Either way the result is counted and logged once.
  */
 int px_control_reload(struct px_control *ctl, char *err, size_t errlen);
+
+/*
+ * Sums every worker's stats into S, which it initialises with the workers'
+ * dimensions (the caller disposes S). Control thread. Once the workers are
+ * detached S stays zero. Returns 0 or PX_ENOMEM.
+ */
+int px_control_scrape(struct px_control *ctl, struct px_stats *s);
+
+/* The stats slot of zone NAME (see struct px_slots), or -1 when it has none. */
+int px_control_zone_slot(const struct px_control *ctl, const char *name);
+
+/* The stats slot of region NAME, or -1 when it has none. */
+int px_control_region_slot(const struct px_control *ctl, const char *name);
 
 /* The backends of region R in the fleet: ctl->backends[*first .. *end). */
 static inline void px_control_region_span(const struct px_control *ctl, size_t r, size_t *first,

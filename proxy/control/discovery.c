@@ -31,6 +31,7 @@ static void on_probe_done(void *data, int err, double rtt_ms, int status)
 
     cb->probe = NULL;
     cb->last_err = err;
+    cb->probe_failures += err != 0;
     cb->last_status = status;
     cb->last_probe_ms = now;
     ch = px_health_probe(&cb->health, err == 0, rtt_ms, now);
@@ -177,17 +178,10 @@ struct px_cbackend *px__control_find(const struct px_control *ctl, uint32_t id)
 
 void px__control_addr_from_dns(const struct px_dns_addr *d, struct conf_addr *out)
 {
-    char ip[INET6_ADDRSTRLEN];
     memset(out, 0, sizeof(*out));
     memcpy(&out->sa, &d->sa, d->salen);
     out->salen = d->salen;
-    if (d->sa.ss_family == AF_INET6) {
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)&d->sa)->sin6_addr, ip, sizeof(ip));
-        snprintf(out->text, sizeof(out->text), "[%s]:%u", ip, (unsigned)d->port);
-    } else {
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)&d->sa)->sin_addr, ip, sizeof(ip));
-        snprintf(out->text, sizeof(out->text), "%s:%u", ip, (unsigned)d->port);
-    }
+    px_sockaddr_text((const struct sockaddr *)&d->sa, out->text, sizeof(out->text));
 }
 
 /*

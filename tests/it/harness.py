@@ -175,6 +175,10 @@ class Proxy:
                 ls = cfg["listen"] if isinstance(cfg["listen"], list) else [cfg["listen"]]
                 self.port = port or int(ls[0].rsplit(":", 1)[1])
             cfg.setdefault("workers", 1)
+            # The default admin address is one per machine, and a start that
+            # cannot bind it fails (docs/SECURITY.md): give each its own.
+            if "admin" not in cfg and MODE != "haproxy":
+                cfg["admin"] = {"listen": "127.0.0.1:%d" % free_port()}
             if cfg.get("access_log", "") == "":
                 cfg["access_log"] = self.access_log
             elif cfg["access_log"] not in ("-", "off", False):

@@ -16,19 +16,24 @@ import urllib.error
 import urllib.request
 
 from backend import Backend
-from harness import Proxy, free_port, georoute_bin, georoute_only, wait_until
+from harness import Conn, Proxy, free_port, georoute_bin, georoute_only, request, wait_until
 from test_geo_routing import make_fixture
 
 PROBE = {"interval": "300ms", "fastinter": "100ms", "downinter": "300ms", "timeout": "250ms",
          "rise": 1, "fall": 1, "path": "/hello"}
 
 
-def http(port, path, method="GET", token=None, timeout=10):
-    """(status, headers dict, body bytes) of one admin request."""
+def http(port, path, method="GET", token=None, timeout=10, headers=None):
+    """(status, headers dict, body bytes) of one admin request. POSTs carry
+    X-Georoute-Admin, as every non-browser client must (docs/SECURITY.md)."""
     req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), method=method,
                                  data=b"" if method == "POST" else None)
+    if method == "POST":
+        req.add_header("X-Georoute-Admin", "1")
     if token is not None:
         req.add_header("Authorization", "Bearer " + token)
+    for k, v in (headers or {}).items():
+        req.add_header(k, v)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
             return r.status, dict(r.headers), r.read()
@@ -111,6 +116,28 @@ class Admin(unittest.TestCase):
         self.assertEqual(hdrs.get("Allow"), "POST")
         self.assertEqual(http(self.admin, "/regions/nowhere/drain", method="POST")[0], 404)
 
+    def raw(self, method, target, headers=(), host=None):
+        """(head text, body bytes) of one raw admin request: nothing parses the body away."""
+        with Conn(self.admin) as c:
+            c.send(request(method, target, headers, host=host or "127.0.0.1:%d" % self.admin))
+            data = bytes(c.read_until_close(timeout=10))
+        head, sep, body = data.partition(b"\r\n\r\n")
+        self.assertTrue(sep, data[:500])
+        return head.decode("latin-1"), body
+
+    def test_head_has_headers_and_no_body(self):
+        # RFC 9110 section 9.3.2: the GET answer's headers, no content.
+        self.start()
+        for target in ("/status", "/metrics", "/", "/healthz"):
+            get_head, get_body = self.raw("GET", target)
+            head, body = self.raw("HEAD", target)
+            self.assertTrue(head.startswith("HTTP/1.1 200 "), head)
+            self.assertEqual(body, b"", target)
+            self.assertGreater(len(get_body), 0)
+            ctype = re.search(r"(?im)^content-type: (.*)$", head).group(1)
+            self.assertEqual(ctype, re.search(r"(?im)^content-type: (.*)$", get_head).group(1))
+            self.assertRegex(head, r"(?im)^content-length: [1-9]\d*\r?$")
+
     def test_status_json_fields(self):
         self.start()
         self.wait_backend("near")
@@ -176,6 +203,20 @@ class Admin(unittest.TestCase):
                      "georoute_geo_lookups_total", "georoute_config_reloads_total",
                      'georoute_connections{side="client"}', "georoute_build_info"):
             self.assertIn(name, text)
+        # Issue 17: process, reload, config and per-backend counter families.
+        for name in ("process_start_time_seconds", "process_cpu_seconds_total",
+                     "process_open_fds", "process_max_fds", "process_resident_memory_bytes",
+                     "georoute_config_last_reload_successful 1",
+                     "georoute_config_last_reload_success_timestamp_seconds",
+                     'georoute_backend_probe_failures_total{region="near",backend="%s"} 0' % near,
+                     'georoute_backend_ejections_total{region="near",backend="%s"} 0' % near):
+            self.assertIn(name, text)
+        self.assertRegex(text, r'(?m)^georoute_config_hash\{hash="[0-9a-f]{16}"\} 1$')
+        self.assertRegex(text, r'(?m)^georoute_build_info\{version="[^"]+",revision="[^"]+"\} 1$')
+        fds = float(re.search(r"(?m)^process_open_fds (\S+)$", text).group(1))
+        self.assertGreater(fds, 3)
+        start = float(re.search(r"(?m)^process_start_time_seconds (\S+)$", text).group(1))
+        self.assertLess(abs(start - time.time()), 3600)
 
     def test_prometheus_scrapes(self):
         if not shutil.which("prometheus"):
@@ -222,6 +263,12 @@ class Admin(unittest.TestCase):
             plog = f.read().decode("utf-8", "replace")
         self.assertTrue(ok, "series %s\n%s" % (got[0], plog[-3000:]))
         self.assertEqual(set(got[0].values()), {"1"})
+        # The families added for dashboards are ingested too.
+        for q in ("process_resident_memory_bytes", "georoute_config_last_reload_successful",
+                  "georoute_backend_probe_failures_total", "georoute_config_hash"):
+            st, _, body = http(web, "/api/v1/query?query=" + q, timeout=5)
+            self.assertEqual(st, 200, body)
+            self.assertTrue(json.loads(body)["data"]["result"], q)
 
     def test_readyz_flips_with_backends(self):
         self.start()
@@ -261,18 +308,22 @@ class Admin(unittest.TestCase):
         self.wait_backend("near")
         self.assertEqual(get_json(self.admin, "/status")["zones"][0]["switches"], 2)
 
-    def test_token_required_for_post(self):
+    def test_token_required(self):
         self.start(token="s3cret-token")
         self.assertEqual(http(self.admin, "/regions/near/drain", method="POST")[0], 401)
         st, hdrs, _ = http(self.admin, "/regions/near/drain", method="POST", token="wrong")
         self.assertEqual(st, 401)
         self.assertIn("Bearer", hdrs.get("WWW-Authenticate", ""))
-        self.assertFalse(get_json(self.admin, "/status")["regions"][0]["drained"])
+        st, _, body = http(self.admin, "/status", token="s3cret-token")
+        self.assertFalse(json.loads(body)["regions"][0]["drained"])
         st, _, _ = http(self.admin, "/regions/near/drain", method="POST", token="s3cret-token")
         self.assertEqual(st, 200)
-        self.assertTrue(get_json(self.admin, "/status")["regions"][0]["drained"])
-        # Reads need no token.
-        self.assertEqual(http(self.admin, "/metrics")[0], 200)
+        st, _, body = http(self.admin, "/status", token="s3cret-token")
+        self.assertTrue(json.loads(body)["regions"][0]["drained"])
+        # Reads need it too; the load balancers' checks stay open.
+        self.assertEqual(http(self.admin, "/metrics")[0], 401)
+        self.assertEqual(http(self.admin, "/metrics", token="s3cret-token")[0], 200)
+        self.assertEqual(http(self.admin, "/healthz")[0], 200)
 
     def test_debug_route(self):
         self.start(geo=True)

@@ -54,6 +54,7 @@
     X(conf_backend_kinds)                                                                          \
     X(conf_backend_kind_errors)                                                                    \
     X(conf_admin_section)                                                                          \
+    X(conf_admin_unix_token_sources_and_cap)                                                       \
     X(conf_dns_section)                                                                            \
     X(conf_zones_basic)                                                                            \
     X(conf_zones_implicit_default)                                                                 \

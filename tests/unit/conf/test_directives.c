@@ -14,6 +14,10 @@ CONF_TESTS(CONF_TEST_DECLARE)
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #define load_ok conf_test_load_ok
 #define load_err conf_test_load_err
@@ -760,7 +764,67 @@ TEST(conf_admin_section)
     ASSERT_STR_EQ(e, "t.yaml:6:11: admin.listen: invalid address 'nowhere': missing :PORT\n"
                      "t.yaml:7:10: admin.token: invalid token: use 1 to 256 visible ASCII "
                      "characters, no spaces\n"
-                     "t.yaml:8:3: admin: unknown key 'port'; expected one of: listen, token");
+                     "t.yaml:8:3: admin: unknown key 'port'; expected one of: listen, token, "
+                     "token_file, token_env, mode, max_connections");
+}
+
+TEST(conf_admin_unix_token_sources_and_cap)
+{
+    char tf[64];
+    struct conf *c;
+    const char *e;
+    FILE *f;
+
+    c = load_ok(MINIMAL "admin: {listen: \"unix:/run/g/admin.sock\", mode: \"0660\"}\n");
+    ASSERT_STR_EQ(c->admin.unix_path, "/run/g/admin.sock");
+    ASSERT_EQ(c->admin.mode, 0660);
+    ASSERT_EQ(c->admin.addr.salen, 0);
+    ASSERT_EQ(c->admin.max_connections, 64);
+    ASSERT_NULL(c->admin.token);
+    conf_free(c);
+    c = load_ok(MINIMAL "admin: {listen: \"unix:/a.sock\", max_connections: 3}\n");
+    ASSERT_EQ(c->admin.mode, 0600);
+    ASSERT_EQ(c->admin.max_connections, 3);
+    conf_free(c);
+
+    snprintf(tf, sizeof(tf), "/tmp/georoute-test-token-%d", (int)getpid());
+    f = fopen(tf, "w");
+    ASSERT_NOT_NULL(f);
+    fputs("fr0m-file \nsecond line\n", f);
+    fclose(f);
+    char text[256];
+    snprintf(text, sizeof(text), MINIMAL "admin: {listen: 0.0.0.0:9901, token_file: %s}\n", tf);
+    c = load_ok(text);
+    ASSERT_STR_EQ(c->admin.token, "fr0m-file");
+    ASSERT_STR_EQ(c->admin.token_file, tf);
+    conf_free(c);
+    f = fopen(tf, "w");
+    ASSERT_NOT_NULL(f);
+    fputs("has a space\n", f);
+    fclose(f);
+    e = load_err(text);
+    ASSERT_STR_CONTAINS(e, "invalid token in the token file");
+    ASSERT(strstr(e, "has a space") == NULL); /* never quoted: a secret */
+    unlink(tf);
+
+    setenv("GEOROUTE_TEST_TOKEN", "fr0m-env", 1);
+    c = load_ok(MINIMAL "admin: {token_env: GEOROUTE_TEST_TOKEN}\n");
+    ASSERT_STR_EQ(c->admin.token, "fr0m-env");
+    conf_free(c);
+    unsetenv("GEOROUTE_TEST_TOKEN");
+    e = load_err(MINIMAL "admin: {token_env: GEOROUTE_TEST_TOKEN}\n");
+    ASSERT_STR_CONTAINS(e, "environment variable 'GEOROUTE_TEST_TOKEN' is not set");
+
+    e = load_err(MINIMAL "admin: {token: a, token_env: HOME}\n");
+    ASSERT_STR_CONTAINS(e, "admin.token and admin.token_env both give the token; keep one");
+    e = load_err(MINIMAL "admin: {listen: 127.0.0.1:9902, mode: \"0600\"}\n");
+    ASSERT_STR_CONTAINS(e, "admin.mode is the file mode of a unix socket");
+    e = load_err(MINIMAL "admin: {listen: \"unix:/a\", mode: \"0800\"}\n");
+    ASSERT_STR_CONTAINS(e, "invalid mode '0800'");
+    e = load_err(MINIMAL "admin: \"unix:relative.sock\"\n");
+    ASSERT_STR_CONTAINS(e, "use unix:/absolute/path");
+    e = load_err(MINIMAL "admin: {max_connections: 0}\n");
+    ASSERT_STR_CONTAINS(e, "admin.max_connections");
 }
 
 TEST(conf_dns_section)

@@ -100,10 +100,14 @@
     X(stats_tcp_rtt_of_a_socket)                                                                   \
     X(json_writer_escapes)                                                                         \
     X(admin_paths_methods_and_token)                                                               \
+    X(admin_token_guards_reads_too)                                                                \
+    X(admin_without_token_refuses_rebinding_and_csrf)                                              \
+    X(admin_security_headers)                                                                      \
     X(admin_metrics_and_status_shape)                                                              \
     X(admin_reload_keeps_state_by_identity)                                                        \
     X(admin_reload_refuses_listener_changes)                                                       \
     X(http1_te_reading_matches_llhttp)                                                             \
+    X(http1_reason_phrases)                                                                        \
     X(timer_later_deadline_keeps_handle_and_is_honoured)                                           \
     X(timer_earlier_deadline_rearms)                                                               \
     X(timer_cleared_deadline_never_expires)                                                        \

@@ -63,13 +63,31 @@ static void teardown(struct fixture *f)
     unlink(f->path);
 }
 
-/* Runs one request; returns the status and leaves the body in OUT. */
+/* Runs RQ; returns the status and leaves the body in OUT (and the response in RS if given). */
+static int call_req(struct fixture *f, const struct px_admin_req *rq, struct px_sbuf *out,
+                    struct px_admin_resp *rs_out)
+{
+    struct px_admin_resp rs;
+
+    px_sbuf_dispose(out);
+    px_sbuf_init(&rs.body);
+    px_admin_handle(&f->ctl, rq, &rs);
+    *out = rs.body;
+    if (rs_out)
+        *rs_out = rs;
+    return rs.status;
+}
+
+/* One request as curl would send it to the fixture's admin address 127.0.0.1:9. */
 static int call(struct fixture *f, const char *method, const char *target, const char *auth,
                 struct px_sbuf *out)
 {
-    const char *ctype;
-    px_sbuf_dispose(out);
-    return px_admin_handle(&f->ctl, method, target, auth, &ctype, out);
+    struct px_admin_req rq = {.method = method,
+                              .target = target,
+                              .auth = auth,
+                              .host = "127.0.0.1:9",
+                              .admin_header = true};
+    return call_req(f, &rq, out, NULL);
 }
 
 TEST(admin_paths_methods_and_token)
@@ -96,15 +114,100 @@ TEST(admin_paths_methods_and_token)
     ASSERT_EQ(call(&f, "POST", "/regions/nowhere/drain", "Bearer tok3n", &b), 404);
     ASSERT_EQ(call(&f, "POST", "/regions/east/undrain", "bearer  tok3n", &b), 200);
     ASSERT(!f.ctl.regions[0].drained);
-    ASSERT_EQ(call(&f, "GET", "/debug/route?ip=10.1.2.3", NULL, &b), 200);
+    ASSERT_EQ(call(&f, "GET", "/debug/route?ip=10.1.2.3", "Bearer tok3n", &b), 200);
     ASSERT_STR_CONTAINS(b.data, "\"zone\":\"lab\"");
-    ASSERT_EQ(call(&f, "GET", "/debug/route?ip=192.0.2.1", NULL, &b), 200);
+    ASSERT_EQ(call(&f, "GET", "/debug/route?ip=192.0.2.1", "Bearer tok3n", &b), 200);
     ASSERT_STR_CONTAINS(b.data, "\"zone\":\"default\"");
-    ASSERT_EQ(call(&f, "GET", "/debug/route?ip=2001%3Adb8%3A%3A1", NULL, &b), 200);
-    ASSERT_EQ(call(&f, "GET", "/debug/route?ip=10.1.2", NULL, &b), 400);
-    ASSERT_EQ(call(&f, "GET", "/debug/route?ip=%zz", NULL, &b), 400);
-    ASSERT_EQ(call(&f, "GET", "/", NULL, &b), 200);
+    ASSERT_EQ(call(&f, "GET", "/debug/route?ip=2001%3Adb8%3A%3A1", "Bearer tok3n", &b), 200);
+    ASSERT_EQ(call(&f, "GET", "/debug/route?ip=10.1.2", "Bearer tok3n", &b), 400);
+    ASSERT_EQ(call(&f, "GET", "/debug/route?ip=%zz", "Bearer tok3n", &b), 400);
+    ASSERT_EQ(call(&f, "GET", "/", "Bearer tok3n", &b), 200);
     ASSERT_STR_CONTAINS(b.data, "<table id=\"matrix\">");
+    px_sbuf_dispose(&b);
+    teardown(&f);
+}
+
+TEST(admin_token_guards_reads_too)
+{
+    struct fixture f;
+    struct px_sbuf b;
+
+    setup(&f, "admin: {listen: 127.0.0.1:9, token: tok3n}");
+    px_sbuf_init(&b);
+    /* Load balancers' checks stay open... */
+    ASSERT_EQ(call(&f, "GET", "/healthz", NULL, &b), 200);
+    ASSERT_EQ(call(&f, "GET", "/readyz", NULL, &b), 503);
+    /* ...every other read needs the token, as every write does. */
+    const char *reads[] = {"/status", "/metrics", "/", "/debug/route?ip=10.0.0.1"};
+    for (size_t i = 0; i < sizeof(reads) / sizeof(reads[0]); i++) {
+        ASSERT_EQ(call(&f, "GET", reads[i], NULL, &b), 401);
+        ASSERT_EQ(call(&f, "HEAD", reads[i], "Bearer wrong", &b), 401);
+        ASSERT_EQ(call(&f, "GET", reads[i], "Bearer tok3n", &b), 200);
+    }
+    px_sbuf_dispose(&b);
+    teardown(&f);
+}
+
+TEST(admin_without_token_refuses_rebinding_and_csrf)
+{
+    struct fixture f;
+    struct px_sbuf b;
+    struct px_admin_resp rs;
+    struct px_admin_req rq = {.method = "GET", .target = "/status"};
+
+    setup(&f, "admin: 127.0.0.1:9");
+    px_sbuf_init(&b);
+    /* DNS rebinding: a page at evil.example:9 resolved to 127.0.0.1 sends its own Host. */
+    const char *bad_hosts[] = {"evil.example:9", "127.0.0.1:10", "localhost", "127.0.0.1", NULL};
+    for (size_t i = 0; i < sizeof(bad_hosts) / sizeof(bad_hosts[0]); i++) {
+        rq.host = bad_hosts[i];
+        ASSERT_EQ(call_req(&f, &rq, &b, NULL), 421);
+    }
+    const char *good_hosts[] = {"127.0.0.1:9", "localhost:9", "LocalHost:9", "[::1]:9"};
+    for (size_t i = 0; i < sizeof(good_hosts) / sizeof(good_hosts[0]); i++) {
+        rq.host = good_hosts[i];
+        ASSERT_EQ(call_req(&f, &rq, &b, NULL), 200);
+    }
+    rq.host = "evil.example";
+    rq.target = "/healthz"; /* open: a load balancer may send any Host */
+    ASSERT_EQ(call_req(&f, &rq, &b, NULL), 200);
+    rq.target = "/status";
+    rq.unix_socket = true; /* the socket file's mode guards it; browsers cannot reach it */
+    ASSERT_EQ(call_req(&f, &rq, &b, NULL), 200);
+
+    /* CSRF: a form or fetch() from another origin can POST, but not with our header. */
+    struct px_admin_req post = {
+        .method = "POST", .target = "/regions/east/drain", .host = "127.0.0.1:9"};
+    ASSERT_EQ(call_req(&f, &post, &b, NULL), 403);
+    ASSERT_STR_CONTAINS(b.data, "X-Georoute-Admin");
+    post.admin_header = true;
+    post.origin = "http://127.0.0.1:9";
+    ASSERT_EQ(call_req(&f, &post, &b, NULL), 403);
+    post.target = "/reload";
+    ASSERT_EQ(call_req(&f, &post, &b, NULL), 403);
+    ASSERT(!f.ctl.regions[0].drained);
+    ASSERT_EQ(f.ctl.reloads_ok + f.ctl.reloads_failed, 0);
+    post.origin = NULL;
+    post.target = "/regions/east/drain";
+    ASSERT_EQ(call_req(&f, &post, &b, &rs), 200);
+    ASSERT(f.ctl.regions[0].drained);
+    px_sbuf_dispose(&b);
+    teardown(&f);
+}
+
+TEST(admin_security_headers)
+{
+    struct fixture f;
+    struct px_sbuf b;
+    struct px_admin_resp rs;
+    struct px_admin_req rq = {.method = "GET", .target = "/", .host = "127.0.0.1:9"};
+
+    setup(&f, "admin: 127.0.0.1:9");
+    px_sbuf_init(&b);
+    ASSERT_EQ(call_req(&f, &rq, &b, &rs), 200);
+    ASSERT_STR_CONTAINS(rs.headers, "X-Frame-Options: DENY\r\n");
+    ASSERT_STR_CONTAINS(rs.headers, "Content-Security-Policy: default-src 'none';");
+    ASSERT_STR_CONTAINS(rs.headers, "frame-ancestors 'none'");
     px_sbuf_dispose(&b);
     teardown(&f);
 }
@@ -125,7 +228,18 @@ TEST(admin_metrics_and_status_shape)
     ASSERT_STR_CONTAINS(b.data, "georoute_region_drained{region=\"west\"} 1\n");
     ASSERT_STR_CONTAINS(b.data, "georoute_zone_route{zone=\"lab\",region=\"west\"} 0\n");
     ASSERT_STR_CONTAINS(b.data, "georoute_client_rtt_seconds_bucket{zone=\"lab\",le=\"+Inf\"} 0\n");
-    ASSERT_STR_CONTAINS(b.data, "georoute_build_info{version=\"" PX_VERSION "\"} 1\n");
+    ASSERT_STR_CONTAINS(b.data, "georoute_build_info{version=\"" PX_VERSION "\",revision=\"");
+    ASSERT_STR_CONTAINS(b.data, "georoute_backend_probe_failures_total{region=\"east\","
+                                "backend=\"127.0.0.1:2\"} 0\n");
+    ASSERT_STR_CONTAINS(b.data, "georoute_backend_ejections_total{region=\"west\","
+                                "backend=\"127.0.0.1:4\"} 0\n");
+    ASSERT_STR_CONTAINS(b.data, "georoute_config_last_reload_successful 1\n");
+    ASSERT_STR_CONTAINS(b.data, "georoute_config_hash{hash=\"");
+    ASSERT_STR_CONTAINS(b.data,
+                        "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total ");
+    ASSERT_STR_CONTAINS(b.data, "\nprocess_open_fds ");
+    ASSERT_STR_CONTAINS(b.data, "\nprocess_resident_memory_bytes ");
+    ASSERT_STR_CONTAINS(b.data, "\nprocess_start_time_seconds ");
     ASSERT_EQ(call(&f, "GET", "/status", NULL, &b), 200);
     ASSERT_STR_CONTAINS(b.data, "\"name\":\"west\",\"healthy\":false,\"drained\":true");
     ASSERT_STR_CONTAINS(b.data, "\"address\":\"127.0.0.1:2\"");

@@ -517,3 +517,13 @@ TEST(http1_te_reading_matches_llhttp)
     RUN(&r, PX_HTTP_RESPONSE, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked \r\n\r\n0\r\n\r\n", 0);
     ASSERT_EQ(r.rc, PX_HTTP_DONE);
 }
+
+TEST(http1_reason_phrases)
+{
+    /* The admin listener answers these; "Error" would be a wrong phrase. */
+    ASSERT_STR_EQ(px_http_reason(401), "Unauthorized");
+    ASSERT_STR_EQ(px_http_reason(403), "Forbidden");
+    ASSERT_STR_EQ(px_http_reason(404), "Not Found");
+    ASSERT_STR_EQ(px_http_reason(421), "Misdirected Request");
+    ASSERT_STR_EQ(px_http_reason(503), "Service Unavailable");
+}

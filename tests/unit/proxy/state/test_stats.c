@@ -114,23 +114,30 @@ TEST(stats_tcp_rtt_of_a_socket)
 TEST(json_writer_escapes)
 {
     struct px_sbuf b;
+    struct px_json j;
 
     px_sbuf_init(&b);
-    px_sbuf_puts(&b, "{");
-    px_json_key(&b, "a\"b", true);
-    px_json_str(&b, "x\\y\n\x01z");
-    px_json_key(&b, "n", false);
-    px_json_num(&b, 42);
-    px_json_key(&b, "f", false);
-    px_json_num(&b, 0.25);
-    px_json_key(&b, "nan", false);
-    px_json_num(&b, NAN);
-    px_json_key(&b, "null", false);
-    px_json_str(&b, NULL);
-    px_sbuf_puts(&b, "}");
+    px_json_init(&j, &b);
+    px_json_object(&j, NULL);
+    px_json_string(&j, "a\"b", "x\\y\n\x01z");
+    px_json_number(&j, "n", 42);
+    px_json_number(&j, "f", 0.25);
+    px_json_number(&j, "nan", NAN);
+    px_json_string(&j, "null", NULL);
+    px_json_array(&j, "list");
+    px_json_bool(&j, NULL, true);
+    px_json_object(&j, NULL);
+    px_json_end(&j);
+    px_json_array(&j, NULL);
+    px_json_end(&j);
+    px_json_null(&j, NULL);
+    px_json_end(&j);
+    px_json_bool(&j, "last", false);
+    px_json_end(&j);
+    ASSERT_EQ(j.depth, 0);
     ASSERT(!b.oom);
     ASSERT_STR_EQ(b.data, "{\"a\\\"b\":\"x\\\\y\\u000a\\u0001z\",\"n\":42,\"f\":0.25,\"nan\":null,"
-                          "\"null\":null}");
+                          "\"null\":null,\"list\":[true,{},[],null],\"last\":false}");
     px_sbuf_dispose(&b);
 
     px_sbuf_init(&b);

@@ -210,6 +210,28 @@ static uint64_t startup_wait_ms(const struct px_control *ctl)
     return ctl->nnames ? m + cf->dns.timeout_ms : m;
 }
 
+/*
+ * Ticket keys of the TLS listeners rotate here, on their lifetime: the
+ * control thread is the one writer, workers only load the current set.
+ */
+static void rotate_tickets(struct px_control *ctl)
+{
+    const struct px_config *cfg = ctl->snap->cfg;
+    uint64_t now = px_now_ms();
+
+    for (size_t i = 0; cfg->tls && i < cfg->conf->nlisten; i++) {
+        if (cfg->tls[i] == NULL || now < px_tls_ctx_next_rotation_ms(cfg->tls[i]))
+            continue;
+        int rc = px_tls_ctx_rotate(cfg->tls[i], now);
+        if (rc == 1)
+            px_log(PX_LOG_INFO, NULL, "event=tls_ticket_keys_rotated listen=%s",
+                   cfg->conf->listen[i].text);
+        else if (rc < 0)
+            px_log(PX_LOG_WARN, NULL, "event=tls_ticket_keys_rotation_failed listen=%s err=%s",
+                   cfg->conf->listen[i].text, px_strerror(rc));
+    }
+}
+
 static void on_control_tick(uv_timer_t *t)
 {
     struct px_control *ctl = t->data;
@@ -227,6 +249,7 @@ static void on_control_tick(uv_timer_t *t)
     if (first || changed || ctl->dirty || ctl->routes->fleet != ctl->fleet ||
         now - ctl->published_ms >= REPUBLISH_MS)
         publish(ctl, now);
+    rotate_tickets(ctl);
     if (first)
         set_ready(ctl);
 }
@@ -408,7 +431,7 @@ int px_control_reload(struct px_control *ctl, char *err, size_t errlen)
     struct px_snapshot *snap = NULL;
 
     err[0] = '\0';
-    if (px_config_load(oc->path, &cfg, err, errlen) != 0 ||
+    if (px_config_reload(oc->path, ctl->snap->cfg, &cfg, err, errlen) != 0 ||
         check_layout(oc, cfg->conf, err, errlen) != 0 ||
         px__control_slots_check(ctl, cfg->conf, err, errlen) != 0 ||
         px__control_dns_check(ctl, cfg->conf, err, errlen) != 0 ||

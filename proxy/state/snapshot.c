@@ -173,8 +173,12 @@ static void check_databases(const struct conf *cf, char *err, size_t errlen)
     }
 }
 
-/* Builds the TLS context of every TLS listener. 0, or -1 with the problems in err. */
-static int build_tls(struct px_config *cfg, char *err, size_t errlen)
+/*
+ * Builds the TLS context of every TLS listener. 0, or -1 with the problems
+ * in err. A listener that PREV (may be NULL) had keeps its ticket keys, so
+ * clients resume across a reload.
+ */
+static int build_tls(struct px_config *cfg, const struct px_config *prev, char *err, size_t errlen)
 {
     const struct conf *cf = cfg->conf;
     int rc = 0;
@@ -187,7 +191,8 @@ static int build_tls(struct px_config *cfg, char *err, size_t errlen)
     for (size_t i = 0; i < cf->nlisten; i++) {
         if (!cf->listeners[i].tls.enabled)
             continue;
-        int built = px_tls_ctx_build(cf, i, NULL, &cfg->tls[i], err, errlen);
+        struct px_tls_ctx *old = prev && prev->tls && i < prev->conf->nlisten ? prev->tls[i] : NULL;
+        int built = px_tls_ctx_build(cf, i, old, &cfg->tls[i], err, errlen);
         if (built == PX_ENOMEM)
             add_error(err, errlen, cf->path, cf->listeners[i].tls.pos, "%s", "tls: out of memory");
         if (built != 0)
@@ -197,6 +202,12 @@ static int build_tls(struct px_config *cfg, char *err, size_t errlen)
 }
 
 int px_config_load(const char *path, struct px_config **out, char *err, size_t errlen)
+{
+    return px_config_reload(path, NULL, out, err, errlen);
+}
+
+int px_config_reload(const char *path, const struct px_config *prev, struct px_config **out,
+                     char *err, size_t errlen)
 {
     struct px_config *cfg;
 
@@ -213,7 +224,7 @@ int px_config_load(const char *path, struct px_config **out, char *err, size_t e
         return -1;
     }
     int zones = compile_zones(cfg, err, errlen);
-    int tls = build_tls(cfg, err, errlen); /* every certificate problem too, in one run */
+    int tls = build_tls(cfg, prev, err, errlen); /* every certificate problem too, in one run */
     if (zones != 0 || tls != 0) {
         if (zones != 0)
             check_databases(cfg->conf, err, errlen); /* report those errors too */

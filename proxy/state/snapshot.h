@@ -71,6 +71,10 @@ unsigned px_config_lint(const struct px_config *cfg, char *buf, size_t len);
  */
 int px_config_load(const char *path, struct px_config **out, char *err, size_t errlen);
 
+/* px_config_load() for a reload of PREV: TLS listeners keep their ticket keys. */
+int px_config_reload(const char *path, const struct px_config *prev, struct px_config **out,
+                     char *err, size_t errlen);
+
 /* Drops one reference; the last frees the config. Accepts NULL. */
 void px_config_unref(struct px_config *cfg);
 

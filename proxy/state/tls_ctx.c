@@ -560,7 +560,10 @@ static int on_tls_ticket(SSL *ssl, unsigned char key_name[16], unsigned char *iv
             continue;
         if (ticket_init(ctx, &ks->keys[i], iv, cctx, hctx, 0) != 1)
             return -1;
-        return i == 0 ? 1 : 2;
+        /* "Renew": a fresh ticket on every resumption. TLS 1.3 clients use a
+         * ticket once (OpenSSL's among them), and a resumed TLS 1.3 handshake
+         * otherwise gets none, so every other connection would be full. */
+        return 2;
     }
     return 0; /* unknown key: a full handshake */
 }

@@ -47,7 +47,8 @@ class ConfigPaths(unittest.TestCase):
             s.listen(1)  # no SO_REUSEPORT: georoute's bind fails
             port = s.getsockname()[1]
             path = self.write("c.yaml", "workers: 1\nlisten:\n  - 127.0.0.1:%d\n"
-                                        "regions: {a: {backends: [%s]}}\n" % (port, self.b.addr))
+                                        "regions: {a: {backends: [%s]}}\n"
+                                        "admin: {listen: off}\n" % (port, self.b.addr))
             r = subprocess.run([georoute_bin(), "-c", path], capture_output=True, text=True,
                                timeout=30)
             self.assertEqual(r.returncode, 1, r.stderr)
@@ -65,7 +66,7 @@ class ConfigPaths(unittest.TestCase):
             self.assertEqual(r.returncode, 0, "cwd %s: %s" % (cwd, r.stderr))
         # Started from / (as systemd does), the log lands next to the config.
         port = free_port()
-        self.write("c.yaml", "listen: 127.0.0.1:%d\nworkers: 1\n" % port + text)
+        self.write("c.yaml", "listen: 127.0.0.1:%d\nworkers: 1\nadmin: {listen: off}\n" % port + text)
         proc = subprocess.Popen([georoute_bin(), "-c", path], cwd="/", stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.addCleanup(lambda: proc.poll() is None and proc.kill())

@@ -423,6 +423,9 @@ int px_exchange_start(struct px_exchange *x)
     char extra[512];
     struct px_req_ctx ctx = {
         .client_ip = ip,
+        .scheme = "http",
+        .trusted_proto = xconf(x)->trusted_proxies.ncidrs > 0 &&
+                         conf_cidr_list_match(&xconf(x)->trusted_proxies, &c->peer.sa),
         .upgrade = x->upgrade,
         .drop_names = drop,
         .ndrop = PX_ARRAY_LEN(drop),

@@ -907,6 +907,30 @@ static void put_header(struct out *o, const struct px_http *h, const struct px_h
  * The origin-form of an absolute-form target: "http://a/b?c" → "/b?c",
  * "http://a?c" → "/" + "?c" (*slash tells to write the "/" first).
  */
+/*
+ * X-Forwarded-Proto: the scheme the client used. A trusted proxy in front
+ * (a TLS terminator) knows it better than we do, so its value stays when it
+ * is one of the two schemes; anyone else's is replaced, never believed.
+ */
+static void put_forwarded_proto(struct out *o, const struct px_http *h,
+                                const struct px_req_ctx *ctx)
+{
+    const char *scheme = ctx->scheme ? ctx->scheme : "http";
+    int i = ctx->trusted_proto ? px_http_find(h, "x-forwarded-proto") : -1;
+
+    if (i >= 0) {
+        const struct px_hdr *hd = &h->hdrs[i];
+        const char *v = h->buf + hd->value_off;
+        if (px_http_ieq(v, hd->value_len, "https"))
+            scheme = "https";
+        else if (px_http_ieq(v, hd->value_len, "http"))
+            scheme = "http";
+    }
+    puts_(o, "X-Forwarded-Proto: ");
+    puts_(o, scheme);
+    put(o, "\r\n", 2);
+}
+
 static void origin_form(const char *t, size_t n, bool *slash, const char **out, size_t *outlen)
 {
     *slash = false;
@@ -1003,7 +1027,8 @@ int px_http_write_request_head(const struct px_http *h, const struct px_req_ctx 
         puts_(&o, ctx->client_ip);
         put(&o, "\r\n", 2);
     }
-    puts_(&o, "X-Forwarded-Proto: http\r\nVia: 1.1 georoute\r\n");
+    put_forwarded_proto(&o, h, ctx);
+    puts_(&o, "Via: 1.1 georoute\r\n");
     if (ctx->upgrade) {
         int u = px_http_find(h, "upgrade");
         if (u >= 0)

@@ -161,6 +161,8 @@ bool px_http_ieq(const char *s, size_t n, const char *lower);
 
 struct px_req_ctx {
     const char *client_ip;         /* appended to X-Forwarded-For */
+    const char *scheme;            /* X-Forwarded-Proto we send: "http" or "https" */
+    bool trusted_proto;            /* the peer is a trusted proxy: its X-Forwarded-Proto stays */
     bool upgrade;                  /* forward Upgrade + Connection: upgrade */
     const char *const *drop_names; /* headers never forwarded from clients (NULLs skipped) */
     size_t ndrop;

@@ -17,6 +17,7 @@
     X(log_escape_property_random_bytes)                                                            \
     X(lint_country_shadow_and_unused_region)                                                       \
     X(lint_clean_config_has_no_warning)                                                            \
+    X(http1_forwarded_proto_kept_only_from_trusted_peers)                                          \
     X(proxyproto_v1_tcp4)                                                                          \
     X(proxyproto_v1_tcp6_and_unknown)                                                              \
     X(proxyproto_v1_prefixes_need_more)                                                            \

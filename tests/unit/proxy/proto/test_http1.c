@@ -527,3 +527,42 @@ TEST(http1_reason_phrases)
     ASSERT_STR_EQ(px_http_reason(421), "Misdirected Request");
     ASSERT_STR_EQ(px_http_reason(503), "Service Unavailable");
 }
+
+/* Renders REQ's head with CTX; the rendered head (static). */
+static const char *render(const char *req, const struct px_req_ctx *ctx)
+{
+    static char out[4096];
+    struct px_http h;
+    size_t used = 0;
+
+    ASSERT_OK(px_http_init(&h, PX_HTTP_REQUEST, NULL, MAX_HEAD_BYTES, MAX_HEADERS));
+    ASSERT_EQ(px_http_feed(&h, req, strlen(req), &used), PX_HTTP_HEAD);
+    ASSERT_OK(px_http_scan(&h));
+    int n = px_http_write_request_head(&h, ctx, out, sizeof(out) - 1);
+    ASSERT_GE(n, 0);
+    out[n] = '\0';
+    px_http_dispose(&h);
+    return out;
+}
+
+/* D1: a trusted terminator's X-Forwarded-Proto stays; anyone else's is replaced. */
+TEST(http1_forwarded_proto_kept_only_from_trusted_peers)
+{
+    const char *https = "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-Proto: https\r\n\r\n";
+    const char *odd = "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-Proto: gopher\r\n\r\n";
+    const char *none = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+    struct px_req_ctx trusted = {.client_ip = "192.0.2.1", .scheme = "http", .trusted_proto = true};
+    struct px_req_ctx other = {.client_ip = "192.0.2.1", .scheme = "http"};
+    struct px_req_ctx tls = {.client_ip = "192.0.2.1", .scheme = "https"};
+
+    ASSERT_STR_CONTAINS(render(https, &trusted), "X-Forwarded-Proto: https\r\n");
+    ASSERT_STR_CONTAINS(render(https, &other), "X-Forwarded-Proto: http\r\n");
+    ASSERT(strstr(render(https, &other), "https") == NULL);
+    ASSERT_STR_CONTAINS(render(odd, &trusted), "X-Forwarded-Proto: http\r\n"); /* not a scheme */
+    ASSERT(strstr(render(odd, &trusted), "gopher") == NULL);
+    ASSERT_STR_CONTAINS(render(none, &trusted), "X-Forwarded-Proto: http\r\n");
+    ASSERT_STR_CONTAINS(render(none, &tls), "X-Forwarded-Proto: https\r\n");
+    /* Exactly one line, whatever came in. */
+    const char *r = render(https, &trusted);
+    ASSERT(strstr(strstr(r, "X-Forwarded-Proto") + 1, "X-Forwarded-Proto") == NULL);
+}

@@ -32,11 +32,11 @@ Q := @
 endif
 quiet = $(if $(Q),@printf '  %-6s %s\n' '$(1)' '$(2)';)
 
-PROXY_SRC := $(filter-out proxy/main.c,$(wildcard proxy/*.c))
+PROXY_SRC := $(filter-out proxy/main.c,$(wildcard proxy/*.c proxy/base/*.c))
 LIB_SRC   := $(PROXY_SRC) $(wildcard geo/*.c) $(wildcard conf/*.c)
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
 VENDOR_OBJ := $(addprefix $(BUILD)/vendor/,llhttp.o api.o http.o)
-UNIT_SRC  := $(wildcard tests/unit/*.c tests/unit/*/*.c)
+UNIT_SRC  := $(wildcard tests/unit/*.c tests/unit/*/*.c tests/unit/*/*/*.c)
 UNIT_OBJ  := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 TOOL_SRC  := $(wildcard tests/tools/*.c bench/*.c)
 TOOL_BIN  := $(TOOL_SRC:%.c=$(BUILD)/%)

@@ -91,4 +91,7 @@
     X(timer_earlier_deadline_rearms)                                                               \
     X(timer_cleared_deadline_never_expires)                                                        \
     X(timer_close_while_armed)                                                                     \
-    X(client_peer_ip_text)
+    X(client_peer_ip_text)                                                                         \
+    X(notify_path_socket)                                                                          \
+    X(notify_abstract_socket)                                                                      \
+    X(notify_unset_or_unusable)

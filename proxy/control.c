@@ -8,6 +8,7 @@
  */
 #include "proxy/control.h"
 #include "proxy/admin.h"
+#include "proxy/base/notify.h"
 #include "proxy/log.h"
 #include "proxy/px.h"
 #include "proxy/signals.h"
@@ -379,6 +380,7 @@ int px_control_reload(struct px_control *ctl, char *err, size_t errlen)
     struct px_snapshot *snap = NULL;
 
     err[0] = '\0';
+    px_notify_reloading(); /* READY=1 again below, whatever the outcome */
     if (px_config_load(oc->path, &cfg, err, errlen) != 0 ||
         check_layout(oc, cfg->conf, err, errlen) != 0 ||
         px__control_slots_check(ctl, cfg->conf, err, errlen) != 0 ||
@@ -392,6 +394,7 @@ int px_control_reload(struct px_control *ctl, char *err, size_t errlen)
         px_snapshot_unref(snap);
         ctl->reloads_failed++;
         px_log(PX_LOG_ERR, NULL, "event=reload result=failed kept=old error=\"%s\"", err);
+        px_notify("READY=1");
         return -1;
     }
     px_config_unref(cfg);
@@ -402,6 +405,7 @@ int px_control_reload(struct px_control *ctl, char *err, size_t errlen)
            (unsigned long long)snap->generation, ctl_conf(ctl)->path, ctl_conf(ctl)->nregions,
            ctl_conf(ctl)->nzones, ctl->nbackends);
     px_snapshot_unref(snap);
+    px_notify("READY=1");
     return 0;
 }
 

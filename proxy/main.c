@@ -4,6 +4,7 @@
  * workers and tells them to drain on SIGTERM/SIGINT.
  */
 #include "conf/conf.h"
+#include "proxy/base/notify.h"
 #include "proxy/control.h"
 #include "proxy/listener.h"
 #include "proxy/log.h"
@@ -53,6 +54,7 @@ static void on_signal(uv_signal_t *s, int signum)
         return;
     m->stopping = true;
     px_log(PX_LOG_INFO, NULL, "event=shutdown signal=%s", signum == SIGTERM ? "TERM" : "INT");
+    px_notify("STOPPING=1");
     for (unsigned i = 0; i < m->nworkers; i++)
         px_worker_stop(&m->workers[i]);
     uv_close((uv_handle_t *)&m->sigterm, NULL);
@@ -144,6 +146,10 @@ static int run(struct px_snapshot *snap)
     }
     px_log(PX_LOG_INFO, NULL, "event=started version=%s workers=%u listen=%s config=%s", PX_VERSION,
            n, cf->listen[0].text, cf->path);
+    /* Workers accept and the admin listener is up (the control thread
+     * starts it before its first table, which px_control_start waits for). */
+    if ((err = px_notify("READY=1")) < 0)
+        px_log(PX_LOG_WARN, NULL, "event=notify_failed state=ready error=\"%s\"", strerror(-err));
     uv_run(m.loop, UV_RUN_DEFAULT);
     /* The control thread publishes and scrapes until every worker thread
      * has ended; it must let go before their loops close. */

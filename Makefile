@@ -8,6 +8,7 @@
 #   make deps       install missing Debian packages (root) or print the apt line
 #   make install    binary, man page, example config, systemd unit, logrotate
 #                   snippet under PREFIX (default /usr/local), DESTDIR honoured
+#   make geodb      fetch a free city-level GeoIP database into GEODB_DIR (npm)
 
 BUILD     ?= build
 CC        ?= cc
@@ -210,7 +211,15 @@ uninstall:
 
 FORCE:
 
-.PHONY: install uninstall FORCE
+# A free city-level GeoIP database (DB-IP Lite, from npm) into GEODB_DIR;
+# dist/fetch-geodb prints the geo.databases lines to use. Only ever run
+# when asked: no other target depends on it. docs/GEOIP.md has the others.
+GEODB_DIR ?= $(BUILD)/geodb
+
+geodb:
+	$(Q)dist/fetch-geodb $(GEODB_DIR)
+
+.PHONY: install uninstall geodb FORCE
 
 # ---------------------------------------------------------------- fuzzing
 # libFuzzer targets (clang 14, -fsanitize=fuzzer,address,undefined), one

@@ -177,5 +177,31 @@ class Install(unittest.TestCase):
         self.assertEqual([n for _, _, names in os.walk(root) for n in names], [])
 
 
+class GeodbHelper(unittest.TestCase):
+    """dist/fetch-geodb (make geodb) without touching the network: usage,
+    a clear error when npm is missing, and no part of make test."""
+
+    SCRIPT = os.path.join(REPO, "dist", "fetch-geodb")
+
+    def test_usage(self):
+        r = run(["/bin/sh", self.SCRIPT])
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("usage:", r.stderr)
+
+    def test_no_npm_is_a_clear_error(self):
+        d = tempfile.mkdtemp(prefix="georoute-geodb-")
+        self.addCleanup(shutil.rmtree, d, True)
+        # An empty PATH: no npm, and nothing else the script could call.
+        r = run(["/bin/sh", self.SCRIPT, os.path.join(d, "db")], env={"PATH": d})
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("npm is not installed", r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(d, "db")))
+
+    def test_not_part_of_make_test(self):
+        r = make("-n", "test")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("fetch-geodb", r.stdout + r.stderr)
+
+
 if __name__ == "__main__":
     unittest.main()

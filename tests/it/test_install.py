@@ -20,6 +20,9 @@ import unittest
 from harness import REPO, run
 
 BUILD = os.environ.get("GEOROUTE_BUILD") or os.path.join(REPO, "build")
+# Relative when it can be, as make spells it, so that the dependency files
+# the build wrote (which name build/...) still apply.
+MAKE_BUILD = os.path.relpath(BUILD, REPO) if BUILD.startswith(REPO + os.sep) else BUILD
 
 FILES = {  # path under the prefix's root -> mode
     "usr/sbin/georoute": 0o755,
@@ -37,7 +40,7 @@ def make(*args):
     environment of an outer make (jobserver, command-line variables) is
     dropped: this is a make of its own."""
     env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
-    return run(["make", "--no-print-directory", "-C", REPO, "BUILD=" + BUILD] + list(args),
+    return run(["make", "--no-print-directory", "-C", REPO, "BUILD=" + MAKE_BUILD] + list(args),
                timeout=600, env=env)
 
 

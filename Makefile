@@ -6,6 +6,9 @@
 #   make test-asan  the same suite built with ASan+UBSan (into build-asan/)
 #   make bench      throughput/latency/memory against HAProxy and nginx
 #   make deps       install missing Debian packages (root) or print the apt line
+#   make install    binary, man page, example config, systemd unit, logrotate
+#                   snippet under PREFIX (default /usr/local), DESTDIR honoured
+#   make geodb      fetch a free city-level GeoIP database into GEODB_DIR (npm)
 
 BUILD     ?= build
 CC        ?= cc
@@ -153,6 +156,82 @@ clean:
 	rm -rf build build-asan build-fuzz georoute
 
 .PHONY: all deps demo test test-asan check bench format format-check check-deps clean tools
+
+# ---------------------------------------------------------------- install
+# `make install [PREFIX=/usr/local] [DESTDIR=]` installs the binary in sbin
+# (a daemon, as nginx and haproxy do), georoute(8), a systemd unit, a
+# logrotate snippet, and an example config with the small demo database it
+# names, so that it passes `georoute --check` as installed. Every directory
+# can be set on its own; the @NAME@ paths in the unit, the man page and the
+# config are the final ones, without DESTDIR. LOGROTATEDIR stays
+# /etc/logrotate.d whatever PREFIX is: logrotate reads nothing else. The
+# config is installed only when none is there, never over an edited one;
+# the same example is always refreshed in DATADIR.
+PREFIX         ?= /usr/local
+SBINDIR        ?= $(PREFIX)/sbin
+MANDIR         ?= $(PREFIX)/share/man
+DATADIR        ?= $(PREFIX)/share/georoute
+SYSCONFDIR     ?= $(PREFIX)/etc
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+LOGROTATEDIR   ?= /etc/logrotate.d
+INSTALL        ?= install
+CONFFILE       := $(SYSCONFDIR)/georoute/georoute.yaml
+SUBST = sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	    -e 's|@DATADIR@|$(DATADIR)|g' -e 's|@SYSTEMDUNITDIR@|$(SYSTEMDUNITDIR)|g' \
+	    -e 's|@LOGROTATEDIR@|$(LOGROTATEDIR)|g'
+
+# Generated with the final paths; remade when a path changes.
+$(BUILD)/dist/paths: FORCE
+	@mkdir -p $(dir $@)
+	$(Q)printf '%s\n' "$(SBINDIR)" "$(SYSCONFDIR)" "$(DATADIR)" "$(SYSTEMDUNITDIR)" \
+	    "$(LOGROTATEDIR)" > $@.tmp && { cmp -s $@.tmp $@ && rm -f $@.tmp || mv -f $@.tmp $@; }
+$(BUILD)/dist/georoute.service: dist/georoute.service.in $(BUILD)/dist/paths
+	$(Q)$(SUBST) $< > $@
+$(BUILD)/dist/georoute.8: docs/georoute.8.in $(BUILD)/dist/paths
+	$(Q)$(SUBST) $< > $@
+$(BUILD)/dist/georoute.yaml: conf/georoute.yaml dist/example-config $(BUILD)/dist/paths
+	$(Q)dist/example-config $< $(DATADIR)/demo-geo.mmdb > $@.tmp && mv -f $@.tmp $@
+
+install: $(BUILD)/georoute $(BUILD)/dist/georoute.service $(BUILD)/dist/georoute.8 \
+	    $(BUILD)/dist/georoute.yaml
+	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DATADIR) \
+	    $(DESTDIR)$(SYSCONFDIR)/georoute $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(LOGROTATEDIR)
+	$(INSTALL) -m 755 $(BUILD)/georoute $(DESTDIR)$(SBINDIR)/georoute
+	$(INSTALL) -m 644 $(BUILD)/dist/georoute.8 $(DESTDIR)$(MANDIR)/man8/georoute.8
+	$(INSTALL) -m 644 conf/demo-geo.mmdb $(DESTDIR)$(DATADIR)/demo-geo.mmdb
+	$(INSTALL) -m 644 $(BUILD)/dist/georoute.yaml $(DESTDIR)$(DATADIR)/georoute.yaml.example
+	$(Q)if [ -e $(DESTDIR)$(CONFFILE) ]; then \
+	    echo "kept $(DESTDIR)$(CONFFILE); the new example is $(DESTDIR)$(DATADIR)/georoute.yaml.example"; \
+	else \
+	    echo "$(INSTALL) -m 644 $(BUILD)/dist/georoute.yaml $(DESTDIR)$(CONFFILE)"; \
+	    $(INSTALL) -m 644 $(BUILD)/dist/georoute.yaml $(DESTDIR)$(CONFFILE); \
+	fi
+	$(INSTALL) -m 644 $(BUILD)/dist/georoute.service $(DESTDIR)$(SYSTEMDUNITDIR)/georoute.service
+	$(INSTALL) -m 644 dist/georoute.logrotate $(DESTDIR)$(LOGROTATEDIR)/georoute
+
+# Removes what install put there, except a config that was edited.
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/georoute $(DESTDIR)$(MANDIR)/man8/georoute.8 \
+	    $(DESTDIR)$(SYSTEMDUNITDIR)/georoute.service $(DESTDIR)$(LOGROTATEDIR)/georoute
+	$(Q)if cmp -s $(DESTDIR)$(CONFFILE) $(DESTDIR)$(DATADIR)/georoute.yaml.example; then \
+	    echo "rm -f $(DESTDIR)$(CONFFILE)"; rm -f $(DESTDIR)$(CONFFILE); \
+	elif [ -e $(DESTDIR)$(CONFFILE) ]; then \
+	    echo "kept $(DESTDIR)$(CONFFILE): it differs from the installed example"; \
+	fi
+	rm -f $(DESTDIR)$(DATADIR)/georoute.yaml.example $(DESTDIR)$(DATADIR)/demo-geo.mmdb
+	$(Q)rmdir $(DESTDIR)$(DATADIR) $(DESTDIR)$(SYSCONFDIR)/georoute 2>/dev/null || true
+
+FORCE:
+
+# A free city-level GeoIP database (DB-IP Lite, from npm) into GEODB_DIR;
+# dist/fetch-geodb prints the geo.databases lines to use. Only ever run
+# when asked: no other target depends on it. docs/GEOIP.md has the others.
+GEODB_DIR ?= $(BUILD)/geodb
+
+geodb:
+	$(Q)dist/fetch-geodb $(GEODB_DIR)
+
+.PHONY: install uninstall geodb FORCE
 
 # ---------------------------------------------------------------- fuzzing
 # libFuzzer targets (clang 14, -fsanitize=fuzzer,address,undefined), one

@@ -1,6 +1,6 @@
 /*
  * geo_bench: nanoseconds per client classification, on MaxMind's City test
- * database (../shared/testdata/maxmind/GeoIP2-City-Test.mmdb) and a
+ * database (tests/fixtures/maxmind/GeoIP2-City-Test.mmdb) and a
  * realistic zone list.
  *
  *   uncached  geo_db_lookup_addr() + geo_zone_classify_addr(): what a new
@@ -11,8 +11,9 @@
  *             request on a connection with a cached result costs
  *
  * Usage: geo_bench [-n ITERATIONS] [DB]   (DB defaults to the City test db
- * under $GEOROUTE_SHARED, default ../shared). Single-threaded; run it on an
- * idle machine and take the best of a few runs.
+ * in tests/fixtures/maxmind, relative to the repository root, where make
+ * runs it). Single-threaded; run it on an idle machine and take the best of
+ * a few runs.
  */
 #include "geo/geodb.h"
 #include "geo/zone.h"
@@ -106,7 +107,7 @@ int main(int argc, char **argv)
     static struct geo_addr known_addrs[NADDRS], random_addrs[NADDRS];
     static struct geo_result known_res[NADDRS], random_res[NADDRS];
     static struct geo_cache cache;
-    char path[4096], err[512];
+    char err[512];
     const char *dbpath = NULL;
     struct geo_db *db;
     struct geo_zones *z;
@@ -121,12 +122,8 @@ int main(int argc, char **argv)
         else
             dbpath = argv[i];
     }
-    if (dbpath == NULL) {
-        const char *shared = getenv("GEOROUTE_SHARED");
-        snprintf(path, sizeof(path), "%s/testdata/maxmind/GeoIP2-City-Test.mmdb",
-                 shared ? shared : "../shared");
-        dbpath = path;
-    }
+    if (dbpath == NULL)
+        dbpath = "tests/fixtures/maxmind/GeoIP2-City-Test.mmdb";
     if (geo_db_open(dbpath, &geo_schema_maxmind, &db, err, sizeof(err)) != 0) {
         fprintf(stderr, "geo_bench: %s\n", err);
         return 1;

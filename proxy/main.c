@@ -9,6 +9,7 @@
 #include "proxy/data/listener.h"
 #include "proxy/base/fds.h"
 #include "proxy/base/log.h"
+#include "proxy/base/notify.h"
 #include "proxy/base/privs.h"
 #include "proxy/base/px.h"
 #include "proxy/state/snapshot.h"
@@ -57,6 +58,7 @@ static void on_signal(uv_signal_t *s, int signum)
         return;
     m->stopping = true;
     px_log(PX_LOG_INFO, NULL, "event=shutdown signal=%s", signum == SIGTERM ? "TERM" : "INT");
+    px_notify("STOPPING=1");
     for (unsigned i = 0; i < m->nworkers; i++)
         px_worker_stop(&m->workers[i]);
     uv_close((uv_handle_t *)&m->sigterm, NULL);
@@ -265,6 +267,10 @@ static int run(struct px_snapshot *snap)
     }
     px_log(PX_LOG_INFO, NULL, "event=started version=%s workers=%u listen=%s config=%s", PX_VERSION,
            n, cf->listen[0].text, cf->path);
+    /* Workers accept, and the admin listener took its socket before the
+     * control thread started (px_control_start waits for its first table). */
+    if ((err = px_notify("READY=1")) < 0)
+        px_log(PX_LOG_WARN, NULL, "event=notify_failed state=ready error=\"%s\"", strerror(-err));
     uv_run(m.loop, UV_RUN_DEFAULT);
     /* The control thread publishes and scrapes until every worker thread
      * has ended; it must let go before their loops close. */

@@ -8,6 +8,7 @@
  */
 #include "proxy/control/control.h"
 #include "proxy/base/log.h"
+#include "proxy/base/notify.h"
 #include "proxy/base/px.h"
 #include "proxy/state/signals.h"
 
@@ -431,6 +432,7 @@ int px_control_reload(struct px_control *ctl, char *err, size_t errlen)
     struct px_snapshot *snap = NULL;
 
     err[0] = '\0';
+    px_notify_reloading(); /* READY=1 again below, whatever the outcome */
     if (px_config_reload(oc->path, ctl->snap->cfg, &cfg, err, errlen) != 0 ||
         check_layout(oc, cfg->conf, err, errlen) != 0 ||
         px__control_slots_check(ctl, cfg->conf, err, errlen) != 0 ||
@@ -445,6 +447,7 @@ int px_control_reload(struct px_control *ctl, char *err, size_t errlen)
         ctl->reloads_failed++;
         ctl->last_reload_failed = true;
         log_reload_errors(err);
+        px_notify("READY=1");
         return -1;
     }
     if (px_config_lint(cfg, err, errlen) > 0)
@@ -460,6 +463,7 @@ int px_control_reload(struct px_control *ctl, char *err, size_t errlen)
            (unsigned long long)snap->generation, ctl_conf(ctl)->path, ctl_conf(ctl)->nregions,
            ctl_conf(ctl)->nzones, ctl->nbackends);
     px_snapshot_unref(snap);
+    px_notify("READY=1");
     return 0;
 }
 

@@ -2,7 +2,7 @@
 """geo/ against mmdblookup and the source JSON of MaxMind's test databases.
 
 For every network in the source JSON of the Country, City and ASN test
-databases (../shared/testdata/maxmind), the first and last address (and,
+databases (tests/fixtures/maxmind), the first and last address (and,
 for IPv4, the IPv4-mapped form of the first) are looked up with
 build/tests/tools/geolookup (georoute's geo/ module) and with mmdblookup
 (Debian mmdb-bin, libmaxminddb's own tool, asked once per network, or per
@@ -12,8 +12,7 @@ npm ip-location-db database, well-known CN, HK and US addresses must
 classify right with the flat preset.
 
 Standalone: python3 tests/it/test_geo_mmdb.py (from anywhere). Environment:
-GEOROUTE_SHARED (default: ../shared next to the repository), GEOROUTE_BUILD
-(default: build in the repository). Needs `make tools`. Ends with the line
+GEOROUTE_BUILD (default: build in the repository). Needs `make tools`. Ends with the line
 "N passed, N failed[, N skipped]" and exits non-zero on failure.
 """
 
@@ -28,9 +27,8 @@ import sys
 import unittest
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SHARED = os.environ.get("GEOROUTE_SHARED") or os.path.join(TOP, "..", "shared")
 BUILD = os.environ.get("GEOROUTE_BUILD") or os.path.join(TOP, "build")
-MAXMIND = os.path.join(SHARED, "testdata", "maxmind")
+MAXMIND = os.path.join(TOP, "tests", "fixtures", "maxmind")
 GEOLOOKUP = os.path.join(BUILD, "tests", "tools", "geolookup")
 NPM_DB = os.path.join(
     BUILD, "npm", "node_modules", "@ip-location-db", "geo-whois-asn-country-mmdb",

@@ -31,12 +31,6 @@ static unsigned timeout_s(void)
     return s && atoi(s) > 0 ? (unsigned)atoi(s) : 5;
 }
 
-const char *test_shared_dir(void)
-{
-    const char *s = getenv("GEOROUTE_SHARED");
-    return s ? s : "../shared";
-}
-
 static int selected(const char *name, int argc, char **argv)
 {
     if (argc < 2)

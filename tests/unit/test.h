@@ -67,7 +67,4 @@
             TEST_FAIL_("\"%s\" does not contain \"%s\"", h_ ? h_ : "(null)", n_);                  \
     } while (0)
 
-/* Directory of shared test data (../shared/testdata), from the environment. */
-const char *test_shared_dir(void);
-
 #endif

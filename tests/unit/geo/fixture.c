@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #define SCRIPT "tests/fixtures/make-geo-fixture.pl"
+#define MAXMIND_DIR "tests/fixtures/maxmind"
 #define NPM_DB                                                                                     \
     "npm/node_modules/@ip-location-db/geo-whois-asn-country-mmdb/geo-whois-asn-country.mmdb"
 
@@ -48,9 +49,9 @@ const char *geo_test_fixture(const char *kind)
 const char *geo_test_maxmind(const char *file)
 {
     static char path[4096];
-    snprintf(path, sizeof(path), "%s/testdata/maxmind/%s", test_shared_dir(), file);
+    snprintf(path, sizeof(path), "%s/%s", MAXMIND_DIR, file);
     if (access(path, R_OK) != 0)
-        TEST_FAIL_("%s is missing (set GEOROUTE_SHARED)", path);
+        TEST_FAIL_("%s is missing (run the tests from the repository root)", path);
     return path;
 }
 

@@ -1,6 +1,6 @@
 /*
- * Helpers shared by the geo unit tests: generated .mmdb fixtures, the shared
- * MaxMind test databases and the optional npm database.
+ * Helpers shared by the geo unit tests: generated .mmdb fixtures, MaxMind's
+ * test databases (tests/fixtures/maxmind) and the optional npm database.
  */
 #ifndef TESTS_UNIT_GEO_FIXTURE_H
 #define TESTS_UNIT_GEO_FIXTURE_H
@@ -18,7 +18,7 @@ GEO_TESTS(GEO_TEST_DECLARE_)
 
 /* Path of a fixture database of kind "city", "asn", "flat" or "flat4". */
 const char *geo_test_fixture(const char *kind);
-/* Path of a file in ../shared/testdata/maxmind (static buffer). */
+/* Path of a file in tests/fixtures/maxmind, MaxMind's test databases (static buffer). */
 const char *geo_test_maxmind(const char *file);
 /* Path of the npm ip-location-db database, or NULL when not installed. */
 const char *geo_test_npm_db(void);

@@ -367,7 +367,7 @@ TEST(geo_db_refcount_threads)
     geo_db_unref(NULL);
 }
 
-/* The expected rows of ../shared/testdata/maxmind/README.md. */
+/* The expected rows of tests/fixtures/maxmind/README.md. */
 TEST(geo_db_maxmind_readme)
 {
     struct geo_db *country =

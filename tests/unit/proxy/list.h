@@ -128,4 +128,7 @@
     X(tls_ctx_tickets_resume_and_rotate)                                                           \
     X(tls_ctx_ticket_key_file_is_shared_by_edges)                                                  \
     X(tls_ctx_build_reports_every_problem)                                                         \
-    X(tls_client_verifies_the_backend)
+    X(tls_client_verifies_the_backend)                                                             \
+    X(notify_path_socket)                                                                          \
+    X(notify_abstract_socket)                                                                      \
+    X(notify_unset_or_unusable)

@@ -7,6 +7,7 @@
  * the backpressure high-water mark is one read buffer.
  */
 #include "proxy/data/exchange.h"
+#include "proxy/proto/xff.h"
 #include "proxy/data/client.h"
 #include "proxy/base/log.h"
 #include "proxy/base/px.h"
@@ -278,64 +279,30 @@ void px_exchange_reject(struct px_exchange *x, int err)
     fail(x, status_for(err), px_strerror(err));
 }
 
-/* Parses one X-Forwarded-For element ("1.2.3.4", "[::1]:80", "1.2.3.4:80"). */
-static int parse_xff_token(const char *t, size_t n, struct sockaddr_storage *ss)
-{
-    char buf[GEO_ADDR_TEXT_MAX + 1];
-    struct geo_addr a;
-    socklen_t len;
-
-    if (n > 0 && t[0] == '[') {
-        const char *close = memchr(t, ']', n);
-        if (close == NULL)
-            return -1;
-        n = (size_t)(close - t - 1);
-        t++;
-    } else if (memchr(t, '.', n) && memchr(t, ':', n)) {
-        n = (size_t)((const char *)memchr(t, ':', n) - t); /* IPv4 with a port */
-    }
-    if (n == 0 || n >= sizeof(buf))
-        return -1;
-    memcpy(buf, t, n);
-    buf[n] = '\0';
-    return geo_addr_parse(&a, buf) == 0 ? geo_addr_to_sockaddr(&a, ss, &len) : -1;
-}
-
 /*
  * The address to classify: the peer (or its PROXY header's source), and
- * while that is a trusted proxy, the X-Forwarded-For element it added,
- * walking right to left. An element we cannot parse stops the walk: the last
- * trusted hop is then the best we know, never a client-chosen value.
+ * while that is a trusted proxy, the X-Forwarded-For element it added
+ * (px_xff_walk, right to left).
  */
 static void client_address(const struct px_exchange *x, const struct conf *cf,
                            struct sockaddr_storage *ss)
 {
     const struct px_http *h = &x->req;
+    struct px_span vals[16];
+    size_t n = 0;
+
     memcpy(ss, &x->c->peer, sizeof(x->c->peer));
     if (cf->trusted_proxies.ncidrs == 0 || h->xff_len == 0)
         return;
-    for (int i = (int)h->nhdrs - 1; i >= 0; i--) {
-        const struct px_hdr *hd = &h->hdrs[i];
-        const char *v = h->buf + hd->value_off;
-        size_t n = hd->value_len;
-        if (!(hd->flags & PX_HDR_XFF))
+    /* Beyond 16 lines only the rightmost are read: enough hops for any chain. */
+    for (uint32_t i = 0; i < h->nhdrs; i++) {
+        if (!(h->hdrs[i].flags & PX_HDR_XFF))
             continue;
-        while (n > 0) {
-            if (!conf_cidr_list_match(&cf->trusted_proxies, (struct sockaddr *)ss))
-                return;
-            const char *comma = memrchr(v, ',', n);
-            size_t start = comma ? (size_t)(comma - v) + 1 : 0, end = n;
-            n = comma ? (size_t)(comma - v) : 0;
-            while (start < end && (v[start] == ' ' || v[start] == '\t'))
-                start++;
-            while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t'))
-                end--;
-            if (start == end)
-                continue;
-            if (parse_xff_token(v + start, end - start, ss) != 0)
-                return;
-        }
+        if (n == PX_ARRAY_LEN(vals))
+            memmove(vals, vals + 1, (--n) * sizeof(vals[0]));
+        vals[n++] = (struct px_span){h->buf + h->hdrs[i].value_off, h->hdrs[i].value_len};
     }
+    px_xff_walk(vals, n, &cf->trusted_proxies, ss);
 }
 
 /* Classifies the request's client, reusing the connection's last answer. */

@@ -23,8 +23,9 @@ static void check_family(const struct sockaddr_storage *ss)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct conf_cidr cidrs[2] = {{.family = AF_INET, .prefix = 8, .addr = {10}},
-                                 {.family = AF_INET6, .prefix = 32, .addr = {0x20, 0x01, 0x0d, 0xb8}}};
+    struct conf_cidr cidrs[2] = {
+        {.family = AF_INET, .prefix = 8, .addr = {10}},
+        {.family = AF_INET6, .prefix = 32, .addr = {0x20, 0x01, 0x0d, 0xb8}}};
     struct conf_cidr_list trusted = {cidrs, 2};
     struct px_span spans[16];
     size_t n = 0, start = 0;

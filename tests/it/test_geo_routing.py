@@ -135,6 +135,20 @@ class GeoRouting(unittest.TestCase):
                                                     ("X-Forwarded-For", "127.8.0.3")])
         self.assertEqual(self.zone_of(r), "hk")
 
+    def test_xff_every_form_a_proxy_writes(self):
+        """Issue 16.5: each form real proxies write names the client; the v4v6
+        form ::ffff:a.b.c.d used to stop the walk at the trusted proxy, so the
+        client was classified by the proxy's own address (here: default)."""
+        p = self.proxy(trusted_proxies=["127.8.0.0/16"])
+        for xff in ("127.2.0.1", "127.2.0.1:51234", "::ffff:127.2.0.1", "[::ffff:127.2.0.1]",
+                    "[::ffff:127.2.0.1]:443", "127.2.0.1, ::ffff:127.8.0.2",
+                    "127.2.0.1, [::ffff:127.8.0.2]:8080"):
+            r = get_from(p.port, "127.8.0.1", headers=[("X-Forwarded-For", xff)])
+            self.assertEqual(self.zone_of(r), "hk", xff)
+        for xff in ("unknown", "_hidden", "127.2.0.1:0", "[127.2.0.1]"):
+            r = get_from(p.port, "127.8.0.1", headers=[("X-Forwarded-For", xff)])
+            self.assertEqual(self.zone_of(r), "default", xff)
+
     def proxy_pp(self):
         port = free_port()
         return self.proxy(port=port, trusted_proxies=["127.8.0.0/16"],

@@ -423,8 +423,6 @@ static void json_scores(struct px_sbuf *b, const struct px_control *ctl, size_t 
         px_json_num(b, sc->rtt_ms);
         px_json_key(b, "bias_ms", false);
         px_json_num(b, sc->bias_ms);
-        px_json_key(b, "load_ms", false);
-        px_json_num(b, sc->load_penalty_ms);
         px_json_key(b, "total_ms", false);
         px_json_num(b, sc->total_ms);
         px_json_key(b, "chosen", false);
@@ -1143,7 +1141,7 @@ static const char *status_page(void)
            "</style></head><body>\n"
            "<h1>georoute</h1><div id=\"meta\">loading&hellip;</div>\n"
            "<table id=\"matrix\"></table>\n"
-           "<p>Cells: score in ms (rtt + bias + load). Green: chosen region. Red: unhealthy. "
+           "<p>Cells: score in ms (rtt + bias). Green: chosen region. Red: unhealthy. "
            "Struck through: drained.</p>\n"
            "<script>\n"
            "function el(t,c,x){var e=document.createElement(t);if(c)e.className=c;"
@@ -1171,7 +1169,7 @@ static const char *status_page(void)
            "    if(!x.healthy)c.push('unhealthy');if(reg[r.name].drained)c.push('drained');\n"
            "    td=el('td',c.join(' '),(x.total_ms===null?'?':x.total_ms.toFixed(1))+"
            "(x.fallback?' (fb)':''));\n"
-           "    td.title='rtt '+x.rtt_ms+' + bias '+x.bias_ms+' + load '+x.load_ms}\n"
+           "    td.title='rtt '+x.rtt_ms+' + bias '+x.bias_ms}\n"
            "   td.setAttribute('data-zone',z.name);td.setAttribute('data-region',r.name);"
            "tr.appendChild(td)});\n"
            "  tr.appendChild(el('td','',z.why));tr.appendChild(el('td','',"

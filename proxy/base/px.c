@@ -1,12 +1,11 @@
 /*
- * px: project-wide error strings and clock. The strings are what logs and
+ * px: project-wide error strings and address text. The strings are what logs and
  * error bodies show, so they stay short and specific.
  */
 #include "proxy/base/px.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <time.h>
 #include <uv.h>
 
 const char *px_strerror(int err)
@@ -18,8 +17,6 @@ const char *px_strerror(int err)
         return "header too large";
     case PX_EBODYTOOBIG:
         return "body too large";
-    case PX_ENOBACKEND:
-        return "no backend reachable";
     case PX_ETIMEOUT:
         return "timed out";
     case PX_ETRUNCATED:
@@ -35,13 +32,6 @@ const char *px_strerror(int err)
     default:
         return err < 0 && err > -1000 ? uv_strerror(err) : "unknown error";
     }
-}
-
-uint64_t px_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* Dotted quad of A into BUF (16 bytes): glibc's inet_ntop goes through sprintf. */

@@ -33,7 +33,6 @@ enum px_err {
     PX_EPARSE = -1000,      /* malformed HTTP message */
     PX_EHEADTOOBIG = -1001, /* head over max_header_bytes or max_headers */
     PX_EBODYTOOBIG = -1002, /* body over max_body_bytes */
-    PX_ENOBACKEND = -1003,  /* no backend could be connected */
     PX_ETIMEOUT = -1004,    /* a phase timer fired */
     PX_ETRUNCATED = -1005,  /* upstream closed mid-message */
     PX_ENOMEM = -1006,      /* allocation failed */
@@ -49,8 +48,5 @@ struct sockaddr;
 
 /* Writes the textual IP (no port) of SA (AF_INET or AF_INET6) into BUF, "-" if it has none. */
 void px_sockaddr_ip(const struct sockaddr *sa, char *buf, size_t cap);
-
-/* Returns the monotonic clock in milliseconds. */
-uint64_t px_now_ms(void);
 
 #endif

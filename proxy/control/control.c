@@ -119,28 +119,6 @@ static bool decide_zones(struct px_control *ctl, uint64_t now)
     return changed;
 }
 
-/* Regions a zone may try, best first: healthy allowed by score, then fallback. */
-static unsigned failover_order(const struct px_route_state *st, size_t nregions, uint16_t *out)
-{
-    unsigned n = 0;
-    for (int pass = 0; pass < 2; pass++) {
-        unsigned start = n;
-        for (size_t r = 0; r < nregions; r++) {
-            const struct px_route_score *sc = &st->scores[r];
-            if (sc->healthy && (pass == 0 ? sc->allowed : sc->fallback))
-                out[n++] = (uint16_t)r;
-        }
-        for (unsigned i = start + 1; i < n; i++) /* insertion sort by score */
-            for (unsigned j = i;
-                 j > start && st->scores[out[j]].total_ms < st->scores[out[j - 1]].total_ms; j--) {
-                uint16_t t = out[j];
-                out[j] = out[j - 1];
-                out[j - 1] = t;
-            }
-    }
-    return n;
-}
-
 static void publish(struct px_control *ctl, uint64_t now)
 {
     const struct conf *cf = ctl_conf(ctl);
@@ -157,11 +135,8 @@ static void publish(struct px_control *ctl, uint64_t now)
         rz->secondary = st->secondary;
         rz->share = st->share;
         rz->reason = st->reason;
-        snprintf(rz->why, sizeof(rz->why), "%s", st->why);
-        rz->norder = failover_order(st, cf->nregions, rz->order);
+        rz->norder = px_router_failover_order(st, rz->order);
     }
-    for (size_t r = 0; r < cf->nregions; r++)
-        rt->region_healthy[r] = ctl->regions[r].healthy && !ctl->regions[r].drained;
     for (size_t i = 0; i < ctl->nbackends; i++) {
         const struct px_cbackend *cb = ctl->backends[i];
         struct px_routes_backend *rb = &rt->backends[i];
@@ -518,26 +493,28 @@ int px_control_init(struct px_control *ctl, struct px_snapshot *snap, struct px_
     if (!ctl->regions || !ctl->zones ||
         px__control_slots_init(&ctl->zone_slots, px_stats_slots(cf->nzones)) != 0 ||
         px__control_slots_init(&ctl->region_slots, px_stats_slots(cf->nregions)) != 0)
-        return UV_ENOMEM;
+        return PX_ENOMEM;
     if ((rc = uv_loop_init(&ctl->loop)) != 0)
         return rc;
     uv_mutex_init(&ctl->ready_lock);
     uv_mutex_init(&ctl->workers_lock);
     uv_cond_init(&ctl->ready_cond);
-    uv_async_init(&ctl->loop, &ctl->wake, on_control_wake);
-    uv_timer_init(&ctl->loop, &ctl->tick);
-    uv_timer_init(&ctl->loop, &ctl->geo_timer);
+    /* On a fresh loop these only fail on a broken invariant; say so rather than run without. */
+    if ((rc = uv_async_init(&ctl->loop, &ctl->wake, on_control_wake)) != 0 ||
+        (rc = uv_timer_init(&ctl->loop, &ctl->tick)) != 0 ||
+        (rc = uv_timer_init(&ctl->loop, &ctl->geo_timer)) != 0)
+        return rc;
     ctl->wake.data = ctl->tick.data = ctl->geo_timer.data = ctl;
     for (size_t z = 0; z < cf->nzones; z++)
         if (px_route_state_init(&ctl->zones[z], cf->nregions) != 0)
-            return UV_ENOMEM;
+            return PX_ENOMEM;
     char err[512];
     if (px__control_dns_check(ctl, cf, err, sizeof(err)) != 0) {
         px_log(PX_LOG_ERR, NULL, "event=dns_setup_failed error=\"%s\"", err);
         return UV_EINVAL;
     }
     if (px__control_sync_names(ctl, cf) != 0 || px__control_build_fleet(ctl, snap) != 0)
-        return UV_ENOMEM;
+        return PX_ENOMEM;
     return 0;
 }
 

@@ -125,8 +125,8 @@ struct px_control {
 
 /*
  * Prepares CTL on SNAP (takes a reference) for WORKERS, whose stats have
- * px_stats_slots() zone and region slots for SNAP's config. Returns 0 or a
- * negative libuv error.
+ * px_stats_slots() zone and region slots for SNAP's config. Returns 0,
+ * PX_ENOMEM, UV_EINVAL (DNS settings refused) or a negative libuv error.
  */
 int px_control_init(struct px_control *ctl, struct px_snapshot *snap, struct px_port **ports,
                     unsigned nworkers, const struct px_process *proc);

@@ -105,15 +105,10 @@ bool px_health_set_down(struct px_health *h, uint64_t now_ms)
 /* Feeds one probe result; returns the resulting state change. */
 enum px_health_change px_health_probe(struct px_health *h, bool ok, double rtt_ms, uint64_t now_ms)
 {
-    struct px_health_sample *s = &h->samples[h->next];
     bool confirmed = h->confirmed;
 
     if (rtt_ms < 0)
         rtt_ms = 0;
-    *s = (struct px_health_sample){.at_ms = now_ms, .rtt_ms = rtt_ms, .ok = ok};
-    h->next = (h->next + 1) % PX_HEALTH_SAMPLES;
-    if (h->nsamples < PX_HEALTH_SAMPLES)
-        h->nsamples++;
     h->probes++;
     h->confirmed = true;
 
@@ -269,14 +264,6 @@ double px_health_load_ms(const struct px_health *h)
     if (h->has_rtt)
         return h->rtt_ms;
     return 0;
-}
-
-/* Returns the I-th newest probe sample or NULL. */
-const struct px_health_sample *px_health_sample(const struct px_health *h, size_t i)
-{
-    if (i >= h->nsamples)
-        return NULL;
-    return &h->samples[(h->next + PX_HEALTH_SAMPLES - 1 - i) % PX_HEALTH_SAMPLES];
 }
 
 /* Returns whether the region of HS can take traffic; see health.h. */

@@ -44,20 +44,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PX_HEALTH_SAMPLES 8 /* probe results kept for /status */
-
 /* What one probe result did to the up/down state. */
 enum px_health_change {
     PX_HEALTH_SAME,      /* no state change */
     PX_HEALTH_WENT_UP,   /* the backend is now up (log it) */
     PX_HEALTH_WENT_DOWN, /* the backend is now down (log it) */
-};
-
-/* One probe result, for /status. */
-struct px_health_sample {
-    uint64_t at_ms; /* when the probe ended (caller's clock) */
-    double rtt_ms;  /* probe duration in ms; for a failure, until it failed */
-    bool ok;        /* the probe passed */
 };
 
 struct px_health {
@@ -84,11 +75,6 @@ struct px_health {
     double peak_ms;      /* peak EWMA of request latencies, probe RTTs and penalties, ms */
     uint64_t peak_at_ms; /* time of the last sample folded in */
     bool has_peak;       /* at least one sample since init */
-
-    /* Ring of the last probe results; samples[(next - 1) % N] is the newest. */
-    struct px_health_sample samples[PX_HEALTH_SAMPLES];
-    uint32_t nsamples; /* valid entries, <= PX_HEALTH_SAMPLES */
-    uint32_t next;     /* slot the next sample goes to */
 
     /* Passive outlier ejection. */
     uint32_t passive_fail_run; /* counted failures in a row (0 after a success) */
@@ -149,7 +135,7 @@ bool px_health_set_down(struct px_health *h, uint64_t now_ms);
 /*
  * Feeds one active probe result: OK is whether it passed, RTT_MS how long it
  * took (>= 0). A pass is folded into the RTT EWMA and the peak EWMA; every
- * result goes to the sample ring. Flips the state through
+ * result is counted. Flips the state through
  * px_health_set_up/down when `rise` passes or `fall` failures (1 while
  * unconfirmed) have been seen in a row. Never touches passive ejection.
  * Returns what changed.
@@ -223,13 +209,6 @@ bool px_health_usable(const struct px_health *h, uint64_t now_ms);
  * region's average).
  */
 double px_health_load_ms(const struct px_health *h);
-
-/*
- * Returns the I-th most recent probe result (0 = newest), or NULL when
- * fewer than I + 1 are kept. The pointer is into H, valid until the next
- * px_health_probe().
- */
-const struct px_health_sample *px_health_sample(const struct px_health *h, size_t i);
 
 /*
  * Returns whether a region whose N backends are HS (borrowed array of

@@ -168,8 +168,7 @@ bool px_router_decide(const struct conf *cf, size_t zone_idx, const struct px_re
         struct px_route_score *s = &st->scores[r];
         s->rtt_ms = regions[r].rtt_ms;
         s->bias_ms = rt->bias_ms ? (double)rt->bias_ms[r] : 0.0;
-        s->load_penalty_ms = regions[r].load_penalty_ms;
-        s->total_ms = s->rtt_ms + s->bias_ms + s->load_penalty_ms;
+        s->total_ms = s->rtt_ms + s->bias_ms;
         s->healthy = regions[r].healthy && !regions[r].drained;
         s->allowed = false;
         s->fallback = false;
@@ -223,7 +222,6 @@ bool px_router_decide(const struct conf *cf, size_t zone_idx, const struct px_re
     if (!hysteresis)
         st->candidate = -1;
     st->current = next;
-    st->decided_ms = now_ms;
     if (next != prev) {
         st->switched_ms = now_ms;
         if (!first)
@@ -233,12 +231,23 @@ bool px_router_decide(const struct conf *cf, size_t zone_idx, const struct px_re
     return next != prev;
 }
 
-/* Returns the region for one request, honouring the slow-start share. */
-int px_router_pick(const struct px_route_state *st, struct px_rng *rng)
+/* Healthy allowed regions by score, then healthy fallbacks by score. */
+unsigned px_router_failover_order(const struct px_route_state *st, uint16_t *out)
 {
-    if (st->current < 0)
-        return -1;
-    if (st->secondary >= 0 && st->share < 1.0 && px_rng_unit(rng) >= st->share)
-        return st->secondary;
-    return st->current;
+    unsigned n = 0;
+
+    for (int pass = 0; pass < 2; pass++) {
+        unsigned start = n;
+        for (size_t r = 0; r < st->nscores; r++) {
+            const struct px_route_score *sc = &st->scores[r];
+            if (!sc->healthy || !(pass == 0 ? sc->allowed : sc->fallback))
+                continue;
+            /* Insertion into the sorted tail; ties keep index order. */
+            unsigned j = n++;
+            for (; j > start && st->scores[out[j - 1]].total_ms > sc->total_ms; j--)
+                out[j] = out[j - 1];
+            out[j] = (uint16_t)r;
+        }
+    }
+    return n;
 }

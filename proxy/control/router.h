@@ -2,10 +2,10 @@
  * router: per zone, which region serves it, and why (DESIGN.md "Scoring").
  * Pure logic on a caller-supplied clock; the control thread calls
  * px_router_decide() for every zone after each health update and publishes
- * the resulting struct px_route_state in the snapshot; workers call
- * px_router_pick() per request.
+ * each zone's choice and px_router_failover_order() in the routing table
+ * (state/routes.h); workers split each request with px_routes_pick().
  *
- *   score(z, r) = rtt(r) + bias(z, r) + load_penalty(r)
+ *   score(z, r) = rtt(r) + bias(z, r)
  *
  * Candidates are the zone's allowed `route.regions`; `route.fallback`
  * regions are used only while no allowed region is healthy, and with
@@ -26,7 +26,7 @@
  * healthy less than slow_start_ms ago, and the region it leaves is still
  * healthy and allowed, the state carries `secondary` = the old region and
  * `share` = (now - healthy_since) / slow_start_ms of the new one, a linear
- * ramp from 0 to 1. px_router_pick() sends that share of requests to
+ * ramp from 0 to 1. px_routes_pick() sends that share of requests to
  * `current` and the rest to `secondary`, so a region that comes back is
  * warmed gradually instead of taking the whole stampede. The ramp is
  * recomputed on each decision and ends (secondary = -1, share = 1) when it
@@ -50,19 +50,17 @@ struct px_region_view {
     bool healthy;              /* px_region_state.healthy: enough backends usable */
     bool drained;              /* ops drained it; treated as unhealthy */
     double rtt_ms;             /* routing RTT (px_region_state.rtt_ms), ms */
-    double load_penalty_ms;    /* extra score for load or errors, ms; 0 = none */
     uint64_t healthy_since_ms; /* when it last became healthy, for slow start */
 };
 
 /* The parts of one region's score in the last decision, for /status. */
 struct px_route_score {
-    double rtt_ms;          /* from the view, ms */
-    double bias_ms;         /* route.bias_ms[r], ms */
-    double load_penalty_ms; /* from the view, ms */
-    double total_ms;        /* rtt + bias + load_penalty, ms */
-    bool allowed;           /* r is in route.regions */
-    bool fallback;          /* r is in route.fallback */
-    bool healthy;           /* healthy and not drained */
+    double rtt_ms;   /* from the view, ms */
+    double bias_ms;  /* route.bias_ms[r], ms */
+    double total_ms; /* rtt + bias, ms */
+    bool allowed;    /* r is in route.regions */
+    bool fallback;   /* r is in route.fallback */
+    bool healthy;    /* healthy and not drained */
 };
 
 /* A zone's routing decision and the memory hysteresis needs. */
@@ -73,7 +71,6 @@ struct px_route_state {
     int candidate;                 /* best candidate beating current by the margin; -1 none */
     uint64_t beaten_since_ms;      /* since when current is beaten by the margin (if candidate) */
     uint64_t switched_ms;          /* last change of current */
-    uint64_t decided_ms;           /* last decision */
     uint32_t switches;             /* changes of current after the first decision, count */
     enum px_route_reason reason;   /* of the last decision */
     char why[128];                 /* the reason as text, e.g. "held" or "switched: ..." */
@@ -104,10 +101,11 @@ bool px_router_decide(const struct conf *cf, size_t zone_idx, const struct px_re
                       uint64_t now_ms, struct px_route_state *st);
 
 /*
- * Returns the region for one request of the zone of ST: -1 when ST rejects,
- * else `current`, or `secondary` with probability 1 - share during slow
- * start. RNG is the caller's (per worker).
+ * Writes into OUT (room for st->nscores entries) the regions a request of
+ * ST's zone may try, best first: the healthy allowed regions by total score,
+ * then the healthy fallback regions by total score (ties: lower index
+ * first), as scored by the last px_router_decide(). Returns how many.
  */
-int px_router_pick(const struct px_route_state *st, struct px_rng *rng);
+unsigned px_router_failover_order(const struct px_route_state *st, uint16_t *out);
 
 #endif

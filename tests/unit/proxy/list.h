@@ -20,11 +20,12 @@
     X(health_probe_does_not_uneject)                                                               \
     X(health_5xx_counts_only_when_configured)                                                      \
     X(health_max_ejected_share)                                                                    \
-    X(health_sample_ring)                                                                          \
+    X(health_probe_counters)                                                                       \
     X(health_region_aggregate)                                                                     \
     X(health_reconf_keeps_state)                                                                   \
     X(router_min_score_wins)                                                                       \
-    X(router_bias_and_load_penalty_applied)                                                        \
+    X(router_bias_applied)                                                                         \
+    X(router_failover_order)                                                                       \
     X(router_hysteresis_margin_and_hold)                                                           \
     X(router_hold_timer_resets)                                                                    \
     X(router_challengers_trading_the_lead_still_switch)                                            \

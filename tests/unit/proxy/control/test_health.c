@@ -445,30 +445,23 @@ TEST(health_max_ejected_share)
     ASSERT(!px_health_may_eject(ptrs, 3, 33, 100000));
 }
 
-TEST(health_sample_ring)
+TEST(health_probe_counters)
 {
     struct fixture f;
     struct px_health h;
-    const struct px_health_sample *s;
 
     fixture_init(&f);
     px_health_init(&h, &f.probe, &f.passive, &f.routing, true, 0);
-    ASSERT_NULL(px_health_sample(&h, 0));
-    px_health_probe(&h, true, 1, 100);
-    s = px_health_sample(&h, 0);
-    ASSERT_NOT_NULL(s);
-    ASSERT_EQ(s->at_ms, 100);
-    ASSERT_NULL(px_health_sample(&h, 1));
-    for (int i = 2; i <= 11; i++)
+    ASSERT_EQ(h.probes, 0);
+    ASSERT_EQ(h.probe_failures, 0);
+    /* Results 1..11, every third a failure: 3, 6, 9. */
+    for (int i = 1; i <= 11; i++)
         px_health_probe(&h, i % 3 != 0, i, (uint64_t)i * 100);
-    for (size_t i = 0; i < PX_HEALTH_SAMPLES; i++) {
-        s = px_health_sample(&h, i);
-        ASSERT_NOT_NULL(s);
-        ASSERT_EQ(s->at_ms, (11 - i) * 100);
-        NEAR(s->rtt_ms, 11 - i, 1e-9);
-        ASSERT_EQ(s->ok, (11 - i) % 3 != 0);
-    }
-    ASSERT_NULL(px_health_sample(&h, PX_HEALTH_SAMPLES));
+    ASSERT_EQ(h.probes, 11);
+    ASSERT_EQ(h.probe_failures, 3);
+    /* Failures never feed the RTT: its samples were 1..11 without 3, 6, 9. */
+    ASSERT(h.has_rtt);
+    ASSERT(h.rtt_ms >= 1 && h.rtt_ms <= 11);
 }
 
 TEST(health_region_aggregate)

@@ -67,6 +67,12 @@ static void rfix_init(struct rfix *f, size_t nregions, const char *allowed, cons
     ASSERT_OK(px_route_state_init(&f->st, nregions));
 }
 
+/* One request's region, split by the workers' own rule. */
+static int pick(const struct px_route_state *st, struct px_rng *rng)
+{
+    return px_routes_split(st->current, st->secondary, st->share, rng);
+}
+
 static bool decide(struct rfix *f, uint64_t now)
 {
     return px_router_decide(&f->cf, 0, f->v, now, &f->st);
@@ -109,7 +115,7 @@ TEST(router_min_score_wins)
     px_route_state_dispose(&f.st);
 }
 
-TEST(router_bias_and_load_penalty_applied)
+TEST(router_bias_applied)
 {
     struct rfix f;
 
@@ -121,15 +127,42 @@ TEST(router_bias_and_load_penalty_applied)
     NEAR(f.st.scores[1].bias_ms, 40, 1e-9);
     NEAR(f.st.scores[1].total_ms, 60, 1e-9);
     px_route_state_dispose(&f.st);
+}
 
-    rfix_init(&f, 3, "012", "");
-    set_rtt(&f, 50, 20, 80);
-    f.v[1].load_penalty_ms = 35; /* hk: 55 */
-    f.v[0].load_penalty_ms = 10; /* cn: 60 */
+TEST(router_failover_order)
+{
+    struct rfix f;
+    uint16_t order[MAXR];
+
+    /* Allowed cn hk us, fallback eu jp; sg unused. */
+    rfix_init(&f, 6, "012", "34");
+    f.v[0].rtt_ms = 50;
+    f.v[1].rtt_ms = 20;
+    f.v[2].rtt_ms = 20; /* ties hk: index order */
+    f.v[3].rtt_ms = 90;
+    f.v[4].rtt_ms = 10; /* a fallback never comes before an allowed region */
+    f.v[5].rtt_ms = 1;  /* neither allowed nor fallback: never listed */
     decide(&f, 0);
-    ASSERT_EQ(f.st.current, 1);
-    NEAR(f.st.scores[0].load_penalty_ms, 10, 1e-9);
-    NEAR(f.st.scores[0].total_ms, 60, 1e-9);
+    ASSERT_EQ(px_router_failover_order(&f.st, order), 5);
+    ASSERT_EQ(order[0], 1);
+    ASSERT_EQ(order[1], 2);
+    ASSERT_EQ(order[2], 0);
+    ASSERT_EQ(order[3], 4);
+    ASSERT_EQ(order[4], 3);
+    /* Unhealthy and drained regions are left out; bias counts. */
+    f.v[1].healthy = false;
+    f.v[4].drained = true;
+    f.bias[0] = 100; /* cn: 150 */
+    decide(&f, 1);
+    ASSERT_EQ(px_router_failover_order(&f.st, order), 3);
+    ASSERT_EQ(order[0], 2);
+    ASSERT_EQ(order[1], 0);
+    ASSERT_EQ(order[2], 3);
+    /* Nothing healthy: an empty order. */
+    for (size_t r = 0; r < 6; r++)
+        f.v[r].healthy = false;
+    decide(&f, 2);
+    ASSERT_EQ(px_router_failover_order(&f.st, order), 0);
     px_route_state_dispose(&f.st);
 }
 
@@ -339,12 +372,12 @@ TEST(router_reject_when_nothing_allowed_healthy)
     ASSERT_EQ(f.st.current, -1);
     ASSERT_EQ(f.st.reason, PX_ROUTE_REJECT);
     ASSERT_STR_EQ(f.st.why, "reject: no allowed region healthy");
-    ASSERT_EQ(px_router_pick(&f.st, &rng), -1);
+    ASSERT_EQ(pick(&f.st, &rng), -1);
     f.v[0].healthy = true;
     ASSERT(decide(&f, 1000));
     ASSERT_EQ(f.st.current, 0);
     ASSERT_EQ(f.st.reason, PX_ROUTE_RECOVERED);
-    ASSERT_EQ(px_router_pick(&f.st, &rng), 0);
+    ASSERT_EQ(pick(&f.st, &rng), 0);
     f.v[0].healthy = false;
     ASSERT(decide(&f, 2000));
     ASSERT_EQ(f.st.current, -1);
@@ -467,7 +500,7 @@ TEST(router_slow_start_share_ramps_linearly)
     ASSERT_EQ(f.st.secondary, 0);
     NEAR(f.st.share, 0.2, 1e-12);
     for (int i = 0; i < 100000; i++)
-        counts[px_router_pick(&f.st, &rng)]++;
+        counts[pick(&f.st, &rng)]++;
     NEAR(counts[1] / 100000.0, 0.2, 0.01);
     /* Linear: 0.2 + 0.1 per second. */
     for (uint64_t s = 3; s < 10; s++) {
@@ -479,7 +512,7 @@ TEST(router_slow_start_share_ramps_linearly)
     ASSERT_EQ(f.st.secondary, -1);
     NEAR(f.st.share, 1, 1e-12);
     for (int i = 0; i < 1000; i++)
-        ASSERT_EQ(px_router_pick(&f.st, &rng), 1);
+        ASSERT_EQ(pick(&f.st, &rng), 1);
     px_route_state_dispose(&f.st);
 }
 
@@ -502,7 +535,7 @@ TEST(router_slow_start_edges)
     ASSERT_EQ(f.st.current, 1);
     NEAR(f.st.share, 0, 1e-12);
     for (int i = 0; i < 1000; i++)
-        ASSERT_EQ(px_router_pick(&f.st, &rng), 0);
+        ASSERT_EQ(pick(&f.st, &rng), 0);
     /* The secondary turns unhealthy: the ramp ends, everything to hk. */
     f.v[0].healthy = false;
     decide(&f, 51000);
@@ -533,7 +566,7 @@ TEST(router_slow_start_edges)
     ASSERT_EQ(f.st.current, 0);
     ASSERT_EQ(f.st.secondary, -1);
     for (int i = 0; i < 1000; i++)
-        ASSERT_EQ(px_router_pick(&f.st, &rng), 0);
+        ASSERT_EQ(pick(&f.st, &rng), 0);
     px_route_state_dispose(&f.st);
 }
 
@@ -601,8 +634,6 @@ TEST(router_property_random_sequences)
                     v->rtt_ms = rtt < 0 ? 0 : rtt;
                 } else if (k < 53) {
                     v->rtt_ms = px_rng_below(&rng, 500);
-                } else if (k < 55) {
-                    v->load_penalty_ms = px_rng_below(&rng, 3) ? 0 : px_rng_below(&rng, 200);
                 }
                 if (v->healthy && !v->drained) {
                     any_allowed |= in_list(f.allowed, na, (int)r);
@@ -612,13 +643,13 @@ TEST(router_property_random_sequences)
             /* Reference model of "the current region is beaten by the margin". */
             if (prev >= 0 && in_list(f.allowed, na, prev) && f.v[prev].healthy &&
                 !f.v[prev].drained) {
-                double cs = f.v[prev].rtt_ms + (double)f.bias[prev] + f.v[prev].load_penalty_ms;
+                double cs = f.v[prev].rtt_ms + (double)f.bias[prev];
                 double margin =
                     fmax((double)f.cf.routing.min_gain_ms, cs * f.cf.routing.min_gain_pct / 100.0);
                 bool now_beaten = false;
                 for (size_t i = 0; i < na; i++) {
                     size_t r = f.allowed[i];
-                    double s = f.v[r].rtt_ms + (double)f.bias[r] + f.v[r].load_penalty_ms;
+                    double s = f.v[r].rtt_ms + (double)f.bias[r];
                     if (f.v[r].healthy && !f.v[r].drained && cs - s > margin)
                         now_beaten = true;
                 }
@@ -658,7 +689,7 @@ TEST(router_property_random_sequences)
                 ASSERT(f.st.share >= 0 && f.st.share < 1);
             }
             for (int i = 0; i < 4; i++) {
-                int p = px_router_pick(&f.st, &rng);
+                int p = pick(&f.st, &rng);
                 ASSERT(p == cur || p == f.st.secondary);
             }
             /* The switch counter counts changes, and only changes. */

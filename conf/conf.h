@@ -233,12 +233,12 @@ struct conf_zone {
 
 /* Hysteresis and scoring (DESIGN: scoring). */
 struct conf_routing {
-    uint64_t min_gain_ms;        /* a challenger must beat the current region by more than */
-    uint32_t min_gain_pct;       /*   max(min_gain_ms, this % of the current score); 0..100 */
-    uint64_t hold_ms;            /* ... continuously for this long; 0 = at once */
-    uint64_t rtt_half_life_ms;   /* EWMA half-life of RTT samples */
-    uint64_t slow_start_ms;      /* ramp-up of a region or backend that comes back; 0 = off */
-    uint32_t retry_budget_pct;   /* retries at most this share of requests, 0..100 */
+    uint64_t min_gain_ms;      /* a challenger must beat the current region by more than */
+    uint32_t min_gain_pct;     /*   max(min_gain_ms, this % of the current score); 0..100 */
+    uint32_t switch_evidence;  /* ... by this much excess integrated over time, ms*s; 0 = at once */
+    uint64_t rtt_half_life_ms; /* EWMA half-life of RTT samples */
+    uint64_t slow_start_ms;    /* ramp-up of a region or backend that comes back; 0 = off */
+    uint32_t retry_budget_pct; /* retries at most this share of requests, 0..100 */
     uint64_t failure_penalty_ms; /* latency charged for a failed request (peak-EWMA) */
 };
 

@@ -107,7 +107,7 @@ static bool decide_zones(struct px_control *ctl, uint64_t now)
     for (size_t z = 0; z < cf->nzones; z++) {
         struct px_route_state *st = &ctl->zones[z];
         int before2 = st->secondary;
-        if (px_router_decide(cf, z, views, now, st)) {
+        if (px_router_decide(cf, z, views, 0, now, st)) {
             changed = true;
             px_log(PX_LOG_INFO, NULL, "event=route zone=%s region=%s reason=\"%s\"",
                    cf->zones[z].name, st->current >= 0 ? cf->regions[st->current].name : "-",

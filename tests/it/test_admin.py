@@ -72,7 +72,7 @@ class Admin(unittest.TestCase):
             # `near` is the choice while it is healthy and not drained.
             "zones": [{"name": "default", "route": {"regions": ["near", "far"],
                                                     "bias": {"far": "50ms"}}}],
-            "routing": {"hold": "0s", "min_gain": "1ms", "slow_start": "off"},
+            "routing": {"switch_evidence": 0, "min_gain": "1ms", "slow_start": "off"},
         }
         if geo:
             db = os.path.join(self.dir, "city.mmdb")

@@ -661,7 +661,7 @@ TEST(conf_reference_config)
     ASSERT_EQ(c->geo.reload_interval_ms, 60000);
     ASSERT_EQ(c->routing.min_gain_ms, 10);
     ASSERT_EQ(c->routing.min_gain_pct, 10);
-    ASSERT_EQ(c->routing.hold_ms, 5000);
+    ASSERT_EQ(c->routing.switch_evidence, 100);
     ASSERT_EQ(c->routing.rtt_half_life_ms, 10000);
     ASSERT_EQ(c->routing.slow_start_ms, 10000);
     ASSERT_EQ(c->routing.retry_budget_pct, 20);

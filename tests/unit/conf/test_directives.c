@@ -50,7 +50,7 @@ TEST(conf_new_defaults)
 
     ASSERT_EQ(c->routing.min_gain_ms, 10);
     ASSERT_EQ(c->routing.min_gain_pct, 10);
-    ASSERT_EQ(c->routing.hold_ms, 5000);
+    ASSERT_EQ(c->routing.switch_evidence, 100);
     ASSERT_EQ(c->routing.rtt_half_life_ms, 10000);
     ASSERT_EQ(c->routing.slow_start_ms, 10000);
     ASSERT_EQ(c->routing.retry_budget_pct, 20);
@@ -415,7 +415,7 @@ TEST(conf_routing_section)
     struct conf *c = load_ok(MINIMAL "routing:\n"
                                      "  min_gain: 0ms\n"
                                      "  min_gain_pct: 25%\n"
-                                     "  hold: 0s\n"
+                                     "  switch_evidence: 0\n"
                                      "  rtt_half_life: 2s\n"
                                      "  slow_start: off\n"
                                      "  retry_budget_pct: 100\n"
@@ -424,7 +424,7 @@ TEST(conf_routing_section)
 
     ASSERT_EQ(c->routing.min_gain_ms, 0);
     ASSERT_EQ(c->routing.min_gain_pct, 25);
-    ASSERT_EQ(c->routing.hold_ms, 0);
+    ASSERT_EQ(c->routing.switch_evidence, 0);
     ASSERT_EQ(c->routing.rtt_half_life_ms, 2000);
     ASSERT_EQ(c->routing.slow_start_ms, 0);
     ASSERT_EQ(c->routing.retry_budget_pct, 100);
@@ -439,7 +439,7 @@ TEST(conf_routing_section)
     e = load_err(MINIMAL "routing:\n"                  /* 5 */
                          "  min_gain: 2h\n"            /* 6 */
                          "  min_gain_pct: 101\n"       /* 7 */
-                         "  hold: 5\n"                 /* 8 */
+                         "  switch_evidence: 5ms\n"    /* 8 */
                          "  rtt_half_life: 0s\n"       /* 9 */
                          "  slow_start: 0s\n"          /* 10 */
                          "  retry_budget_pct: 10.5%\n" /* 11 */
@@ -448,8 +448,8 @@ TEST(conf_routing_section)
                      "and 1h\n"
                      "t.yaml:7:17: routing.min_gain_pct: '101' is out of range: must be between 0 "
                      "and 100\n"
-                     "t.yaml:8:9: routing.hold: invalid duration '5': missing unit (use ms, s, m, "
-                     "h or d)\n"
+                     "t.yaml:8:20: routing.switch_evidence: invalid number '5ms': expected a "
+                     "whole number\n"
                      "t.yaml:9:18: routing.rtt_half_life: '0s' is out of range: must be between "
                      "100ms and 1h\n"
                      "t.yaml:10:15: routing.slow_start: '0s' is out of range: use off to disable, "

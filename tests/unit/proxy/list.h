@@ -26,8 +26,8 @@
     X(router_min_score_wins)                                                                       \
     X(router_bias_applied)                                                                         \
     X(router_failover_order)                                                                       \
-    X(router_hysteresis_margin_and_hold)                                                           \
-    X(router_hold_timer_resets)                                                                    \
+    X(router_hysteresis_margin_and_evidence)                                                       \
+    X(router_evidence_drains_below_margin)                                                         \
     X(router_challengers_trading_the_lead_still_switch)                                            \
     X(router_failover_is_immediate)                                                                \
     X(router_fallback_only_when_no_allowed_healthy)                                                \

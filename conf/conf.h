@@ -77,7 +77,7 @@ struct conf_probe {
     uint64_t fastinter_ms; /* while rise/fall is counting; default min(250ms, interval) */
     uint64_t downinter_ms; /* while the backend is down; default interval */
     uint32_t jitter_pct;   /* waits randomised by +- this percent, 0..50; default 10 */
-    uint64_t timeout_ms;   /* per probe, < interval; default min(500ms, interval / 2) */
+    uint64_t timeout_ms;   /* per probe, any interval (one in flight); default 5s */
     uint32_t rise;         /* consecutive passes to go up, 1..100; default 2 */
     uint32_t fall;         /* consecutive failures to go down, 1..100; default 3 */
 };

@@ -473,6 +473,10 @@ static void json_backend(struct px_sbuf *b, struct px_control *ctl, size_t i)
     px_sbuf_puts(b, h->up ? "true" : "false");
     px_json_key(b, "usable", false);
     px_sbuf_puts(b, px_health_usable(h, now) ? "true" : "false");
+    px_json_key(b, "why", false);
+    px_json_str(b, px_health_why(h, now));
+    px_json_key(b, "real_success_ago_ms", false);
+    px_json_num(b, h->real_ok_ms ? (double)(now - h->real_ok_ms) : NAN);
     px_json_key(b, "ejected", false);
     px_sbuf_puts(b, px_health_ejected(h, now) ? "true" : "false");
     px_json_key(b, "ejected_for_ms", false);
@@ -505,6 +509,8 @@ static void json_backend(struct px_sbuf *b, struct px_control *ctl, size_t i)
                                                                   : px_strerror(cb->last_err));
     px_json_key(b, "status", false);
     px_json_num(b, cb->last_status);
+    px_json_key(b, "ms", false);
+    px_json_num(b, h->last_probe_ms);
     px_json_key(b, "ago_ms", false);
     px_json_num(b, (double)(now - cb->last_probe_ms));
     px_sbuf_puts(b, "}");

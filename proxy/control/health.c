@@ -102,17 +102,32 @@ bool px_health_set_down(struct px_health *h, uint64_t now_ms)
     return true;
 }
 
+/* Returns whether real requests succeeded within timeout + interval. */
+bool px_health_answering(const struct px_health *h, uint64_t now_ms)
+{
+    return h->real_ok_ms != 0 &&
+           elapsed(now_ms, h->real_ok_ms) <= h->probe->timeout_ms + h->probe->interval_ms;
+}
+
 /* Feeds one probe result; returns the resulting state change. */
-enum px_health_change px_health_probe(struct px_health *h, bool ok, double rtt_ms, uint64_t now_ms)
+enum px_health_change px_health_probe(struct px_health *h, enum px_health_result res, double rtt_ms,
+                                      uint64_t now_ms)
 {
     bool confirmed = h->confirmed;
 
     if (rtt_ms < 0)
         rtt_ms = 0;
     h->probes++;
+    h->last_result = res;
+    h->last_probe_ms = rtt_ms;
+    h->last_excused = res == PX_HEALTH_SILENT && confirmed && px_health_answering(h, now_ms);
+    if (h->last_excused) {
+        h->probes_excused++;
+        return PX_HEALTH_SAME;
+    }
     h->confirmed = true;
 
-    if (ok) {
+    if (res == PX_HEALTH_PASS) {
         rtt_sample(h, rtt_ms, now_ms);
         peak_sample(h, rtt_ms, now_ms);
         h->fail_run = 0;
@@ -185,6 +200,8 @@ bool px_health_passive(struct px_health *h, enum px_outcome outcome, double late
     if (!outcome_is_failure(h, outcome)) {
         peak_sample(h, latency_ms, now_ms);
         h->passive_fail_run = 0;
+        if (outcome == PX_OUTCOME_OK)
+            h->real_ok_ms = now_ms > 0 ? now_ms : 1;
         return false;
     }
     peak_sample(h, latency_ms > penalty ? latency_ms : penalty, now_ms);
@@ -248,6 +265,22 @@ bool px_health_eject_expire(struct px_health *h, uint64_t now_ms)
 bool px_health_ejected(const struct px_health *h, uint64_t now_ms)
 {
     return h->ejected && now_ms < h->ejected_until_ms;
+}
+
+/* Returns why H is usable or not; static text. */
+const char *px_health_why(const struct px_health *h, uint64_t now_ms)
+{
+    if (px_health_ejected(h, now_ms))
+        return "ejected: real requests failing";
+    if (!h->up)
+        return h->ok_run > 0 ? "down: probes passing, rising" : "down: probes failing";
+    if (!h->confirmed)
+        return "up: not probed yet";
+    if (h->last_excused)
+        return "up: answers real traffic, probe silent";
+    if (h->fail_run > 0)
+        return "up: probes failing, falling";
+    return "up: probes pass";
 }
 
 /* Returns whether H is up and not ejected at NOW_MS. */

@@ -12,6 +12,13 @@
  * +- jitter_pct. Only px_health_set_up() and px_health_set_down() write the
  * up/down state; both report whether it changed, so the caller logs once.
  *
+ * Slow is not down. A probe that answers, however late, is a pass and a
+ * latency sample. A probe that stays silent until its timeout fails, unless
+ * real requests to the backend succeeded recently (within timeout +
+ * interval, px_health_answering): then the backend is plainly answering,
+ * the probe path is what is slow, and the silent probe counts for nothing.
+ * Refusals, resets, errors and statuses outside `expect` always fail.
+ *
  * Latency is kept twice:
  *   - the RTT EWMA of passing probes, with its mean absolute deviation: the
  *     region's routing score (router.h);
@@ -44,6 +51,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* How one probe ended. */
+enum px_health_result {
+    PX_HEALTH_FAIL,   /* refused, reset, bad status line or status outside `expect` */
+    PX_HEALTH_PASS,   /* answered in time (however slowly) with a passing status */
+    PX_HEALTH_SILENT, /* no answer before the probe timeout */
+};
+
 /* What one probe result did to the up/down state. */
 enum px_health_change {
     PX_HEALTH_SAME,      /* no state change */
@@ -63,7 +77,12 @@ struct px_health {
     uint32_t fail_run;       /* consecutive failing probes (0 after a pass) */
     uint64_t changed_ms;     /* when `up` last flipped, or init time */
     uint64_t probes;         /* probe results seen, count */
-    uint64_t probe_failures; /* failing probe results seen, count */
+    uint64_t probe_failures; /* failing probe results seen, count (excused ones not) */
+    uint64_t probes_excused; /* silent probes ignored because real traffic answered, count */
+    enum px_health_result last_result; /* of the last probe; valid when confirmed */
+    bool last_excused;                 /* the last probe was silent and excused */
+    double last_probe_ms;              /* duration of the last probe, ms */
+    uint64_t real_ok_ms;               /* last real request that succeeded; 0 = none yet */
 
     /* Probe RTT EWMA: the routing latency. */
     double rtt_ms;      /* EWMA of passing probes' RTT, ms; valid when has_rtt */
@@ -133,14 +152,29 @@ bool px_health_set_up(struct px_health *h, uint64_t now_ms);
 bool px_health_set_down(struct px_health *h, uint64_t now_ms);
 
 /*
- * Feeds one active probe result: OK is whether it passed, RTT_MS how long it
- * took (>= 0). A pass is folded into the RTT EWMA and the peak EWMA; every
- * result is counted. Flips the state through
- * px_health_set_up/down when `rise` passes or `fall` failures (1 while
- * unconfirmed) have been seen in a row. Never touches passive ejection.
- * Returns what changed.
+ * Feeds one active probe result RES that took RTT_MS (>= 0). A pass is
+ * folded into the RTT EWMA and the peak EWMA. A silent probe is a failure
+ * unless px_health_answering(): then it is counted as excused and changes
+ * nothing else. Flips the state through px_health_set_up/down when `rise`
+ * passes or `fall` failures (1 while unconfirmed) have been seen in a row.
+ * Never touches passive ejection. Returns what changed.
  */
-enum px_health_change px_health_probe(struct px_health *h, bool ok, double rtt_ms, uint64_t now_ms);
+enum px_health_change px_health_probe(struct px_health *h, enum px_health_result res, double rtt_ms,
+                                      uint64_t now_ms);
+
+/*
+ * Returns whether real requests to H succeeded recently at NOW_MS: within
+ * the probe's timeout + interval, the longest a probe can take plus the gap
+ * before the next one.
+ */
+bool px_health_answering(const struct px_health *h, uint64_t now_ms);
+
+/*
+ * Returns a short static text saying why H is usable or not at NOW_MS, for
+ * /status: "ejected: real requests failing", "down: probes failing",
+ * "up: probes pass", "up: answers real traffic, probe silent", ...
+ */
+const char *px_health_why(const struct px_health *h, uint64_t now_ms);
 
 /*
  * Returns the probe interval that applies next, without jitter, in ms:
@@ -159,7 +193,8 @@ uint64_t px_health_next_probe_ms(const struct px_health *h, struct px_rng *rng);
  * Feeds one passive report: a request to this backend ended with OUTCOME
  * after LATENCY_MS (time to the response head, or to the failure).
  * A success (OK, or a 5xx without count_5xx) folds LATENCY_MS into the peak
- * EWMA and clears the failure run. A counted failure folds
+ * EWMA, clears the failure run and, for OK, is evidence that H answers
+ * (px_health_answering). A counted failure folds
  * max(LATENCY_MS, failure_penalty_ms) into the peak EWMA and, unless H is
  * ejected, extends the failure run.
  * Returns true when H is an ejection candidate: the run has reached

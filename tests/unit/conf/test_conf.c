@@ -670,7 +670,7 @@ TEST(conf_reference_config)
     ASSERT_EQ(c->regions[0].probe.interval_ms, 1000);
     ASSERT_EQ(c->regions[0].probe.fastinter_ms, 250);
     ASSERT_EQ(c->regions[0].probe.downinter_ms, 1000);
-    ASSERT_EQ(c->regions[0].probe.timeout_ms, 500);
+    ASSERT_EQ(c->regions[0].probe.timeout_ms, 5000);
     ASSERT_EQ(c->regions[0].probe.jitter_pct, 10);
     ASSERT_EQ(c->regions[0].passive.consecutive_failures, 5);
     ASSERT_EQ(c->regions[0].passive.max_ejection_time_ms, 300000);

@@ -21,6 +21,7 @@
     X(health_5xx_counts_only_when_configured)                                                      \
     X(health_max_ejected_share)                                                                    \
     X(health_probe_counters)                                                                       \
+    X(health_slow_is_not_down)                                                                     \
     X(health_region_aggregate)                                                                     \
     X(health_reconf_keeps_state)                                                                   \
     X(router_min_score_wins)                                                                       \

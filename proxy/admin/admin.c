@@ -421,6 +421,10 @@ static void json_scores(struct px_sbuf *b, const struct px_control *ctl, size_t 
         px_sbuf_puts(b, ctl->regions[r].drained ? "true" : "false");
         px_json_key(b, "rtt_ms", false);
         px_json_num(b, sc->rtt_ms);
+        px_json_key(b, "transfer_ms", false);
+        px_json_num(b, sc->transfer_ms);
+        px_json_key(b, "goodput_bps", false);
+        px_json_num(b, sc->goodput_bps > 0 ? sc->goodput_bps : NAN);
         px_json_key(b, "bias_ms", false);
         px_json_num(b, sc->bias_ms);
         px_json_key(b, "total_ms", false);
@@ -449,6 +453,10 @@ static void json_zone(struct px_sbuf *b, struct px_control *ctl, size_t z, const
         px_json_num(b, (double)(now - st->switched_ms));
     px_json_key(b, "switches", false);
     px_json_num(b, st->switches);
+    px_json_key(b, "size_bytes", false);
+    px_json_num(b, st->size_bytes);
+    px_json_key(b, "evidence", false);
+    px_json_num(b, st->evidence);
     px_json_key(b, "client_rtt_median_ms", false);
     px_json_num(b, med < 0 ? NAN : med * 1000);
     px_json_key(b, "scores", false);
@@ -493,6 +501,8 @@ static void json_backend(struct px_sbuf *b, struct px_control *ctl, size_t i)
     px_json_num(b, h->has_rtt ? h->rtt_dev_ms : NAN);
     px_json_key(b, "load_ms", false);
     px_json_num(b, px_health_load_ms(h));
+    px_json_key(b, "goodput_bps", false);
+    px_json_num(b, h->has_goodput ? h->goodput_bps : NAN);
     px_json_key(b, "inflight", false);
     px_json_num(b, backend_inflight(ctl, i));
     px_json_key(b, "last_probe", false);
@@ -830,6 +840,15 @@ static void metrics_text(struct px_control *ctl, struct px_sbuf *b)
         backend_labels(b, ctl, i);
         prom_num(b, ctl->backends[i]->health.rtt_ms / 1000.0);
     }
+    prom_head(b, "georoute_backend_goodput_bytes_per_second", "gauge",
+              "EWMA of the backend's response body bytes/s (bodies of 64 KiB or more).");
+    for (size_t i = 0; i < ctl->nbackends; i++) {
+        if (!ctl->backends[i]->health.has_goodput)
+            continue;
+        px_sbuf_puts(b, "georoute_backend_goodput_bytes_per_second");
+        backend_labels(b, ctl, i);
+        prom_num(b, ctl->backends[i]->health.goodput_bps);
+    }
     prom_head(b, "georoute_backend_inflight", "gauge", "Requests in flight on the backend.");
     for (size_t i = 0; i < ctl->nbackends; i++) {
         px_sbuf_puts(b, "georoute_backend_inflight");
@@ -862,6 +881,11 @@ static void metrics_text(struct px_control *ctl, struct px_sbuf *b)
     for (size_t z = 0; z < cf->nzones; z++)
         px_sbuf_printf(b, "georoute_route_switches_total{zone=\"%s\"} %u\n", cf->zones[z].name,
                        ctl->zones[z].switches);
+    prom_head(b, "georoute_zone_response_bytes", "gauge",
+              "Mean response body size of the zone's traffic, as its routing cost uses it.");
+    for (size_t z = 0; z < cf->nzones; z++)
+        px_sbuf_printf(b, "georoute_zone_response_bytes{zone=\"%s\"} %.0f\n", cf->zones[z].name,
+                       ctl->zones[z].size_bytes);
 
     prom_head(b, "georoute_geo_lookups_total", "counter",
               "Client classifications computed, by whether a database knew the address.");

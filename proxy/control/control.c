@@ -34,6 +34,14 @@ static void apply_signal(struct px_control *ctl, const struct px_signal *s, uint
     struct px_cbackend *cb = px__control_find(ctl, s->backend);
     size_t first, end;
 
+    if (s->kind == PX_SIGNAL_TRANSFER) {
+        /* Slots are stable by name, so a signal from an older config still counts. */
+        if (s->zone < ctl->zone_slots.cap)
+            px_size_add(&ctl->sizes[s->zone], s->bytes, now);
+        if (cb != NULL)
+            px_health_transfer(&cb->health, s->bytes, s->latency_ms, now);
+        return;
+    }
     if (cb == NULL) /* removed since the worker sent it */
         return;
     if (!px_health_passive(&cb->health, (enum px_outcome)s->outcome, s->latency_ms, now))
@@ -101,13 +109,15 @@ static bool decide_zones(struct px_control *ctl, uint64_t now)
             .healthy = rs->healthy,
             .drained = rs->drained,
             .rtt_ms = rs->rtt_ms,
+            .goodput_bps = rs->goodput_bps,
             .healthy_since_ms = rs->healthy_since_ms,
         };
     }
     for (size_t z = 0; z < cf->nzones; z++) {
         struct px_route_state *st = &ctl->zones[z];
         int before2 = st->secondary;
-        if (px_router_decide(cf, z, views, 0, now, st)) {
+        double size = px_size_mean(&ctl->sizes[ctl->fleet->zone_slot[z]]);
+        if (px_router_decide(cf, z, views, size, now, st)) {
             changed = true;
             px_log(PX_LOG_INFO, NULL, "event=route zone=%s region=%s reason=\"%s\"",
                    cf->zones[z].name, st->current >= 0 ? cf->regions[st->current].name : "-",
@@ -492,7 +502,8 @@ int px_control_init(struct px_control *ctl, struct px_snapshot *snap, struct px_
     ctl->zones = calloc(cf->nzones, sizeof(*ctl->zones));
     if (!ctl->regions || !ctl->zones ||
         px__control_slots_init(&ctl->zone_slots, px_stats_slots(cf->nzones)) != 0 ||
-        px__control_slots_init(&ctl->region_slots, px_stats_slots(cf->nregions)) != 0)
+        px__control_slots_init(&ctl->region_slots, px_stats_slots(cf->nregions)) != 0 ||
+        (ctl->sizes = calloc(ctl->zone_slots.cap, sizeof(*ctl->sizes))) == NULL)
         return PX_ENOMEM;
     if ((rc = uv_loop_init(&ctl->loop)) != 0)
         return rc;
@@ -580,6 +591,7 @@ void px__control_dispose(struct px_control *ctl)
     free(ctl->by_id);
     free(ctl->scratch);
     free(ctl->zone_slots.names);
+    free(ctl->sizes);
     free(ctl->region_slots.names);
     px_snapshot_unref(ctl->snap);
 }

@@ -91,6 +91,7 @@ struct px_control {
     const struct px_health **scratch; /* owned, nbackends: region views for px_health_* */
     struct px_route_state *zones;     /* owned, nzones */
     struct px_slots zone_slots, region_slots;
+    struct px_size_mean *sizes; /* owned, zone_slots.cap: each zone's response size, by slot */
     struct px_rng rng;
 
     struct px_dns *dns;      /* owned; NULL until a config names a backend by DNS */

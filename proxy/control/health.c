@@ -267,6 +267,25 @@ bool px_health_ejected(const struct px_health *h, uint64_t now_ms)
     return h->ejected && now_ms < h->ejected_until_ms;
 }
 
+/* Folds one large response body into the goodput EWMA. */
+void px_health_transfer(struct px_health *h, uint64_t bytes, double active_ms, uint64_t now_ms)
+{
+    double bps;
+
+    if (bytes < PX_GOODPUT_MIN_BYTES)
+        return;
+    bps = (double)bytes * 1000.0 / (active_ms < 1 ? 1 : active_ms);
+    if (!h->has_goodput) {
+        h->goodput_bps = bps;
+        h->has_goodput = true;
+    } else {
+        double a = px_ewma_alpha(elapsed(now_ms, h->goodput_at_ms), h->routing->rtt_half_life_ms);
+        h->goodput_bps += a * (bps - h->goodput_bps);
+    }
+    if (now_ms > h->goodput_at_ms)
+        h->goodput_at_ms = now_ms;
+}
+
 /* Returns why H is usable or not; static text. */
 const char *px_health_why(const struct px_health *h, uint64_t now_ms)
 {
@@ -319,13 +338,15 @@ bool px_region_update(struct px_region_state *rs, const struct px_health *const 
 {
     bool was = rs->healthy, have_rtt = false;
     uint32_t usable = 0;
-    double best = 0;
+    double best = 0, goodput = 0;
 
     for (size_t i = 0; i < n; i++) {
         const struct px_health *h = hs[i];
         if (!px_health_usable(h, now_ms))
             continue;
         usable++;
+        if (h->has_goodput && h->goodput_bps > goodput)
+            goodput = h->goodput_bps;
         if (h->has_rtt && (!have_rtt || h->rtt_ms < best)) {
             best = h->rtt_ms;
             have_rtt = true;
@@ -333,6 +354,7 @@ bool px_region_update(struct px_region_state *rs, const struct px_health *const 
     }
     rs->usable = usable;
     rs->rtt_ms = have_rtt ? best : unknown_rtt_ms;
+    rs->goodput_bps = goodput;
     rs->healthy = px_region_healthy(hs, n, min_healthy, rs->drained, now_ms);
     if (rs->healthy && !was)
         rs->healthy_since_ms = now_ms;

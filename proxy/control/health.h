@@ -27,7 +27,11 @@
  *     balancer's load metric. A peak EWMA jumps to a sample above it at once
  *     and decays towards lower samples with the half-life, so a backend that
  *     answers errors fast never looks fast.
- * Both EWMAs decay by time, not by sample count: a sample arriving dt ms
+ *   - a goodput EWMA: body bytes/s of responses of at least
+ *     PX_GOODPUT_MIN_BYTES, timed only while the worker was reading (not
+ *     while a slow client held the upstream read paused): the region's
+ *     transfer cost (router.h).
+ * The EWMAs decay by time, not by sample count: a sample arriving dt ms
  * after the previous one has weight alpha = 1 - 2^(-dt / half_life).
  *
  * Passive outlier ejection follows Envoy: `consecutive_failures` counted
@@ -50,6 +54,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#define PX_GOODPUT_MIN_BYTES (64 * 1024) /* smaller bodies measure RTT more than bandwidth */
 
 /* How one probe ended. */
 enum px_health_result {
@@ -90,6 +96,11 @@ struct px_health {
     uint64_t rtt_at_ms; /* time of the last sample folded in */
     bool has_rtt;       /* at least one passing probe since init */
 
+    /* Goodput EWMA: large response bodies, bytes/s. */
+    double goodput_bps;     /* valid when has_goodput */
+    uint64_t goodput_at_ms; /* time of the last sample folded in */
+    bool has_goodput;       /* at least one large response since init */
+
     /* Peak EWMA: the balancer's load metric. */
     double peak_ms;      /* peak EWMA of request latencies, probe RTTs and penalties, ms */
     uint64_t peak_at_ms; /* time of the last sample folded in */
@@ -113,6 +124,7 @@ struct px_region_state {
     uint64_t healthy_since_ms; /* when `healthy` last became true; meaningful while healthy */
     uint32_t usable;           /* backends up and not ejected at the last update, count */
     double rtt_ms;             /* the region's routing RTT, ms (see px_region_update) */
+    double goodput_bps;        /* best goodput among usable backends, bytes/s; 0 = unknown */
 };
 
 /*
@@ -246,6 +258,14 @@ bool px_health_usable(const struct px_health *h, uint64_t now_ms);
 double px_health_load_ms(const struct px_health *h);
 
 /*
+ * Feeds one complete response body of BYTES read in ACTIVE_MS (time the
+ * upstream read was not paused by the client). Bodies below
+ * PX_GOODPUT_MIN_BYTES are ignored; ACTIVE_MS below 1 counts as 1 (the
+ * workers' clock has millisecond steps).
+ */
+void px_health_transfer(struct px_health *h, uint64_t bytes, double active_ms, uint64_t now_ms);
+
+/*
  * Returns whether a region whose N backends are HS (borrowed array of
  * pointers) can take traffic at NOW_MS: not DRAINED, and at least
  * max(MIN_HEALTHY, 1) backends usable (up and not ejected).
@@ -260,7 +280,9 @@ bool px_region_healthy(const struct px_health *const *hs, size_t n, uint32_t min
  * among usable backends, because the balancer steers towards the fastest
  * backend, so that is the latency the region's clients mostly see; when no
  * usable backend has an RTT yet, UNKNOWN_RTT_MS (a pessimistic guess such as
- * failure_penalty_ms, so an unmeasured region does not win by default).
+ * failure_penalty_ms, so an unmeasured region does not win by default); and
+ * `goodput_bps`: the highest goodput EWMA among usable backends, 0 when none
+ * has one.
  * Returns true when `healthy` changed (the caller logs it).
  */
 bool px_region_update(struct px_region_state *rs, const struct px_health *const *hs, size_t n,

@@ -7,6 +7,7 @@
 #include "proxy/control/router.h"
 #include "proxy/base/px.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,25 +135,14 @@ static int hold(const struct conf *cf, struct px_route_state *st, int cur, const
     return cur;
 }
 
-/*
- * Fills every region's cost; see router.h. The stand-in goodput for a
- * region without its own figure is the best one among the zone's allowed
- * and fallback regions.
- */
+/* Fills every region's cost; see router.h. */
 static void score_all(const struct conf *cf, const struct conf_route *rt,
                       const struct px_region_view *regions, struct px_route_state *st)
 {
-    double best_bps = 0;
-
-    for (size_t r = 0; r < cf->nregions; r++)
-        if ((st->scores[r].allowed || st->scores[r].fallback) && regions[r].goodput_bps > best_bps)
-            best_bps = regions[r].goodput_bps;
     for (size_t r = 0; r < cf->nregions; r++) {
         struct px_route_score *s = &st->scores[r];
-        bool own = regions[r].goodput_bps > 0;
         s->rtt_ms = regions[r].rtt_ms;
-        s->goodput_bps = own ? regions[r].goodput_bps : best_bps;
-        s->goodput_measured = own;
+        s->goodput_bps = regions[r].goodput_bps > 0 ? regions[r].goodput_bps : 0;
         s->transfer_ms =
             st->size_bytes > 0 && s->goodput_bps > 0 ? st->size_bytes / s->goodput_bps * 1000.0 : 0;
         s->bias_ms = rt->bias_ms ? (double)rt->bias_ms[r] : 0.0;
@@ -274,6 +264,23 @@ bool px_router_decide(const struct conf *cf, size_t zone_idx, const struct px_re
     }
     slow_start(cf, regions, st, prev, now_ms);
     return next != prev;
+}
+
+/* Decays M's sums to NOW_MS and adds one response. */
+void px_size_add(struct px_size_mean *m, uint64_t bytes, uint64_t now_ms)
+{
+    double d = exp2(-(double)elapsed(now_ms, m->at_ms) / PX_SIZE_HALF_LIFE_MS);
+
+    m->bytes = m->bytes * d + (double)bytes;
+    m->count = m->count * d + 1;
+    if (now_ms > m->at_ms)
+        m->at_ms = now_ms;
+}
+
+/* The decay cancels in the ratio, so the mean needs no clock. */
+double px_size_mean(const struct px_size_mean *m)
+{
+    return m->count > 0 ? m->bytes / m->count : 0;
 }
 
 /* Healthy allowed regions by score, then healthy fallbacks by score. */

@@ -13,8 +13,11 @@
  * region's measured body bytes/s. The mean is the right size: waiting time
  * is linear in size, so the region with the least cost for the mean size is
  * the one with the least total waiting time for the whole mix. A region
- * without a goodput figure is charged the best known goodput among the
- * candidates, so an unmeasured region neither wins nor loses on bandwidth.
+ * without a goodput figure yet is charged no transfer time: optimism that
+ * explores. When a zone's transfer time on its region outweighs the RTT
+ * difference to an unmeasured one, the evidence moves the zone there, its
+ * traffic measures it, and a worse figure brings the zone back on the same
+ * rule; a zone of small responses never pays for the exploration.
  *
  * Candidates are the zone's allowed `route.regions`; `route.fallback`
  * regions are used only while no allowed region is healthy, and with
@@ -71,18 +74,36 @@ struct px_region_view {
 };
 
 #define PX_ROUTER_RAMP_MAX_MS 3000 /* longest slow-start ramp of a zone onto a region */
+#define PX_SIZE_HALF_LIFE_MS 30000 /* a response this old weighs half in a zone's mean size */
+
+/*
+ * The mean response body size of a zone's traffic over a time-decayed
+ * window: sums of bytes and of responses both decay with the half-life, so
+ * the mean is the traffic mix of the last minute or so, every response
+ * weighing the same (that is what the total waiting time weighs).
+ */
+struct px_size_mean {
+    double bytes;   /* decayed sum of body bytes */
+    double count;   /* decayed count of responses */
+    uint64_t at_ms; /* time of the last response folded in */
+};
+
+/* Folds one response body of BYTES at NOW_MS into M. */
+void px_size_add(struct px_size_mean *m, uint64_t bytes, uint64_t now_ms);
+
+/* Returns M's mean size in bytes, 0 before any response. */
+double px_size_mean(const struct px_size_mean *m);
 
 /* The parts of one region's score in the last decision, for /status. */
 struct px_route_score {
-    double rtt_ms;         /* from the view, ms */
-    double transfer_ms;    /* size / goodput, ms; 0 for size 0 */
-    double goodput_bps;    /* the goodput transfer_ms assumed, bytes/s; 0 = none known */
-    bool goodput_measured; /* goodput_bps is the region's own figure, not the stand-in */
-    double bias_ms;        /* route.bias_ms[r], ms */
-    double total_ms;       /* rtt + transfer + bias, ms */
-    bool allowed;          /* r is in route.regions */
-    bool fallback;         /* r is in route.fallback */
-    bool healthy;          /* healthy and not drained */
+    double rtt_ms;      /* from the view, ms */
+    double transfer_ms; /* size / goodput, ms; 0 for size 0 or an unknown goodput */
+    double goodput_bps; /* the region's goodput, bytes/s; 0 = not measured yet */
+    double bias_ms;     /* route.bias_ms[r], ms */
+    double total_ms;    /* rtt + transfer + bias, ms */
+    bool allowed;       /* r is in route.regions */
+    bool fallback;      /* r is in route.fallback */
+    bool healthy;       /* healthy and not drained */
 };
 
 /* A zone's routing decision and the memory hysteresis needs. */

@@ -519,6 +519,44 @@ TEST(health_slow_is_not_down)
     ASSERT(!px_health_answering(&h, 1001));
 }
 
+TEST(health_goodput)
+{
+    struct fixture f;
+    struct px_health h;
+    struct px_region_state rs = {0};
+    struct px_health hs[2];
+    const struct px_health *p[2] = {&hs[0], &hs[1]};
+
+    fixture_init(&f);
+    up_backend(&h, &f);
+    /* Small bodies say nothing about bandwidth. */
+    px_health_transfer(&h, PX_GOODPUT_MIN_BYTES - 1, 1, 100);
+    ASSERT(!h.has_goodput);
+    /* 1 MiB in 1 s: 1 MiB/s; a second sample one half-life later halves the gap. */
+    px_health_transfer(&h, 1 << 20, 1000, 1000);
+    ASSERT(h.has_goodput);
+    NEAR(h.goodput_bps, 1 << 20, 1e-6);
+    px_health_transfer(&h, 3 << 20, 1000, 2000);
+    NEAR(h.goodput_bps, 2 << 20, 1e-6);
+    /* A zero-time body counts as 1 ms (the workers' clock steps). */
+    px_health_init(&h, &f.probe, &f.passive, &f.routing, true, 0);
+    px_health_transfer(&h, 100000, 0, 10);
+    NEAR(h.goodput_bps, 100000000, 1e-3);
+
+    /* The region's goodput: the best among usable backends, 0 when none is known. */
+    up_backend(&hs[0], &f);
+    up_backend(&hs[1], &f);
+    px_region_update(&rs, p, 2, 1, 1000, 0);
+    NEAR(rs.goodput_bps, 0, 1e-12);
+    px_health_transfer(&hs[0], 1 << 20, 1000, 10);
+    px_health_transfer(&hs[1], 4 << 20, 1000, 10);
+    px_region_update(&rs, p, 2, 1, 1000, 10);
+    NEAR(rs.goodput_bps, 4 << 20, 1e-6);
+    px_health_set_down(&hs[1], 20);
+    px_region_update(&rs, p, 2, 1, 1000, 20);
+    NEAR(rs.goodput_bps, 1 << 20, 1e-6);
+}
+
 TEST(health_region_aggregate)
 {
     struct fixture f;

@@ -129,6 +129,85 @@ TEST(router_bias_applied)
     px_route_state_dispose(&f.st);
 }
 
+TEST(router_size_mean)
+{
+    struct px_size_mean m = {0};
+
+    NEAR(px_size_mean(&m), 0, 1e-12);
+    /* Nine 1 KB calls and one 1 MB object at once: the mean is the mix's. */
+    for (int i = 0; i < 9; i++)
+        px_size_add(&m, 1000, 1000);
+    px_size_add(&m, 1000000, 1000);
+    NEAR(px_size_mean(&m), 100900, 1e-6);
+    /* Half a minute later the old mix weighs half: one more 1 MB object. */
+    px_size_add(&m, 1000000, 1000 + PX_SIZE_HALF_LIFE_MS);
+    NEAR(px_size_mean(&m), (1009000 / 2.0 + 1000000) / 6.0, 1e-6);
+}
+
+/*
+ * Phase (a) of bench-geo in miniature: cn is 5 ms away but gives 1 MB/s,
+ * hk 60 ms away gives 20 MB/s. Small calls stay on cn; a zone whose mean
+ * response is 500 kB moves to hk (cn 505 ms, hk 85 ms), on evidence.
+ */
+TEST(router_transfer_time_counts)
+{
+    struct rfix f;
+    uint64_t t = 0;
+
+    rfix_init(&f, 2, "01", "");
+    set_rtt(&f, 5, 60, 0);
+    f.v[0].goodput_bps = 1e6;
+    f.v[1].goodput_bps = 20e6;
+    ASSERT(px_router_decide(&f.cf, 0, f.v, 2000, t, &f.st));
+    ASSERT_EQ(f.st.current, 0); /* 2 kB: 7 ms vs 60.1 ms */
+    NEAR(f.st.scores[0].transfer_ms, 2, 1e-9);
+    NEAR(f.st.scores[1].total_ms, 60.1, 1e-9);
+    for (t = 50; t < 60000; t += 50)
+        ASSERT(!px_router_decide(&f.cf, 0, f.v, 2000, t, &f.st));
+    /* The zone's traffic turns bulk: 420 ms better, beyond the 50 ms margin: 0.3 s. */
+    ASSERT(!px_router_decide(&f.cf, 0, f.v, 500000, t, &f.st));
+    NEAR(f.st.scores[0].total_ms, 505, 1e-9);
+    NEAR(f.st.scores[1].total_ms, 85, 1e-9);
+    NEAR(f.st.size_bytes, 500000, 1e-9);
+    uint64_t t0 = t;
+    while (!px_router_decide(&f.cf, 0, f.v, 500000, t += 50, &f.st))
+        ASSERT_LT(t - t0, 1000);
+    ASSERT_EQ(f.st.current, 1);
+    ASSERT_EQ(f.st.reason, PX_ROUTE_SWITCHED);
+    ASSERT_LE(t - t0, 350);
+    px_route_state_dispose(&f.st);
+
+    /* An unmeasured region is charged no transfer time: a bulk zone explores it. */
+    rfix_init(&f, 2, "01", "");
+    set_rtt(&f, 5, 60, 0);
+    f.v[0].goodput_bps = 1e6;
+    px_router_decide(&f.cf, 0, f.v, 0, 0, &f.st); /* no traffic yet: RTT decides */
+    ASSERT_EQ(f.st.current, 0);
+    px_router_decide(&f.cf, 0, f.v, 500000, 50, &f.st);
+    ASSERT_EQ(f.st.current, 0);
+    NEAR(f.st.scores[1].transfer_ms, 0, 1e-12);
+    NEAR(f.st.scores[1].goodput_bps, 0, 1e-12);
+    for (t = 100; f.st.current == 0 && t < 2000; t += 50)
+        px_router_decide(&f.cf, 0, f.v, 500000, t, &f.st);
+    ASSERT_EQ(f.st.current, 1);
+    /* Measured worse (100 kB/s: 5 s a response): back to cn on the same rule. */
+    f.v[1].goodput_bps = 1e5;
+    for (; f.st.current == 1 && t < 10000; t += 50)
+        px_router_decide(&f.cf, 0, f.v, 500000, t, &f.st);
+    ASSERT_EQ(f.st.current, 0);
+    ASSERT_EQ(f.st.switches, 2);
+    /* A zone of small calls never explores: RTT decides. */
+    px_route_state_dispose(&f.st);
+    rfix_init(&f, 2, "01", "");
+    set_rtt(&f, 5, 60, 0);
+    f.v[0].goodput_bps = 1e6;
+    for (t = 0; t < 600000; t += 50)
+        px_router_decide(&f.cf, 0, f.v, 1000, t, &f.st);
+    ASSERT_EQ(f.st.current, 0);
+    ASSERT_EQ(f.st.switches, 0);
+    px_route_state_dispose(&f.st);
+}
+
 TEST(router_failover_order)
 {
     struct rfix f;

@@ -583,6 +583,14 @@ static void status_json(struct px_control *ctl, struct px_sbuf *b)
     px_json_num(b, (double)(now_of(ctl) - ctl->started_ms) / 1000.0);
     px_json_key(b, "ready", false);
     px_sbuf_puts(b, ctl->routes && any_region_healthy(ctl) ? "true" : "false");
+    px_json_key(b, "zones_without_region", false);
+    px_sbuf_puts(b, "[");
+    for (size_t z = 0, n = 0; z < cf->nzones; z++)
+        if (px_control_zone_stranded(ctl, z, -1)) {
+            px_sbuf_puts(b, n++ ? "," : "");
+            px_json_str(b, cf->zones[z].name);
+        }
+    px_sbuf_puts(b, "]");
     px_json_key(b, "config", false);
     px_sbuf_puts(b, "{");
     px_json_key(b, "file", true);
@@ -1026,27 +1034,31 @@ static bool authorized(const struct conf_admin *ca, const char *auth)
     return diff == 0;
 }
 
-static int drain(struct px_control *ctl, const char *name, bool on, struct px_sbuf *b)
+static int drain(struct px_control *ctl, const char *name, bool on, const char *query,
+                 struct px_sbuf *b)
 {
-    const struct conf *cf = cfg_of(ctl);
-    for (size_t r = 0; r < cf->nregions; r++) {
-        if (strcmp(cf->regions[r].name, name) != 0)
-            continue;
-        if (ctl->regions[r].drained != on) {
-            ctl->regions[r].drained = on;
-            ctl->dirty = true;
-            px_log(PX_LOG_WARN, NULL, "event=region_%s region=%s by=admin",
-                   on ? "drained" : "undrained", name);
-        }
-        px_sbuf_puts(b, "{");
-        px_json_key(b, "region", true);
-        px_json_str(b, name);
-        px_json_key(b, "drained", false);
-        px_sbuf_puts(b, on ? "true}\n" : "false}\n");
-        return 200;
+    char force[8] = "", zones[512];
+    int rc;
+
+    query_param(query, "force", force, sizeof(force));
+    rc = px_control_drain(ctl, name, on, strcmp(force, "1") == 0, zones, sizeof(zones));
+    if (rc == UV_ENOENT) {
+        px_sbuf_puts(b, "{\"error\":\"no such region\"}\n");
+        return 404;
     }
-    px_sbuf_puts(b, "{\"error\":\"no such region\"}\n");
-    return 404;
+    px_sbuf_puts(b, "{");
+    px_json_key(b, "region", true);
+    px_json_str(b, name);
+    px_json_key(b, "drained", false);
+    px_sbuf_puts(b, on && rc == 0 ? "true" : "false");
+    px_json_key(b, rc == UV_EBUSY ? "error" : "zones_without_region", false);
+    px_json_str(b, rc == UV_EBUSY ? "would leave zones without a region; add ?force=1" : zones);
+    if (rc == UV_EBUSY) {
+        px_json_key(b, "zones", false);
+        px_json_str(b, zones);
+    }
+    px_sbuf_puts(b, "}\n");
+    return rc == UV_EBUSY ? 409 : 200;
 }
 
 int px_admin_handle(struct px_control *ctl, const char *method, const char *target,
@@ -1101,7 +1113,7 @@ int px_admin_handle(struct px_control *ctl, const char *method, const char *targ
             return 401;
         }
         *ctype = json;
-        return drain(ctl, region, strcmp(action, "drain") == 0, out);
+        return drain(ctl, region, strcmp(action, "drain") == 0, q, out);
     }
     if (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0 ||
         strcmp(path, "/status") == 0 || strcmp(path, "/metrics") == 0 ||
@@ -1123,12 +1135,13 @@ int px_admin_handle(struct px_control *ctl, const char *method, const char *targ
             px_sbuf_puts(out, "not ready: no routing table yet\n");
             return 503;
         }
-        if (!any_region_healthy(ctl)) {
-            px_sbuf_puts(out, "not ready: no healthy region\n");
-            return 503;
-        }
-        px_sbuf_puts(out, "ready\n");
-        return 200;
+        bool ready = any_region_healthy(ctl);
+        px_sbuf_puts(out, ready ? "ready\n" : "not ready: no healthy region\n");
+        /* Ready while any zone is served; the others are named, so a drain's cost shows. */
+        for (size_t z = 0; z < cf->nzones; z++)
+            if (px_control_zone_stranded(ctl, z, -1))
+                px_sbuf_printf(out, "zone without a region: %s\n", cf->zones[z].name);
+        return ready ? 200 : 503;
     }
     if (strcmp(path, "/status") == 0) {
         *ctype = json;

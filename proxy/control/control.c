@@ -166,6 +166,77 @@ static void publish(struct px_control *ctl, uint64_t now)
     ctl->dirty = false;
 }
 
+bool px_control_zone_stranded(const struct px_control *ctl, size_t z, int also_drained)
+{
+    const struct conf *cf = ctl_conf(ctl);
+    const struct conf_route *rt = &cf->zones[z].route;
+
+    for (int pass = 0; pass < 2; pass++) {
+        const size_t *list = pass == 0 ? rt->regions : rt->fallback;
+        size_t n = pass == 0 ? rt->nregions : rt->nfallback;
+        for (size_t i = 0; i < n; i++) {
+            const struct px_region_state *rs = &ctl->regions[list[i]];
+            if (rs->healthy && !rs->drained && (int)list[i] != also_drained)
+                return false;
+        }
+    }
+    return true;
+}
+
+/* Writes the names of the zones stranded with R drained into BUF ("a, b"); returns how many. */
+static size_t stranded_names(const struct px_control *ctl, int r, char *buf, size_t cap)
+{
+    const struct conf *cf = ctl_conf(ctl);
+    size_t n = 0, len = 0;
+
+    if (cap > 0)
+        buf[0] = '\0';
+    for (size_t z = 0; z < cf->nzones; z++) {
+        /* Already stranded before this drain: not its doing. */
+        if (!px_control_zone_stranded(ctl, z, r) || px_control_zone_stranded(ctl, z, -1))
+            continue;
+        if (len < cap) {
+            int k = snprintf(buf + len, cap - len, "%s%s", n ? ", " : "", cf->zones[z].name);
+            len += k > 0 ? (size_t)k : 0;
+        }
+        n++;
+    }
+    return n;
+}
+
+int px_control_drain(struct px_control *ctl, const char *name, bool on, bool force, char *err,
+                     size_t errlen)
+{
+    const struct conf *cf = ctl_conf(ctl);
+    const struct conf_region *cr = conf_region_find(cf, name);
+    size_t r, n = 0;
+
+    if (errlen > 0)
+        err[0] = '\0';
+    if (cr == NULL)
+        return UV_ENOENT;
+    r = (size_t)(cr - cf->regions);
+    if (on && !ctl->regions[r].drained)
+        n = stranded_names(ctl, (int)r, err, errlen);
+    if (n > 0 && !force) {
+        px_log(PX_LOG_WARN, NULL, "event=region_drain_refused region=%s zones=\"%s\" by=admin",
+               name, err);
+        return UV_EBUSY;
+    }
+    if (ctl->regions[r].drained == on)
+        return 0;
+    ctl->regions[r].drained = on;
+    ctl->dirty = true;
+    if (n > 0)
+        px_log(PX_LOG_WARN, NULL,
+               "event=region_drained region=%s by=admin forced=1 zones_without_region=\"%s\"", name,
+               err);
+    else
+        px_log(PX_LOG_WARN, NULL, "event=region_%s region=%s by=admin",
+               on ? "drained" : "undrained", name);
+    return 0;
+}
+
 static bool all_probed(const struct px_control *ctl)
 {
     for (size_t i = 0; i < ctl->nbackends; i++)

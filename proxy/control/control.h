@@ -180,6 +180,25 @@ void px_control_reload_async(struct px_control *ctl);
  */
 int px_control_reload(struct px_control *ctl, char *err, size_t errlen);
 
+/*
+ * Returns whether zone Z has no region to go to: none of its allowed and
+ * fallback regions is healthy and undrained, counting region ALSO_DRAINED
+ * (-1: none) as drained. Control thread only.
+ */
+bool px_control_zone_stranded(const struct px_control *ctl, size_t z, int also_drained);
+
+/*
+ * Drains (ON) or undrains the region named NAME, on the control thread.
+ * Draining a region that would leave some zone without any region (its
+ * only allowed region with `fallback: reject`, or every region it may use)
+ * is refused unless FORCE; either way the zones are named in ERR ("a, b")
+ * and the event is logged. Returns 0 (ERR names the zones a forced drain
+ * left without a region, or is empty), UV_ENOENT (no such region) or
+ * UV_EBUSY (refused).
+ */
+int px_control_drain(struct px_control *ctl, const char *name, bool on, bool force, char *err,
+                     size_t errlen);
+
 /* The backends of region R in the fleet: ctl->backends[*first .. *end). */
 static inline void px_control_region_span(const struct px_control *ctl, size_t r, size_t *first,
                                           size_t *end)

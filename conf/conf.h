@@ -132,7 +132,7 @@ struct conf_probe {
     uint64_t fastinter_ms; /* while rise/fall is counting; default min(250ms, interval) */
     uint64_t downinter_ms; /* while the backend is down; default interval */
     uint32_t jitter_pct;   /* waits randomised by +- this percent, 0..50; default 10 */
-    uint64_t timeout_ms;   /* per probe, < interval; default min(500ms, interval / 2) */
+    uint64_t timeout_ms;   /* per probe, any interval (one in flight); default 5s */
     uint32_t rise;         /* consecutive passes to go up, 1..100; default 2 */
     uint32_t fall;         /* consecutive failures to go down, 1..100; default 3 */
 };
@@ -311,12 +311,12 @@ struct conf_zone {
 
 /* Hysteresis and scoring (DESIGN: scoring). */
 struct conf_routing {
-    uint64_t min_gain_ms;        /* a challenger must beat the current region by more than */
-    uint32_t min_gain_pct;       /*   max(min_gain_ms, this % of the current score); 0..100 */
-    uint64_t hold_ms;            /* ... continuously for this long; 0 = at once */
-    uint64_t rtt_half_life_ms;   /* EWMA half-life of RTT samples */
-    uint64_t slow_start_ms;      /* ramp-up of a region or backend that comes back; 0 = off */
-    uint32_t retry_budget_pct;   /* retries at most this share of requests, 0..100 */
+    uint64_t min_gain_ms;      /* a challenger must beat the current region by more than */
+    uint32_t min_gain_pct;     /*   max(min_gain_ms, this % of the current score); 0..100 */
+    uint32_t switch_evidence;  /* ... by this much excess integrated over time, ms*s; 0 = at once */
+    uint64_t rtt_half_life_ms; /* EWMA half-life of RTT samples */
+    uint64_t slow_start_ms;    /* ramp-up of a region or backend that comes back; 0 = off */
+    uint32_t retry_budget_pct; /* retries at most this share of requests, 0..100 */
     uint64_t failure_penalty_ms; /* latency charged for a failed request (peak-EWMA) */
 };
 

@@ -492,10 +492,9 @@ static int parse_probe_expect(struct conf_ctx *ctx, const struct conf_node *n,
 }
 
 #define PROBE_FASTINTER_MS UINT64_C(250) /* derived default cap of fastinter */
-#define PROBE_TIMEOUT_MS UINT64_C(500)   /* derived default cap of timeout */
 
 /*
- * fastinter, downinter and timeout have no table default: "unset" survives
+ * fastinter and downinter have no table default: "unset" survives
  * the merge, so a backend that overrides only `interval` gets defaults
  * derived from its own interval (probe_finalize), not from the region's.
  */
@@ -531,12 +530,13 @@ static const struct conf_directive probe_directives[] = {
      FIELD(struct conf_probe, jitter_pct),
      .max = 50,
      .def = 10},
+    /* Independent of interval: a slow answer is a latency sample, not a failure. */
     {.name = "timeout",
      .parse = conf_parse_ms,
      FIELD(struct conf_probe, timeout_ms),
      .min = 1,
      .max = HOUR_MS,
-     .def = CONF_UNSET_U64},
+     .def = 5 * SEC_MS},
     {.name = "rise",
      .parse = conf_parse_uint,
      FIELD(struct conf_probe, rise),
@@ -590,11 +590,6 @@ static int probe_finalize(struct conf_ctx *ctx, const struct conf_node *n, struc
         p->fastinter_ms = p->interval_ms < PROBE_FASTINTER_MS ? p->interval_ms : PROBE_FASTINTER_MS;
     if (p->downinter_ms == CONF_UNSET_U64)
         p->downinter_ms = p->interval_ms;
-    if (p->timeout_ms == CONF_UNSET_U64)
-        p->timeout_ms =
-            p->interval_ms / 2 < PROBE_TIMEOUT_MS ? p->interval_ms / 2 : PROBE_TIMEOUT_MS;
-    if (p->timeout_ms == 0)
-        p->timeout_ms = 1;
     if (p->host != NULL && p->host[0] == '\0') {
         free(p->host);
         p->host = NULL;
@@ -606,32 +601,14 @@ static int probe_finalize(struct conf_ctx *ctx, const struct conf_node *n, struc
 
 /*
  * Checks finished probe P, written as mapping N (or inherited whole when N
- * is not a mapping). Errors point at the key that broke the rule. With
- * OVERRIDE (a backend's probe), a rule is checked only when N itself sets
- * one of its keys: otherwise the region's probe is at fault, and reported.
+ * is not a mapping). Errors point at the key that broke the rule.
  * Returns 0 or -1 (reported).
  */
-static int probe_check(struct conf_ctx *ctx, const struct conf_node *n, const struct conf_probe *p,
-                       int override)
+static int probe_check(struct conf_ctx *ctx, const struct conf_node *n, const struct conf_probe *p)
 {
     static const char *const http_only[] = {"path", "host", "expect"};
-    int own_timing = conf__map_get(n, "timeout") != NULL || conf__map_get(n, "interval") != NULL;
-    char a[32], b[32];
     int rc = 0;
 
-    if (p->timeout_ms >= p->interval_ms && (own_timing || !override)) {
-        const struct conf_node *at = conf__map_get(n, "timeout");
-        const char *key = "timeout";
-        size_t mark;
-        if (at == NULL && (at = conf__map_get(n, "interval")) != NULL)
-            key = "interval";
-        mark = conf__path_push(ctx, "%s", at ? key : "timeout");
-        conf__err(ctx, at ? at : n, "probe timeout (%s) must be less than interval (%s)",
-                  conf__duration_format(p->timeout_ms, a, sizeof(a)),
-                  conf__duration_format(p->interval_ms, b, sizeof(b)));
-        conf__path_pop(ctx, mark);
-        rc = -1;
-    }
     for (size_t i = 0; p->type == CONF_PROBE_TCP && i < 3; i++) {
         const struct conf_node *k = NULL;
         for (size_t j = 0; n->type == CONF_NODE_MAP && j < n->nitems; j++)
@@ -1191,7 +1168,7 @@ static int region_finish(struct conf_ctx *ctx, const struct conf_node *n, struct
 
         if (probe_inherit(ctx, item, &b->probe, &r->probe) != 0 ||
             probe_finalize(ctx, item, &b->probe) != 0 ||
-            (own != NULL && own->type == CONF_NODE_MAP && probe_check(ctx, own, &b->probe, 1) != 0))
+            (own != NULL && own->type == CONF_NODE_MAP && probe_check(ctx, own, &b->probe) != 0))
             rc = -1;
         conf__path_pop(ctx, mark);
         mark = conf__path_push(ctx, "backends[%zu].tls", i);
@@ -1203,7 +1180,7 @@ static int region_finish(struct conf_ctx *ctx, const struct conf_node *n, struct
     {
         size_t mark = conf__path_push(ctx, "probe");
         if (probe_finalize(ctx, n, &r->probe) != 0 ||
-            probe_check(ctx, pn && pn->type == CONF_NODE_MAP ? pn : n, &r->probe, 0) != 0)
+            probe_check(ctx, pn && pn->type == CONF_NODE_MAP ? pn : n, &r->probe) != 0)
             rc = -1;
         conf__path_pop(ctx, mark);
     }
@@ -1896,11 +1873,12 @@ static const struct conf_directive routing_directives[] = {
      FIELD(struct conf_routing, min_gain_pct),
      .max = 100,
      .def = 10},
-    {.name = "hold",
-     .parse = conf_parse_ms,
-     FIELD(struct conf_routing, hold_ms),
-     .max = HOUR_MS,
-     .def = 5 * SEC_MS},
+    /* ms*s of excess gain: 100 moves on a 100 ms excess in 1 s, on a 10 ms one in 10 s. */
+    {.name = "switch_evidence",
+     .parse = conf_parse_uint,
+     FIELD(struct conf_routing, switch_evidence),
+     .max = 1000000,
+     .def = 100},
     {.name = "rtt_half_life",
      .parse = conf_parse_ms,
      FIELD(struct conf_routing, rtt_half_life_ms),

@@ -466,14 +466,20 @@ static int on_healthz(struct px_control *ctl, const struct call *c, struct px_sb
 static int on_readyz(struct px_control *ctl, const struct call *c, struct px_sbuf *out,
                      const char **ctype)
 {
+    const struct conf *cf = px_admin_conf(ctl);
+    bool ready = px_admin_ready(ctl);
+
     (void)c, (void)ctype;
-    if (px_admin_ready(ctl)) {
-        px_sbuf_puts(out, "ready\n");
-        return 200;
+    if (ctl->routes == NULL) {
+        px_sbuf_puts(out, "not ready: no routing table yet\n");
+        return 503;
     }
-    px_sbuf_puts(out, ctl->routes == NULL ? "not ready: no routing table yet\n"
-                                          : "not ready: no healthy region\n");
-    return 503;
+    px_sbuf_puts(out, ready ? "ready\n" : "not ready: no healthy region\n");
+    /* Ready while any zone is served; the others are named, so a drain's cost shows. */
+    for (size_t z = 0; z < cf->nzones; z++)
+        if (px_control_zone_stranded(ctl, z, -1))
+            px_sbuf_printf(out, "zone without a region: %s\n", cf->zones[z].name);
+    return ready ? 200 : 503;
 }
 
 static int on_status(struct px_control *ctl, const struct call *c, struct px_sbuf *out,
@@ -527,41 +533,51 @@ static int on_reload(struct px_control *ctl, const struct call *c, struct px_sbu
     return 200;
 }
 
-static int drain(struct px_control *ctl, const char *name, bool on, struct px_sbuf *out)
+/*
+ * Drains or undrains a region through px_control_drain: a drain that would
+ * leave some zone without any region answers 409 and names the zones,
+ * unless ?force=1.
+ */
+static int drain(struct px_control *ctl, const char *name, bool on, const char *query,
+                 struct px_sbuf *out)
 {
-    const struct conf *cf = px_admin_conf(ctl);
-    const struct conf_region *rg = conf_region_find(cf, name);
-    struct px_region_state *rs;
+    char force[8] = "", zones[512];
+    int rc;
 
-    if (rg == NULL) {
+    query_param(query, "force", force, sizeof(force));
+    rc = px_control_drain(ctl, name, on, strcmp(force, "1") == 0, zones, sizeof(zones));
+    if (rc == UV_ENOENT) {
         px_sbuf_puts(out, "{\"error\":\"no such region\"}\n");
         return 404;
     }
-    rs = &ctl->regions[rg - cf->regions];
-    if (rs->drained != on) {
-        rs->drained = on;
-        ctl->dirty = true;
-        px_log(PX_LOG_WARN, NULL, "event=region_%s region=%s by=admin",
-               on ? "drained" : "undrained", rg->name);
+    struct px_json j;
+    px_json_init(&j, out);
+    px_json_object(&j, NULL);
+    px_json_string(&j, "region", name);
+    px_json_bool(&j, "drained", on && rc == 0);
+    if (rc == UV_EBUSY) {
+        px_json_string(&j, "error", "would leave zones without a region; add ?force=1");
+        px_json_string(&j, "zones", zones);
+    } else {
+        px_json_string(&j, "zones_without_region", zones);
     }
-    px_sbuf_puts(out, "{\"region\":");
-    px_json_str(out, rg->name);
-    px_sbuf_puts(out, on ? ",\"drained\":true}\n" : ",\"drained\":false}\n");
-    return 200;
+    px_json_end(&j);
+    px_sbuf_puts(out, "\n");
+    return rc == UV_EBUSY ? 409 : 200;
 }
 
 static int on_drain(struct px_control *ctl, const struct call *c, struct px_sbuf *out,
                     const char **ctype)
 {
     (void)ctype;
-    return drain(ctl, c->arg, true, out);
+    return drain(ctl, c->arg, true, c->query, out);
 }
 
 static int on_undrain(struct px_control *ctl, const struct call *c, struct px_sbuf *out,
                       const char **ctype)
 {
     (void)ctype;
-    return drain(ctl, c->arg, false, out);
+    return drain(ctl, c->arg, false, c->query, out);
 }
 
 /* ------------------------------------------------------------ the table */

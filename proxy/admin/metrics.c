@@ -323,6 +323,17 @@ static double g_backend_rtt(const struct scrape *sc, size_t i)
     return h->has_rtt ? h->rtt_ms / 1000.0 : NAN;
 }
 
+static double g_backend_goodput(const struct scrape *sc, size_t i)
+{
+    const struct px_health *h = &sc->ctl->backends[i]->health;
+    return h->has_goodput ? h->goodput_bps : NAN;
+}
+
+static double g_zone_response_bytes(const struct scrape *sc, size_t i)
+{
+    return sc->ctl->zones[i].size_bytes;
+}
+
 static double g_backend_inflight(const struct scrape *sc, size_t i)
 {
     return px_bdesc_inflight(sc->ctl->backends[i]->desc);
@@ -532,6 +543,9 @@ static const struct metric metrics[] = {
         "1 while passive outlier detection has the backend ejected.", g_backend_ejected),
     GET("georoute_backend_rtt_seconds", "gauge", OBJ_BACKEND,
         "EWMA of the backend's passing probe round trips.", g_backend_rtt),
+    GET("georoute_backend_goodput_bytes_per_second", "gauge", OBJ_BACKEND,
+        "EWMA of the backend's response body bytes/s (bodies of 64 KiB or more); NaN: none yet.",
+        g_backend_goodput),
     GET("georoute_backend_inflight", "gauge", OBJ_BACKEND, "Requests in flight on the backend.",
         g_backend_inflight),
     GET("georoute_backend_ejections_total", "counter", OBJ_BACKEND,
@@ -547,6 +561,9 @@ static const struct metric metrics[] = {
            w_zone_route),
     GET("georoute_route_switches_total", "counter", OBJ_ZONE,
         "Changes of a zone's region after its first decision.", g_zone_switches),
+    GET("georoute_zone_response_bytes", "gauge", OBJ_ZONE,
+        "Mean response body size of the zone's traffic, as its routing cost uses it.",
+        g_zone_response_bytes),
     CUSTOM("georoute_geo_lookups_total", "counter",
            "Client classifications computed, by whether a database knew the address.",
            w_geo_lookups),

@@ -48,8 +48,9 @@ static void scores(struct px_json *j, const struct px_control *ctl, size_t z)
         px_json_bool(j, "healthy", sc->healthy);
         px_json_bool(j, "drained", ctl->regions[r].drained);
         px_json_number(j, "rtt_ms", sc->rtt_ms);
+        px_json_number(j, "transfer_ms", sc->transfer_ms);
+        px_json_number(j, "goodput_bps", sc->goodput_bps > 0 ? sc->goodput_bps : NAN);
         px_json_number(j, "bias_ms", sc->bias_ms);
-        px_json_number(j, "load_ms", sc->load_penalty_ms);
         px_json_number(j, "total_ms", sc->total_ms);
         px_json_bool(j, "chosen", (int)r == st->current);
         px_json_end(j);
@@ -72,6 +73,8 @@ static void zone(struct px_json *j, struct px_control *ctl, size_t z, const stru
     else
         px_json_number(j, "since_switch_ms", (double)(uv_now(&ctl->loop) - st->switched_ms));
     px_json_number(j, "switches", st->switches);
+    px_json_number(j, "size_bytes", st->size_bytes);
+    px_json_number(j, "evidence", st->evidence);
     px_json_number(j, "client_rtt_median_ms", med < 0 ? NAN : med * 1000);
     scores(j, ctl, z);
     px_json_end(j);
@@ -106,6 +109,7 @@ static void last_probe(struct px_json *j, const struct px_cbackend *cb, uint64_t
     px_json_bool(j, "ok", cb->last_err == 0);
     px_json_string(j, "error", probe_error(cb));
     px_json_number(j, "status", cb->last_status);
+    px_json_number(j, "ms", cb->health.last_probe_ms);
     px_json_number(j, "ago_ms", (double)(now - cb->last_probe_ms));
     px_json_end(j);
 }
@@ -125,6 +129,8 @@ static void backend(struct px_json *j, struct px_control *ctl, size_t i)
     px_json_number(j, "weight", cb->weight);
     px_json_bool(j, "up", h->up);
     px_json_bool(j, "usable", px_health_usable(h, now));
+    px_json_string(j, "why", px_health_why(h, now));
+    px_json_number(j, "real_success_ago_ms", h->real_ok_ms ? (double)(now - h->real_ok_ms) : NAN);
     px_json_bool(j, "ejected", ejected);
     px_json_number(j, "ejected_for_ms", ejected ? (double)(h->ejected_until_ms - now) : 0);
     px_json_number(j, "ejections", (double)h->ejections_total);
@@ -133,6 +139,7 @@ static void backend(struct px_json *j, struct px_control *ctl, size_t i)
     px_json_number(j, "rtt_ms", h->has_rtt ? h->rtt_ms : NAN);
     px_json_number(j, "rtt_dev_ms", h->has_rtt ? h->rtt_dev_ms : NAN);
     px_json_number(j, "load_ms", px_health_load_ms(h));
+    px_json_number(j, "goodput_bps", h->has_goodput ? h->goodput_bps : NAN);
     px_json_number(j, "inflight", px_bdesc_inflight(cb->desc));
     last_probe(j, cb, now);
     px_json_end(j);
@@ -244,6 +251,11 @@ void px__admin_status(struct px_control *ctl, struct px_sbuf *b)
     px_json_string(&j, "version", PX_VERSION);
     px_json_number(&j, "uptime_s", (double)(uv_now(&ctl->loop) - ctl->started_ms) / 1000.0);
     px_json_bool(&j, "ready", px_admin_ready(ctl));
+    px_json_array(&j, "zones_without_region");
+    for (size_t z = 0; z < px_admin_conf(ctl)->nzones; z++)
+        if (px_control_zone_stranded(ctl, z, -1))
+            px_json_string(&j, NULL, px_admin_conf(ctl)->zones[z].name);
+    px_json_end(&j);
     config(&j, ctl);
     px_json_number(&j, "routes_generation", ctl->routes ? (double)ctl->routes->generation : 0);
     geo(&j, ctl, have ? &s : NULL);

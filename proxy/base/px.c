@@ -1,5 +1,5 @@
 /*
- * px: project-wide error strings and clock. The strings are what logs and
+ * px: project-wide error strings and address text. The strings are what logs and
  * error bodies show, so they stay short and specific.
  */
 #include "proxy/base/px.h"
@@ -20,8 +20,6 @@ const char *px_strerror(int err)
         return "header too large";
     case PX_EBODYTOOBIG:
         return "body too large";
-    case PX_ENOBACKEND:
-        return "no backend reachable";
     case PX_ETIMEOUT:
         return "timed out";
     case PX_ETRUNCATED:

@@ -36,7 +36,6 @@ enum px_err {
     PX_EPARSE = -1000,      /* malformed HTTP message */
     PX_EHEADTOOBIG = -1001, /* head over max_header_bytes or max_headers */
     PX_EBODYTOOBIG = -1002, /* body over max_body_bytes */
-    PX_ENOBACKEND = -1003,  /* no backend could be connected */
     PX_ETIMEOUT = -1004,    /* a phase timer fired */
     PX_ETRUNCATED = -1005,  /* upstream closed mid-message */
     PX_ENOMEM = -1006,      /* allocation failed */

@@ -36,6 +36,14 @@ static void apply_signal(struct px_control *ctl, const struct px_signal *s, uint
     struct px_cbackend *cb = px__control_find(ctl, s->backend);
     size_t first, end;
 
+    if (s->kind == PX_SIGNAL_TRANSFER) {
+        /* Slots are stable by name, so a signal from an older config still counts. */
+        if (s->zone < ctl->zone_slots.cap)
+            px_size_add(&ctl->sizes[s->zone], s->bytes, now);
+        if (cb != NULL)
+            px_health_transfer(&cb->health, s->bytes, s->latency_ms, now);
+        return;
+    }
     if (cb == NULL) /* removed since the worker sent it */
         return;
     if (!px_health_passive(&cb->health, (enum px_outcome)s->outcome, s->latency_ms, now))
@@ -103,13 +111,15 @@ static bool decide_zones(struct px_control *ctl, uint64_t now)
             .healthy = rs->healthy,
             .drained = rs->drained,
             .rtt_ms = rs->rtt_ms,
+            .goodput_bps = rs->goodput_bps,
             .healthy_since_ms = rs->healthy_since_ms,
         };
     }
     for (size_t z = 0; z < cf->nzones; z++) {
         struct px_route_state *st = &ctl->zones[z];
         int before2 = st->secondary;
-        if (px_router_decide(cf, z, views, now, st)) {
+        double size = px_size_mean(&ctl->sizes[ctl->fleet->zone_slot[z]]);
+        if (px_router_decide(cf, z, views, size, now, st)) {
             changed = true;
             px_log(PX_LOG_INFO, NULL, "event=route zone=%s region=%s reason=\"%s\"",
                    cf->zones[z].name, st->current >= 0 ? cf->regions[st->current].name : "-",
@@ -119,28 +129,6 @@ static bool decide_zones(struct px_control *ctl, uint64_t now)
         changed |= before2 != st->secondary || st->secondary >= 0;
     }
     return changed;
-}
-
-/* Regions a zone may try, best first: healthy allowed by score, then fallback. */
-static unsigned failover_order(const struct px_route_state *st, size_t nregions, uint16_t *out)
-{
-    unsigned n = 0;
-    for (int pass = 0; pass < 2; pass++) {
-        unsigned start = n;
-        for (size_t r = 0; r < nregions; r++) {
-            const struct px_route_score *sc = &st->scores[r];
-            if (sc->healthy && (pass == 0 ? sc->allowed : sc->fallback))
-                out[n++] = (uint16_t)r;
-        }
-        for (unsigned i = start + 1; i < n; i++) /* insertion sort by score */
-            for (unsigned j = i;
-                 j > start && st->scores[out[j]].total_ms < st->scores[out[j - 1]].total_ms; j--) {
-                uint16_t t = out[j];
-                out[j] = out[j - 1];
-                out[j - 1] = t;
-            }
-    }
-    return n;
 }
 
 static void publish(struct px_control *ctl, uint64_t now)
@@ -159,11 +147,8 @@ static void publish(struct px_control *ctl, uint64_t now)
         rz->secondary = st->secondary;
         rz->share = st->share;
         rz->reason = st->reason;
-        snprintf(rz->why, sizeof(rz->why), "%s", st->why);
-        rz->norder = failover_order(st, cf->nregions, rz->order);
+        rz->norder = px_router_failover_order(st, rz->order);
     }
-    for (size_t r = 0; r < cf->nregions; r++)
-        rt->region_healthy[r] = ctl->regions[r].healthy && !ctl->regions[r].drained;
     for (size_t i = 0; i < ctl->nbackends; i++) {
         const struct px_cbackend *cb = ctl->backends[i];
         struct px_routes_backend *rb = &rt->backends[i];
@@ -181,6 +166,77 @@ static void publish(struct px_control *ctl, uint64_t now)
     ctl->routes = rt;
     ctl->published_ms = now;
     ctl->dirty = false;
+}
+
+bool px_control_zone_stranded(const struct px_control *ctl, size_t z, int also_drained)
+{
+    const struct conf *cf = ctl_conf(ctl);
+    const struct conf_route *rt = &cf->zones[z].route;
+
+    for (int pass = 0; pass < 2; pass++) {
+        const size_t *list = pass == 0 ? rt->regions : rt->fallback;
+        size_t n = pass == 0 ? rt->nregions : rt->nfallback;
+        for (size_t i = 0; i < n; i++) {
+            const struct px_region_state *rs = &ctl->regions[list[i]];
+            if (rs->healthy && !rs->drained && (int)list[i] != also_drained)
+                return false;
+        }
+    }
+    return true;
+}
+
+/* Writes the names of the zones stranded with R drained into BUF ("a, b"); returns how many. */
+static size_t stranded_names(const struct px_control *ctl, int r, char *buf, size_t cap)
+{
+    const struct conf *cf = ctl_conf(ctl);
+    size_t n = 0, len = 0;
+
+    if (cap > 0)
+        buf[0] = '\0';
+    for (size_t z = 0; z < cf->nzones; z++) {
+        /* Already stranded before this drain: not its doing. */
+        if (!px_control_zone_stranded(ctl, z, r) || px_control_zone_stranded(ctl, z, -1))
+            continue;
+        if (len < cap) {
+            int k = snprintf(buf + len, cap - len, "%s%s", n ? ", " : "", cf->zones[z].name);
+            len += k > 0 ? (size_t)k : 0;
+        }
+        n++;
+    }
+    return n;
+}
+
+int px_control_drain(struct px_control *ctl, const char *name, bool on, bool force, char *err,
+                     size_t errlen)
+{
+    const struct conf *cf = ctl_conf(ctl);
+    const struct conf_region *cr = conf_region_find(cf, name);
+    size_t r, n = 0;
+
+    if (errlen > 0)
+        err[0] = '\0';
+    if (cr == NULL)
+        return UV_ENOENT;
+    r = (size_t)(cr - cf->regions);
+    if (on && !ctl->regions[r].drained)
+        n = stranded_names(ctl, (int)r, err, errlen);
+    if (n > 0 && !force) {
+        px_log(PX_LOG_WARN, NULL, "event=region_drain_refused region=%s zones=\"%s\" by=admin",
+               name, err);
+        return UV_EBUSY;
+    }
+    if (ctl->regions[r].drained == on)
+        return 0;
+    ctl->regions[r].drained = on;
+    ctl->dirty = true;
+    if (n > 0)
+        px_log(PX_LOG_WARN, NULL,
+               "event=region_drained region=%s by=admin forced=1 zones_without_region=\"%s\"", name,
+               err);
+    else
+        px_log(PX_LOG_WARN, NULL, "event=region_%s region=%s by=admin",
+               on ? "drained" : "undrained", name);
+    return 0;
 }
 
 static bool all_probed(const struct px_control *ctl)
@@ -586,28 +642,31 @@ int px_control_init(struct px_control *ctl, struct px_snapshot *snap, struct px_
     ctl->zones = calloc(cf->nzones, sizeof(*ctl->zones));
     if (!ctl->regions || !ctl->zones ||
         px__control_slots_init(&ctl->zone_slots, px_stats_slots(cf->nzones)) != 0 ||
-        px__control_slots_init(&ctl->region_slots, px_stats_slots(cf->nregions)) != 0)
-        return UV_ENOMEM;
+        px__control_slots_init(&ctl->region_slots, px_stats_slots(cf->nregions)) != 0 ||
+        (ctl->sizes = calloc(ctl->zone_slots.cap, sizeof(*ctl->sizes))) == NULL)
+        return PX_ENOMEM;
     if ((rc = uv_loop_init(&ctl->loop)) != 0)
         return rc;
     uv_mutex_init(&ctl->ready_lock);
     ctl->config_loaded_unix_s = (uint64_t)time(NULL);
     uv_mutex_init(&ctl->workers_lock);
     uv_cond_init(&ctl->ready_cond);
-    uv_async_init(&ctl->loop, &ctl->wake, on_control_wake);
-    uv_timer_init(&ctl->loop, &ctl->tick);
-    uv_timer_init(&ctl->loop, &ctl->geo_timer);
+    /* On a fresh loop these only fail on a broken invariant; say so rather than run without. */
+    if ((rc = uv_async_init(&ctl->loop, &ctl->wake, on_control_wake)) != 0 ||
+        (rc = uv_timer_init(&ctl->loop, &ctl->tick)) != 0 ||
+        (rc = uv_timer_init(&ctl->loop, &ctl->geo_timer)) != 0)
+        return rc;
     ctl->wake.data = ctl->tick.data = ctl->geo_timer.data = ctl;
     for (size_t z = 0; z < cf->nzones; z++)
         if (px_route_state_init(&ctl->zones[z], cf->nregions) != 0)
-            return UV_ENOMEM;
+            return PX_ENOMEM;
     char err[512];
     if (px__control_dns_check(ctl, cf, err, sizeof(err)) != 0) {
         px_log(PX_LOG_ERR, NULL, "event=dns_setup_failed error=\"%s\"", err);
         return UV_EINVAL;
     }
     if (px__control_sync_names(ctl, cf) != 0 || px__control_build_fleet(ctl, snap) != 0)
-        return UV_ENOMEM;
+        return PX_ENOMEM;
     return 0;
 }
 
@@ -695,6 +754,7 @@ void px__control_dispose(struct px_control *ctl)
     free(ctl->by_id);
     free(ctl->scratch);
     free(ctl->zone_slots.names);
+    free(ctl->sizes);
     free(ctl->region_slots.names);
     px_local_addrs_dispose(&ctl->local);
     px_snapshot_unref(ctl->snap);

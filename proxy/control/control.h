@@ -98,6 +98,7 @@ struct px_control {
     const struct px_health **scratch; /* owned, nbackends: region views for px_health_* */
     struct px_route_state *zones;     /* owned, nzones */
     struct px_slots zone_slots, region_slots;
+    struct px_size_mean *sizes; /* owned, zone_slots.cap: each zone's response size, by slot */
     struct px_rng rng;
 
     struct px_dns *dns;      /* owned; NULL until a config names a backend by DNS */
@@ -134,8 +135,8 @@ struct px_control {
 
 /*
  * Prepares CTL on SNAP (takes a reference) for WORKERS, whose stats have
- * px_stats_slots() zone and region slots for SNAP's config. Returns 0 or a
- * negative libuv error.
+ * px_stats_slots() zone and region slots for SNAP's config. Returns 0,
+ * PX_ENOMEM, UV_EINVAL (DNS settings refused) or a negative libuv error.
  */
 int px_control_init(struct px_control *ctl, struct px_snapshot *snap, struct px_port **ports,
                     unsigned nworkers, const struct px_process *proc);
@@ -200,6 +201,25 @@ int px_control_zone_slot(const struct px_control *ctl, const char *name);
 
 /* The stats slot of region NAME, or -1 when it has none. */
 int px_control_region_slot(const struct px_control *ctl, const char *name);
+
+/*
+ * Returns whether zone Z has no region to go to: none of its allowed and
+ * fallback regions is healthy and undrained, counting region ALSO_DRAINED
+ * (-1: none) as drained. Control thread only.
+ */
+bool px_control_zone_stranded(const struct px_control *ctl, size_t z, int also_drained);
+
+/*
+ * Drains (ON) or undrains the region named NAME, on the control thread.
+ * Draining a region that would leave some zone without any region (its
+ * only allowed region with `fallback: reject`, or every region it may use)
+ * is refused unless FORCE; either way the zones are named in ERR ("a, b")
+ * and the event is logged. Returns 0 (ERR names the zones a forced drain
+ * left without a region, or is empty), UV_ENOENT (no such region) or
+ * UV_EBUSY (refused).
+ */
+int px_control_drain(struct px_control *ctl, const char *name, bool on, bool force, char *err,
+                     size_t errlen);
 
 /* The backends of region R in the fleet: ctl->backends[*first .. *end). */
 static inline void px_control_region_span(const struct px_control *ctl, size_t r, size_t *first,

@@ -34,7 +34,11 @@ static void on_probe_done(void *data, int err, double rtt_ms, int status)
     cb->probe_failures += err != 0;
     cb->last_status = status;
     cb->last_probe_ms = now;
-    ch = px_health_probe(&cb->health, err == 0, rtt_ms, now);
+    ch = px_health_probe(&cb->health,
+                         err == 0             ? PX_HEALTH_PASS
+                         : err == PX_ETIMEOUT ? PX_HEALTH_SILENT
+                                              : PX_HEALTH_FAIL,
+                         rtt_ms, now);
     if (ch != PX_HEALTH_SAME)
         ctl->dirty = true;
     if (ch == PX_HEALTH_WENT_UP)

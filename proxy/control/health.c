@@ -102,22 +102,32 @@ bool px_health_set_down(struct px_health *h, uint64_t now_ms)
     return true;
 }
 
-/* Feeds one probe result; returns the resulting state change. */
-enum px_health_change px_health_probe(struct px_health *h, bool ok, double rtt_ms, uint64_t now_ms)
+/* Returns whether real requests succeeded within timeout + interval. */
+bool px_health_answering(const struct px_health *h, uint64_t now_ms)
 {
-    struct px_health_sample *s = &h->samples[h->next];
+    return h->real_ok_ms != 0 &&
+           elapsed(now_ms, h->real_ok_ms) <= h->probe->timeout_ms + h->probe->interval_ms;
+}
+
+/* Feeds one probe result; returns the resulting state change. */
+enum px_health_change px_health_probe(struct px_health *h, enum px_health_result res, double rtt_ms,
+                                      uint64_t now_ms)
+{
     bool confirmed = h->confirmed;
 
     if (rtt_ms < 0)
         rtt_ms = 0;
-    *s = (struct px_health_sample){.at_ms = now_ms, .rtt_ms = rtt_ms, .ok = ok};
-    h->next = (h->next + 1) % PX_HEALTH_SAMPLES;
-    if (h->nsamples < PX_HEALTH_SAMPLES)
-        h->nsamples++;
     h->probes++;
+    h->last_result = res;
+    h->last_probe_ms = rtt_ms;
+    h->last_excused = res == PX_HEALTH_SILENT && confirmed && px_health_answering(h, now_ms);
+    if (h->last_excused) {
+        h->probes_excused++;
+        return PX_HEALTH_SAME;
+    }
     h->confirmed = true;
 
-    if (ok) {
+    if (res == PX_HEALTH_PASS) {
         rtt_sample(h, rtt_ms, now_ms);
         peak_sample(h, rtt_ms, now_ms);
         h->fail_run = 0;
@@ -190,6 +200,8 @@ bool px_health_passive(struct px_health *h, enum px_outcome outcome, double late
     if (!outcome_is_failure(h, outcome)) {
         peak_sample(h, latency_ms, now_ms);
         h->passive_fail_run = 0;
+        if (outcome == PX_OUTCOME_OK)
+            h->real_ok_ms = now_ms > 0 ? now_ms : 1;
         return false;
     }
     peak_sample(h, latency_ms > penalty ? latency_ms : penalty, now_ms);
@@ -255,6 +267,41 @@ bool px_health_ejected(const struct px_health *h, uint64_t now_ms)
     return h->ejected && now_ms < h->ejected_until_ms;
 }
 
+/* Folds one large response body into the goodput EWMA. */
+void px_health_transfer(struct px_health *h, uint64_t bytes, double active_ms, uint64_t now_ms)
+{
+    double bps;
+
+    if (bytes < PX_GOODPUT_MIN_BYTES)
+        return;
+    bps = (double)bytes * 1000.0 / (active_ms < 1 ? 1 : active_ms);
+    if (!h->has_goodput) {
+        h->goodput_bps = bps;
+        h->has_goodput = true;
+    } else {
+        double a = px_ewma_alpha(elapsed(now_ms, h->goodput_at_ms), h->routing->rtt_half_life_ms);
+        h->goodput_bps += a * (bps - h->goodput_bps);
+    }
+    if (now_ms > h->goodput_at_ms)
+        h->goodput_at_ms = now_ms;
+}
+
+/* Returns why H is usable or not; static text. */
+const char *px_health_why(const struct px_health *h, uint64_t now_ms)
+{
+    if (px_health_ejected(h, now_ms))
+        return "ejected: real requests failing";
+    if (!h->up)
+        return h->ok_run > 0 ? "down: probes passing, rising" : "down: probes failing";
+    if (!h->confirmed)
+        return "up: not probed yet";
+    if (h->last_excused)
+        return "up: answers real traffic, probe silent";
+    if (h->fail_run > 0)
+        return "up: probes failing, falling";
+    return "up: probes pass";
+}
+
 /* Returns whether H is up and not ejected at NOW_MS. */
 bool px_health_usable(const struct px_health *h, uint64_t now_ms)
 {
@@ -269,14 +316,6 @@ double px_health_load_ms(const struct px_health *h)
     if (h->has_rtt)
         return h->rtt_ms;
     return 0;
-}
-
-/* Returns the I-th newest probe sample or NULL. */
-const struct px_health_sample *px_health_sample(const struct px_health *h, size_t i)
-{
-    if (i >= h->nsamples)
-        return NULL;
-    return &h->samples[(h->next + PX_HEALTH_SAMPLES - 1 - i) % PX_HEALTH_SAMPLES];
 }
 
 /* Returns whether the region of HS can take traffic; see health.h. */
@@ -299,13 +338,15 @@ bool px_region_update(struct px_region_state *rs, const struct px_health *const 
 {
     bool was = rs->healthy, have_rtt = false;
     uint32_t usable = 0;
-    double best = 0;
+    double best = 0, goodput = 0;
 
     for (size_t i = 0; i < n; i++) {
         const struct px_health *h = hs[i];
         if (!px_health_usable(h, now_ms))
             continue;
         usable++;
+        if (h->has_goodput && h->goodput_bps > goodput)
+            goodput = h->goodput_bps;
         if (h->has_rtt && (!have_rtt || h->rtt_ms < best)) {
             best = h->rtt_ms;
             have_rtt = true;
@@ -313,6 +354,7 @@ bool px_region_update(struct px_region_state *rs, const struct px_health *const 
     }
     rs->usable = usable;
     rs->rtt_ms = have_rtt ? best : unknown_rtt_ms;
+    rs->goodput_bps = goodput;
     rs->healthy = px_region_healthy(hs, n, min_healthy, rs->drained, now_ms);
     if (rs->healthy && !was)
         rs->healthy_since_ms = now_ms;

@@ -12,6 +12,13 @@
  * +- jitter_pct. Only px_health_set_up() and px_health_set_down() write the
  * up/down state; both report whether it changed, so the caller logs once.
  *
+ * Slow is not down. A probe that answers, however late, is a pass and a
+ * latency sample. A probe that stays silent until its timeout fails, unless
+ * real requests to the backend succeeded recently (within timeout +
+ * interval, px_health_answering): then the backend is plainly answering,
+ * the probe path is what is slow, and the silent probe counts for nothing.
+ * Refusals, resets, errors and statuses outside `expect` always fail.
+ *
  * Latency is kept twice:
  *   - the RTT EWMA of passing probes, with its mean absolute deviation: the
  *     region's routing score (router.h);
@@ -20,7 +27,11 @@
  *     balancer's load metric. A peak EWMA jumps to a sample above it at once
  *     and decays towards lower samples with the half-life, so a backend that
  *     answers errors fast never looks fast.
- * Both EWMAs decay by time, not by sample count: a sample arriving dt ms
+ *   - a goodput EWMA: body bytes/s of responses of at least
+ *     PX_GOODPUT_MIN_BYTES, timed only while the worker was reading (not
+ *     while a slow client held the upstream read paused): the region's
+ *     transfer cost (router.h).
+ * The EWMAs decay by time, not by sample count: a sample arriving dt ms
  * after the previous one has weight alpha = 1 - 2^(-dt / half_life).
  *
  * Passive outlier ejection follows Envoy: `consecutive_failures` counted
@@ -44,20 +55,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PX_HEALTH_SAMPLES 8 /* probe results kept for /status */
+#define PX_GOODPUT_MIN_BYTES (64 * 1024) /* smaller bodies measure RTT more than bandwidth */
+
+/* How one probe ended. */
+enum px_health_result {
+    PX_HEALTH_FAIL,   /* refused, reset, bad status line or status outside `expect` */
+    PX_HEALTH_PASS,   /* answered in time (however slowly) with a passing status */
+    PX_HEALTH_SILENT, /* no answer before the probe timeout */
+};
 
 /* What one probe result did to the up/down state. */
 enum px_health_change {
     PX_HEALTH_SAME,      /* no state change */
     PX_HEALTH_WENT_UP,   /* the backend is now up (log it) */
     PX_HEALTH_WENT_DOWN, /* the backend is now down (log it) */
-};
-
-/* One probe result, for /status. */
-struct px_health_sample {
-    uint64_t at_ms; /* when the probe ended (caller's clock) */
-    double rtt_ms;  /* probe duration in ms; for a failure, until it failed */
-    bool ok;        /* the probe passed */
 };
 
 struct px_health {
@@ -72,7 +83,12 @@ struct px_health {
     uint32_t fail_run;       /* consecutive failing probes (0 after a pass) */
     uint64_t changed_ms;     /* when `up` last flipped, or init time */
     uint64_t probes;         /* probe results seen, count */
-    uint64_t probe_failures; /* failing probe results seen, count */
+    uint64_t probe_failures; /* failing probe results seen, count (excused ones not) */
+    uint64_t probes_excused; /* silent probes ignored because real traffic answered, count */
+    enum px_health_result last_result; /* of the last probe; valid when confirmed */
+    bool last_excused;                 /* the last probe was silent and excused */
+    double last_probe_ms;              /* duration of the last probe, ms */
+    uint64_t real_ok_ms;               /* last real request that succeeded; 0 = none yet */
 
     /* Probe RTT EWMA: the routing latency. */
     double rtt_ms;      /* EWMA of passing probes' RTT, ms; valid when has_rtt */
@@ -80,15 +96,15 @@ struct px_health {
     uint64_t rtt_at_ms; /* time of the last sample folded in */
     bool has_rtt;       /* at least one passing probe since init */
 
+    /* Goodput EWMA: large response bodies, bytes/s. */
+    double goodput_bps;     /* valid when has_goodput */
+    uint64_t goodput_at_ms; /* time of the last sample folded in */
+    bool has_goodput;       /* at least one large response since init */
+
     /* Peak EWMA: the balancer's load metric. */
     double peak_ms;      /* peak EWMA of request latencies, probe RTTs and penalties, ms */
     uint64_t peak_at_ms; /* time of the last sample folded in */
     bool has_peak;       /* at least one sample since init */
-
-    /* Ring of the last probe results; samples[(next - 1) % N] is the newest. */
-    struct px_health_sample samples[PX_HEALTH_SAMPLES];
-    uint32_t nsamples; /* valid entries, <= PX_HEALTH_SAMPLES */
-    uint32_t next;     /* slot the next sample goes to */
 
     /* Passive outlier ejection. */
     uint32_t passive_fail_run; /* counted failures in a row (0 after a success) */
@@ -108,6 +124,7 @@ struct px_region_state {
     uint64_t healthy_since_ms; /* when `healthy` last became true; meaningful while healthy */
     uint32_t usable;           /* backends up and not ejected at the last update, count */
     double rtt_ms;             /* the region's routing RTT, ms (see px_region_update) */
+    double goodput_bps;        /* best goodput among usable backends, bytes/s; 0 = unknown */
 };
 
 /*
@@ -147,14 +164,29 @@ bool px_health_set_up(struct px_health *h, uint64_t now_ms);
 bool px_health_set_down(struct px_health *h, uint64_t now_ms);
 
 /*
- * Feeds one active probe result: OK is whether it passed, RTT_MS how long it
- * took (>= 0). A pass is folded into the RTT EWMA and the peak EWMA; every
- * result goes to the sample ring. Flips the state through
- * px_health_set_up/down when `rise` passes or `fall` failures (1 while
- * unconfirmed) have been seen in a row. Never touches passive ejection.
- * Returns what changed.
+ * Feeds one active probe result RES that took RTT_MS (>= 0). A pass is
+ * folded into the RTT EWMA and the peak EWMA. A silent probe is a failure
+ * unless px_health_answering(): then it is counted as excused and changes
+ * nothing else. Flips the state through px_health_set_up/down when `rise`
+ * passes or `fall` failures (1 while unconfirmed) have been seen in a row.
+ * Never touches passive ejection. Returns what changed.
  */
-enum px_health_change px_health_probe(struct px_health *h, bool ok, double rtt_ms, uint64_t now_ms);
+enum px_health_change px_health_probe(struct px_health *h, enum px_health_result res, double rtt_ms,
+                                      uint64_t now_ms);
+
+/*
+ * Returns whether real requests to H succeeded recently at NOW_MS: within
+ * the probe's timeout + interval, the longest a probe can take plus the gap
+ * before the next one.
+ */
+bool px_health_answering(const struct px_health *h, uint64_t now_ms);
+
+/*
+ * Returns a short static text saying why H is usable or not at NOW_MS, for
+ * /status: "ejected: real requests failing", "down: probes failing",
+ * "up: probes pass", "up: answers real traffic, probe silent", ...
+ */
+const char *px_health_why(const struct px_health *h, uint64_t now_ms);
 
 /*
  * Returns the probe interval that applies next, without jitter, in ms:
@@ -173,7 +205,8 @@ uint64_t px_health_next_probe_ms(const struct px_health *h, struct px_rng *rng);
  * Feeds one passive report: a request to this backend ended with OUTCOME
  * after LATENCY_MS (time to the response head, or to the failure).
  * A success (OK, or a 5xx without count_5xx) folds LATENCY_MS into the peak
- * EWMA and clears the failure run. A counted failure folds
+ * EWMA, clears the failure run and, for OK, is evidence that H answers
+ * (px_health_answering). A counted failure folds
  * max(LATENCY_MS, failure_penalty_ms) into the peak EWMA and, unless H is
  * ejected, extends the failure run.
  * Returns true when H is an ejection candidate: the run has reached
@@ -225,11 +258,12 @@ bool px_health_usable(const struct px_health *h, uint64_t now_ms);
 double px_health_load_ms(const struct px_health *h);
 
 /*
- * Returns the I-th most recent probe result (0 = newest), or NULL when
- * fewer than I + 1 are kept. The pointer is into H, valid until the next
- * px_health_probe().
+ * Feeds one complete response body of BYTES read in ACTIVE_MS (time the
+ * upstream read was not paused by the client). Bodies below
+ * PX_GOODPUT_MIN_BYTES are ignored; ACTIVE_MS below 1 counts as 1 (the
+ * workers' clock has millisecond steps).
  */
-const struct px_health_sample *px_health_sample(const struct px_health *h, size_t i);
+void px_health_transfer(struct px_health *h, uint64_t bytes, double active_ms, uint64_t now_ms);
 
 /*
  * Returns whether a region whose N backends are HS (borrowed array of
@@ -246,7 +280,9 @@ bool px_region_healthy(const struct px_health *const *hs, size_t n, uint32_t min
  * among usable backends, because the balancer steers towards the fastest
  * backend, so that is the latency the region's clients mostly see; when no
  * usable backend has an RTT yet, UNKNOWN_RTT_MS (a pessimistic guess such as
- * failure_penalty_ms, so an unmeasured region does not win by default).
+ * failure_penalty_ms, so an unmeasured region does not win by default); and
+ * `goodput_bps`: the highest goodput EWMA among usable backends, 0 when none
+ * has one.
  * Returns true when `healthy` changed (the caller logs it).
  */
 bool px_region_update(struct px_region_state *rs, const struct px_health *const *hs, size_t n,

@@ -1,12 +1,13 @@
 /*
- * router: zone -> region scoring with hysteresis, fallback, reject and slow
- * start. See router.h for the rules; this file keeps
+ * router: zone -> region costs, switching on evidence, fallback, reject and
+ * slow start. See router.h for the rules; this file keeps
  * them in one function, px_router_decide(), so the order in which they apply
  * is visible in one place.
  */
 #include "proxy/control/router.h"
 #include "proxy/base/px.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,16 +53,17 @@ void px_route_state_dispose(struct px_route_state *st)
 
 /*
  * Returns the healthy region with the lowest total score among the N indexes
- * LIST, -1 when none is healthy. Ties go to the one listed first, so the
- * config order is the tie-break and decisions are deterministic.
+ * LIST, leaving out EXCEPT (-1: none), -1 when there is none. Ties go to the
+ * one listed first, so the config order is the tie-break and decisions are
+ * deterministic.
  */
-static int best_of(const struct px_route_state *st, const size_t *list, size_t n)
+static int best_of(const struct px_route_state *st, const size_t *list, size_t n, int except)
 {
     int best = -1;
 
     for (size_t i = 0; i < n; i++) {
         size_t r = list[i];
-        if (r >= st->nscores || !st->scores[r].healthy)
+        if (r >= st->nscores || !st->scores[r].healthy || (int)r == except)
             continue;
         if (best < 0 || st->scores[r].total_ms < st->scores[best].total_ms)
             best = (int)r;
@@ -69,51 +71,83 @@ static int best_of(const struct px_route_state *st, const size_t *list, size_t n
     return best;
 }
 
+/* Starts the evidence over: after a change of region, or when hysteresis did not run. */
+static void evidence_reset(struct px_route_state *st, uint64_t now_ms)
+{
+    st->candidate = -1;
+    st->evidence = 0;
+    st->excess_ms = 0;
+    st->evidence_at_ms = now_ms;
+}
+
 /*
- * Applies hysteresis between the healthy current region CUR and the best
- * candidate BEST (both from the same list: allowed, or fallback); returns
- * the region to use and sets ST's reason, text and candidate timer.
+ * Applies the evidence rule to the healthy current region CUR, a member of
+ * LIST (N entries: the allowed regions, or the fallbacks), against the best
+ * other healthy region of LIST. The gain is negative while CUR is the
+ * better one, so noise that crosses back and forth drains S as fast as it
+ * fills it. Returns the region to use and sets ST's reason, text and
+ * evidence.
  */
-static int hold(const struct conf *cf, struct px_route_state *st, int cur, int best,
-                uint64_t now_ms)
+static int hold(const struct conf *cf, struct px_route_state *st, int cur, const size_t *list,
+                size_t n, uint64_t now_ms)
 {
     const struct conf_routing *ro = &cf->routing;
-    double score = st->scores[cur].total_ms, gain, margin, pct_margin;
+    double score = st->scores[cur].total_ms, gain, margin, pct_margin, dt_s;
+    int best = best_of(st, list, n, cur);
 
-    if (best == cur) {
+    /* The excess seen at the last decision held until now (left Riemann sum). */
+    dt_s = (double)elapsed(now_ms, st->evidence_at_ms) / 1000.0;
+    st->evidence += st->excess_ms * dt_s;
+    if (st->evidence < 0)
+        st->evidence = 0;
+    st->evidence_at_ms = now_ms;
+
+    gain = best < 0 ? 0 : score - st->scores[best].total_ms;
+    margin = (double)ro->min_gain_ms;
+    pct_margin = score * (double)ro->min_gain_pct / 100.0;
+    if (pct_margin > margin)
+        margin = pct_margin;
+    st->excess_ms = gain - margin;
+    if (best < 0 || gain <= 0) {
         st->candidate = -1;
         st->reason = PX_ROUTE_BEST;
         set_why(st, "best");
         return cur;
     }
-    gain = score - st->scores[best].total_ms;
-    margin = (double)ro->min_gain_ms;
-    pct_margin = score * (double)ro->min_gain_pct / 100.0;
-    if (pct_margin > margin)
-        margin = pct_margin;
-    if (!(gain > margin)) {
-        /* Not beaten by the margin now: "continuously" starts over. */
+    if (!(gain > margin) && st->evidence <= 0) {
         st->candidate = -1;
         st->reason = PX_ROUTE_HELD;
         set_why(st, "held: %s better by %.0f ms, margin %.0f ms", cf->regions[best].name, gain,
                 margin);
         return cur;
     }
-    if (st->candidate < 0)
-        st->beaten_since_ms = now_ms;
     st->candidate = best;
-    if (elapsed(now_ms, st->beaten_since_ms) >= ro->hold_ms) {
+    /* With switch_evidence 0 the first excess beyond the margin is enough. */
+    if (gain > margin && st->evidence >= (double)ro->switch_evidence) {
         st->reason = PX_ROUTE_SWITCHED;
-        set_why(st, "switched: better by %.0f ms for %llu ms", gain,
-                (unsigned long long)elapsed(now_ms, st->beaten_since_ms));
-        st->candidate = -1;
+        set_why(st, "switched: better by %.0f ms, margin %.0f ms, evidence %.0f ms*s", gain, margin,
+                st->evidence);
         return best;
     }
     st->reason = PX_ROUTE_HELD;
-    set_why(st, "held: %s better by %.0f ms for %llu of %llu ms", cf->regions[best].name, gain,
-            (unsigned long long)elapsed(now_ms, st->beaten_since_ms),
-            (unsigned long long)ro->hold_ms);
+    set_why(st, "held: %s better by %.0f ms, margin %.0f ms, evidence %.0f of %u ms*s",
+            cf->regions[best].name, gain, margin, st->evidence, ro->switch_evidence);
     return cur;
+}
+
+/* Fills every region's cost; see router.h. */
+static void score_all(const struct conf *cf, const struct conf_route *rt,
+                      const struct px_region_view *regions, struct px_route_state *st)
+{
+    for (size_t r = 0; r < cf->nregions; r++) {
+        struct px_route_score *s = &st->scores[r];
+        s->rtt_ms = regions[r].rtt_ms;
+        s->goodput_bps = regions[r].goodput_bps > 0 ? regions[r].goodput_bps : 0;
+        s->transfer_ms =
+            st->size_bytes > 0 && s->goodput_bps > 0 ? st->size_bytes / s->goodput_bps * 1000.0 : 0;
+        s->bias_ms = rt->bias_ms ? (double)rt->bias_ms[r] : 0.0;
+        s->total_ms = s->rtt_ms + s->transfer_ms + s->bias_ms;
+    }
 }
 
 /* Sets ST's reason to REASON with the fixed text WHY. */
@@ -134,6 +168,8 @@ static void slow_start(const struct conf *cf, const struct px_region_view *regio
     uint64_t ramp = cf->routing.slow_start_ms;
     double share;
 
+    if (ramp > PX_ROUTER_RAMP_MAX_MS)
+        ramp = PX_ROUTER_RAMP_MAX_MS;
     if (cur != prev)
         st->secondary = prev;
     if (cur < 0 || ramp == 0 || st->secondary < 0 || st->secondary == cur ||
@@ -152,7 +188,7 @@ off:
 
 /* Decides the region of one zone; returns whether current changed. */
 bool px_router_decide(const struct conf *cf, size_t zone_idx, const struct px_region_view *regions,
-                      uint64_t now_ms, struct px_route_state *st)
+                      double size_bytes, uint64_t now_ms, struct px_route_state *st)
 {
     const struct conf_route *rt;
     bool first = st->reason == PX_ROUTE_NONE;
@@ -166,10 +202,6 @@ bool px_router_decide(const struct conf *cf, size_t zone_idx, const struct px_re
 
     for (size_t r = 0; r < cf->nregions; r++) {
         struct px_route_score *s = &st->scores[r];
-        s->rtt_ms = regions[r].rtt_ms;
-        s->bias_ms = rt->bias_ms ? (double)rt->bias_ms[r] : 0.0;
-        s->load_penalty_ms = regions[r].load_penalty_ms;
-        s->total_ms = s->rtt_ms + s->bias_ms + s->load_penalty_ms;
         s->healthy = regions[r].healthy && !regions[r].drained;
         s->allowed = false;
         s->fallback = false;
@@ -180,9 +212,11 @@ bool px_router_decide(const struct conf *cf, size_t zone_idx, const struct px_re
     for (size_t i = 0; i < rt->nfallback; i++)
         if (rt->fallback[i] < cf->nregions)
             st->scores[rt->fallback[i]].fallback = true;
+    st->size_bytes = size_bytes > 0 ? size_bytes : 0;
+    score_all(cf, rt, regions, st);
 
-    best = best_of(st, rt->regions, rt->nregions);
-    best_fb = best_of(st, rt->fallback, rt->nfallback);
+    best = best_of(st, rt->regions, rt->nregions, -1);
+    best_fb = best_of(st, rt->fallback, rt->nfallback, -1);
     /* A current index from another conf is as good as none. */
     ps = prev >= 0 && (size_t)prev < st->nscores ? &st->scores[prev] : NULL;
 
@@ -203,13 +237,13 @@ bool px_router_decide(const struct conf *cf, size_t zone_idx, const struct px_re
                        regions[prev].drained ? "failover: current drained"
                                              : "failover: current unhealthy");
         } else {
-            next = hold(cf, st, prev, best, now_ms);
+            next = hold(cf, st, prev, rt->regions, rt->nregions, now_ms);
             hysteresis = true;
         }
     } else if (best_fb >= 0) {
         /* Hysteresis among fallbacks too, so a fallback period does not flap. */
         if (ps != NULL && ps->fallback && ps->healthy) {
-            next = hold(cf, st, prev, best_fb, now_ms);
+            next = hold(cf, st, prev, rt->fallback, rt->nfallback, now_ms);
             hysteresis = true;
         } else {
             next = best_fb;
@@ -220,10 +254,9 @@ bool px_router_decide(const struct conf *cf, size_t zone_idx, const struct px_re
         set_reason(st, PX_ROUTE_REJECT, "reject: no allowed region healthy");
     }
 
-    if (!hysteresis)
-        st->candidate = -1;
+    if (!hysteresis || next != prev)
+        evidence_reset(st, now_ms);
     st->current = next;
-    st->decided_ms = now_ms;
     if (next != prev) {
         st->switched_ms = now_ms;
         if (!first)
@@ -233,12 +266,40 @@ bool px_router_decide(const struct conf *cf, size_t zone_idx, const struct px_re
     return next != prev;
 }
 
-/* Returns the region for one request, honouring the slow-start share. */
-int px_router_pick(const struct px_route_state *st, struct px_rng *rng)
+/* Decays M's sums to NOW_MS and adds one response. */
+void px_size_add(struct px_size_mean *m, uint64_t bytes, uint64_t now_ms)
 {
-    if (st->current < 0)
-        return -1;
-    if (st->secondary >= 0 && st->share < 1.0 && px_rng_unit(rng) >= st->share)
-        return st->secondary;
-    return st->current;
+    double d = exp2(-(double)elapsed(now_ms, m->at_ms) / PX_SIZE_HALF_LIFE_MS);
+
+    m->bytes = m->bytes * d + (double)bytes;
+    m->count = m->count * d + 1;
+    if (now_ms > m->at_ms)
+        m->at_ms = now_ms;
+}
+
+/* The decay cancels in the ratio, so the mean needs no clock. */
+double px_size_mean(const struct px_size_mean *m)
+{
+    return m->count > 0 ? m->bytes / m->count : 0;
+}
+
+/* Healthy allowed regions by score, then healthy fallbacks by score. */
+unsigned px_router_failover_order(const struct px_route_state *st, uint16_t *out)
+{
+    unsigned n = 0;
+
+    for (int pass = 0; pass < 2; pass++) {
+        unsigned start = n;
+        for (size_t r = 0; r < st->nscores; r++) {
+            const struct px_route_score *sc = &st->scores[r];
+            if (!sc->healthy || !(pass == 0 ? sc->allowed : sc->fallback))
+                continue;
+            /* Insertion into the sorted tail; ties keep index order. */
+            unsigned j = n++;
+            for (; j > start && st->scores[out[j - 1]].total_ms > sc->total_ms; j--)
+                out[j] = out[j - 1];
+            out[j] = (uint16_t)r;
+        }
+    }
+    return n;
 }

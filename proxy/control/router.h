@@ -1,34 +1,53 @@
 /*
- * router: per zone, which region serves it, and why (DESIGN.md "Scoring").
- * Pure logic on a caller-supplied clock; the control thread calls
- * px_router_decide() for every zone after each health update and publishes
- * the resulting struct px_route_state in the snapshot; workers call
- * px_router_pick() per request.
+ * router: per zone (and per request class of a zone), which region serves
+ * it, and why. Pure logic on a caller-supplied clock; the control thread
+ * calls px_router_decide() for every zone and class after each health
+ * update and publishes each choice and px_router_failover_order() in the
+ * routing table (state/routes.h); workers split each request with
+ * px_routes_pick(). docs/ROUTING.md has the rules with their numbers.
  *
- *   score(z, r) = rtt(r) + bias(z, r) + load_penalty(r)
+ *   cost(z, r) = rtt(r) + size(z) / goodput(r) + bias(z, r)
+ *
+ * rtt is what a small request waits (the region's best usable backend),
+ * size the mean response body of the zone's (class's) traffic, goodput the
+ * region's measured body bytes/s. The mean is the right size: waiting time
+ * is linear in size, so the region with the least cost for the mean size is
+ * the one with the least total waiting time for the whole mix. A region
+ * without a goodput figure yet is charged no transfer time: optimism that
+ * explores. When a zone's transfer time on its region outweighs the RTT
+ * difference to an unmeasured one, the evidence moves the zone there, its
+ * traffic measures it, and a worse figure brings the zone back on the same
+ * rule; a zone of small responses never pays for the exploration.
  *
  * Candidates are the zone's allowed `route.regions`; `route.fallback`
  * regions are used only while no allowed region is healthy, and with
  * `reject` the zone then gets -1 (503). The result is never a region outside
  * regions + fallback (residency).
  *
- * Hysteresis: the current region stays until it has been beaten by more than
- * max(min_gain_ms, min_gain_pct % of its own score) continuously for hold_ms
- * by some healthy candidate; the switch then goes to the best candidate at
- * that moment. The timer follows "the current region is beaten", not one
- * particular challenger: two challengers trading the lead must not keep a
- * clearly worse current region forever. Any decision in which the current
- * region is not beaten by the margin resets the timer. When the current
- * region is unhealthy, drained, no longer allowed, or a fallback while an
- * allowed region is healthy again, the switch to the best is immediate.
+ * Switching on evidence (CUSUM): with gain = cost(current) - cost(best) and
+ * margin = max(min_gain_ms, min_gain_pct % of cost(current)), the evidence
+ *
+ *   S = max(0, S + (gain - margin) * dt)          in ms*s
+ *
+ * integrates, between two decisions dt seconds apart, the excess observed
+ * at the earlier one. The zone moves to the best candidate when S reaches
+ * switch_evidence: a 100 ms excess switches after 1 s at the default 100,
+ * a 2 ms excess after 50 s, an excess that comes and goes with noise
+ * accumulates nothing because the spells below the margin drain S again.
+ * S follows "the current region is beaten", not one challenger, so two
+ * challengers trading the lead still move a clearly worse zone. It starts
+ * at 0 after every change of region. When the current region is unhealthy,
+ * drained, no longer allowed, or a fallback while an allowed region is
+ * healthy again, the move to the best is immediate.
  *
  * Slow start: when a decision moves the zone to a region that became
- * healthy less than slow_start_ms ago, and the region it leaves is still
+ * healthy less than the ramp ago, and the region it leaves is still
  * healthy and allowed, the state carries `secondary` = the old region and
- * `share` = (now - healthy_since) / slow_start_ms of the new one, a linear
- * ramp from 0 to 1. px_router_pick() sends that share of requests to
- * `current` and the rest to `secondary`, so a region that comes back is
- * warmed gradually instead of taking the whole stampede. The ramp is
+ * `share` = (now - healthy_since) / ramp of the new one, a linear ramp
+ * from 0 to 1, with ramp = min(slow_start_ms, PX_ROUTER_RAMP_MAX_MS): the
+ * balancer warms each backend over the whole slow_start, while the zone's
+ * users reach the better region within seconds. px_routes_pick() sends that
+ * share of requests to `current` and the rest to `secondary`. The ramp is
  * recomputed on each decision and ends (secondary = -1, share = 1) when it
  * reaches 1 or the secondary stops being healthy and allowed. A fallback
  * region is never a secondary: while an allowed region is healthy, every
@@ -50,19 +69,41 @@ struct px_region_view {
     bool healthy;              /* px_region_state.healthy: enough backends usable */
     bool drained;              /* ops drained it; treated as unhealthy */
     double rtt_ms;             /* routing RTT (px_region_state.rtt_ms), ms */
-    double load_penalty_ms;    /* extra score for load or errors, ms; 0 = none */
+    double goodput_bps;        /* body bytes/s (px_region_state.goodput_bps); 0 = unknown */
     uint64_t healthy_since_ms; /* when it last became healthy, for slow start */
 };
 
+#define PX_ROUTER_RAMP_MAX_MS 3000 /* longest slow-start ramp of a zone onto a region */
+#define PX_SIZE_HALF_LIFE_MS 30000 /* a response this old weighs half in a zone's mean size */
+
+/*
+ * The mean response body size of a zone's traffic over a time-decayed
+ * window: sums of bytes and of responses both decay with the half-life, so
+ * the mean is the traffic mix of the last minute or so, every response
+ * weighing the same (that is what the total waiting time weighs).
+ */
+struct px_size_mean {
+    double bytes;   /* decayed sum of body bytes */
+    double count;   /* decayed count of responses */
+    uint64_t at_ms; /* time of the last response folded in */
+};
+
+/* Folds one response body of BYTES at NOW_MS into M. */
+void px_size_add(struct px_size_mean *m, uint64_t bytes, uint64_t now_ms);
+
+/* Returns M's mean size in bytes, 0 before any response. */
+double px_size_mean(const struct px_size_mean *m);
+
 /* The parts of one region's score in the last decision, for /status. */
 struct px_route_score {
-    double rtt_ms;          /* from the view, ms */
-    double bias_ms;         /* route.bias_ms[r], ms */
-    double load_penalty_ms; /* from the view, ms */
-    double total_ms;        /* rtt + bias + load_penalty, ms */
-    bool allowed;           /* r is in route.regions */
-    bool fallback;          /* r is in route.fallback */
-    bool healthy;           /* healthy and not drained */
+    double rtt_ms;      /* from the view, ms */
+    double transfer_ms; /* size / goodput, ms; 0 for size 0 or an unknown goodput */
+    double goodput_bps; /* the region's goodput, bytes/s; 0 = not measured yet */
+    double bias_ms;     /* route.bias_ms[r], ms */
+    double total_ms;    /* rtt + transfer + bias, ms */
+    bool allowed;       /* r is in route.regions */
+    bool fallback;      /* r is in route.fallback */
+    bool healthy;       /* healthy and not drained */
 };
 
 /* A zone's routing decision and the memory hysteresis needs. */
@@ -71,9 +112,11 @@ struct px_route_state {
     int secondary;                 /* slow start: region sharing traffic with current; -1 none */
     double share;                  /* fraction of requests for current, 0..1; 1 without secondary */
     int candidate;                 /* best candidate beating current by the margin; -1 none */
-    uint64_t beaten_since_ms;      /* since when current is beaten by the margin (if candidate) */
+    double evidence;               /* S, ms*s: accumulated excess gain of the best candidate */
+    double excess_ms;              /* gain - margin at the last decision (integrated next) */
+    uint64_t evidence_at_ms;       /* time of the last decision that updated S */
+    double size_bytes;             /* the typical response size the last decision used */
     uint64_t switched_ms;          /* last change of current */
-    uint64_t decided_ms;           /* last decision */
     uint32_t switches;             /* changes of current after the first decision, count */
     enum px_route_reason reason;   /* of the last decision */
     char why[128];                 /* the reason as text, e.g. "held" or "switched: ..." */
@@ -92,22 +135,24 @@ int px_route_state_init(struct px_route_state *st, size_t nregions);
 void px_route_state_dispose(struct px_route_state *st);
 
 /*
- * Decides where zone CF->zones[ZONE_IDX] goes at NOW_MS, given the state of
- * every configured region in REGIONS (CF->nregions entries, borrowed), and
- * updates ST: current, secondary/share, candidate timer, reason/why, scores
- * and the switch counter. ST must have been initialised with CF->nregions.
- * After a reload that changes the region list, the caller re-initialises
- * the state (or maps current by name) before deciding.
- * Returns true when `current` changed (the caller logs it once), else false.
+ * Decides where zone CF->zones[ZONE_IDX] (or one of its classes) goes at
+ * NOW_MS, given the state of every configured region in REGIONS
+ * (CF->nregions entries, borrowed) and the mean response body SIZE_BYTES
+ * of its traffic (0 = unknown: latency only), and updates ST: current,
+ * secondary/share, evidence, reason/why, scores and the switch counter. ST must have been
+ * initialised with CF->nregions. After a reload that changes the region list, the caller
+ * re-initialises the state (or maps current by name) before deciding. Returns true when `current`
+ * changed (the caller logs it once), else false.
  */
 bool px_router_decide(const struct conf *cf, size_t zone_idx, const struct px_region_view *regions,
-                      uint64_t now_ms, struct px_route_state *st);
+                      double size_bytes, uint64_t now_ms, struct px_route_state *st);
 
 /*
- * Returns the region for one request of the zone of ST: -1 when ST rejects,
- * else `current`, or `secondary` with probability 1 - share during slow
- * start. RNG is the caller's (per worker).
+ * Writes into OUT (room for st->nscores entries) the regions a request of
+ * ST's zone may try, best first: the healthy allowed regions by total score,
+ * then the healthy fallback regions by total score (ties: lower index
+ * first), as scored by the last px_router_decide(). Returns how many.
  */
-int px_router_pick(const struct px_route_state *st, struct px_rng *rng);
+unsigned px_router_failover_order(const struct px_route_state *st, uint16_t *out);
 
 #endif

@@ -520,7 +520,6 @@ static void backend_ok(struct px_backend *b)
     b->retry_at_ms = 0;
 }
 
-/* The upstream is ready for the request: send it and listen for the answer. */
 /* Reports a passive health signal about the current backend. */
 static void signal_backend(struct px_exchange *x, enum px_outcome outcome)
 {
@@ -528,6 +527,30 @@ static void signal_backend(struct px_exchange *x, enum px_outcome outcome)
     if (x->backend)
         px_signals_put(&w->port.signals, x->backend->desc->id, outcome,
                        (double)(uv_now(&w->loop) - x->sent_ms));
+}
+
+/*
+ * Reports the complete response body for the zone's typical size and the
+ * backend's goodput: its time counts only while the upstream read was not
+ * paused by the client, so a slow client does not make a backend look slow.
+ */
+static void signal_transfer(struct px_exchange *x)
+{
+    struct px_worker *w = x->c->w;
+    uint64_t now = uv_now(&w->loop), active = now - x->body_start_ms - x->paused_ms;
+    if (x->backend && !x->is_head)
+        px_signals_put_transfer(&w->port.signals, x->backend->desc->id,
+                                x->view->routes->fleet->zone_slot[x->zone], x->body_bytes,
+                                (double)active);
+}
+
+/* Ends a pause of the upstream read (client backpressure), if one is on. */
+static void resume_clock(struct px_exchange *x)
+{
+    if (x->paused_at_ms) {
+        x->paused_ms += uv_now(&x->c->w->loop) - x->paused_at_ms;
+        x->paused_at_ms = 0;
+    }
 }
 
 static void attach(struct px_exchange *x)
@@ -804,6 +827,8 @@ static void pump_response(struct px_exchange *x)
 {
     struct px_upstream *u;
 
+    if (!x->cwriting)
+        resume_clock(x);
     while ((u = x->up) != NULL && !x->cwriting && !x->resp_done) {
         bool have_bytes = u->in && u->in_off < u->in_len;
         const char *data = have_bytes ? u->in->data + u->in_off : "";
@@ -832,8 +857,10 @@ static void pump_response(struct px_exchange *x)
                 return;
             }
             int status = px_http_status(&u->resp);
-            if (status >= 200)
+            if (status >= 200) {
                 signal_backend(x, status >= 500 ? PX_OUTCOME_HTTP_5XX : PX_OUTCOME_OK);
+                x->body_start_ms = uv_now(&x->c->w->loop);
+            }
             if (status < 200 && px_http_minor(&x->req) == 0)
                 x->resp_head_len = 0; /* HTTP/1.0 clients get no interim responses */
             if (status == 101) {
@@ -854,8 +881,12 @@ static void pump_response(struct px_exchange *x)
         } else if (consumed) {
             bufs[n++] = uv_buf_init((char *)data, (unsigned)consumed);
         }
-        if (ev == PX_HTTP_DONE && px_http_status(&u->resp) >= 200)
+        if (px_http_status(&u->resp) >= 200)
+            x->body_bytes += consumed;
+        if (ev == PX_HTTP_DONE && px_http_status(&u->resp) >= 200) {
             x->resp_done = true;
+            signal_transfer(x);
+        }
         if (n == 0)
             continue;
         x->resp_started = true;
@@ -868,6 +899,7 @@ static void pump_response(struct px_exchange *x)
         if (rc == 0) {
             px_upstream_read(u, false);
             px_upstream_timer_stop(u);
+            x->paused_at_ms = uv_now(&x->c->w->loop);
             return;
         }
     }

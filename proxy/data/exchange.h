@@ -41,6 +41,10 @@ struct px_exchange {
     enum px_route_reason why;     /* why the zone's route chose the region */
     int region;                   /* region of the current attempt, -1 = none or reject */
     uint64_t sent_ms;             /* loop time the request went to the current upstream */
+    uint64_t body_bytes;          /* final response body bytes parsed (framing included) */
+    uint64_t body_start_ms;       /* loop time the final response head was parsed */
+    uint64_t paused_ms;           /* upstream reads paused by a slow client since then, ms */
+    uint64_t paused_at_ms;        /* loop time the current pause began; 0 = reading */
     const char *error;            /* why it failed, for the log; static */
     unsigned attempts;
     bool cwriting;      /* cw in flight */

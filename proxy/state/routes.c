@@ -12,7 +12,7 @@ struct px_routes *px_routes_new(struct px_fleet *fleet)
     size_t nzones = cf->nzones, nregions = cf->nregions, nbackends = fleet->nbackends;
     size_t bytes = sizeof(struct px_routes) + nzones * sizeof(struct px_routes_zone) +
                    nbackends * sizeof(struct px_routes_backend) +
-                   nzones * nregions * sizeof(uint16_t) + nregions * sizeof(bool);
+                   nzones * nregions * sizeof(uint16_t);
     char *p = calloc(1, bytes);
     struct px_routes *r = (struct px_routes *)p;
     if (r == NULL)
@@ -31,7 +31,6 @@ struct px_routes *px_routes_new(struct px_fleet *fleet)
         r->zones[z].order = (uint16_t *)p;
         p += nregions * sizeof(uint16_t);
     }
-    r->region_healthy = (bool *)p;
     return r;
 }
 
@@ -52,11 +51,7 @@ void px_routes_unref(struct px_routes *r)
 int px_routes_pick(const struct px_routes *r, size_t zone, struct px_rng *rng)
 {
     const struct px_routes_zone *z = &r->zones[zone];
-    if (z->current < 0)
-        return -1;
-    if (z->secondary >= 0 && z->share < 1.0 && px_rng_unit(rng) >= z->share)
-        return z->secondary;
-    return z->current;
+    return px_routes_split(z->current, z->secondary, z->share, rng);
 }
 
 /* Returns the short, static name of REASON. */

@@ -38,7 +38,6 @@ struct px_routes_zone {
     int secondary;               /* slow start: previous region, -1 = none */
     double share;                /* of requests to current while secondary >= 0 */
     enum px_route_reason reason; /* why current was chosen */
-    char why[128];               /* the router's explanation, for logs and /status */
     uint16_t *order;             /* borrowed (routes' block): regions to try, best first */
     unsigned norder;             /* healthy allowed by score, then healthy fallback */
 };
@@ -57,7 +56,6 @@ struct px_routes {
     size_t nzones, nregions, nbackends;
     struct px_routes_zone *zones;       /* nzones, in the same block */
     struct px_routes_backend *backends; /* nbackends, flattened in config order */
-    bool *region_healthy;               /* nregions */
 };
 
 /*
@@ -73,5 +71,19 @@ void px_routes_unref(struct px_routes *r);
 
 /* The region for one request of ZONE: current, or secondary by share; -1 = reject. */
 int px_routes_pick(const struct px_routes *r, size_t zone, struct px_rng *rng);
+
+/*
+ * The split px_routes_pick applies, on its own so the router's tests check
+ * the very rule the workers run: -1 when CURRENT is -1; SECONDARY with
+ * probability 1 - SHARE while SECONDARY >= 0 and SHARE < 1; else CURRENT.
+ */
+static inline int px_routes_split(int current, int secondary, double share, struct px_rng *rng)
+{
+    if (current < 0)
+        return -1;
+    if (secondary >= 0 && share < 1.0 && px_rng_unit(rng) >= share)
+        return secondary;
+    return current;
+}
 
 #endif

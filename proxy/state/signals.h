@@ -1,6 +1,6 @@
 /*
- * signals: passive health signals from a worker to the control thread, on a
- * single-producer single-consumer ring per worker. The worker writes an
+ * signals: passive health and transfer signals from a worker to the control
+ * thread, on a single-producer single-consumer ring per worker. The worker writes an
  * entry and publishes its head with a release store; the control thread
  * drains on its tick. No lock, no shared counter contended: when the ring is
  * full the newest signal is dropped and counted.
@@ -20,12 +20,22 @@ enum px_outcome {
     PX_OUTCOME_HTTP_5XX,     /* a 5xx response head; a failure only with passive.count_5xx */
 };
 
-#define PX_SIGNALS_SLOTS 4096 /* power of two */
+/* Up to two signals a request: how it ended, and its response body. */
+#define PX_SIGNALS_SLOTS 16384 /* power of two */
+
+enum px_signal_kind {
+    PX_SIGNAL_OUTCOME,  /* outcome and latency: passive health */
+    PX_SIGNAL_TRANSFER, /* a complete response body: zone size, backend goodput */
+};
 
 struct px_signal {
-    uint32_t backend; /* flattened backend index */
-    uint8_t outcome;  /* enum px_outcome */
-    float latency_ms; /* time to the first response byte, or to the failure */
+    uint32_t backend; /* the backend descriptor's id */
+    uint8_t kind;     /* enum px_signal_kind */
+    uint8_t outcome;  /* OUTCOME: enum px_outcome */
+    uint16_t zone;    /* TRANSFER: the zone's stats slot (fleet->zone_slot), stable by name */
+    float latency_ms; /* OUTCOME: to the first response byte, or to the failure;
+                         TRANSFER: body time while the upstream read was not paused */
+    uint64_t bytes;   /* TRANSFER: response body bytes */
 };
 
 struct px_signals {
@@ -35,9 +45,8 @@ struct px_signals {
     struct px_signal ring[PX_SIGNALS_SLOTS];
 };
 
-/* Worker side: records one signal (drops it when the ring is full). */
-static inline void px_signals_put(struct px_signals *s, uint32_t backend, enum px_outcome outcome,
-                                  double latency_ms)
+/* Worker side: records E (drops it, counted, when the ring is full). */
+static inline void px_signals_push(struct px_signals *s, const struct px_signal *e)
 {
     uint32_t head = atomic_load_explicit(&s->head, memory_order_relaxed);
     uint32_t tail = atomic_load_explicit(&s->tail, memory_order_acquire);
@@ -45,11 +54,35 @@ static inline void px_signals_put(struct px_signals *s, uint32_t backend, enum p
         atomic_fetch_add_explicit(&s->dropped, 1, memory_order_relaxed);
         return;
     }
-    struct px_signal *e = &s->ring[head & (PX_SIGNALS_SLOTS - 1)];
-    e->backend = backend;
-    e->outcome = (uint8_t)outcome;
-    e->latency_ms = (float)latency_ms;
+    s->ring[head & (PX_SIGNALS_SLOTS - 1)] = *e;
     atomic_store_explicit(&s->head, head + 1, memory_order_release);
+}
+
+/* Worker side: how a request to BACKEND ended, after LATENCY_MS. */
+static inline void px_signals_put(struct px_signals *s, uint32_t backend, enum px_outcome outcome,
+                                  double latency_ms)
+{
+    struct px_signal e = {.backend = backend,
+                          .kind = PX_SIGNAL_OUTCOME,
+                          .outcome = (uint8_t)outcome,
+                          .latency_ms = (float)latency_ms};
+    px_signals_push(s, &e);
+}
+
+/*
+ * Worker side: a complete response body of BYTES from BACKEND for the zone
+ * in stats slot ZONE_SLOT, read in ACTIVE_MS while the upstream read was not
+ * paused by client backpressure.
+ */
+static inline void px_signals_put_transfer(struct px_signals *s, uint32_t backend,
+                                           uint16_t zone_slot, uint64_t bytes, double active_ms)
+{
+    struct px_signal e = {.backend = backend,
+                          .kind = PX_SIGNAL_TRANSFER,
+                          .zone = zone_slot,
+                          .latency_ms = (float)active_ms,
+                          .bytes = bytes};
+    px_signals_push(s, &e);
 }
 
 /* Control side: takes the oldest signal into *out; returns 0 when empty. */

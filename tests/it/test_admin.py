@@ -77,7 +77,7 @@ class Admin(unittest.TestCase):
             # `near` is the choice while it is healthy and not drained.
             "zones": [{"name": "default", "route": {"regions": ["near", "far"],
                                                     "bias": {"far": "50ms"}}}],
-            "routing": {"hold": "0s", "min_gain": "1ms", "slow_start": "off"},
+            "routing": {"switch_evidence": 0, "min_gain": "1ms", "slow_start": "off"},
         }
         if geo:
             db = os.path.join(self.dir, "city.mmdb")
@@ -172,7 +172,7 @@ class Admin(unittest.TestCase):
         sc = {x["region"]: x for x in z["scores"]}
         self.assertEqual(sc["far"]["bias_ms"], 50)
         self.assertAlmostEqual(sc["far"]["total_ms"],
-                               sc["far"]["rtt_ms"] + sc["far"]["bias_ms"] + sc["far"]["load_ms"],
+                               sc["far"]["rtt_ms"] + sc["far"]["bias_ms"],
                                places=3)
         self.assertTrue(sc["near"]["chosen"])
 
@@ -292,7 +292,8 @@ class Admin(unittest.TestCase):
         self.wait_backend("near")
         st, _, body = http(self.admin, "/regions/near/drain", method="POST")
         self.assertEqual(st, 200, body)
-        self.assertEqual(json.loads(body), {"region": "near", "drained": True})
+        self.assertEqual(json.loads(body),
+                         {"region": "near", "drained": True, "zones_without_region": ""})
         self.wait_backend("far")
         # Drained: no new request goes to near.
         before = self.b["near"].requests
@@ -307,6 +308,33 @@ class Admin(unittest.TestCase):
         self.assertEqual(st, 200, body)
         self.wait_backend("near")
         self.assertEqual(get_json(self.admin, "/status")["zones"][0]["switches"], 2)
+
+    def test_drain_that_strands_a_zone_needs_force(self):
+        self.start()
+        self.wait_backend("near")
+        self.assertEqual(http(self.admin, "/regions/near/drain", method="POST")[0], 200)
+        # far is the zone's last region (no fallback: reject): refused, named, logged.
+        st, _, body = http(self.admin, "/regions/far/drain", method="POST")
+        self.assertEqual(st, 409, body)
+        self.assertEqual(json.loads(body)["zones"], "default")
+        self.assertFalse(get_json(self.admin, "/status")["regions"][1]["drained"])
+        self.assertIn('event=region_drain_refused region=far zones="default"', self.p.stderr())
+        self.wait_backend("far")  # still served
+        # Forced: drained, and /readyz and /status name the zone (/readyz is 503
+        # here only because no region at all is left).
+        st, _, body = http(self.admin, "/regions/far/drain?force=1", method="POST")
+        self.assertEqual(st, 200, body)
+        self.assertEqual(json.loads(body)["zones_without_region"], "default")
+        self.assertIn("forced=1", self.p.stderr())
+        st, _, body = http(self.admin, "/readyz")
+        self.assertEqual(st, 503)
+        self.assertIn(b"zone without a region: default", body)
+        self.assertEqual(get_json(self.admin, "/status")["zones_without_region"], ["default"])
+        # Undrained: nothing left out.
+        self.assertEqual(http(self.admin, "/regions/near/undrain", method="POST")[0], 200)
+        self.assertTrue(wait_until(
+            lambda: get_json(self.admin, "/status")["zones_without_region"] == [], 10))
+        self.assertEqual(http(self.admin, "/readyz")[:3:2], (200, b"ready\n"))
 
     def test_token_required(self):
         self.start(token="s3cret-token")

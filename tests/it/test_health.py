@@ -88,7 +88,7 @@ class Health(unittest.TestCase):
                "regions": {"bad": bad, "good": {"backends": [self.good.addr], "probe": probe}},
                "zones": [{"name": "default",
                           "route": {"regions": ["bad", "good"], "bias": {"good": "50ms"}}}],
-               "routing": {"hold": "100ms", "slow_start": "off"}}
+               "routing": {"switch_evidence": 10, "slow_start": "off"}}
         p = Proxy(cfg, args=["-v"]).start()
         self.addCleanup(p.__exit__, None, None, None)
         return p

@@ -62,7 +62,7 @@ class Routing(unittest.TestCase):
                  "route": {"regions": ["cn"], "fallback": "reject"}},
                 {"name": "default", "route": {"regions": ["us", "hk"]}},
             ],
-            "routing": {"hold": "1s", "min_gain": "10ms", "min_gain_pct": 10,
+            "routing": {"switch_evidence": 100, "min_gain": "10ms", "min_gain_pct": 10,
                         "rtt_half_life": "500ms", "slow_start": "off"},
             "debug_clients": ["127.0.0.0/8"],
         }
@@ -99,13 +99,13 @@ class Routing(unittest.TestCase):
         self.wait_region(US, "hk")
         self.assertEqual(explain(get(self.p.port, US))["zone"], "default")
 
-        # cn gets slow (300 ms each way): after hold, Shenzhen moves to hk.
+        # cn gets slow (300 ms each way): on enough evidence, Shenzhen moves to hk.
         self.emu.set("cn", delay_ms=300)
         self.wait_region(GD, "hk")
         self.assertEqual(explain(get(self.p.port, GD))["why"], "switched")
         self.assertIn("event=route zone=shenzhen region=hk", self.p.stderr())
 
-        # cn recovers: back to cn after hold.
+        # cn recovers: back to cn on the same rule.
         self.emu.set("cn", delay_ms=5)
         self.wait_region(GD, "cn")
 

@@ -664,7 +664,7 @@ TEST(conf_reference_config)
     ASSERT_EQ(c->geo.reload_interval_ms, 60000);
     ASSERT_EQ(c->routing.min_gain_ms, 10);
     ASSERT_EQ(c->routing.min_gain_pct, 10);
-    ASSERT_EQ(c->routing.hold_ms, 5000);
+    ASSERT_EQ(c->routing.switch_evidence, 100);
     ASSERT_EQ(c->routing.rtt_half_life_ms, 10000);
     ASSERT_EQ(c->routing.slow_start_ms, 10000);
     ASSERT_EQ(c->routing.retry_budget_pct, 20);
@@ -673,7 +673,7 @@ TEST(conf_reference_config)
     ASSERT_EQ(c->regions[0].probe.interval_ms, 1000);
     ASSERT_EQ(c->regions[0].probe.fastinter_ms, 250);
     ASSERT_EQ(c->regions[0].probe.downinter_ms, 1000);
-    ASSERT_EQ(c->regions[0].probe.timeout_ms, 500);
+    ASSERT_EQ(c->regions[0].probe.timeout_ms, 5000);
     ASSERT_EQ(c->regions[0].probe.jitter_pct, 10);
     ASSERT_EQ(c->regions[0].passive.consecutive_failures, 5);
     ASSERT_EQ(c->regions[0].passive.max_ejection_time_ms, 300000);

@@ -54,7 +54,7 @@ TEST(conf_new_defaults)
 
     ASSERT_EQ(c->routing.min_gain_ms, 10);
     ASSERT_EQ(c->routing.min_gain_pct, 10);
-    ASSERT_EQ(c->routing.hold_ms, 5000);
+    ASSERT_EQ(c->routing.switch_evidence, 100);
     ASSERT_EQ(c->routing.rtt_half_life_ms, 10000);
     ASSERT_EQ(c->routing.slow_start_ms, 10000);
     ASSERT_EQ(c->routing.retry_budget_pct, 20);
@@ -72,7 +72,7 @@ TEST(conf_new_defaults)
     ASSERT_EQ(p->fastinter_ms, 250);
     ASSERT_EQ(p->downinter_ms, 1000);
     ASSERT_EQ(p->jitter_pct, 10);
-    ASSERT_EQ(p->timeout_ms, 500);
+    ASSERT_EQ(p->timeout_ms, 5000);
     ASSERT_EQ(p->rise, 2);
     ASSERT_EQ(p->fall, 3);
     ASSERT_EQ(r->passive.consecutive_failures, 5);
@@ -89,7 +89,7 @@ TEST(conf_new_defaults)
     ASSERT_EQ(r->backends[0].pos.col, 16);
     ASSERT_STR_EQ(r->backends[0].probe.path, "/");
     ASSERT(r->backends[0].probe.path != p->path);
-    ASSERT_EQ(r->backends[0].probe.timeout_ms, 500);
+    ASSERT_EQ(r->backends[0].probe.timeout_ms, 5000);
     ASSERT_EQ(r->backends[0].probe.rise, 2);
 
     ASSERT_EQ(c->admin.enabled, 1);
@@ -419,7 +419,7 @@ TEST(conf_routing_section)
     struct conf *c = load_ok(MINIMAL "routing:\n"
                                      "  min_gain: 0ms\n"
                                      "  min_gain_pct: 25%\n"
-                                     "  hold: 0s\n"
+                                     "  switch_evidence: 0\n"
                                      "  rtt_half_life: 2s\n"
                                      "  slow_start: off\n"
                                      "  retry_budget_pct: 100\n"
@@ -428,7 +428,7 @@ TEST(conf_routing_section)
 
     ASSERT_EQ(c->routing.min_gain_ms, 0);
     ASSERT_EQ(c->routing.min_gain_pct, 25);
-    ASSERT_EQ(c->routing.hold_ms, 0);
+    ASSERT_EQ(c->routing.switch_evidence, 0);
     ASSERT_EQ(c->routing.rtt_half_life_ms, 2000);
     ASSERT_EQ(c->routing.slow_start_ms, 0);
     ASSERT_EQ(c->routing.retry_budget_pct, 100);
@@ -443,7 +443,7 @@ TEST(conf_routing_section)
     e = load_err(MINIMAL "routing:\n"                  /* 5 */
                          "  min_gain: 2h\n"            /* 6 */
                          "  min_gain_pct: 101\n"       /* 7 */
-                         "  hold: 5\n"                 /* 8 */
+                         "  switch_evidence: 5ms\n"    /* 8 */
                          "  rtt_half_life: 0s\n"       /* 9 */
                          "  slow_start: 0s\n"          /* 10 */
                          "  retry_budget_pct: 10.5%\n" /* 11 */
@@ -452,8 +452,8 @@ TEST(conf_routing_section)
                      "and 1h\n"
                      "t.yaml:7:17: routing.min_gain_pct: '101' is out of range: must be between 0 "
                      "and 100\n"
-                     "t.yaml:8:9: routing.hold: invalid duration '5': missing unit (use ms, s, m, "
-                     "h or d)\n"
+                     "t.yaml:8:20: routing.switch_evidence: invalid number '5ms': expected a "
+                     "whole number\n"
                      "t.yaml:9:18: routing.rtt_half_life: '0s' is out of range: must be between "
                      "100ms and 1h\n"
                      "t.yaml:10:15: routing.slow_start: '0s' is out of range: use off to disable, "
@@ -500,7 +500,7 @@ TEST(conf_probe_section)
     ASSERT_EQ(p->interval_ms, 2000);
     ASSERT_EQ(p->fastinter_ms, 250);
     ASSERT_EQ(p->downinter_ms, 2000);
-    ASSERT_EQ(p->timeout_ms, 500);
+    ASSERT_EQ(p->timeout_ms, 5000);
     ASSERT_EQ(p->jitter_pct, 0);
     ASSERT_EQ(p->rise, 1);
     ASSERT_EQ(p->fall, 100);
@@ -520,7 +520,7 @@ TEST(conf_probe_section)
     ASSERT_EQ(b->interval_ms, 200);
     ASSERT_EQ(b->fastinter_ms, 200);
     ASSERT_EQ(b->downinter_ms, 200);
-    ASSERT_EQ(b->timeout_ms, 100);
+    ASSERT_EQ(b->timeout_ms, 5000); /* not derived from the interval */
     ASSERT_EQ(b->fall, 100);
 
     b = &cn->backends[2].probe;
@@ -537,9 +537,9 @@ TEST(conf_probe_section)
 
     ASSERT_EQ(us->probe.interval_ms, 100);
     ASSERT_EQ(us->probe.fastinter_ms, 100);
-    ASSERT_EQ(us->probe.timeout_ms, 50);
+    ASSERT_EQ(us->probe.timeout_ms, 5000);
     ASSERT_STR_EQ(us->backends[0].probe.path, "/");
-    ASSERT_EQ(us->backends[0].probe.timeout_ms, 50);
+    ASSERT_EQ(us->backends[0].probe.timeout_ms, 5000);
     conf_free(c);
 }
 
@@ -575,16 +575,12 @@ TEST(conf_probe_errors)
                      "the range's first status is greater than its last\n"
                      "t.yaml:8:15: regions.cn.probe.jitter: '51' is out of range: must be "
                      "between 0 and 50\n"
-                     "t.yaml:10:16: regions.cn.probe.timeout: probe timeout (1s) must be less "
-                     "than interval (1s)\n"
+
                      "t.yaml:11:13: regions.cn.probe.rise: '0' is out of range: must be between "
                      "1 and 100\n"
                      "t.yaml:12:18: regions.cn.probe.fastinter: '5ms' is out of range: must be "
                      "between 10ms and 1h\n"
-                     "t.yaml:14:47: regions.cn.backends[0].probe.interval: probe timeout (1s) "
-                     "must be less than interval (800ms)\n"
-                     "t.yaml:15:46: regions.cn.backends[1].probe.timeout: probe timeout (3s) "
-                     "must be less than interval (1s)\n"
+
                      "t.yaml:16:45: regions.cn.backends[2].probe.expect: invalid status range "
                      "'99': status codes are from 100 to 599\n"
                      "t.yaml:18:24: regions.hk.probe: path is only used by type: http probes\n"

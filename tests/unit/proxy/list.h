@@ -41,13 +41,18 @@
     X(health_probe_does_not_uneject)                                                               \
     X(health_5xx_counts_only_when_configured)                                                      \
     X(health_max_ejected_share)                                                                    \
-    X(health_sample_ring)                                                                          \
+    X(health_probe_counters)                                                                       \
+    X(health_slow_is_not_down)                                                                     \
+    X(health_goodput)                                                                              \
     X(health_region_aggregate)                                                                     \
     X(health_reconf_keeps_state)                                                                   \
     X(router_min_score_wins)                                                                       \
-    X(router_bias_and_load_penalty_applied)                                                        \
-    X(router_hysteresis_margin_and_hold)                                                           \
-    X(router_hold_timer_resets)                                                                    \
+    X(router_bias_applied)                                                                         \
+    X(router_failover_order)                                                                       \
+    X(router_size_mean)                                                                            \
+    X(router_transfer_time_counts)                                                                 \
+    X(router_hysteresis_margin_and_evidence)                                                       \
+    X(router_evidence_drains_below_margin)                                                         \
     X(router_challengers_trading_the_lead_still_switch)                                            \
     X(router_failover_is_immediate)                                                                \
     X(router_fallback_only_when_no_allowed_healthy)                                                \

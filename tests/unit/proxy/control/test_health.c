@@ -46,7 +46,7 @@ static void fixture_init(struct fixture *f)
 static void up_backend(struct px_health *h, struct fixture *f)
 {
     px_health_init(h, &f->probe, &f->passive, &f->routing, true, 0);
-    ASSERT_EQ(px_health_probe(h, true, 10, 0), PX_HEALTH_SAME);
+    ASSERT_EQ(px_health_probe(h, PX_HEALTH_PASS, 10, 0), PX_HEALTH_SAME);
     ASSERT(h->up && h->confirmed);
 }
 
@@ -59,32 +59,32 @@ TEST(health_rise_fall)
     fixture_init(&f);
     up_backend(&h, &f);
     /* fall = 3: two failures keep it up, the third takes it down. */
-    ASSERT_EQ(px_health_probe(&h, false, 500, t += 1000), PX_HEALTH_SAME);
-    ASSERT_EQ(px_health_probe(&h, false, 500, t += 250), PX_HEALTH_SAME);
+    ASSERT_EQ(px_health_probe(&h, PX_HEALTH_FAIL, 500, t += 1000), PX_HEALTH_SAME);
+    ASSERT_EQ(px_health_probe(&h, PX_HEALTH_FAIL, 500, t += 250), PX_HEALTH_SAME);
     ASSERT(h.up);
-    ASSERT_EQ(px_health_probe(&h, false, 500, t += 250), PX_HEALTH_WENT_DOWN);
+    ASSERT_EQ(px_health_probe(&h, PX_HEALTH_FAIL, 500, t += 250), PX_HEALTH_WENT_DOWN);
     ASSERT(!h.up);
     ASSERT_EQ(h.changed_ms, t);
-    ASSERT_EQ(px_health_probe(&h, false, 500, t += 5000), PX_HEALTH_SAME);
+    ASSERT_EQ(px_health_probe(&h, PX_HEALTH_FAIL, 500, t += 5000), PX_HEALTH_SAME);
     /* rise = 2: one pass keeps it down, the second brings it up. */
-    ASSERT_EQ(px_health_probe(&h, true, 10, t += 5000), PX_HEALTH_SAME);
+    ASSERT_EQ(px_health_probe(&h, PX_HEALTH_PASS, 10, t += 5000), PX_HEALTH_SAME);
     ASSERT(!h.up);
-    ASSERT_EQ(px_health_probe(&h, true, 10, t += 250), PX_HEALTH_WENT_UP);
+    ASSERT_EQ(px_health_probe(&h, PX_HEALTH_PASS, 10, t += 250), PX_HEALTH_WENT_UP);
     ASSERT(h.up);
     ASSERT_EQ(h.changed_ms, t);
     /* The runs are consecutive: a pass in between starts the count over. */
-    ASSERT_EQ(px_health_probe(&h, false, 500, t += 1000), PX_HEALTH_SAME);
-    ASSERT_EQ(px_health_probe(&h, false, 500, t += 250), PX_HEALTH_SAME);
-    ASSERT_EQ(px_health_probe(&h, true, 10, t += 250), PX_HEALTH_SAME);
-    ASSERT_EQ(px_health_probe(&h, false, 500, t += 1000), PX_HEALTH_SAME);
-    ASSERT_EQ(px_health_probe(&h, false, 500, t += 250), PX_HEALTH_SAME);
+    ASSERT_EQ(px_health_probe(&h, PX_HEALTH_FAIL, 500, t += 1000), PX_HEALTH_SAME);
+    ASSERT_EQ(px_health_probe(&h, PX_HEALTH_FAIL, 500, t += 250), PX_HEALTH_SAME);
+    ASSERT_EQ(px_health_probe(&h, PX_HEALTH_PASS, 10, t += 250), PX_HEALTH_SAME);
+    ASSERT_EQ(px_health_probe(&h, PX_HEALTH_FAIL, 500, t += 1000), PX_HEALTH_SAME);
+    ASSERT_EQ(px_health_probe(&h, PX_HEALTH_FAIL, 500, t += 250), PX_HEALTH_SAME);
     ASSERT(h.up);
-    ASSERT_EQ(px_health_probe(&h, false, 500, t += 250), PX_HEALTH_WENT_DOWN);
+    ASSERT_EQ(px_health_probe(&h, PX_HEALTH_FAIL, 500, t += 250), PX_HEALTH_WENT_DOWN);
     /* Symmetric while down: a failure resets the rise count. */
-    ASSERT_EQ(px_health_probe(&h, true, 10, t += 250), PX_HEALTH_SAME);
-    ASSERT_EQ(px_health_probe(&h, false, 500, t += 250), PX_HEALTH_SAME);
-    ASSERT_EQ(px_health_probe(&h, true, 10, t += 250), PX_HEALTH_SAME);
-    ASSERT_EQ(px_health_probe(&h, true, 10, t += 250), PX_HEALTH_WENT_UP);
+    ASSERT_EQ(px_health_probe(&h, PX_HEALTH_PASS, 10, t += 250), PX_HEALTH_SAME);
+    ASSERT_EQ(px_health_probe(&h, PX_HEALTH_FAIL, 500, t += 250), PX_HEALTH_SAME);
+    ASSERT_EQ(px_health_probe(&h, PX_HEALTH_PASS, 10, t += 250), PX_HEALTH_SAME);
+    ASSERT_EQ(px_health_probe(&h, PX_HEALTH_PASS, 10, t += 250), PX_HEALTH_WENT_UP);
     ASSERT_EQ(h.probes, 17);
     ASSERT_EQ(h.probe_failures, 10);
 }
@@ -99,17 +99,17 @@ TEST(health_initial_state)
     px_health_init(&h, &f.probe, &f.passive, &f.routing, true, 0);
     ASSERT(h.up && !h.confirmed);
     ASSERT(px_health_usable(&h, 0));
-    ASSERT_EQ(px_health_probe(&h, false, 500, 100), PX_HEALTH_WENT_DOWN);
+    ASSERT_EQ(px_health_probe(&h, PX_HEALTH_FAIL, 500, 100), PX_HEALTH_WENT_DOWN);
     /* Started down: it takes `rise` passes. */
     px_health_init(&h, &f.probe, &f.passive, &f.routing, false, 0);
     ASSERT(!h.up);
     ASSERT(!px_health_usable(&h, 0));
-    ASSERT_EQ(px_health_probe(&h, true, 5, 100), PX_HEALTH_SAME);
-    ASSERT_EQ(px_health_probe(&h, true, 5, 200), PX_HEALTH_WENT_UP);
+    ASSERT_EQ(px_health_probe(&h, PX_HEALTH_PASS, 5, 100), PX_HEALTH_SAME);
+    ASSERT_EQ(px_health_probe(&h, PX_HEALTH_PASS, 5, 200), PX_HEALTH_WENT_UP);
     /* Confirmed by a pass, one failure no longer downs it. */
     px_health_init(&h, &f.probe, &f.passive, &f.routing, true, 0);
-    ASSERT_EQ(px_health_probe(&h, true, 5, 100), PX_HEALTH_SAME);
-    ASSERT_EQ(px_health_probe(&h, false, 5, 200), PX_HEALTH_SAME);
+    ASSERT_EQ(px_health_probe(&h, PX_HEALTH_PASS, 5, 100), PX_HEALTH_SAME);
+    ASSERT_EQ(px_health_probe(&h, PX_HEALTH_FAIL, 5, 200), PX_HEALTH_SAME);
     ASSERT(h.up);
 }
 
@@ -139,19 +139,19 @@ TEST(health_interval_selection)
     fixture_init(&f);
     px_health_init(&h, &f.probe, &f.passive, &f.routing, true, 0);
     ASSERT_EQ(px_health_interval_ms(&h), 250); /* unconfirmed: find out fast */
-    ASSERT_EQ(px_health_probe(&h, true, 5, 0), PX_HEALTH_SAME);
+    ASSERT_EQ(px_health_probe(&h, PX_HEALTH_PASS, 5, 0), PX_HEALTH_SAME);
     ASSERT_EQ(px_health_interval_ms(&h), 1000); /* stable up */
-    px_health_probe(&h, false, 5, 1000);
+    px_health_probe(&h, PX_HEALTH_FAIL, 5, 1000);
     ASSERT_EQ(px_health_interval_ms(&h), 250); /* counting a fall */
-    px_health_probe(&h, false, 5, 1250);
+    px_health_probe(&h, PX_HEALTH_FAIL, 5, 1250);
     ASSERT_EQ(px_health_interval_ms(&h), 250);
-    ASSERT_EQ(px_health_probe(&h, false, 5, 1500), PX_HEALTH_WENT_DOWN);
+    ASSERT_EQ(px_health_probe(&h, PX_HEALTH_FAIL, 5, 1500), PX_HEALTH_WENT_DOWN);
     ASSERT_EQ(px_health_interval_ms(&h), 5000); /* stable down */
-    px_health_probe(&h, false, 5, 6500);
+    px_health_probe(&h, PX_HEALTH_FAIL, 5, 6500);
     ASSERT_EQ(px_health_interval_ms(&h), 5000);
-    px_health_probe(&h, true, 5, 11500);
+    px_health_probe(&h, PX_HEALTH_PASS, 5, 11500);
     ASSERT_EQ(px_health_interval_ms(&h), 250); /* counting a rise */
-    ASSERT_EQ(px_health_probe(&h, true, 5, 11750), PX_HEALTH_WENT_UP);
+    ASSERT_EQ(px_health_probe(&h, PX_HEALTH_PASS, 5, 11750), PX_HEALTH_WENT_UP);
     ASSERT_EQ(px_health_interval_ms(&h), 1000);
 }
 
@@ -208,9 +208,9 @@ TEST(health_ewma_half_life)
 
     /* One sample, one half-life later: halfway. */
     px_health_init(&h, &f.probe, &f.passive, &f.routing, true, 0);
-    px_health_probe(&h, true, 100, 0);
+    px_health_probe(&h, PX_HEALTH_PASS, 100, 0);
     NEAR(h.rtt_ms, 100, 1e-9);
-    px_health_probe(&h, true, 200, 1000);
+    px_health_probe(&h, PX_HEALTH_PASS, 200, 1000);
     NEAR(h.rtt_ms, 150, 1e-9);
     NEAR(h.rtt_dev_ms, 50, 1e-9); /* |200 - 100| weighted by 0.5 */
 
@@ -219,17 +219,17 @@ TEST(health_ewma_half_life)
      * value over one half-life also land halfway.
      */
     px_health_init(&g, &f.probe, &f.passive, &f.routing, true, 0);
-    px_health_probe(&g, true, 100, 0);
+    px_health_probe(&g, PX_HEALTH_PASS, 100, 0);
     for (uint64_t t = 10; t <= 1000; t += 10)
-        px_health_probe(&g, true, 200, t);
+        px_health_probe(&g, PX_HEALTH_PASS, 200, t);
     NEAR(g.rtt_ms, 150, 1e-9);
     /* Two half-lives: three quarters. */
     for (uint64_t t = 1010; t <= 2000; t += 10)
-        px_health_probe(&g, true, 200, t);
+        px_health_probe(&g, PX_HEALTH_PASS, 200, t);
     NEAR(g.rtt_ms, 175, 1e-9);
 
     /* Failing probes do not move the RTT. */
-    px_health_probe(&g, false, 5000, 2100);
+    px_health_probe(&g, PX_HEALTH_FAIL, 5000, 2100);
     NEAR(g.rtt_ms, 175, 1e-9);
 }
 
@@ -241,7 +241,7 @@ TEST(health_peak_ewma)
     fixture_init(&f);
     px_health_init(&h, &f.probe, &f.passive, &f.routing, true, 0);
     ASSERT_EQ(px_health_load_ms(&h), 0); /* unknown */
-    px_health_probe(&h, true, 8, 0);
+    px_health_probe(&h, PX_HEALTH_PASS, 8, 0);
     NEAR(px_health_load_ms(&h), 8, 1e-9); /* a probe seeds it */
     px_health_passive(&h, PX_OUTCOME_OK, 10, 100);
     NEAR(px_health_load_ms(&h), 10, 1e-9); /* above: jumps */
@@ -373,7 +373,7 @@ TEST(health_probe_does_not_uneject)
     up_backend(&h, &f);
     end = t + px_health_eject(&h, t);
     for (t = 250; t < end; t += 250) {
-        ASSERT_EQ(px_health_probe(&h, true, 5, t), PX_HEALTH_SAME);
+        ASSERT_EQ(px_health_probe(&h, PX_HEALTH_PASS, 5, t), PX_HEALTH_SAME);
         ASSERT(px_health_ejected(&h, t));
         ASSERT(!px_health_usable(&h, t));
         ASSERT(!px_health_eject_expire(&h, t));
@@ -384,9 +384,9 @@ TEST(health_probe_does_not_uneject)
     ASSERT(!h.ejected);
     /* A failing probe can still take an ejected backend down (it is both). */
     px_health_eject(&h, end + 10);
-    px_health_probe(&h, false, 5, end + 20);
-    px_health_probe(&h, false, 5, end + 30);
-    ASSERT_EQ(px_health_probe(&h, false, 5, end + 40), PX_HEALTH_WENT_DOWN);
+    px_health_probe(&h, PX_HEALTH_FAIL, 5, end + 20);
+    px_health_probe(&h, PX_HEALTH_FAIL, 5, end + 30);
+    ASSERT_EQ(px_health_probe(&h, PX_HEALTH_FAIL, 5, end + 40), PX_HEALTH_WENT_DOWN);
 }
 
 TEST(health_5xx_counts_only_when_configured)
@@ -445,30 +445,116 @@ TEST(health_max_ejected_share)
     ASSERT(!px_health_may_eject(ptrs, 3, 33, 100000));
 }
 
-TEST(health_sample_ring)
+TEST(health_probe_counters)
 {
     struct fixture f;
     struct px_health h;
-    const struct px_health_sample *s;
 
     fixture_init(&f);
     px_health_init(&h, &f.probe, &f.passive, &f.routing, true, 0);
-    ASSERT_NULL(px_health_sample(&h, 0));
-    px_health_probe(&h, true, 1, 100);
-    s = px_health_sample(&h, 0);
-    ASSERT_NOT_NULL(s);
-    ASSERT_EQ(s->at_ms, 100);
-    ASSERT_NULL(px_health_sample(&h, 1));
-    for (int i = 2; i <= 11; i++)
-        px_health_probe(&h, i % 3 != 0, i, (uint64_t)i * 100);
-    for (size_t i = 0; i < PX_HEALTH_SAMPLES; i++) {
-        s = px_health_sample(&h, i);
-        ASSERT_NOT_NULL(s);
-        ASSERT_EQ(s->at_ms, (11 - i) * 100);
-        NEAR(s->rtt_ms, 11 - i, 1e-9);
-        ASSERT_EQ(s->ok, (11 - i) % 3 != 0);
+    ASSERT_EQ(h.probes, 0);
+    ASSERT_EQ(h.probe_failures, 0);
+    /* Results 1..11, every third a failure: 3, 6, 9. */
+    for (int i = 1; i <= 11; i++)
+        px_health_probe(&h, i % 3 != 0 ? PX_HEALTH_PASS : PX_HEALTH_FAIL, i, (uint64_t)i * 100);
+    ASSERT_EQ(h.probes, 11);
+    ASSERT_EQ(h.probe_failures, 3);
+    /* Failures never feed the RTT: its samples were 1..11 without 3, 6, 9. */
+    ASSERT(h.has_rtt);
+    ASSERT(h.rtt_ms >= 1 && h.rtt_ms <= 11);
+}
+
+TEST(health_slow_is_not_down)
+{
+    struct fixture f;
+    struct px_health h;
+
+    fixture_init(&f);
+    f.probe.timeout_ms = 5000;
+    up_backend(&h, &f);
+    ASSERT_STR_EQ(px_health_why(&h, 0), "up: probes pass");
+    /* A 3 s answer is a pass and a latency sample, not a failure. */
+    for (uint64_t t = 1000; t <= 30000; t += 1000)
+        ASSERT_EQ(px_health_probe(&h, PX_HEALTH_PASS, 3000, t), PX_HEALTH_SAME);
+    ASSERT(h.up);
+    ASSERT(h.rtt_ms > 2900);
+    NEAR(h.last_probe_ms, 3000, 1e-9);
+    ASSERT_EQ(h.probe_failures, 0);
+
+    /* Silent probes while real requests succeed: excused, whatever the count. */
+    for (uint64_t t = 31000; t <= 91000; t += 6000) {
+        px_health_passive(&h, PX_OUTCOME_OK, 400, t - 500);
+        ASSERT(px_health_answering(&h, t));
+        ASSERT_EQ(px_health_probe(&h, PX_HEALTH_SILENT, 5000, t), PX_HEALTH_SAME);
+        ASSERT(h.up);
+        ASSERT_EQ(h.fail_run, 0);
     }
-    ASSERT_NULL(px_health_sample(&h, PX_HEALTH_SAMPLES));
+    ASSERT_EQ(h.probes_excused, 11);
+    ASSERT_EQ(h.probe_failures, 0);
+    ASSERT_STR_EQ(px_health_why(&h, 91000), "up: answers real traffic, probe silent");
+
+    /* A refusal is not excused by real traffic: fall (3) of them take it down. */
+    px_health_passive(&h, PX_OUTCOME_OK, 400, 92000);
+    ASSERT_EQ(px_health_probe(&h, PX_HEALTH_FAIL, 1, 92001), PX_HEALTH_SAME);
+    ASSERT_STR_EQ(px_health_why(&h, 92001), "up: probes failing, falling");
+    ASSERT_EQ(px_health_probe(&h, PX_HEALTH_FAIL, 1, 92002), PX_HEALTH_SAME);
+    ASSERT_EQ(px_health_probe(&h, PX_HEALTH_FAIL, 1, 92003), PX_HEALTH_WENT_DOWN);
+    ASSERT_STR_EQ(px_health_why(&h, 92003), "down: probes failing");
+
+    /* Silent with no real success within timeout + interval (6 s): failures. */
+    px_health_init(&h, &f.probe, &f.passive, &f.routing, true, 0);
+    up_backend(&h, &f);
+    px_health_passive(&h, PX_OUTCOME_OK, 400, 1000);
+    ASSERT(px_health_answering(&h, 7000));
+    ASSERT(!px_health_answering(&h, 7001));
+    ASSERT_EQ(px_health_probe(&h, PX_HEALTH_SILENT, 5000, 8000), PX_HEALTH_SAME);
+    ASSERT_EQ(px_health_probe(&h, PX_HEALTH_SILENT, 5000, 14000), PX_HEALTH_SAME);
+    ASSERT_EQ(px_health_probe(&h, PX_HEALTH_SILENT, 5000, 20000), PX_HEALTH_WENT_DOWN);
+    ASSERT_EQ(h.probe_failures, 3);
+    /* Failed real requests are no evidence of health. */
+    px_health_init(&h, &f.probe, &f.passive, &f.routing, true, 0);
+    up_backend(&h, &f);
+    px_health_passive(&h, PX_OUTCOME_RESET, 400, 1000);
+    px_health_passive(&h, PX_OUTCOME_HTTP_5XX, 400, 1000);
+    ASSERT(!px_health_answering(&h, 1001));
+}
+
+TEST(health_goodput)
+{
+    struct fixture f;
+    struct px_health h;
+    struct px_region_state rs = {0};
+    struct px_health hs[2];
+    const struct px_health *p[2] = {&hs[0], &hs[1]};
+
+    fixture_init(&f);
+    up_backend(&h, &f);
+    /* Small bodies say nothing about bandwidth. */
+    px_health_transfer(&h, PX_GOODPUT_MIN_BYTES - 1, 1, 100);
+    ASSERT(!h.has_goodput);
+    /* 1 MiB in 1 s: 1 MiB/s; a second sample one half-life later halves the gap. */
+    px_health_transfer(&h, 1 << 20, 1000, 1000);
+    ASSERT(h.has_goodput);
+    NEAR(h.goodput_bps, 1 << 20, 1e-6);
+    px_health_transfer(&h, 3 << 20, 1000, 2000);
+    NEAR(h.goodput_bps, 2 << 20, 1e-6);
+    /* A zero-time body counts as 1 ms (the workers' clock steps). */
+    px_health_init(&h, &f.probe, &f.passive, &f.routing, true, 0);
+    px_health_transfer(&h, 100000, 0, 10);
+    NEAR(h.goodput_bps, 100000000, 1e-3);
+
+    /* The region's goodput: the best among usable backends, 0 when none is known. */
+    up_backend(&hs[0], &f);
+    up_backend(&hs[1], &f);
+    px_region_update(&rs, p, 2, 1, 1000, 0);
+    NEAR(rs.goodput_bps, 0, 1e-12);
+    px_health_transfer(&hs[0], 1 << 20, 1000, 10);
+    px_health_transfer(&hs[1], 4 << 20, 1000, 10);
+    px_region_update(&rs, p, 2, 1, 1000, 10);
+    NEAR(rs.goodput_bps, 4 << 20, 1e-6);
+    px_health_set_down(&hs[1], 20);
+    px_region_update(&rs, p, 2, 1, 1000, 20);
+    NEAR(rs.goodput_bps, 1 << 20, 1e-6);
 }
 
 TEST(health_region_aggregate)
@@ -488,10 +574,10 @@ TEST(health_region_aggregate)
     NEAR(rs.rtt_ms, 1000, 1e-9);
     /* Two up, min_healthy 2: healthy, RTT the best usable one. */
     for (int i = 0; i < 2; i++) {
-        px_health_probe(&hs[i], true, 40 + 10 * i, 100);
-        px_health_probe(&hs[i], true, 40 + 10 * i, 200);
+        px_health_probe(&hs[i], PX_HEALTH_PASS, 40 + 10 * i, 100);
+        px_health_probe(&hs[i], PX_HEALTH_PASS, 40 + 10 * i, 200);
     }
-    px_health_probe(&hs[2], true, 5, 200); /* fastest, but not up yet */
+    px_health_probe(&hs[2], PX_HEALTH_PASS, 5, 200); /* fastest, but not up yet */
     ASSERT(px_region_update(&rs, p, 3, 2, 1000, 300));
     ASSERT(rs.healthy);
     ASSERT_EQ(rs.healthy_since_ms, 300);
@@ -535,10 +621,10 @@ TEST(health_reconf_keeps_state)
     fixture_init(&g);
     g.probe.fall = 1;
     up_backend(&h, &f);
-    px_health_probe(&h, true, 30, 1000);
+    px_health_probe(&h, PX_HEALTH_PASS, 30, 1000);
     px_health_eject(&h, 1000);
     px_health_reconf(&h, &g.probe, &g.passive, &g.routing);
     ASSERT(h.has_rtt);
     ASSERT(px_health_ejected(&h, 1001));
-    ASSERT_EQ(px_health_probe(&h, false, 1, 1100), PX_HEALTH_WENT_DOWN);
+    ASSERT_EQ(px_health_probe(&h, PX_HEALTH_FAIL, 1, 1100), PX_HEALTH_WENT_DOWN);
 }

@@ -1,6 +1,6 @@
 /*
- * Unit tests of proxy/control/router.c on a simulated clock: scoring, bias,
- * hysteresis and its hold timer, failover, fallback, reject, drain, slow
+ * Unit tests of proxy/control/router.c on a simulated clock: costs, bias,
+ * transfer time, switching on accumulated evidence, failover, fallback, reject, drain, slow
  * start, a randomised property test against a reference model of the
  * rules, a flapping test, and the retry budget.
  */
@@ -32,7 +32,7 @@ static const char *const names[MAXR] = {"cn", "hk", "us", "eu", "jp", "sg"};
  * Sets F up with NREGIONS regions (cn, hk, us, ...), all healthy with RTT
  * 100 ms; the zone allows the regions whose digits are in ALLOWED ("01")
  * and falls back to those in FALLBACK ("" = reject). Hysteresis: 10 ms or
- * 10 %, hold 5 s, no slow start.
+ * 10 %, switch evidence 100 ms*s, no slow start.
  */
 static void rfix_init(struct rfix *f, size_t nregions, const char *allowed, const char *fallback)
 {
@@ -58,7 +58,7 @@ static void rfix_init(struct rfix *f, size_t nregions, const char *allowed, cons
     f->cf.routing = (struct conf_routing){
         .min_gain_ms = 10,
         .min_gain_pct = 10,
-        .hold_ms = 5000,
+        .switch_evidence = 100,
         .rtt_half_life_ms = 10000,
         .slow_start_ms = 0,
         .retry_budget_pct = 20,
@@ -67,9 +67,15 @@ static void rfix_init(struct rfix *f, size_t nregions, const char *allowed, cons
     ASSERT_OK(px_route_state_init(&f->st, nregions));
 }
 
+/* One request's region, split by the workers' own rule. */
+static int pick(const struct px_route_state *st, struct px_rng *rng)
+{
+    return px_routes_split(st->current, st->secondary, st->share, rng);
+}
+
 static bool decide(struct rfix *f, uint64_t now)
 {
-    return px_router_decide(&f->cf, 0, f->v, now, &f->st);
+    return px_router_decide(&f->cf, 0, f->v, 0, now, &f->st);
 }
 
 static void set_rtt(struct rfix *f, double cn, double hk, double us)
@@ -109,7 +115,7 @@ TEST(router_min_score_wins)
     px_route_state_dispose(&f.st);
 }
 
-TEST(router_bias_and_load_penalty_applied)
+TEST(router_bias_applied)
 {
     struct rfix f;
 
@@ -121,19 +127,125 @@ TEST(router_bias_and_load_penalty_applied)
     NEAR(f.st.scores[1].bias_ms, 40, 1e-9);
     NEAR(f.st.scores[1].total_ms, 60, 1e-9);
     px_route_state_dispose(&f.st);
+}
 
-    rfix_init(&f, 3, "012", "");
-    set_rtt(&f, 50, 20, 80);
-    f.v[1].load_penalty_ms = 35; /* hk: 55 */
-    f.v[0].load_penalty_ms = 10; /* cn: 60 */
-    decide(&f, 0);
+TEST(router_size_mean)
+{
+    struct px_size_mean m = {0};
+
+    NEAR(px_size_mean(&m), 0, 1e-12);
+    /* Nine 1 KB calls and one 1 MB object at once: the mean is the mix's. */
+    for (int i = 0; i < 9; i++)
+        px_size_add(&m, 1000, 1000);
+    px_size_add(&m, 1000000, 1000);
+    NEAR(px_size_mean(&m), 100900, 1e-6);
+    /* Half a minute later the old mix weighs half: one more 1 MB object. */
+    px_size_add(&m, 1000000, 1000 + PX_SIZE_HALF_LIFE_MS);
+    NEAR(px_size_mean(&m), (1009000 / 2.0 + 1000000) / 6.0, 1e-6);
+}
+
+/*
+ * Phase (a) of bench-geo in miniature: cn is 5 ms away but gives 1 MB/s,
+ * hk 60 ms away gives 20 MB/s. Small calls stay on cn; a zone whose mean
+ * response is 500 kB moves to hk (cn 505 ms, hk 85 ms), on evidence.
+ */
+TEST(router_transfer_time_counts)
+{
+    struct rfix f;
+    uint64_t t = 0;
+
+    rfix_init(&f, 2, "01", "");
+    set_rtt(&f, 5, 60, 0);
+    f.v[0].goodput_bps = 1e6;
+    f.v[1].goodput_bps = 20e6;
+    ASSERT(px_router_decide(&f.cf, 0, f.v, 2000, t, &f.st));
+    ASSERT_EQ(f.st.current, 0); /* 2 kB: 7 ms vs 60.1 ms */
+    NEAR(f.st.scores[0].transfer_ms, 2, 1e-9);
+    NEAR(f.st.scores[1].total_ms, 60.1, 1e-9);
+    for (t = 50; t < 60000; t += 50)
+        ASSERT(!px_router_decide(&f.cf, 0, f.v, 2000, t, &f.st));
+    /* The zone's traffic turns bulk: 420 ms better, beyond the 50 ms margin: 0.3 s. */
+    ASSERT(!px_router_decide(&f.cf, 0, f.v, 500000, t, &f.st));
+    NEAR(f.st.scores[0].total_ms, 505, 1e-9);
+    NEAR(f.st.scores[1].total_ms, 85, 1e-9);
+    NEAR(f.st.size_bytes, 500000, 1e-9);
+    uint64_t t0 = t;
+    while (!px_router_decide(&f.cf, 0, f.v, 500000, t += 50, &f.st))
+        ASSERT_LT(t - t0, 1000);
     ASSERT_EQ(f.st.current, 1);
-    NEAR(f.st.scores[0].load_penalty_ms, 10, 1e-9);
-    NEAR(f.st.scores[0].total_ms, 60, 1e-9);
+    ASSERT_EQ(f.st.reason, PX_ROUTE_SWITCHED);
+    ASSERT_LE(t - t0, 350);
+    px_route_state_dispose(&f.st);
+
+    /* An unmeasured region is charged no transfer time: a bulk zone explores it. */
+    rfix_init(&f, 2, "01", "");
+    set_rtt(&f, 5, 60, 0);
+    f.v[0].goodput_bps = 1e6;
+    px_router_decide(&f.cf, 0, f.v, 0, 0, &f.st); /* no traffic yet: RTT decides */
+    ASSERT_EQ(f.st.current, 0);
+    px_router_decide(&f.cf, 0, f.v, 500000, 50, &f.st);
+    ASSERT_EQ(f.st.current, 0);
+    NEAR(f.st.scores[1].transfer_ms, 0, 1e-12);
+    NEAR(f.st.scores[1].goodput_bps, 0, 1e-12);
+    for (t = 100; f.st.current == 0 && t < 2000; t += 50)
+        px_router_decide(&f.cf, 0, f.v, 500000, t, &f.st);
+    ASSERT_EQ(f.st.current, 1);
+    /* Measured worse (100 kB/s: 5 s a response): back to cn on the same rule. */
+    f.v[1].goodput_bps = 1e5;
+    for (; f.st.current == 1 && t < 10000; t += 50)
+        px_router_decide(&f.cf, 0, f.v, 500000, t, &f.st);
+    ASSERT_EQ(f.st.current, 0);
+    ASSERT_EQ(f.st.switches, 2);
+    /* A zone of small calls never explores: RTT decides. */
+    px_route_state_dispose(&f.st);
+    rfix_init(&f, 2, "01", "");
+    set_rtt(&f, 5, 60, 0);
+    f.v[0].goodput_bps = 1e6;
+    for (t = 0; t < 600000; t += 50)
+        px_router_decide(&f.cf, 0, f.v, 1000, t, &f.st);
+    ASSERT_EQ(f.st.current, 0);
+    ASSERT_EQ(f.st.switches, 0);
     px_route_state_dispose(&f.st);
 }
 
-TEST(router_hysteresis_margin_and_hold)
+TEST(router_failover_order)
+{
+    struct rfix f;
+    uint16_t order[MAXR];
+
+    /* Allowed cn hk us, fallback eu jp; sg unused. */
+    rfix_init(&f, 6, "012", "34");
+    f.v[0].rtt_ms = 50;
+    f.v[1].rtt_ms = 20;
+    f.v[2].rtt_ms = 20; /* ties hk: index order */
+    f.v[3].rtt_ms = 90;
+    f.v[4].rtt_ms = 10; /* a fallback never comes before an allowed region */
+    f.v[5].rtt_ms = 1;  /* neither allowed nor fallback: never listed */
+    decide(&f, 0);
+    ASSERT_EQ(px_router_failover_order(&f.st, order), 5);
+    ASSERT_EQ(order[0], 1);
+    ASSERT_EQ(order[1], 2);
+    ASSERT_EQ(order[2], 0);
+    ASSERT_EQ(order[3], 4);
+    ASSERT_EQ(order[4], 3);
+    /* Unhealthy and drained regions are left out; bias counts. */
+    f.v[1].healthy = false;
+    f.v[4].drained = true;
+    f.bias[0] = 100; /* cn: 150 */
+    decide(&f, 1);
+    ASSERT_EQ(px_router_failover_order(&f.st, order), 3);
+    ASSERT_EQ(order[0], 2);
+    ASSERT_EQ(order[1], 0);
+    ASSERT_EQ(order[2], 3);
+    /* Nothing healthy: an empty order. */
+    for (size_t r = 0; r < 6; r++)
+        f.v[r].healthy = false;
+    decide(&f, 2);
+    ASSERT_EQ(px_router_failover_order(&f.st, order), 0);
+    px_route_state_dispose(&f.st);
+}
+
+TEST(router_hysteresis_margin_and_evidence)
 {
     struct rfix f;
     uint64_t t;
@@ -149,67 +261,77 @@ TEST(router_hysteresis_margin_and_hold)
     ASSERT_EQ(f.st.current, 0);
     ASSERT_EQ(f.st.reason, PX_ROUTE_HELD);
     ASSERT_STR_CONTAINS(f.st.why, "held: hk better by 10 ms");
-    /* Better by 11 ms: held for hold (5 s), then switched. */
+    NEAR(f.st.evidence, 0, 1e-9);
+    /* Better by 11 ms: 1 ms beyond the margin needs 100 s to reach 100 ms*s. */
     f.v[1].rtt_ms = 89;
     t = 4000000;
     ASSERT(!decide(&f, t));
     ASSERT_EQ(f.st.candidate, 1);
-    ASSERT(!decide(&f, t + 2500));
-    ASSERT(!decide(&f, t + 4999));
+    for (uint64_t k = 1; k < 100; k++)
+        ASSERT(!decide(&f, t + k * 1000));
     ASSERT_EQ(f.st.current, 0);
     ASSERT_EQ(f.st.reason, PX_ROUTE_HELD);
-    ASSERT(decide(&f, t + 5000));
+    ASSERT_STR_EQ(f.st.why, "held: hk better by 11 ms, margin 10 ms, evidence 99 of 100 ms*s");
+    ASSERT(decide(&f, t + 100000));
     ASSERT_EQ(f.st.current, 1);
     ASSERT_EQ(f.st.reason, PX_ROUTE_SWITCHED);
-    ASSERT_STR_EQ(f.st.why, "switched: better by 11 ms for 5000 ms");
+    ASSERT_STR_EQ(f.st.why, "switched: better by 11 ms, margin 10 ms, evidence 100 ms*s");
     ASSERT_EQ(f.st.switches, 1);
-    ASSERT_EQ(f.st.switched_ms, t + 5000);
+    ASSERT_EQ(f.st.switched_ms, t + 100000);
     ASSERT_EQ(f.st.candidate, -1);
+    NEAR(f.st.evidence, 0, 1e-9);
 
     /* The percentage: at 300 ms the margin is 30 ms. */
     set_rtt(&f, 400, 300, 0);
-    t += 10000;
+    t += 200000;
     decide(&f, t);
     ASSERT_EQ(f.st.current, 1);
     f.v[0].rtt_ms = 270; /* better by 30: not more than 30 */
     for (uint64_t i = 1; i <= 100; i++)
         decide(&f, t + i * 1000);
     ASSERT_EQ(f.st.current, 1);
-    f.v[0].rtt_ms = 269;
+    /* Better by 140 ms (110 beyond the margin), decided every 50 ms: moves in 0.95 s. */
+    f.v[0].rtt_ms = 160;
     t += 200000;
-    decide(&f, t);
-    ASSERT(decide(&f, t + 5000));
+    for (uint64_t k = 0; k < 19; k++)
+        ASSERT(!decide(&f, t + k * 50));
+    ASSERT(decide(&f, t + 19 * 50));
     ASSERT_EQ(f.st.current, 0);
     ASSERT_EQ(f.st.switches, 2);
     px_route_state_dispose(&f.st);
 }
 
-TEST(router_hold_timer_resets)
+TEST(router_evidence_drains_below_margin)
 {
     struct rfix f;
 
     rfix_init(&f, 2, "01", "");
     set_rtt(&f, 100, 120, 0);
     decide(&f, 0);
+    /* hk better by 50 ms (40 beyond the margin): 40 ms*s a second. */
     f.v[1].rtt_ms = 50;
     decide(&f, 1000);
-    decide(&f, 4900);
-    /* The advantage disappears for one decision... */
+    decide(&f, 2000);
+    NEAR(f.st.evidence, 40, 1e-9);
+    /* The advantage shrinks to 5 ms (5 below the margin) for 10 s: S drains 5 a second. */
     f.v[1].rtt_ms = 95;
-    decide(&f, 5000);
-    ASSERT_EQ(f.st.candidate, -1);
-    /* ...so it has to last a whole hold again from its return. */
+    decide(&f, 3000);
+    NEAR(f.st.evidence, 80, 1e-9);
+    for (uint64_t t = 4000; t <= 13000; t += 1000)
+        ASSERT(!decide(&f, t));
+    NEAR(f.st.evidence, 30, 1e-9);
+    ASSERT_EQ(f.st.candidate, 1);
+    /* Back to 50 ms: 70 more to go, so 2 s and not 1. */
     f.v[1].rtt_ms = 50;
-    ASSERT(!decide(&f, 6000));
-    ASSERT(!decide(&f, 6000 + 4999));
-    ASSERT_EQ(f.st.current, 0);
-    ASSERT(decide(&f, 11000));
+    ASSERT(!decide(&f, 13000));
+    ASSERT(!decide(&f, 14000));
+    ASSERT(decide(&f, 15000));
     ASSERT_EQ(f.st.current, 1);
     px_route_state_dispose(&f.st);
 
-    /* hold 0: at once once beyond the margin. */
+    /* switch_evidence 0: at once once beyond the margin. */
     rfix_init(&f, 2, "01", "");
-    f.cf.routing.hold_ms = 0;
+    f.cf.routing.switch_evidence = 0;
     set_rtt(&f, 100, 120, 0);
     decide(&f, 0);
     f.v[1].rtt_ms = 89;
@@ -223,18 +345,21 @@ TEST(router_challengers_trading_the_lead_still_switch)
 {
     struct rfix f;
 
-    /* cn is clearly worst; hk and us alternate as the best: the timer follows cn. */
+    /*
+     * cn is clearly worst; hk and us alternate as the best every 100 ms:
+     * the evidence follows cn (170 ms*s a second beyond the 30 ms margin
+     * against whichever leads), so the switch comes after 0.6 s.
+     */
     rfix_init(&f, 3, "012", "");
     set_rtt(&f, 50, 200, 200);
     decide(&f, 0);
     ASSERT_EQ(f.st.current, 0);
-    f.v[0].rtt_ms = 300;
-    for (uint64_t t = 1000; t < 6000; t += 1000) {
-        set_rtt(&f, 300, (t / 1000) % 2 ? 100 : 110, (t / 1000) % 2 ? 110 : 100);
+    for (uint64_t t = 1000; t < 1600; t += 100) {
+        set_rtt(&f, 300, (t / 100) % 2 ? 100 : 110, (t / 100) % 2 ? 110 : 100);
         ASSERT(!decide(&f, t));
     }
     set_rtt(&f, 300, 110, 100);
-    ASSERT(decide(&f, 6000));
+    ASSERT(decide(&f, 1600));
     ASSERT_EQ(f.st.current, 2); /* the best at the moment of the switch */
     px_route_state_dispose(&f.st);
 }
@@ -253,11 +378,12 @@ TEST(router_failover_is_immediate)
     ASSERT_EQ(f.st.reason, PX_ROUTE_FAILOVER);
     ASSERT_STR_EQ(f.st.why, "failover: current unhealthy");
     ASSERT_EQ(f.st.switches, 1);
-    /* cn comes back much better: hysteresis applies again (no instant return). */
+    /* cn comes back much better: the evidence rule applies again (80 ms beyond, 1.25 s). */
     f.v[0].healthy = true;
     ASSERT(!decide(&f, 200));
     ASSERT_EQ(f.st.current, 1);
-    ASSERT(decide(&f, 5200));
+    ASSERT(!decide(&f, 1200));
+    ASSERT(decide(&f, 2200));
     ASSERT_EQ(f.st.current, 0);
     /* A pending challenge does not survive a failover. */
     f.v[0].rtt_ms = 50;
@@ -339,12 +465,12 @@ TEST(router_reject_when_nothing_allowed_healthy)
     ASSERT_EQ(f.st.current, -1);
     ASSERT_EQ(f.st.reason, PX_ROUTE_REJECT);
     ASSERT_STR_EQ(f.st.why, "reject: no allowed region healthy");
-    ASSERT_EQ(px_router_pick(&f.st, &rng), -1);
+    ASSERT_EQ(pick(&f.st, &rng), -1);
     f.v[0].healthy = true;
     ASSERT(decide(&f, 1000));
     ASSERT_EQ(f.st.current, 0);
     ASSERT_EQ(f.st.reason, PX_ROUTE_RECOVERED);
-    ASSERT_EQ(px_router_pick(&f.st, &rng), 0);
+    ASSERT_EQ(pick(&f.st, &rng), 0);
     f.v[0].healthy = false;
     ASSERT(decide(&f, 2000));
     ASSERT_EQ(f.st.current, -1);
@@ -427,17 +553,27 @@ TEST(router_flapping_within_margin_never_switches)
     }
     ASSERT_EQ(f.st.switches, 0);
     /*
-     * Beyond the margin but each advantage shorter than hold: still no
-     * switch (hk wins by 50 ms for 4.9 s, then loses for 0.1 s).
+     * Beyond the margin, but noise: hk wins by 50 ms for 0.1 s, then loses
+     * by 50 ms for 0.1 s, for a day. Each spell below the margin drains what
+     * the one above added (the old fixed hold asserted the same with 4.9 s
+     * wins; under the evidence rule those are a real advantage, below).
      */
-    for (int i = 0; i < 100000; i++) {
+    for (int i = 0; i < 864000; i++) {
         t += 100;
-        f.v[1].rtt_ms = i % 50 == 49 ? 150 : 50;
+        f.v[1].rtt_ms = i % 2 ? 150 : 50;
         f.v[0].rtt_ms = 100;
         decide(&f, t);
     }
     ASSERT_EQ(f.st.switches, 0);
     ASSERT_EQ(f.st.current, 0);
+    /* Winning by 50 ms 98 % of the time is an advantage: it moves. */
+    for (int i = 0; i < 100 && f.st.switches == 0; i++) {
+        t += 100;
+        f.v[1].rtt_ms = i % 50 == 49 ? 150 : 50;
+        decide(&f, t);
+    }
+    ASSERT_EQ(f.st.switches, 1);
+    ASSERT_EQ(f.st.current, 1);
     px_route_state_dispose(&f.st);
 }
 
@@ -449,37 +585,38 @@ TEST(router_slow_start_share_ramps_linearly)
 
     px_rng_seed(&rng, 7);
     rfix_init(&f, 2, "01", "");
+    /* slow_start 10 s, but a zone's ramp is capped at PX_ROUTER_RAMP_MAX_MS (3 s). */
     f.cf.routing.slow_start_ms = 10000;
-    f.cf.routing.hold_ms = 2000;
     set_rtt(&f, 100, 20, 0);
     f.v[1].healthy = false;
     decide(&f, 0);
     ASSERT_EQ(f.st.current, 0);
     ASSERT_EQ(f.st.secondary, -1);
     NEAR(f.st.share, 1, 1e-12);
-    /* hk comes back at 100 s, better: held 2 s, then switched with 20 % share. */
+    /* hk comes back at 100 s, 70 ms beyond the margin: held 1.5 s, then 50 % share. */
     f.v[1].healthy = true;
     f.v[1].healthy_since_ms = 100000;
     decide(&f, 100000);
     ASSERT_EQ(f.st.current, 0);
-    ASSERT(decide(&f, 102000));
+    ASSERT(!decide(&f, 101000));
+    ASSERT(decide(&f, 101500));
     ASSERT_EQ(f.st.current, 1);
     ASSERT_EQ(f.st.secondary, 0);
-    NEAR(f.st.share, 0.2, 1e-12);
+    NEAR(f.st.share, 0.5, 1e-12);
     for (int i = 0; i < 100000; i++)
-        counts[px_router_pick(&f.st, &rng)]++;
-    NEAR(counts[1] / 100000.0, 0.2, 0.01);
-    /* Linear: 0.2 + 0.1 per second. */
-    for (uint64_t s = 3; s < 10; s++) {
-        ASSERT(!decide(&f, 100000 + s * 1000));
-        NEAR(f.st.share, s / 10.0, 1e-12);
+        counts[pick(&f.st, &rng)]++;
+    NEAR(counts[1] / 100000.0, 0.5, 0.01);
+    /* Linear over the 3 s from healthy_since. */
+    for (uint64_t ms = 1600; ms < 3000; ms += 100) {
+        ASSERT(!decide(&f, 100000 + ms));
+        NEAR(f.st.share, ms / 3000.0, 1e-12);
         ASSERT_EQ(f.st.secondary, 0);
     }
-    decide(&f, 110000);
+    decide(&f, 103000);
     ASSERT_EQ(f.st.secondary, -1);
     NEAR(f.st.share, 1, 1e-12);
     for (int i = 0; i < 1000; i++)
-        ASSERT_EQ(px_router_pick(&f.st, &rng), 1);
+        ASSERT_EQ(pick(&f.st, &rng), 1);
     px_route_state_dispose(&f.st);
 }
 
@@ -489,10 +626,10 @@ TEST(router_slow_start_edges)
     struct px_rng rng;
 
     px_rng_seed(&rng, 9);
-    /* hold 0: the switch comes the moment hk is back, share 0: all to cn first. */
+    /* Evidence 0: the switch comes the moment hk is back, share 0: all to cn first. */
     rfix_init(&f, 2, "01", "");
     f.cf.routing.slow_start_ms = 10000;
-    f.cf.routing.hold_ms = 0;
+    f.cf.routing.switch_evidence = 0;
     set_rtt(&f, 100, 20, 0);
     f.v[1].healthy = false;
     decide(&f, 0);
@@ -502,7 +639,7 @@ TEST(router_slow_start_edges)
     ASSERT_EQ(f.st.current, 1);
     NEAR(f.st.share, 0, 1e-12);
     for (int i = 0; i < 1000; i++)
-        ASSERT_EQ(px_router_pick(&f.st, &rng), 0);
+        ASSERT_EQ(pick(&f.st, &rng), 0);
     /* The secondary turns unhealthy: the ramp ends, everything to hk. */
     f.v[0].healthy = false;
     decide(&f, 51000);
@@ -533,7 +670,7 @@ TEST(router_slow_start_edges)
     ASSERT_EQ(f.st.current, 0);
     ASSERT_EQ(f.st.secondary, -1);
     for (int i = 0; i < 1000; i++)
-        ASSERT_EQ(px_router_pick(&f.st, &rng), 0);
+        ASSERT_EQ(pick(&f.st, &rng), 0);
     px_route_state_dispose(&f.st);
 }
 
@@ -544,6 +681,31 @@ static bool in_list(const size_t *list, size_t n, int r)
         if ((int)list[i] == r)
             return true;
     return false;
+}
+
+/* Region R's score in F as the router computes it (no transfer: size 0). */
+static double ref_score(const struct rfix *f, size_t r)
+{
+    return f->v[r].rtt_ms + (double)f->bias[r];
+}
+
+static bool ref_healthy(const struct rfix *f, size_t r)
+{
+    return f->v[r].healthy && !f->v[r].drained;
+}
+
+/*
+ * The healthy region of LIST (N) but EXCEPT with the lowest score, ties to
+ * the first listed; -1 none.
+ */
+static int ref_best(const struct rfix *f, const size_t *list, size_t n, int except)
+{
+    int best = -1;
+    for (size_t i = 0; i < n; i++)
+        if (ref_healthy(f, list[i]) && (int)list[i] != except &&
+            (best < 0 || ref_score(f, list[i]) < ref_score(f, (size_t)best)))
+            best = (int)list[i];
+    return best;
 }
 
 TEST(router_property_random_sequences)
@@ -557,8 +719,8 @@ TEST(router_property_random_sequences)
         size_t n = 1 + px_rng_below(&rng, MAXR);
         char allowed[MAXR + 1] = {0}, fallback[MAXR + 1] = {0};
         size_t na = 0, nf = 0;
-        uint64_t t = px_rng_below(&rng, 1000000), beaten_since = 0;
-        bool beaten = false;
+        uint64_t t = px_rng_below(&rng, 1000000), ev_at = t;
+        double ev = 0, ev_x = 0; /* the reference model's S and excess */
         int prev;
 
         /* A random non-empty allowed set, the rest maybe fallback or unused. */
@@ -577,7 +739,7 @@ TEST(router_property_random_sequences)
         }
         f.cf.routing.min_gain_ms = px_rng_below(&rng, 50);
         f.cf.routing.min_gain_pct = px_rng_below(&rng, 50);
-        f.cf.routing.hold_ms = px_rng_below(&rng, 3) ? px_rng_below(&rng, 4000) : 0;
+        f.cf.routing.switch_evidence = px_rng_below(&rng, 3) ? px_rng_below(&rng, 300) : 0;
         f.cf.routing.slow_start_ms = px_rng_below(&rng, 2) ? px_rng_below(&rng, 8000) : 0;
 
         prev = -1;
@@ -601,32 +763,39 @@ TEST(router_property_random_sequences)
                     v->rtt_ms = rtt < 0 ? 0 : rtt;
                 } else if (k < 53) {
                     v->rtt_ms = px_rng_below(&rng, 500);
-                } else if (k < 55) {
-                    v->load_penalty_ms = px_rng_below(&rng, 3) ? 0 : px_rng_below(&rng, 200);
                 }
                 if (v->healthy && !v->drained) {
                     any_allowed |= in_list(f.allowed, na, (int)r);
                     any_fb |= in_list(f.fallback, nf, (int)r);
                 }
             }
-            /* Reference model of "the current region is beaten by the margin". */
-            if (prev >= 0 && in_list(f.allowed, na, prev) && f.v[prev].healthy &&
-                !f.v[prev].drained) {
-                double cs = f.v[prev].rtt_ms + (double)f.bias[prev] + f.v[prev].load_penalty_ms;
-                double margin =
+            /*
+             * Reference model of the evidence rule: which list hysteresis
+             * runs on (allowed while the current is a healthy allowed
+             * region, fallbacks while it is a healthy fallback and no
+             * allowed region is healthy), S, and whether it switches.
+             */
+            int ba = ref_best(&f, f.allowed, na, -1), bf = ref_best(&f, f.fallback, nf, -1);
+            int hb = -1; /* the challenger, when hysteresis runs */
+            bool held = false, expect_switch = false;
+            if (prev >= 0 && ba >= 0 && in_list(f.allowed, na, prev) && ref_healthy(&f, prev)) {
+                held = true;
+                hb = ref_best(&f, f.allowed, na, prev);
+            } else if (prev >= 0 && ba < 0 && bf >= 0 && in_list(f.fallback, nf, prev) &&
+                       ref_healthy(&f, prev)) {
+                held = true;
+                hb = ref_best(&f, f.fallback, nf, prev);
+            }
+            if (held) {
+                double cs = ref_score(&f, (size_t)prev), gain, margin;
+                ev = fmax(0, ev + ev_x * (double)(t - ev_at) / 1000.0);
+                ev_at = t;
+                gain = hb < 0 ? 0 : cs - ref_score(&f, (size_t)hb);
+                margin =
                     fmax((double)f.cf.routing.min_gain_ms, cs * f.cf.routing.min_gain_pct / 100.0);
-                bool now_beaten = false;
-                for (size_t i = 0; i < na; i++) {
-                    size_t r = f.allowed[i];
-                    double s = f.v[r].rtt_ms + (double)f.bias[r] + f.v[r].load_penalty_ms;
-                    if (f.v[r].healthy && !f.v[r].drained && cs - s > margin)
-                        now_beaten = true;
-                }
-                if (now_beaten && !beaten)
-                    beaten_since = t;
-                beaten = now_beaten;
-            } else {
-                beaten = false;
+                ev_x = gain - margin;
+                expect_switch =
+                    hb >= 0 && gain > margin && ev >= (double)f.cf.routing.switch_evidence;
             }
 
             decide(&f, t);
@@ -658,25 +827,30 @@ TEST(router_property_random_sequences)
                 ASSERT(f.st.share >= 0 && f.st.share < 1);
             }
             for (int i = 0; i < 4; i++) {
-                int p = px_router_pick(&f.st, &rng);
+                int p = pick(&f.st, &rng);
                 ASSERT(p == cur || p == f.st.secondary);
             }
             /* The switch counter counts changes, and only changes. */
             ASSERT_EQ(f.st.switches - switches, step > 0 && cur != prev ? 1 : 0);
-            /* A switch between healthy allowed regions only after hold. */
+            /* Between healthy regions of one list: switched exactly when S says so. */
+            if (held) {
+                ASSERT_EQ(cur, expect_switch ? hb : prev);
+                ASSERT_EQ(f.st.reason == PX_ROUTE_SWITCHED,
+                          expect_switch && in_list(f.allowed, na, hb));
+            }
             if (f.st.reason == PX_ROUTE_SWITCHED) {
-                ASSERT(beaten);
-                ASSERT_GE(t - beaten_since, f.cf.routing.hold_ms);
-                ASSERT_NE(cur, prev);
+                ASSERT(expect_switch);
                 switched++;
-                beaten = false;
             } else if (cur != prev && prev >= 0 && cur >= 0 && in_list(f.allowed, na, prev) &&
                        f.v[prev].healthy && !f.v[prev].drained) {
                 TEST_FAIL_("seq %d step %d: left healthy allowed %d for %d as \"%s\"", seq, step,
                            prev, cur, f.st.why);
             }
+            if (!held || cur != prev) {
+                ev = ev_x = 0;
+                ev_at = t;
+            }
             if (cur != prev) {
-                beaten = false;
                 if (f.st.reason == PX_ROUTE_FAILOVER)
                     failovers++;
             }
@@ -705,7 +879,7 @@ TEST(router_real_conf)
                             "    route: {regions: [cn, hk], bias: {hk: 40ms}, fallback: [us]}\n"
                             "  - name: default\n"
                             "    route: {regions: [hk], fallback: reject}\n"
-                            "routing: {min_gain: 10ms, hold: 2s}\n";
+                            "routing: {min_gain: 10ms, switch_evidence: 200}\n";
     struct conf *cf = NULL;
     char err[1024];
     struct px_region_view v[3] = {
@@ -719,13 +893,13 @@ TEST(router_real_conf)
     ASSERT_OK(px_route_state_init(&lab, cf->nregions));
     ASSERT_OK(px_route_state_init(&def, cf->nregions));
     /* lab: hk 20 + 40 > cn 50; us is only a fallback. */
-    px_router_decide(cf, 0, v, 0, &lab);
+    px_router_decide(cf, 0, v, 0, 0, &lab);
     ASSERT_EQ(lab.current, 0);
-    px_router_decide(cf, 1, v, 0, &def);
+    px_router_decide(cf, 1, v, 0, 0, &def);
     ASSERT_EQ(def.current, 1);
     v[0].healthy = v[1].healthy = false;
-    px_router_decide(cf, 0, v, 1000, &lab);
-    px_router_decide(cf, 1, v, 1000, &def);
+    px_router_decide(cf, 0, v, 0, 1000, &lab);
+    px_router_decide(cf, 1, v, 0, 1000, &def);
     ASSERT_EQ(lab.current, 2);
     ASSERT_EQ(def.current, -1);
     px_route_state_dispose(&lab);

@@ -9,7 +9,7 @@
 
 BUILD     ?= build
 CC        ?= cc
-PKGS      := libuv libcares libmaxminddb yaml-0.1
+PKGS      := libuv libcares libmaxminddb yaml-0.1 libnghttp2
 LLHTTP_DIR ?= /usr/share/llhttp
 LLHTTP_INC ?= /usr/share/include/llhttp
 SAN       ?=

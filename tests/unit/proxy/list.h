@@ -106,4 +106,8 @@
     X(timer_earlier_deadline_rearms)                                                               \
     X(timer_cleared_deadline_never_expires)                                                        \
     X(timer_close_while_armed)                                                                     \
-    X(client_peer_ip_text)
+    X(client_peer_ip_text)                                                                         \
+    X(h2_request_head_and_response)                                                                \
+    X(h2_refusals_never_reach_the_owner)                                                           \
+    X(h2_uppercase_name_is_refused)                                                                \
+    X(h2_host_alone_becomes_authority)

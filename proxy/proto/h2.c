@@ -16,7 +16,8 @@
 #include <string.h>
 #include <strings.h>
 
-/* A WINDOW_UPDATE smaller than this is churn unless rare (small DATA frames cost as much as big). */
+/* A WINDOW_UPDATE smaller than this is churn unless rare (small DATA frames cost as much as big).
+ */
 #define SMALL_WINDOW_UPDATE_BYTES 1024
 
 /* RFC 9113 §6.5.2: each field costs its octets plus 32. */
@@ -52,9 +53,9 @@ struct px_h2_stream {
     int answer_status;         /* refuse with this status at end of headers */
     uint32_t unconsumed_bytes; /* request bytes delivered and not yet consumed */
 
-    char *q;                  /* owned: response body bytes queued */
+    char *q; /* owned: response body bytes queued */
     size_t q_off, q_len, q_cap;
-    nghttp2_nv *trailers;     /* owned, with the bytes they point to after them */
+    nghttp2_nv *trailers; /* owned, with the bytes they point to after them */
     size_t ntrailers;
 
     bool delivered;   /* on_request_head was called */
@@ -77,9 +78,10 @@ struct px_h2 {
     uint32_t continuations; /* CONTINUATION frames in the current header block */
     const uint8_t *pend;    /* borrowed from nghttp2: output not yet copied out */
     size_t pend_len;
-    int goaway_code; /* -1 until a GOAWAY is queued or sent */
-    const char *why; /* static: why the session ended itself */
-    bool failed;     /* mem_recv failed: read nothing more */
+    int goaway_code;     /* -1 until a GOAWAY is queued or sent */
+    int32_t goaway_last; /* last stream of our graceful GOAWAY, -1 before it */
+    const char *why;     /* static: why the session ended itself */
+    bool failed;         /* mem_recv failed: read nothing more */
 };
 
 /* Connection-specific fields: never sent in HTTP/2 (RFC 9113 §8.2.2). */
@@ -262,6 +264,13 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, voi
     if (frame->hd.type != NGHTTP2_HEADERS)
         return 0;
     if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+        /* Our GOAWAY may still be queued when later streams arrive: they were
+         * not processed, as it says, so the client may retry them elsewhere. */
+        if (s->goaway_last >= 0 && frame->hd.stream_id > s->goaway_last) {
+            nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
+                                      NGHTTP2_REFUSED_STREAM);
+            return 0;
+        }
         struct px_h2_stream *st = calloc(1, sizeof(*st));
         if (st == NULL)
             return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
@@ -284,8 +293,7 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, voi
  * bound the decoded size, the count, and keep a copy.
  */
 static int on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t *name,
-                     size_t nlen, const uint8_t *value, size_t vlen, uint8_t flags,
-                     void *user_data)
+                     size_t nlen, const uint8_t *value, size_t vlen, uint8_t flags, void *user_data)
 {
     struct px_h2 *s = user_data;
     struct px_h2_stream *st = stream_of(s, frame->hd.stream_id);
@@ -649,9 +657,8 @@ static nghttp2_nv *make_nv(int status, const struct px_h2_field *f, uint32_t n, 
         uint8_t *name = p;
         for (uint32_t j = 0; j < f[i].name_len; j++)
             name[j] = (uint8_t)(f[i].name[j] >= 'A' && f[i].name[j] <= 'Z' ? f[i].name[j] + 32
-                                                                             : f[i].name[j]);
-        if (listed((char *)name, f[i].name_len, connection_fields,
-                   PX_ARRAY_LEN(connection_fields)))
+                                                                           : f[i].name[j]);
+        if (listed((char *)name, f[i].name_len, connection_fields, PX_ARRAY_LEN(connection_fields)))
             continue;
         memcpy(p + f[i].name_len, f[i].value, f[i].value_len);
         if (!nghttp2_check_header_name(name, f[i].name_len) ||
@@ -812,6 +819,7 @@ struct px_h2 *px_h2_new(const struct px_h2_config *cfg, const struct px_h2_ops *
     s->ops = ops;
     s->data = data;
     s->goaway_code = -1;
+    s->goaway_last = -1;
     px_list_init(&s->streams);
     budget_init(&s->resets, cfg->resets_per_s);
     budget_init(&s->priority, cfg->priority_per_s);
@@ -931,6 +939,7 @@ int px_h2_goaway(struct px_h2 *s)
     int rv = nghttp2_submit_goaway(s->ng, NGHTTP2_FLAG_NONE, last, NGHTTP2_NO_ERROR, NULL, 0);
     if (rv != 0)
         return PX_ENOMEM;
+    s->goaway_last = last;
     if (s->goaway_code < 0)
         s->goaway_code = PX_H2_NO_ERROR;
     return 0;

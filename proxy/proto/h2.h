@@ -83,10 +83,10 @@ struct px_h2_config {
     uint32_t header_table_bytes;      /* HPACK dynamic tables, both directions */
     uint32_t max_continuations;       /* CONTINUATION frames per header block */
     /* Per-second budgets (token buckets, burst = one second's worth). */
-    uint32_t resets_per_s;       /* streams reset by the client or refused as malformed */
-    uint32_t priority_per_s;     /* PRIORITY frames */
-    uint32_t control_per_s;      /* SETTINGS and PING frames (non-ACK) */
-    uint32_t empty_data_per_s;   /* zero-length DATA without END_STREAM */
+    uint32_t resets_per_s;        /* streams reset by the client or refused as malformed */
+    uint32_t priority_per_s;      /* PRIORITY frames */
+    uint32_t control_per_s;       /* SETTINGS and PING frames (non-ACK) */
+    uint32_t empty_data_per_s;    /* zero-length DATA without END_STREAM */
     uint32_t small_updates_per_s; /* WINDOW_UPDATE frames raising a window by < 1 KiB */
 };
 

@@ -136,7 +136,7 @@ static int cli_on_data(nghttp2_session *ng, uint8_t flags, int32_t id, const uin
 
 /* A server session; with CLIENT, an nghttp2 client session that has queued its SETTINGS. */
 void peer_init(struct peer *p, const struct px_h2_config *cfg, bool client,
-                      const nghttp2_settings_entry *iv, size_t niv)
+               const nghttp2_settings_entry *iv, size_t niv)
 {
     memset(p, 0, sizeof(*p));
     if (cfg)
@@ -201,8 +201,8 @@ void pump(struct peer *p)
     TEST_FAIL_("%s", "pump did not settle");
 }
 
-static ssize_t body_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t cap,
-                         uint32_t *flags, nghttp2_data_source *src, void *ud)
+static ssize_t body_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t cap, uint32_t *flags,
+                         nghttp2_data_source *src, void *ud)
 {
     struct body *b = src->ptr;
     size_t n = b->len - b->off < cap ? b->len - b->off : cap;
@@ -242,8 +242,8 @@ size_t frame_hd(uint8_t *b, size_t len, uint8_t type, uint8_t flags, uint32_t id
 }
 
 /* Sends one frame with PAYLOAD straight to the server. */
-void raw_frame(struct peer *p, uint8_t type, uint8_t flags, uint32_t id,
-                      const void *payload, size_t len)
+void raw_frame(struct peer *p, uint8_t type, uint8_t flags, uint32_t id, const void *payload,
+               size_t len)
 {
     uint8_t *b = malloc(9 + len + 1);
     ASSERT_NOT_NULL(b);
@@ -283,4 +283,3 @@ const nghttp2_nv get_nv[4] = {
     NV(":authority", "example.com"),
     NV(":path", "/"),
 };
-

@@ -47,16 +47,19 @@ struct peer {
     struct px_h2_config cfg;
     struct owner o;
     struct wire w;
-    nghttp2_session *cli;      /* NULL in raw mode */
+    nghttp2_session *cli;       /* NULL in raw mode */
     nghttp2_hd_deflater *hpack; /* raw mode */
-    int status[MAX_IDS];       /* :status the client decoded */
+    int status[MAX_IDS];        /* :status the client decoded */
     size_t client_body[MAX_IDS];
     uint64_t now_ms;
     int feed_rc; /* first non-zero px_h2_feed() result */
     bool cli_dead;
 };
 
-#define NV(n, v) {(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, sizeof(v) - 1, 0}
+#define NV(n, v)                                                                                   \
+    {                                                                                              \
+        (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, sizeof(v) - 1, 0                            \
+    }
 
 /* Body a client request sends, read by its data provider. */
 struct body {
@@ -69,13 +72,13 @@ extern const nghttp2_nv get_nv[4];
 
 void wire_walk(struct wire *w, const char *out, size_t n);
 void peer_init(struct peer *p, const struct px_h2_config *cfg, bool client,
-                      const nghttp2_settings_entry *iv, size_t niv);
+               const nghttp2_settings_entry *iv, size_t niv);
 void peer_dispose(struct peer *p);
 void peer_feed(struct peer *p, const void *data, size_t len);
 void pump(struct peer *p);
 int32_t request(struct peer *p, const nghttp2_nv *nv, size_t n, struct body *body);
-void raw_frame(struct peer *p, uint8_t type, uint8_t flags, uint32_t id,
-                      const void *payload, size_t len);
+void raw_frame(struct peer *p, uint8_t type, uint8_t flags, uint32_t id, const void *payload,
+               size_t len);
 void raw_preface(struct peer *p);
 size_t raw_block(struct peer *p, const nghttp2_nv *nv, size_t n, uint8_t *out, size_t cap);
 void raw_headers(struct peer *p, uint32_t id, uint8_t flags, const nghttp2_nv *nv, size_t n);

@@ -119,4 +119,10 @@
     X(h2_response_refuses_bad_status_and_fields)                                                   \
     X(h2_owner_reset)                                                                              \
     X(h2_graceful_goaway)                                                                          \
-    X(h2_bad_preface)
+    X(h2_bad_preface)                                                                              \
+    X(h2_attack_rapid_reset)                                                                       \
+    X(h2_attack_malformed_request_flood)                                                           \
+    X(h2_attack_continuation_flood)                                                                \
+    X(h2_attack_frame_floods)                                                                      \
+    X(h2_attack_too_many_streams)                                                                  \
+    X(h2_attack_hpack_bomb)

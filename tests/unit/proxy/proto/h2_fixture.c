@@ -173,6 +173,7 @@ void peer_feed(struct peer *p, const void *data, size_t len)
 {
     if (p->feed_rc != 0)
         return;
+    p->fed_bytes += len;
     p->feed_rc = px_h2_feed(p->s, data, len, p->now_ms);
 }
 

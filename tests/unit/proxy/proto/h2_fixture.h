@@ -52,7 +52,8 @@ struct peer {
     int status[MAX_IDS];        /* :status the client decoded */
     size_t client_body[MAX_IDS];
     uint64_t now_ms;
-    int feed_rc; /* first non-zero px_h2_feed() result */
+    int feed_rc;      /* first non-zero px_h2_feed() result */
+    size_t fed_bytes; /* bytes the client sent */
     bool cli_dead;
 };
 

@@ -149,13 +149,15 @@ FUZZ_SECONDS ?= 60
 FUZZ_BUILD   ?= build-fuzz
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_CFLAGS  := -std=c11 -pthread -g -O1 $(FUZZ_SAN) $(CPPFLAGS)
-FUZZ_TARGETS := fuzz_request_head fuzz_response_head fuzz_config fuzz_proxyproto fuzz_zone
+FUZZ_TARGETS := fuzz_request_head fuzz_response_head fuzz_config fuzz_proxyproto fuzz_zone \
+                fuzz_h2_server
 FUZZ_LLHTTP  := $(addprefix $(FUZZ_BUILD)/vendor/,llhttp.o api.o http.o)
 FUZZ_SRC_fuzz_request_head  := proxy/proto/http1.c
 FUZZ_SRC_fuzz_response_head := proxy/proto/http1.c
 FUZZ_SRC_fuzz_config        := $(wildcard conf/*.c)
 FUZZ_SRC_fuzz_proxyproto    := proxy/proto/proxyproto.c
 FUZZ_SRC_fuzz_zone          := geo/zone.c geo/addr.c
+FUZZ_SRC_fuzz_h2_server     := proxy/proto/h2.c
 
 $(FUZZ_BUILD)/vendor/%.o: $(LLHTTP_DIR)/%.c
 	@mkdir -p $(dir $@)

@@ -610,7 +610,8 @@ static ssize_t on_data_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_
     struct px_h2_stream *st = source->ptr;
     size_t n = st->q_len < cap ? st->q_len : cap;
     (void)user_data;
-    memcpy(buf, st->q + st->q_off, n);
+    if (n > 0)
+        memcpy(buf, st->q + st->q_off, n);
     st->q_off += n;
     st->q_len -= n;
     if (st->q_len == 0)
@@ -711,7 +712,7 @@ int px_h2_submit_data(struct px_h2_stream *st, const char *buf, size_t len, bool
 {
     if (!st->providing || st->body_end)
         return PX_EPARSE;
-    if (st->q_off + st->q_len + len > st->q_cap) {
+    if (st->q_off > 0 && st->q_off + st->q_len + len > st->q_cap) {
         memmove(st->q, st->q + st->q_off, st->q_len);
         st->q_off = 0;
     }

@@ -58,8 +58,8 @@ TEST(h2_attack_rapid_reset)
 /* The same with requests the server refuses as malformed: they cost alike. */
 TEST(h2_attack_malformed_request_flood)
 {
-    const nghttp2_nv bad[] = {NV(":method", "GET"), NV(":scheme", "https"),
-                              NV(":authority", "a"), NV(":path", "/"), NV("connection", "x")};
+    const nghttp2_nv bad[] = {NV(":method", "GET"), NV(":scheme", "https"), NV(":authority", "a"),
+                              NV(":path", "/"), NV("connection", "x")};
     struct px_h2_config cfg;
     struct peer p;
     px_h2_config_init(&cfg);
@@ -92,8 +92,8 @@ TEST(h2_attack_continuation_flood)
         for (int i = 0; i < frames; i++) {
             bool last = i == frames - 1;
             size_t off = part * (size_t)(i + 1), n = last ? len - off : part;
-            raw_frame(&p, NGHTTP2_CONTINUATION, last ? NGHTTP2_FLAG_END_HEADERS : 0, 1,
-                      block + off, n);
+            raw_frame(&p, NGHTTP2_CONTINUATION, last ? NGHTTP2_FLAG_END_HEADERS : 0, 1, block + off,
+                      n);
         }
         pump(&p);
         if (extra == 0) {
@@ -153,8 +153,8 @@ TEST(h2_attack_frame_floods)
                                                         : cfg.small_updates_per_s;
         if (sent != (int)budget + 1 || p.w.goaway_code != PX_H2_ENHANCE_YOUR_CALM ||
             strcmp(px_h2_error_reason(p.s), f->what) != 0)
-            TEST_FAIL_("%s: %d frames sent, GOAWAY %d, reason %s", f->what, sent,
-                       p.w.goaway_code, px_h2_error_reason(p.s));
+            TEST_FAIL_("%s: %d frames sent, GOAWAY %d, reason %s", f->what, sent, p.w.goaway_code,
+                       px_h2_error_reason(p.s));
         ASSERT_EQ(p.w.goaways, 1);
         ASSERT_LE(p.o.heads, 1);
         ASSERT_EQ(p.o.body_bytes, 0);

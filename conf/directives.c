@@ -1070,6 +1070,8 @@ static const struct conf_directive listener_directives[] = {
      FIELD(struct conf_listener, proxy_protocol),
      .max = 1,
      .def = 0},
+    {.name = "h2", .parse = conf_parse_bool, FIELD(struct conf_listener, h2), .max = 1, .def = 1},
+    {.name = "h2c", .parse = conf_parse_bool, FIELD(struct conf_listener, h2c), .max = 1, .def = 0},
 };
 
 const struct conf_section conf__listener_section = TABLE(listener_directives);
@@ -1222,6 +1224,7 @@ static const struct conf_directive limit_directives[] = {
     LIMIT(max_keepalive_requests, conf_parse_uint, 0, 1000000000, 0),
     LIMIT(upstream_pool_size, conf_parse_uint, 0, 100000, 64),
     LIMIT(retries, conf_parse_uint, 0, 10, 2),
+    LIMIT(h2_max_concurrent_streams, conf_parse_uint, 1, 10000, 100),
 };
 
 static const struct conf_section limits_section = TABLE(limit_directives);

@@ -67,4 +67,5 @@
     X(conf_target_parse)                                                                           \
     X(conf_header_name_check)                                                                      \
     X(conf_pct_status_asn)                                                                         \
-    X(conf_addr_port_and_loopback)
+    X(conf_addr_port_and_loopback)                                                                 \
+    X(conf_h2_listener_keys_and_stream_limit)

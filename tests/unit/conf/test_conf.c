@@ -197,8 +197,9 @@ TEST(conf_listen_errors)
     e = load_err("listen:\nregions: {a: {backends: [1.1.1.1:1]}}\n");
     ASSERT_STR_EQ(e, "t.yaml:1:1: listen: at least one listen address is required");
     e = load_err("listen: {a: 1}\nregions: {a: {backends: [1.1.1.1:1]}}\n");
-    ASSERT_STR_EQ(e, "t.yaml:1:9: listen: missing required key 'addr'\n"
-                     "t.yaml:1:10: listen: unknown key 'a'; expected one of: addr, proxy_protocol");
+    ASSERT_STR_EQ(
+        e, "t.yaml:1:9: listen: missing required key 'addr'\n"
+           "t.yaml:1:10: listen: unknown key 'a'; expected one of: addr, proxy_protocol, h2, h2c");
 }
 
 TEST(conf_durations_in_file)
@@ -737,4 +738,24 @@ TEST(conf_docs_cover_directives)
     check_documented(doc, yaml, &conf__zone_section, "zones[].");
     free(doc);
     free(yaml);
+}
+
+/* HTTP/2 knobs (issue 14): ALPN h2 on by default, prior-knowledge h2c off. */
+TEST(conf_h2_listener_keys_and_stream_limit)
+{
+    struct conf *c = load_ok(MINIMAL);
+    ASSERT_EQ(c->listeners[0].h2, 1);
+    ASSERT_EQ(c->listeners[0].h2c, 0);
+    ASSERT_EQ(c->limits.h2_max_concurrent_streams, 100);
+    conf_free(c);
+    c = load_ok("listen: [{addr: 127.0.0.1:8080, h2: false, h2c: true}]\n"
+                "limits: {h2_max_concurrent_streams: 8}\n"
+                "regions: {cn: {backends: [127.0.0.1:9001]}}\n");
+    ASSERT_EQ(c->listeners[0].h2, 0);
+    ASSERT_EQ(c->listeners[0].h2c, 1);
+    ASSERT_EQ(c->limits.h2_max_concurrent_streams, 8);
+    conf_free(c);
+    ASSERT_STR_CONTAINS(load_err("listen: 127.0.0.1:8080\nlimits: {h2_max_concurrent_streams: 0}\n"
+                                 "regions: {cn: {backends: [127.0.0.1:9001]}}\n"),
+                        "h2_max_concurrent_streams");
 }

@@ -10,20 +10,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NV(n, v) {(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, sizeof(v) - 1, 0}
+#define NV(n, v)                                                                                   \
+    {                                                                                              \
+        (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, sizeof(v) - 1, 0                            \
+    }
 
 static const nghttp2_nv get_nv[] = {NV(":method", "GET"), NV(":scheme", "https"),
                                     NV(":authority", "example.com"), NV(":path", "/")};
-static const nghttp2_nv post_nv[] = {NV(":method", "POST"), NV(":scheme", "https"),
-                                     NV(":authority", "example.com"), NV(":path", "/up"),
-                                     NV("te", "trailers"), NV("content-length", "5")};
-static const nghttp2_nv cookie_nv[] = {NV(":method", "GET"), NV(":scheme", "http"),
+static const nghttp2_nv post_nv[] = {
+    NV(":method", "POST"), NV(":scheme", "https"), NV(":authority", "example.com"),
+    NV(":path", "/up"),    NV("te", "trailers"),   NV("content-length", "5")};
+static const nghttp2_nv cookie_nv[] = {NV(":method", "GET"),  NV(":scheme", "http"),
                                        NV(":path", "/c?x=1"), NV("host", "h.example"),
-                                       NV("cookie", "a=1"), NV("cookie", "b=2")};
+                                       NV("cookie", "a=1"),   NV("cookie", "b=2")};
 static const nghttp2_nv trailer_nv[] = {NV("x-sum", "1")};
 
-static ssize_t read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t cap,
-                         uint32_t *flags, nghttp2_data_source *src, void *ud)
+static ssize_t read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t cap, uint32_t *flags,
+                         nghttp2_data_source *src, void *ud)
 {
     (void)id;
     (void)src;

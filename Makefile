@@ -12,7 +12,7 @@
 
 BUILD     ?= build
 CC        ?= cc
-PKGS      := libuv libcares libmaxminddb yaml-0.1 openssl
+PKGS      := libuv libcares libmaxminddb yaml-0.1 openssl libnghttp2
 LLHTTP_DIR ?= /usr/share/llhttp
 LLHTTP_INC ?= /usr/share/include/llhttp
 SAN       ?=
@@ -247,7 +247,7 @@ FUZZ_BUILD   ?= build-fuzz
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_CFLAGS  := -std=c11 -pthread -g -O1 $(FUZZ_SAN) $(CPPFLAGS)
 FUZZ_TARGETS := fuzz_request_head fuzz_response_head fuzz_config fuzz_proxyproto fuzz_zone \
-                fuzz_tls_server fuzz_xff
+                fuzz_tls_server fuzz_xff fuzz_h2_server
 FUZZ_LLHTTP  := $(addprefix $(FUZZ_BUILD)/vendor/,llhttp.o api.o http.o)
 FUZZ_SRC_fuzz_request_head  := proxy/proto/http1.c
 FUZZ_SRC_fuzz_response_head := proxy/proto/http1.c
@@ -257,6 +257,7 @@ FUZZ_SRC_fuzz_xff           := proxy/proto/xff.c geo/addr.c $(wildcard conf/*.c)
 FUZZ_SRC_fuzz_zone          := geo/zone.c geo/addr.c
 FUZZ_SRC_fuzz_tls_server    := proxy/proto/tls.c proxy/state/tls_ctx.c proxy/base/px.c \
                                $(wildcard conf/*.c)
+FUZZ_SRC_fuzz_h2_server     := proxy/proto/h2.c
 
 $(FUZZ_BUILD)/vendor/%.o: $(LLHTTP_DIR)/%.c
 	@mkdir -p $(dir $@)

@@ -101,6 +101,8 @@ struct conf_tls_server {
 struct conf_listener {
     struct conf_addr addr;      /* numeric address to bind */
     unsigned proxy_protocol;    /* 1: read a PROXY v1/v2 header first (trusted peers only) */
+    unsigned h2;                /* 1: offer HTTP/2 by ALPN on TLS; default 1 */
+    unsigned h2c;               /* 1: HTTP/2 with prior knowledge on a plain listener; default 0 */
     struct conf_tls_server tls; /* enabled: terminate TLS */
     struct conf_pos pos;        /* of the entry */
 };
@@ -216,6 +218,8 @@ struct conf_limits {
     uint32_t upstream_pool_size;     /* idle upstream conns per backend per worker */
     uint32_t retries;                /* extra attempts on another backend */
     uint32_t max_tls_handshakes;     /* concurrent TLS handshakes per worker */
+    /* HTTP/2 streams per client connection (SETTINGS_MAX_CONCURRENT_STREAMS) */
+    uint32_t h2_max_concurrent_streams;
 };
 
 /* Geo database layouts (issue 3); same names as geo/'s presets. */

@@ -1454,6 +1454,8 @@ static const struct conf_directive listener_directives[] = {
      .parse = parse_listener_tls,
      .offset = offsetof(struct conf_listener, tls),
      .sub = &tls_server_section},
+    {.name = "h2", .parse = conf_parse_bool, FIELD(struct conf_listener, h2), .max = 1, .def = 1},
+    {.name = "h2c", .parse = conf_parse_bool, FIELD(struct conf_listener, h2c), .max = 1, .def = 0},
 };
 
 const struct conf_section conf__listener_section = TABLE(listener_directives);
@@ -1610,6 +1612,7 @@ static const struct conf_directive limit_directives[] = {
     LIMIT(upstream_pool_size, conf_parse_uint, 0, 100000, 64),
     LIMIT(retries, conf_parse_uint, 0, 10, 2),
     LIMIT(max_tls_handshakes, conf_parse_uint, 1, 1000000, 256),
+    LIMIT(h2_max_concurrent_streams, conf_parse_uint, 1, 10000, 100),
 };
 
 static const struct conf_section limits_section = TABLE(limit_directives);

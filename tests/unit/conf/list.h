@@ -71,4 +71,5 @@
     X(conf_pct_status_asn)                                                                         \
     X(conf_addr_port_and_loopback)                                                                 \
     X(conf_tls_forms_and_defaults)                                                                 \
-    X(conf_tls_errors)
+    X(conf_tls_errors)                                                                             \
+    X(conf_h2_listener_keys_and_stream_limit)

@@ -199,7 +199,8 @@ TEST(conf_listen_errors)
     e = load_err("listen: {a: 1}\nregions: {a: {backends: [1.1.1.1:1]}}\n");
     ASSERT_STR_EQ(
         e, "t.yaml:1:9: listen: missing required key 'addr'\n"
-           "t.yaml:1:10: listen: unknown key 'a'; expected one of: addr, proxy_protocol, tls");
+           "t.yaml:1:10: listen: unknown key 'a'; expected one of: addr, proxy_protocol, tls, h2, "
+           "h2c");
 }
 
 TEST(conf_durations_in_file)
@@ -844,4 +845,24 @@ TEST(conf_tls_errors)
                            "cert and key");
     ASSERT_STR_CONTAINS(e, "t.yaml:12:50: regions.a.backends[0].tls.sni: invalid name '-bad'");
     ASSERT(strstr(e, "backends[0].tls.cert") == NULL); /* the region's fault, reported once */
+}
+
+/* HTTP/2 knobs (issue 14): ALPN h2 on by default, prior-knowledge h2c off. */
+TEST(conf_h2_listener_keys_and_stream_limit)
+{
+    struct conf *c = load_ok(MINIMAL);
+    ASSERT_EQ(c->listeners[0].h2, 1);
+    ASSERT_EQ(c->listeners[0].h2c, 0);
+    ASSERT_EQ(c->limits.h2_max_concurrent_streams, 100);
+    conf_free(c);
+    c = load_ok("listen: [{addr: 127.0.0.1:8080, h2: false, h2c: true}]\n"
+                "limits: {h2_max_concurrent_streams: 8}\n"
+                "regions: {cn: {backends: [127.0.0.1:9001]}}\n");
+    ASSERT_EQ(c->listeners[0].h2, 0);
+    ASSERT_EQ(c->listeners[0].h2c, 1);
+    ASSERT_EQ(c->limits.h2_max_concurrent_streams, 8);
+    conf_free(c);
+    ASSERT_STR_CONTAINS(load_err("listen: 127.0.0.1:8080\nlimits: {h2_max_concurrent_streams: 0}\n"
+                                 "regions: {cn: {backends: [127.0.0.1:9001]}}\n"),
+                        "h2_max_concurrent_streams");
 }

@@ -139,4 +139,23 @@
     X(tls_client_verifies_the_backend)                                                             \
     X(notify_path_socket)                                                                          \
     X(notify_abstract_socket)                                                                      \
-    X(notify_unset_or_unusable)
+    X(notify_unset_or_unusable)                                                                    \
+    X(h2_request_head_and_response)                                                                \
+    X(h2_refusals_never_reach_the_owner)                                                           \
+    X(h2_uppercase_name_is_refused)                                                                \
+    X(h2_host_alone_becomes_authority)                                                             \
+    X(h2_request_body_and_content_length)                                                          \
+    X(h2_content_length_disagreeing_with_data)                                                     \
+    X(h2_request_trailers)                                                                         \
+    X(h2_flow_control_is_backpressure)                                                             \
+    X(h2_response_head_body_and_trailers)                                                          \
+    X(h2_response_refuses_bad_status_and_fields)                                                   \
+    X(h2_owner_reset)                                                                              \
+    X(h2_graceful_goaway)                                                                          \
+    X(h2_bad_preface)                                                                              \
+    X(h2_attack_rapid_reset)                                                                       \
+    X(h2_attack_malformed_request_flood)                                                           \
+    X(h2_attack_continuation_flood)                                                                \
+    X(h2_attack_frame_floods)                                                                      \
+    X(h2_attack_too_many_streams)                                                                  \
+    X(h2_attack_hpack_bomb)

@@ -10,6 +10,7 @@
 #include "proxy/data/client.h"
 #include "proxy/base/log.h"
 #include "proxy/base/px.h"
+#include "proxy/data/pool.h"
 #include "proxy/data/tunnel.h"
 #include "proxy/data/upstream.h"
 #include "proxy/data/worker.h"
@@ -24,11 +25,18 @@ static inline const struct conf *xconf(const struct px_exchange *x)
 }
 
 #define OUT_SLACK_BYTES 1024
+#define EXTRA_HEADERS_BYTES 512  /* explain and geo header lines we add */
+#define LOG_TARGET_MAX_BYTES 512 /* of a request target in the access log */
+
+/* A 503 for a zone with no allowed region left: the control thread decides
+ * routes every 50 ms, so a few seconds is when a retry may find one. */
+#define RETRY_AFTER "Retry-After: 5\r\n"
 
 static void pump_request(struct px_exchange *x);
 static void pump_response(struct px_exchange *x);
 static void connect_next(struct px_exchange *x);
-static void on_client_written(uv_write_t *req, int status);
+static void upstream_eof(struct px_exchange *x, int err);
+static const struct px_upstream_ops upstream_ops;
 
 /* Frees X's memory, which nothing references any more. */
 static void exchange_release(struct px_exchange *x)
@@ -93,7 +101,6 @@ struct px_exchange *px_exchange_new(struct px_client *c)
     x->start_ms = uv_now(&c->w->loop);
     x->keep_alive = true;
     x->region = -1;
-    x->cw.data = x;
     return x;
 }
 
@@ -104,10 +111,9 @@ static void detach_upstream(struct px_exchange *x, bool reusable)
         return;
     x->up = NULL;
     x->attached = false;
-    u->x = NULL;
     px_backend_inflight_add(u->w, u->b, -1);
     if (reusable)
-        px_upstream_release(u);
+        px_pool_release(u);
     else
         px_upstream_close(u);
 }
@@ -172,7 +178,8 @@ static void log_access(struct px_exchange *x)
         "client=%s zone=%s country=%s method=%s target=\"%.*s\" status=%d in=%llu out=%llu "
         "backend=%s region=%s why=%s ms=%llu%s%s",
         ip, xconf(x)->zones[x->zone].name, c->geo.country[0] ? c->geo.country : "-",
-        px_http_method_name(&x->req), (int)(x->req.target_len > 512 ? 512 : x->req.target_len),
+        px_http_method_name(&x->req),
+        (int)(x->req.target_len > LOG_TARGET_MAX_BYTES ? LOG_TARGET_MAX_BYTES : x->req.target_len),
         x->req.buf + x->req.target_off, x->status, (unsigned long long)x->bytes_in,
         (unsigned long long)x->bytes_out, x->backend ? x->backend->desc->addr.text : "-",
         x->region >= 0 ? xconf(x)->regions[x->region].name : "-", px_route_reason_name(x->why),
@@ -187,10 +194,8 @@ static void finish(struct px_exchange *x)
     struct px_upstream *u = x->up;
     bool keep = x->keep_alive && x->req_done;
 
-    detach_upstream(x, u && x->req_done && px_http_keep_alive(&u->resp) && !u->writing);
+    detach_upstream(x, u && x->req_done && px_http_keep_alive(&u->resp));
     log_access(x);
-    c->x = NULL;
-    px_exchange_free(x);
     px__client_exchange_done(c, keep);
 }
 
@@ -201,9 +206,12 @@ static void finish(struct px_exchange *x)
  */
 static void maybe_finish(struct px_exchange *x)
 {
-    if (x->resp_done && x->req_done && !x->cwriting && !(x->up && x->up->writing))
+    if (x->resp_done && x->req_done && !px_stream_writing(&x->c->s) &&
+        !(x->up && px_stream_writing(&x->up->s)))
         finish(x);
 }
+
+static int client_write(struct px_exchange *x, uv_buf_t *bufs, unsigned n);
 
 static void on_error_written(struct px_exchange *x)
 {
@@ -223,7 +231,7 @@ static void fail(struct px_exchange *x, int status, const char *reason)
 
     x->error = reason;
     detach_upstream(x, false);
-    if (x->resp_started || x->cwriting || c->state == PX_CLIENT_ERROR) {
+    if (x->resp_started || px_stream_writing(&c->s) || c->state == PX_CLIENT_ERROR) {
         if (x->resp_started)
             log_access(x);
         px_client_close(c, reason);
@@ -234,22 +242,18 @@ static void fail(struct px_exchange *x, int status, const char *reason)
     x->keep_alive = false;
     x->resp_started = true;
     c->state = PX_CLIENT_ERROR;
-    px__client_read(c, false);
-    char extra[512];
-    size_t n = explain_line(x, extra, sizeof(extra) - 20);
+    px_stream_read(&c->s, false);
+    char extra[EXTRA_HEADERS_BYTES];
+    size_t n = explain_line(x, extra, sizeof(extra) - sizeof(RETRY_AFTER));
     if (x->retry_after)
-        snprintf(extra + n, sizeof(extra) - n, "Retry-After: 5\r\n");
+        memcpy(extra + n, RETRY_AFTER, sizeof(RETRY_AFTER));
     else
         extra[n] = '\0';
     buf = uv_buf_init(x->out,
                       (unsigned)px_http_write_error(status, reason, extra, x->out, x->out_cap));
-    x->bytes_out += buf.len;
-    int rc = px_stream_write((uv_stream_t *)&c->tcp, &x->cw, &buf, 1, on_client_written);
-    if (rc == 0) {
-        x->cwriting = true;
-        px__client_timer(c, c->w->conf->timeouts.client_send_ms, "send");
+    int rc = client_write(x, &buf, 1);
+    if (rc == 0)
         return;
-    }
     if (rc < 0)
         x->error = "client write failed";
     on_error_written(x);
@@ -420,7 +424,7 @@ int px_exchange_start(struct px_exchange *x)
     const struct conf_geo_headers *gh = &xconf(x)->geo.headers;
     const char *const drop[] = {gh->country, gh->subdivision, gh->continent,
                                 gh->asn,     gh->zone,        gh->region};
-    char extra[512];
+    char extra[EXTRA_HEADERS_BYTES];
     struct px_req_ctx ctx = {
         .client_ip = ip,
         .upgrade = x->upgrade,
@@ -568,7 +572,7 @@ static void attach(struct px_exchange *x)
     u->resp.skip_body = x->is_head;
     u->nrequests++;
     x->req_sent_head = false;
-    px_upstream_read(u, true);
+    px_stream_read(&u->s, true);
     px_upstream_timer(u, x->c->w->conf->timeouts.upstream_response_ms);
     pump_request(x);
 }
@@ -606,12 +610,12 @@ static void connect_next(struct px_exchange *x)
         x->attempts++;
         if (i < 64)
             x->tried |= 1ull << i;
-        if ((x->up = px_upstream_from_pool(b, x)) != NULL) {
+        if ((x->up = px_pool_acquire(b, &upstream_ops, x)) != NULL) {
             px_backend_inflight_add(w, b, 1);
             attach(x);
             return;
         }
-        if ((x->up = px_upstream_connect(w, b, x, &err)) != NULL) {
+        if ((x->up = px_upstream_connect(w, b, &upstream_ops, x, &err)) != NULL) {
             px_backend_inflight_add(w, b, 1);
             return;
         }
@@ -630,15 +634,17 @@ static void reconnect_fresh(struct px_exchange *x)
 {
     int err;
     detach_upstream(x, false);
-    x->up = px_upstream_connect(x->c->w, x->backend, x, &err);
+    x->up = px_upstream_connect(x->c->w, x->backend, &upstream_ops, x, &err);
     if (x->up == NULL)
         fail(x, 502, "no backend reachable");
     else
         px_backend_inflight_add(x->c->w, x->backend, 1);
 }
 
-void px__exchange_upstream_ready(struct px_exchange *x, int status)
+static void on_upstream_connect(struct px_upstream *u, int status)
 {
+    struct px_exchange *x = u->data;
+
     if (status == 0) {
         backend_ok(x->backend);
         attach(x);
@@ -660,7 +666,7 @@ static void pump_request(struct px_exchange *x)
 {
     struct px_client *c = x->c;
 
-    while (x->up && x->attached && !x->up->writing && c->state == PX_CLIENT_BUSY) {
+    while (x->up && x->attached && !px_stream_writing(&x->up->s) && c->state == PX_CLIENT_BUSY) {
         uv_buf_t bufs[2];
         unsigned n = 0;
         size_t consumed = 0;
@@ -669,15 +675,15 @@ static void pump_request(struct px_exchange *x)
         if (!x->req_sent_head)
             bufs[n++] = uv_buf_init(x->out, x->req_head_len);
         if (!x->req_done) {
-            const char *data = c->in ? c->in->data + c->in_off : "";
-            ev = px_http_feed(&x->req, data, c->in ? c->in_len - c->in_off : 0, &consumed);
+            const char *data = c->s.in ? c->s.in->data + c->s.in_off : "";
+            ev = px_http_feed(&x->req, data, c->s.in ? c->s.in_len - c->s.in_off : 0, &consumed);
             if (ev < 0) {
                 fail(x, status_for(ev), px_strerror(ev));
                 return;
             }
             if (consumed)
                 bufs[n++] = uv_buf_init((char *)data, (unsigned)consumed);
-            c->in_off += (uint32_t)consumed;
+            c->s.in_off += (uint32_t)consumed;
             x->bytes_in += consumed;
             if (ev == PX_HTTP_DONE || ev == PX_HTTP_UPGRADE)
                 x->req_done = true;
@@ -686,13 +692,13 @@ static void pump_request(struct px_exchange *x)
             break;
         x->req_sent_head = true;
         x->req_body_sent |= consumed > 0;
-        int rc = px_upstream_write(x->up, bufs, n);
+        int rc = px_stream_write(&x->up->s, bufs, n);
         if (rc < 0) {
-            px__exchange_upstream_eof(x, rc);
+            upstream_eof(x, rc);
             return;
         }
         if (rc == 0) {
-            px__client_read(c, false);
+            px_stream_read(&c->s, false);
             return;
         }
     }
@@ -703,9 +709,9 @@ static void pump_request(struct px_exchange *x)
         }
         return;
     }
-    if (x->up && x->attached && !x->up->writing && (c->in == NULL || c->in_off == c->in_len)) {
-        px__client_read(c, true);
-        px__client_timer(c, c->w->conf->timeouts.client_body_ms, "body");
+    if (x->up && x->attached && !px_stream_writing(&x->up->s) && !px_stream_has_input(&c->s)) {
+        px_stream_read(&c->s, true);
+        px__client_timer(c, c->w->conf->timeouts.client_body_ms, PX_PHASE_BODY);
     }
 }
 
@@ -714,29 +720,19 @@ void px__exchange_client_data(struct px_exchange *x)
     pump_request(x);
 }
 
-void px__exchange_upstream_written(struct px_exchange *x, int status)
+static void on_upstream_written(struct px_upstream *u, int status)
 {
+    struct px_exchange *x = u->data;
     if (status < 0) {
-        px__exchange_upstream_eof(x, status);
-        return;
-    }
-    if (x->c->state == PX_CLIENT_TUNNEL) {
-        px__tunnel_upstream_written(x);
+        upstream_eof(x, status);
         return;
     }
     px_upstream_timer(x->up, x->c->w->conf->timeouts.upstream_response_ms);
     pump_request(x);
 }
 
-/* Writes BUFS to the client; returns 1 when done, 0 when queued, <0 error. */
-static int client_write(struct px_exchange *x, uv_buf_t *bufs, unsigned n);
-
-static void on_client_written(uv_write_t *req, int status)
+void px__exchange_client_written(struct px_exchange *x, int status)
 {
-    struct px_exchange *x = req->data;
-    x->cwriting = false;
-    if (status == UV_ECANCELED || x->c->state == PX_CLIENT_CLOSING)
-        return;
     px__client_timer_stop(x->c);
     if (status < 0) {
         x->error = "client write failed";
@@ -747,22 +743,23 @@ static void on_client_written(uv_write_t *req, int status)
         on_error_written(x);
         return;
     }
-    if (x->c->state == PX_CLIENT_TUNNEL) {
-        px__tunnel_client_written(x);
-        return;
-    }
     pump_response(x);
 }
 
-static int client_write(struct px_exchange *x, uv_buf_t *bufs, unsigned n)
+int px__exchange_client_write(struct px_exchange *x, uv_buf_t *bufs, unsigned n)
 {
     for (unsigned i = 0; i < n; i++)
         x->bytes_out += bufs[i].len;
-    int rc = px_stream_write((uv_stream_t *)&x->c->tcp, &x->cw, bufs, n, on_client_written);
-    if (rc == 0) {
-        x->cwriting = true;
-        px__client_timer(x->c, x->c->w->conf->timeouts.client_send_ms, "send");
-    }
+    return px_stream_write(&x->c->s, bufs, n);
+}
+
+/* Writes BUFS to the client; a queued write arms the client_send deadline.
+ * Returns 1 when done, 0 when queued, < 0 on error. */
+static int client_write(struct px_exchange *x, uv_buf_t *bufs, unsigned n)
+{
+    int rc = px__exchange_client_write(x, bufs, n);
+    if (rc == 0)
+        px__client_timer(x->c, x->c->w->conf->timeouts.client_send_ms, PX_PHASE_SEND);
     return rc;
 }
 
@@ -788,7 +785,7 @@ static int response_head(struct px_exchange *x)
             x->keep_alive = false;
     }
     bool interim = status < 200 && status != 101;
-    char extra[512];
+    char extra[EXTRA_HEADERS_BYTES];
     struct px_resp_ctx ctx = {
         .keep_alive = x->keep_alive || interim,
         .client_1_0 = client_1_0 && !interim,
@@ -834,9 +831,9 @@ static void pump_response(struct px_exchange *x)
 {
     struct px_upstream *u;
 
-    while ((u = x->up) != NULL && !x->cwriting && !x->resp_done) {
-        bool have_bytes = u->in && u->in_off < u->in_len;
-        const char *data = have_bytes ? u->in->data + u->in_off : "";
+    while ((u = x->up) != NULL && !px_stream_writing(&x->c->s) && !x->resp_done) {
+        bool have_bytes = px_stream_has_input(&u->s);
+        const char *data = have_bytes ? u->s.in->data + u->s.in_off : "";
         size_t consumed = 0;
         int ev = PX_HTTP_MORE;
         uv_buf_t bufs[PX_HTTP_MAX_SPANS + 1];
@@ -847,12 +844,13 @@ static void pump_response(struct px_exchange *x)
         if (!have_bytes && x->resp_head_len == 0 && !px_http_paused(&u->resp))
             break;
         if (have_bytes || px_http_paused(&u->resp))
-            ev = px_http_feed(&u->resp, data, have_bytes ? u->in_len - u->in_off : 0, &consumed);
+            ev =
+                px_http_feed(&u->resp, data, have_bytes ? u->s.in_len - u->s.in_off : 0, &consumed);
         if (ev < 0) {
             fail(x, 502, "invalid response from upstream");
             return;
         }
-        u->in_off += (uint32_t)consumed;
+        u->s.in_off += (uint32_t)consumed;
         if (ev == PX_HTTP_HEAD) {
             int rc = response_head(x);
             if (rc < 0) {
@@ -896,29 +894,20 @@ static void pump_response(struct px_exchange *x)
             return;
         }
         if (rc == 0) {
-            px_upstream_read(u, false);
+            px_stream_read(&u->s, false);
             px_upstream_timer_stop(u);
             return;
         }
     }
-    if (x->cwriting || x->up == NULL)
+    if (px_stream_writing(&x->c->s) || x->up == NULL)
         return;
     if (x->resp_done) {
         px_upstream_timer_stop(x->up);
         maybe_finish(x);
         return;
     }
-    px_upstream_read(x->up, true);
+    px_stream_read(&x->up->s, true);
     px_upstream_timer(x->up, x->c->w->conf->timeouts.upstream_response_ms);
-}
-
-void px__exchange_upstream_data(struct px_exchange *x)
-{
-    if (x->c->state == PX_CLIENT_TUNNEL) {
-        px__tunnel_upstream_data(x);
-        return;
-    }
-    pump_response(x);
 }
 
 /* A reused connection may have been closed by the backend while idle; the
@@ -930,7 +919,8 @@ static bool can_resend(const struct px_exchange *x)
            !px_http_has_body(&x->req);
 }
 
-void px__exchange_upstream_eof(struct px_exchange *x, int err)
+/* The upstream ended (ERR: UV_EOF, a libuv error or PX_ENOMEM) or a write to it failed. */
+static void upstream_eof(struct px_exchange *x, int err)
 {
     struct px_upstream *u = x->up;
 
@@ -946,10 +936,6 @@ void px__exchange_upstream_eof(struct px_exchange *x, int err)
         return;
     }
 
-    if (x->c->state == PX_CLIENT_TUNNEL) {
-        px_client_close(x->c, "tunnel closed by upstream");
-        return;
-    }
     if (err == UV_EOF && px_http_started(&u->resp) && px_http_finish(&u->resp) == PX_HTTP_DONE) {
         /* Close-delimited body: EOF is its end. Flush what is parsed. */
         x->resp_done = true;
@@ -987,24 +973,36 @@ void px__exchange_upstream_eof(struct px_exchange *x, int err)
     px_client_close(x->c, x->error);
 }
 
-void px__exchange_upstream_timeout(struct px_exchange *x)
+static void on_upstream_read(struct px_upstream *u, int err)
 {
-    if (x->up->state == PX_UP_CONNECTING) {
-        px__exchange_upstream_ready(x, UV_ETIMEDOUT);
-        return;
-    }
-    if (x->c->state == PX_CLIENT_TUNNEL) {
-        px_client_close(x->c, "tunnel idle");
+    if (err < 0)
+        upstream_eof(u->data, err);
+    else
+        pump_response(u->data);
+}
+
+static void on_upstream_timeout(struct px_upstream *u)
+{
+    struct px_exchange *x = u->data;
+    if (u->state == PX_UP_CONNECTING) {
+        on_upstream_connect(u, UV_ETIMEDOUT);
         return;
     }
     signal_backend(x, PX_OUTCOME_TIMEOUT);
     fail(x, 504, "upstream timed out");
 }
 
-void px__exchange_client_timeout(struct px_exchange *x, const char *phase)
+static const struct px_upstream_ops upstream_ops = {
+    .on_connect = on_upstream_connect,
+    .on_read = on_upstream_read,
+    .on_written = on_upstream_written,
+    .on_timeout = on_upstream_timeout,
+};
+
+void px__exchange_client_timeout(struct px_exchange *x, enum px_client_phase phase)
 {
-    if (strcmp(phase, "body") == 0)
+    if (phase == PX_PHASE_BODY)
         fail(x, 408, "client body timeout");
     else
-        px_client_close(x->c, phase);
+        px_client_close(x->c, px_client_phase_names[phase]);
 }

@@ -1,13 +1,14 @@
 /*
  * exchange: one request and its response, relayed between a client and an
- * upstream. Owns the request parser and head, the serialized heads, the
- * client-side write request, and the upstream while attached. Chooses the
+ * upstream. Owns the request parser and head, the serialized heads and the
+ * upstream while attached. Chooses the
  * backend, connects or reuses a pooled connection, retries when safe, streams
  * both bodies with backpressure, and writes the access-log line.
  */
 #ifndef PX_EXCHANGE_H
 #define PX_EXCHANGE_H
 
+#include "proxy/data/client.h"
 #include "proxy/proto/http1.h"
 #include "proxy/state/routes.h"
 
@@ -28,7 +29,6 @@ struct px_exchange {
     struct px_backend *backend;     /* borrowed from view: last backend tried */
     struct px_wview *view;          /* held: the fleet, config and routes it started with */
     struct px_http req;             /* request parser and head */
-    uv_write_t cw;                  /* client write in flight */
     char *out;                      /* owned: request head then response head */
     uint32_t out_cap;
     uint32_t req_head_len;                 /* serialized request head in out[0..] */
@@ -43,7 +43,6 @@ struct px_exchange {
     uint64_t sent_ms;             /* loop time the request went to the current upstream */
     const char *error;            /* why it failed, for the log; static */
     unsigned attempts;
-    bool cwriting;      /* cw in flight */
     bool attached;      /* up is connected and carries this request */
     bool req_sent_head; /* request head written to the current upstream */
     bool req_body_sent; /* request body bytes have gone upstream */
@@ -84,18 +83,17 @@ void px__exchange_client_data(struct px_exchange *x);
 /* The client closed or failed (ERR) while the exchange was in flight. */
 void px__exchange_client_gone(struct px_exchange *x);
 
-/* The client write (cw) finished with STATUS. */
+/* The client write queued by the exchange finished with STATUS. */
 void px__exchange_client_written(struct px_exchange *x, int status);
 
-/* Upstream events, from upstream.c. */
-void px__exchange_upstream_ready(struct px_exchange *x, int status);
-void px__exchange_upstream_data(struct px_exchange *x);
-void px__exchange_upstream_eof(struct px_exchange *x, int err);
-void px__exchange_upstream_written(struct px_exchange *x, int status);
-void px__exchange_upstream_timeout(struct px_exchange *x);
+/*
+ * Writes BUFS to X's client and counts them in bytes_out; for the exchange
+ * and the tunnel it hands over to. Returns as px_stream_write().
+ */
+int px__exchange_client_write(struct px_exchange *x, uv_buf_t *bufs, unsigned n);
 
-/* The client timer fired in PHASE ("body", "send") during the exchange. */
-void px__exchange_client_timeout(struct px_exchange *x, const char *phase);
+/* The client timer fired in PHASE during the exchange or its tunnel. */
+void px__exchange_client_timeout(struct px_exchange *x, enum px_client_phase phase);
 
 /* Answers the client with the status for ERR (a px_err) and closes. */
 void px_exchange_reject(struct px_exchange *x, int err);

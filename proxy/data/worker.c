@@ -7,7 +7,7 @@
 #include "proxy/data/client.h"
 #include "proxy/data/exchange.h"
 #include "proxy/base/px.h"
-#include "proxy/data/upstream.h"
+#include "proxy/data/pool.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -124,7 +124,7 @@ static struct px_wview *view_new(struct px_worker *w, struct px_routes *rt)
     v->routes = rt;
     for (size_t j = 0; j < nold; j++)
         if (old[j]->retired)
-            px_upstream_pool_drain(old[j]);
+            px_pool_drain(old[j]);
     free(old);
     return v;
 fail:
@@ -230,7 +230,7 @@ static void on_worker_handle_closed(uv_handle_t *h)
 static void drain_pools(struct px_worker *w)
 {
     for (size_t i = 0; w->view && i < w->view->routes->nbackends; i++)
-        px_upstream_pool_drain(w->view->bk[i]);
+        px_pool_drain(w->view->bk[i]);
 }
 
 static void worker_finish(struct px_worker *w)
@@ -279,7 +279,7 @@ void px__worker_count_exchange(struct px_worker *w, struct px_client *c,
         px_stats_add(&w->port.stats.retries, x->attempts - 1);
     /* Once per connection, after its first request was classified: by then
      * the handshake and a request/response have given the kernel samples. */
-    if (c->nrequests == 1 && uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) {
+    if (c->nrequests == 1 && uv_fileno((uv_handle_t *)&c->s.tcp, &fd) == 0) {
         int64_t us = px_stats_tcp_rtt_us(fd);
         if (us > 0)
             px_stats_client_rtt(&w->port.stats, f->zone_slot[x->zone], (uint64_t)us);

@@ -32,6 +32,10 @@ const char *px_strerror(int err)
         return "method not supported";
     case PX_ESHUTDOWN:
         return "shutting down";
+    case PX_EBUDGET:
+        return "retry budget exhausted";
+    case PX_ENOROUTES:
+        return "no routing table";
     default:
         return err < 0 && err > -1000 ? uv_strerror(err) : "unknown error";
     }

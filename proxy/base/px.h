@@ -40,6 +40,8 @@ enum px_err {
     PX_EVERSION = -1007,    /* HTTP version we do not speak */
     PX_EMETHOD = -1008,     /* method we do not proxy (CONNECT) */
     PX_ESHUTDOWN = -1009,   /* process is draining */
+    PX_EBUDGET = -1010,     /* a retry would overspend the retry budget */
+    PX_ENOROUTES = -1011,   /* the worker has no routing table */
 };
 
 /* Returns a static description of a px_err or libuv error code. */

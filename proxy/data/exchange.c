@@ -21,7 +21,7 @@
 /* The config this exchange started under: its zone and region indexes are this one's. */
 static inline const struct conf *xconf(const struct px_exchange *x)
 {
-    return px_fleet_conf(x->view->routes->fleet);
+    return x->conf;
 }
 
 #define OUT_SLACK_BYTES 1024
@@ -51,9 +51,9 @@ static void exchange_release(struct px_exchange *x)
  * when its limits still match the config; else NULL. Saves four allocations
  * (about 40 KiB) per request.
  */
-static struct px_exchange *spare_exchange(struct px_worker *w, uint32_t out_cap)
+static struct px_exchange *spare_exchange(struct px_worker *w, const struct conf_limits *lim,
+                                          uint32_t out_cap)
 {
-    const struct conf_limits *lim = &w->conf->limits;
     struct px_exchange *x = w->spare;
     struct px_exchange keep;
 
@@ -77,31 +77,38 @@ static struct px_exchange *spare_exchange(struct px_worker *w, uint32_t out_cap)
 
 struct px_exchange *px_exchange_new(struct px_client *c)
 {
-    const struct conf *cf = c->w->conf;
+    struct px_wview *v = px_worker_view_hold(c->w);
+    /* Without a routing table the request is refused (px_exchange_start);
+     * it still needs limits to be parsed and answered: the worker's. */
+    const struct conf *cf = v ? px_fleet_conf(v->routes->fleet) : c->w->conf;
     /* Request head, then response head after it: a request head may still
      * be in a queued write when an early response arrives. */
     uint32_t out_cap = 2 * (cf->limits.max_header_bytes + OUT_SLACK_BYTES);
-    struct px_exchange *x = spare_exchange(c->w, out_cap);
+    struct px_exchange *x = spare_exchange(c->w, &cf->limits, out_cap);
 
     if (x == NULL) {
         if ((x = calloc(1, sizeof(*x))) == NULL)
-            return NULL;
+            goto fail;
         x->out_cap = out_cap;
         x->out = malloc(x->out_cap);
         if (x->out == NULL || px_http_init(&x->req, PX_HTTP_REQUEST, x, cf->limits.max_header_bytes,
                                            cf->limits.max_headers) != 0) {
             free(x->out);
             free(x);
-            return NULL;
+            goto fail;
         }
     }
     x->req.max_body = cf->limits.max_body_bytes;
-    x->view = px_worker_view_hold(c->w);
+    x->view = v;
+    x->conf = cf;
     x->c = c;
     x->start_ms = uv_now(&c->w->loop);
     x->keep_alive = true;
-    x->region = -1;
+    x->pick.region = -1;
     return x;
+fail:
+    px_worker_view_release(v);
+    return NULL;
 }
 
 static void detach_upstream(struct px_exchange *x, bool reusable)
@@ -111,7 +118,7 @@ static void detach_upstream(struct px_exchange *x, bool reusable)
         return;
     x->up = NULL;
     x->attached = false;
-    px_backend_inflight_add(u->w, u->b, -1);
+    px_backend_inflight_add(u->b, u->w->id, -1);
     if (reusable)
         px_pool_release(u);
     else
@@ -124,7 +131,7 @@ void px_exchange_free(struct px_exchange *x)
         return;
     struct px_worker *w = x->c->w;
     detach_upstream(x, false);
-    px_worker_view_release(w, x->view);
+    px_worker_view_release(x->view);
     x->view = NULL;
     if (w->nspare < PX_SPARE_EXCHANGES && !w->draining) {
         x->next_spare = w->spare;
@@ -158,8 +165,10 @@ static size_t explain_line(const struct px_exchange *x, char *buf, size_t cap)
     if (!x->explain)
         return 0;
     n = snprintf(buf, cap, "%s: zone=%s; region=%s; backend=%s; why=%s\r\n", cf->explain_header,
-                 cf->zones[x->zone].name, x->region >= 0 ? cf->regions[x->region].name : "-",
-                 x->backend ? x->backend->desc->addr.text : "-", px_route_reason_name(x->why));
+                 cf->zones[x->zone].name,
+                 x->pick.region >= 0 ? cf->regions[x->pick.region].name : "-",
+                 x->pick.backend ? x->pick.backend->desc->addr.text : "-",
+                 px_route_reason_name(x->pick.why));
     return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
 }
 
@@ -181,10 +190,10 @@ static void log_access(struct px_exchange *x)
         px_http_method_name(&x->req),
         (int)(x->req.target_len > LOG_TARGET_MAX_BYTES ? LOG_TARGET_MAX_BYTES : x->req.target_len),
         x->req.buf + x->req.target_off, x->status, (unsigned long long)x->bytes_in,
-        (unsigned long long)x->bytes_out, x->backend ? x->backend->desc->addr.text : "-",
-        x->region >= 0 ? xconf(x)->regions[x->region].name : "-", px_route_reason_name(x->why),
-        (unsigned long long)(uv_now(&w->loop) - x->start_ms), x->error ? " error=" : "",
-        x->error ? x->error : "");
+        (unsigned long long)x->bytes_out, x->pick.backend ? x->pick.backend->desc->addr.text : "-",
+        x->pick.region >= 0 ? xconf(x)->regions[x->pick.region].name : "-",
+        px_route_reason_name(x->pick.why), (unsigned long long)(uv_now(&w->loop) - x->start_ms),
+        x->error ? " error=" : "", x->error ? x->error : "");
 }
 
 /* The exchange is over: hand the upstream back, log, free, let the client go on. */
@@ -391,7 +400,7 @@ static size_t geo_headers(const struct px_exchange *x, const struct conf *cf, ch
 int px_exchange_start(struct px_exchange *x)
 {
     struct px_client *c = x->c;
-    const struct conf *cf = c->w->conf;
+    const struct conf *cf = xconf(x);
     struct px_http *h = &x->req;
     char ip[64];
     int rc;
@@ -445,135 +454,17 @@ refuse:
     return rc;
 }
 
-static bool tried(const struct px_exchange *x, size_t i)
-{
-    return i < 64 && (x->tried & (1ull << i));
-}
-
-/*
- * Power of two choices among region R's backends that the control thread
- * says are usable, this exchange has not tried, and this worker has not
- * just failed to reach. Picks through the exchange's own view, whose
- * indexes are those of the config the zone and region came from. Returns
- * the backend's index in the view, or -1 when none is left.
- */
-static int pick_in_region(struct px_exchange *x, size_t r, bool panic)
-{
-    struct px_worker *w = x->c->w;
-    const struct px_wview *v = x->view;
-    const struct px_routes *rt = v->routes;
-    size_t first = rt->fleet->region_first[r], n = rt->fleet->region_first[r + 1] - first;
-    uint64_t now = uv_now(&w->loop);
-
-    for (size_t i = 0; i < n; i++) {
-        const struct px_backend *b = v->bk[first + i];
-        const struct px_routes_backend *rb = &rt->backends[first + i];
-        w->peers[i] = (struct px_balancer_peer){
-            .load_ms = rb->load_ms,
-            .inflight = px_backend_inflight(w, b),
-            .weight = rb->weight,
-            .up_since_ms = rb->up_since_ms,
-            .usable = (rb->usable || panic) && !b->retired && !tried(x, first + i) &&
-                      b->retry_at_ms <= now,
-        };
-    }
-    int i = px_balancer_pick(w->peers, n, xconf(x)->routing.slow_start_ms, now, &w->rng);
-    return i < 0 ? -1 : (int)(first + (size_t)i);
-}
-
-/*
- * The implicit default zone (a config without zones) has no residency to
- * protect: when health checks say nothing is up it still tries every
- * backend (Envoy's panic routing), so a probe misconfiguration degrades to
- * plain proxying instead of rejecting every request.
- */
-static bool panic_zone(const struct px_exchange *x)
-{
-    return xconf(x)->zones[x->zone].implicit;
-}
-
-/*
- * The backend for the next attempt: first the region the zone's route
- * picks; on a retry another backend of the same region, else the next
- * region in the zone's failover order (healthy allowed regions by score,
- * then fallback ones), so a retry never breaks residency.
- */
-static int pick_backend(struct px_exchange *x)
-{
-    struct px_worker *w = x->c->w;
-    const struct px_routes *rt = x->view->routes;
-    const struct px_routes_zone *rz = &rt->zones[x->zone];
-    int i;
-
-    if (x->attempts == 0) {
-        x->region = px_routes_pick(rt, x->zone, &w->rng);
-        x->why = rz->reason;
-        if (x->region < 0 && !panic_zone(x))
-            return -1;
-    }
-    if (x->region >= 0 && (i = pick_in_region(x, (size_t)x->region, false)) >= 0)
-        return i;
-    for (unsigned k = 0; k < rz->norder; k++) {
-        if ((int)rz->order[k] == x->region)
-            continue;
-        if ((i = pick_in_region(x, rz->order[k], false)) >= 0) {
-            x->region = rz->order[k];
-            return i;
-        }
-    }
-    if (panic_zone(x)) {
-        const struct conf_route *route = &xconf(x)->zones[x->zone].route;
-        for (size_t k = 0; k < route->nregions; k++) {
-            if ((i = pick_in_region(x, route->regions[k], true)) >= 0) {
-                x->region = (int)route->regions[k];
-                return i;
-            }
-        }
-    }
-    return -1;
-}
-
-#define CONNECT_BACKOFF_MS 500
-
-/*
- * A connect failure keeps this worker off the backend for a moment, until
- * the control thread (which owns health, ejection and their backoff, and
- * logs the transitions) has taken the signal in: its tick is far shorter.
- */
-static void backend_failed(struct px_backend *b, uint64_t now)
-{
-    if (b->fails++ == 0)
-        px_log(PX_LOG_DEBUG, NULL, "event=connect_backoff backend=%s region=%s ms=%d",
-               b->desc->addr.text, b->desc->region, CONNECT_BACKOFF_MS);
-    b->retry_at_ms = now + CONNECT_BACKOFF_MS;
-}
-
-static void backend_ok(struct px_backend *b)
-{
-    b->fails = 0;
-    b->retry_at_ms = 0;
-}
-
 /* The upstream is ready for the request: send it and listen for the answer. */
-/* Reports a passive health signal about the current backend. */
-static void signal_backend(struct px_exchange *x, enum px_outcome outcome)
-{
-    struct px_worker *w = x->c->w;
-    if (x->backend)
-        px_signals_put(&w->port.signals, x->backend->desc->id, outcome,
-                       (double)(uv_now(&w->loop) - x->sent_ms));
-}
-
 static void attach(struct px_exchange *x)
 {
     struct px_upstream *u = x->up;
     x->attached = true;
-    x->sent_ms = uv_now(&x->c->w->loop);
+    x->pick.sent_ms = uv_now(&x->c->w->loop);
     u->resp.skip_body = x->is_head;
     u->nrequests++;
     x->req_sent_head = false;
     px_stream_read(&u->s, true);
-    px_upstream_timer(u, x->c->w->conf->timeouts.upstream_response_ms);
+    px_upstream_timer(u, xconf(x)->timeouts.upstream_response_ms);
     pump_request(x);
 }
 
@@ -588,57 +479,27 @@ static void reject(struct px_exchange *x)
     fail(x, 503, reason);
 }
 
+/* Gets the next attempt a connection, or answers when none is left. */
 static void connect_next(struct px_exchange *x)
 {
-    struct px_worker *w = x->c->w;
-    uint64_t now = uv_now(&w->loop);
-    struct px_backend *b;
-    int err;
+    const struct conf *cf = xconf(x);
+    int rc = px_backend_connect(x->c->w, x->view, x->zone, &x->pick, &upstream_ops, x, &x->up);
 
-    if (x->attempts == 0)
-        px_retry_budget_request(&w->retry_budget, now);
-    while (x->attempts <= w->conf->limits.retries) {
-        if (x->attempts > 0 &&
-            !px_retry_budget_try(&w->retry_budget, now, w->conf->routing.retry_budget_pct)) {
-            fail(x, 502, "retry budget exhausted");
-            return;
-        }
-        int i = pick_backend(x);
-        if (i < 0)
-            break;
-        b = x->backend = x->view->bk[i];
-        x->attempts++;
-        if (i < 64)
-            x->tried |= 1ull << i;
-        if ((x->up = px_pool_acquire(b, &upstream_ops, x)) != NULL) {
-            px_backend_inflight_add(w, b, 1);
-            attach(x);
-            return;
-        }
-        if ((x->up = px_upstream_connect(w, b, &upstream_ops, x, &err)) != NULL) {
-            px_backend_inflight_add(w, b, 1);
-            return;
-        }
-        backend_failed(b, now);
-    }
-    /* A zone with `reject` that ran out of allowed regions gets the
-     * designed answer even before the probes notice: 503 naming the zone. */
-    if (!panic_zone(x) && xconf(x)->zones[x->zone].route.reject)
-        reject(x);
-    else
-        fail(x, 502, "no backend reachable");
+    if (rc == 1)
+        attach(x);
+    else if (rc == PX_ENOBACKEND && !px_backend_panic_zone(cf, x->zone) &&
+             cf->zones[x->zone].route.reject)
+        reject(x); /* the designed answer, even before the probes notice */
+    else if (rc < 0)
+        fail(x, 502, px_strerror(rc));
 }
 
 /* Opens a fresh connection to the same backend after a pooled one died. */
 static void reconnect_fresh(struct px_exchange *x)
 {
-    int err;
     detach_upstream(x, false);
-    x->up = px_upstream_connect(x->c->w, x->backend, &upstream_ops, x, &err);
-    if (x->up == NULL)
-        fail(x, 502, "no backend reachable");
-    else
-        px_backend_inflight_add(x->c->w, x->backend, 1);
+    if (px_backend_reconnect(x->c->w, &x->pick, &upstream_ops, x, &x->up) != 0)
+        fail(x, 502, px_strerror(PX_ENOBACKEND));
 }
 
 static void on_upstream_connect(struct px_upstream *u, int status)
@@ -646,14 +507,14 @@ static void on_upstream_connect(struct px_upstream *u, int status)
     struct px_exchange *x = u->data;
 
     if (status == 0) {
-        backend_ok(x->backend);
+        px_backend_connected(x->pick.backend);
         attach(x);
         return;
     }
     px_log(PX_LOG_DEBUG, &x->c->peer.sa, "event=connect_failed backend=%s err=%s",
-           x->backend->desc->addr.text, px_strerror(status));
-    signal_backend(x, PX_OUTCOME_CONNECT_FAIL);
-    backend_failed(x->backend, uv_now(&x->c->w->loop));
+           x->pick.backend->desc->addr.text, px_strerror(status));
+    px_backend_signal(x->c->w, &x->pick, PX_OUTCOME_CONNECT_FAIL);
+    px_backend_connect_failed(x->c->w, x->pick.backend);
     detach_upstream(x, false);
     connect_next(x);
 }
@@ -711,7 +572,7 @@ static void pump_request(struct px_exchange *x)
     }
     if (x->up && x->attached && !px_stream_writing(&x->up->s) && !px_stream_has_input(&c->s)) {
         px_stream_read(&c->s, true);
-        px__client_timer(c, c->w->conf->timeouts.client_body_ms, PX_PHASE_BODY);
+        px__client_timer(c, xconf(x)->timeouts.client_body_ms, PX_PHASE_BODY);
     }
 }
 
@@ -727,7 +588,7 @@ static void on_upstream_written(struct px_upstream *u, int status)
         upstream_eof(x, status);
         return;
     }
-    px_upstream_timer(x->up, x->c->w->conf->timeouts.upstream_response_ms);
+    px_upstream_timer(x->up, xconf(x)->timeouts.upstream_response_ms);
     pump_request(x);
 }
 
@@ -759,7 +620,7 @@ static int client_write(struct px_exchange *x, uv_buf_t *bufs, unsigned n)
 {
     int rc = px__exchange_client_write(x, bufs, n);
     if (rc == 0)
-        px__client_timer(x->c, x->c->w->conf->timeouts.client_send_ms, PX_PHASE_SEND);
+        px__client_timer(x->c, xconf(x)->timeouts.client_send_ms, PX_PHASE_SEND);
     return rc;
 }
 
@@ -861,7 +722,8 @@ static void pump_response(struct px_exchange *x)
             }
             int status = px_http_status(&u->resp);
             if (status >= 200)
-                signal_backend(x, status >= 500 ? PX_OUTCOME_HTTP_5XX : PX_OUTCOME_OK);
+                px_backend_signal(x->c->w, &x->pick,
+                                  status >= 500 ? PX_OUTCOME_HTTP_5XX : PX_OUTCOME_OK);
             if (status < 200 && px_http_minor(&x->req) == 0)
                 x->resp_head_len = 0; /* HTTP/1.0 clients get no interim responses */
             if (status == 101) {
@@ -907,7 +769,7 @@ static void pump_response(struct px_exchange *x)
         return;
     }
     px_stream_read(&x->up->s, true);
-    px_upstream_timer(x->up, x->c->w->conf->timeouts.upstream_response_ms);
+    px_upstream_timer(x->up, xconf(x)->timeouts.upstream_response_ms);
 }
 
 /* A reused connection may have been closed by the backend while idle; the
@@ -945,7 +807,7 @@ static void upstream_eof(struct px_exchange *x, int err)
     if (can_resend(x) && u->nrequests > 1) {
         px_log(PX_LOG_DEBUG, &x->c->peer.sa,
                "event=retry reason=pooled_connection_closed backend=%s",
-               x->backend->desc->addr.text);
+               x->pick.backend->desc->addr.text);
         reconnect_fresh(x);
         return;
     }
@@ -955,14 +817,14 @@ static void upstream_eof(struct px_exchange *x, int err)
          * is safe to send elsewhere (RFC 9110 §9.2.2), as nginx's
          * proxy_next_upstream does by default. */
         px_log(PX_LOG_DEBUG, &x->c->peer.sa, "event=retry reason=reset_before_response backend=%s",
-               x->backend->desc->addr.text);
-        signal_backend(x, PX_OUTCOME_RESET);
+               x->pick.backend->desc->addr.text);
+        px_backend_signal(x->c->w, &x->pick, PX_OUTCOME_RESET);
         detach_upstream(x, false);
         connect_next(x);
         return;
     }
     if (!x->resp_started) {
-        signal_backend(x, PX_OUTCOME_RESET);
+        px_backend_signal(x->c->w, &x->pick, PX_OUTCOME_RESET);
         fail(x, 502,
              px_http_started(&u->resp) ? "upstream closed mid-response"
                                        : "upstream closed before responding");
@@ -988,7 +850,7 @@ static void on_upstream_timeout(struct px_upstream *u)
         on_upstream_connect(u, UV_ETIMEDOUT);
         return;
     }
-    signal_backend(x, PX_OUTCOME_TIMEOUT);
+    px_backend_signal(x->c->w, &x->pick, PX_OUTCOME_TIMEOUT);
     fail(x, 504, "upstream timed out");
 }
 

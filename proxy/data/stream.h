@@ -61,14 +61,14 @@ struct px_transport {
 
 struct px_stream {
     uv_tcp_t tcp; /* data: the owner (borrowed); the close callback gets this handle */
-    const struct px_stream_ops *ops;  /* the consumer's callbacks; swapped by a tunnel */
-    const struct px_transport *tp;    /* plain TCP today */
-    struct px_slab_cache *slabs;      /* borrowed: the worker's */
-    struct px_slab *in;               /* owned; NULL when no bytes are held */
-    uv_write_t *wreq;                 /* owned while a write is queued, else NULL */
-    uint32_t in_off, in_len;          /* unconsumed bytes are in[in_off, in_len) */
-    bool reading;                     /* the transport is reading */
-    bool closing;                     /* px_stream_close() was called */
+    const struct px_stream_ops *ops; /* the consumer's callbacks; swapped by a tunnel */
+    const struct px_transport *tp;   /* plain TCP today */
+    struct px_slab_cache *slabs;     /* borrowed: the worker's */
+    struct px_slab *in;              /* owned; NULL when no bytes are held */
+    uv_write_t *wreq;                /* owned while a write is queued, else NULL */
+    uint32_t in_off, in_len;         /* unconsumed bytes are in[in_off, in_len) */
+    bool reading;                    /* the transport is reading */
+    bool closing;                    /* px_stream_close() was called */
 };
 
 /* The plain TCP transport. */

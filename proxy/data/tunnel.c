@@ -14,7 +14,7 @@
 
 static void arm_idle(struct px_exchange *x)
 {
-    const struct conf *cf = x->c->w->conf;
+    const struct conf *cf = x->conf;
     px__client_timer(x->c, cf->timeouts.tunnel_idle_ms, PX_PHASE_TUNNEL_IDLE);
     px_upstream_timer_stop(x->up);
 }

@@ -28,14 +28,6 @@ static void on_listener_connection(uv_stream_t *server, int status)
 
 static void on_worker_wake(uv_async_t *a);
 
-void px_backend_unref(struct px_backend *b)
-{
-    if (--b->refs > 0)
-        return;
-    px_bdesc_unref(b->desc);
-    free(b);
-}
-
 static void view_free(struct px_wview *v)
 {
     for (size_t i = 0; i < v->routes->nbackends; i++)
@@ -47,13 +39,13 @@ static void view_free(struct px_wview *v)
 
 struct px_wview *px_worker_view_hold(struct px_worker *w)
 {
-    w->view->users++;
+    if (w->view)
+        w->view->users++;
     return w->view;
 }
 
-void px_worker_view_release(struct px_worker *w, struct px_wview *v)
+void px_worker_view_release(struct px_wview *v)
 {
-    (void)w;
     if (v && --v->users == 0 && v->retired)
         view_free(v);
 }
@@ -139,19 +131,6 @@ fail:
     return NULL;
 }
 
-/* Grows the balancer's scratch array to N peers. */
-static int reserve_peers(struct px_worker *w, size_t n)
-{
-    if (n <= w->npeers)
-        return 0;
-    struct px_balancer_peer *p = realloc(w->peers, n * sizeof(*p));
-    if (p == NULL)
-        return -1;
-    w->peers = p;
-    w->npeers = n;
-    return 0;
-}
-
 /* Switches to a published table: same fleet, same view; else a new view. */
 static void take_routes(struct px_worker *w)
 {
@@ -165,7 +144,8 @@ static void take_routes(struct px_worker *w)
         w->view->routes = rt;
         return;
     }
-    if (reserve_peers(w, rt->fleet->nbackends) != 0 || (v = view_new(w, rt)) == NULL) {
+    if (px_backend_ctx_reserve(&w->backends, rt->fleet->nbackends) != 0 ||
+        (v = view_new(w, rt)) == NULL) {
         px_log(PX_LOG_ERR, NULL, "event=fleet_swap_failed worker=%u reason=out_of_memory", w->id);
         px_routes_unref(rt);
         return;
@@ -203,7 +183,7 @@ int px_worker_init(struct px_worker *w, unsigned id, struct px_process *proc, si
     if ((w->listeners = calloc(nfds ? nfds : 1, sizeof(*w->listeners))) == NULL)
         return UV_ENOMEM;
     px_rng_seed(&w->rng, uv_hrtime() ^ ((uint64_t)id << 32));
-    px_retry_budget_init(&w->retry_budget, 0);
+    px_retry_budget_init(&w->backends.budget, 0);
     if ((rc = uv_async_init(&w->loop, &w->wake, on_worker_wake)) != 0)
         return rc;
     w->wake.data = w;
@@ -272,11 +252,11 @@ void px__worker_count_exchange(struct px_worker *w, struct px_client *c,
     uv_os_fd_t fd;
 
     const struct px_fleet *f = x->view->routes->fleet;
-    int rslot = x->region >= 0 ? f->region_slot[x->region] : -1;
+    int rslot = x->pick.region >= 0 ? f->region_slot[x->pick.region] : -1;
 
     px_stats_request(&w->port.stats, f->zone_slot[x->zone], rslot, x->status, ms * 1000);
-    if (x->attempts > 1)
-        px_stats_add(&w->port.stats.retries, x->attempts - 1);
+    if (x->pick.attempts > 1)
+        px_stats_add(&w->port.stats.retries, x->pick.attempts - 1);
     /* Once per connection, after its first request was classified: by then
      * the handshake and a request/response have given the kernel samples. */
     if (c->nrequests == 1 && uv_fileno((uv_handle_t *)&c->s.tcp, &fd) == 0) {
@@ -381,6 +361,6 @@ void px_worker_join(struct px_worker *w)
     }
     px_routes_unref(atomic_exchange(&w->port.incoming_routes, NULL));
     free(w->listeners);
-    free(w->peers);
+    px_backend_ctx_dispose(&w->backends);
     px_stats_dispose(&w->port.stats);
 }

@@ -117,7 +117,7 @@ static int run(struct px_snapshot *snap)
                                  px_stats_slots(cf->nregions), fds + (size_t)i * cf->nlisten,
                                  cf->nlisten);
         if (err != 0) {
-            fprintf(stderr, "georoute: worker %u: %s\n", i, uv_strerror(err));
+            fprintf(stderr, "georoute: worker %u: %s\n", i, px_strerror(err));
             goto out;
         }
     }

@@ -402,17 +402,18 @@ int px_exchange_start(struct px_exchange *x)
     struct px_client *c = x->c;
     const struct conf *cf = xconf(x);
     struct px_http *h = &x->req;
+    uint64_t clen;
     char ip[64];
     int rc;
 
-    if ((rc = px_http_scan(h)) != 0 || (h->parser.http_major != 1 && (rc = PX_EVERSION)))
+    if ((rc = px_http_scan(h)) != 0 || (px_http_major(h) != 1 && (rc = PX_EVERSION)))
         goto refuse;
     if (px_http_method_is(h, "CONNECT")) {
         rc = PX_EMETHOD;
         goto refuse;
     }
-    if (cf->limits.max_body_bytes && (h->parser.flags & F_CONTENT_LENGTH) &&
-        h->parser.content_length > cf->limits.max_body_bytes) {
+    if (cf->limits.max_body_bytes && px_http_content_length(h, &clen) &&
+        clen > cf->limits.max_body_bytes) {
         rc = PX_EBODYTOOBIG;
         goto refuse;
     }

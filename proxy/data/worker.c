@@ -13,6 +13,8 @@
 #include <string.h>
 
 #define TICK_MS 200
+#define SLABS_KEPT 64       /* free read buffers kept per worker (4 MiB) */
+#define LISTEN_BACKLOG 1024 /* pending connections per listener, capped by somaxconn */
 
 static void on_listener_connection(uv_stream_t *server, int status)
 {
@@ -48,6 +50,17 @@ void px_worker_view_release(struct px_wview *v)
 {
     if (v && --v->users == 0 && v->retired)
         view_free(v);
+}
+
+/* Retires W's current view: freed now, or by its last exchange. */
+static void view_retire(struct px_worker *w)
+{
+    if (w->view) {
+        w->view->retired = true;
+        if (w->view->users == 0)
+            view_free(w->view);
+        w->view = NULL;
+    }
 }
 
 static void wake_for_routes(struct px_port *p)
@@ -151,11 +164,7 @@ static void take_routes(struct px_worker *w)
         return;
     }
     w->conf = px_fleet_conf(rt->fleet);
-    if (w->view) {
-        w->view->retired = true;
-        if (w->view->users == 0)
-            view_free(w->view);
-    }
+    view_retire(w);
     w->view = v;
 }
 
@@ -169,19 +178,19 @@ int px_worker_init(struct px_worker *w, unsigned id, struct px_process *proc, si
     w->id = id;
     w->proc = proc;
     w->conf = cf;
-    w->slabs.max_free = 64;
+    w->slabs.max_free = SLABS_KEPT;
     w->alog.fd = proc->access_fd;
     px_list_init(&w->clients);
     if ((w->geo_caches = calloc(CONF_GEO_DB_MAX, sizeof(*w->geo_caches))) == NULL)
-        return UV_ENOMEM;
+        return PX_ENOMEM;
     for (size_t i = 0; i < CONF_GEO_DB_MAX; i++)
         geo_cache_init(&w->geo_caches[i]);
     if ((rc = px_stats_init(&w->port.stats, nzslots, nrslots)) != 0)
-        return UV_ENOMEM;
+        return rc;
     if ((rc = uv_loop_init(&w->loop)) != 0)
         return rc;
     if ((w->listeners = calloc(nfds ? nfds : 1, sizeof(*w->listeners))) == NULL)
-        return UV_ENOMEM;
+        return PX_ENOMEM;
     px_rng_seed(&w->rng, uv_hrtime() ^ ((uint64_t)id << 32));
     px_retry_budget_init(&w->backends.budget, 0);
     if ((rc = uv_async_init(&w->loop, &w->wake, on_worker_wake)) != 0)
@@ -190,11 +199,12 @@ int px_worker_init(struct px_worker *w, unsigned id, struct px_process *proc, si
     w->port.wake = wake_for_routes;
     for (size_t i = 0; i < nfds; i++) {
         uv_tcp_t *l = &w->listeners[i];
-        uv_tcp_init(&w->loop, l);
+        if ((rc = uv_tcp_init(&w->loop, l)) != 0)
+            return rc;
         l->data = w;
         w->nlisteners++;
         if ((rc = uv_tcp_open(l, fds[i])) != 0 ||
-            (rc = uv_listen((uv_stream_t *)l, 1024, on_listener_connection)) != 0)
+            (rc = uv_listen((uv_stream_t *)l, LISTEN_BACKLOG, on_listener_connection)) != 0)
             return rc;
     }
     return 0;
@@ -353,12 +363,7 @@ void px_worker_join(struct px_worker *w)
     for (size_t i = 0; w->geo_caches && i < CONF_GEO_DB_MAX; i++)
         geo_cache_dispose(&w->geo_caches[i]);
     free(w->geo_caches);
-    if (w->view) {
-        w->view->retired = true;
-        if (w->view->users == 0)
-            view_free(w->view);
-        w->view = NULL;
-    }
+    view_retire(w);
     px_routes_unref(atomic_exchange(&w->port.incoming_routes, NULL));
     free(w->listeners);
     px_backend_ctx_dispose(&w->backends);

@@ -72,7 +72,7 @@ struct px_worker {
  * Prepares W (loop, listeners from FDS, stats with NZSLOTS x NRSLOTS zone
  * and region slots). FDS are bound listening sockets the worker takes over.
  * W serves once the control thread has published its first routing table
- * (which brings the fleet and config). Returns 0 or a negative libuv error.
+ * (which brings the fleet and config). Returns 0, PX_ENOMEM or a negative libuv error.
  */
 int px_worker_init(struct px_worker *w, unsigned id, struct px_process *proc, size_t nzslots,
                    size_t nrslots, const int *fds, size_t nfds);

@@ -798,6 +798,8 @@ static void metrics_text(struct px_control *ctl, struct px_sbuf *b)
     prom_head(b, "georoute_client_rtt_seconds", "histogram",
               "Kernel-measured TCP RTT of client connections (once per connection), by zone.");
     for (size_t z = 0; z < ctl->zone_slots.n; z++) {
+        if (z == PX_STATS_ZONE_NONE)
+            continue; /* an unclassified request has no client RTT to count */
         snprintf(labels, sizeof(labels), "zone=\"%s\"", ctl->zone_slots.names[z]);
         prom_hist(b, "georoute_client_rtt_seconds", labels, &s.rtt[z * (PX_STATS_RTT_BUCKETS + 1)],
                   px_stats_rtt_bounds_s, PX_STATS_RTT_BUCKETS, px_stats_get(&s.rtt_sum_us[z]));

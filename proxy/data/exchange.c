@@ -105,6 +105,7 @@ struct px_exchange *px_exchange_new(struct px_client *c)
     x->start_ms = uv_now(&c->w->loop);
     x->keep_alive = true;
     x->pick.region = -1;
+    x->zone = PX_ZONE_NONE;
     return x;
 fail:
     px_worker_view_release(v);
@@ -157,6 +158,12 @@ void px__exchange_client_gone(struct px_exchange *x)
     detach_upstream(x, false);
 }
 
+/* The name of X's zone, "-" before it was classified. */
+static const char *zone_name(const struct px_exchange *x)
+{
+    return x->zone == PX_ZONE_NONE ? "-" : xconf(x)->zones[x->zone].name;
+}
+
 /* "X-Georoute: zone=..; region=..; backend=..; why=..\r\n" for debug clients. */
 static size_t explain_line(const struct px_exchange *x, char *buf, size_t cap)
 {
@@ -165,8 +172,7 @@ static size_t explain_line(const struct px_exchange *x, char *buf, size_t cap)
     if (!x->explain)
         return 0;
     n = snprintf(buf, cap, "%s: zone=%s; region=%s; backend=%s; why=%s\r\n", cf->explain_header,
-                 cf->zones[x->zone].name,
-                 x->pick.region >= 0 ? cf->regions[x->pick.region].name : "-",
+                 zone_name(x), x->pick.region >= 0 ? cf->regions[x->pick.region].name : "-",
                  x->pick.backend ? x->pick.backend->desc->addr.text : "-",
                  px_route_reason_name(x->pick.why));
     return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
@@ -186,7 +192,7 @@ static void log_access(struct px_exchange *x)
         &w->alog,
         "client=%s zone=%s country=%s method=%s target=\"%.*s\" status=%d in=%llu out=%llu "
         "backend=%s region=%s why=%s ms=%llu%s%s",
-        ip, xconf(x)->zones[x->zone].name, c->geo.country[0] ? c->geo.country : "-",
+        ip, zone_name(x), x->zone != PX_ZONE_NONE && c->geo.country[0] ? c->geo.country : "-",
         px_http_method_name(&x->req),
         (int)(x->req.target_len > LOG_TARGET_MAX_BYTES ? LOG_TARGET_MAX_BYTES : x->req.target_len),
         x->req.buf + x->req.target_off, x->status, (unsigned long long)x->bytes_in,
@@ -281,6 +287,8 @@ static int status_for(int err)
         return 501;
     case PX_ETIMEOUT:
         return 408;
+    case PX_ENOROUTES:
+        return 503;
     default:
         return 400;
     }
@@ -427,6 +435,12 @@ int px_exchange_start(struct px_exchange *x)
         !(cf->limits.max_keepalive_requests && c->nrequests >= cf->limits.max_keepalive_requests);
     if (px_http_is_upgrade(h) && !x->upgrade)
         x->keep_alive = false;
+    if (x->view == NULL) {
+        /* The worker could not take its first routing table (out of
+         * memory): nothing to classify against or route with. */
+        rc = PX_ENOROUTES;
+        goto refuse;
+    }
     px_client_peer_ip(c, ip, sizeof(ip));
     classify(x, x->view->routes->fleet->snap);
     x->explain = xconf(x)->debug_clients.ncidrs > 0 &&

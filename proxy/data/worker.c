@@ -261,18 +261,22 @@ void px__worker_count_exchange(struct px_worker *w, struct px_client *c,
     uint64_t ms = uv_now(&w->loop) - x->start_ms;
     uv_os_fd_t fd;
 
-    const struct px_fleet *f = x->view->routes->fleet;
-    int rslot = x->pick.region >= 0 ? f->region_slot[x->pick.region] : -1;
+    /* A request refused before classification (or before the worker had a
+     * view) belongs to no zone and no region. */
+    const struct px_fleet *f = x->view ? x->view->routes->fleet : NULL;
+    bool zoned = f && x->zone != PX_ZONE_NONE;
+    size_t zslot = zoned ? f->zone_slot[x->zone] : PX_STATS_ZONE_NONE;
+    int rslot = f && x->pick.region >= 0 ? f->region_slot[x->pick.region] : -1;
 
-    px_stats_request(&w->port.stats, f->zone_slot[x->zone], rslot, x->status, ms * 1000);
+    px_stats_request(&w->port.stats, zslot, rslot, x->status, ms * 1000);
     if (x->pick.attempts > 1)
         px_stats_add(&w->port.stats.retries, x->pick.attempts - 1);
     /* Once per connection, after its first request was classified: by then
      * the handshake and a request/response have given the kernel samples. */
-    if (c->nrequests == 1 && uv_fileno((uv_handle_t *)&c->s.tcp, &fd) == 0) {
+    if (zoned && c->nrequests == 1 && uv_fileno((uv_handle_t *)&c->s.tcp, &fd) == 0) {
         int64_t us = px_stats_tcp_rtt_us(fd);
         if (us > 0)
-            px_stats_client_rtt(&w->port.stats, f->zone_slot[x->zone], (uint64_t)us);
+            px_stats_client_rtt(&w->port.stats, zslot, (uint64_t)us);
     }
 }
 

@@ -91,4 +91,9 @@
     X(timer_earlier_deadline_rearms)                                                               \
     X(timer_cleared_deadline_never_expires)                                                        \
     X(timer_close_while_armed)                                                                     \
-    X(client_peer_ip_text)
+    X(client_peer_ip_text)                                                                         \
+    X(exchange_status_for_errors)                                                                  \
+    X(exchange_xff_token_forms)                                                                    \
+    X(exchange_client_address_walks_trusted_hops)                                                  \
+    X(exchange_coalesce_small_body)                                                                \
+    X(exchange_without_routing_table_answers_503)

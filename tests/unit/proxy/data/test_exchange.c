@@ -95,8 +95,7 @@ TEST(exchange_client_address_walks_trusted_hops)
 
     /* Trusted peer: right to left while the hop is trusted. */
     ASSERT_STR_EQ(walk(cf, "10.0.0.1", "203.0.113.9, 10.0.0.2", ip, sizeof(ip)), "203.0.113.9");
-    ASSERT_STR_EQ(walk(cf, "10.0.0.1", "198.51.100.7, 203.0.113.9", ip, sizeof(ip)),
-                  "203.0.113.9");
+    ASSERT_STR_EQ(walk(cf, "10.0.0.1", "198.51.100.7, 203.0.113.9", ip, sizeof(ip)), "203.0.113.9");
     ASSERT_STR_EQ(walk(cf, "10.0.0.1", " 203.0.113.9 ,, ", ip, sizeof(ip)), "203.0.113.9");
     ASSERT_STR_EQ(walk(cf, "10.0.0.1", "[2001:db8::5]:1234", ip, sizeof(ip)), "2001:db8::5");
     /* An element we cannot parse stops at the last trusted hop. */

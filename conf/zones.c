@@ -405,6 +405,12 @@ static int parse_zone_name(struct conf_ctx *ctx, const struct conf_node *n,
                   conf__quote(s, q, sizeof(q)), CONF_NAME_MAX);
         return -1;
     }
+    if (strcmp(s, "-") == 0) {
+        conf__err(ctx, n,
+                  "zone name '-' is reserved: it labels requests refused before a zone "
+                  "was found");
+        return -1;
+    }
     memcpy(z->name, s, strlen(s) + 1);
     return 0;
 }

@@ -219,11 +219,11 @@ static int run(struct px_snapshot *snap)
     /* Workers are prepared first so the control thread can publish its
      * first, measured routing table to them; they start accepting after. */
     for (unsigned i = 0; i < n; i++) {
-        int err = px_worker_init(&m.workers[i], i, &proc, px_stats_slots(cf->nzones),
+        int err = px_worker_init(&m.workers[i], i, &proc, px_stats_zone_slots(cf->nzones),
                                  px_stats_slots(cf->nregions), fds + (size_t)i * cf->nlisten,
                                  cf->nlisten);
         if (err != 0) {
-            fprintf(stderr, "georoute: worker %u: %s\n", i, uv_strerror(err));
+            fprintf(stderr, "georoute: worker %u: %s\n", i, px_strerror(err));
             goto out;
         }
     }

@@ -454,6 +454,8 @@ static void w_client_rtt(struct px_sbuf *b, const struct scrape *sc, const struc
     struct px_sbuf l;
 
     for (size_t z = 0; z < sc->ctl->zone_slots.n; z++) {
+        if (z == PX_STATS_ZONE_NONE)
+            continue; /* an unclassified request has no client RTT to count */
         px_sbuf_init(&l);
         label(&l, "zone", sc->ctl->zone_slots.names[z], true);
         if (!l.oom)

@@ -20,6 +20,8 @@ const char *px_strerror(int err)
         return "header too large";
     case PX_EBODYTOOBIG:
         return "body too large";
+    case PX_ENOBACKEND:
+        return "no backend reachable";
     case PX_ETIMEOUT:
         return "timed out";
     case PX_ETRUNCATED:
@@ -38,6 +40,10 @@ const char *px_strerror(int err)
         return "plain HTTP request sent to a TLS port";
     case PX_ETLSCLOSED:
         return "TLS connection closed by the peer";
+    case PX_EBUDGET:
+        return "retry budget exhausted";
+    case PX_ENOROUTES:
+        return "no routing table";
     default:
         return err < 0 && err > -1000 ? uv_strerror(err) : "unknown error";
     }

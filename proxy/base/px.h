@@ -36,12 +36,15 @@ enum px_err {
     PX_EPARSE = -1000,      /* malformed HTTP message */
     PX_EHEADTOOBIG = -1001, /* head over max_header_bytes or max_headers */
     PX_EBODYTOOBIG = -1002, /* body over max_body_bytes */
+    PX_ENOBACKEND = -1003,  /* no backend could be connected */
     PX_ETIMEOUT = -1004,    /* a phase timer fired */
     PX_ETRUNCATED = -1005,  /* upstream closed mid-message */
     PX_ENOMEM = -1006,      /* allocation failed */
     PX_EVERSION = -1007,    /* HTTP version we do not speak */
     PX_EMETHOD = -1008,     /* method we do not proxy (CONNECT) */
     PX_ESHUTDOWN = -1009,   /* process is draining */
+    PX_EBUDGET = -1010,     /* a retry would overspend the retry budget */
+    PX_ENOROUTES = -1011,   /* the worker has no routing table */
     PX_ETLS = -1020,        /* TLS handshake or record failure */
     PX_ETLSPLAIN = -1021,   /* plain HTTP sent to a TLS listener */
     PX_ETLSCLOSED = -1022,  /* the TLS peer sent close_notify */

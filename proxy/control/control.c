@@ -12,6 +12,7 @@
 #include "proxy/base/px.h"
 #include "proxy/state/signals.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -641,10 +642,14 @@ int px_control_init(struct px_control *ctl, struct px_snapshot *snap, struct px_
     ctl->regions = calloc(cf->nregions, sizeof(*ctl->regions));
     ctl->zones = calloc(cf->nzones, sizeof(*ctl->zones));
     if (!ctl->regions || !ctl->zones ||
-        px__control_slots_init(&ctl->zone_slots, px_stats_slots(cf->nzones)) != 0 ||
+        px__control_slots_init(&ctl->zone_slots, px_stats_zone_slots(cf->nzones)) != 0 ||
         px__control_slots_init(&ctl->region_slots, px_stats_slots(cf->nregions)) != 0 ||
         (ctl->sizes = calloc(ctl->zone_slots.cap, sizeof(*ctl->sizes))) == NULL)
         return PX_ENOMEM;
+    /* Zone slot PX_STATS_ZONE_NONE: requests refused before classification. */
+    snprintf(ctl->zone_slots.names[PX_STATS_ZONE_NONE], sizeof(ctl->zone_slots.names[0]), "%s",
+             PX_STATS_ZONE_NONE_NAME);
+    ctl->zone_slots.n = PX_STATS_ZONE_NONE + 1;
     if ((rc = uv_loop_init(&ctl->loop)) != 0)
         return rc;
     uv_mutex_init(&ctl->ready_lock);

@@ -9,11 +9,15 @@
 #include "proxy/base/log.h"
 #include "proxy/proto/proxyproto.h"
 #include "proxy/base/px.h"
-#include "proxy/data/tunnel.h"
 #include "proxy/data/worker.h"
 
 #include <arpa/inet.h>
 #include <string.h>
+
+const char *const px_client_phase_names[] = {
+    [PX_PHASE_HEADER] = "header", [PX_PHASE_KEEPALIVE] = "keepalive",     [PX_PHASE_BODY] = "body",
+    [PX_PHASE_SEND] = "send",     [PX_PHASE_TUNNEL_IDLE] = "tunnel_idle",
+};
 
 static void on_client_closed(uv_handle_t *h)
 {
@@ -22,7 +26,7 @@ static void on_client_closed(uv_handle_t *h)
         return;
     px_exchange_free(c->x);
     c->x = NULL;
-    px_slab_put(&c->w->slabs, c->in);
+    px_stream_dispose(&c->s);
     px_list_remove(&c->node);
     atomic_fetch_sub(&c->w->proc->nclients, 1);
     px__worker_client_gone(c->w);
@@ -38,7 +42,7 @@ void px_client_close(struct px_client *c, const char *reason)
     if (c->x)
         px__exchange_client_gone(c->x);
     c->pending_closes = 2;
-    uv_close((uv_handle_t *)&c->tcp, on_client_closed);
+    px_stream_close(&c->s, on_client_closed);
     uv_close((uv_handle_t *)&c->timer.handle, on_client_closed);
 }
 
@@ -50,25 +54,21 @@ void px_client_peer_ip(const struct px_client *c, char *buf, size_t cap)
 static void on_client_timer(uv_timer_t *t)
 {
     struct px_client *c = t->data;
-    const char *phase = c->timer_phase;
 
     if (c->state == PX_CLIENT_BUSY || c->state == PX_CLIENT_TUNNEL) {
-        if (strcmp(phase, "tunnel_idle") == 0)
-            px_client_close(c, phase);
-        else
-            px__exchange_client_timeout(c->x, phase);
+        px__exchange_client_timeout(c->x, (enum px_client_phase)c->phase);
         return;
     }
     if (c->state == PX_CLIENT_HEAD && c->x && px_http_started(&c->x->req)) {
         px_exchange_reject(c->x, PX_ETIMEOUT);
         return;
     }
-    px_client_close(c, phase);
+    px_client_close(c, px_client_phase_names[c->phase]);
 }
 
-void px__client_timer(struct px_client *c, uint64_t ms, const char *phase)
+void px__client_timer(struct px_client *c, uint64_t ms, enum px_client_phase phase)
 {
-    c->timer_phase = phase;
+    c->phase = (uint8_t)phase;
     px_timer_set(&c->timer, ms);
 }
 
@@ -77,73 +77,39 @@ void px__client_timer_stop(struct px_client *c)
     px_timer_clear(&c->timer);
 }
 
-static void on_client_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+static void on_client_read(struct px_stream *s, int err)
 {
-    struct px_client *c = h->data;
-    (void)hint;
-    if (c->in == NULL && (c->in = px_slab_get(&c->w->slabs)) == NULL) {
-        *buf = uv_buf_init(NULL, 0);
-        return;
-    }
-    if (c->in_off == c->in_len)
-        c->in_off = c->in_len = 0;
-    *buf = uv_buf_init(c->in->data + c->in_len, PX_SLAB_BYTES - c->in_len);
-}
+    struct px_client *c = s->tcp.data;
 
-/* Drops the read buffer when it holds nothing, so idle connections stay small. */
-static void release_idle_buffer(struct px_client *c)
-{
-    if (c->in && c->in_off == c->in_len) {
-        px_slab_put(&c->w->slabs, c->in);
-        c->in = NULL;
-        c->in_off = c->in_len = 0;
-    }
-}
-
-static void on_client_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
-{
-    struct px_client *c = s->data;
-    (void)buf;
-    if (c->state == PX_CLIENT_CLOSING)
-        return;
-    if (nread == UV_ENOBUFS) {
-        /* The buffer is full of bytes the exchange cannot take yet. */
-        px__client_read(c, false);
-        return;
-    }
-    if (nread == UV_EOF && c->state == PX_CLIENT_BUSY && c->x && c->x->req_done) {
+    if (err == UV_EOF && c->state == PX_CLIENT_BUSY && c->x && c->x->req_done) {
         /* A client that half-closes after its request still gets the
          * response; the connection ends with it. */
-        c->reading = false;
         c->close_after = true;
         return;
     }
-    if (nread < 0) {
-        px_client_close(c, nread == UV_EOF ? "client closed" : uv_strerror((int)nread));
+    if (err < 0) {
+        px_client_close(c, err == UV_EOF ? "client closed" : px_strerror(err));
         return;
     }
-    if (nread > 0) {
-        c->in_len += (uint32_t)nread;
-        px__client_process(c);
-    }
+    px__client_process(c);
     if (c->state == PX_CLIENT_HEAD)
-        release_idle_buffer(c);
+        px_stream_shrink(&c->s); /* idle connections hold no buffer */
 }
+
+static void on_client_written(struct px_stream *s, int status)
+{
+    struct px_client *c = s->tcp.data;
+    px__exchange_client_written(c->x, status);
+}
+
+static const struct px_stream_ops client_stream_ops = {
+    .on_read = on_client_read,
+    .on_written = on_client_written,
+};
 
 static bool in_list(const struct conf_cidr_list *l, const struct sockaddr *sa)
 {
     return l->ncidrs > 0 && conf_cidr_list_match(l, sa);
-}
-
-void px__client_read(struct px_client *c, bool on)
-{
-    if (on == c->reading || c->state == PX_CLIENT_CLOSING)
-        return;
-    c->reading = on;
-    if (on)
-        uv_read_start((uv_stream_t *)&c->tcp, on_client_alloc, on_client_read);
-    else
-        uv_read_stop((uv_stream_t *)&c->tcp);
 }
 
 /* Parses request-head bytes; on a complete head, starts the exchange. */
@@ -160,10 +126,11 @@ static void read_head(struct px_client *c)
         }
         c->nrequests++;
         if (c->nrequests > 1)
-            px__client_timer(c, cf->timeouts.client_header_ms, "header");
+            px__client_timer(c, cf->timeouts.client_header_ms, PX_PHASE_HEADER);
     }
-    int ev = px_http_feed(&c->x->req, c->in->data + c->in_off, c->in_len - c->in_off, &consumed);
-    c->in_off += (uint32_t)consumed;
+    int ev =
+        px_http_feed(&c->x->req, c->s.in->data + c->s.in_off, c->s.in_len - c->s.in_off, &consumed);
+    c->s.in_off += (uint32_t)consumed;
     c->x->bytes_in += consumed;
     if (ev < 0) {
         px_exchange_reject(c->x, ev);
@@ -190,22 +157,23 @@ static void read_proxy_header(struct px_client *c)
 {
     struct sockaddr_storage src;
     size_t used = 0;
-    int rc = px_proxyproto_parse(c->in->data + c->in_off, c->in_len - c->in_off, &src, &used);
+    int rc =
+        px_proxyproto_parse(c->s.in->data + c->s.in_off, c->s.in_len - c->s.in_off, &src, &used);
 
-    if (rc == PX_PROXYPROTO_MORE && c->in_len < PX_SLAB_BYTES)
+    if (rc == PX_PROXYPROTO_MORE && c->s.in_len < PX_SLAB_BYTES)
         return;
     if (rc != PX_PROXYPROTO_DONE) {
         px_log(PX_LOG_INFO, &c->peer.sa, "event=proxy_protocol_error");
         px_client_close(c, "malformed PROXY header");
         return;
     }
-    c->in_off += (uint32_t)used;
+    c->s.in_off += (uint32_t)used;
     if (src.ss_family == AF_INET)
         memcpy(&c->peer.in, &src, sizeof(c->peer.in));
     else if (src.ss_family == AF_INET6)
         memcpy(&c->peer.in6, &src, sizeof(c->peer.in6));
     c->state = PX_CLIENT_HEAD;
-    if (c->in_off < c->in_len)
+    if (px_stream_has_input(&c->s))
         read_head(c);
 }
 
@@ -221,11 +189,8 @@ void px__client_process(struct px_client *c)
     case PX_CLIENT_BUSY:
         px__exchange_client_data(c->x);
         break;
-    case PX_CLIENT_TUNNEL:
-        px__tunnel_client_data(c->x);
-        break;
     default:
-        c->in_off = c->in_len; /* an error response is on its way; discard */
+        c->s.in_off = c->s.in_len; /* an error response is on its way; discard */
         break;
     }
 }
@@ -234,23 +199,25 @@ void px__client_exchange_done(struct px_client *c, bool keep_alive)
 {
     const struct conf *cf = c->w->conf;
 
+    px_exchange_free(c->x);
+    c->x = NULL;
     if (!keep_alive || c->close_after || c->w->draining) {
         px_client_close(c, "not keep-alive");
         return;
     }
     c->state = PX_CLIENT_HEAD;
-    if (c->in && c->in_off < c->in_len) {
+    if (px_stream_has_input(&c->s)) {
         /* Pipelined: the next request is already here. */
         px__client_process(c);
         if (c->state == PX_CLIENT_HEAD) {
-            release_idle_buffer(c);
-            px__client_read(c, true);
+            px_stream_shrink(&c->s);
+            px_stream_read(&c->s, true);
         }
         return;
     }
-    release_idle_buffer(c);
-    px__client_timer(c, cf->timeouts.client_keepalive_ms, "keepalive");
-    px__client_read(c, true);
+    px_stream_shrink(&c->s);
+    px__client_timer(c, cf->timeouts.client_keepalive_ms, PX_PHASE_KEEPALIVE);
+    px_stream_read(&c->s, true);
 }
 
 /* Sends a fixed 503 to a connection over the limit, best effort, and closes it. */
@@ -268,45 +235,50 @@ static void on_refused_closed(uv_handle_t *h)
     free(h);
 }
 
+/* Accepts and drops a connection we have no memory for, or the listener
+ * would spin on it. */
+static void drop_pending(struct px_worker *w, uv_stream_t *server)
+{
+    uv_tcp_t *t = malloc(sizeof(*t));
+    if (t && uv_tcp_init(&w->loop, t) == 0) {
+        if (uv_accept(server, (uv_stream_t *)t) != 0)
+            px_log(PX_LOG_WARN, NULL, "event=accept_failed reason=out_of_memory");
+        uv_close((uv_handle_t *)t, on_refused_closed);
+    } else {
+        free(t);
+    }
+}
+
 void px_client_accept(struct px_worker *w, uv_stream_t *server, bool proxy_protocol)
 {
     const struct conf *cf = w->conf;
     struct px_client *c = calloc(1, sizeof(*c));
     int len = sizeof(c->peer);
 
-    if (c == NULL) {
-        /* Accept and drop, or the listener would spin on a pending connection. */
-        uv_tcp_t *t = malloc(sizeof(*t));
-        if (t && uv_tcp_init(&w->loop, t) == 0) {
-            if (uv_accept(server, (uv_stream_t *)t) != 0)
-                px_log(PX_LOG_WARN, NULL, "event=accept_failed reason=out_of_memory");
-            uv_close((uv_handle_t *)t, on_refused_closed);
-        } else {
-            free(t);
-        }
+    if (c == NULL || px_stream_init(&c->s, &w->loop, &w->slabs, &client_stream_ops, c) != 0) {
+        free(c);
+        drop_pending(w, server);
         return;
     }
     c->w = w;
-    uv_tcp_init(&w->loop, &c->tcp);
     px_timer_init(&w->loop, &c->timer, on_client_timer, c);
-    c->tcp.data = c;
     px_list_insert_tail(&w->clients, &c->node);
     w->nclients++;
     atomic_fetch_add(&w->proc->nclients, 1);
-    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+    if (uv_accept(server, (uv_stream_t *)&c->s.tcp) != 0) {
         px_client_close(c, "accept failed");
         return;
     }
     if (atomic_load(&w->proc->nclients) > cf->limits.max_client_connections ||
         atomic_load(&w->proc->nclients) > w->proc->client_cap) {
-        refuse(&c->tcp);
+        refuse(&c->s.tcp);
         px_client_close(c, "connection limit");
         return;
     }
-    uv_tcp_getpeername(&c->tcp, &c->peer.sa, &len);
-    uv_tcp_nodelay(&c->tcp, 1);
+    uv_tcp_getpeername(&c->s.tcp, &c->peer.sa, &len);
+    uv_tcp_nodelay(&c->s.tcp, 1);
     c->state = proxy_protocol && in_list(&cf->trusted_proxies, &c->peer.sa) ? PX_CLIENT_PROXYHDR
                                                                             : PX_CLIENT_HEAD;
-    px__client_timer(c, cf->timeouts.client_header_ms, "header");
-    px__client_read(c, true);
+    px__client_timer(c, cf->timeouts.client_header_ms, PX_PHASE_HEADER);
+    px_stream_read(&c->s, true);
 }

@@ -1,6 +1,7 @@
 /*
- * client: one downstream connection. Owns its socket, its phase timer, its
- * read buffer (only while it has bytes to hold) and the exchange in flight.
+ * client: one downstream connection. Owns its stream (socket, read buffer
+ * only while it has bytes to hold, write in flight), its phase timer and the
+ * exchange in flight.
  * Reads request heads, enforces the client-side timeouts, answers errors,
  * keeps the connection alive between requests, and tears it down once.
  */
@@ -8,8 +9,8 @@
 #define PX_CLIENT_H
 
 #include "proxy/base/list.h"
-#include "proxy/data/slab.h"
 #include "proxy/state/snapshot.h"
+#include "proxy/data/stream.h"
 #include "proxy/data/timer.h"
 
 #include <netinet/in.h>
@@ -29,6 +30,18 @@ enum px_client_state {
     PX_CLIENT_CLOSING,  /* handles closing; freed in the last close callback */
 };
 
+/* What the client timer is measuring; px_client_phase_names[] names each
+ * for the close reason. */
+enum px_client_phase {
+    PX_PHASE_HEADER,      /* from accept or a request's first byte to its head */
+    PX_PHASE_KEEPALIVE,   /* idle between requests */
+    PX_PHASE_BODY,        /* gaps while reading a request body */
+    PX_PHASE_SEND,        /* a write to the client is queued */
+    PX_PHASE_TUNNEL_IDLE, /* no byte either way through a tunnel */
+};
+
+extern const char *const px_client_phase_names[];
+
 union px_sockaddr {
     struct sockaddr sa;
     struct sockaddr_in in;
@@ -36,21 +49,18 @@ union px_sockaddr {
 };
 
 struct px_client {
-    uv_tcp_t tcp;
-    struct px_timer timer;   /* the current phase's deadline */
-    struct px_worker *w;     /* borrowed */
-    struct px_list node;     /* in w->clients */
-    struct px_exchange *x;   /* owned; NULL between requests */
-    struct px_slab *in;      /* owned; NULL when no bytes are held */
-    uint32_t in_off, in_len; /* unconsumed bytes are in[in_off, in_len) */
-    uint32_t nrequests;      /* requests started on this connection */
-    const char *timer_phase; /* static name of the armed phase */
-    union px_sockaddr peer;  /* the socket peer, or its PROXY header's source */
-    struct px_geo geo;       /* last classification (cache); generation 0 = none */
-    uint8_t state;           /* enum px_client_state */
-    uint8_t pending_closes;  /* handles still closing */
-    bool reading;            /* uv_read_start is active */
-    bool close_after;        /* close once the current response is sent */
+    struct px_stream s;     /* socket, read buffer, write in flight; s.tcp.data = this */
+    struct px_timer timer;  /* the current phase's deadline */
+    struct px_worker *w;    /* borrowed */
+    struct px_list node;    /* in w->clients */
+    struct px_exchange *x;  /* owned; NULL between requests */
+    uint32_t nrequests;     /* requests started on this connection */
+    union px_sockaddr peer; /* the socket peer, or its PROXY header's source */
+    struct px_geo geo;      /* last classification (cache); generation 0 = none */
+    uint8_t state;          /* enum px_client_state */
+    uint8_t phase;          /* enum px_client_phase of the armed deadline */
+    uint8_t pending_closes; /* handles still closing */
+    bool close_after;       /* close once the current response is sent */
 };
 
 /*
@@ -66,15 +76,13 @@ void px_client_accept(struct px_worker *w, uv_stream_t *server, bool proxy_proto
  */
 void px_client_close(struct px_client *c, const char *reason);
 
-/* Called by the exchange when it has finished and freed itself. */
+/* Called by the exchange when it has finished: C frees it and reads the
+ * next request, or closes unless KEEP_ALIVE. */
 void px__client_exchange_done(struct px_client *c, bool keep_alive);
 
-/* Starts or stops reading; idempotent. */
-void px__client_read(struct px_client *c, bool on);
-
-/* Sets the deadline of C's current phase to MS from now (armed lazily, see
- * proxy/data/timer.h); PHASE is a static string naming it for the timeout. */
-void px__client_timer(struct px_client *c, uint64_t ms, const char *phase);
+/* Sets the deadline of C's current PHASE to MS from now (armed lazily, see
+ * proxy/data/timer.h). */
+void px__client_timer(struct px_client *c, uint64_t ms, enum px_client_phase phase);
 
 /* Removes the client deadline: the current phase has no time limit. */
 void px__client_timer_stop(struct px_client *c);
@@ -82,7 +90,7 @@ void px__client_timer_stop(struct px_client *c);
 /* Writes the textual peer address (no port) into BUF. */
 void px_client_peer_ip(const struct px_client *c, char *buf, size_t cap);
 
-/* Processes the bytes held in c->in for the current state. */
+/* Processes the bytes held in c->s.in for the current state. */
 void px__client_process(struct px_client *c);
 
 #endif

@@ -11,6 +11,7 @@
 #include "proxy/data/client.h"
 #include "proxy/base/log.h"
 #include "proxy/base/px.h"
+#include "proxy/data/pool.h"
 #include "proxy/data/tunnel.h"
 #include "proxy/data/upstream.h"
 #include "proxy/data/worker.h"
@@ -21,15 +22,22 @@
 /* The config this exchange started under: its zone and region indexes are this one's. */
 static inline const struct conf *xconf(const struct px_exchange *x)
 {
-    return px_fleet_conf(x->view->routes->fleet);
+    return x->conf;
 }
 
 #define OUT_SLACK_BYTES 1024
+#define EXTRA_HEADERS_BYTES 512  /* explain and geo header lines we add */
+#define LOG_TARGET_MAX_BYTES 512 /* of a request target in the access log */
+
+/* A 503 for a zone with no allowed region left: the control thread decides
+ * routes every 50 ms, so a few seconds is when a retry may find one. */
+#define RETRY_AFTER "Retry-After: 5\r\n"
 
 static void pump_request(struct px_exchange *x);
 static void pump_response(struct px_exchange *x);
 static void connect_next(struct px_exchange *x);
-static void on_client_written(uv_write_t *req, int status);
+static void upstream_eof(struct px_exchange *x, int err);
+static const struct px_upstream_ops upstream_ops;
 
 /* Frees X's memory, which nothing references any more. */
 static void exchange_release(struct px_exchange *x)
@@ -44,9 +52,9 @@ static void exchange_release(struct px_exchange *x)
  * when its limits still match the config; else NULL. Saves four allocations
  * (about 40 KiB) per request.
  */
-static struct px_exchange *spare_exchange(struct px_worker *w, uint32_t out_cap)
+static struct px_exchange *spare_exchange(struct px_worker *w, const struct conf_limits *lim,
+                                          uint32_t out_cap)
 {
-    const struct conf_limits *lim = &w->conf->limits;
     struct px_exchange *x = w->spare;
     struct px_exchange keep;
 
@@ -70,32 +78,39 @@ static struct px_exchange *spare_exchange(struct px_worker *w, uint32_t out_cap)
 
 struct px_exchange *px_exchange_new(struct px_client *c)
 {
-    const struct conf *cf = c->w->conf;
+    struct px_wview *v = px_worker_view_hold(c->w);
+    /* Without a routing table the request is refused (px_exchange_start);
+     * it still needs limits to be parsed and answered: the worker's. */
+    const struct conf *cf = v ? px_fleet_conf(v->routes->fleet) : c->w->conf;
     /* Request head, then response head after it: a request head may still
      * be in a queued write when an early response arrives. */
     uint32_t out_cap = 2 * (cf->limits.max_header_bytes + OUT_SLACK_BYTES);
-    struct px_exchange *x = spare_exchange(c->w, out_cap);
+    struct px_exchange *x = spare_exchange(c->w, &cf->limits, out_cap);
 
     if (x == NULL) {
         if ((x = calloc(1, sizeof(*x))) == NULL)
-            return NULL;
+            goto fail;
         x->out_cap = out_cap;
         x->out = malloc(x->out_cap);
         if (x->out == NULL || px_http_init(&x->req, PX_HTTP_REQUEST, x, cf->limits.max_header_bytes,
                                            cf->limits.max_headers) != 0) {
             free(x->out);
             free(x);
-            return NULL;
+            goto fail;
         }
     }
     x->req.max_body = cf->limits.max_body_bytes;
-    x->view = px_worker_view_hold(c->w);
+    x->view = v;
+    x->conf = cf;
     x->c = c;
     x->start_ms = uv_now(&c->w->loop);
     x->keep_alive = true;
-    x->region = -1;
-    x->cw.data = x;
+    x->pick.region = -1;
+    x->zone = PX_ZONE_NONE;
     return x;
+fail:
+    px_worker_view_release(v);
+    return NULL;
 }
 
 static void detach_upstream(struct px_exchange *x, bool reusable)
@@ -105,10 +120,9 @@ static void detach_upstream(struct px_exchange *x, bool reusable)
         return;
     x->up = NULL;
     x->attached = false;
-    u->x = NULL;
-    px_backend_inflight_add(u->w, u->b, -1);
+    px_backend_inflight_add(u->b, u->w->id, -1);
     if (reusable)
-        px_upstream_release(u);
+        px_pool_release(u);
     else
         px_upstream_close(u);
 }
@@ -119,7 +133,7 @@ void px_exchange_free(struct px_exchange *x)
         return;
     struct px_worker *w = x->c->w;
     detach_upstream(x, false);
-    px_worker_view_release(w, x->view);
+    px_worker_view_release(x->view);
     x->view = NULL;
     if (w->nspare < PX_SPARE_EXCHANGES && !w->draining) {
         x->next_spare = w->spare;
@@ -145,6 +159,12 @@ void px__exchange_client_gone(struct px_exchange *x)
     detach_upstream(x, false);
 }
 
+/* The name of X's zone, "-" before it was classified. */
+static const char *zone_name(const struct px_exchange *x)
+{
+    return x->zone == PX_ZONE_NONE ? "-" : xconf(x)->zones[x->zone].name;
+}
+
 /* "X-Georoute: zone=..; region=..; backend=..; why=..\r\n" for debug clients. */
 static size_t explain_line(const struct px_exchange *x, char *buf, size_t cap)
 {
@@ -153,8 +173,9 @@ static size_t explain_line(const struct px_exchange *x, char *buf, size_t cap)
     if (!x->explain)
         return 0;
     n = snprintf(buf, cap, "%s: zone=%s; region=%s; backend=%s; why=%s\r\n", cf->explain_header,
-                 cf->zones[x->zone].name, x->region >= 0 ? cf->regions[x->region].name : "-",
-                 x->backend ? x->backend->desc->addr.text : "-", px_route_reason_name(x->why));
+                 zone_name(x), x->pick.region >= 0 ? cf->regions[x->pick.region].name : "-",
+                 x->pick.backend ? x->pick.backend->desc->addr.text : "-",
+                 px_route_reason_name(x->pick.why));
     return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
 }
 
@@ -172,13 +193,14 @@ static void log_access(struct px_exchange *x)
         &w->alog,
         "client=%s zone=%s country=%s method=%s target=\"%.*s\" status=%d in=%llu out=%llu "
         "backend=%s region=%s why=%s ms=%llu%s%s",
-        ip, xconf(x)->zones[x->zone].name, c->geo.country[0] ? c->geo.country : "-",
-        px_http_method_name(&x->req), (int)(x->req.target_len > 512 ? 512 : x->req.target_len),
+        ip, zone_name(x), x->zone != PX_ZONE_NONE && c->geo.country[0] ? c->geo.country : "-",
+        px_http_method_name(&x->req),
+        (int)(x->req.target_len > LOG_TARGET_MAX_BYTES ? LOG_TARGET_MAX_BYTES : x->req.target_len),
         x->req.buf + x->req.target_off, x->status, (unsigned long long)x->bytes_in,
-        (unsigned long long)x->bytes_out, x->backend ? x->backend->desc->addr.text : "-",
-        x->region >= 0 ? xconf(x)->regions[x->region].name : "-", px_route_reason_name(x->why),
-        (unsigned long long)(uv_now(&w->loop) - x->start_ms), x->error ? " error=" : "",
-        x->error ? x->error : "");
+        (unsigned long long)x->bytes_out, x->pick.backend ? x->pick.backend->desc->addr.text : "-",
+        x->pick.region >= 0 ? xconf(x)->regions[x->pick.region].name : "-",
+        px_route_reason_name(x->pick.why), (unsigned long long)(uv_now(&w->loop) - x->start_ms),
+        x->error ? " error=" : "", x->error ? x->error : "");
 }
 
 /* The exchange is over: hand the upstream back, log, free, let the client go on. */
@@ -188,10 +210,8 @@ static void finish(struct px_exchange *x)
     struct px_upstream *u = x->up;
     bool keep = x->keep_alive && x->req_done;
 
-    detach_upstream(x, u && x->req_done && px_http_keep_alive(&u->resp) && !u->writing);
+    detach_upstream(x, u && x->req_done && px_http_keep_alive(&u->resp));
     log_access(x);
-    c->x = NULL;
-    px_exchange_free(x);
     px__client_exchange_done(c, keep);
 }
 
@@ -202,9 +222,12 @@ static void finish(struct px_exchange *x)
  */
 static void maybe_finish(struct px_exchange *x)
 {
-    if (x->resp_done && x->req_done && !x->cwriting && !(x->up && x->up->writing))
+    if (x->resp_done && x->req_done && !px_stream_writing(&x->c->s) &&
+        !(x->up && px_stream_writing(&x->up->s)))
         finish(x);
 }
+
+static int client_write(struct px_exchange *x, uv_buf_t *bufs, unsigned n);
 
 static void on_error_written(struct px_exchange *x)
 {
@@ -224,7 +247,7 @@ static void fail(struct px_exchange *x, int status, const char *reason)
 
     x->error = reason;
     detach_upstream(x, false);
-    if (x->resp_started || x->cwriting || c->state == PX_CLIENT_ERROR) {
+    if (x->resp_started || px_stream_writing(&c->s) || c->state == PX_CLIENT_ERROR) {
         if (x->resp_started)
             log_access(x);
         px_client_close(c, reason);
@@ -235,22 +258,18 @@ static void fail(struct px_exchange *x, int status, const char *reason)
     x->keep_alive = false;
     x->resp_started = true;
     c->state = PX_CLIENT_ERROR;
-    px__client_read(c, false);
-    char extra[512];
-    size_t n = explain_line(x, extra, sizeof(extra) - 20);
+    px_stream_read(&c->s, false);
+    char extra[EXTRA_HEADERS_BYTES];
+    size_t n = explain_line(x, extra, sizeof(extra) - sizeof(RETRY_AFTER));
     if (x->retry_after)
-        snprintf(extra + n, sizeof(extra) - n, "Retry-After: 5\r\n");
+        memcpy(extra + n, RETRY_AFTER, sizeof(RETRY_AFTER));
     else
         extra[n] = '\0';
     buf = uv_buf_init(x->out,
                       (unsigned)px_http_write_error(status, reason, extra, x->out, x->out_cap));
-    x->bytes_out += buf.len;
-    int rc = px_stream_write((uv_stream_t *)&c->tcp, &x->cw, &buf, 1, on_client_written);
-    if (rc == 0) {
-        x->cwriting = true;
-        px__client_timer(c, c->w->conf->timeouts.client_send_ms, "send");
+    int rc = client_write(x, &buf, 1);
+    if (rc == 0)
         return;
-    }
     if (rc < 0)
         x->error = "client write failed";
     on_error_written(x);
@@ -269,6 +288,8 @@ static int status_for(int err)
         return 501;
     case PX_ETIMEOUT:
         return 408;
+    case PX_ENOROUTES:
+        return 503;
     default:
         return 400;
     }
@@ -354,19 +375,20 @@ static size_t geo_headers(const struct px_exchange *x, const struct conf *cf, ch
 int px_exchange_start(struct px_exchange *x)
 {
     struct px_client *c = x->c;
-    const struct conf *cf = c->w->conf;
+    const struct conf *cf = xconf(x);
     struct px_http *h = &x->req;
+    uint64_t clen;
     char ip[64];
     int rc;
 
-    if ((rc = px_http_scan(h)) != 0 || (h->parser.http_major != 1 && (rc = PX_EVERSION)))
+    if ((rc = px_http_scan(h)) != 0 || (px_http_major(h) != 1 && (rc = PX_EVERSION)))
         goto refuse;
     if (px_http_method_is(h, "CONNECT")) {
         rc = PX_EMETHOD;
         goto refuse;
     }
-    if (cf->limits.max_body_bytes && (h->parser.flags & F_CONTENT_LENGTH) &&
-        h->parser.content_length > cf->limits.max_body_bytes) {
+    if (cf->limits.max_body_bytes && px_http_content_length(h, &clen) &&
+        clen > cf->limits.max_body_bytes) {
         rc = PX_EBODYTOOBIG;
         goto refuse;
     }
@@ -380,6 +402,12 @@ int px_exchange_start(struct px_exchange *x)
         !(cf->limits.max_keepalive_requests && c->nrequests >= cf->limits.max_keepalive_requests);
     if (px_http_is_upgrade(h) && !x->upgrade)
         x->keep_alive = false;
+    if (x->view == NULL) {
+        /* The worker could not take its first routing table (out of
+         * memory): nothing to classify against or route with. */
+        rc = PX_ENOROUTES;
+        goto refuse;
+    }
     px_client_peer_ip(c, ip, sizeof(ip));
     classify(x, x->view->routes->fleet->snap);
     x->explain = xconf(x)->debug_clients.ncidrs > 0 &&
@@ -387,7 +415,7 @@ int px_exchange_start(struct px_exchange *x)
     const struct conf_geo_headers *gh = &xconf(x)->geo.headers;
     const char *const drop[] = {gh->country, gh->subdivision, gh->continent,
                                 gh->asn,     gh->zone,        gh->region};
-    char extra[512];
+    char extra[EXTRA_HEADERS_BYTES];
     struct px_req_ctx ctx = {
         .client_ip = ip,
         .scheme = "http",
@@ -411,124 +439,6 @@ refuse:
     return rc;
 }
 
-static bool tried(const struct px_exchange *x, size_t i)
-{
-    return i < 64 && (x->tried & (1ull << i));
-}
-
-/*
- * Power of two choices among region R's backends that the control thread
- * says are usable, this exchange has not tried, and this worker has not
- * just failed to reach. Picks through the exchange's own view, whose
- * indexes are those of the config the zone and region came from. Returns
- * the backend's index in the view, or -1 when none is left.
- */
-static int pick_in_region(struct px_exchange *x, size_t r, bool panic)
-{
-    struct px_worker *w = x->c->w;
-    const struct px_wview *v = x->view;
-    const struct px_routes *rt = v->routes;
-    size_t first = rt->fleet->region_first[r], n = rt->fleet->region_first[r + 1] - first;
-    uint64_t now = uv_now(&w->loop);
-
-    for (size_t i = 0; i < n; i++) {
-        const struct px_backend *b = v->bk[first + i];
-        const struct px_routes_backend *rb = &rt->backends[first + i];
-        w->peers[i] = (struct px_balancer_peer){
-            .load_ms = rb->load_ms,
-            .inflight = px_backend_inflight(w, b),
-            .weight = rb->weight,
-            .up_since_ms = rb->up_since_ms,
-            .usable = (rb->usable || panic) && !b->retired && !tried(x, first + i) &&
-                      b->retry_at_ms <= now,
-        };
-    }
-    int i = px_balancer_pick(w->peers, n, xconf(x)->routing.slow_start_ms, now, &w->rng);
-    return i < 0 ? -1 : (int)(first + (size_t)i);
-}
-
-/*
- * The implicit default zone (a config without zones) has no residency to
- * protect: when health checks say nothing is up it still tries every
- * backend (Envoy's panic routing), so a probe misconfiguration degrades to
- * plain proxying instead of rejecting every request.
- */
-static bool panic_zone(const struct px_exchange *x)
-{
-    return xconf(x)->zones[x->zone].implicit;
-}
-
-/*
- * The backend for the next attempt: first the region the zone's route
- * picks; on a retry another backend of the same region, else the next
- * region in the zone's failover order (healthy allowed regions by score,
- * then fallback ones), so a retry never breaks residency.
- */
-static int pick_backend(struct px_exchange *x)
-{
-    struct px_worker *w = x->c->w;
-    const struct px_routes *rt = x->view->routes;
-    const struct px_routes_zone *rz = &rt->zones[x->zone];
-    int i;
-
-    if (x->attempts == 0) {
-        x->region = px_routes_pick(rt, x->zone, &w->rng);
-        x->why = rz->reason;
-        if (x->region < 0 && !panic_zone(x))
-            return -1;
-    }
-    if (x->region >= 0 && (i = pick_in_region(x, (size_t)x->region, false)) >= 0)
-        return i;
-    for (unsigned k = 0; k < rz->norder; k++) {
-        if ((int)rz->order[k] == x->region)
-            continue;
-        if ((i = pick_in_region(x, rz->order[k], false)) >= 0) {
-            x->region = rz->order[k];
-            return i;
-        }
-    }
-    if (panic_zone(x)) {
-        const struct conf_route *route = &xconf(x)->zones[x->zone].route;
-        for (size_t k = 0; k < route->nregions; k++) {
-            if ((i = pick_in_region(x, route->regions[k], true)) >= 0) {
-                x->region = (int)route->regions[k];
-                return i;
-            }
-        }
-    }
-    return -1;
-}
-
-#define CONNECT_BACKOFF_MS 500
-
-/*
- * A connect failure keeps this worker off the backend for a moment, until
- * the control thread (which owns health, ejection and their backoff, and
- * logs the transitions) has taken the signal in: its tick is far shorter.
- */
-static void backend_failed(struct px_backend *b, uint64_t now)
-{
-    if (b->fails++ == 0)
-        px_log(PX_LOG_DEBUG, NULL, "event=connect_backoff backend=%s region=%s ms=%d",
-               b->desc->addr.text, b->desc->region, CONNECT_BACKOFF_MS);
-    b->retry_at_ms = now + CONNECT_BACKOFF_MS;
-}
-
-static void backend_ok(struct px_backend *b)
-{
-    b->fails = 0;
-    b->retry_at_ms = 0;
-}
-
-/* Reports a passive health signal about the current backend. */
-static void signal_backend(struct px_exchange *x, enum px_outcome outcome)
-{
-    struct px_worker *w = x->c->w;
-    if (x->backend)
-        px_signals_put(&w->port.signals, x->backend->desc->id, outcome,
-                       (double)(uv_now(&w->loop) - x->sent_ms));
-}
-
 /*
  * Reports the complete response body for the zone's typical size and the
  * backend's goodput: its time counts only while the upstream read was not
@@ -538,8 +448,8 @@ static void signal_transfer(struct px_exchange *x)
 {
     struct px_worker *w = x->c->w;
     uint64_t now = uv_now(&w->loop), active = now - x->body_start_ms - x->paused_ms;
-    if (x->backend && !x->is_head)
-        px_signals_put_transfer(&w->port.signals, x->backend->desc->id,
+    if (x->pick.backend && !x->is_head && x->zone >= 0)
+        px_signals_put_transfer(&w->port.signals, x->pick.backend->desc->id,
                                 x->view->routes->fleet->zone_slot[x->zone], x->body_bytes,
                                 (double)active);
 }
@@ -553,16 +463,17 @@ static void resume_clock(struct px_exchange *x)
     }
 }
 
+/* The upstream is ready for the request: send it and listen for the answer. */
 static void attach(struct px_exchange *x)
 {
     struct px_upstream *u = x->up;
     x->attached = true;
-    x->sent_ms = uv_now(&x->c->w->loop);
+    x->pick.sent_ms = uv_now(&x->c->w->loop);
     u->resp.skip_body = x->is_head;
     u->nrequests++;
     x->req_sent_head = false;
-    px_upstream_read(u, true);
-    px_upstream_timer(u, x->c->w->conf->timeouts.upstream_response_ms);
+    px_stream_read(&u->s, true);
+    px_upstream_timer(u, xconf(x)->timeouts.upstream_response_ms);
     pump_request(x);
 }
 
@@ -577,70 +488,42 @@ static void reject(struct px_exchange *x)
     fail(x, 503, reason);
 }
 
+/* Gets the next attempt a connection, or answers when none is left. */
 static void connect_next(struct px_exchange *x)
 {
-    struct px_worker *w = x->c->w;
-    uint64_t now = uv_now(&w->loop);
-    struct px_backend *b;
-    int err;
+    const struct conf *cf = xconf(x);
+    int rc = px_backend_connect(x->c->w, x->view, x->zone, &x->pick, &upstream_ops, x, &x->up);
 
-    if (x->attempts == 0)
-        px_retry_budget_request(&w->retry_budget, now);
-    while (x->attempts <= w->conf->limits.retries) {
-        if (x->attempts > 0 &&
-            !px_retry_budget_try(&w->retry_budget, now, w->conf->routing.retry_budget_pct)) {
-            fail(x, 502, "retry budget exhausted");
-            return;
-        }
-        int i = pick_backend(x);
-        if (i < 0)
-            break;
-        b = x->backend = x->view->bk[i];
-        x->attempts++;
-        if (i < 64)
-            x->tried |= 1ull << i;
-        if ((x->up = px_upstream_from_pool(b, x)) != NULL) {
-            px_backend_inflight_add(w, b, 1);
-            attach(x);
-            return;
-        }
-        if ((x->up = px_upstream_connect(w, b, x, &err)) != NULL) {
-            px_backend_inflight_add(w, b, 1);
-            return;
-        }
-        backend_failed(b, now);
-    }
-    /* A zone with `reject` that ran out of allowed regions gets the
-     * designed answer even before the probes notice: 503 naming the zone. */
-    if (!panic_zone(x) && xconf(x)->zones[x->zone].route.reject)
-        reject(x);
-    else
-        fail(x, 502, "no backend reachable");
+    if (rc == 1)
+        attach(x);
+    else if (rc == PX_ENOBACKEND && !px_backend_panic_zone(cf, x->zone) &&
+             cf->zones[x->zone].route.reject)
+        reject(x); /* the designed answer, even before the probes notice */
+    else if (rc < 0)
+        fail(x, 502, px_strerror(rc));
 }
 
 /* Opens a fresh connection to the same backend after a pooled one died. */
 static void reconnect_fresh(struct px_exchange *x)
 {
-    int err;
     detach_upstream(x, false);
-    x->up = px_upstream_connect(x->c->w, x->backend, x, &err);
-    if (x->up == NULL)
-        fail(x, 502, "no backend reachable");
-    else
-        px_backend_inflight_add(x->c->w, x->backend, 1);
+    if (px_backend_reconnect(x->c->w, &x->pick, &upstream_ops, x, &x->up) != 0)
+        fail(x, 502, px_strerror(PX_ENOBACKEND));
 }
 
-void px__exchange_upstream_ready(struct px_exchange *x, int status)
+static void on_upstream_connect(struct px_upstream *u, int status)
 {
+    struct px_exchange *x = u->data;
+
     if (status == 0) {
-        backend_ok(x->backend);
+        px_backend_connected(x->pick.backend);
         attach(x);
         return;
     }
     px_log(PX_LOG_DEBUG, &x->c->peer.sa, "event=connect_failed backend=%s err=%s",
-           x->backend->desc->addr.text, px_strerror(status));
-    signal_backend(x, PX_OUTCOME_CONNECT_FAIL);
-    backend_failed(x->backend, uv_now(&x->c->w->loop));
+           x->pick.backend->desc->addr.text, px_strerror(status));
+    px_backend_signal(x->c->w, &x->pick, PX_OUTCOME_CONNECT_FAIL);
+    px_backend_connect_failed(x->c->w, x->pick.backend);
     detach_upstream(x, false);
     connect_next(x);
 }
@@ -653,7 +536,7 @@ static void pump_request(struct px_exchange *x)
 {
     struct px_client *c = x->c;
 
-    while (x->up && x->attached && !x->up->writing && c->state == PX_CLIENT_BUSY) {
+    while (x->up && x->attached && !px_stream_writing(&x->up->s) && c->state == PX_CLIENT_BUSY) {
         uv_buf_t bufs[2];
         unsigned n = 0;
         size_t consumed = 0;
@@ -662,15 +545,15 @@ static void pump_request(struct px_exchange *x)
         if (!x->req_sent_head)
             bufs[n++] = uv_buf_init(x->out, x->req_head_len);
         if (!x->req_done) {
-            const char *data = c->in ? c->in->data + c->in_off : "";
-            ev = px_http_feed(&x->req, data, c->in ? c->in_len - c->in_off : 0, &consumed);
+            const char *data = c->s.in ? c->s.in->data + c->s.in_off : "";
+            ev = px_http_feed(&x->req, data, c->s.in ? c->s.in_len - c->s.in_off : 0, &consumed);
             if (ev < 0) {
                 fail(x, status_for(ev), px_strerror(ev));
                 return;
             }
             if (consumed)
                 bufs[n++] = uv_buf_init((char *)data, (unsigned)consumed);
-            c->in_off += (uint32_t)consumed;
+            c->s.in_off += (uint32_t)consumed;
             x->bytes_in += consumed;
             if (ev == PX_HTTP_DONE || ev == PX_HTTP_UPGRADE)
                 x->req_done = true;
@@ -679,13 +562,13 @@ static void pump_request(struct px_exchange *x)
             break;
         x->req_sent_head = true;
         x->req_body_sent |= consumed > 0;
-        int rc = px_upstream_write(x->up, bufs, n);
+        int rc = px_stream_write(&x->up->s, bufs, n);
         if (rc < 0) {
-            px__exchange_upstream_eof(x, rc);
+            upstream_eof(x, rc);
             return;
         }
         if (rc == 0) {
-            px__client_read(c, false);
+            px_stream_read(&c->s, false);
             return;
         }
     }
@@ -696,9 +579,9 @@ static void pump_request(struct px_exchange *x)
         }
         return;
     }
-    if (x->up && x->attached && !x->up->writing && (c->in == NULL || c->in_off == c->in_len)) {
-        px__client_read(c, true);
-        px__client_timer(c, c->w->conf->timeouts.client_body_ms, "body");
+    if (x->up && x->attached && !px_stream_writing(&x->up->s) && !px_stream_has_input(&c->s)) {
+        px_stream_read(&c->s, true);
+        px__client_timer(c, xconf(x)->timeouts.client_body_ms, PX_PHASE_BODY);
     }
 }
 
@@ -707,29 +590,19 @@ void px__exchange_client_data(struct px_exchange *x)
     pump_request(x);
 }
 
-void px__exchange_upstream_written(struct px_exchange *x, int status)
+static void on_upstream_written(struct px_upstream *u, int status)
 {
+    struct px_exchange *x = u->data;
     if (status < 0) {
-        px__exchange_upstream_eof(x, status);
+        upstream_eof(x, status);
         return;
     }
-    if (x->c->state == PX_CLIENT_TUNNEL) {
-        px__tunnel_upstream_written(x);
-        return;
-    }
-    px_upstream_timer(x->up, x->c->w->conf->timeouts.upstream_response_ms);
+    px_upstream_timer(x->up, xconf(x)->timeouts.upstream_response_ms);
     pump_request(x);
 }
 
-/* Writes BUFS to the client; returns 1 when done, 0 when queued, <0 error. */
-static int client_write(struct px_exchange *x, uv_buf_t *bufs, unsigned n);
-
-static void on_client_written(uv_write_t *req, int status)
+void px__exchange_client_written(struct px_exchange *x, int status)
 {
-    struct px_exchange *x = req->data;
-    x->cwriting = false;
-    if (status == UV_ECANCELED || x->c->state == PX_CLIENT_CLOSING)
-        return;
     px__client_timer_stop(x->c);
     if (status < 0) {
         x->error = "client write failed";
@@ -740,22 +613,23 @@ static void on_client_written(uv_write_t *req, int status)
         on_error_written(x);
         return;
     }
-    if (x->c->state == PX_CLIENT_TUNNEL) {
-        px__tunnel_client_written(x);
-        return;
-    }
     pump_response(x);
 }
 
-static int client_write(struct px_exchange *x, uv_buf_t *bufs, unsigned n)
+int px__exchange_client_write(struct px_exchange *x, uv_buf_t *bufs, unsigned n)
 {
     for (unsigned i = 0; i < n; i++)
         x->bytes_out += bufs[i].len;
-    int rc = px_stream_write((uv_stream_t *)&x->c->tcp, &x->cw, bufs, n, on_client_written);
-    if (rc == 0) {
-        x->cwriting = true;
-        px__client_timer(x->c, x->c->w->conf->timeouts.client_send_ms, "send");
-    }
+    return px_stream_write(&x->c->s, bufs, n);
+}
+
+/* Writes BUFS to the client; a queued write arms the client_send deadline.
+ * Returns 1 when done, 0 when queued, < 0 on error. */
+static int client_write(struct px_exchange *x, uv_buf_t *bufs, unsigned n)
+{
+    int rc = px__exchange_client_write(x, bufs, n);
+    if (rc == 0)
+        px__client_timer(x->c, xconf(x)->timeouts.client_send_ms, PX_PHASE_SEND);
     return rc;
 }
 
@@ -781,7 +655,7 @@ static int response_head(struct px_exchange *x)
             x->keep_alive = false;
     }
     bool interim = status < 200 && status != 101;
-    char extra[512];
+    char extra[EXTRA_HEADERS_BYTES];
     struct px_resp_ctx ctx = {
         .keep_alive = x->keep_alive || interim,
         .client_1_0 = client_1_0 && !interim,
@@ -827,11 +701,11 @@ static void pump_response(struct px_exchange *x)
 {
     struct px_upstream *u;
 
-    if (!x->cwriting)
+    if (!px_stream_writing(&x->c->s))
         resume_clock(x);
-    while ((u = x->up) != NULL && !x->cwriting && !x->resp_done) {
-        bool have_bytes = u->in && u->in_off < u->in_len;
-        const char *data = have_bytes ? u->in->data + u->in_off : "";
+    while ((u = x->up) != NULL && !px_stream_writing(&x->c->s) && !x->resp_done) {
+        bool have_bytes = px_stream_has_input(&u->s);
+        const char *data = have_bytes ? u->s.in->data + u->s.in_off : "";
         size_t consumed = 0;
         int ev = PX_HTTP_MORE;
         uv_buf_t bufs[PX_HTTP_MAX_SPANS + 1];
@@ -842,12 +716,13 @@ static void pump_response(struct px_exchange *x)
         if (!have_bytes && x->resp_head_len == 0 && !px_http_paused(&u->resp))
             break;
         if (have_bytes || px_http_paused(&u->resp))
-            ev = px_http_feed(&u->resp, data, have_bytes ? u->in_len - u->in_off : 0, &consumed);
+            ev =
+                px_http_feed(&u->resp, data, have_bytes ? u->s.in_len - u->s.in_off : 0, &consumed);
         if (ev < 0) {
             fail(x, 502, "invalid response from upstream");
             return;
         }
-        u->in_off += (uint32_t)consumed;
+        u->s.in_off += (uint32_t)consumed;
         if (ev == PX_HTTP_HEAD) {
             int rc = response_head(x);
             if (rc < 0) {
@@ -858,7 +733,8 @@ static void pump_response(struct px_exchange *x)
             }
             int status = px_http_status(&u->resp);
             if (status >= 200) {
-                signal_backend(x, status >= 500 ? PX_OUTCOME_HTTP_5XX : PX_OUTCOME_OK);
+                px_backend_signal(x->c->w, &x->pick,
+                                  status >= 500 ? PX_OUTCOME_HTTP_5XX : PX_OUTCOME_OK);
                 x->body_start_ms = uv_now(&x->c->w->loop);
             }
             if (status < 200 && px_http_minor(&x->req) == 0)
@@ -897,30 +773,21 @@ static void pump_response(struct px_exchange *x)
             return;
         }
         if (rc == 0) {
-            px_upstream_read(u, false);
+            px_stream_read(&u->s, false);
             px_upstream_timer_stop(u);
             x->paused_at_ms = uv_now(&x->c->w->loop);
             return;
         }
     }
-    if (x->cwriting || x->up == NULL)
+    if (px_stream_writing(&x->c->s) || x->up == NULL)
         return;
     if (x->resp_done) {
         px_upstream_timer_stop(x->up);
         maybe_finish(x);
         return;
     }
-    px_upstream_read(x->up, true);
-    px_upstream_timer(x->up, x->c->w->conf->timeouts.upstream_response_ms);
-}
-
-void px__exchange_upstream_data(struct px_exchange *x)
-{
-    if (x->c->state == PX_CLIENT_TUNNEL) {
-        px__tunnel_upstream_data(x);
-        return;
-    }
-    pump_response(x);
+    px_stream_read(&x->up->s, true);
+    px_upstream_timer(x->up, xconf(x)->timeouts.upstream_response_ms);
 }
 
 /* A reused connection may have been closed by the backend while idle; the
@@ -932,7 +799,8 @@ static bool can_resend(const struct px_exchange *x)
            !px_http_has_body(&x->req);
 }
 
-void px__exchange_upstream_eof(struct px_exchange *x, int err)
+/* The upstream ended (ERR: UV_EOF, a libuv error or PX_ENOMEM) or a write to it failed. */
+static void upstream_eof(struct px_exchange *x, int err)
 {
     struct px_upstream *u = x->up;
 
@@ -948,10 +816,6 @@ void px__exchange_upstream_eof(struct px_exchange *x, int err)
         return;
     }
 
-    if (x->c->state == PX_CLIENT_TUNNEL) {
-        px_client_close(x->c, "tunnel closed by upstream");
-        return;
-    }
     if (err == UV_EOF && px_http_started(&u->resp) && px_http_finish(&u->resp) == PX_HTTP_DONE) {
         /* Close-delimited body: EOF is its end. Flush what is parsed. */
         x->resp_done = true;
@@ -961,7 +825,7 @@ void px__exchange_upstream_eof(struct px_exchange *x, int err)
     if (can_resend(x) && u->nrequests > 1) {
         px_log(PX_LOG_DEBUG, &x->c->peer.sa,
                "event=retry reason=pooled_connection_closed backend=%s",
-               x->backend->desc->addr.text);
+               x->pick.backend->desc->addr.text);
         reconnect_fresh(x);
         return;
     }
@@ -971,14 +835,14 @@ void px__exchange_upstream_eof(struct px_exchange *x, int err)
          * is safe to send elsewhere (RFC 9110 §9.2.2), as nginx's
          * proxy_next_upstream does by default. */
         px_log(PX_LOG_DEBUG, &x->c->peer.sa, "event=retry reason=reset_before_response backend=%s",
-               x->backend->desc->addr.text);
-        signal_backend(x, PX_OUTCOME_RESET);
+               x->pick.backend->desc->addr.text);
+        px_backend_signal(x->c->w, &x->pick, PX_OUTCOME_RESET);
         detach_upstream(x, false);
         connect_next(x);
         return;
     }
     if (!x->resp_started) {
-        signal_backend(x, PX_OUTCOME_RESET);
+        px_backend_signal(x->c->w, &x->pick, PX_OUTCOME_RESET);
         fail(x, 502,
              px_http_started(&u->resp) ? "upstream closed mid-response"
                                        : "upstream closed before responding");
@@ -989,24 +853,36 @@ void px__exchange_upstream_eof(struct px_exchange *x, int err)
     px_client_close(x->c, x->error);
 }
 
-void px__exchange_upstream_timeout(struct px_exchange *x)
+static void on_upstream_read(struct px_upstream *u, int err)
 {
-    if (x->up->state == PX_UP_CONNECTING) {
-        px__exchange_upstream_ready(x, UV_ETIMEDOUT);
+    if (err < 0)
+        upstream_eof(u->data, err);
+    else
+        pump_response(u->data);
+}
+
+static void on_upstream_timeout(struct px_upstream *u)
+{
+    struct px_exchange *x = u->data;
+    if (u->state == PX_UP_CONNECTING) {
+        on_upstream_connect(u, UV_ETIMEDOUT);
         return;
     }
-    if (x->c->state == PX_CLIENT_TUNNEL) {
-        px_client_close(x->c, "tunnel idle");
-        return;
-    }
-    signal_backend(x, PX_OUTCOME_TIMEOUT);
+    px_backend_signal(x->c->w, &x->pick, PX_OUTCOME_TIMEOUT);
     fail(x, 504, "upstream timed out");
 }
 
-void px__exchange_client_timeout(struct px_exchange *x, const char *phase)
+static const struct px_upstream_ops upstream_ops = {
+    .on_connect = on_upstream_connect,
+    .on_read = on_upstream_read,
+    .on_written = on_upstream_written,
+    .on_timeout = on_upstream_timeout,
+};
+
+void px__exchange_client_timeout(struct px_exchange *x, enum px_client_phase phase)
 {
-    if (strcmp(phase, "body") == 0)
+    if (phase == PX_PHASE_BODY)
         fail(x, 408, "client body timeout");
     else
-        px_client_close(x->c, phase);
+        px_client_close(x->c, px_client_phase_names[phase]);
 }

@@ -9,13 +9,8 @@
 
 struct px_exchange;
 
-/* Sends the 101 head and any early bytes, then relays. */
+/* Takes over X's client and upstream events (their callbacks are swapped for
+ * the tunnel's), sends the 101 head and any early bytes, then relays. */
 void px_tunnel_start(struct px_exchange *x);
-
-/* I/O events routed here while the client is in PX_CLIENT_TUNNEL. */
-void px__tunnel_client_data(struct px_exchange *x);
-void px__tunnel_upstream_data(struct px_exchange *x);
-void px__tunnel_client_written(struct px_exchange *x);
-void px__tunnel_upstream_written(struct px_exchange *x);
 
 #endif

@@ -1,15 +1,17 @@
 /*
- * upstream: one connection to a backend. Owns its socket, its phase timer,
- * its read buffer and its response parser (reused across the requests it
- * serves). It is attached to at most one exchange at a time, or idle in its
- * backend's pool (proxy/data/pool.c), or closing.
+ * upstream: one connection to a backend. Owns its stream (socket, read
+ * buffer, write in flight), its phase timer, its connect request and its
+ * response parser (reused across the requests it serves). It is attached to
+ * at most one user at a time (an exchange, then maybe a tunnel), which hears
+ * its events through a struct px_upstream_ops, or idle in its backend's pool
+ * (proxy/data/pool.h), or closing.
  */
 #ifndef PX_UPSTREAM_H
 #define PX_UPSTREAM_H
 
 #include "proxy/proto/http1.h"
 #include "proxy/base/list.h"
-#include "proxy/data/slab.h"
+#include "proxy/data/stream.h"
 #include "proxy/data/timer.h"
 
 #include <stdbool.h>
@@ -17,78 +19,72 @@
 
 struct px_worker;
 struct px_backend;
-struct px_exchange;
+struct px_upstream;
 
 enum px_upstream_state {
     PX_UP_CONNECTING,
-    PX_UP_ACTIVE, /* attached to an exchange */
+    PX_UP_ACTIVE, /* attached to a user */
     PX_UP_IDLE,   /* in the pool */
     PX_UP_CLOSING,
 };
 
+/* What an upstream's user hears. None runs synchronously from the call that
+ * caused it; none runs once the user detached (px_upstream_detach). */
+struct px_upstream_ops {
+    void (*on_connect)(struct px_upstream *u, int status); /* 0 or a libuv error */
+    void (*on_read)(struct px_upstream *u, int err);       /* as px_stream_ops.on_read */
+    void (*on_written)(struct px_upstream *u, int status); /* as px_stream_ops.on_written */
+    void (*on_timeout)(struct px_upstream *u);             /* the phase deadline passed */
+};
+
 struct px_upstream {
-    uv_tcp_t tcp;
+    struct px_stream s;    /* s.tcp.data = this */
     struct px_timer timer; /* the current phase's deadline */
     uv_connect_t connect_req;
-    uv_write_t wreq;       /* the one write in flight */
-    struct px_worker *w;   /* borrowed */
-    struct px_backend *b;  /* one reference (px_backend_ref) */
-    struct px_exchange *x; /* borrowed; set while attached */
-    struct px_list node;   /* in b->idle while pooled */
-    struct px_http resp;   /* response parser + head */
-    struct px_slab *in;    /* owned; NULL when no bytes are held */
-    uint32_t in_off, in_len;
-    uint32_t nrequests; /* requests sent on this connection */
-    uint8_t state;
+    struct px_worker *w;               /* borrowed */
+    struct px_backend *b;              /* one reference (px_backend_ref) */
+    const struct px_upstream_ops *ops; /* the user's callbacks; NULL while unattached */
+    void *data;                        /* borrowed: the user */
+    struct px_list node;               /* in b->idle while pooled */
+    struct px_http resp;               /* response parser + head */
+    uint32_t nrequests;                /* requests sent on this connection */
+    uint8_t state;                     /* enum px_upstream_state */
     uint8_t pending_closes;
-    bool reading;
-    bool writing; /* wreq in flight */
 };
 
 /*
- * Starts connecting to B for exchange X. Returns a new upstream (owned by the
- * pool/exchange protocol) or NULL with *err set (libuv code). The outcome is
- * reported through px__exchange_upstream_ready(); never synchronously.
+ * Starts connecting to B for the user DATA with OPS. Returns a new upstream
+ * (closed by px_upstream_close or handed to the pool) or NULL with *err set
+ * (libuv code or PX_ENOMEM). The outcome is reported through
+ * ops->on_connect, never synchronously.
  */
 struct px_upstream *px_upstream_connect(struct px_worker *w, struct px_backend *b,
-                                        struct px_exchange *x, int *err);
+                                        const struct px_upstream_ops *ops, void *data, int *err);
+
+/* Attaches U to the user DATA with OPS (a pooled connection, or a tunnel
+ * taking over). */
+static inline void px_upstream_attach(struct px_upstream *u, const struct px_upstream_ops *ops,
+                                      void *data)
+{
+    u->ops = ops;
+    u->data = data;
+}
+
+/* Detaches U's user: it hears nothing more. */
+static inline void px_upstream_detach(struct px_upstream *u)
+{
+    u->ops = NULL;
+    u->data = NULL;
+}
 
 /* Closes U (idempotent); frees it in its last close callback. */
 void px_upstream_close(struct px_upstream *u);
 
-/* Starts or stops reading; idempotent. */
-void px_upstream_read(struct px_upstream *u, bool on);
-
 /* Sets the deadline of U's current phase to MS from now (armed lazily, see
- * proxy/data/timer.h); its expiry is reported to the exchange or pool. */
+ * proxy/data/timer.h); its expiry goes to the user, or closes a pooled U. */
 void px_upstream_timer(struct px_upstream *u, uint64_t ms);
 
 /* Removes U's deadline: the current phase has no time limit. */
 void px_upstream_timer_stop(struct px_upstream *u);
-
-/*
- * Writes BUFS to U: synchronously when the socket takes it all (returns 1),
- * else queues the rest and returns 0; px__exchange_upstream_written() follows.
- * Returns a negative libuv error when the socket failed.
- */
-int px_upstream_write(struct px_upstream *u, uv_buf_t *bufs, unsigned nbufs);
-
-/* Puts U, which finished a response cleanly, into its backend's pool, or
- * closes it when the pool is full or the worker drains. */
-void px_upstream_release(struct px_upstream *u);
-
-/* Takes the most recently pooled connection of B, or NULL. */
-struct px_upstream *px_upstream_from_pool(struct px_backend *b, struct px_exchange *x);
-
-/* Closes every pooled connection of B. */
-void px_upstream_pool_drain(struct px_backend *b);
-
-/*
- * Writes BUFS to STREAM with one uv_try_write and queues what is left with
- * uv_write(REQ, CB). Returns 1 when all was written, 0 when queued, or a
- * negative libuv error (CB is then never called).
- */
-int px_stream_write(uv_stream_t *stream, uv_write_t *req, uv_buf_t *bufs, unsigned nbufs,
-                    uv_write_cb cb);
 
 #endif

@@ -7,12 +7,14 @@
 #include "proxy/data/client.h"
 #include "proxy/data/exchange.h"
 #include "proxy/base/px.h"
-#include "proxy/data/upstream.h"
+#include "proxy/data/pool.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #define TICK_MS 200
+#define SLABS_KEPT 64       /* free read buffers kept per worker (4 MiB) */
+#define LISTEN_BACKLOG 1024 /* pending connections per listener, capped by somaxconn */
 
 static void on_listener_connection(uv_stream_t *server, int status)
 {
@@ -28,14 +30,6 @@ static void on_listener_connection(uv_stream_t *server, int status)
 
 static void on_worker_wake(uv_async_t *a);
 
-void px_backend_unref(struct px_backend *b)
-{
-    if (--b->refs > 0)
-        return;
-    px_bdesc_unref(b->desc);
-    free(b);
-}
-
 static void view_free(struct px_wview *v)
 {
     for (size_t i = 0; i < v->routes->nbackends; i++)
@@ -47,15 +41,26 @@ static void view_free(struct px_wview *v)
 
 struct px_wview *px_worker_view_hold(struct px_worker *w)
 {
-    w->view->users++;
+    if (w->view)
+        w->view->users++;
     return w->view;
 }
 
-void px_worker_view_release(struct px_worker *w, struct px_wview *v)
+void px_worker_view_release(struct px_wview *v)
 {
-    (void)w;
     if (v && --v->users == 0 && v->retired)
         view_free(v);
+}
+
+/* Retires W's current view: freed now, or by its last exchange. */
+static void view_retire(struct px_worker *w)
+{
+    if (w->view) {
+        w->view->retired = true;
+        if (w->view->users == 0)
+            view_free(w->view);
+        w->view = NULL;
+    }
 }
 
 static void wake_for_routes(struct px_port *p)
@@ -124,7 +129,7 @@ static struct px_wview *view_new(struct px_worker *w, struct px_routes *rt)
     v->routes = rt;
     for (size_t j = 0; j < nold; j++)
         if (old[j]->retired)
-            px_upstream_pool_drain(old[j]);
+            px_pool_drain(old[j]);
     free(old);
     return v;
 fail:
@@ -137,19 +142,6 @@ fail:
     free(v);
     free(old);
     return NULL;
-}
-
-/* Grows the balancer's scratch array to N peers. */
-static int reserve_peers(struct px_worker *w, size_t n)
-{
-    if (n <= w->npeers)
-        return 0;
-    struct px_balancer_peer *p = realloc(w->peers, n * sizeof(*p));
-    if (p == NULL)
-        return -1;
-    w->peers = p;
-    w->npeers = n;
-    return 0;
 }
 
 /* Switches to a published table: same fleet, same view; else a new view. */
@@ -165,17 +157,14 @@ static void take_routes(struct px_worker *w)
         w->view->routes = rt;
         return;
     }
-    if (reserve_peers(w, rt->fleet->nbackends) != 0 || (v = view_new(w, rt)) == NULL) {
+    if (px_backend_ctx_reserve(&w->backends, rt->fleet->nbackends) != 0 ||
+        (v = view_new(w, rt)) == NULL) {
         px_log(PX_LOG_ERR, NULL, "event=fleet_swap_failed worker=%u reason=out_of_memory", w->id);
         px_routes_unref(rt);
         return;
     }
     w->conf = px_fleet_conf(rt->fleet);
-    if (w->view) {
-        w->view->retired = true;
-        if (w->view->users == 0)
-            view_free(w->view);
-    }
+    view_retire(w);
     w->view = v;
 }
 
@@ -189,32 +178,33 @@ int px_worker_init(struct px_worker *w, unsigned id, struct px_process *proc, si
     w->id = id;
     w->proc = proc;
     w->conf = cf;
-    w->slabs.max_free = 64;
+    w->slabs.max_free = SLABS_KEPT;
     w->alog.fd = proc->access_fd;
     px_list_init(&w->clients);
     if ((w->geo_caches = calloc(CONF_GEO_DB_MAX, sizeof(*w->geo_caches))) == NULL)
-        return UV_ENOMEM;
+        return PX_ENOMEM;
     for (size_t i = 0; i < CONF_GEO_DB_MAX; i++)
         geo_cache_init(&w->geo_caches[i]);
     if ((rc = px_stats_init(&w->port.stats, nzslots, nrslots)) != 0)
-        return UV_ENOMEM;
+        return rc;
     if ((rc = uv_loop_init(&w->loop)) != 0)
         return rc;
     if ((w->listeners = calloc(nfds ? nfds : 1, sizeof(*w->listeners))) == NULL)
-        return UV_ENOMEM;
+        return PX_ENOMEM;
     px_rng_seed(&w->rng, uv_hrtime() ^ ((uint64_t)id << 32));
-    px_retry_budget_init(&w->retry_budget, 0);
+    px_retry_budget_init(&w->backends.budget, 0);
     if ((rc = uv_async_init(&w->loop, &w->wake, on_worker_wake)) != 0)
         return rc;
     w->wake.data = w;
     w->port.wake = wake_for_routes;
     for (size_t i = 0; i < nfds; i++) {
         uv_tcp_t *l = &w->listeners[i];
-        uv_tcp_init(&w->loop, l);
+        if ((rc = uv_tcp_init(&w->loop, l)) != 0)
+            return rc;
         l->data = w;
         w->nlisteners++;
         if ((rc = uv_tcp_open(l, fds[i])) != 0 ||
-            (rc = uv_listen((uv_stream_t *)l, 1024, on_listener_connection)) != 0)
+            (rc = uv_listen((uv_stream_t *)l, LISTEN_BACKLOG, on_listener_connection)) != 0)
             return rc;
     }
     return 0;
@@ -230,7 +220,7 @@ static void on_worker_handle_closed(uv_handle_t *h)
 static void drain_pools(struct px_worker *w)
 {
     for (size_t i = 0; w->view && i < w->view->routes->nbackends; i++)
-        px_upstream_pool_drain(w->view->bk[i]);
+        px_pool_drain(w->view->bk[i]);
 }
 
 static void worker_finish(struct px_worker *w)
@@ -271,18 +261,22 @@ void px__worker_count_exchange(struct px_worker *w, struct px_client *c,
     uint64_t ms = uv_now(&w->loop) - x->start_ms;
     uv_os_fd_t fd;
 
-    const struct px_fleet *f = x->view->routes->fleet;
-    int rslot = x->region >= 0 ? f->region_slot[x->region] : -1;
+    /* A request refused before classification (or before the worker had a
+     * view) belongs to no zone and no region. */
+    const struct px_fleet *f = x->view ? x->view->routes->fleet : NULL;
+    bool zoned = f && x->zone != PX_ZONE_NONE;
+    size_t zslot = zoned ? f->zone_slot[x->zone] : PX_STATS_ZONE_NONE;
+    int rslot = f && x->pick.region >= 0 ? f->region_slot[x->pick.region] : -1;
 
-    px_stats_request(&w->port.stats, f->zone_slot[x->zone], rslot, x->status, ms * 1000);
-    if (x->attempts > 1)
-        px_stats_add(&w->port.stats.retries, x->attempts - 1);
+    px_stats_request(&w->port.stats, zslot, rslot, x->status, ms * 1000);
+    if (x->pick.attempts > 1)
+        px_stats_add(&w->port.stats.retries, x->pick.attempts - 1);
     /* Once per connection, after its first request was classified: by then
      * the handshake and a request/response have given the kernel samples. */
-    if (c->nrequests == 1 && uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) {
+    if (zoned && c->nrequests == 1 && uv_fileno((uv_handle_t *)&c->s.tcp, &fd) == 0) {
         int64_t us = px_stats_tcp_rtt_us(fd);
         if (us > 0)
-            px_stats_client_rtt(&w->port.stats, f->zone_slot[x->zone], (uint64_t)us);
+            px_stats_client_rtt(&w->port.stats, zslot, (uint64_t)us);
     }
 }
 
@@ -373,14 +367,9 @@ void px_worker_join(struct px_worker *w)
     for (size_t i = 0; w->geo_caches && i < CONF_GEO_DB_MAX; i++)
         geo_cache_dispose(&w->geo_caches[i]);
     free(w->geo_caches);
-    if (w->view) {
-        w->view->retired = true;
-        if (w->view->users == 0)
-            view_free(w->view);
-        w->view = NULL;
-    }
+    view_retire(w);
     px_routes_unref(atomic_exchange(&w->port.incoming_routes, NULL));
     free(w->listeners);
-    free(w->peers);
+    px_backend_ctx_dispose(&w->backends);
     px_stats_dispose(&w->port.stats);
 }

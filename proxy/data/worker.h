@@ -9,9 +9,8 @@
 #include "conf/conf.h"
 #include "proxy/base/list.h"
 #include "proxy/base/log.h"
-#include "proxy/data/balancer.h"
 #include "proxy/base/rng.h"
-#include "proxy/data/retry.h"
+#include "proxy/data/backend.h"
 #include "proxy/data/slab.h"
 #include "proxy/state/port.h"
 #include "proxy/state/snapshot.h"
@@ -19,22 +18,6 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <uv.h>
-
-/*
- * A backend as one worker sees it: its idle pool and recent failures. It
- * lives while a view lists it or a connection uses it (refs, plain: one
- * thread); once the fleet drops it, it is retired: its pool is closed and it
- * gets no new requests, but a request already on it finishes.
- */
-struct px_backend {
-    struct px_bdesc *desc; /* one reference: address, region name, in-flight counters */
-    struct px_list idle;   /* pooled px_upstream, most recent first */
-    unsigned nidle;
-    unsigned fails;       /* consecutive connect failures */
-    uint64_t retry_at_ms; /* skipped until then after failures */
-    unsigned refs;        /* views listing it + upstreams on it */
-    bool retired;         /* no longer in the current fleet */
-};
 
 /*
  * A worker's view of one fleet: the latest routing table decided on it and
@@ -72,13 +55,10 @@ struct px_worker {
     struct px_list clients; /* every open px_client */
     unsigned nclients;
 
-    struct px_balancer_peer *peers; /* owned scratch, npeers, for the balancer */
-    size_t npeers;
-
-    struct px_rng rng;
-    struct px_retry_budget retry_budget;
-    struct px_exchange *spare; /* owned: reset exchanges kept for reuse */
-    unsigned nspare;
+    struct px_rng rng;              /* balancer and route draws */
+    struct px_backend_ctx backends; /* proxy/data/backend.c's: peer scratch, retry budget */
+    struct px_exchange *spare;      /* proxy/data/exchange.c's: reset exchanges for reuse */
+    unsigned nspare;                /* ... how many */
 
     struct px_accesslog alog;
 
@@ -92,7 +72,7 @@ struct px_worker {
  * Prepares W (loop, listeners from FDS, stats with NZSLOTS x NRSLOTS zone
  * and region slots). FDS are bound listening sockets the worker takes over.
  * W serves once the control thread has published its first routing table
- * (which brings the fleet and config). Returns 0 or a negative libuv error.
+ * (which brings the fleet and config). Returns 0, PX_ENOMEM or a negative libuv error.
  */
 int px_worker_init(struct px_worker *w, unsigned id, struct px_process *proc, size_t nzslots,
                    size_t nrslots, const int *fds, size_t nfds);
@@ -109,34 +89,11 @@ void px_worker_wait(struct px_worker *w);
 /* Waits for W's thread to end (unless px_worker_wait did) and frees what W owns. */
 void px_worker_join(struct px_worker *w);
 
-/* Takes a hold on W's current view for one exchange. */
+/* Takes a hold on W's current view for one exchange; NULL when W has none yet. */
 struct px_wview *px_worker_view_hold(struct px_worker *w);
 
 /* Releases a hold taken with px_worker_view_hold(). Accepts NULL. */
-void px_worker_view_release(struct px_worker *w, struct px_wview *v);
-
-/* Adds DELTA (+1 or -1) to this worker's in-flight count on B. */
-static inline void px_backend_inflight_add(struct px_worker *w, struct px_backend *b, int delta)
-{
-    _Atomic unsigned *n = &b->desc->inflight[w->id];
-    atomic_store_explicit(n, atomic_load_explicit(n, memory_order_relaxed) + (unsigned)delta,
-                          memory_order_relaxed);
-}
-
-/* This worker's in-flight count on B. */
-static inline unsigned px_backend_inflight(const struct px_worker *w, const struct px_backend *b)
-{
-    return atomic_load_explicit(&b->desc->inflight[w->id], memory_order_relaxed);
-}
-
-/* Takes a reference on B for an upstream connection. */
-static inline void px_backend_ref(struct px_backend *b)
-{
-    b->refs++;
-}
-
-/* Drops a reference on B; the last (only once retired) frees it. */
-void px_backend_unref(struct px_backend *b);
+void px_worker_view_release(struct px_wview *v);
 
 struct px_client;
 struct px_exchange;

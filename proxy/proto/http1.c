@@ -843,9 +843,20 @@ int px_http_status(const struct px_http *h)
     return h->parser.status_code;
 }
 
+unsigned px_http_major(const struct px_http *h)
+{
+    return h->parser.http_major;
+}
+
 unsigned px_http_minor(const struct px_http *h)
 {
     return h->parser.http_minor;
+}
+
+bool px_http_content_length(const struct px_http *h, uint64_t *len)
+{
+    *len = h->parser.content_length;
+    return (h->parser.flags & F_CONTENT_LENGTH) != 0;
 }
 
 bool px_http_chunked(const struct px_http *h)

@@ -146,7 +146,10 @@ const char *px_http_method_name(const struct px_http *h);
 bool px_http_method_is(const struct px_http *h, const char *name);
 bool px_http_is_idempotent(const struct px_http *h);
 int px_http_status(const struct px_http *h);
+unsigned px_http_major(const struct px_http *h);
 unsigned px_http_minor(const struct px_http *h);
+/* True when the head just parsed has a Content-Length; stores it in *LEN. */
+bool px_http_content_length(const struct px_http *h, uint64_t *len);
 bool px_http_has_body(const struct px_http *h); /* request: CL > 0 or chunked */
 bool px_http_chunked(const struct px_http *h);
 bool px_http_needs_eof(const struct px_http *h);

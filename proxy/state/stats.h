@@ -7,7 +7,8 @@
  *
  * Dimensions come from the config at init: zones x (regions + 1) x status
  * class for requests, where region slot 0 is "no region" (rejected or not
- * routed) and slot r + 1 is conf->regions[r].
+ * routed) and slot r + 1 is conf->regions[r]. Zone slot PX_STATS_ZONE_NONE
+ * counts requests refused before they were classified (named "-").
  */
 #ifndef PX_STATS_H
 #define PX_STATS_H
@@ -61,6 +62,17 @@ static inline uint64_t px_stats_get(const _Atomic uint64_t *c)
 static inline size_t px_stats_slots(size_t n)
 {
     return 2 * n + 8;
+}
+
+/* The zone slot of requests refused before classification, and its name. */
+#define PX_STATS_ZONE_NONE 0
+#define PX_STATS_ZONE_NONE_NAME "-"
+
+/* Zone slots for a process started with N zones: px_stats_slots(N) names
+ * plus PX_STATS_ZONE_NONE. */
+static inline size_t px_stats_zone_slots(size_t n)
+{
+    return px_stats_slots(n) + 1;
 }
 
 /*

@@ -218,6 +218,48 @@ class Admin(unittest.TestCase):
         start = float(re.search(r"(?m)^process_start_time_seconds (\S+)$", text).group(1))
         self.assertLess(abs(start - time.time()), 3600)
 
+    def test_refused_before_classification_has_no_zone(self):
+        # The first zone is `cn`: a refused request used to be charged to
+        # zones[0] in the access log, the request counters and client RTT.
+        zones = [{"name": "cn", "match": {"country": ["CN"]}, "route": {"regions": ["near"]}},
+                 {"name": "default", "route": {"regions": ["near", "far"],
+                                               "bias": {"far": "50ms"}}}]
+        self.start(geo=True, zones=zones)
+        self.wait_backend("near")
+
+        def scrape():
+            st, _, body = http(self.admin, "/metrics")
+            self.assertEqual(st, 200)
+            return body.decode()
+
+        def cn_state(text):
+            reqs = re.findall(r'^georoute_requests_total\{zone="cn",.*$', text, re.M)
+            rtt = re.search(r'^georoute_client_rtt_seconds_count\{zone="cn"\} (\d+)$', text, re.M)
+            self.assertTrue(rtt, text)
+            return reqs, int(rtt.group(1))
+
+        before = cn_state(scrape())
+        with Conn(self.p.port) as c:
+            c.send(b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n")
+            self.assertEqual(c.read_response(timeout=10).status, 400)
+        none_400 = re.compile(r'^georoute_requests_total\{zone="-",region="none",code="4xx"\} 1$',
+                              re.M)
+        text = ""
+
+        def counted():
+            nonlocal text
+            text = scrape()
+            return none_400.search(text) is not None
+
+        self.assertTrue(wait_until(counted, 10), text)
+        self.assertEqual(cn_state(text), before)
+        self.assertNotIn('georoute_client_rtt_seconds_count{zone="-"}', text)
+        refused = lambda: [ln for ln in self.p.access_lines() if " status=400 " in ln]
+        self.assertTrue(wait_until(refused, 10), self.p.access_lines())
+        (line,) = refused()
+        self.assertIn(" zone=- ", line)
+        self.assertIn(" country=- ", line)
+
     def test_prometheus_scrapes(self):
         if not shutil.which("prometheus"):
             self.skipTest("prometheus not installed (Debian package prometheus)")

@@ -158,4 +158,13 @@
     X(h2_attack_continuation_flood)                                                                \
     X(h2_attack_frame_floods)                                                                      \
     X(h2_attack_too_many_streams)                                                                  \
-    X(h2_attack_hpack_bomb)
+    X(h2_attack_hpack_bomb)                                                                        \
+    X(exchange_status_for_errors)                                                                  \
+    X(exchange_client_address_walks_trusted_hops)                                                  \
+    X(exchange_coalesce_small_body)                                                                \
+    X(exchange_without_routing_table_answers_503)                                                  \
+    X(stream_write_tries_first_then_queues_one)                                                    \
+    X(stream_reads_follow_swapped_ops_and_buffer_goes_back)                                        \
+    X(pool_lifo_limits_and_drain)                                                                  \
+    X(backend_pick_region_then_failover_order)                                                     \
+    X(backend_pick_skips_backoff_and_unusable)

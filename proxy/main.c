@@ -234,7 +234,7 @@ static int run(struct px_snapshot *snap)
     int err = px_control_init(&m.control, snap, m.ports, n, &proc);
     if (err == 0 && admin_fd >= 0) {
         if (px_admin_start(&m.control, admin_fd) == NULL)
-            err = UV_ENOMEM;
+            err = PX_ENOMEM;
         admin_fd = -1; /* taken over */
     }
     /* Everything that needs root is open; no thread has started yet. */
@@ -246,12 +246,12 @@ static int run(struct px_snapshot *snap)
     if (err == 0)
         err = px_control_start(&m.control);
     if (err != 0) {
-        fprintf(stderr, "georoute: control thread: %s\n", uv_strerror(err));
+        fprintf(stderr, "georoute: control thread: %s\n", px_strerror(err));
         goto out;
     }
     for (unsigned i = 0; i < n; i++) {
         if ((err = px_worker_start(&m.workers[i])) != 0) {
-            fprintf(stderr, "georoute: worker %u: %s\n", i, uv_strerror(err));
+            fprintf(stderr, "georoute: worker %u: %s\n", i, px_strerror(err));
             for (unsigned j = 0; j < i; j++)
                 px_worker_stop(&m.workers[j]);
             for (unsigned j = 0; j < i; j++)

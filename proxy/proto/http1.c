@@ -178,7 +178,13 @@ static int on_headers_complete(llhttp_t *p)
     h->head_nhdrs = h->nhdrs;
     h->chunk_ext_bytes = 0;
     h->head_done = true;
-    if (h->skip_body)
+    /* RFC 9110 §15.2: a 1xx response ends with its head. llhttp 8.1 would
+     * still parse a Transfer-Encoding body after one, bytes a client reads
+     * as the next response: a backend could forge responses that way. A
+     * 101 hands the connection over instead, which llhttp handles. */
+    bool interim = h->type == PX_HTTP_RESPONSE && p->status_code >= 100 && p->status_code < 200 &&
+                   p->status_code != 101;
+    if (h->skip_body || interim)
         p->flags |= F_SKIPBODY; /* what returning 1 would do; we pause instead */
     return HPE_PAUSED;
 }

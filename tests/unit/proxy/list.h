@@ -18,6 +18,7 @@
     X(lint_country_shadow_and_unused_region)                                                       \
     X(lint_clean_config_has_no_warning)                                                            \
     X(http1_forwarded_proto_kept_only_from_trusted_peers)                                          \
+    X(http1_interim_response_has_no_body)                                                          \
     X(xff_parses_every_form_proxies_write)                                                         \
     X(xff_refuses_what_is_not_an_address)                                                          \
     X(xff_walk_right_to_left_through_trusted_hops)                                                 \

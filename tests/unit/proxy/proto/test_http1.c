@@ -566,3 +566,27 @@ TEST(http1_forwarded_proto_kept_only_from_trusted_peers)
     const char *r = render(https, &trusted);
     ASSERT(strstr(strstr(r, "X-Forwarded-Proto") + 1, "X-Forwarded-Proto") == NULL);
 }
+
+/*
+ * A 1xx response ends with its head (RFC 9110 §15.2), whatever framing
+ * headers it carries: llhttp 8.1 would parse a chunked body after one, and
+ * those bytes reach a client as the next response. Found by fuzz_response_head.
+ */
+TEST(http1_interim_response_has_no_body)
+{
+    static const char in[] = "HTTP/1.1 100 Continue\r\nTransfer-Encoding: chunked\r\n\r\n"
+                             "2\r\nhi\r\n0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    struct px_http h;
+    size_t used = 0, off = 0;
+
+    ASSERT_OK(px_http_init(&h, PX_HTTP_RESPONSE, NULL, MAX_HEAD_BYTES, MAX_HEADERS));
+    ASSERT_EQ(px_http_feed(&h, in, sizeof(in) - 1, &used), PX_HTTP_HEAD);
+    ASSERT_EQ(px_http_status(&h), 100);
+    off += used;
+    ASSERT_EQ(px_http_feed(&h, in + off, sizeof(in) - 1 - off, &used), PX_HTTP_DONE);
+    ASSERT_EQ(used, 0); /* nothing of the "body" belongs to the 100 */
+    ASSERT_EQ(h.body_bytes, 0);
+    /* What follows must be a response head: "2\r\nhi" is not one. */
+    ASSERT(px_http_feed(&h, in + off, sizeof(in) - 1 - off, &used) < 0);
+    px_http_dispose(&h);
+}

@@ -25,16 +25,31 @@
 
 #define MAX_WORKERS 256
 
+/* The stop sequence: SIGTERM starts the lame duck, then the drain. */
+enum px_phase {
+    PX_RUNNING,
+    PX_LAME_DUCK, /* /readyz says 503, the listeners still accept */
+    PX_DRAINING,  /* listeners closed, requests in flight finishing */
+};
+
+/* Signals georoute acts on; every one is caught for the whole run. */
+static const int handled_signals[] = {SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1};
+#define NHANDLED (sizeof(handled_signals) / sizeof(handled_signals[0]))
+
 struct px_main {
     uv_loop_t *loop;
-    uv_signal_t sigterm, sigint, sighup;
+    uv_signal_t signals[NHANDLED];
+    uv_timer_t lame_duck;      /* SIGTERM to the drain */
+    uv_async_t workers_done;   /* the reaper saw every worker end */
+    uv_thread_t reaper;        /* waits for the workers so this loop keeps taking signals */
     struct px_worker *workers; /* owned, nworkers */
     struct px_port **ports;    /* owned array, nworkers: each worker's mailbox, for control */
     struct px_control control;
+    struct px_process *proc; /* borrowed: the access log reopened on SIGUSR1 */
     unsigned nworkers;
     struct px_snapshot *snap; /* one reference: the startup snapshot (the control thread
                                  owns the current one and its reloads) */
-    bool stopping;
+    enum px_phase phase;
 };
 
 static void usage(FILE *f)
@@ -46,24 +61,155 @@ static void usage(FILE *f)
                "      --version      print the version\n");
 }
 
+static const char *signal_name(int signum)
+{
+    switch (signum) {
+    case SIGTERM:
+        return "TERM";
+    case SIGINT:
+        return "INT";
+    case SIGQUIT:
+        return "QUIT";
+    default:
+        return "?";
+    }
+}
+
+/*
+ * Signals whose default action ends or stops the process and that georoute
+ * has no use for are ignored, so a stray `kill -USR2` or a terminal's
+ * SIGTTOU cannot take the front down and lose the buffered access log.
+ * Faults (SEGV, BUS, FPE, ILL, ABRT, TRAP, SYS) keep their default: they
+ * mean a bug, and a core beats running on. SIGTSTP keeps job control.
+ */
+static void ignore_unused_signals(void)
+{
+    static const int unused[] = {SIGPIPE, SIGUSR2, SIGALRM,   SIGVTALRM, SIGPROF, SIGTTIN, SIGTTOU,
+                                 SIGIO,   SIGPWR,  SIGSTKFLT, SIGXCPU,   SIGXFSZ, SIGWINCH};
+    struct sigaction sa = {.sa_handler = SIG_IGN};
+
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof(unused) / sizeof(unused[0]); i++)
+        sigaction(unused[i], &sa, NULL);
+    for (int s = SIGRTMIN; s <= SIGRTMAX; s++)
+        sigaction(s, &sa, NULL);
+}
+
+static void on_main_handle_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+/* Every worker has ended: close the main loop's handles so uv_run returns. */
+static void close_main_handles(struct px_main *m)
+{
+    for (size_t i = 0; i < NHANDLED; i++)
+        uv_close((uv_handle_t *)&m->signals[i], on_main_handle_closed);
+    uv_close((uv_handle_t *)&m->lame_duck, on_main_handle_closed);
+    uv_close((uv_handle_t *)&m->workers_done, on_main_handle_closed);
+}
+
+static void on_workers_done(uv_async_t *a)
+{
+    struct px_main *m = a->data;
+    uv_thread_join(&m->reaper);
+    close_main_handles(m);
+}
+
+static void reap_workers(void *arg)
+{
+    struct px_main *m = arg;
+    for (unsigned i = 0; i < m->nworkers; i++)
+        px_worker_wait(&m->workers[i]);
+    uv_async_send(&m->workers_done);
+}
+
+/*
+ * Closes the listeners and drains. The workers are waited for on a thread
+ * of their own, so this loop still reopens the log (SIGUSR1) and ignores a
+ * late SIGHUP rather than dying of it while requests finish.
+ */
+static void start_drain(struct px_main *m)
+{
+    m->phase = PX_DRAINING;
+    uv_timer_stop(&m->lame_duck);
+    px_log(PX_LOG_INFO, NULL, "event=drain workers=%u", m->nworkers);
+    for (unsigned i = 0; i < m->nworkers; i++)
+        px_worker_stop(&m->workers[i]);
+    if (uv_thread_create(&m->reaper, reap_workers, m) != 0)
+        close_main_handles(m); /* run() waits for the workers after uv_run */
+}
+
+static void on_lame_duck_end(uv_timer_t *t)
+{
+    start_drain(t->data);
+}
+
+/*
+ * The first SIGTERM/SIGINT/SIGQUIT: /readyz turns 503 so the load balancer
+ * takes this instance out, while the listeners keep accepting for
+ * timeouts.lame_duck (the health checks need time to notice); then the
+ * drain. UNREADY is false when a new process took the admin socket over:
+ * readiness is that process's to answer.
+ */
+static void begin_stop(struct px_main *m, const char *why, bool unready)
+{
+    uint64_t ms = px_control_lame_duck_ms(&m->control);
+
+    m->phase = PX_LAME_DUCK;
+    if (unready)
+        px_control_set_lame_duck(&m->control);
+    px_log(PX_LOG_INFO, NULL, "event=shutdown signal=%s lame_duck_ms=%llu", why,
+           (unsigned long long)ms);
+    px_notify("STOPPING=1");
+    if (ms == 0)
+        start_drain(m);
+    else
+        uv_timer_start(&m->lame_duck, on_lame_duck_end, ms, 0);
+}
+
+/*
+ * SIGUSR1: opens the access log's path again (logrotate has renamed the
+ * file) and hands the new file to every worker. Each one flushes what it
+ * buffered into the old file before it switches, and the old file closes
+ * with the last worker's reference, so no line is lost or written twice.
+ */
+static void reopen_access_log(struct px_main *m)
+{
+    const char *path = m->proc->conf->access_log;
+    struct px_logfile *f;
+    int err;
+
+    if (m->proc->access_log == NULL || m->proc->access_log->fd == STDERR_FILENO)
+        return; /* off, or stderr: nothing to reopen */
+    if ((f = px_logfile_open(path, &err)) == NULL) {
+        px_log(PX_LOG_ERR, NULL, "event=access_log_reopen result=failed path=%s error=\"%s\"", path,
+               px_strerror(err));
+        return;
+    }
+    for (unsigned i = 0; i < m->nworkers; i++)
+        px_worker_reopen_log(&m->workers[i], f);
+    px_logfile_unref(m->proc->access_log);
+    m->proc->access_log = f;
+    px_log(PX_LOG_INFO, NULL, "event=access_log_reopen result=ok path=%s", path);
+}
+
 static void on_signal(uv_signal_t *s, int signum)
 {
     struct px_main *m = s->data;
+
     if (signum == SIGHUP) {
-        if (!m->stopping && m->nworkers > 0)
+        if (m->phase == PX_RUNNING && m->nworkers > 0)
             px_control_reload_async(&m->control);
-        return;
+    } else if (signum == SIGUSR1) {
+        reopen_access_log(m);
+    } else if (m->phase == PX_RUNNING) {
+        begin_stop(m, signal_name(signum), true);
+    } else if (m->phase == PX_LAME_DUCK) {
+        /* A second stop signal: the operator does not want to wait. */
+        px_log(PX_LOG_INFO, NULL, "event=lame_duck_cut signal=%s", signal_name(signum));
+        start_drain(m);
     }
-    if (m->stopping)
-        return;
-    m->stopping = true;
-    px_log(PX_LOG_INFO, NULL, "event=shutdown signal=%s", signum == SIGTERM ? "TERM" : "INT");
-    px_notify("STOPPING=1");
-    for (unsigned i = 0; i < m->nworkers; i++)
-        px_worker_stop(&m->workers[i]);
-    uv_close((uv_handle_t *)&m->sigterm, NULL);
-    uv_close((uv_handle_t *)&m->sigint, NULL);
-    uv_close((uv_handle_t *)&m->sighup, NULL);
 }
 
 /*
@@ -175,25 +321,27 @@ static int run(struct px_snapshot *snap)
 {
     const struct conf *cf = snap->cfg->conf;
     struct px_process proc = {.conf = cf, .client_cap = startup_checks(cf)};
-    struct px_main m = {.loop = uv_default_loop(), .snap = px_snapshot_ref(snap)};
+    struct px_main m = {.loop = uv_default_loop(), .snap = px_snapshot_ref(snap), .proc = &proc};
     unsigned n = worker_count(cf);
     int *fds = calloc((size_t)n * cf->nlisten, sizeof(int));
     char why[PX_ERRBUF_BYTES];
     int admin_fd = -1;
     int rc = 1;
+    int err;
 
     if (proc.client_cap == 0)
         goto out;
 
     /* Signals are caught before any socket listens, so a signal that comes
      * early is handled (on the first loop turn), not fatal. */
-    uv_signal_init(m.loop, &m.sigterm);
-    uv_signal_init(m.loop, &m.sigint);
-    uv_signal_init(m.loop, &m.sighup);
-    m.sigterm.data = m.sigint.data = m.sighup.data = &m;
-    uv_signal_start(&m.sigterm, on_signal, SIGTERM);
-    uv_signal_start(&m.sigint, on_signal, SIGINT);
-    uv_signal_start(&m.sighup, on_signal, SIGHUP);
+    for (size_t i = 0; i < NHANDLED; i++) {
+        uv_signal_init(m.loop, &m.signals[i]);
+        m.signals[i].data = &m;
+        uv_signal_start(&m.signals[i], on_signal, handled_signals[i]);
+    }
+    uv_timer_init(m.loop, &m.lame_duck);
+    uv_async_init(m.loop, &m.workers_done, on_workers_done);
+    m.lame_duck.data = m.workers_done.data = &m;
     m.workers = calloc(n, sizeof(*m.workers));
     if (fds == NULL || m.workers == NULL)
         goto out;
@@ -209,19 +357,19 @@ static int run(struct px_snapshot *snap)
     }
     if (open_listeners(cf, n, fds) != 0)
         goto out;
-    proc.access_fd = px_accesslog_open(cf->access_log);
-    if (proc.access_fd == -2) {
+    proc.access_log = px_logfile_open(cf->access_log, &err);
+    if (err != 0) {
         fprintf(stderr, "%s:%u:%u: access_log: cannot open %s: %s\n", cf->path,
                 cf->restart_pos.access_log.line, cf->restart_pos.access_log.col, cf->access_log,
-                strerror(errno));
+                px_strerror(err));
         goto out;
     }
     /* Workers are prepared first so the control thread can publish its
      * first, measured routing table to them; they start accepting after. */
     for (unsigned i = 0; i < n; i++) {
-        int err = px_worker_init(&m.workers[i], i, &proc, px_stats_slots(cf->nzones),
-                                 px_stats_slots(cf->nregions), fds + (size_t)i * cf->nlisten,
-                                 cf->nlisten);
+        err = px_worker_init(&m.workers[i], i, &proc, px_stats_slots(cf->nzones),
+                             px_stats_slots(cf->nregions), fds + (size_t)i * cf->nlisten,
+                             cf->nlisten);
         if (err != 0) {
             fprintf(stderr, "georoute: worker %u: %s\n", i, uv_strerror(err));
             goto out;
@@ -231,7 +379,7 @@ static int run(struct px_snapshot *snap)
         goto out;
     for (unsigned i = 0; i < n; i++)
         m.ports[i] = &m.workers[i].port;
-    int err = px_control_init(&m.control, snap, m.ports, n, &proc);
+    err = px_control_init(&m.control, snap, m.ports, n, &proc);
     if (err == 0 && admin_fd >= 0) {
         if (px_admin_start(&m.control, admin_fd) == NULL)
             err = UV_ENOMEM;
@@ -287,8 +435,7 @@ out:
     if (admin_fd >= 0)
         close(admin_fd);
     px_snapshot_unref(m.snap);
-    if (proc.access_fd > STDERR_FILENO)
-        close(proc.access_fd);
+    px_logfile_unref(proc.access_log);
     free(m.workers);
     free(m.ports);
     free(fds);
@@ -366,7 +513,7 @@ int main(int argc, char **argv)
         px_snapshot_unref(snap);
         return 0;
     }
-    signal(SIGPIPE, SIG_IGN);
+    ignore_unused_signals();
     int rc = px_dns_global_init();
     if (rc != 0) {
         fprintf(stderr, "georoute: DNS resolver: %s\n", px_dns_strerror(rc));

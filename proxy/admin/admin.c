@@ -471,8 +471,9 @@ static int on_readyz(struct px_control *ctl, const struct call *c, struct px_sbu
         px_sbuf_puts(out, "ready\n");
         return 200;
     }
-    px_sbuf_puts(out, ctl->routes == NULL ? "not ready: no routing table yet\n"
-                                          : "not ready: no healthy region\n");
+    px_sbuf_puts(out, atomic_load(&ctl->lame_duck) ? "not ready: shutting down\n"
+                      : ctl->routes == NULL        ? "not ready: no routing table yet\n"
+                                                   : "not ready: no healthy region\n");
     return 503;
 }
 

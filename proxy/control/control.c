@@ -395,6 +395,7 @@ static int apply_snapshot(struct px_control *ctl, struct px_snapshot *snap, char
     }
     px_snapshot_unref(ctl->snap);
     ctl->snap = px_snapshot_ref(snap);
+    atomic_store(&ctl->lame_duck_ms, nc->timeouts.lame_duck_ms);
     /* Past the point of no return: regions and zones are already the new
      * config's, so the fleet must follow. Like Redis, treat running out of
      * memory here as fatal rather than serve a half-applied config. */
@@ -577,6 +578,7 @@ int px_control_init(struct px_control *ctl, struct px_snapshot *snap, struct px_
 
     memset(ctl, 0, sizeof(*ctl));
     ctl->snap = px_snapshot_ref(snap);
+    atomic_store(&ctl->lame_duck_ms, cf->timeouts.lame_duck_ms);
     ctl->ports = ports;
     ctl->proc = proc;
     ctl->nworkers = nworkers;

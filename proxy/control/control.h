@@ -84,7 +84,9 @@ struct px_control {
     uv_timer_t tick;      /* drain signals, decide, publish */
     uv_timer_t geo_timer; /* checks the geo database files for changes */
     atomic_bool stop_requested;
-    atomic_bool reload_requested; /* SIGHUP: reload on the next wake */
+    atomic_bool reload_requested;  /* SIGHUP: reload on the next wake */
+    atomic_bool lame_duck;         /* shutting down: /readyz answers 503 (set by main) */
+    _Atomic uint64_t lame_duck_ms; /* timeouts.lame_duck of the config in force, for main */
 
     struct px_snapshot *snap;      /* one reference: the config it works on */
     struct px_local_addrs local;   /* the host's addresses, for discovery's self check */
@@ -171,6 +173,18 @@ void px_control_join(struct px_control *ctl);
  * handles themselves first).
  */
 void px__control_dispose(struct px_control *ctl);
+
+/* Turns /readyz to 503 for the rest of the process's life (any thread). */
+static inline void px_control_set_lame_duck(struct px_control *ctl)
+{
+    atomic_store(&ctl->lame_duck, true);
+}
+
+/* The config in force's timeouts.lame_duck, in ms (any thread). */
+static inline uint64_t px_control_lame_duck_ms(struct px_control *ctl)
+{
+    return atomic_load(&ctl->lame_duck_ms);
+}
 
 /* Asks the control thread, from any thread, to reload the config file (SIGHUP). */
 void px_control_reload_async(struct px_control *ctl);

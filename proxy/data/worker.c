@@ -190,7 +190,8 @@ int px_worker_init(struct px_worker *w, unsigned id, struct px_process *proc, si
     w->proc = proc;
     w->conf = cf;
     w->slabs.max_free = 64;
-    w->alog.fd = proc->access_fd;
+    w->logfile = px_logfile_ref(proc->access_log);
+    w->alog.fd = w->logfile ? w->logfile->fd : -1;
     px_list_init(&w->clients);
     if ((w->geo_caches = calloc(CONF_GEO_DB_MAX, sizeof(*w->geo_caches))) == NULL)
         return UV_ENOMEM;
@@ -306,10 +307,30 @@ static void start_drain(struct px_worker *w)
         worker_finish(w);
 }
 
+/* Switches to a reopened access log, after flushing into the old one. */
+static void take_log(struct px_worker *w)
+{
+    struct px_logfile *f = atomic_exchange(&w->incoming_log, NULL);
+
+    if (f == NULL)
+        return;
+    px_accesslog_flush(&w->alog);
+    px_logfile_unref(w->logfile);
+    w->logfile = f;
+    w->alog.fd = f->fd;
+}
+
+void px_worker_reopen_log(struct px_worker *w, struct px_logfile *f)
+{
+    px_logfile_unref(atomic_exchange(&w->incoming_log, px_logfile_ref(f)));
+    uv_async_send(&w->wake);
+}
+
 static void on_worker_wake(uv_async_t *a)
 {
     struct px_worker *w = a->data;
     take_routes(w);
+    take_log(w);
     if (atomic_load(&w->stop_requested))
         start_drain(w);
 }
@@ -380,6 +401,9 @@ void px_worker_join(struct px_worker *w)
         w->view = NULL;
     }
     px_routes_unref(atomic_exchange(&w->port.incoming_routes, NULL));
+    px_logfile_unref(atomic_exchange(&w->incoming_log, NULL));
+    px_logfile_unref(w->logfile);
+    w->logfile = NULL;
     free(w->listeners);
     free(w->peers);
     px_stats_dispose(&w->port.stats);

@@ -81,6 +81,8 @@ struct px_worker {
     unsigned nspare;
 
     struct px_accesslog alog;
+    struct px_logfile *logfile; /* one reference: the file alog writes to; NULL when off */
+    _Atomic(struct px_logfile *) incoming_log; /* reopened (SIGUSR1), not yet taken; one ref */
 
     bool draining;
     uint64_t drain_deadline_ms;
@@ -102,6 +104,14 @@ int px_worker_start(struct px_worker *w);
 
 /* Asks W, from any thread, to stop accepting and drain. */
 void px_worker_stop(struct px_worker *w);
+
+/*
+ * Hands W, from any thread, the reopened access log F (W takes its own
+ * reference): W flushes what it buffered into its old file and switches on
+ * its next loop turn, then drops the old file, which closes with the last
+ * worker's reference. A file W has not taken yet is replaced.
+ */
+void px_worker_reopen_log(struct px_worker *w, struct px_logfile *f);
 
 /* Waits for W's thread to end; its loop and memory stay until px_worker_join. */
 void px_worker_wait(struct px_worker *w);

@@ -526,11 +526,21 @@ static void on_dns_closed(void *data)
     ctl->pending_closes--;
 }
 
+void px_control_release_admin(struct px_control *ctl)
+{
+    atomic_store(&ctl->release_admin, true);
+    uv_async_send(&ctl->wake);
+}
+
 static void on_control_wake(uv_async_t *a)
 {
     struct px_control *ctl = a->data;
     if (uv_is_closing((uv_handle_t *)&ctl->tick))
         return;
+    if (atomic_exchange(&ctl->release_admin, false) && ctl->admin) {
+        ctl->admin->release(ctl->admin);
+        ctl->admin = NULL;
+    }
     if (!atomic_load(&ctl->stop_requested)) {
         if (atomic_exchange(&ctl->reload_requested, false)) {
             char *err = malloc(PX_ERRBUF_BYTES);

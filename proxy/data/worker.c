@@ -21,7 +21,9 @@ static void on_listener_connection(uv_stream_t *server, int status)
         px_log(PX_LOG_WARN, NULL, "event=accept_failed err=%s", uv_strerror(status));
         return;
     }
-    size_t i = (size_t)((uv_tcp_t *)server - w->listeners);
+    /* Listeners come in rounds of one per listen address: a worker that
+     * took over more sockets than it has peers serves several rounds. */
+    size_t i = (size_t)((uv_tcp_t *)server - w->listeners) % w->conf->nlisten;
     px_stats_add(&w->port.stats.accepted, 1);
     px_client_accept(w, server, w->conf->listeners[i].proxy_protocol != 0);
 }

@@ -92,7 +92,9 @@ struct px_worker {
 
 /*
  * Prepares W (loop, listeners from FDS, stats with NZSLOTS x NRSLOTS zone
- * and region slots). FDS are bound listening sockets the worker takes over.
+ * and region slots). FDS are bound listening sockets the worker takes over,
+ * in rounds of one per listen address (NFDS is a multiple of conf->nlisten:
+ * more than one round after a takeover from a process with more workers).
  * W serves once the control thread has published its first routing table
  * (which brings the fleet and config). Returns 0 or a negative libuv error.
  */

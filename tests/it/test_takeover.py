@@ -99,6 +99,7 @@ class Takeover(unittest.TestCase):
         # the admin socket came along: the new process answers on it
         self.assertEqual(http(self.admin, "/readyz")[0], 200)
         self.assertTrue(os.path.exists(self.sock), "the new process offers its sockets in turn")
+        self.assertEqual(os.stat(self.sock).st_mode & 0o777, 0o600, "anyone may take the port")
         self.assertTrue(new.running())
         self.assertEqual(new.stop(timeout=15), 0, new.stderr())
         a, b = self.lines(old), self.lines(new)
@@ -126,6 +127,45 @@ class Takeover(unittest.TestCase):
         self.assertEqual(second.wait(30), 0, second.stderr())
         self.assertEqual(http(self.admin, "/readyz")[0], 200)
         self.assertEqual(third.stop(timeout=15), 0, third.stderr())
+
+    def test_upgrade_script(self):
+        """dist/georoute-upgrade: --check first, then a takeover; prints the new pid."""
+        old = self.proxy(2)
+        script = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+            os.path.abspath(__file__)))), "dist", "georoute-upgrade")
+        c = Client(self.port, max_requests=3000)
+        c.start()
+        self.addCleanup(c.stop)
+        # stderr to a file: the new georoute keeps it open (a pipe would never end)
+        with open(os.path.join(self.dir, "upgrade.err"), "w+") as err:
+            r = subprocess.run([script, "-c", old.config_path, "-s", self.sock, "-b",
+                                georoute_bin(), "-t", "30"], stdout=subprocess.PIPE, stderr=err,
+                               text=True, timeout=60, cwd=old.dir)
+            err.seek(0)
+            self.assertEqual(r.returncode, 0, err.read())
+        pid = int(r.stdout.strip())
+        self.addCleanup(lambda: os.path.exists("/proc/%d" % pid) and os.kill(pid, 15))
+        self.assertEqual(old.wait(30), 0, old.stderr())
+        c.stop()
+        self.assertEqual(c.failures, [])
+        self.assertEqual(http(self.admin, "/readyz")[0], 200)
+        os.kill(pid, 15)
+        self.assertTrue(wait_until(lambda: not os.path.exists("/proc/%d" % pid) or
+                                   open("/proc/%d/stat" % pid).read().split()[2] == "Z", 20))
+
+    def test_upgrade_script_refuses_a_bad_config(self):
+        old = self.proxy(1)
+        self.assertTrue(wait_until(lambda: http(self.admin, "/readyz")[0] == 200, 10))
+        bad = os.path.join(self.dir, "bad.yaml")
+        with open(bad, "w") as f:
+            f.write("listen: [nonsense\n")
+        script = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+            os.path.abspath(__file__)))), "dist", "georoute-upgrade")
+        r = subprocess.run([script, "-c", bad, "-s", self.sock, "-b", georoute_bin()],
+                           capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertTrue(old.running())
+        self.assertEqual(http(self.admin, "/readyz")[0], 200)
 
     def test_nothing_to_take_over_fails_loudly(self):
         p = self.proxy(1, "--takeover", os.path.join(self.dir, "nobody.sock"), start=False)

@@ -301,7 +301,12 @@ static void on_takeover_connection(uv_poll_t *p, int status, int events)
     (void)status, (void)events;
     if ((c = accept4(m->takeover_fd, NULL, NULL, SOCK_CLOEXEC)) == -1)
         return;
-    if (m->phase != PX_RUNNING || m->successor_fd >= 0 || !peer_trusted(c)) {
+    if (!peer_trusted(c)) {
+        px_log(PX_LOG_WARN, NULL, "event=takeover result=refused reason=peer_uid");
+        close(c);
+        return;
+    }
+    if (m->phase != PX_RUNNING || m->successor_fd >= 0) {
         close(c); /* one successor at a time, and never one while stopping */
         return;
     }

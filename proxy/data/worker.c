@@ -254,14 +254,20 @@ static void close_listeners(struct px_worker *w)
     w->nlisteners = 0;
 }
 
-/* Closes every client that is between requests; busy ones close after. */
+/*
+ * Closes every client that is between requests; busy ones close after. A
+ * connection accepted just before the listener closed has its first request
+ * on the way, not idle: it is served (bounded by client_header and the
+ * drain deadline), else a takeover or restart would reset it.
+ */
 static void close_idle_clients(struct px_worker *w, bool all)
 {
     struct px_list *n = w->clients.next;
     while (n != &w->clients) {
         struct px_client *c = px_container_of(n, struct px_client, node);
         n = n->next;
-        if (all || (c->state == PX_CLIENT_HEAD && (c->x == NULL || !px_http_started(&c->x->req))))
+        if (all || (c->state == PX_CLIENT_HEAD && c->nrequests > 0 &&
+                    (c->x == NULL || !px_http_started(&c->x->req))))
             px_client_close(c, all ? "shutdown deadline" : "shutdown");
         else
             c->close_after = true;

@@ -205,6 +205,8 @@ struct conf_timeouts {
     uint64_t upstream_response_ms;  /* request sent to response head, and gaps */
     uint64_t upstream_keepalive_ms; /* idle pooled upstream connection */
     uint64_t tunnel_idle_ms;        /* upgraded (WebSocket) tunnel idle */
+    uint64_t lame_duck_ms;          /* SIGTERM to closing the listeners: still serving,
+                                       /readyz 503; 0 = none */
     uint64_t shutdown_drain_ms;     /* in-flight grace on SIGTERM */
     uint64_t tls_handshake_ms;      /* accept to the end of the TLS handshake */
 };

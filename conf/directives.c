@@ -1591,6 +1591,14 @@ static const struct conf_directive timeout_directives[] = {
     TIMEOUT(upstream_response, 30 * SEC_MS),
     TIMEOUT(upstream_keepalive, 30 * SEC_MS),
     TIMEOUT(tunnel_idle, HOUR_MS),
+    /* 0 by default: without a load balancer probing /readyz, serving on
+     * after SIGTERM only delays the stop. */
+    {.name = "lame_duck",
+     .parse = conf_parse_ms,
+     FIELD(struct conf_timeouts, lame_duck_ms),
+     .min = 0,
+     .max = HOUR_MS,
+     .def = 0},
     TIMEOUT(shutdown_drain, 10 * SEC_MS),
     TIMEOUT(tls_handshake, 10 * SEC_MS),
 };

@@ -261,6 +261,14 @@ static void close_guest(struct px_control_guest *g)
     px_admin_close(px_container_of(g, struct px_admin, guest));
 }
 
+/* The socket's file now belongs to the successor that took the socket. */
+static void release_guest(struct px_control_guest *g)
+{
+    struct px_admin *a = px_container_of(g, struct px_admin, guest);
+    a->unix_path[0] = '\0';
+    px_admin_close(a);
+}
+
 /* A unix socket file nobody listens on (left by a crash) may be replaced;
  * one with a live listener means another instance: refuse. */
 static int unlink_stale(const struct sockaddr_un *sun)
@@ -361,6 +369,7 @@ struct px_admin *px_admin_start(struct px_control *ctl, int fd)
         snprintf(a->unix_path, sizeof(a->unix_path), "%s", ca->unix_path);
     px_log(PX_LOG_INFO, NULL, "event=admin_listening addr=%s", px_admin_addr_text(ca));
     a->guest.close = close_guest;
+    a->guest.release = release_guest;
     ctl->admin = &a->guest;
     return a;
 }
@@ -472,6 +481,10 @@ static int on_readyz(struct px_control *ctl, const struct call *c, struct px_sbu
     (void)c, (void)ctype;
     if (ctl->routes == NULL) {
         px_sbuf_puts(out, "not ready: no routing table yet\n");
+        return 503;
+    }
+    if (atomic_load(&ctl->lame_duck)) {
+        px_sbuf_puts(out, "not ready: shutting down\n");
         return 503;
     }
     px_sbuf_puts(out, ready ? "ready\n" : "not ready: no healthy region\n");

@@ -15,10 +15,13 @@ static inline const struct conf *px_admin_conf(const struct px_control *ctl)
     return ctl->snap->cfg->conf;
 }
 
-/* Ready: a routing table is out and some region is healthy and not drained. */
+/*
+ * Ready: not shutting down, a routing table is out and some region is
+ * healthy and not drained.
+ */
 static inline bool px_admin_ready(const struct px_control *ctl)
 {
-    if (ctl->routes == NULL)
+    if (atomic_load(&ctl->lame_duck) || ctl->routes == NULL)
         return false;
     for (size_t r = 0; r < px_admin_conf(ctl)->nregions; r++)
         if (ctl->regions[r].healthy && !ctl->regions[r].drained)

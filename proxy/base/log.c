@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -122,6 +123,41 @@ int px_accesslog_open(const char *path)
         return STDERR_FILENO;
     int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
     return fd == -1 ? -2 : fd;
+}
+
+struct px_logfile *px_logfile_open(const char *path, int *err)
+{
+    struct px_logfile *f;
+    int fd = px_accesslog_open(path);
+
+    *err = fd == -2 ? -errno : 0;
+    if (fd < 0)
+        return NULL;
+    if ((f = malloc(sizeof(*f))) == NULL) {
+        if (fd > STDERR_FILENO)
+            close(fd);
+        *err = PX_ENOMEM;
+        return NULL;
+    }
+    f->fd = fd;
+    atomic_init(&f->refs, 1);
+    return f;
+}
+
+struct px_logfile *px_logfile_ref(struct px_logfile *f)
+{
+    if (f)
+        atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
+    return f;
+}
+
+void px_logfile_unref(struct px_logfile *f)
+{
+    if (f == NULL || atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    if (f->fd > STDERR_FILENO)
+        close(f->fd);
+    free(f);
 }
 
 void px_accesslog_printf(struct px_accesslog *al, const char *fmt, ...)

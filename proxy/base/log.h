@@ -6,6 +6,7 @@
 #ifndef PX_LOG_H
 #define PX_LOG_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,6 +49,29 @@ struct px_accesslog {
     size_t len;
     char buf[PX_ACCESSLOG_BYTES];
 };
+
+/*
+ * An open access-log file, shared by the workers. Each worker holds a
+ * reference while it writes to it, so a reopen (SIGUSR1) closes the old file
+ * only once the last worker has flushed into it and switched.
+ */
+struct px_logfile {
+    int fd; /* owned, unless it is stderr */
+    atomic_uint refs;
+};
+
+/*
+ * Opens PATH for the access log as px_accesslog_open() does. Returns the
+ * file with one reference, or NULL with *ERR set: 0 when PATH is NULL (no
+ * access log), else a negative errno.
+ */
+struct px_logfile *px_logfile_open(const char *path, int *err);
+
+/* Takes a reference on F (any thread). Accepts and returns NULL. */
+struct px_logfile *px_logfile_ref(struct px_logfile *f);
+
+/* Drops a reference on F (any thread); the last one closes it. Accepts NULL. */
+void px_logfile_unref(struct px_logfile *f);
 
 /*
  * Opens the access log named by PATH ("-" is stderr, NULL is off) and

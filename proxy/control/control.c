@@ -452,6 +452,7 @@ static int apply_snapshot(struct px_control *ctl, struct px_snapshot *snap, char
     }
     px_snapshot_unref(ctl->snap);
     ctl->snap = px_snapshot_ref(snap);
+    atomic_store(&ctl->lame_duck_ms, nc->timeouts.lame_duck_ms);
     /* Past the point of no return: regions and zones are already the new
      * config's, so the fleet must follow. Like Redis, treat running out of
      * memory here as fatal rather than serve a half-applied config. */
@@ -582,11 +583,21 @@ static void on_dns_closed(void *data)
     ctl->pending_closes--;
 }
 
+void px_control_release_admin(struct px_control *ctl)
+{
+    atomic_store(&ctl->release_admin, true);
+    uv_async_send(&ctl->wake);
+}
+
 static void on_control_wake(uv_async_t *a)
 {
     struct px_control *ctl = a->data;
     if (uv_is_closing((uv_handle_t *)&ctl->tick))
         return;
+    if (atomic_exchange(&ctl->release_admin, false) && ctl->admin) {
+        ctl->admin->release(ctl->admin);
+        ctl->admin = NULL;
+    }
     if (!atomic_load(&ctl->stop_requested)) {
         if (atomic_exchange(&ctl->reload_requested, false)) {
             char *err = malloc(PX_ERRBUF_BYTES);
@@ -634,6 +645,7 @@ int px_control_init(struct px_control *ctl, struct px_snapshot *snap, struct px_
 
     memset(ctl, 0, sizeof(*ctl));
     ctl->snap = px_snapshot_ref(snap);
+    atomic_store(&ctl->lame_duck_ms, cf->timeouts.lame_duck_ms);
     ctl->ports = ports;
     ctl->proc = proc;
     ctl->nworkers = nworkers;

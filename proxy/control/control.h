@@ -32,6 +32,8 @@ struct px_worker;
  */
 struct px_control_guest {
     void (*close)(struct px_control_guest *g);
+    /* Stops serving, leaving the socket to a successor (its file stays). */
+    void (*release)(struct px_control_guest *g);
 };
 
 /* One backend as the control thread tracks it. */
@@ -84,7 +86,10 @@ struct px_control {
     uv_timer_t tick;      /* drain signals, decide, publish */
     uv_timer_t geo_timer; /* checks the geo database files for changes */
     atomic_bool stop_requested;
-    atomic_bool reload_requested; /* SIGHUP: reload on the next wake */
+    atomic_bool reload_requested;  /* SIGHUP: reload on the next wake */
+    atomic_bool lame_duck;         /* shutting down: /readyz answers 503 (set by main) */
+    atomic_bool release_admin;     /* a successor took the admin socket: stop serving it */
+    _Atomic uint64_t lame_duck_ms; /* timeouts.lame_duck of the config in force, for main */
 
     struct px_snapshot *snap;      /* one reference: the config it works on */
     struct px_local_addrs local;   /* the host's addresses, for discovery's self check */
@@ -172,6 +177,25 @@ void px_control_join(struct px_control *ctl);
  * handles themselves first).
  */
 void px__control_dispose(struct px_control *ctl);
+
+/* Turns /readyz to 503 for the rest of the process's life (any thread). */
+static inline void px_control_set_lame_duck(struct px_control *ctl)
+{
+    atomic_store(&ctl->lame_duck, true);
+}
+
+/* The config in force's timeouts.lame_duck, in ms (any thread). */
+static inline uint64_t px_control_lame_duck_ms(struct px_control *ctl)
+{
+    return atomic_load(&ctl->lame_duck_ms);
+}
+
+/*
+ * Asks the control thread, from any thread, to stop serving the admin
+ * listener, whose socket a successor took over (takeover): it stops
+ * accepting and closes its connections, and a unix socket's file stays.
+ */
+void px_control_release_admin(struct px_control *ctl);
 
 /* Asks the control thread, from any thread, to reload the config file (SIGHUP). */
 void px_control_reload_async(struct px_control *ctl);

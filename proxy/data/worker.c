@@ -23,7 +23,9 @@ static void on_listener_connection(uv_stream_t *server, int status)
         px_log(PX_LOG_WARN, NULL, "event=accept_failed err=%s", uv_strerror(status));
         return;
     }
-    size_t i = (size_t)((uv_tcp_t *)server - w->listeners);
+    /* Listeners come in rounds of one per listen address: a worker that
+     * took over more sockets than it has peers serves several rounds. */
+    size_t i = (size_t)((uv_tcp_t *)server - w->listeners) % w->conf->nlisten;
     px_stats_add(&w->port.stats.accepted, 1);
     px_client_accept(w, server, w->conf->listeners[i].proxy_protocol != 0);
 }
@@ -179,7 +181,8 @@ int px_worker_init(struct px_worker *w, unsigned id, struct px_process *proc, si
     w->proc = proc;
     w->conf = cf;
     w->slabs.max_free = SLABS_KEPT;
-    w->alog.fd = proc->access_fd;
+    w->logfile = px_logfile_ref(proc->access_log);
+    w->alog.fd = w->logfile ? w->logfile->fd : -1;
     px_list_init(&w->clients);
     if ((w->geo_caches = calloc(CONF_GEO_DB_MAX, sizeof(*w->geo_caches))) == NULL)
         return PX_ENOMEM;
@@ -241,14 +244,20 @@ static void close_listeners(struct px_worker *w)
     w->nlisteners = 0;
 }
 
-/* Closes every client that is between requests; busy ones close after. */
+/*
+ * Closes every client that is between requests; busy ones close after. A
+ * connection accepted just before the listener closed has its first request
+ * on the way, not idle: it is served (bounded by client_header and the
+ * drain deadline), else a takeover or restart would reset it.
+ */
 static void close_idle_clients(struct px_worker *w, bool all)
 {
     struct px_list *n = w->clients.next;
     while (n != &w->clients) {
         struct px_client *c = px_container_of(n, struct px_client, node);
         n = n->next;
-        if (all || (c->state == PX_CLIENT_HEAD && (c->x == NULL || !px_http_started(&c->x->req))))
+        if (all || (c->state == PX_CLIENT_HEAD && c->nrequests > 0 &&
+                    (c->x == NULL || !px_http_started(&c->x->req))))
             px_client_close(c, all ? "shutdown deadline" : "shutdown");
         else
             c->close_after = true;
@@ -300,10 +309,30 @@ static void start_drain(struct px_worker *w)
         worker_finish(w);
 }
 
+/* Switches to a reopened access log, after flushing into the old one. */
+static void take_log(struct px_worker *w)
+{
+    struct px_logfile *f = atomic_exchange(&w->incoming_log, NULL);
+
+    if (f == NULL)
+        return;
+    px_accesslog_flush(&w->alog);
+    px_logfile_unref(w->logfile);
+    w->logfile = f;
+    w->alog.fd = f->fd;
+}
+
+void px_worker_reopen_log(struct px_worker *w, struct px_logfile *f)
+{
+    px_logfile_unref(atomic_exchange(&w->incoming_log, px_logfile_ref(f)));
+    uv_async_send(&w->wake);
+}
+
 static void on_worker_wake(uv_async_t *a)
 {
     struct px_worker *w = a->data;
     take_routes(w);
+    take_log(w);
     if (atomic_load(&w->stop_requested))
         start_drain(w);
 }
@@ -369,6 +398,9 @@ void px_worker_join(struct px_worker *w)
     free(w->geo_caches);
     view_retire(w);
     px_routes_unref(atomic_exchange(&w->port.incoming_routes, NULL));
+    px_logfile_unref(atomic_exchange(&w->incoming_log, NULL));
+    px_logfile_unref(w->logfile);
+    w->logfile = NULL;
     free(w->listeners);
     px_backend_ctx_dispose(&w->backends);
     px_stats_dispose(&w->port.stats);

@@ -61,6 +61,8 @@ struct px_worker {
     unsigned nspare;                /* ... how many */
 
     struct px_accesslog alog;
+    struct px_logfile *logfile; /* one reference: the file alog writes to; NULL when off */
+    _Atomic(struct px_logfile *) incoming_log; /* reopened (SIGUSR1), not yet taken; one ref */
 
     bool draining;
     uint64_t drain_deadline_ms;
@@ -70,7 +72,9 @@ struct px_worker {
 
 /*
  * Prepares W (loop, listeners from FDS, stats with NZSLOTS x NRSLOTS zone
- * and region slots). FDS are bound listening sockets the worker takes over.
+ * and region slots). FDS are bound listening sockets the worker takes over,
+ * in rounds of one per listen address (NFDS is a multiple of conf->nlisten:
+ * more than one round after a takeover from a process with more workers).
  * W serves once the control thread has published its first routing table
  * (which brings the fleet and config). Returns 0, PX_ENOMEM or a negative libuv error.
  */
@@ -82,6 +86,14 @@ int px_worker_start(struct px_worker *w);
 
 /* Asks W, from any thread, to stop accepting and drain. */
 void px_worker_stop(struct px_worker *w);
+
+/*
+ * Hands W, from any thread, the reopened access log F (W takes its own
+ * reference): W flushes what it buffered into its old file and switches on
+ * its next loop turn, then drops the old file, which closes with the last
+ * worker's reference. A file W has not taken yet is replaced.
+ */
+void px_worker_reopen_log(struct px_worker *w, struct px_logfile *f);
 
 /* Waits for W's thread to end; its loop and memory stay until px_worker_join. */
 void px_worker_wait(struct px_worker *w);

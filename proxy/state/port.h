@@ -8,6 +8,7 @@
 #ifndef PX_PORT_H
 #define PX_PORT_H
 
+#include "proxy/base/log.h"
 #include "proxy/state/routes.h"
 #include "proxy/state/signals.h"
 #include "proxy/state/stats.h"
@@ -16,10 +17,10 @@
 
 /* State shared by every worker of the process. */
 struct px_process {
-    const struct conf *conf; /* borrowed: the startup config; lives as long as the process */
-    atomic_uint nclients;    /* open client connections, all workers */
-    int access_fd;           /* access log fd, -1 when off */
-    uint32_t client_cap;     /* client connections the fd limit leaves room for */
+    const struct conf *conf;       /* borrowed: the startup config; lives as long as the process */
+    atomic_uint nclients;          /* open client connections, all workers */
+    struct px_logfile *access_log; /* one reference: the current file (SIGUSR1 replaces it) */
+    uint32_t client_cap;           /* client connections the fd limit leaves room for */
 };
 
 struct px_port {

@@ -65,6 +65,7 @@ TEST(conf_minimal_defaults)
     ASSERT_EQ(c->timeouts.upstream_keepalive_ms, 30000);
     ASSERT_EQ(c->timeouts.tunnel_idle_ms, 3600000);
     ASSERT_EQ(c->timeouts.shutdown_drain_ms, 10000);
+    ASSERT_EQ(c->timeouts.lame_duck_ms, 0);
 
     ASSERT_EQ(c->limits.max_client_connections, 10000);
     ASSERT_EQ(c->limits.max_header_bytes, 16384);
@@ -102,6 +103,7 @@ TEST(conf_full)
                              "  upstream_response: 1h\n"
                              "  upstream_keepalive: 4s\n"
                              "  tunnel_idle: 7d\n"
+                             "  lame_duck: 15s\n"
                              "  shutdown_drain: 1ms\n"
                              "limits:\n"
                              "  max_client_connections: 10000000\n"
@@ -137,6 +139,7 @@ TEST(conf_full)
     ASSERT_EQ(c->timeouts.upstream_response_ms, 3600000);
     ASSERT_EQ(c->timeouts.upstream_keepalive_ms, 4000);
     ASSERT_EQ(c->timeouts.tunnel_idle_ms, UINT64_C(604800000));
+    ASSERT_EQ(c->timeouts.lame_duck_ms, 15000);
     ASSERT_EQ(c->timeouts.shutdown_drain_ms, 1);
 
     ASSERT_EQ(c->limits.max_client_connections, 10000000);
@@ -335,7 +338,8 @@ TEST(conf_err_unknown_key)
            "explain_header, geo, zones, routing, admin, dns\n"
            "t.yaml:8:3: timeouts: unknown key 'conect'; expected one of: connect, "
            "client_header, client_body, client_keepalive, client_send, "
-           "upstream_response, upstream_keepalive, tunnel_idle, shutdown_drain, tls_handshake");
+           "upstream_response, upstream_keepalive, tunnel_idle, lame_duck, shutdown_drain, "
+           "tls_handshake");
 
     e = load_err("listen: 127.0.0.1:1\n"
                  "regions:\n"

@@ -131,7 +131,7 @@ TEST(exchange_coalesce_small_body)
 TEST(exchange_without_routing_table_answers_503)
 {
     struct conf *cf = load("listen: 127.0.0.1:1\nregions:\n  r:\n    backends: [127.0.0.1:2]\n");
-    struct px_process proc = {.conf = cf, .access_fd = -1, .client_cap = 100};
+    struct px_process proc = {.conf = cf, .client_cap = 100};
     struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t len = sizeof(sin);
     struct timeval tv = {.tv_sec = 5};

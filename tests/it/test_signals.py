@@ -109,6 +109,8 @@ class LameDuck(Base):
         p = self.proxy(timeouts={"lame_duck": "3s"})
         self.assertTrue(wait_until(lambda: http(self.admin, "/readyz")[0] == 200, 10))
         p.send_signal(signal.SIGTERM)
+        # The signal reaches the main loop asynchronously: wait (bounded) for it.
+        self.assertTrue(wait_until(lambda: http(self.admin, "/readyz")[0] == 503, 2))
         st, _, body = http(self.admin, "/readyz")
         self.assertEqual((st, body), (503, b"not ready: shutting down\n"))
         self.assertEqual(self.get(p, "/hello?n=1"), 200, "new connection refused in the lame duck")

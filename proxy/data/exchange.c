@@ -14,6 +14,7 @@
 #include "proxy/data/tunnel.h"
 #include "proxy/data/upstream.h"
 #include "proxy/data/worker.h"
+#include "proxy/state/classes.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -458,6 +459,16 @@ static bool panic_zone(const struct px_exchange *x)
     return xconf(x)->zones[x->zone].implicit;
 }
 
+/* The request's class in its zone (state/classes.h): path prefix and method. */
+static size_t request_class(const struct px_exchange *x)
+{
+    const char *path;
+    size_t len;
+
+    px_http_path(&x->req, &path, &len);
+    return px_class_find(&xconf(x)->zones[x->zone].route, px_http_method_name(&x->req), path, len);
+}
+
 /*
  * The backend for the next attempt: first the region the zone's route
  * picks; on a retry another backend of the same region, else the next
@@ -468,11 +479,16 @@ static int pick_backend(struct px_exchange *x)
 {
     struct px_worker *w = x->c->w;
     const struct px_routes *rt = x->view->routes;
-    const struct px_routes_zone *rz = &rt->zones[x->zone];
+    const struct px_routes_zone *rz;
+    size_t ri;
     int i;
 
+    if (x->attempts == 0)
+        x->cls = (uint8_t)request_class(x);
+    ri = px_class_route(xconf(x), x->zone, x->cls);
+    rz = &rt->zones[ri];
     if (x->attempts == 0) {
-        x->region = px_routes_pick(rt, x->zone, &w->rng);
+        x->region = px_routes_pick(rt, ri, &w->rng);
         x->why = rz->reason;
         if (x->region < 0 && !panic_zone(x))
             return -1;
@@ -540,7 +556,7 @@ static void signal_transfer(struct px_exchange *x)
     uint64_t now = uv_now(&w->loop), active = now - x->body_start_ms - x->paused_ms;
     if (x->backend && !x->is_head)
         px_signals_put_transfer(&w->port.signals, x->backend->desc->id,
-                                x->view->routes->fleet->zone_slot[x->zone], x->body_bytes,
+                                x->view->routes->fleet->zone_slot[x->zone], x->cls, x->body_bytes,
                                 (double)active);
 }
 

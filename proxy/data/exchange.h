@@ -38,6 +38,7 @@ struct px_exchange {
     uint64_t tried;               /* bitmask of the view's backend indexes tried */
     int status;                   /* status sent (or being sent) to the client */
     uint16_t zone;                /* index into the snapshot's conf->zones */
+    uint8_t cls;                  /* request class in the zone, 0 = none (state/classes.h) */
     enum px_route_reason why;     /* why the zone's route chose the region */
     int region;                   /* region of the current attempt, -1 = none or reject */
     uint64_t sent_ms;             /* loop time the request went to the current upstream */

@@ -67,6 +67,9 @@
     X(router_slow_start_edges)                                                                     \
     X(router_property_random_sequences)                                                            \
     X(router_real_conf)                                                                            \
+    X(router_classes_choose_apart_within_residency)                                                \
+    X(router_mean_size_minimises_total_wait)                                                       \
+    X(classes_first_match_by_prefix_and_method)                                                    \
     X(reaction_step_acted_on_within_1500ms_with_defaults)                                          \
     X(reaction_noise_never_moves_with_defaults)                                                    \
     X(retry_budget_min_and_pct)                                                                    \

@@ -20,14 +20,14 @@ struct sim {
     struct px_region_state rs[2];
     struct px_route_state st;
     struct px_rng rng;
-    double base_ms[2];         /* each region's link latency now */
-    double noise_pct;          /* +- uniform noise on every latency */
-    uint64_t probe_at[2];      /* next probe start */
-    uint64_t probe_done[2];    /* its end; 0 = none in flight */
-    double probe_ms[2];        /* its latency */
-    uint64_t req_done[64];     /* real requests in flight: end time, 0 = free */
-    double req_ms[64];         /* their latency */
-    int req_region[64];        /* and region */
+    double base_ms[2];      /* each region's link latency now */
+    double noise_pct;       /* +- uniform noise on every latency */
+    uint64_t probe_at[2];   /* next probe start */
+    uint64_t probe_done[2]; /* its end; 0 = none in flight */
+    double probe_ms[2];     /* its latency */
+    uint64_t req_done[64];  /* real requests in flight: end time, 0 = free */
+    double req_ms[64];      /* their latency */
+    int req_region[64];     /* and region */
     uint64_t now;
 };
 
@@ -50,8 +50,8 @@ static void sim_init(struct sim *s, uint64_t seed)
     char err[512];
 
     memset(s, 0, sizeof(*s));
-    ASSERT_OK(conf_load_string(conf_text, sizeof(conf_text) - 1, "t.yaml", &s->cf, err,
-                               sizeof(err)));
+    ASSERT_OK(
+        conf_load_string(conf_text, sizeof(conf_text) - 1, "t.yaml", &s->cf, err, sizeof(err)));
     px_rng_seed(&s->rng, seed);
     for (int r = 0; r < 2; r++) {
         const struct conf_region *cr = &s->cf->regions[r];
@@ -95,7 +95,8 @@ static void step(struct sim *s)
         for (size_t i = 0; i < 64; i++) {
             if (s->req_done[i] != 0)
                 continue;
-            s->req_region[i] = px_routes_split(s->st.current, s->st.secondary, s->st.share, &s->rng);
+            s->req_region[i] =
+                px_routes_split(s->st.current, s->st.secondary, s->st.share, &s->rng);
             s->req_ms[i] = latency(s, s->req_region[i]) + APP_MS;
             s->req_done[i] = t + (uint64_t)s->req_ms[i] + 1;
             break;

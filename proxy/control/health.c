@@ -315,6 +315,12 @@ bool px_health_ejected(const struct px_health *h, uint64_t now_ms)
 }
 
 /* Folds one large response body into the goodput EWMA. */
+/* Whether H's goodput figure is known and younger than its TTL; see health.h. */
+bool px_health_goodput_fresh(const struct px_health *h, uint64_t now_ms)
+{
+    return h->has_goodput && elapsed(now_ms, h->goodput_at_ms) < h->goodput_ttl_ms;
+}
+
 void px_health_transfer(struct px_health *h, uint64_t bytes, double active_ms, uint64_t now_ms)
 {
     double bps;
@@ -325,6 +331,17 @@ void px_health_transfer(struct px_health *h, uint64_t bytes, double active_ms, u
     if (!h->has_goodput) {
         h->goodput_bps = bps;
         h->has_goodput = true;
+        h->goodput_ttl_ms = PX_GOODPUT_STALE_MS;
+    } else if (!px_health_goodput_fresh(h, now_ms)) {
+        /* A re-measurement after the figure was forgotten: when it finds the
+         * same (within a factor PX_GOODPUT_SAME), exploring again was for
+         * nothing, so the figure is trusted twice as long next time. */
+        bool same =
+            bps < h->goodput_bps * PX_GOODPUT_SAME && bps * PX_GOODPUT_SAME > h->goodput_bps;
+        h->goodput_ttl_ms = same ? 2 * h->goodput_ttl_ms : PX_GOODPUT_STALE_MS;
+        if (h->goodput_ttl_ms > PX_GOODPUT_STALE_MAX_MS)
+            h->goodput_ttl_ms = PX_GOODPUT_STALE_MAX_MS;
+        h->goodput_bps = bps;
     } else {
         double a = px_ewma_alpha(elapsed(now_ms, h->goodput_at_ms), PX_GOODPUT_HALF_LIFE_MS);
         h->goodput_bps += a * (bps - h->goodput_bps);
@@ -392,8 +409,7 @@ bool px_region_update(struct px_region_state *rs, const struct px_health *const 
         if (!px_health_usable(h, now_ms))
             continue;
         usable++;
-        if (h->has_goodput && elapsed(now_ms, h->goodput_at_ms) < PX_GOODPUT_STALE_MS &&
-            h->goodput_bps > goodput)
+        if (px_health_goodput_fresh(h, now_ms) && h->goodput_bps > goodput)
             goodput = h->goodput_bps;
         double rtt = px_health_route_rtt_ms(h, now_ms);
         if (h->has_rtt && (!have_rtt || rtt < best)) {

@@ -30,10 +30,13 @@
  *   - a goodput EWMA: body bytes/s of responses of at least
  *     PX_GOODPUT_MIN_BYTES, timed only while the worker was reading (not
  *     while a slow client held the upstream read paused): the region's
- *     transfer cost (router.h). A figure not refreshed for
- *     PX_GOODPUT_STALE_MS is forgotten: the region is unmeasured again, so
- *     the router's optimism explores it again instead of trusting an old
- *     bad figure forever.
+ *     transfer cost (router.h). A figure not refreshed for its TTL is
+ *     forgotten: the region is unmeasured again, so the router's optimism
+ *     explores it again instead of trusting an old bad figure forever. The
+ *     TTL starts at PX_GOODPUT_STALE_MS and doubles (up to
+ *     PX_GOODPUT_STALE_MAX_MS) each time a re-measurement finds the same
+ *     figure, because each exploration costs the zone's users a spell on
+ *     the slow region; a changed figure sets it back.
  * The EWMAs decay by time, not by sample count: a sample arriving dt ms
  * after the previous one has weight alpha = 1 - 2^(-dt / half_life).
  *
@@ -71,8 +74,10 @@
 #define PX_GOODPUT_MIN_BYTES (64 * 1024) /* smaller bodies measure RTT more than bandwidth */
 #define PX_GOODPUT_HALF_LIFE_MS 1000     /* a goodput sample this old weighs half */
 #define PX_GOODPUT_STALE_MS 10000 /* a goodput figure not refreshed for this long is forgotten */
-#define PX_REAL_SAMPLES 3         /* real latencies whose median is the step detector's level */
-#define PX_REAL_FRESH_MS 1000     /* ... all of them at most this old */
+#define PX_GOODPUT_STALE_MAX_MS 160000 /* ... after re-measurements that found the same */
+#define PX_GOODPUT_SAME 1.5            /* a re-measurement within this factor found the same */
+#define PX_REAL_SAMPLES 3     /* real latencies whose median is the step detector's level */
+#define PX_REAL_FRESH_MS 1000 /* ... all of them at most this old */
 
 /* How one probe ended. */
 enum px_health_result {
@@ -125,9 +130,10 @@ struct px_health {
     bool has_real_base;                   /* the median was valid then */
 
     /* Goodput EWMA: large response bodies, bytes/s. */
-    double goodput_bps;     /* valid when has_goodput */
-    uint64_t goodput_at_ms; /* time of the last sample folded in */
-    bool has_goodput;       /* at least one large response since init */
+    double goodput_bps;      /* valid when has_goodput */
+    uint64_t goodput_at_ms;  /* time of the last sample folded in */
+    uint64_t goodput_ttl_ms; /* the figure is forgotten this long after goodput_at_ms */
+    bool has_goodput;        /* at least one large response since init */
 
     /* Peak EWMA: the balancer's load metric. */
     double peak_ms;      /* peak EWMA of request latencies, probe RTTs and penalties, ms */
@@ -294,6 +300,12 @@ double px_health_load_ms(const struct px_health *h);
 void px_health_transfer(struct px_health *h, uint64_t bytes, double active_ms, uint64_t now_ms);
 
 /*
+ * Returns whether H has a goodput figure at NOW_MS: measured, and last
+ * refreshed less than its TTL ago (see the header comment).
+ */
+bool px_health_goodput_fresh(const struct px_health *h, uint64_t now_ms);
+
+/*
  * Returns H's routing RTT at NOW_MS, ms: the probe RTT EWMA plus the move of
  * the real latencies' median since the last probe sample, when both
  * medians are known (PX_REAL_SAMPLES real latencies within
@@ -318,7 +330,7 @@ bool px_region_healthy(const struct px_health *const *hs, size_t n, uint32_t min
  * usable backend has an RTT yet, UNKNOWN_RTT_MS (a pessimistic guess such as
  * failure_penalty_ms, so an unmeasured region does not win by default); RTTs
  * are px_health_route_rtt_ms(); and `goodput_bps`: the highest goodput EWMA
- * among usable backends refreshed within PX_GOODPUT_STALE_MS, 0 when none.
+ * among usable backends with px_health_goodput_fresh(), 0 when none.
  * Returns true when `healthy` changed (the caller logs it).
  */
 bool px_region_update(struct px_region_state *rs, const struct px_health *const *hs, size_t n,

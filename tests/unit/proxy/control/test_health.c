@@ -607,9 +607,27 @@ TEST(health_goodput_goes_stale)
     /* Not refreshed: unknown again, so the router explores the region again. */
     px_region_update(&rs, &p, 1, 1, 1000, 1000 + PX_GOODPUT_STALE_MS);
     NEAR(rs.goodput_bps, 0, 1e-12);
-    /* A new sample after so long replaces the old figure. */
-    px_health_transfer(&h, 4 << 20, 1000, 1000 + 2 * PX_GOODPUT_STALE_MS);
-    NEAR(h.goodput_bps, 4 << 20, 16);
+    /* A new sample after so long replaces the old figure; a changed one keeps the TTL. */
+    uint64_t t = 1000 + 2 * PX_GOODPUT_STALE_MS;
+    px_health_transfer(&h, 4 << 20, 1000, t);
+    NEAR(h.goodput_bps, 4 << 20, 1e-6);
+    ASSERT_EQ(h.goodput_ttl_ms, PX_GOODPUT_STALE_MS);
+    /* Re-measurements that find the same figure double the TTL, up to the cap. */
+    for (uint64_t ttl = 2 * PX_GOODPUT_STALE_MS; ttl <= PX_GOODPUT_STALE_MAX_MS; ttl *= 2) {
+        ASSERT(px_health_goodput_fresh(&h, t + h.goodput_ttl_ms - 1));
+        ASSERT(!px_health_goodput_fresh(&h, t + h.goodput_ttl_ms));
+        t += h.goodput_ttl_ms;
+        px_health_transfer(&h, 5 << 20, 1000, t); /* 5 vs 4 MiB/s: the same */
+        ASSERT_EQ(h.goodput_ttl_ms, ttl);
+    }
+    t += h.goodput_ttl_ms;
+    px_health_transfer(&h, 5 << 20, 1000, t);
+    ASSERT_EQ(h.goodput_ttl_ms, PX_GOODPUT_STALE_MAX_MS);
+    /* A different figure: back to the short TTL, so a change is found soon again. */
+    t += h.goodput_ttl_ms;
+    px_health_transfer(&h, 1 << 20, 1000, t);
+    ASSERT_EQ(h.goodput_ttl_ms, PX_GOODPUT_STALE_MS);
+    NEAR(h.goodput_bps, 1 << 20, 1e-6);
 }
 
 TEST(health_region_aggregate)

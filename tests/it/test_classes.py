@@ -1,5 +1,6 @@
 """Request classes (issue 15): one population makes small calls and fetches
-large objects. near is 5 ms away with its link capped at 200 kB/s, far is
+large objects. near is 5 ms away with its link capped at 200 kB/s per
+connection (so bulk transfers do not delay the small calls there), far is
 40 ms away and uncapped. With a `bulk` class under /size/, the bulk class
 moves to far while the zone's small calls stay on near without a switch;
 residency holds for both (a third region, not allowed, is never used).
@@ -28,7 +29,8 @@ class Classes(unittest.TestCase):
         for b in self.backends.values():
             self.addCleanup(b.stop)
         self.emu = LinkEmu({
-            "near": ("127.0.0.1:0", self.backends["near"].addr, {"delay_ms": 5, "rate_bps": 200000}),
+            "near": ("127.0.0.1:0", self.backends["near"].addr,
+                     {"delay_ms": 5, "rate_bps": 200000, "per_conn": 1}),
             "far": ("127.0.0.1:0", self.backends["far"].addr, 40),
         }).start()
         self.addCleanup(self.emu.stop)

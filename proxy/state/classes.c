@@ -19,8 +19,7 @@ static bool method_matches(const struct conf_class *k, const char *method)
 }
 
 /* The first matching class, 1-based; 0 = none. See classes.h. */
-size_t px_class_find(const struct conf_route *rt, const char *method, const char *path,
-                     size_t len)
+size_t px_class_find(const struct conf_route *rt, const char *method, const char *path, size_t len)
 {
     for (size_t c = 0; c < rt->nclasses; c++) {
         const struct conf_class *k = &rt->classes[c];

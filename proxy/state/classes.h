@@ -17,8 +17,7 @@
  * first class with a matching prefix and method, or 0 when none matches
  * (the zone's other requests).
  */
-size_t px_class_find(const struct conf_route *rt, const char *method, const char *path,
-                     size_t len);
+size_t px_class_find(const struct conf_route *rt, const char *method, const char *path, size_t len);
 
 /* Returns the routes-table index of class CLS (px_class_find) of zone ZONE of CF. */
 static inline size_t px_class_route(const struct conf *cf, size_t zone, size_t cls)

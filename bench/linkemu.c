@@ -41,7 +41,10 @@
  * release time.
  *
  * Bandwidth cap: a token bucket per link and direction, shared by all the
- * link's connections (a congested border is one pipe, not one per flow).
+ * link's connections (a congested border is one pipe, not one per flow);
+ * with per_conn=1, one per connection and direction instead (a per-flow
+ * limit: a throttling middlebox, or a long lossy path that caps each TCP
+ * flow, where more flows do not slow each other).
  * Tokens accrue at rate_bps bytes per second up to 10 ms worth; a chunk is
  * sent when the bucket is not in debt and takes its size from it (it may go
  * negative), so the long-run rate is the cap. Reads are sized to ~10 ms of
@@ -78,8 +81,10 @@
  *                           suffixes are powers of 1000 (2M = 2,000,000 B/s)
  *       up_rate_bps=N down_rate_bps=N
  *       handshake=0|1
+ *       per_conn=0|1        1: each connection has its own rate caps
  *   get [LINK]              -> ok name=cn listen=.. target=.. up_ms=5 down_ms=5
  *                              jitter_pct=0 up_rate_bps=0 down_rate_bps=0 handshake=0
+ *                              per_conn=0
  *   stats [LINK]            -> ok name=cn accepted=N active=N failed=N
  *                              up_bytes=N down_bytes=N up_queued_bytes=N
  *                              down_queued_bytes=N
@@ -136,11 +141,12 @@ enum le_key {
     LE_KEY_UP_RATE_BPS,   /* bytes per second client -> target, 0 = no cap */
     LE_KEY_DOWN_RATE_BPS, /* bytes per second target -> client, 0 = no cap */
     LE_KEY_HANDSHAKE,     /* 1: hold a new connection's first bytes one RTT */
+    LE_KEY_PER_CONN,      /* 1: the rate caps apply to each connection, not the link */
     LE_KEY_COUNT
 };
 
 static const char *const le_key_names[LE_KEY_COUNT] = {
-    "up_ms", "down_ms", "jitter_pct", "up_rate_bps", "down_rate_bps", "handshake",
+    "up_ms", "down_ms", "jitter_pct", "up_rate_bps", "down_rate_bps", "handshake", "per_conn",
 };
 
 /* The words `set` and --link accept; a word may set two keys. */
@@ -158,6 +164,7 @@ static const struct le_word {
     {"up_rate_bps", LE_KEY_UP_RATE_BPS, LE_KEY_UP_RATE_BPS, LE_MAX_RATE_BPS, true},
     {"down_rate_bps", LE_KEY_DOWN_RATE_BPS, LE_KEY_DOWN_RATE_BPS, LE_MAX_RATE_BPS, true},
     {"handshake", LE_KEY_HANDSHAKE, LE_KEY_HANDSHAKE, 1, false},
+    {"per_conn", LE_KEY_PER_CONN, LE_KEY_PER_CONN, 1, false},
 };
 
 /* A partial update of a link's settings (parsed and checked before use). */
@@ -221,6 +228,7 @@ struct le_dir {
     uint64_t last_release_ns;     /* release time of the last chunk queued */
     size_t queued_bytes;          /* data bytes in the FIFO plus being written */
     uv_shutdown_t shutdown_req;   /* embedded; for the EOF marker */
+    struct le_bucket bucket;      /* this direction's own budget, used with per_conn=1 */
     unsigned paused : 1;          /* src read stopped for backpressure */
     unsigned ended : 1;           /* src gave EOF/error, or a RESET is queued: read no more */
     unsigned reset_queued : 1;    /* a RESET marker is queued */
@@ -446,7 +454,7 @@ static int patch_add(struct le_patch *p, const char *word, char *err, size_t err
     }
     snprintf(err, errlen,
              "%.*s: unknown key (delay_ms up_ms down_ms jitter_pct rate_bps up_rate_bps "
-             "down_rate_bps handshake)",
+             "down_rate_bps handshake per_conn)",
              (int)klen, word);
     return -1;
 }
@@ -483,12 +491,14 @@ static int link_format_settings(const struct le_link *l, char *out, size_t outle
 
 /* ------------------------------------------------------------ data path */
 
-/* Time the bucket of direction id of l needs before a chunk of len bytes
- * may go (0 = now, and the bytes are taken). */
-static uint64_t bucket_wait_ns(struct le_link *l, enum le_dir_id id, size_t len, uint64_t now_ns)
+/* Time the bucket of direction d (the link's, or d's own with per_conn=1)
+ * needs before a chunk of len bytes may go (0 = now, and the bytes are
+ * taken). */
+static uint64_t bucket_wait_ns(struct le_dir *d, size_t len, uint64_t now_ns)
 {
-    double rate = (double)l->set[id == LE_UP ? LE_KEY_UP_RATE_BPS : LE_KEY_DOWN_RATE_BPS];
-    struct le_bucket *b = &l->bucket[id];
+    struct le_link *l = d->conn->link;
+    double rate = (double)l->set[d->id == LE_UP ? LE_KEY_UP_RATE_BPS : LE_KEY_DOWN_RATE_BPS];
+    struct le_bucket *b = l->set[LE_KEY_PER_CONN] ? &d->bucket : &l->bucket[d->id];
     double burst;
 
     if (rate <= 0)
@@ -695,7 +705,7 @@ static void dir_pump(struct le_dir *d)
         if (k->release_ns > now_ns)
             wait_ns = k->release_ns - now_ns;
         else if (k->kind == LE_CHUNK_DATA)
-            wait_ns = bucket_wait_ns(c->link, d->id, k->len, now_ns);
+            wait_ns = bucket_wait_ns(d, k->len, now_ns);
         if (wait_ns > 0) {
             dir_arm(d, wait_ns);
             return;
@@ -920,6 +930,7 @@ static void on_link_connection(uv_stream_t *server, int status)
         struct le_dir *d = &c->dir[i];
         d->conn = c;
         d->id = (enum le_dir_id)i;
+        d->bucket.last_ns = c->accepted_ns; /* starts empty: no burst saved up */
         uv_timer_init(server->loop, &d->timer);
         d->timer.data = d;
     }

@@ -16,7 +16,7 @@
 A link is (LISTEN, TARGET), (LISTEN, TARGET, DELAY_MS) or
 (LISTEN, TARGET, {KEY: VALUE}); keys as in `set`: delay_ms, up_ms, down_ms,
 jitter_pct, rate_bps (BYTES per second), up_rate_bps, down_rate_bps,
-handshake. The control socket is on control= (default 127.0.0.1:0: a free
+handshake, per_conn (1: the caps apply to each connection, not the link). The control socket is on control= (default 127.0.0.1:0: a free
 port chosen by linkemu, read from its "ready" line, in .control).
 
 From a shell, against a running linkemu:

@@ -292,6 +292,23 @@ struct conf_zone_match {
     size_t nasn;
 };
 
+#define CONF_CLASSES_MAX 8 /* request classes per zone */
+
+/*
+ * A request class of a zone: requests whose origin-form path starts with
+ * one of `prefix` (and, when `method` is given, with one of those methods).
+ * Each class learns its own typical size and picks its own region.
+ */
+struct conf_class {
+    char name[CONF_NAME_MAX + 1];
+    char **prefix;      /* owned, nprefix owned strings, each starting with '/' */
+    size_t *prefix_len; /* owned, nprefix: strlen of each, so a match needs none */
+    size_t nprefix;     /* >= 1 */
+    char **method;      /* owned, nmethod owned upper-case method names; 0 = any method */
+    size_t nmethod;
+    struct conf_pos pos; /* of the name */
+};
+
 /* Where a zone's clients may go. Region indexes are into conf->regions. */
 struct conf_route {
     size_t *regions; /* owned, nregions indexes: the allowed regions (residency), >= 1 */
@@ -300,6 +317,8 @@ struct conf_route {
     size_t nfallback;  /* 0 = reject */
     unsigned reject;   /* 1 when nfallback == 0: answer 503 with Retry-After */
     uint64_t *bias_ms; /* owned, conf->nregions entries: added to region i's score; 0 = none */
+    struct conf_class *classes; /* owned, nclasses (0..CONF_CLASSES_MAX), matched in order */
+    size_t nclasses;
 };
 
 #define CONF_ZONE_DEFAULT "default" /* name of the zone that catches every other client */
@@ -311,6 +330,7 @@ struct conf_zone {
     unsigned has_match;           /* 0 only for the default zone */
     struct conf_zone_match match; /* empty when !has_match */
     struct conf_route route;
+    size_t route_first;        /* the zone's first route: its other requests; then a class each */
     struct conf_pos pos;       /* of the name; 0 when implicit */
     struct conf_pos match_pos; /* of the match mapping; 0 when none */
 };
@@ -382,6 +402,7 @@ struct conf {
     struct conf_geo geo;
     struct conf_zone *zones; /* owned, nzones >= 1 in file order; the last is "default" */
     size_t nzones;
+    size_t nroutes; /* zones and their classes: sum of 1 + route.nclasses */
     struct conf_routing routing;
     struct conf_admin admin;
     struct conf_dns dns;

@@ -319,10 +319,161 @@ static int parse_route_bias(struct conf_ctx *ctx, const struct conf_node *n,
     return rc;
 }
 
+/*
+ * Parses a string or list of strings at N into a new array *OUT of *NOUT
+ * copies (caller owns them), checking each with CHECK (NULL: fine, else
+ * why not). WHAT names the items in messages. Returns 0 or -1.
+ */
+static int parse_strings(struct conf_ctx *ctx, const struct conf_node *n, const char *what,
+                         const char *(*check)(const char *s), char ***out, size_t *nout)
+{
+    const struct conf_node *const *items;
+    size_t count;
+    int rc = 0;
+
+    if ((items = list_items(ctx, n, &n, &count, what)) == NULL)
+        return -1;
+    if ((*out = calloc(count, sizeof(**out))) == NULL) {
+        conf__err(ctx, n, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < count; i++) {
+        const char *s = conf__scalar(ctx, items[i]), *why;
+        char q[80];
+        if (s == NULL) {
+            rc = -1;
+        } else if (check != NULL && (why = check(s)) != NULL) {
+            conf__err(ctx, items[i], "invalid %s '%s': %s", what, conf__quote(s, q, sizeof(q)),
+                      why);
+            rc = -1;
+        } else if (((*out)[*nout] = strdup(s)) == NULL) {
+            conf__err(ctx, items[i], "out of memory");
+            rc = -1;
+        } else {
+            (*nout)++;
+        }
+    }
+    return rc;
+}
+
+static const char *path_prefix_check(const char *s)
+{
+    return s[0] == '/' ? NULL : "a path prefix starts with /";
+}
+
+/* An HTTP method token as llhttp names it: upper-case letters and '-'. */
+static const char *method_check(const char *s)
+{
+    for (const char *p = s; *p; p++)
+        if (!((*p >= 'A' && *p <= 'Z') || *p == '-'))
+            return "write the method in capitals, e.g. GET";
+    return NULL;
+}
+
+/* name: of a request class, unique in its zone; on struct conf_class. */
+static int parse_class_name(struct conf_ctx *ctx, const struct conf_node *n,
+                            const struct conf_directive *d, void *base)
+{
+    struct conf_class *k = base;
+    const char *s = conf__scalar(ctx, n);
+    char q[80];
+
+    (void)d;
+    if (s == NULL)
+        return -1;
+    k->pos = conf__pos(n);
+    if (!conf__name_valid(s)) {
+        conf__err(ctx, n, "invalid class name '%s': use 1 to %d characters from A-Z a-z 0-9 _ -",
+                  conf__quote(s, q, sizeof(q)), CONF_NAME_MAX);
+        return -1;
+    }
+    memcpy(k->name, s, strlen(s) + 1);
+    return 0;
+}
+
+/* path_prefix: one or more, each starting with '/'; on struct conf_class. */
+static int parse_class_prefix(struct conf_ctx *ctx, const struct conf_node *n,
+                              const struct conf_directive *d, void *base)
+{
+    struct conf_class *k = base;
+
+    (void)d;
+    if (parse_strings(ctx, n, "path prefix", path_prefix_check, &k->prefix, &k->nprefix) != 0)
+        return -1;
+    if ((k->prefix_len = calloc(k->nprefix, sizeof(*k->prefix_len))) == NULL) {
+        conf__err(ctx, n, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < k->nprefix; i++)
+        k->prefix_len[i] = strlen(k->prefix[i]);
+    return 0;
+}
+
+/* method: one or more method names; on struct conf_class. */
+static int parse_class_method(struct conf_ctx *ctx, const struct conf_node *n,
+                              const struct conf_directive *d, void *base)
+{
+    struct conf_class *k = base;
+
+    (void)d;
+    return parse_strings(ctx, n, "method", method_check, &k->method, &k->nmethod);
+}
+
+static const struct conf_directive class_directives[] = {
+    {.name = "name", .parse = parse_class_name, .flags = CONF_F_REQUIRED},
+    {.name = "path_prefix", .parse = parse_class_prefix, .flags = CONF_F_REQUIRED},
+    {.name = "method", .parse = parse_class_method},
+};
+
+static const struct conf_section class_section = TABLE_OF(class_directives);
+
+/* classes: a list of request classes, each {name, path_prefix, method}; on struct conf_route. */
+static int parse_route_classes(struct conf_ctx *ctx, const struct conf_node *n,
+                               const struct conf_directive *d, void *base)
+{
+    struct conf_route *r = base;
+    int rc = 0;
+
+    (void)d;
+    if ((rc = conf__expect(ctx, n, CONF_NODE_SEQ, "a list of classes {name, path_prefix}")) <= 0)
+        return rc;
+    if (n->nitems == 0 || n->nitems > CONF_CLASSES_MAX) {
+        conf__err(ctx, n, "a zone has 1 to %d classes; leave the key out for none",
+                  CONF_CLASSES_MAX);
+        return -1;
+    }
+    if ((r->classes = calloc(n->nitems, sizeof(*r->classes))) == NULL) {
+        conf__err(ctx, n, "out of memory");
+        return -1;
+    }
+    rc = 0;
+    for (size_t i = 0; i < n->nitems; i++) {
+        size_t mark = conf__path_push(ctx, "[%zu]", i);
+        struct conf_class *k = &r->classes[r->nclasses++];
+        const struct conf_node *it = n->items[i];
+        if (it->type != CONF_NODE_MAP) {
+            conf__err(ctx, it, "expected a class {name, path_prefix, method}, got %s",
+                      conf__node_kind(it));
+            rc = -1;
+        } else if (conf__section_parse(ctx, it, &class_section, k) != 0) {
+            rc = -1;
+        }
+        for (size_t j = 0; j + 1 < r->nclasses && k->name[0]; j++) {
+            if (strcmp(r->classes[j].name, k->name) == 0) {
+                conf__err(ctx, conf__map_get(it, "name"), "class '%s' is listed twice", k->name);
+                rc = -1;
+            }
+        }
+        conf__path_pop(ctx, mark);
+    }
+    return rc;
+}
+
 static const struct conf_directive route_directives[] = {
     {.name = "regions", .parse = parse_route_regions, .flags = CONF_F_REQUIRED},
     {.name = "bias", .parse = parse_route_bias},
     {.name = "fallback", .parse = parse_route_fallback},
+    {.name = "classes", .parse = parse_route_classes, .sub = &class_section},
 };
 
 static const struct conf_section route_section = TABLE_OF(route_directives);
@@ -587,6 +738,10 @@ int conf__zones_parse(struct conf_ctx *ctx, const struct conf_node *n, struct co
     }
     if (!have_default && add_implicit_default(ctx, c, &c->zones[c->nzones++]) != 0)
         rc = -1;
+    for (size_t z = 0; z < c->nzones; z++) {
+        c->zones[z].route_first = c->nroutes;
+        c->nroutes += 1 + c->zones[z].route.nclasses;
+    }
     return rc;
 }
 
@@ -607,5 +762,16 @@ void conf__zone_dispose(struct conf_zone *z)
     free(z->route.regions);
     free(z->route.fallback);
     free(z->route.bias_ms);
+    for (size_t i = 0; i < z->route.nclasses; i++) {
+        struct conf_class *k = &z->route.classes[i];
+        for (size_t j = 0; j < k->nprefix; j++)
+            free(k->prefix[j]);
+        for (size_t j = 0; j < k->nmethod; j++)
+            free(k->method[j]);
+        free(k->prefix);
+        free(k->prefix_len);
+        free(k->method);
+    }
+    free(z->route.classes);
     memset(z, 0, sizeof(*z));
 }

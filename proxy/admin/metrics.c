@@ -331,7 +331,7 @@ static double g_backend_goodput(const struct scrape *sc, size_t i)
 
 static double g_zone_response_bytes(const struct scrape *sc, size_t i)
 {
-    return sc->ctl->zones[i].size_bytes;
+    return px_control_route(sc->ctl, i, 0)->size_bytes;
 }
 
 static double g_backend_inflight(const struct scrape *sc, size_t i)
@@ -351,7 +351,7 @@ static double g_region_drained(const struct scrape *sc, size_t i)
 
 static double g_zone_switches(const struct scrape *sc, size_t i)
 {
-    return sc->ctl->zones[i].switches;
+    return px_control_route(sc->ctl, i, 0)->switches;
 }
 
 static double g_dns_addresses(const struct scrape *sc, size_t i)
@@ -475,7 +475,7 @@ static void w_zone_route(struct px_sbuf *b, const struct scrape *sc, const struc
             px_sbuf_printf(b, "%s{", m->name);
             label(b, "zone", cf->zones[z].name, true);
             label(b, "region", cf->regions[r].name, false);
-            px_sbuf_printf(b, "} %d\n", sc->ctl->zones[z].current == (int)r);
+            px_sbuf_printf(b, "} %d\n", px_control_route(sc->ctl, z, 0)->current == (int)r);
         }
 }
 

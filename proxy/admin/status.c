@@ -29,10 +29,10 @@ static void route_choice(struct px_json *j, const struct px_control *ctl,
     px_json_string(j, "why", st->why);
 }
 
-/* Zone Z's score for each region it may use. */
-static void scores(struct px_json *j, const struct px_control *ctl, size_t z)
+/* The scores ST (a route of zone Z) gave each region the zone may use. */
+static void scores(struct px_json *j, const struct px_control *ctl, size_t z,
+                   const struct px_route_state *st)
 {
-    const struct px_route_state *st = &ctl->zones[z];
     const struct conf *cf = px_admin_conf(ctl);
 
     px_json_array(j, "scores");
@@ -58,15 +58,9 @@ static void scores(struct px_json *j, const struct px_control *ctl, size_t z)
     px_json_end(j);
 }
 
-static void zone(struct px_json *j, struct px_control *ctl, size_t z, const struct px_stats *s)
+/* One route: its choice and the evidence behind it. */
+static void route(struct px_json *j, struct px_control *ctl, const struct px_route_state *st)
 {
-    const struct px_route_state *st = &ctl->zones[z];
-    const char *name = px_admin_conf(ctl)->zones[z].name;
-    int slot = px_control_zone_slot(ctl, name);
-    double med = s && slot >= 0 ? px_stats_rtt_median_s(s, (size_t)slot) : -1;
-
-    px_json_object(j, NULL);
-    px_json_string(j, "name", name);
     route_choice(j, ctl, st);
     if (st->reason == PX_ROUTE_NONE)
         px_json_null(j, "since_switch_ms");
@@ -75,8 +69,39 @@ static void zone(struct px_json *j, struct px_control *ctl, size_t z, const stru
     px_json_number(j, "switches", st->switches);
     px_json_number(j, "size_bytes", st->size_bytes);
     px_json_number(j, "evidence", st->evidence);
+}
+
+/*
+ * Zone Z's request classes, each with its own route; the zone's own fields
+ * are the route of its other requests (all of them without classes).
+ */
+static void classes(struct px_json *j, struct px_control *ctl, size_t z)
+{
+    const struct conf_route *rt = &px_admin_conf(ctl)->zones[z].route;
+
+    px_json_array(j, "classes");
+    for (size_t k = 0; k < rt->nclasses; k++) {
+        px_json_object(j, NULL);
+        px_json_string(j, "name", rt->classes[k].name);
+        route(j, ctl, px_control_route(ctl, z, k + 1));
+        scores(j, ctl, z, px_control_route(ctl, z, k + 1));
+        px_json_end(j);
+    }
+    px_json_end(j);
+}
+
+static void zone(struct px_json *j, struct px_control *ctl, size_t z, const struct px_stats *s)
+{
+    const char *name = px_admin_conf(ctl)->zones[z].name;
+    int slot = px_control_zone_slot(ctl, name);
+    double med = s && slot >= 0 ? px_stats_rtt_median_s(s, (size_t)slot) : -1;
+
+    px_json_object(j, NULL);
+    px_json_string(j, "name", name);
+    route(j, ctl, px_control_route(ctl, z, 0));
     px_json_number(j, "client_rtt_median_ms", med < 0 ? NAN : med * 1000);
-    scores(j, ctl, z);
+    scores(j, ctl, z, px_control_route(ctl, z, 0));
+    classes(j, ctl, z);
     px_json_end(j);
 }
 
@@ -318,8 +343,9 @@ int px__admin_debug_route(struct px_control *ctl, const char *ip, struct px_sbuf
         px_json_null(&j, "asn");
     px_json_end(&j);
     px_json_string(&j, "zone", px_admin_conf(ctl)->zones[g.zone].name);
-    route_choice(&j, ctl, &ctl->zones[g.zone]);
-    scores(&j, ctl, g.zone);
+    route_choice(&j, ctl, px_control_route(ctl, g.zone, 0));
+    scores(&j, ctl, g.zone, px_control_route(ctl, g.zone, 0));
+    classes(&j, ctl, g.zone);
     px_json_end(&j);
     px_sbuf_puts(b, "\n");
     return 200;

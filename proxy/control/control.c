@@ -38,9 +38,10 @@ static void apply_signal(struct px_control *ctl, const struct px_signal *s, uint
     size_t first, end;
 
     if (s->kind == PX_SIGNAL_TRANSFER) {
-        /* Slots are stable by name, so a signal from an older config still counts. */
-        if (s->zone < ctl->zone_slots.cap)
-            px_size_add(&ctl->sizes[s->zone], s->bytes, now);
+        /* Slots are stable by name, so a signal from an older config still counts
+         * (for a class, by its place in the zone's list). */
+        if (s->zone < ctl->zone_slots.cap && s->cls < PX_CLASS_SLOTS)
+            px_size_add(&ctl->sizes[s->zone * PX_CLASS_SLOTS + s->cls], s->bytes, now);
         if (cb != NULL)
             px_health_transfer(&cb->health, s->bytes, s->latency_ms, now);
         return;
@@ -99,7 +100,35 @@ static bool update_regions(struct px_control *ctl, uint64_t now)
     return flipped;
 }
 
-/* Asks the router about every zone; returns true if any choice changed. */
+/* The name of class CLS of zone Z ("" for the zone's other requests). */
+static const char *class_name(const struct conf *cf, size_t z, size_t cls)
+{
+    return cls ? cf->zones[z].route.classes[cls - 1].name : "";
+}
+
+/* Asks the router about class CLS of zone Z; returns true if anything workers read changed. */
+static bool decide_route(struct px_control *ctl, size_t z, size_t cls,
+                         const struct px_region_view *views, uint64_t now)
+{
+    const struct conf *cf = ctl_conf(ctl);
+    struct px_route_state *st = px_control_route(ctl, z, cls);
+    int before2 = st->secondary;
+    size_t slot = ctl->fleet->zone_slot[z];
+    double size = px_size_mean(&ctl->sizes[slot * PX_CLASS_SLOTS + cls]);
+    bool changed = false;
+
+    if (px_router_decide(cf, z, views, size, now, st)) {
+        changed = true;
+        /* The zone's own route keeps the line it always had; a class adds its name. */
+        px_log(PX_LOG_INFO, NULL, "event=route zone=%s%s%s region=%s reason=\"%s\"",
+               cf->zones[z].name, cls ? " class=" : "", class_name(cf, z, cls),
+               st->current >= 0 ? cf->regions[st->current].name : "-", st->why);
+    }
+    /* A slow-start share moves every tick. */
+    return changed || before2 != st->secondary || st->secondary >= 0;
+}
+
+/* Asks the router about every zone and class; returns true if any choice changed. */
 static bool decide_zones(struct px_control *ctl, uint64_t now)
 {
     const struct conf *cf = ctl_conf(ctl);
@@ -116,19 +145,9 @@ static bool decide_zones(struct px_control *ctl, uint64_t now)
             .healthy_since_ms = rs->healthy_since_ms,
         };
     }
-    for (size_t z = 0; z < cf->nzones; z++) {
-        struct px_route_state *st = &ctl->zones[z];
-        int before2 = st->secondary;
-        double size = px_size_mean(&ctl->sizes[ctl->fleet->zone_slot[z]]);
-        if (px_router_decide(cf, z, views, size, now, st)) {
-            changed = true;
-            px_log(PX_LOG_INFO, NULL, "event=route zone=%s region=%s reason=\"%s\"",
-                   cf->zones[z].name, st->current >= 0 ? cf->regions[st->current].name : "-",
-                   st->why);
-        }
-        /* A slow-start share moves every tick. */
-        changed |= before2 != st->secondary || st->secondary >= 0;
-    }
+    for (size_t z = 0; z < cf->nzones; z++)
+        for (size_t k = 0; k <= cf->zones[z].route.nclasses; k++)
+            changed |= decide_route(ctl, z, k, views, now);
     return changed;
 }
 
@@ -141,9 +160,9 @@ static void publish(struct px_control *ctl, uint64_t now)
         return;
     }
     rt->generation = ctl->routes ? ctl->routes->generation + 1 : 1;
-    for (size_t z = 0; z < cf->nzones; z++) {
-        const struct px_route_state *st = &ctl->zones[z];
-        struct px_routes_zone *rz = &rt->zones[z];
+    for (size_t i = 0; i < cf->nroutes; i++) {
+        const struct px_route_state *st = &ctl->states[i];
+        struct px_routes_zone *rz = &rt->zones[i];
         rz->current = st->current;
         rz->secondary = st->secondary;
         rz->share = st->share;
@@ -377,53 +396,68 @@ static int map_region(const struct conf *oc, const struct conf *nc, int r)
 }
 
 /*
- * Region and zone state for NC, carried over by name from OC: health,
- * drain, RTT, the route choice and its hysteresis timers and switch count.
- * New ones start as at start-up. Returns 0 or PX_ENOMEM (nothing changed).
+ * Copies route state FROM (on OC) into TO (on NC, initialised: it keeps its
+ * score table, which the next decision recomputes), mapping region indexes.
+ */
+static void carry_route(const struct conf *oc, const struct conf *nc,
+                        const struct px_route_state *from, struct px_route_state *to)
+{
+    struct px_route_score *scores = to->scores;
+    size_t nscores = to->nscores;
+
+    *to = *from;
+    to->scores = scores;
+    to->nscores = nscores;
+    to->current = map_region(oc, nc, from->current);
+    to->secondary = map_region(oc, nc, from->secondary);
+    to->candidate = map_region(oc, nc, from->candidate);
+    if (to->secondary < 0)
+        to->share = 1.0;
+}
+
+/*
+ * Region and route state for NC, carried over by name from OC: health,
+ * drain, RTT, and per zone and class (by zone and class name) the route
+ * choice, its evidence and switch count. New ones start as at start-up.
+ * Returns 0 or PX_ENOMEM (nothing changed).
  */
 static int remap_state(struct px_control *ctl, const struct conf *oc, const struct conf *nc)
 {
     struct px_region_state *regions = calloc(nc->nregions, sizeof(*regions));
-    struct px_route_state *zones = calloc(nc->nzones, sizeof(*zones));
-    size_t z = 0;
+    struct px_route_state *states = calloc(nc->nroutes, sizeof(*states));
+    size_t i = 0;
 
-    if (regions == NULL || zones == NULL)
+    if (regions == NULL || states == NULL)
         goto fail;
-    for (; z < nc->nzones; z++)
-        if (px_route_state_init(&zones[z], nc->nregions) != 0)
+    for (; i < nc->nroutes; i++)
+        if (px_route_state_init(&states[i], nc->nregions) != 0)
             goto fail;
     for (size_t r = 0; r < nc->nregions; r++) {
         int o = index_of_region(oc, nc->regions[r].name);
         if (o >= 0)
             regions[r] = ctl->regions[o];
     }
-    for (size_t i = 0; i < nc->nzones; i++)
-        for (size_t o = 0; o < oc->nzones; o++) {
-            struct px_route_state *from = &ctl->zones[o], *to = &zones[i];
-            if (strcmp(oc->zones[o].name, nc->zones[i].name) != 0)
-                continue;
-            struct px_route_score *scores = to->scores;
-            size_t nscores = to->nscores;
-            *to = *from;
-            to->scores = scores; /* recomputed by the next decision */
-            to->nscores = nscores;
-            to->current = map_region(oc, nc, from->current);
-            to->secondary = map_region(oc, nc, from->secondary);
-            to->candidate = map_region(oc, nc, from->candidate);
-            if (to->secondary < 0)
-                to->share = 1.0;
-        }
-    for (size_t o = 0; o < oc->nzones; o++)
-        px_route_state_dispose(&ctl->zones[o]);
-    free(ctl->zones);
+    for (size_t z = 0; z < nc->nzones; z++) {
+        const struct conf_zone *oz = conf_zone_find(oc, nc->zones[z].name);
+        if (oz == NULL)
+            continue;
+        for (size_t k = 0; k <= nc->zones[z].route.nclasses; k++)
+            for (size_t ok = 0; ok <= oz->route.nclasses; ok++)
+                if (strcmp(class_name(nc, z, k), class_name(oc, (size_t)(oz - oc->zones), ok)) == 0)
+                    carry_route(oc, nc, &ctl->states[oz->route_first + ok],
+                                &states[nc->zones[z].route_first + k]);
+    }
+    for (size_t o = 0; o < oc->nroutes; o++)
+        px_route_state_dispose(&ctl->states[o]);
+    free(ctl->states);
     free(ctl->regions);
-    ctl->zones = zones;
+    ctl->states = states;
     ctl->regions = regions;
     return 0;
 fail:
-    while (z > 0)
-        px_route_state_dispose(&zones[--z]);
-    free(zones);
+    while (i > 0)
+        px_route_state_dispose(&states[--i]);
+    free(states);
     free(regions);
     return PX_ENOMEM;
 }
@@ -652,11 +686,11 @@ int px_control_init(struct px_control *ctl, struct px_snapshot *snap, struct px_
     ctl->next_id = 1;
     px_rng_seed(&ctl->rng, uv_hrtime());
     ctl->regions = calloc(cf->nregions, sizeof(*ctl->regions));
-    ctl->zones = calloc(cf->nzones, sizeof(*ctl->zones));
-    if (!ctl->regions || !ctl->zones ||
+    ctl->states = calloc(cf->nroutes, sizeof(*ctl->states));
+    if (!ctl->regions || !ctl->states ||
         px__control_slots_init(&ctl->zone_slots, px_stats_zone_slots(cf->nzones)) != 0 ||
         px__control_slots_init(&ctl->region_slots, px_stats_slots(cf->nregions)) != 0 ||
-        (ctl->sizes = calloc(ctl->zone_slots.cap, sizeof(*ctl->sizes))) == NULL)
+        (ctl->sizes = calloc(ctl->zone_slots.cap * PX_CLASS_SLOTS, sizeof(*ctl->sizes))) == NULL)
         return PX_ENOMEM;
     /* Zone slot PX_STATS_ZONE_NONE: requests refused before classification. */
     snprintf(ctl->zone_slots.names[PX_STATS_ZONE_NONE], sizeof(ctl->zone_slots.names[0]), "%s",
@@ -674,8 +708,8 @@ int px_control_init(struct px_control *ctl, struct px_snapshot *snap, struct px_
         (rc = uv_timer_init(&ctl->loop, &ctl->geo_timer)) != 0)
         return rc;
     ctl->wake.data = ctl->tick.data = ctl->geo_timer.data = ctl;
-    for (size_t z = 0; z < cf->nzones; z++)
-        if (px_route_state_init(&ctl->zones[z], cf->nregions) != 0)
+    for (size_t i = 0; i < cf->nroutes; i++)
+        if (px_route_state_init(&ctl->states[i], cf->nregions) != 0)
             return PX_ENOMEM;
     char err[512];
     if (px__control_dns_check(ctl, cf, err, sizeof(err)) != 0) {
@@ -758,14 +792,14 @@ void px__control_dispose(struct px_control *ctl)
 {
     if (uv_loop_close(&ctl->loop) != 0)
         px_log(PX_LOG_ERR, NULL, "event=control_leak");
-    for (size_t z = 0; ctl->zones && z < ctl_conf(ctl)->nzones; z++)
-        px_route_state_dispose(&ctl->zones[z]);
+    for (size_t i = 0; ctl->states && i < ctl_conf(ctl)->nroutes; i++)
+        px_route_state_dispose(&ctl->states[i]);
     px_routes_unref(ctl->routes);
     px_fleet_unref(ctl->fleet);
     uv_mutex_destroy(&ctl->ready_lock);
     uv_mutex_destroy(&ctl->workers_lock);
     uv_cond_destroy(&ctl->ready_cond);
-    free(ctl->zones);
+    free(ctl->states);
     free(ctl->regions);
     free(ctl->backends);
     free(ctl->by_id);

@@ -101,9 +101,10 @@ struct px_control {
     bool fleet_dirty;                 /* a DNS answer changed: rebuild on the next tick */
     struct px_region_state *regions;  /* owned, nregions */
     const struct px_health **scratch; /* owned, nbackends: region views for px_health_* */
-    struct px_route_state *zones;     /* owned, nzones */
+    struct px_route_state *states;    /* owned, conf->nroutes: per zone and class (routes.h) */
     struct px_slots zone_slots, region_slots;
-    struct px_size_mean *sizes; /* owned, zone_slots.cap: each zone's response size, by slot */
+    /* owned, zone_slots.cap * PX_CLASS_SLOTS: response sizes by zone slot and class */
+    struct px_size_mean *sizes;
     struct px_rng rng;
 
     struct px_dns *dns;      /* owned; NULL until a config names a backend by DNS */
@@ -244,6 +245,15 @@ bool px_control_zone_stranded(const struct px_control *ctl, size_t z, int also_d
  */
 int px_control_drain(struct px_control *ctl, const char *name, bool on, bool force, char *err,
                      size_t errlen);
+
+#define PX_CLASS_SLOTS (1 + CONF_CLASSES_MAX) /* a zone's other requests, then each class */
+
+/* The route state of class CLS (0: the zone's other requests) of zone Z. */
+static inline struct px_route_state *px_control_route(const struct px_control *ctl, size_t z,
+                                                      size_t cls)
+{
+    return &ctl->states[ctl->snap->cfg->conf->zones[z].route_first + cls];
+}
 
 /* The backends of region R in the fleet: ctl->backends[*first .. *end). */
 static inline void px_control_region_span(const struct px_control *ctl, size_t r, size_t *first,

@@ -21,11 +21,56 @@ double px_ewma_alpha(uint64_t dt_ms, uint64_t half_life_ms)
     return 1.0 - exp2(-(double)dt_ms / (double)half_life_ms);
 }
 
+/*
+ * Sets *OUT to the median of H's last PX_REAL_SAMPLES real latencies;
+ * returns false (and leaves *OUT) when there are fewer, or the oldest is
+ * more than PX_REAL_FRESH_MS old at NOW_MS.
+ */
+static bool real_median(const struct px_health *h, uint64_t now_ms, double *out)
+{
+    float v[PX_REAL_SAMPLES];
+
+    if (h->real_n < PX_REAL_SAMPLES)
+        return false;
+    for (size_t i = 0; i < PX_REAL_SAMPLES; i++) {
+        if (elapsed(now_ms, h->real_at_ms[i]) > PX_REAL_FRESH_MS)
+            return false;
+        /* Insertion sort of a handful of values. */
+        size_t j = i;
+        for (; j > 0 && v[j - 1] > h->real_ms[i]; j--)
+            v[j] = v[j - 1];
+        v[j] = h->real_ms[i];
+    }
+    *out = v[PX_REAL_SAMPLES / 2];
+    return true;
+}
+
+/* Adds one real latency to the step detector's ring. */
+static void real_sample(struct px_health *h, double ms, uint64_t now_ms)
+{
+    size_t i = h->real_n++ % PX_REAL_SAMPLES;
+
+    h->real_ms[i] = (float)ms;
+    h->real_at_ms[i] = now_ms;
+}
+
+/* The probe EWMA plus the real median's move since the last probe; see health.h. */
+double px_health_route_rtt_ms(const struct px_health *h, uint64_t now_ms)
+{
+    double median, rtt = h->rtt_ms;
+
+    if (h->has_real_base && real_median(h, now_ms, &median))
+        rtt += median - h->real_base_ms;
+    return rtt > 0 ? rtt : 0;
+}
+
 /* Folds one probe RTT into the RTT EWMA and its mean absolute deviation. */
 static void rtt_sample(struct px_health *h, double rtt_ms, uint64_t now_ms)
 {
     double a;
 
+    /* The probe now carries whatever step the real latencies showed. */
+    h->has_real_base = real_median(h, now_ms, &h->real_base_ms);
     if (!h->has_rtt) {
         h->rtt_ms = rtt_ms;
         h->rtt_dev_ms = 0;
@@ -200,8 +245,10 @@ bool px_health_passive(struct px_health *h, enum px_outcome outcome, double late
     if (!outcome_is_failure(h, outcome)) {
         peak_sample(h, latency_ms, now_ms);
         h->passive_fail_run = 0;
-        if (outcome == PX_OUTCOME_OK)
+        if (outcome == PX_OUTCOME_OK) {
             h->real_ok_ms = now_ms > 0 ? now_ms : 1;
+            real_sample(h, latency_ms, now_ms);
+        }
         return false;
     }
     peak_sample(h, latency_ms > penalty ? latency_ms : penalty, now_ms);
@@ -268,6 +315,12 @@ bool px_health_ejected(const struct px_health *h, uint64_t now_ms)
 }
 
 /* Folds one large response body into the goodput EWMA. */
+/* Whether H's goodput figure is known and younger than its TTL; see health.h. */
+bool px_health_goodput_fresh(const struct px_health *h, uint64_t now_ms)
+{
+    return h->has_goodput && elapsed(now_ms, h->goodput_at_ms) < h->goodput_ttl_ms;
+}
+
 void px_health_transfer(struct px_health *h, uint64_t bytes, double active_ms, uint64_t now_ms)
 {
     double bps;
@@ -278,8 +331,19 @@ void px_health_transfer(struct px_health *h, uint64_t bytes, double active_ms, u
     if (!h->has_goodput) {
         h->goodput_bps = bps;
         h->has_goodput = true;
+        h->goodput_ttl_ms = PX_GOODPUT_STALE_MS;
+    } else if (!px_health_goodput_fresh(h, now_ms)) {
+        /* A re-measurement after the figure was forgotten: when it finds the
+         * same (within a factor PX_GOODPUT_SAME), exploring again was for
+         * nothing, so the figure is trusted twice as long next time. */
+        bool same =
+            bps < h->goodput_bps * PX_GOODPUT_SAME && bps * PX_GOODPUT_SAME > h->goodput_bps;
+        h->goodput_ttl_ms = same ? 2 * h->goodput_ttl_ms : PX_GOODPUT_STALE_MS;
+        if (h->goodput_ttl_ms > PX_GOODPUT_STALE_MAX_MS)
+            h->goodput_ttl_ms = PX_GOODPUT_STALE_MAX_MS;
+        h->goodput_bps = bps;
     } else {
-        double a = px_ewma_alpha(elapsed(now_ms, h->goodput_at_ms), h->routing->rtt_half_life_ms);
+        double a = px_ewma_alpha(elapsed(now_ms, h->goodput_at_ms), PX_GOODPUT_HALF_LIFE_MS);
         h->goodput_bps += a * (bps - h->goodput_bps);
     }
     if (now_ms > h->goodput_at_ms)
@@ -345,10 +409,11 @@ bool px_region_update(struct px_region_state *rs, const struct px_health *const 
         if (!px_health_usable(h, now_ms))
             continue;
         usable++;
-        if (h->has_goodput && h->goodput_bps > goodput)
+        if (px_health_goodput_fresh(h, now_ms) && h->goodput_bps > goodput)
             goodput = h->goodput_bps;
-        if (h->has_rtt && (!have_rtt || h->rtt_ms < best)) {
-            best = h->rtt_ms;
+        double rtt = px_health_route_rtt_ms(h, now_ms);
+        if (h->has_rtt && (!have_rtt || rtt < best)) {
+            best = rtt;
             have_rtt = true;
         }
     }

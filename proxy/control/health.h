@@ -30,9 +30,25 @@
  *   - a goodput EWMA: body bytes/s of responses of at least
  *     PX_GOODPUT_MIN_BYTES, timed only while the worker was reading (not
  *     while a slow client held the upstream read paused): the region's
- *     transfer cost (router.h).
+ *     transfer cost (router.h). A figure not refreshed for its TTL is
+ *     forgotten: the region is unmeasured again, so the router's optimism
+ *     explores it again instead of trusting an old bad figure forever. The
+ *     TTL starts at PX_GOODPUT_STALE_MS and doubles (up to
+ *     PX_GOODPUT_STALE_MAX_MS) each time a re-measurement finds the same
+ *     figure, because each exploration costs the zone's users a spell on
+ *     the slow region; a changed figure sets it back.
  * The EWMAs decay by time, not by sample count: a sample arriving dt ms
  * after the previous one has weight alpha = 1 - 2^(-dt / half_life).
+ *
+ * Probes come once a second, too seldom to see a step within a second. Real
+ * traffic sees it within a few requests, but its latency includes the
+ * application's time, so it cannot be compared with other regions' probes.
+ * What is compared is its change: the routing RTT is the probe EWMA plus
+ * how far the median of the last PX_REAL_SAMPLES real latencies has moved
+ * since the last probe sample (px_health_route_rtt_ms). The next probe
+ * takes the step into the EWMA and the difference starts again from 0. A
+ * median of three ignores one slow request; a backend without recent real
+ * traffic is judged by its probes alone.
  *
  * Passive outlier ejection follows Envoy: `consecutive_failures` counted
  * failures in a row (connect failure, reset, timeout; a 5xx only with
@@ -56,6 +72,12 @@
 #include <stdint.h>
 
 #define PX_GOODPUT_MIN_BYTES (64 * 1024) /* smaller bodies measure RTT more than bandwidth */
+#define PX_GOODPUT_HALF_LIFE_MS 1000     /* a goodput sample this old weighs half */
+#define PX_GOODPUT_STALE_MS 10000 /* a goodput figure not refreshed for this long is forgotten */
+#define PX_GOODPUT_STALE_MAX_MS 160000 /* ... after re-measurements that found the same */
+#define PX_GOODPUT_SAME 1.5            /* a re-measurement within this factor found the same */
+#define PX_REAL_SAMPLES 3     /* real latencies whose median is the step detector's level */
+#define PX_REAL_FRESH_MS 1000 /* ... all of them at most this old */
 
 /* How one probe ended. */
 enum px_health_result {
@@ -96,10 +118,22 @@ struct px_health {
     uint64_t rtt_at_ms; /* time of the last sample folded in */
     bool has_rtt;       /* at least one passing probe since init */
 
+    /*
+     * Step detector: the median of the last real latencies, and what it was
+     * when the last probe sample came. Probes come once a second; real
+     * traffic sees a step within a few requests (px_health_route_rtt_ms).
+     */
+    float real_ms[PX_REAL_SAMPLES];       /* the last real latencies (a ring), ms */
+    uint64_t real_at_ms[PX_REAL_SAMPLES]; /* when each arrived */
+    uint32_t real_n;                      /* real latencies seen, count; next slot = n % size */
+    double real_base_ms;                  /* the median at the last probe sample; see has_ */
+    bool has_real_base;                   /* the median was valid then */
+
     /* Goodput EWMA: large response bodies, bytes/s. */
-    double goodput_bps;     /* valid when has_goodput */
-    uint64_t goodput_at_ms; /* time of the last sample folded in */
-    bool has_goodput;       /* at least one large response since init */
+    double goodput_bps;      /* valid when has_goodput */
+    uint64_t goodput_at_ms;  /* time of the last sample folded in */
+    uint64_t goodput_ttl_ms; /* the figure is forgotten this long after goodput_at_ms */
+    bool has_goodput;        /* at least one large response since init */
 
     /* Peak EWMA: the balancer's load metric. */
     double peak_ms;      /* peak EWMA of request latencies, probe RTTs and penalties, ms */
@@ -266,6 +300,20 @@ double px_health_load_ms(const struct px_health *h);
 void px_health_transfer(struct px_health *h, uint64_t bytes, double active_ms, uint64_t now_ms);
 
 /*
+ * Returns whether H has a goodput figure at NOW_MS: measured, and last
+ * refreshed less than its TTL ago (see the header comment).
+ */
+bool px_health_goodput_fresh(const struct px_health *h, uint64_t now_ms);
+
+/*
+ * Returns H's routing RTT at NOW_MS, ms: the probe RTT EWMA plus the move of
+ * the real latencies' median since the last probe sample, when both
+ * medians are known (PX_REAL_SAMPLES real latencies within
+ * PX_REAL_FRESH_MS); never below 0. Meaningful when has_rtt.
+ */
+double px_health_route_rtt_ms(const struct px_health *h, uint64_t now_ms);
+
+/*
  * Returns whether a region whose N backends are HS (borrowed array of
  * pointers) can take traffic at NOW_MS: not DRAINED, and at least
  * max(MIN_HEALTHY, 1) backends usable (up and not ejected).
@@ -280,9 +328,9 @@ bool px_region_healthy(const struct px_health *const *hs, size_t n, uint32_t min
  * among usable backends, because the balancer steers towards the fastest
  * backend, so that is the latency the region's clients mostly see; when no
  * usable backend has an RTT yet, UNKNOWN_RTT_MS (a pessimistic guess such as
- * failure_penalty_ms, so an unmeasured region does not win by default); and
- * `goodput_bps`: the highest goodput EWMA among usable backends, 0 when none
- * has one.
+ * failure_penalty_ms, so an unmeasured region does not win by default); RTTs
+ * are px_health_route_rtt_ms(); and `goodput_bps`: the highest goodput EWMA
+ * among usable backends with px_health_goodput_fresh(), 0 when none.
  * Returns true when `healthy` changed (the caller logs it).
  */
 bool px_region_update(struct px_region_state *rs, const struct px_health *const *hs, size_t n,

@@ -135,7 +135,8 @@ int px_route_state_init(struct px_route_state *st, size_t nregions);
 void px_route_state_dispose(struct px_route_state *st);
 
 /*
- * Decides where zone CF->zones[ZONE_IDX] (or one of its classes) goes at
+ * Decides where zone CF->zones[ZONE_IDX] (or one of its classes: the caller keeps a state
+ * and a size per class, and the candidates are the zone's either way) goes at
  * NOW_MS, given the state of every configured region in REGIONS
  * (CF->nregions entries, borrowed) and the mean response body SIZE_BYTES
  * of its traffic (0 = unknown: latency only), and updates ST: current,

@@ -5,6 +5,7 @@
  * first: its own in-flight counts and the backends it just failed to reach.
  */
 #include "proxy/data/backend.h"
+#include "proxy/state/classes.h"
 #include "proxy/base/log.h"
 #include "proxy/base/px.h"
 #include "proxy/data/pool.h"
@@ -87,12 +88,14 @@ static int pick_in_region(struct px_worker *w, const struct px_wview *v, const s
 int px_backend_pick(struct px_worker *w, const struct px_wview *v, int zone, struct px_pick *p)
 {
     const struct px_routes *rt = v->routes;
-    const struct px_routes_zone *rz = &rt->zones[zone];
+    /* Each class of a zone has its own route (its own entry in the table). */
+    size_t ri = px_class_route(view_conf(v), (size_t)zone, p->cls);
+    const struct px_routes_zone *rz = &rt->zones[ri];
     bool panic = px_backend_panic_zone(view_conf(v), zone);
     int i;
 
     if (p->attempts == 0) {
-        p->region = px_routes_pick(rt, (size_t)zone, &w->rng);
+        p->region = px_routes_pick(rt, ri, &w->rng);
         p->why = rz->reason;
         if (p->region < 0 && !panic)
             return -1;

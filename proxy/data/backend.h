@@ -57,6 +57,7 @@ struct px_pick {
     uint64_t tried;             /* bitmask of the view's backend indexes tried */
     uint64_t sent_ms;           /* loop time the request went to the current backend */
     int region;                 /* region of the current attempt, -1 = none or reject */
+    uint8_t cls;                /* the request's class in its zone (state/classes.h), 0 = none */
     enum px_route_reason why;   /* why the zone's route chose the region */
     unsigned attempts;
 };

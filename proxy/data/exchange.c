@@ -15,6 +15,7 @@
 #include "proxy/data/tunnel.h"
 #include "proxy/data/upstream.h"
 #include "proxy/data/worker.h"
+#include "proxy/state/classes.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -439,6 +440,17 @@ refuse:
     return rc;
 }
 
+/* The request's class in its zone (state/classes.h): path prefix and method. */
+static uint8_t request_class(const struct px_exchange *x)
+{
+    const char *path;
+    size_t len;
+
+    px_http_path(&x->req, &path, &len);
+    return (uint8_t)px_class_find(&xconf(x)->zones[x->zone].route, px_http_method_name(&x->req),
+                                  path, len);
+}
+
 /*
  * Reports the complete response body for the zone's typical size and the
  * backend's goodput: its time counts only while the upstream read was not
@@ -450,8 +462,8 @@ static void signal_transfer(struct px_exchange *x)
     uint64_t now = uv_now(&w->loop), active = now - x->body_start_ms - x->paused_ms;
     if (x->pick.backend && !x->is_head && x->zone >= 0)
         px_signals_put_transfer(&w->port.signals, x->pick.backend->desc->id,
-                                x->view->routes->fleet->zone_slot[x->zone], x->body_bytes,
-                                (double)active);
+                                x->view->routes->fleet->zone_slot[x->zone], x->pick.cls,
+                                x->body_bytes, (double)active);
 }
 
 /* Ends a pause of the upstream read (client backpressure), if one is on. */
@@ -492,6 +504,8 @@ static void reject(struct px_exchange *x)
 static void connect_next(struct px_exchange *x)
 {
     const struct conf *cf = xconf(x);
+    if (x->pick.attempts == 0)
+        x->pick.cls = request_class(x);
     int rc = px_backend_connect(x->c->w, x->view, x->zone, &x->pick, &upstream_ops, x, &x->up);
 
     if (rc == 1)

@@ -824,6 +824,18 @@ const char *px_http_method_name(const struct px_http *h)
     return llhttp_method_name((llhttp_method_t)h->parser.method);
 }
 
+static void origin_form(const char *t, size_t n, bool *slash, const char **out, size_t *outlen);
+
+/* The target's path as a backend will see it; see http1.h. */
+void px_http_path(const struct px_http *h, const char **path, size_t *len)
+{
+    bool slash;
+
+    origin_form(h->buf + h->target_off, h->target_len, &slash, path, len);
+    if (slash) /* "http://a?c": the path is "/", which a prefix match needs to see */
+        *path = "/", *len = 1;
+}
+
 bool px_http_method_is(const struct px_http *h, const char *name)
 {
     return strcmp(px_http_method_name(h), name) == 0;
@@ -921,10 +933,6 @@ static void put_header(struct out *o, const struct px_http *h, const struct px_h
 }
 
 /*
- * The origin-form of an absolute-form target: "http://a/b?c" → "/b?c",
- * "http://a?c" → "/" + "?c" (*slash tells to write the "/" first).
- */
-/*
  * X-Forwarded-Proto: the scheme the client used. A trusted proxy in front
  * (a TLS terminator) knows it better than we do, so its value stays when it
  * is one of the two schemes; anyone else's is replaced, never believed.
@@ -948,6 +956,10 @@ static void put_forwarded_proto(struct out *o, const struct px_http *h,
     put(o, "\r\n", 2);
 }
 
+/*
+ * The origin-form of an absolute-form target: "http://a/b?c" → "/b?c",
+ * "http://a?c" → "/" + "?c" (*slash tells to write the "/" first).
+ */
 static void origin_form(const char *t, size_t n, bool *slash, const char **out, size_t *outlen)
 {
     *slash = false;

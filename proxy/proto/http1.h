@@ -144,6 +144,13 @@ int px_http_scan(struct px_http *h);
 /* Accessors for the current message. */
 const char *px_http_method_name(const struct px_http *h);
 bool px_http_method_is(const struct px_http *h, const char *name);
+/*
+ * Points *PATH at the request target in origin-form ("/a?b"), *LEN bytes,
+ * the way the backend receives it: an absolute-form target loses its scheme
+ * and authority ("http://h/a" -> "/a", "http://h?b" -> "/"). The bytes are
+ * H's; valid until the next message.
+ */
+void px_http_path(const struct px_http *h, const char **path, size_t *len);
 bool px_http_is_idempotent(const struct px_http *h);
 int px_http_status(const struct px_http *h);
 unsigned px_http_major(const struct px_http *h);

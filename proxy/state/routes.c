@@ -9,10 +9,10 @@
 struct px_routes *px_routes_new(struct px_fleet *fleet)
 {
     const struct conf *cf = px_fleet_conf(fleet);
-    size_t nzones = cf->nzones, nregions = cf->nregions, nbackends = fleet->nbackends;
-    size_t bytes = sizeof(struct px_routes) + nzones * sizeof(struct px_routes_zone) +
+    size_t nroutes = cf->nroutes, nregions = cf->nregions, nbackends = fleet->nbackends;
+    size_t bytes = sizeof(struct px_routes) + nroutes * sizeof(struct px_routes_zone) +
                    nbackends * sizeof(struct px_routes_backend) +
-                   nzones * nregions * sizeof(uint16_t);
+                   nroutes * nregions * sizeof(uint16_t);
     char *p = calloc(1, bytes);
     struct px_routes *r = (struct px_routes *)p;
     if (r == NULL)
@@ -20,14 +20,14 @@ struct px_routes *px_routes_new(struct px_fleet *fleet)
     p += sizeof(*r);
     atomic_init(&r->refs, 1);
     r->fleet = px_fleet_ref(fleet);
-    r->nzones = nzones;
+    r->nroutes = nroutes;
     r->nregions = nregions;
     r->nbackends = nbackends;
     r->zones = (struct px_routes_zone *)p;
-    p += nzones * sizeof(struct px_routes_zone);
+    p += nroutes * sizeof(struct px_routes_zone);
     r->backends = (struct px_routes_backend *)p;
     p += nbackends * sizeof(struct px_routes_backend);
-    for (size_t z = 0; z < nzones; z++) {
+    for (size_t z = 0; z < nroutes; z++) {
         r->zones[z].order = (uint16_t *)p;
         p += nregions * sizeof(uint16_t);
     }
@@ -48,9 +48,9 @@ void px_routes_unref(struct px_routes *r)
     }
 }
 
-int px_routes_pick(const struct px_routes *r, size_t zone, struct px_rng *rng)
+int px_routes_pick(const struct px_routes *r, size_t route, struct px_rng *rng)
 {
-    const struct px_routes_zone *z = &r->zones[zone];
+    const struct px_routes_zone *z = &r->zones[route];
     return px_routes_split(z->current, z->secondary, z->share, rng);
 }
 

@@ -1,8 +1,9 @@
 /*
  * routes: the routing table the control thread publishes to workers: the
- * fleet it was decided on (config, geo databases and backends), per zone
- * the chosen region (with slow-start secondary and share) and the failover
- * order, per backend whether it is usable and its load for the balancer.
+ * fleet it was decided on (config, geo databases and backends), per route
+ * (a zone, or one of its request classes: classes.h) the chosen region
+ * (with slow-start secondary and share) and the failover order, per backend
+ * whether it is usable and its load for the balancer.
  * Immutable once published and shared by reference count; a worker reads
  * it on its own thread without locks.
  */
@@ -33,6 +34,7 @@ enum px_route_reason {
 /* Returns the short name of REASON ("best", "held", ...), static. */
 const char *px_route_reason_name(enum px_route_reason reason);
 
+/* The choice for one route: zone Z's class K is zones[cf->zones[Z].route_first + K]. */
 struct px_routes_zone {
     int current;                 /* region index, -1 = reject */
     int secondary;               /* slow start: previous region, -1 = none */
@@ -53,8 +55,8 @@ struct px_routes {
     atomic_uint refs;
     uint64_t generation;
     struct px_fleet *fleet; /* one reference: backends[i] describes fleet->backends[i] */
-    size_t nzones, nregions, nbackends;
-    struct px_routes_zone *zones;       /* nzones, in the same block */
+    size_t nroutes, nregions, nbackends;
+    struct px_routes_zone *zones;       /* nroutes (conf->nroutes), in the same block */
     struct px_routes_backend *backends; /* nbackends, flattened in config order */
 };
 
@@ -69,8 +71,11 @@ struct px_routes *px_routes_ref(struct px_routes *r);
 /* Drops one reference; the last frees the table. Accepts NULL. */
 void px_routes_unref(struct px_routes *r);
 
-/* The region for one request of ZONE: current, or secondary by share; -1 = reject. */
-int px_routes_pick(const struct px_routes *r, size_t zone, struct px_rng *rng);
+/*
+ * The region for one request of ROUTE (px_class_route(): a zone, or a class
+ * of it): current, or secondary by share; -1 = reject.
+ */
+int px_routes_pick(const struct px_routes *r, size_t route, struct px_rng *rng);
 
 /*
  * The split px_routes_pick applies, on its own so the router's tests check

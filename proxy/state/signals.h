@@ -35,6 +35,7 @@ struct px_signal {
     uint16_t zone;    /* TRANSFER: the zone's stats slot (fleet->zone_slot), stable by name */
     float latency_ms; /* OUTCOME: to the first response byte, or to the failure;
                          TRANSFER: body time while the upstream read was not paused */
+    uint8_t cls;      /* TRANSFER: the request class, 0 = none (state/classes.h) */
     uint64_t bytes;   /* TRANSFER: response body bytes */
 };
 
@@ -70,15 +71,18 @@ static inline void px_signals_put(struct px_signals *s, uint32_t backend, enum p
 }
 
 /*
- * Worker side: a complete response body of BYTES from BACKEND for the zone
- * in stats slot ZONE_SLOT, read in ACTIVE_MS while the upstream read was not
- * paused by client backpressure.
+ * Worker side: a complete response body of BYTES from BACKEND for class CLS
+ * (0: none, else 1 + its index; classes.h) of the zone in stats slot
+ * ZONE_SLOT, read in ACTIVE_MS while the upstream read was not paused by
+ * client backpressure.
  */
 static inline void px_signals_put_transfer(struct px_signals *s, uint32_t backend,
-                                           uint16_t zone_slot, uint64_t bytes, double active_ms)
+                                           uint16_t zone_slot, uint8_t cls, uint64_t bytes,
+                                           double active_ms)
 {
     struct px_signal e = {.backend = backend,
                           .kind = PX_SIGNAL_TRANSFER,
+                          .cls = cls,
                           .zone = zone_slot,
                           .latency_ms = (float)active_ms,
                           .bytes = bytes};

@@ -1,5 +1,9 @@
 """Bandwidth is measured and counted (issue 15.2): near is 5 ms away but its
-link is capped at 200 kB/s; far is 40 ms away and uncapped. A zone that
+link is capped at 200 kB/s per connection; far is 40 ms away and uncapped.
+(Per connection: with one pipe shared by every connection, the bulk
+transfers would delay the small calls on near too, real requests would show
+it, and the small zone would rightly leave near while the bulk zone is
+there.) A zone that
 fetches 256 KiB objects leaves near for far once the measured transfer time
 outweighs the RTT difference (far is explored: a region with no goodput
 figure yet is charged no transfer time), while a zone of small calls stays
@@ -36,7 +40,8 @@ class Bandwidth(unittest.TestCase):
         for b in self.backends.values():
             self.addCleanup(b.stop)
         self.emu = LinkEmu({
-            "near": ("127.0.0.1:0", self.backends["near"].addr, {"delay_ms": 5, "rate_bps": 200000}),
+            "near": ("127.0.0.1:0", self.backends["near"].addr, {"delay_ms": 5, "rate_bps": 200000,
+                                                          "per_conn": 1}),
             "far": ("127.0.0.1:0", self.backends["far"].addr, 40),
         }).start()
         self.addCleanup(self.emu.stop)

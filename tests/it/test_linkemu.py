@@ -227,6 +227,29 @@ class Rate(Base):
         self.assertGreaterEqual(dt, 1.5)
         self.assertEqual(e.stats("l")["accepted"], 2)
 
+    def test_per_conn_cap_bounds_each_connection(self):
+        """per_conn=1: each connection has its own cap, which still holds."""
+        e = self.emu({"l": ("127.0.0.1:0", self.b.addr,
+                            {"down_rate_bps": 1000000, "per_conn": 1})})
+        self.assertEqual(e.get("l")["per_conn"], 1)
+        n = 1500000
+        res = []
+
+        def one():
+            t0 = time.monotonic()
+            r, _ = get(e.port("l"), "/size/%d" % n, timeout=30)
+            res.append((len(r.body), time.monotonic() - t0))
+        ts = [threading.Thread(target=one) for _ in range(2)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(30)
+        self.assertEqual([x[0] for x in res], [n, n])
+        for _, dt in res:
+            self.assertGreaterEqual(dt, 1.0)
+        e.set("l", per_conn=0)
+        self.assertEqual(e.get("l")["per_conn"], 0)
+
 
 class Close(Base):
     def test_half_close_both_ways(self):

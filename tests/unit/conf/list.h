@@ -61,6 +61,7 @@
     X(conf_zones_order_independent)                                                                \
     X(conf_zones_name_errors)                                                                      \
     X(conf_zones_route_errors)                                                                     \
+    X(conf_zones_classes)                                                                          \
     X(conf_zones_match_errors)                                                                     \
     X(conf_zones_need_database)                                                                    \
     X(conf_cidr_parse)                                                                             \

@@ -670,7 +670,7 @@ TEST(conf_reference_config)
     ASSERT_EQ(c->routing.min_gain_ms, 10);
     ASSERT_EQ(c->routing.min_gain_pct, 10);
     ASSERT_EQ(c->routing.switch_evidence, 100);
-    ASSERT_EQ(c->routing.rtt_half_life_ms, 10000);
+    ASSERT_EQ(c->routing.rtt_half_life_ms, 250);
     ASSERT_EQ(c->routing.slow_start_ms, 10000);
     ASSERT_EQ(c->routing.retry_budget_pct, 20);
     ASSERT_EQ(c->routing.failure_penalty_ms, 1000);

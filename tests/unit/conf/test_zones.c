@@ -252,7 +252,7 @@ TEST(conf_zones_route_errors)
                      "durations, got a list\n"
                      "t.yaml:25:12: zones[3].route: missing required key 'regions'\n"
                      "t.yaml:25:31: zones[3].route: unknown key 'weight'; expected one of: "
-                     "regions, bias, fallback");
+                     "regions, bias, fallback, classes");
 }
 
 TEST(conf_zones_match_errors)
@@ -319,4 +319,58 @@ TEST(conf_zones_need_database)
                      "provides subdivision, so this zone could never match\n"
                      "t.yaml:6:66: zones[0].match.asn: no database in geo.databases provides "
                      "asn, so this zone could never match");
+}
+
+TEST(conf_zones_classes)
+{
+    struct conf *c = load_ok(BASE "zones:\n"
+                                  "  - name: a\n"
+                                  "    match: {cidr: 10.0.0.0/8}\n"
+                                  "    route:\n"
+                                  "      regions: [cn, hk]\n"
+                                  "      classes:\n"
+                                  "        - {name: bulk, path_prefix: [/photos/, /video/]}\n"
+                                  "        - {name: upload, path_prefix: /, method: [PUT, POST]}\n"
+                                  "  - name: default\n"
+                                  "    route: {regions: [us]}\n");
+    const struct conf_route *r = &c->zones[0].route;
+
+    ASSERT_EQ(r->nclasses, 2);
+    ASSERT_STR_EQ(r->classes[0].name, "bulk");
+    ASSERT_EQ(r->classes[0].nprefix, 2);
+    ASSERT_STR_EQ(r->classes[0].prefix[1], "/video/");
+    ASSERT_EQ(r->classes[0].prefix_len[1], 7);
+    ASSERT_EQ(r->classes[0].nmethod, 0);
+    ASSERT_EQ(r->classes[1].nprefix, 1);
+    ASSERT_STR_EQ(r->classes[1].method[1], "POST");
+    /* Routes: a's other requests, bulk, upload; then default's one. */
+    ASSERT_EQ(c->nroutes, 4);
+    ASSERT_EQ(c->zones[0].route_first, 0);
+    ASSERT_EQ(c->zones[1].route_first, 3);
+    conf_free(c);
+
+    const char *e = load_err(BASE "zones:\n"                                            /* 10 */
+                                  "  - name: a\n"                                       /* 11 */
+                                  "    match: {cidr: 10.0.0.0/8}\n"                     /* 12 */
+                                  "    route:\n"                                        /* 13 */
+                                  "      regions: [cn]\n"                               /* 14 */
+                                  "      classes:\n"                                    /* 15 */
+                                  "        - {name: bulk, path_prefix: photos}\n"       /* 16 */
+                                  "        - {name: bulk, path_prefix: /x}\n"           /* 17 */
+                                  "        - {name: up, path_prefix: /, method: put}\n" /* 18 */
+                                  "        - {path_prefix: /y}\n"                       /* 19 */
+                                  "        - /z\n"                                      /* 20 */
+                                  "  - name: b\n"                                       /* 21 */
+                                  "    match: {cidr: 10.0.0.0/8}\n"                     /* 22 */
+                                  "    route: {regions: [cn], classes: []}\n");         /* 23 */
+    ASSERT_STR_EQ(e, "t.yaml:16:37: zones[0].route.classes[0].path_prefix: invalid path prefix "
+                     "'photos': a path prefix starts with /\n"
+                     "t.yaml:17:18: zones[0].route.classes[1]: class 'bulk' is listed twice\n"
+                     "t.yaml:18:46: zones[0].route.classes[2].method: invalid method 'put': write "
+                     "the method in capitals, e.g. GET\n"
+                     "t.yaml:19:11: zones[0].route.classes[3]: missing required key 'name'\n"
+                     "t.yaml:20:11: zones[0].route.classes[4]: expected a class {name, "
+                     "path_prefix, method}, got a string\n"
+                     "t.yaml:23:37: zones[1].route.classes: a zone has 1 to 8 classes; leave the "
+                     "key out for none");
 }

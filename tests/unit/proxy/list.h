@@ -45,6 +45,8 @@
     X(health_probe_counters)                                                                       \
     X(health_slow_is_not_down)                                                                     \
     X(health_goodput)                                                                              \
+    X(health_real_latency_step)                                                                    \
+    X(health_goodput_goes_stale)                                                                   \
     X(health_region_aggregate)                                                                     \
     X(health_reconf_keeps_state)                                                                   \
     X(router_min_score_wins)                                                                       \
@@ -66,6 +68,11 @@
     X(router_slow_start_edges)                                                                     \
     X(router_property_random_sequences)                                                            \
     X(router_real_conf)                                                                            \
+    X(router_classes_choose_apart_within_residency)                                                \
+    X(router_mean_size_minimises_total_wait)                                                       \
+    X(classes_first_match_by_prefix_and_method)                                                    \
+    X(reaction_step_acted_on_within_1500ms_with_defaults)                                          \
+    X(reaction_noise_never_moves_with_defaults)                                                    \
     X(retry_budget_min_and_pct)                                                                    \
     X(retry_budget_window_slides)                                                                  \
     X(balancer_prefers_lower_latency)                                                              \

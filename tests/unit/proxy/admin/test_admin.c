@@ -297,7 +297,7 @@ TEST(admin_reload_keeps_state_by_identity)
     three->health.rtt_ms = 12.5;
     three->health.has_rtt = true;
     f.ctl.regions[1].drained = true;
-    f.ctl.zones[1].switches = 4;
+    px_control_route(&f.ctl, 1, 0)->switches = 4;
 
     /* A new route for lab and new passive settings: applied, state kept. */
     rewrite(&f, "127.0.0.1:2, 127.0.0.1:3", "{regions: [west]}");
@@ -328,7 +328,7 @@ TEST(admin_reload_keeps_state_by_identity)
     ASSERT_EQ(f.ctl.snap->cfg->conf->nregions, 3);
     ASSERT(f.ctl.regions[1].drained); /* west is still index 1 */
     ASSERT(!f.ctl.regions[2].drained);
-    ASSERT_EQ(f.ctl.zones[1].switches, 4);
+    ASSERT_EQ(px_control_route(&f.ctl, 1, 0)->switches, 4);
     ASSERT_NOT_NULL(find(&f, "127.0.0.1:6"));
     ASSERT_NOT_NULL(find(&f, "127.0.0.1:5"));
     ASSERT_EQ(f.ctl.region_slots.n, 3);

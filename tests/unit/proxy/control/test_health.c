@@ -557,6 +557,79 @@ TEST(health_goodput)
     NEAR(rs.goodput_bps, 1 << 20, 1e-6);
 }
 
+TEST(health_real_latency_step)
+{
+    struct fixture f;
+    struct px_health h;
+
+    fixture_init(&f);
+    up_backend(&h, &f); /* probe RTT 10 ms at 0 */
+    /* Until PX_REAL_SAMPLES real latencies and a probe after them: probes alone. */
+    for (uint64_t t = 10; t <= 30; t += 10)
+        px_health_passive(&h, PX_OUTCOME_OK, 50, t);
+    NEAR(px_health_route_rtt_ms(&h, 30), 10, 1e-9);
+    px_health_probe(&h, PX_HEALTH_PASS, 10, 40); /* the base: median 50 */
+    NEAR(px_health_route_rtt_ms(&h, 40), 10, 1e-9);
+    /* One slow request is ignored by the median; two are a step. */
+    px_health_passive(&h, PX_OUTCOME_OK, 2000, 50);
+    NEAR(px_health_route_rtt_ms(&h, 50), 10, 1e-9);
+    px_health_passive(&h, PX_OUTCOME_OK, 350, 60);
+    NEAR(px_health_route_rtt_ms(&h, 60), 310, 1e-6);
+    /* Failures are not latencies. */
+    px_health_passive(&h, PX_OUTCOME_RESET, 1, 70);
+    NEAR(px_health_route_rtt_ms(&h, 70), 310, 1e-6);
+    /* Stale real latencies say nothing. */
+    NEAR(px_health_route_rtt_ms(&h, 60 + PX_REAL_FRESH_MS + 100), 10, 1e-9);
+    /* The next probe carries the step; the difference starts again from 0. */
+    px_health_probe(&h, PX_HEALTH_PASS, 310, 1000);
+    px_health_passive(&h, PX_OUTCOME_OK, 350, 1010);
+    px_health_passive(&h, PX_OUTCOME_OK, 350, 1020);
+    px_health_passive(&h, PX_OUTCOME_OK, 350, 1030);
+    NEAR(px_health_route_rtt_ms(&h, 1030), h.rtt_ms, 1e-6);
+    /* A drop counts as well, never below 0. */
+    for (uint64_t t = 1040; t <= 1060; t += 10)
+        px_health_passive(&h, PX_OUTCOME_OK, 0, t);
+    NEAR(px_health_route_rtt_ms(&h, 1060), 0, 1e-9);
+}
+
+TEST(health_goodput_goes_stale)
+{
+    struct fixture f;
+    struct px_health h;
+    struct px_region_state rs = {0};
+    const struct px_health *p = &h;
+
+    fixture_init(&f);
+    up_backend(&h, &f);
+    px_health_transfer(&h, 1 << 20, 1000, 1000);
+    px_region_update(&rs, &p, 1, 1, 1000, 1000 + PX_GOODPUT_STALE_MS - 1);
+    NEAR(rs.goodput_bps, 1 << 20, 1e-6);
+    /* Not refreshed: unknown again, so the router explores the region again. */
+    px_region_update(&rs, &p, 1, 1, 1000, 1000 + PX_GOODPUT_STALE_MS);
+    NEAR(rs.goodput_bps, 0, 1e-12);
+    /* A new sample after so long replaces the old figure; a changed one keeps the TTL. */
+    uint64_t t = 1000 + 2 * PX_GOODPUT_STALE_MS;
+    px_health_transfer(&h, 4 << 20, 1000, t);
+    NEAR(h.goodput_bps, 4 << 20, 1e-6);
+    ASSERT_EQ(h.goodput_ttl_ms, PX_GOODPUT_STALE_MS);
+    /* Re-measurements that find the same figure double the TTL, up to the cap. */
+    for (uint64_t ttl = 2 * PX_GOODPUT_STALE_MS; ttl <= PX_GOODPUT_STALE_MAX_MS; ttl *= 2) {
+        ASSERT(px_health_goodput_fresh(&h, t + h.goodput_ttl_ms - 1));
+        ASSERT(!px_health_goodput_fresh(&h, t + h.goodput_ttl_ms));
+        t += h.goodput_ttl_ms;
+        px_health_transfer(&h, 5 << 20, 1000, t); /* 5 vs 4 MiB/s: the same */
+        ASSERT_EQ(h.goodput_ttl_ms, ttl);
+    }
+    t += h.goodput_ttl_ms;
+    px_health_transfer(&h, 5 << 20, 1000, t);
+    ASSERT_EQ(h.goodput_ttl_ms, PX_GOODPUT_STALE_MAX_MS);
+    /* A different figure: back to the short TTL, so a change is found soon again. */
+    t += h.goodput_ttl_ms;
+    px_health_transfer(&h, 1 << 20, 1000, t);
+    ASSERT_EQ(h.goodput_ttl_ms, PX_GOODPUT_STALE_MS);
+    NEAR(h.goodput_bps, 1 << 20, 1e-6);
+}
+
 TEST(health_region_aggregate)
 {
     struct fixture f;

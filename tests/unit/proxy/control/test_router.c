@@ -907,3 +907,95 @@ TEST(router_real_conf)
     px_route_state_dispose(NULL);
     conf_free(cf);
 }
+
+/*
+ * Request classes: one zone, two routes decided with their own sizes. cn is
+ * 5 ms away at 1 MB/s, hk 60 ms away at 20 MB/s, us (not allowed) 1 ms away
+ * at 1 GB/s. Small calls stay on cn, the bulk class moves to hk on
+ * evidence, and no class ever gets us: residency holds for every class.
+ */
+TEST(router_classes_choose_apart_within_residency)
+{
+    static const char y[] = "listen: 127.0.0.1:8080\n"
+                            "regions:\n"
+                            "  cn: {backends: [127.0.0.1:9001]}\n"
+                            "  hk: {backends: [127.0.0.1:9002]}\n"
+                            "  us: {backends: [127.0.0.1:9003]}\n"
+                            "zones:\n"
+                            "  - name: default\n"
+                            "    route:\n"
+                            "      regions: [cn, hk]\n"
+                            "      classes: [{name: bulk, path_prefix: /photos/}]\n";
+    struct px_region_view v[3] = {
+        {.healthy = true, .rtt_ms = 5, .goodput_bps = 1e6},
+        {.healthy = true, .rtt_ms = 60, .goodput_bps = 20e6},
+        {.healthy = true, .rtt_ms = 1, .goodput_bps = 1e9},
+    };
+    struct px_route_state st[2];
+    const double size[2] = {2000, 4000000}; /* the zone's other requests, bulk */
+    struct conf *cf = NULL;
+    char err[1024];
+
+    ASSERT_OK(conf_load_string(y, sizeof(y) - 1, "t.yaml", &cf, err, sizeof(err)));
+    ASSERT_EQ(cf->nroutes, 2);
+    for (int k = 0; k < 2; k++)
+        ASSERT_OK(px_route_state_init(&st[k], cf->nregions));
+    for (uint64_t t = 0; t <= 5000; t += 50)
+        for (int k = 0; k < 2; k++) {
+            px_router_decide(cf, 0, v, size[k], t, &st[k]);
+            ASSERT(st[k].current == 0 || st[k].current == 1);
+        }
+    ASSERT_EQ(st[0].current, 0); /* 7 ms vs 60.1 ms */
+    ASSERT_EQ(st[1].current, 1); /* 4005 ms vs 260 ms */
+    ASSERT_EQ(st[0].switches, 0);
+    ASSERT_EQ(st[1].switches, 0); /* the first decision already knew its size */
+    /* Both allowed regions down: reject for both classes, never us. */
+    v[0].healthy = v[1].healthy = false;
+    for (int k = 0; k < 2; k++) {
+        px_router_decide(cf, 0, v, size[k], 6000, &st[k]);
+        ASSERT_EQ(st[k].current, -1);
+        px_route_state_dispose(&st[k]);
+    }
+    conf_free(cf);
+}
+
+/*
+ * Without classes the zone is one route scored with its mean size. Waiting
+ * time is linear in size, so the sum over the zone's responses of rtt +
+ * size_i / goodput is N * (rtt + mean / goodput): the region with the least
+ * cost at the mean is the one with the least total waiting time. Checked
+ * against the sum over random mixes of small calls and large objects.
+ */
+TEST(router_mean_size_minimises_total_wait)
+{
+    struct px_rng rng;
+
+    px_rng_seed(&rng, 7);
+    for (int trial = 0; trial < 2000; trial++) {
+        struct rfix f;
+        struct px_size_mean m = {0};
+        double sizes[50], total[2] = {0, 0};
+        int n = 1 + (int)(px_rng_unit(&rng) * 50);
+
+        rfix_init(&f, 2, "01", "");
+        f.cf.routing.min_gain_ms = 0;
+        f.cf.routing.min_gain_pct = 0;
+        for (int r = 0; r < 2; r++) {
+            f.v[r].rtt_ms = 1 + px_rng_unit(&rng) * 200;
+            f.v[r].goodput_bps = 1e5 + px_rng_unit(&rng) * 5e7;
+        }
+        for (int i = 0; i < n; i++) {
+            sizes[i] = px_rng_unit(&rng) < 0.8 ? 500 + px_rng_unit(&rng) * 2000
+                                               : 1e5 + px_rng_unit(&rng) * 8e6;
+            px_size_add(&m, (uint64_t)sizes[i], 0);
+        }
+        for (int r = 0; r < 2; r++)
+            for (int i = 0; i < n; i++)
+                total[r] += f.v[r].rtt_ms + (double)(uint64_t)sizes[i] / f.v[r].goodput_bps * 1000;
+        px_router_decide(&f.cf, 0, f.v, px_size_mean(&m), 0, &f.st);
+        if (fabs(total[0] - total[1]) > 1e-6 * total[0])
+            ASSERT_EQ(f.st.current, total[0] < total[1] ? 0 : 1);
+        NEAR(f.st.scores[f.st.current].total_ms * n, total[f.st.current], 1e-6 * total[0]);
+        px_route_state_dispose(&f.st);
+    }
+}

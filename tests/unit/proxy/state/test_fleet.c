@@ -72,10 +72,10 @@ TEST(routes_one_block_sized_by_fleet)
 
     px_snapshot_unref(s);
     ASSERT_NOT_NULL(r);
-    ASSERT_EQ(r->nzones, 2);
+    ASSERT_EQ(r->nroutes, 2);
     ASSERT_EQ(r->nregions, 2);
     ASSERT_EQ(r->nbackends, 3);
-    for (size_t z = 0; z < r->nzones; z++) {
+    for (size_t z = 0; z < r->nroutes; z++) {
         /* Every zone's order has room for every region, inside the block. */
         ASSERT((char *)r->zones[z].order > (char *)r);
         r->zones[z].order[r->nregions - 1] = 1;

@@ -725,6 +725,13 @@ static int run(struct px_snapshot *snap, const struct px_opts *o)
                 px_strerror(err));
         goto out;
     }
+    /* Everything that needs root is open (listeners, admin and takeover
+     * sockets, the access log); nothing else is built yet, so a refusal
+     * here has nothing to undo. */
+    if ((cf->user || cf->group) && px_privs_drop(cf->user, cf->group, why, sizeof(why)) != 0) {
+        fprintf(stderr, "georoute: %s\n", why);
+        goto out;
+    }
     /* Workers are prepared first so the control thread can publish its
      * first, measured routing table to them; they start accepting after. */
     for (unsigned i = 0; i < n; i++) {
@@ -745,12 +752,6 @@ static int run(struct px_snapshot *snap, const struct px_opts *o)
         if (px_admin_start(&m.control, admin_fd) == NULL)
             err = PX_ENOMEM;
         admin_fd = -1; /* taken over */
-    }
-    /* Everything that needs root is open; no thread has started yet. */
-    if (err == 0 && (cf->user || cf->group) &&
-        px_privs_drop(cf->user, cf->group, why, sizeof(why)) != 0) {
-        fprintf(stderr, "georoute: %s\n", why);
-        goto out;
     }
     if (err == 0)
         err = px_control_start(&m.control);

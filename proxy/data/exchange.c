@@ -463,6 +463,25 @@ static void resume_clock(struct px_exchange *x)
     }
 }
 
+/*
+ * The upstream timer runs only while the backend is what the exchange waits
+ * for: a write to it is queued, or the request is fully sent (or its final
+ * response has begun) and more of the response is due. While the request
+ * body waits on the client, the client's body timer runs instead, and while
+ * a slow client reads the response, its send timer does: a slow client costs
+ * itself a 408 and never charges a healthy backend a timeout.
+ */
+static void upstream_clock(struct px_exchange *x)
+{
+    struct px_upstream *u = x->up;
+    bool owed = px_stream_writing(&u->s) || x->req_done || x->status != 0;
+
+    if (owed && !x->resp_done && !px_stream_writing(&x->c->s))
+        px_upstream_timer(u, xconf(x)->timeouts.upstream_response_ms);
+    else
+        px_upstream_timer_stop(u);
+}
+
 /* The upstream is ready for the request: send it and listen for the answer. */
 static void attach(struct px_exchange *x)
 {
@@ -569,12 +588,15 @@ static void pump_request(struct px_exchange *x)
         }
         if (rc == 0) {
             px_stream_read(&c->s, false);
+            upstream_clock(x);
             return;
         }
     }
     if (x->req_done || c->state != PX_CLIENT_BUSY) {
         if (c->state == PX_CLIENT_BUSY) {
             px__client_timer_stop(c);
+            if (x->up && x->attached)
+                upstream_clock(x);
             maybe_finish(x);
         }
         return;
@@ -582,6 +604,7 @@ static void pump_request(struct px_exchange *x)
     if (x->up && x->attached && !px_stream_writing(&x->up->s) && !px_stream_has_input(&c->s)) {
         px_stream_read(&c->s, true);
         px__client_timer(c, xconf(x)->timeouts.client_body_ms, PX_PHASE_BODY);
+        upstream_clock(x);
     }
 }
 
@@ -597,7 +620,6 @@ static void on_upstream_written(struct px_upstream *u, int status)
         upstream_eof(x, status);
         return;
     }
-    px_upstream_timer(x->up, xconf(x)->timeouts.upstream_response_ms);
     pump_request(x);
 }
 
@@ -787,7 +809,7 @@ static void pump_response(struct px_exchange *x)
         return;
     }
     px_stream_read(&x->up->s, true);
-    px_upstream_timer(x->up, xconf(x)->timeouts.upstream_response_ms);
+    upstream_clock(x);
 }
 
 /* A reused connection may have been closed by the backend while idle; the

@@ -7,6 +7,7 @@
  * the backpressure high-water mark is one read buffer.
  */
 #include "proxy/data/exchange.h"
+#include "proxy/data/accesslog.h"
 #include "proxy/proto/xff.h"
 #include "proxy/data/client.h"
 #include "proxy/base/log.h"
@@ -34,6 +35,7 @@ static inline const struct conf *xconf(const struct px_exchange *x)
 #define RETRY_AFTER "Retry-After: 5\r\n"
 
 static void pump_request(struct px_exchange *x);
+static void request_id(struct px_exchange *x, bool trusted);
 static void pump_response(struct px_exchange *x);
 static void connect_next(struct px_exchange *x);
 static void upstream_eof(struct px_exchange *x, int err);
@@ -107,6 +109,7 @@ struct px_exchange *px_exchange_new(struct px_client *c)
     x->keep_alive = true;
     x->pick.region = -1;
     x->zone = PX_ZONE_NONE;
+    memcpy(&x->client, &c->peer, sizeof(c->peer));
     return x;
 fail:
     px_worker_view_release(v);
@@ -179,28 +182,66 @@ static size_t explain_line(const struct px_exchange *x, char *buf, size_t cap)
     return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
 }
 
+/* Decimal text of V at the end of BUF (24 bytes); returns its start. */
+static const char *u64_text(char *buf, uint64_t v)
+{
+    char *p = buf + 23;
+    *p = '\0';
+    do
+        *--p = (char)('0' + v % 10);
+    while (v /= 10);
+    return p;
+}
+
+/* "X-Request-Id: ID\r\n" once the exchange has an id, else nothing. */
+static size_t request_id_line(const struct px_exchange *x, char *buf, size_t cap)
+{
+    static const char name[] = "X-Request-Id: ";
+    size_t n = sizeof(name) - 1 + x->req_id_len + 2;
+    if (x->req_id_len == 0 || n > cap)
+        return 0;
+    memcpy(buf, name, sizeof(name) - 1);
+    memcpy(buf + sizeof(name) - 1, x->req_id, x->req_id_len);
+    memcpy(buf + n - 2, "\r\n", 2);
+    return n;
+}
+
 static void log_access(struct px_exchange *x)
 {
     struct px_client *c = x->c;
     struct px_worker *w = c->w;
-    char ip[64];
+    const struct conf *cf = xconf(x);
+    struct px_access_rec r = {0};
+    char ts[40], client[64], peer[64], num[4][24], line[8192];
 
     px__worker_count_exchange(w, c, x);
     if (w->alog.fd < 0)
         return;
-    px_client_peer_ip(c, ip, sizeof(ip));
-    px_accesslog_printf(
-        &w->alog,
-        "client=%s zone=%s country=%s method=%s target=\"%.*s\" status=%d in=%llu out=%llu "
-        "backend=%s region=%s why=%s ms=%llu%s%s",
-        ip, zone_name(x), x->zone != PX_ZONE_NONE && c->geo.country[0] ? c->geo.country : "-",
-        px_http_method_name(&x->req),
-        (int)(x->req.target_len > LOG_TARGET_MAX_BYTES ? LOG_TARGET_MAX_BYTES : x->req.target_len),
-        x->req.buf + x->req.target_off, x->status, (unsigned long long)x->bytes_in,
-        (unsigned long long)x->bytes_out, x->pick.backend ? x->pick.backend->desc->addr.text : "-",
-        x->pick.region >= 0 ? xconf(x)->regions[x->pick.region].name : "-",
-        px_route_reason_name(x->pick.why), (unsigned long long)(uv_now(&w->loop) - x->start_ms),
-        x->error ? " error=" : "", x->error ? x->error : "");
+    px_log_timestamp(ts, sizeof(ts));
+    px_sockaddr_ip((const struct sockaddr *)&x->client, client, sizeof(client));
+    px_sockaddr_ip(&c->sock.sa, peer, sizeof(peer));
+    px_access_set(&r, CONF_LOG_TIME, ts);
+    px_access_set(&r, CONF_LOG_CLIENT, client);
+    px_access_set(&r, CONF_LOG_PEER, peer);
+    px_access_set(&r, CONF_LOG_ZONE, zone_name(x));
+    px_access_set(&r, CONF_LOG_COUNTRY, x->zone != PX_ZONE_NONE ? c->geo.country : NULL);
+    px_access_set(&r, CONF_LOG_METHOD, px_http_method_name(&x->req));
+    r.v[CONF_LOG_TARGET] = x->req.buf + x->req.target_off;
+    r.len[CONF_LOG_TARGET] =
+        x->req.target_len > LOG_TARGET_MAX_BYTES ? LOG_TARGET_MAX_BYTES : x->req.target_len;
+    px_access_set(&r, CONF_LOG_STATUS, u64_text(num[0], (uint64_t)x->status));
+    px_access_set(&r, CONF_LOG_BYTES_IN, u64_text(num[1], x->bytes_in));
+    px_access_set(&r, CONF_LOG_BYTES_OUT, u64_text(num[2], x->bytes_out));
+    px_access_set(&r, CONF_LOG_BACKEND, x->pick.backend ? x->pick.backend->desc->addr.text : NULL);
+    px_access_set(&r, CONF_LOG_REGION,
+                  x->pick.region >= 0 ? cf->regions[x->pick.region].name : NULL);
+    px_access_set(&r, CONF_LOG_REASON, px_route_reason_name(x->pick.why));
+    px_access_set(&r, CONF_LOG_MS, u64_text(num[3], uv_now(&w->loop) - x->start_ms));
+    r.v[CONF_LOG_REQUEST_ID] = x->req_id;
+    r.len[CONF_LOG_REQUEST_ID] = x->req_id_len;
+    px_access_set(&r, CONF_LOG_ERROR, x->error);
+    px_accesslog_write(&w->alog, line,
+                       px_access_render(&w->conf->access_log_format, &r, line, sizeof(line)));
 }
 
 /* The exchange is over: hand the upstream back, log, free, let the client go on. */
@@ -257,10 +298,13 @@ static void fail(struct px_exchange *x, int status, const char *reason)
     x->status = status;
     x->keep_alive = false;
     x->resp_started = true;
+    if (x->req_id_len == 0)
+        request_id(x, false); /* refused before it started: still one to quote */
     c->state = PX_CLIENT_ERROR;
     px_stream_read(&c->s, false);
     char extra[EXTRA_HEADERS_BYTES];
     size_t n = explain_line(x, extra, sizeof(extra) - sizeof(RETRY_AFTER));
+    n += request_id_line(x, extra + n, sizeof(extra) - sizeof(RETRY_AFTER) - n);
     if (x->retry_after)
         memcpy(extra + n, RETRY_AFTER, sizeof(RETRY_AFTER));
     else
@@ -313,7 +357,9 @@ static void client_address(const struct px_exchange *x, const struct conf *cf,
     size_t n = 0;
 
     memcpy(ss, &x->c->peer, sizeof(x->c->peer));
-    if (cf->trusted_proxies.ncidrs == 0 || h->xff_len == 0)
+    /* After PROXY UNKNOWN or LOCAL the balancer vouched for nobody: the
+     * client's own X-Forwarded-For is not believed either. */
+    if (cf->trusted_proxies.ncidrs == 0 || h->xff_len == 0 || x->c->proxy_unknown)
         return;
     /* Beyond 16 lines only the rightmost are read: enough hops for any chain. */
     for (uint32_t i = 0; i < h->nhdrs; i++) {
@@ -331,14 +377,14 @@ static void classify(struct px_exchange *x, const struct px_snapshot *snap)
 {
     const struct conf *cf = snap->cfg->conf;
     struct px_client *c = x->c;
-    struct sockaddr_storage ss;
+    struct sockaddr_storage *ss = &x->client;
     struct geo_addr a;
 
-    client_address(x, cf, &ss);
+    client_address(x, cf, ss);
     if (c->geo.generation != snap->generation ||
-        geo_addr_from_sockaddr(&a, (struct sockaddr *)&ss) != 0 ||
+        geo_addr_from_sockaddr(&a, (struct sockaddr *)ss) != 0 ||
         !geo_addr_equal(&a, &c->geo.addr)) {
-        px_snapshot_classify(snap, (struct sockaddr *)&ss, c->w->geo_caches, &c->geo);
+        px_snapshot_classify(snap, (struct sockaddr *)ss, c->w->geo_caches, &c->geo);
         px_stats_add(&c->w->port.stats.geo_lookups, 1);
         if (!c->geo.found)
             px_stats_add(&c->w->port.stats.geo_not_found, 1);
@@ -370,6 +416,40 @@ static size_t geo_headers(const struct px_exchange *x, const struct conf *cf, ch
         n += (size_t)m;
     }
     return n;
+}
+
+/* An X-Request-Id worth keeping: 1..PX_REQUEST_ID_MAX visible ASCII bytes. */
+static bool request_id_valid(const char *s, size_t n)
+{
+    if (n == 0 || n > PX_REQUEST_ID_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] <= 0x20 || s[i] >= 0x7f)
+            return false;
+    return true;
+}
+
+/* Keeps a trusted peer's valid X-Request-Id, else makes one: the worker's
+ * random prefix and a counter, unique without a syscall per request. */
+static void request_id(struct px_exchange *x, bool trusted)
+{
+    const struct px_http *h = &x->req;
+    struct px_worker *w = x->c->w;
+    int i = trusted ? px_http_find(h, "x-request-id") : -1;
+
+    if (i >= 0 && request_id_valid(h->buf + h->hdrs[i].value_off, h->hdrs[i].value_len)) {
+        memcpy(x->req_id, h->buf + h->hdrs[i].value_off, h->hdrs[i].value_len);
+        x->req_id_len = (uint8_t)h->hdrs[i].value_len;
+        return;
+    }
+    static const char hex[] = "0123456789abcdef";
+    char *p = x->req_id;
+    uint64_t v = w->rid_next++;
+    memcpy(p, w->rid_prefix, 16);
+    p[16] = '-';
+    for (int k = 0; k < 12; k++, v >>= 4)
+        p[28 - k] = hex[v & 15];
+    x->req_id_len = 29;
 }
 
 int px_exchange_start(struct px_exchange *x)
@@ -409,23 +489,27 @@ int px_exchange_start(struct px_exchange *x)
         goto refuse;
     }
     px_client_peer_ip(c, ip, sizeof(ip));
+    bool trusted = xconf(x)->trusted_proxies.ncidrs > 0 && !c->proxy_unknown &&
+                   conf_cidr_list_match(&xconf(x)->trusted_proxies, &c->peer.sa);
+    request_id(x, trusted);
     classify(x, x->view->routes->fleet->snap);
+    /* Matched against the real client, as the zones are. */
     x->explain = xconf(x)->debug_clients.ncidrs > 0 &&
-                 conf_cidr_list_match(&xconf(x)->debug_clients, &c->peer.sa);
+                 conf_cidr_list_match(&xconf(x)->debug_clients, (struct sockaddr *)&x->client);
     const struct conf_geo_headers *gh = &xconf(x)->geo.headers;
-    const char *const drop[] = {gh->country, gh->subdivision, gh->continent,
-                                gh->asn,     gh->zone,        gh->region};
+    const char *const drop[] = {gh->country, gh->subdivision, gh->continent, gh->asn,
+                                gh->zone,    gh->region,      "x-request-id"};
     char extra[EXTRA_HEADERS_BYTES];
+    size_t nextra = geo_headers(x, xconf(x), extra, sizeof(extra));
     struct px_req_ctx ctx = {
         .client_ip = ip,
         .scheme = "http",
-        .trusted_proto = xconf(x)->trusted_proxies.ncidrs > 0 &&
-                         conf_cidr_list_match(&xconf(x)->trusted_proxies, &c->peer.sa),
+        .trusted_proto = trusted,
         .upgrade = x->upgrade,
         .drop_names = drop,
         .ndrop = PX_ARRAY_LEN(drop),
         .extra = extra,
-        .extra_len = geo_headers(x, xconf(x), extra, sizeof(extra)),
+        .extra_len = nextra + request_id_line(x, extra + nextra, sizeof(extra) - nextra),
     };
     rc = px_http_write_request_head(h, &ctx, x->out, x->out_cap);
     if (rc < 0) {
@@ -548,6 +632,29 @@ static void on_upstream_connect(struct px_upstream *u, int status)
 }
 
 /*
+ * The request head for this attempt. The region is picked after the head
+ * was rendered (and may change on a retry), so geo.headers.region goes in
+ * its own buffer in place of the head's final CRLF.
+ */
+static unsigned head_bufs(struct px_exchange *x, uv_buf_t *bufs)
+{
+    const struct conf *cf = xconf(x);
+    const char *name = cf->geo.headers.region;
+    int n;
+
+    if (name == NULL || x->pick.region < 0 ||
+        (n = snprintf(x->region_line, sizeof(x->region_line), "%s: %s\r\n\r\n", name,
+                      cf->regions[x->pick.region].name)) < 0 ||
+        (size_t)n >= sizeof(x->region_line)) {
+        bufs[0] = uv_buf_init(x->out, x->req_head_len);
+        return 1;
+    }
+    bufs[0] = uv_buf_init(x->out, x->req_head_len - 2);
+    bufs[1] = uv_buf_init(x->region_line, (unsigned)n);
+    return 2;
+}
+
+/*
  * Sends what is ready of the request: the head once, then body bytes as the
  * parser validates them, until the message ends or a write has to wait.
  */
@@ -556,13 +663,13 @@ static void pump_request(struct px_exchange *x)
     struct px_client *c = x->c;
 
     while (x->up && x->attached && !px_stream_writing(&x->up->s) && c->state == PX_CLIENT_BUSY) {
-        uv_buf_t bufs[2];
+        uv_buf_t bufs[3];
         unsigned n = 0;
         size_t consumed = 0;
         int ev = PX_HTTP_MORE;
 
         if (!x->req_sent_head)
-            bufs[n++] = uv_buf_init(x->out, x->req_head_len);
+            n = head_bufs(x, bufs);
         if (!x->req_done) {
             const char *data = c->s.in ? c->s.in->data + c->s.in_off : "";
             ev = px_http_feed(&x->req, data, c->s.in ? c->s.in_len - c->s.in_off : 0, &consumed);
@@ -684,8 +791,14 @@ static int response_head(struct px_exchange *x)
         .drop_te = x->decode,
         .upgrade = status == 101,
         .extra = extra,
-        .extra_len = interim ? 0 : explain_line(x, extra, sizeof(extra)),
+        .extra_len = 0,
     };
+    if (!interim) {
+        ctx.extra_len = explain_line(x, extra, sizeof(extra));
+        if (px_http_find(r, "x-request-id") < 0)
+            ctx.extra_len +=
+                request_id_line(x, extra + ctx.extra_len, sizeof(extra) - ctx.extra_len);
+    }
     x->resp_head_off = x->req_head_len;
     int n = px_http_write_response_head(r, &ctx, x->out + x->resp_head_off,
                                         x->out_cap - x->resp_head_off);

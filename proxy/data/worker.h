@@ -61,6 +61,8 @@ struct px_worker {
     unsigned nspare;                /* ... how many */
 
     struct px_accesslog alog;
+    char rid_prefix[17]; /* random per worker: generated request ids are prefix-counter */
+    uint64_t rid_next;
 
     bool draining;
     uint64_t drain_deadline_ms;

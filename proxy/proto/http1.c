@@ -815,6 +815,10 @@ int px_http_scan(struct px_http *h)
 
 const char *px_http_method_name(const struct px_http *h)
 {
+    /* llhttp reports the target only after a method it knows; before that
+     * parser.method is 0 (DELETE) or the previous request's. */
+    if (h->target_len == 0)
+        return "-";
     return llhttp_method_name((llhttp_method_t)h->parser.method);
 }
 

@@ -142,6 +142,7 @@ bool px_http_started(const struct px_http *h);
 int px_http_scan(struct px_http *h);
 
 /* Accessors for the current message. */
+/* The request's method, "-" until one llhttp knows was read. */
 const char *px_http_method_name(const struct px_http *h);
 bool px_http_method_is(const struct px_http *h, const char *name);
 bool px_http_is_idempotent(const struct px_http *h);

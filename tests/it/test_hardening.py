@@ -77,3 +77,122 @@ class SlowClients(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+LOGFMT = re.compile(r'^(\S+) client=(\S+) zone=(\S+) country=(\S+) method=(\S+) '
+                    r'target="((?:[^"\\]|\\.)*)" status=(\d+) in=(\d+) out=(\d+) backend=(\S+) '
+                    r'region=(\S+) why=(\S+) ms=(\d+) peer=(\S+) id="((?:[^"\\]|\\.)*)"'
+                    r'( error="(?:[^"\\]|\\.)*")?$')
+
+# Targets a client may send: quotes, backslashes, bytes >= 0x80 (some
+# refused by the parser, which is logged all the same), and an unknown method.
+HOSTILE = [b'GET /a"b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+           b'GET /a\\"b\\ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+           b'GET /caf\xc3\xa9\xff HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+           b'GET /x" status=200 fake="1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+           b'BREW /pot HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+           b'\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03' + b'\x00' * 40]
+
+
+@georoute_only("the access log is georoute's")
+class AccessLog(unittest.TestCase):
+    """Client bytes are escaped; one line is one request; the formats parse
+    back (issue 16 point 7, issue 17 point 6)."""
+
+    def setUp(self):
+        self.b = Backend("b1").start()
+        self.addCleanup(self.b.stop)
+
+    def proxy(self, **extra):
+        cfg = {"workers": 1, "regions": {"r": {"backends": [self.b.addr]}},
+               "zones": [{"name": "default", "route": {"regions": ["r"]}}]}
+        cfg.update(extra)
+        p = Proxy(cfg).start()
+        self.addCleanup(p.__exit__, None, None, None)
+        return p
+
+    def send_all(self, p, reqs):
+        for raw in reqs:
+            with p.conn() as c:
+                c.send(raw)
+                c.read_until_close(timeout=10)
+
+    def lines(self, p, n):
+        self.assertTrue(wait_until(lambda: len(p.access_lines()) >= n, 10), p.access_lines())
+        time.sleep(0.3)  # a line too many would show up by now
+        with open(p.access_log, "rb") as f:
+            raw = f.read()
+        self.assertTrue(all(b < 0x80 for b in raw), raw)
+        lines = raw.decode("ascii").splitlines()
+        self.assertEqual(len(lines), n, lines)
+        return lines
+
+    def test_logfmt_escapes_and_parses_back(self):
+        p = self.proxy()
+        self.send_all(p, HOSTILE)
+        lines = self.lines(p, len(HOSTILE))
+        for ln in lines:
+            self.assertRegex(ln, LOGFMT)
+        m = [LOGFMT.match(ln) for ln in lines]
+        self.assertEqual(m[0].group(6), r'/a\"b')
+        self.assertEqual(m[3].group(7), "400")     # the forged status= stays inside target
+        self.assertEqual(m[4].group(5), "-")       # D4: not DELETE
+        self.assertEqual(m[5].group(5), "-")
+        self.assertEqual(m[4].group(3), "-")       # refused before classification
+
+    def test_json_lines_parse_back(self):
+        p = self.proxy(access_log_format="json")
+        self.send_all(p, HOSTILE + [request("GET", "/hello", [("Connection", "close")])])
+        recs = [json.loads(ln) for ln in self.lines(p, len(HOSTILE) + 1)]
+        self.assertEqual(recs[0]["target"], '/a"b')
+        self.assertEqual(recs[1]["target"], '/a\\"b\\')
+        self.assertEqual(recs[4]["method"], "-")
+        ok = recs[-1]
+        self.assertEqual((ok["status"], ok["method"], ok["target"], ok["region"], ok["zone"]),
+                         (200, "GET", "/hello", "r", "default"))
+        for k in ("time", "client", "peer", "in", "out", "backend", "why", "ms", "id"):
+            self.assertIn(k, ok)
+
+    def test_template(self):
+        p = self.proxy(access_log_format='$client "$method $target" $status $$ $id')
+        self.send_all(p, [HOSTILE[0], request("GET", "/hello", [("Connection", "close")])])
+        lines = self.lines(p, 2)
+        self.assertEqual(lines[1].split(" ")[:5], ["127.0.0.1", '"GET', '/hello"', "200", "$"])
+        self.assertIn(r'"GET /a\"b" ', lines[0])
+
+    def test_unknown_template_field_is_a_config_error(self):
+        cfg = {"listen": ["127.0.0.1:1"], "regions": {"r": {"backends": [self.b.addr]}},
+               "access_log_format": "$client $nope"}
+        p = Proxy(cfg, args=["--check"], ready=False).start()
+        self.addCleanup(p.__exit__, None, None, None)
+        self.assertEqual(p.wait(10), 1)
+        self.assertIn("unknown field '$nope'", p.stderr())
+
+    def test_request_id(self):
+        p = self.proxy(trusted_proxies=["127.8.0.0/16"])
+
+        def get(src, rid=None):
+            s = socket.create_connection(("127.0.0.1", p.port), timeout=10,
+                                         source_address=(src, 0))
+            hdrs = [("Connection", "close")] + ([("X-Request-Id", rid)] if rid else [])
+            with Conn(p.port, sock=s) as c:
+                c.send(request("GET", "/headers", hdrs))
+                r = c.read_response()
+            sent = [ln.split(":", 1)[1].strip() for ln in r.body.decode().split("\r\n")
+                    if ln.lower().startswith("x-request-id:")]
+            return r.get("X-Request-Id"), sent
+
+        mine, sent = get("127.0.0.1")
+        self.assertRegex(mine, r"^[0-9a-f]{16}-[0-9a-f]{12}$")
+        self.assertEqual(sent, [mine])
+        other, _ = get("127.0.0.1")
+        self.assertNotEqual(mine, other)
+        # From an untrusted peer the client's id is replaced, from a trusted
+        # one it is kept when valid.
+        self.assertNotEqual(get("127.0.0.1", "abc")[0], "abc")
+        self.assertEqual(get("127.8.0.1", "abc-1")[0], "abc-1")
+        self.assertEqual(get("127.8.0.1", "abc-1")[1], ["abc-1"])
+        self.assertNotEqual(get("127.8.0.1", "x" * 129)[0], "x" * 129)
+        ids = [LOGFMT.match(ln).group(15) for ln in self.lines(p, 6)]
+        self.assertEqual(ids[0], mine)
+        self.assertEqual(ids[3], "abc-1")

@@ -274,6 +274,7 @@ void px_client_accept(struct px_worker *w, uv_stream_t *server,
     if (atomic_load(&w->proc->nclients) > cf->limits.max_client_connections ||
         atomic_load(&w->proc->nclients) > w->proc->client_cap) {
         refuse(&c->s.tcp);
+        px_stats_add(&w->port.stats.rejected, 1);
         px_client_close(c, "connection limit");
         return;
     }

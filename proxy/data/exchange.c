@@ -281,12 +281,32 @@ static void on_error_written(struct px_exchange *x)
  * already went out, just closes: a client must never take a cut response
  * for a complete one.
  */
+/* The metrics reason of a failure with STATUS, unless a caller said. */
+static enum px_stats_reason reason_of(const struct px_exchange *x, int status)
+{
+    if (x->reason != PX_REASON_NONE)
+        return x->reason;
+    switch (status) {
+    case 503:
+        return x->retry_after ? PX_REASON_NO_REGION : PX_REASON_REFUSED;
+    case 504:
+        return PX_REASON_UPSTREAM_TIMEOUT;
+    case 502:
+        return PX_REASON_UPSTREAM_FAILED;
+    case 408:
+        return PX_REASON_CLIENT_TIMEOUT;
+    default:
+        return PX_REASON_REFUSED;
+    }
+}
+
 static void fail(struct px_exchange *x, int status, const char *reason)
 {
     struct px_client *c = x->c;
     uv_buf_t buf;
 
     x->error = reason;
+    x->reason = (uint8_t)reason_of(x, status);
     detach_upstream(x, false);
     if (x->resp_started || px_stream_writing(&c->s) || c->state == PX_CLIENT_ERROR) {
         if (x->resp_started)
@@ -602,16 +622,20 @@ static void connect_next(struct px_exchange *x)
     else if (rc == PX_ENOBACKEND && !px_backend_panic_zone(cf, x->zone) &&
              cf->zones[x->zone].route.reject)
         reject(x); /* the designed answer, even before the probes notice */
-    else if (rc < 0)
+    else if (rc < 0) {
+        x->reason = PX_REASON_NO_BACKEND;
         fail(x, 502, px_strerror(rc));
+    }
 }
 
 /* Opens a fresh connection to the same backend after a pooled one died. */
 static void reconnect_fresh(struct px_exchange *x)
 {
     detach_upstream(x, false);
-    if (px_backend_reconnect(x->c->w, &x->pick, &upstream_ops, x, &x->up) != 0)
+    if (px_backend_reconnect(x->c->w, &x->pick, &upstream_ops, x, &x->up) != 0) {
+        x->reason = PX_REASON_NO_BACKEND;
         fail(x, 502, px_strerror(PX_ENOBACKEND));
+    }
 }
 
 static void on_upstream_connect(struct px_upstream *u, int status)
@@ -984,6 +1008,7 @@ static void upstream_eof(struct px_exchange *x, int err)
         return;
     }
     x->error = "upstream closed mid-response";
+    x->reason = PX_REASON_UPSTREAM_FAILED;
     log_access(x);
     px_client_close(x->c, x->error);
 }

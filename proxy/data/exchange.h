@@ -50,6 +50,7 @@ struct px_exchange {
     struct sockaddr_storage client;     /* the real client: peer, then trusted PROXY/XFF hops */
     char req_id[PX_REQUEST_ID_MAX + 1]; /* X-Request-Id: a trusted peer's, else ours */
     uint8_t req_id_len;
+    uint8_t reason;        /* enum px_stats_reason: why the proxy answered itself */
     char region_line[160]; /* geo.headers.region line for the current attempt */
     bool attached;         /* up is connected and carries this request */
     bool req_sent_head;    /* request head written to the current upstream */

@@ -282,6 +282,10 @@ void px__worker_count_exchange(struct px_worker *w, struct px_client *c,
     int rslot = f && x->pick.region >= 0 ? f->region_slot[x->pick.region] : -1;
 
     px_stats_request(&w->port.stats, zslot, rslot, x->status, ms * 1000);
+    px_stats_add(&w->port.stats.bytes_in, x->bytes_in);
+    px_stats_add(&w->port.stats.bytes_out, x->bytes_out);
+    if (x->reason != PX_REASON_NONE)
+        px_stats_reason(&w->port.stats, zslot, (enum px_stats_reason)x->reason);
     if (x->pick.attempts > 1)
         px_stats_add(&w->port.stats.retries, x->pick.attempts - 1);
     /* Once per connection, after its first request was classified: by then

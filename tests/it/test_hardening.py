@@ -5,6 +5,7 @@ the class, the defence and the test for each case here."""
 import json
 import os
 import re
+import subprocess
 import socket
 import threading
 import time
@@ -196,3 +197,93 @@ class AccessLog(unittest.TestCase):
         ids = [LOGFMT.match(ln).group(15) for ln in self.lines(p, 6)]
         self.assertEqual(ids[0], mine)
         self.assertEqual(ids[3], "abc-1")
+
+
+def metrics_text(p):
+    url = "http://127.0.0.1:%d/metrics" % admin_port(p)
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return r.read().decode()
+
+
+def sample(text, name, **labels):
+    """The value of NAME{LABELS} (labels in any order), or None."""
+    for ln in text.splitlines():
+        if not ln.startswith(name + "{") and ln.split(" ")[0] != name:
+            continue
+        head, _, val = ln.rpartition(" ")
+        got = dict(re.findall(r'(\w+)="([^"]*)"', head))
+        if all(got.get(k) == v for k, v in labels.items()):
+            return float(val)
+    return None
+
+
+@georoute_only("the metrics are georoute's")
+class Metrics(unittest.TestCase):
+    """A dashboard can tell a residency 503 from no backend (502) and a
+    timeout (504), and sees each backend's requests, errors and time to
+    first byte (issue 17 point 7)."""
+
+    def setUp(self):
+        self.b = Backend("b1").start()
+        self.addCleanup(self.b.stop)
+
+    def start(self, cfg):
+        p = Proxy(cfg).start()
+        self.addCleanup(p.__exit__, None, None, None)
+        return p
+
+    def get(self, p, target, src="127.0.0.1"):
+        s = socket.create_connection(("127.0.0.1", p.port), timeout=10, source_address=(src, 0))
+        with Conn(p.port, sock=s) as c:
+            c.send(request("GET", target, [("Connection", "close")]))
+            return c.read_response().status
+
+    def test_reasons_backends_and_bytes(self):
+        from harness import dead_port
+        dead = "127.0.0.1:%d" % dead_port()
+        p = self.start({
+            "workers": 1,
+            "regions": {"good": {"backends": [self.b.addr]}, "dead": {"backends": [dead]}},
+            "zones": [{"name": "lab", "match": {"cidr": ["127.9.0.0/16"]},
+                       "route": {"regions": ["dead"], "fallback": "reject"}},
+                      {"name": "default", "route": {"regions": ["good"]}}],
+            "timeouts": {"upstream_response": "500ms"}})
+        self.assertEqual(self.get(p, "/hello"), 200)
+        self.assertEqual(self.get(p, "/status/500"), 500)
+        self.assertEqual(self.get(p, "/slow/3000"), 504)
+        self.assertEqual(self.get(p, "/hello", src="127.9.0.1"), 503)
+        self.assertEqual(self.get(p, "/hello", src="127.9.0.1"), 503)
+        lone = self.start({"workers": 1, "regions": {"dead": {"backends": [dead]}}})
+        self.assertEqual(self.get(lone, "/hello"), 502)
+
+        text = metrics_text(p)
+        r = subprocess.run(["promtool", "check", "metrics"], input=text.encode(),
+                           capture_output=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stdout.decode() + r.stderr.decode())
+        resp = "georoute_proxy_responses_total"
+        self.assertEqual(sample(text, resp, zone="lab", reason="no_region"), 2, text)
+        self.assertEqual(sample(text, resp, zone="default", reason="upstream_timeout"), 1)
+        self.assertIsNone(sample(text, resp, zone="default", reason="no_backend"))
+        self.assertEqual(sample(metrics_text(lone), resp, zone="default", reason="no_backend"), 1)
+        good = {"region": "good", "backend": self.b.addr}
+        self.assertEqual(sample(text, "georoute_backend_requests_total", **good), 3)
+        self.assertEqual(sample(text, "georoute_backend_errors_total", **good), 2)  # 5xx, timeout
+        self.assertEqual(sample(text, "georoute_backend_ttfb_seconds_count", **good), 2)
+        self.assertEqual(sample(text, "georoute_backend_ttfb_seconds_bucket", le="+Inf", **good), 2)
+        self.assertTrue(sample(text, "georoute_backend_ttfb_seconds_bucket", le="30", **good))
+        self.assertGreater(sample(text, "georoute_client_received_bytes_total"), 0)
+        self.assertGreater(sample(text, "georoute_client_sent_bytes_total"), 0)
+        self.assertEqual(sample(text, "georoute_connections_rejected_total"), 0)
+
+    def test_rejected_connections_are_counted(self):
+        p = self.start({"workers": 1, "regions": {"r": {"backends": [self.b.addr]}},
+                        "limits": {"max_client_connections": 2}})
+        refused = 0
+        for _ in range(4):  # held open: the cap is reached within these
+            c = p.conn()
+            self.addCleanup(c.close)
+            c.send(request("GET", "/hello"))
+            refused += c.read_response().status == 503
+        self.assertGreaterEqual(refused, 2)
+        self.assertTrue(wait_until(
+            lambda: sample(metrics_text(p), "georoute_connections_rejected_total") == refused, 5))

@@ -417,6 +417,7 @@ struct conf {
     struct conf_cidr_list trusted_proxies; /* peers whose PROXY header / X-Forwarded-For count */
     struct conf_cidr_list debug_clients;   /* clients that get the explain header */
     char *explain_header;                  /* owned; response header name, default "X-Georoute" */
+    unsigned underscores_in_headers;       /* 1: forward header names with '_'; default 0 */
 
     struct conf_geo geo;
     struct conf_zone *zones; /* owned, nzones >= 1 in file order; the last is "default" */

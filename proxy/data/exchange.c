@@ -1,8 +1,11 @@
 /*
  * exchange: relays one request and its response. Bodies are forwarded as the
- * raw bytes llhttp validated (chunk framing included), straight from the read
- * buffer, so nothing is copied or re-encoded on the common path; the only
- * exception is de-chunking for an HTTP/1.0 client. Each direction has at most
+ * raw bytes llhttp validated, straight from the read buffer, so nothing is
+ * copied on the common path. Two exceptions: a chunked request body is
+ * re-framed canonically (the decoded spans, still not copied, under our own
+ * size lines; trailers filtered), so a backend never sees chunk syntax it
+ * could read differently; and a chunked response is de-chunked for an
+ * HTTP/1.0 client. Each direction has at most
  * one write in flight and stops reading its source until that write is done:
  * the backpressure high-water mark is one read buffer.
  */
@@ -134,6 +137,8 @@ void px_exchange_free(struct px_exchange *x)
 {
     if (x == NULL)
         return;
+    free(x->trailer);
+    x->trailer = NULL;
     struct px_worker *w = x->c->w;
     detach_upstream(x, false);
     px_worker_view_release(x->view);
@@ -438,6 +443,17 @@ static size_t geo_headers(const struct px_exchange *x, const struct conf *cf, ch
     return n;
 }
 
+#define NDROP 7
+
+/* Client headers (and trailers) never forwarded: ours to set. */
+static void drop_names(const struct px_exchange *x, const char *drop[NDROP])
+{
+    const struct conf_geo_headers *gh = &xconf(x)->geo.headers;
+    const char *const names[NDROP] = {gh->country, gh->subdivision, gh->continent, gh->asn,
+                                      gh->zone,    gh->region,      "x-request-id"};
+    memcpy(drop, names, sizeof(names));
+}
+
 /* An X-Request-Id worth keeping: 1..PX_REQUEST_ID_MAX visible ASCII bytes. */
 static bool request_id_valid(const char *s, size_t n)
 {
@@ -516,9 +532,8 @@ int px_exchange_start(struct px_exchange *x)
     /* Matched against the real client, as the zones are. */
     x->explain = xconf(x)->debug_clients.ncidrs > 0 &&
                  conf_cidr_list_match(&xconf(x)->debug_clients, (struct sockaddr *)&x->client);
-    const struct conf_geo_headers *gh = &xconf(x)->geo.headers;
-    const char *const drop[] = {gh->country, gh->subdivision, gh->continent, gh->asn,
-                                gh->zone,    gh->region,      "x-request-id"};
+    const char *drop[NDROP];
+    drop_names(x, drop);
     char extra[EXTRA_HEADERS_BYTES];
     size_t nextra = geo_headers(x, xconf(x), extra, sizeof(extra));
     struct px_req_ctx ctx = {
@@ -526,8 +541,9 @@ int px_exchange_start(struct px_exchange *x)
         .scheme = "http",
         .trusted_proto = trusted,
         .upgrade = x->upgrade,
+        .drop_underscores = !xconf(x)->underscores_in_headers,
         .drop_names = drop,
-        .ndrop = PX_ARRAY_LEN(drop),
+        .ndrop = NDROP,
         .extra = extra,
         .extra_len = nextra + request_id_line(x, extra + nextra, sizeof(extra) - nextra),
     };
@@ -537,6 +553,9 @@ int px_exchange_start(struct px_exchange *x)
         goto refuse;
     }
     x->req_head_len = (uint32_t)rc;
+    /* A chunked body is re-encoded, never forwarded as sent (pump_request). */
+    x->rechunk = px_http_chunked(h) && !x->upgrade;
+    h->decode_body = x->rechunk;
     connect_next(x);
     return 0;
 refuse:
@@ -679,6 +698,41 @@ static unsigned head_bufs(struct px_exchange *x, uv_buf_t *bufs)
 }
 
 /*
+ * The decoded body spans of one feed as one canonical chunk (hex size, no
+ * extensions, CRLF), and at the end of the message the last chunk with the
+ * trailers that may cross (px_http_write_last_chunk). Returns the buffers
+ * put in BUFS, or -1 when the trailers do not fit the memory they may use.
+ */
+static int rechunk(struct px_exchange *x, uv_buf_t *bufs, int ev)
+{
+    static const char last[] = "0\r\n\r\n";
+    struct px_http *h = &x->req;
+    struct px_span spans[PX_HTTP_MAX_SPANS + 2];
+    int n = (int)px_http_rechunk(h, x->chunk_line, spans);
+
+    for (int i = 0; i < n; i++)
+        bufs[i] = uv_buf_init((char *)spans[i].base, (unsigned)spans[i].len);
+    if (ev != PX_HTTP_DONE)
+        return n;
+    if (h->nhdrs == h->head_nhdrs) {
+        bufs[n++] = uv_buf_init((char *)last, sizeof(last) - 1);
+        return n;
+    }
+    /* Trailers are rare: their memory is taken only when they come. */
+    const char *drop[NDROP];
+    drop_names(x, drop);
+    struct px_req_ctx ctx = {
+        .drop_names = drop, .ndrop = NDROP, .drop_underscores = !xconf(x)->underscores_in_headers};
+    size_t cap = px_http_last_chunk_bytes(h);
+    int len;
+    if ((x->trailer = malloc(cap)) == NULL ||
+        (len = px_http_write_last_chunk(h, &ctx, x->trailer, cap)) < 0)
+        return -1;
+    bufs[n++] = uv_buf_init(x->trailer, (unsigned)len);
+    return n;
+}
+
+/*
  * Sends what is ready of the request: the head once, then body bytes as the
  * parser validates them, until the message ends or a write has to wait.
  */
@@ -687,7 +741,7 @@ static void pump_request(struct px_exchange *x)
     struct px_client *c = x->c;
 
     while (x->up && x->attached && !px_stream_writing(&x->up->s) && c->state == PX_CLIENT_BUSY) {
-        uv_buf_t bufs[3];
+        uv_buf_t bufs[2 + PX_HTTP_MAX_SPANS + 3]; /* head and region line, a chunk, the end */
         unsigned n = 0;
         size_t consumed = 0;
         int ev = PX_HTTP_MORE;
@@ -701,8 +755,16 @@ static void pump_request(struct px_exchange *x)
                 fail(x, status_for(ev), px_strerror(ev));
                 return;
             }
-            if (consumed)
+            if (x->rechunk) {
+                int m = rechunk(x, bufs + n, ev);
+                if (m < 0) {
+                    fail(x, 400, "trailer section too large");
+                    return;
+                }
+                n += (unsigned)m;
+            } else if (consumed) {
                 bufs[n++] = uv_buf_init((char *)data, (unsigned)consumed);
+            }
             c->s.in_off += (uint32_t)consumed;
             x->bytes_in += consumed;
             if (ev == PX_HTTP_DONE || ev == PX_HTTP_UPGRADE)

@@ -50,20 +50,23 @@ struct px_exchange {
     struct sockaddr_storage client;     /* the real client: peer, then trusted PROXY/XFF hops */
     char req_id[PX_REQUEST_ID_MAX + 1]; /* X-Request-Id: a trusted peer's, else ours */
     uint8_t req_id_len;
-    uint8_t reason;        /* enum px_stats_reason: why the proxy answered itself */
-    char region_line[160]; /* geo.headers.region line for the current attempt */
-    bool attached;         /* up is connected and carries this request */
-    bool req_sent_head;    /* request head written to the current upstream */
-    bool req_body_sent;    /* request body bytes have gone upstream */
-    bool req_done;         /* whole request forwarded */
-    bool resp_started;     /* response bytes went to the client */
-    bool resp_done;        /* whole response parsed */
-    bool keep_alive;       /* client connection may serve another request */
-    bool is_head;          /* HEAD request */
-    bool upgrade;          /* request asked for an upgrade */
-    bool decode;           /* de-chunking for an HTTP/1.0 client */
-    bool retry_after;      /* a 503 that tells the client when to come back */
-    bool explain;          /* debug client: add the explain header */
+    uint8_t reason;                      /* enum px_stats_reason: why the proxy answered itself */
+    char region_line[160];               /* geo.headers.region line for the current attempt */
+    char chunk_line[PX_HTTP_CHUNK_LINE]; /* size line of the chunk being forwarded */
+    char *trailer;      /* owned: the re-encoded end of a chunked body with trailers */
+    bool attached;      /* up is connected and carries this request */
+    bool req_sent_head; /* request head written to the current upstream */
+    bool req_body_sent; /* request body bytes have gone upstream */
+    bool req_done;      /* whole request forwarded */
+    bool resp_started;  /* response bytes went to the client */
+    bool resp_done;     /* whole response parsed */
+    bool keep_alive;    /* client connection may serve another request */
+    bool is_head;       /* HEAD request */
+    bool upgrade;       /* request asked for an upgrade */
+    bool decode;        /* de-chunking for an HTTP/1.0 client */
+    bool rechunk;       /* chunked request body: forwarded re-encoded */
+    bool retry_after;   /* a 503 that tells the client when to come back */
+    bool explain;       /* debug client: add the explain header */
 };
 
 /*

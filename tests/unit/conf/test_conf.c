@@ -334,7 +334,7 @@ TEST(conf_err_unknown_key)
         "t.yaml:5:1: unknown key 'timeout'; expected one of: listen, workers, "
         "regions, timeouts, limits, access_log, access_log_format, user, group, trusted_proxies, "
         "debug_clients, "
-        "explain_header, geo, zones, routing, admin, dns\n"
+        "explain_header, underscores_in_headers, geo, zones, routing, admin, dns\n"
         "t.yaml:8:3: timeouts: unknown key 'conect'; expected one of: connect, "
         "client_header, client_body, client_keepalive, client_send, "
         "upstream_response, upstream_keepalive, tunnel_idle, shutdown_drain, tls_handshake");
@@ -488,7 +488,7 @@ TEST(conf_err_many_at_once)
         "t.yaml:13:1: unknown key 'colour'; expected one of: listen, workers, "
         "regions, timeouts, limits, access_log, access_log_format, user, group, trusted_proxies, "
         "debug_clients, "
-        "explain_header, geo, zones, routing, admin, dns");
+        "explain_header, underscores_in_headers, geo, zones, routing, admin, dns");
     ASSERT_EQ(count_lines(e), 9);
 }
 

@@ -701,7 +701,7 @@ static unsigned head_bufs(struct px_exchange *x, uv_buf_t *bufs)
  * The decoded body spans of one feed as one canonical chunk (hex size, no
  * extensions, CRLF), and at the end of the message the last chunk with the
  * trailers that may cross (px_http_write_last_chunk). Returns the buffers
- * put in BUFS, or -1 when the trailers do not fit the memory they may use.
+ * put in BUFS, or -1 without memory for the trailers.
  */
 static int rechunk(struct px_exchange *x, uv_buf_t *bufs, int ev)
 {
@@ -758,7 +758,7 @@ static void pump_request(struct px_exchange *x)
             if (x->rechunk) {
                 int m = rechunk(x, bufs + n, ev);
                 if (m < 0) {
-                    fail(x, 400, "trailer section too large");
+                    fail(x, 500, "out of memory");
                     return;
                 }
                 n += (unsigned)m;

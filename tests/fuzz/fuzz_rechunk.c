@@ -134,15 +134,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             r.nspans = 0;
         } while (rev == PX_HTTP_BODYFULL);
         if (rev != PX_HTTP_DONE || off != fwd.n) {
-            fprintf(stderr, "forwarded body does not re-parse (%d, %zu of %zu):\n%.*s\n", rev,
-                    off, fwd.n, (int)fwd.n, fwd.p);
+            fprintf(stderr, "forwarded body does not re-parse (%d, %zu of %zu):\n%.*s\n", rev, off,
+                    fwd.n, (int)fwd.n, fwd.p);
             abort();
         }
         FUZZ_CHECK(got.n == want.n && memcmp(got.p, want.p, got.n) == 0);
         for (uint32_t i = r.head_nhdrs; i < r.nhdrs; i++)
             for (size_t k = 0; k < PX_ARRAY_LEN(banned); k++)
-                FUZZ_CHECK(!px_http_ieq(r.buf + r.hdrs[i].name_off, r.hdrs[i].name_len,
-                                        banned[k]));
+                FUZZ_CHECK(!px_http_ieq(r.buf + r.hdrs[i].name_off, r.hdrs[i].name_len, banned[k]));
         check_framing(fwd.p, fwd.n);
         px_http_dispose(&r);
     }

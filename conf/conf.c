@@ -361,10 +361,14 @@ void conf_free(struct conf *c)
     }
     free(c->regions);
     free(c->listen);
-    for (size_t i = 0; c->listeners != NULL && i < c->nlisten; i++)
+    for (size_t i = 0; c->listeners != NULL && i < c->nlisten; i++) {
         conf__tls_server_dispose(&c->listeners[i].tls);
+        free(c->listeners[i].proxy_from.cidrs);
+    }
     free(c->listeners);
     free(c->access_log);
+    free(c->access_log_format.text);
+    free(c->access_log_format.pieces);
     free(c->user);
     free(c->group);
     free(c->trusted_proxies.cidrs);

@@ -99,9 +99,10 @@ struct conf_tls_server {
 
 /* A listening socket: one entry of `listen`. */
 struct conf_listener {
-    struct conf_addr addr;      /* numeric address to bind */
-    unsigned proxy_protocol;    /* 1: read a PROXY v1/v2 header first (trusted peers only) */
-    unsigned h2;                /* 1: offer HTTP/2 by ALPN on TLS; default 1 */
+    struct conf_addr addr;   /* numeric address to bind */
+    unsigned proxy_protocol; /* 1: read a PROXY v1/v2 header first, from proxy_from peers */
+    struct conf_cidr_list proxy_from; /* who must send one; empty: trusted_proxies */
+    unsigned h2;                      /* 1: offer HTTP/2 by ALPN on TLS; default 1 */
     unsigned h2c;               /* 1: HTTP/2 with prior knowledge on a plain listener; default 0 */
     struct conf_tls_server tls; /* enabled: terminate TLS */
     struct conf_pos pos;        /* of the entry */
@@ -375,6 +376,45 @@ struct conf_dns {
     uint32_t family;       /* enum conf_dns_family */
 };
 
+/* Fields of an access-log line (docs/LOGS.md), in logfmt and JSON order. */
+enum conf_log_field {
+    CONF_LOG_TIME,
+    CONF_LOG_CLIENT,
+    CONF_LOG_ZONE,
+    CONF_LOG_COUNTRY,
+    CONF_LOG_METHOD,
+    CONF_LOG_TARGET,
+    CONF_LOG_STATUS,
+    CONF_LOG_BYTES_IN,
+    CONF_LOG_BYTES_OUT,
+    CONF_LOG_BACKEND,
+    CONF_LOG_REGION,
+    CONF_LOG_REASON,
+    CONF_LOG_MS,
+    CONF_LOG_PEER,
+    CONF_LOG_REQUEST_ID,
+    CONF_LOG_ERROR,
+    CONF_LOG_NFIELDS
+};
+
+/* Each field's name in logfmt keys, JSON keys and $name in templates. */
+extern const char *const conf_log_field_names[CONF_LOG_NFIELDS];
+
+enum conf_log_kind { CONF_LOG_LOGFMT, CONF_LOG_JSON, CONF_LOG_TEMPLATE };
+
+/* A template piece: literal text[off, off+len), then FIELD (-1: none). */
+struct conf_log_piece {
+    uint32_t off, len;
+    int field;
+};
+
+struct conf_log_format {
+    unsigned kind;                 /* enum conf_log_kind */
+    char *text;                    /* owned; the template (CONF_LOG_TEMPLATE) */
+    struct conf_log_piece *pieces; /* owned, npieces */
+    size_t npieces;
+};
+
 struct conf {
     char *path;    /* owned; file name used in messages */
     uint64_t hash; /* FNV-1a of the file's bytes: which config is in force */
@@ -392,12 +432,14 @@ struct conf {
     struct conf_limits limits;
 
     char *access_log; /* owned; NULL = off, "-" = stderr, else a path */
-    char *user;       /* owned; run as this user after binding; NULL = stay */
-    char *group;      /* owned; and this group; NULL = the user's primary group */
+    struct conf_log_format access_log_format;
+    char *user;  /* owned; run as this user after binding; NULL = stay */
+    char *group; /* owned; and this group; NULL = the user's primary group */
 
     struct conf_cidr_list trusted_proxies; /* peers whose PROXY header / X-Forwarded-For count */
     struct conf_cidr_list debug_clients;   /* clients that get the explain header */
     char *explain_header;                  /* owned; response header name, default "X-Georoute" */
+    unsigned underscores_in_headers;       /* 1: forward header names with '_'; default 0 */
 
     struct conf_geo geo;
     struct conf_zone *zones; /* owned, nzones >= 1 in file order; the last is "default" */
@@ -413,6 +455,16 @@ struct conf {
         struct conf_pos workers, access_log, user, group, admin_listen;
     } restart_pos;
 };
+
+/* The peers of listener L that must start with a PROXY header: its own
+ * `proxy_protocol.from`, else (`proxy_protocol: true`) trusted_proxies. */
+static inline const struct conf_cidr_list *conf_proxy_from(const struct conf *c,
+                                                           const struct conf_listener *l)
+{
+    if (!l->proxy_protocol)
+        return NULL;
+    return l->proxy_from.ncidrs > 0 ? &l->proxy_from : &c->trusted_proxies;
+}
 
 /*
  * Reads and validates PATH. On success returns 0 and stores a new struct conf

@@ -1440,13 +1440,44 @@ void conf__tls_server_dispose(struct conf_tls_server *t)
 
 /* ---- top level ---- */
 
+static int parse_cidrs(struct conf_ctx *ctx, const struct conf_node *n,
+                       const struct conf_directive *d, void *base);
+
+static const struct conf_directive proxy_protocol_directives[] = {
+    {.name = "from",
+     .parse = parse_cidrs,
+     .offset = offsetof(struct conf_listener, proxy_from),
+     .flags = CONF_F_REQUIRED},
+};
+
+static const struct conf_section proxy_protocol_section = TABLE(proxy_protocol_directives);
+
+/* proxy_protocol: true (from trusted_proxies) or {from: [networks]}, which
+ * trusts those peers for the PROXY header only, not for X-Forwarded-For. */
+static int parse_proxy_protocol(struct conf_ctx *ctx, const struct conf_node *n,
+                                const struct conf_directive *d, void *base)
+{
+    struct conf_listener *l = base;
+
+    if (n->type != CONF_NODE_MAP)
+        return conf_parse_bool(ctx, n, d, base);
+    store_uint(base, d, 1);
+    if (conf__section_parse(ctx, n, &proxy_protocol_section, l) != 0)
+        return -1;
+    if (l->proxy_from.ncidrs == 0) {
+        conf__err(ctx, n, "from: name the networks that may send a PROXY header");
+        return -1;
+    }
+    return 0;
+}
+
 static const struct conf_directive listener_directives[] = {
     {.name = "addr",
      .parse = conf_parse_addr,
      .offset = offsetof(struct conf_listener, addr),
      .flags = CONF_F_REQUIRED},
     {.name = "proxy_protocol",
-     .parse = conf_parse_bool,
+     .parse = parse_proxy_protocol,
      FIELD(struct conf_listener, proxy_protocol),
      .max = 1,
      .def = 0},
@@ -1549,6 +1580,98 @@ static int parse_access_log(struct conf_ctx *ctx, const struct conf_node *n,
     if (strcmp(s, "-") == 0)
         return store_str(ctx, n, field, s);
     return conf__store_path(ctx, n, field, s);
+}
+
+const char *const conf_log_field_names[CONF_LOG_NFIELDS] = {
+    [CONF_LOG_TIME] = "time",       [CONF_LOG_CLIENT] = "client", [CONF_LOG_ZONE] = "zone",
+    [CONF_LOG_COUNTRY] = "country", [CONF_LOG_METHOD] = "method", [CONF_LOG_TARGET] = "target",
+    [CONF_LOG_STATUS] = "status",   [CONF_LOG_BYTES_IN] = "in",   [CONF_LOG_BYTES_OUT] = "out",
+    [CONF_LOG_BACKEND] = "backend", [CONF_LOG_REGION] = "region", [CONF_LOG_REASON] = "why",
+    [CONF_LOG_MS] = "ms",           [CONF_LOG_PEER] = "peer",     [CONF_LOG_REQUEST_ID] = "id",
+    [CONF_LOG_ERROR] = "error",
+};
+
+#define LOG_TEMPLATE_MAX 1024 /* bytes of an access_log_format template */
+
+/* The field named by the identifier at S (LEN bytes), or -1. */
+static int log_field(const char *s, size_t len)
+{
+    for (int i = 0; i < CONF_LOG_NFIELDS; i++)
+        if (strlen(conf_log_field_names[i]) == len && memcmp(conf_log_field_names[i], s, len) == 0)
+            return i;
+    return -1;
+}
+
+/* Splits a template into literal-then-field pieces; "$$" is a literal '$'
+ * (kept as a one-byte piece), "$name" a field. Returns 0 or -1 (reported). */
+static int compile_log_template(struct conf_ctx *ctx, const struct conf_node *n,
+                                struct conf_log_format *f)
+{
+    const char *t = f->text;
+    size_t len = strlen(t), lit = 0;
+
+    f->pieces = calloc(len + 1, sizeof(*f->pieces)); /* at most one piece per byte, plus one */
+    if (f->pieces == NULL) {
+        conf__err(ctx, n, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i <= len; i++) {
+        if (i < len && t[i] != '$')
+            continue;
+        struct conf_log_piece *p = &f->pieces[f->npieces++];
+        *p = (struct conf_log_piece){.off = (uint32_t)lit, .len = (uint32_t)(i - lit), .field = -1};
+        if (i == len)
+            break;
+        if (t[i + 1] == '$') {
+            p->len++; /* the first '$', literally */
+            lit = ++i + 1;
+            continue;
+        }
+        size_t j = i + 1;
+        while (j < len && (t[j] == '_' || (t[j] >= 'a' && t[j] <= 'z')))
+            j++;
+        if ((p->field = log_field(t + i + 1, j - i - 1)) < 0) {
+            conf__err(ctx, n, "unknown field '$%.*s' (fields: see docs/LOGS.md)", (int)(j - i - 1),
+                      t + i + 1);
+            return -1;
+        }
+        lit = j;
+        i = j - 1;
+    }
+    return 0;
+}
+
+/* access_log_format: logfmt, json, or a template with $name fields. */
+static int parse_access_log_format(struct conf_ctx *ctx, const struct conf_node *n,
+                                   const struct conf_directive *d, void *base)
+{
+    struct conf_log_format *f = field_ptr(base, d);
+    const char *s = conf__scalar(ctx, n);
+
+    if (s == NULL)
+        return -1;
+    if (strcmp(s, "logfmt") == 0 || strcmp(s, "json") == 0) {
+        f->kind = s[0] == 'j' ? CONF_LOG_JSON : CONF_LOG_LOGFMT;
+        return 0;
+    }
+    if (strchr(s, '$') == NULL) {
+        conf__err(ctx, n, "expected logfmt, json, or a template with $name fields");
+        return -1;
+    }
+    if (strlen(s) > LOG_TEMPLATE_MAX) {
+        conf__err(ctx, n, "template longer than %d bytes", LOG_TEMPLATE_MAX);
+        return -1;
+    }
+    for (const char *p = s; *p; p++) {
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+            conf__err(ctx, n, "control byte in the template: one request is one line");
+            return -1;
+        }
+    }
+    f->kind = CONF_LOG_TEMPLATE;
+    if (store_str(ctx, n, &f->text, s) != 0)
+        return -1;
+    return compile_log_template(ctx, n, f);
 }
 
 /* A user or group name: what useradd accepts (POSIX portable names, 32 max). */
@@ -2189,6 +2312,9 @@ static const struct conf_directive root_directives[] = {
      .offset = offsetof(struct conf, limits),
      .sub = &limits_section},
     {.name = "access_log", .parse = parse_access_log, .offset = offsetof(struct conf, access_log)},
+    {.name = "access_log_format",
+     .parse = parse_access_log_format,
+     .offset = offsetof(struct conf, access_log_format)},
     {.name = "user", .parse = parse_account, .offset = offsetof(struct conf, user)},
     {.name = "group", .parse = parse_account, .offset = offsetof(struct conf, group)},
     {.name = "trusted_proxies",
@@ -2198,6 +2324,11 @@ static const struct conf_directive root_directives[] = {
     {.name = "explain_header",
      .parse = parse_header_name,
      .offset = offsetof(struct conf, explain_header)},
+    {.name = "underscores_in_headers",
+     .parse = conf_parse_bool,
+     FIELD(struct conf, underscores_in_headers),
+     .max = 1,
+     .def = 0},
     {.name = "geo",
      .parse = conf_parse_section,
      .offset = offsetof(struct conf, geo),

@@ -29,12 +29,14 @@ static void check_listeners(struct conf_ctx *ctx, const struct conf_node *listen
         const struct conf_node *item = listen->type == CONF_NODE_SEQ ? listen->items[i] : listen;
         size_t mark;
 
-        if (!c->listeners[i].proxy_protocol || c->trusted_proxies.ncidrs > 0)
+        if (conf_proxy_from(c, &c->listeners[i]) == NULL ||
+            conf_proxy_from(c, &c->listeners[i])->ncidrs > 0)
             continue;
         mark = listen->type == CONF_NODE_SEQ ? conf__path_push(ctx, "listen[%zu].proxy_protocol", i)
                                              : conf__path_push(ctx, "listen.proxy_protocol");
         conf__err(ctx, key_or_self(item, "proxy_protocol"),
-                  "the PROXY header is only read from trusted_proxies, and that list is empty");
+                  "proxy_protocol: true reads the PROXY header from trusted_proxies, and that "
+                  "list is empty; name the balancers with proxy_protocol: {from: [networks]}");
         conf__path_pop(ctx, mark);
     }
 }

@@ -307,6 +307,46 @@ static double g_retries(const struct scrape *sc, size_t i)
     return (double)px_stats_get(&sc->s.retries);
 }
 
+static double g_rejected(const struct scrape *sc, size_t i)
+{
+    (void)i;
+    return (double)px_stats_get(&sc->s.rejected);
+}
+
+static double g_bytes_in(const struct scrape *sc, size_t i)
+{
+    (void)i;
+    return (double)px_stats_get(&sc->s.bytes_in);
+}
+
+static double g_bytes_out(const struct scrape *sc, size_t i)
+{
+    (void)i;
+    return (double)px_stats_get(&sc->s.bytes_out);
+}
+
+/* Backend I's counts, summed over the workers. */
+static void backend_sum(const struct scrape *sc, size_t i, struct px_bstats *out)
+{
+    const struct px_bdesc *d = sc->ctl->backends[i]->desc;
+    memset(out, 0, sizeof(*out));
+    px_stats_backend_sum(out, d->stats, d->nworkers);
+}
+
+static double g_backend_requests(const struct scrape *sc, size_t i)
+{
+    struct px_bstats b;
+    backend_sum(sc, i, &b);
+    return (double)px_stats_get(&b.requests);
+}
+
+static double g_backend_errors(const struct scrape *sc, size_t i)
+{
+    struct px_bstats b;
+    backend_sum(sc, i, &b);
+    return (double)px_stats_get(&b.errors);
+}
+
 static double g_backend_up(const struct scrape *sc, size_t i)
 {
     return sc->ctl->backends[i]->health.up;
@@ -465,6 +505,38 @@ static void w_client_rtt(struct px_sbuf *b, const struct scrape *sc, const struc
     }
 }
 
+static void w_backend_ttfb(struct px_sbuf *b, const struct scrape *sc, const struct metric *m)
+{
+    for (size_t i = 0; i < sc->ctl->nbackends; i++) {
+        const struct px_cbackend *cb = sc->ctl->backends[i];
+        struct px_bstats bs;
+        struct px_sbuf l;
+
+        backend_sum(sc, i, &bs);
+        px_sbuf_init(&l);
+        label(&l, "region", cb->desc->region, true);
+        label(&l, "backend", cb->desc->addr.text, false);
+        if (!l.oom)
+            histogram(b, m->name, l.data, bs.ttfb, px_stats_ttfb_bounds_s, PX_STATS_TTFB_BUCKETS,
+                      px_stats_get(&bs.ttfb_sum_us));
+        px_sbuf_dispose(&l);
+    }
+}
+
+static void w_proxy_responses(struct px_sbuf *b, const struct scrape *sc, const struct metric *m)
+{
+    for (size_t z = 0; z < sc->ctl->zone_slots.n; z++)
+        for (size_t r = PX_REASON_NONE + 1; r < PX_STATS_REASONS; r++) {
+            uint64_t v = px_stats_get(&sc->s.reasons[z * PX_STATS_REASONS + r]);
+            if (v == 0)
+                continue;
+            px_sbuf_printf(b, "%s{", m->name);
+            label(b, "zone", sc->ctl->zone_slots.names[z], true);
+            label(b, "reason", px_stats_reason_names[r], false);
+            px_sbuf_printf(b, "} %llu\n", (unsigned long long)v);
+        }
+}
+
 static void w_zone_route(struct px_sbuf *b, const struct scrape *sc, const struct metric *m)
 {
     const struct conf *cf = sc->cf;
@@ -539,6 +611,23 @@ static const struct metric metrics[] = {
     CUSTOM("georoute_client_rtt_seconds", "histogram",
            "Kernel-measured TCP RTT of client connections (once per connection), by zone.",
            w_client_rtt),
+    CUSTOM("georoute_proxy_responses_total", "counter",
+           "Requests the proxy answered itself, by client zone and reason: no_region (503, "
+           "residency), no_backend (502), upstream_timeout (504), upstream_failed (502), "
+           "client_timeout (408), refused (the request was invalid or over a limit).",
+           w_proxy_responses),
+    GET("georoute_client_received_bytes_total", "counter", OBJ_PROCESS,
+        "Bytes read from clients in requests (heads and bodies).", g_bytes_in),
+    GET("georoute_client_sent_bytes_total", "counter", OBJ_PROCESS,
+        "Bytes written to clients in responses.", g_bytes_out),
+    GET("georoute_backend_requests_total", "counter", OBJ_BACKEND,
+        "Attempts on the backend that had an outcome (a response head or a failure).",
+        g_backend_requests),
+    GET("georoute_backend_errors_total", "counter", OBJ_BACKEND,
+        "Attempts on the backend that failed: connect error, reset, timeout or a 5xx head.",
+        g_backend_errors),
+    CUSTOM("georoute_backend_ttfb_seconds", "histogram",
+           "Time from sending the request to the backend's response head.", w_backend_ttfb),
     GET("georoute_backend_up", "gauge", OBJ_BACKEND,
         "1 when active health checks say the backend is up.", g_backend_up),
     GET("georoute_backend_ejected", "gauge", OBJ_BACKEND,
@@ -572,6 +661,9 @@ static const struct metric metrics[] = {
     CUSTOM("georoute_connections", "gauge", "Open connections by side.", w_connections),
     GET("georoute_connections_accepted_total", "counter", OBJ_PROCESS,
         "Client connections accepted.", g_accepted),
+    GET("georoute_connections_rejected_total", "counter", OBJ_PROCESS,
+        "Client connections refused over the connection cap (answered 503 and closed).",
+        g_rejected),
     GET("georoute_retries_total", "counter", OBJ_PROCESS,
         "Upstream attempts after the first one of a request.", g_retries),
     GET("georoute_dns_addresses", "gauge", OBJ_NAME,

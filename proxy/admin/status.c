@@ -328,10 +328,14 @@ int px__admin_debug_route(struct px_control *ctl, const char *ip, struct px_sbuf
         error_doc(b, "not an IP address");
         return 400;
     }
+    /* The address as parsed, never the query's bytes: an IPv6 zone suffix
+     * ("%...") is not checked by the parser and would echo anything. */
+    char canon[64];
+    px_sockaddr_ip((struct sockaddr *)&ss, canon, sizeof(canon));
     px_snapshot_classify(ctl->snap, (struct sockaddr *)&ss, NULL, &g);
     px_json_init(&j, b);
     px_json_object(&j, NULL);
-    px_json_string(&j, "ip", ip);
+    px_json_string(&j, "ip", canon);
     px_json_object(&j, "geo");
     px_json_bool(&j, "found", g.found);
     px_json_string(&j, "country", g.country[0] ? g.country : NULL);

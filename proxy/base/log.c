@@ -19,7 +19,7 @@ enum px_log_level px_log_level = PX_LOG_INFO;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
-static size_t timestamp(char *buf, size_t cap)
+size_t px_log_timestamp(char *buf, size_t cap)
 {
     struct timespec ts;
     struct tm tm;
@@ -52,7 +52,7 @@ void px_log(enum px_log_level level, const struct sockaddr *peer, const char *fm
 
     if (level > px_log_level)
         return;
-    n = timestamp(line, sizeof(line));
+    n = px_log_timestamp(line, sizeof(line));
     n += (size_t)snprintf(line + n, sizeof(line) - n, " level=%s ", level_names[level]);
     if (peer) {
         char ip[64];
@@ -168,7 +168,7 @@ void px_accesslog_printf(struct px_accesslog *al, const char *fmt, ...)
 
     if (al->fd < 0)
         return;
-    n = timestamp(line, sizeof(line));
+    n = px_log_timestamp(line, sizeof(line));
     line[n++] = ' ';
     va_start(ap, fmt);
     int m = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
@@ -181,6 +181,19 @@ void px_accesslog_printf(struct px_accesslog *al, const char *fmt, ...)
         px_accesslog_flush(al);
     memcpy(al->buf + al->len, line, n);
     al->len += n;
+}
+
+void px_accesslog_write(struct px_accesslog *al, const char *line, size_t n)
+{
+    if (al->fd < 0)
+        return;
+    if (n > sizeof(al->buf) - 1)
+        n = sizeof(al->buf) - 1;
+    if (al->len + n + 1 > sizeof(al->buf))
+        px_accesslog_flush(al);
+    memcpy(al->buf + al->len, line, n);
+    al->buf[al->len + n] = '\n';
+    al->len += n + 1;
 }
 
 void px_accesslog_flush(struct px_accesslog *al)

@@ -84,6 +84,13 @@ int px_accesslog_open(const char *path);
 void px_accesslog_printf(struct px_accesslog *al, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Appends LINE (N bytes, no newline) and a newline; flushes first when it
+ * would not fit. */
+void px_accesslog_write(struct px_accesslog *al, const char *line, size_t n);
+
+/* Writes the current UTC time, "2026-01-02T03:04:05.678Z", into BUF. Returns its length. */
+size_t px_log_timestamp(char *buf, size_t cap);
+
 /* Writes out whatever is buffered. */
 void px_accesslog_flush(struct px_accesslog *al);
 

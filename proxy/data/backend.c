@@ -186,7 +186,10 @@ void px_backend_connect_failed(struct px_worker *w, struct px_backend *b)
 
 void px_backend_signal(struct px_worker *w, const struct px_pick *p, enum px_outcome outcome)
 {
-    if (p->backend)
-        px_signals_put(&w->port.signals, p->backend->desc->id, outcome,
-                       (double)(uv_now(&w->loop) - p->sent_ms));
+    if (p->backend == NULL)
+        return;
+    uint64_t ms = uv_now(&w->loop) - p->sent_ms;
+    bool head = outcome == PX_OUTCOME_OK || outcome == PX_OUTCOME_HTTP_5XX;
+    px_signals_put(&w->port.signals, p->backend->desc->id, outcome, (double)ms);
+    px_stats_backend(&p->backend->desc->stats[w->id], outcome != PX_OUTCOME_OK, head, ms * 1000);
 }

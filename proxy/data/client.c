@@ -168,6 +168,7 @@ static void read_proxy_header(struct px_client *c)
         return;
     }
     c->s.in_off += (uint32_t)used;
+    c->proxy_unknown = src.ss_family != AF_INET && src.ss_family != AF_INET6;
     if (src.ss_family == AF_INET)
         memcpy(&c->peer.in, &src, sizeof(c->peer.in));
     else if (src.ss_family == AF_INET6)
@@ -249,7 +250,8 @@ static void drop_pending(struct px_worker *w, uv_stream_t *server)
     }
 }
 
-void px_client_accept(struct px_worker *w, uv_stream_t *server, bool proxy_protocol)
+void px_client_accept(struct px_worker *w, uv_stream_t *server,
+                      const struct conf_cidr_list *proxy_from)
 {
     const struct conf *cf = w->conf;
     struct px_client *c = calloc(1, sizeof(*c));
@@ -272,13 +274,14 @@ void px_client_accept(struct px_worker *w, uv_stream_t *server, bool proxy_proto
     if (atomic_load(&w->proc->nclients) > cf->limits.max_client_connections ||
         atomic_load(&w->proc->nclients) > w->proc->client_cap) {
         refuse(&c->s.tcp);
+        px_stats_add(&w->port.stats.rejected, 1);
         px_client_close(c, "connection limit");
         return;
     }
     uv_tcp_getpeername(&c->s.tcp, &c->peer.sa, &len);
+    c->sock = c->peer;
     uv_tcp_nodelay(&c->s.tcp, 1);
-    c->state = proxy_protocol && in_list(&cf->trusted_proxies, &c->peer.sa) ? PX_CLIENT_PROXYHDR
-                                                                            : PX_CLIENT_HEAD;
+    c->state = proxy_from && in_list(proxy_from, &c->peer.sa) ? PX_CLIENT_PROXYHDR : PX_CLIENT_HEAD;
     px__client_timer(c, cf->timeouts.client_header_ms, PX_PHASE_HEADER);
     px_stream_read(&c->s, true);
 }

@@ -56,18 +56,21 @@ struct px_client {
     struct px_exchange *x;  /* owned; NULL between requests */
     uint32_t nrequests;     /* requests started on this connection */
     union px_sockaddr peer; /* the socket peer, or its PROXY header's source */
+    union px_sockaddr sock; /* the socket peer, for the log */
     struct px_geo geo;      /* last classification (cache); generation 0 = none */
     uint8_t state;          /* enum px_client_state */
     uint8_t phase;          /* enum px_client_phase of the armed deadline */
     uint8_t pending_closes; /* handles still closing */
     bool close_after;       /* close once the current response is sent */
+    bool proxy_unknown;     /* PROXY UNKNOWN or LOCAL: the balancer vouched for nobody */
 };
 
 /*
- * Accepts one connection from SERVER into a new client of W. With
- * PROXY_PROTOCOL, a peer in trusted_proxies must start with a PROXY header.
+ * Accepts one connection from SERVER into a new client of W. A peer in
+ * PROXY_FROM (NULL: none) must start with a PROXY header.
  */
-void px_client_accept(struct px_worker *w, uv_stream_t *server, bool proxy_protocol);
+void px_client_accept(struct px_worker *w, uv_stream_t *server,
+                      const struct conf_cidr_list *proxy_from);
 
 /*
  * Tears C down: stops reading and timers, aborts its exchange, closes its

@@ -1,12 +1,16 @@
 /*
  * exchange: relays one request and its response. Bodies are forwarded as the
- * raw bytes llhttp validated (chunk framing included), straight from the read
- * buffer, so nothing is copied or re-encoded on the common path; the only
- * exception is de-chunking for an HTTP/1.0 client. Each direction has at most
+ * raw bytes llhttp validated, straight from the read buffer, so nothing is
+ * copied on the common path. Two exceptions: a chunked request body is
+ * re-framed canonically (the decoded spans, still not copied, under our own
+ * size lines; trailers filtered), so a backend never sees chunk syntax it
+ * could read differently; and a chunked response is de-chunked for an
+ * HTTP/1.0 client. Each direction has at most
  * one write in flight and stops reading its source until that write is done:
  * the backpressure high-water mark is one read buffer.
  */
 #include "proxy/data/exchange.h"
+#include "proxy/data/accesslog.h"
 #include "proxy/proto/xff.h"
 #include "proxy/data/client.h"
 #include "proxy/base/log.h"
@@ -35,6 +39,7 @@ static inline const struct conf *xconf(const struct px_exchange *x)
 #define RETRY_AFTER "Retry-After: 5\r\n"
 
 static void pump_request(struct px_exchange *x);
+static void request_id(struct px_exchange *x, bool trusted);
 static void pump_response(struct px_exchange *x);
 static void connect_next(struct px_exchange *x);
 static void upstream_eof(struct px_exchange *x, int err);
@@ -108,6 +113,7 @@ struct px_exchange *px_exchange_new(struct px_client *c)
     x->keep_alive = true;
     x->pick.region = -1;
     x->zone = PX_ZONE_NONE;
+    memcpy(&x->client, &c->peer, sizeof(c->peer));
     return x;
 fail:
     px_worker_view_release(v);
@@ -132,6 +138,8 @@ void px_exchange_free(struct px_exchange *x)
 {
     if (x == NULL)
         return;
+    free(x->trailer);
+    x->trailer = NULL;
     struct px_worker *w = x->c->w;
     detach_upstream(x, false);
     px_worker_view_release(x->view);
@@ -180,28 +188,66 @@ static size_t explain_line(const struct px_exchange *x, char *buf, size_t cap)
     return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
 }
 
+/* Decimal text of V at the end of BUF (24 bytes); returns its start. */
+static const char *u64_text(char *buf, uint64_t v)
+{
+    char *p = buf + 23;
+    *p = '\0';
+    do
+        *--p = (char)('0' + v % 10);
+    while (v /= 10);
+    return p;
+}
+
+/* "X-Request-Id: ID\r\n" once the exchange has an id, else nothing. */
+static size_t request_id_line(const struct px_exchange *x, char *buf, size_t cap)
+{
+    static const char name[] = "X-Request-Id: ";
+    size_t n = sizeof(name) - 1 + x->req_id_len + 2;
+    if (x->req_id_len == 0 || n > cap)
+        return 0;
+    memcpy(buf, name, sizeof(name) - 1);
+    memcpy(buf + sizeof(name) - 1, x->req_id, x->req_id_len);
+    memcpy(buf + n - 2, "\r\n", 2);
+    return n;
+}
+
 static void log_access(struct px_exchange *x)
 {
     struct px_client *c = x->c;
     struct px_worker *w = c->w;
-    char ip[64];
+    const struct conf *cf = xconf(x);
+    struct px_access_rec r = {0};
+    char ts[40], client[64], peer[64], num[4][24], line[8192];
 
     px__worker_count_exchange(w, c, x);
     if (w->alog.fd < 0)
         return;
-    px_client_peer_ip(c, ip, sizeof(ip));
-    px_accesslog_printf(
-        &w->alog,
-        "client=%s zone=%s country=%s method=%s target=\"%.*s\" status=%d in=%llu out=%llu "
-        "backend=%s region=%s why=%s ms=%llu%s%s",
-        ip, zone_name(x), x->zone != PX_ZONE_NONE && c->geo.country[0] ? c->geo.country : "-",
-        px_http_method_name(&x->req),
-        (int)(x->req.target_len > LOG_TARGET_MAX_BYTES ? LOG_TARGET_MAX_BYTES : x->req.target_len),
-        x->req.buf + x->req.target_off, x->status, (unsigned long long)x->bytes_in,
-        (unsigned long long)x->bytes_out, x->pick.backend ? x->pick.backend->desc->addr.text : "-",
-        x->pick.region >= 0 ? xconf(x)->regions[x->pick.region].name : "-",
-        px_route_reason_name(x->pick.why), (unsigned long long)(uv_now(&w->loop) - x->start_ms),
-        x->error ? " error=" : "", x->error ? x->error : "");
+    px_log_timestamp(ts, sizeof(ts));
+    px_sockaddr_ip((const struct sockaddr *)&x->client, client, sizeof(client));
+    px_sockaddr_ip(&c->sock.sa, peer, sizeof(peer));
+    px_access_set(&r, CONF_LOG_TIME, ts);
+    px_access_set(&r, CONF_LOG_CLIENT, client);
+    px_access_set(&r, CONF_LOG_PEER, peer);
+    px_access_set(&r, CONF_LOG_ZONE, zone_name(x));
+    px_access_set(&r, CONF_LOG_COUNTRY, x->zone != PX_ZONE_NONE ? c->geo.country : NULL);
+    px_access_set(&r, CONF_LOG_METHOD, px_http_method_name(&x->req));
+    r.v[CONF_LOG_TARGET] = x->req.buf + x->req.target_off;
+    r.len[CONF_LOG_TARGET] =
+        x->req.target_len > LOG_TARGET_MAX_BYTES ? LOG_TARGET_MAX_BYTES : x->req.target_len;
+    px_access_set(&r, CONF_LOG_STATUS, u64_text(num[0], (uint64_t)x->status));
+    px_access_set(&r, CONF_LOG_BYTES_IN, u64_text(num[1], x->bytes_in));
+    px_access_set(&r, CONF_LOG_BYTES_OUT, u64_text(num[2], x->bytes_out));
+    px_access_set(&r, CONF_LOG_BACKEND, x->pick.backend ? x->pick.backend->desc->addr.text : NULL);
+    px_access_set(&r, CONF_LOG_REGION,
+                  x->pick.region >= 0 ? cf->regions[x->pick.region].name : NULL);
+    px_access_set(&r, CONF_LOG_REASON, px_route_reason_name(x->pick.why));
+    px_access_set(&r, CONF_LOG_MS, u64_text(num[3], uv_now(&w->loop) - x->start_ms));
+    r.v[CONF_LOG_REQUEST_ID] = x->req_id;
+    r.len[CONF_LOG_REQUEST_ID] = x->req_id_len;
+    px_access_set(&r, CONF_LOG_ERROR, x->error);
+    px_accesslog_write(&w->alog, line,
+                       px_access_render(&w->conf->access_log_format, &r, line, sizeof(line)));
 }
 
 /* The exchange is over: hand the upstream back, log, free, let the client go on. */
@@ -241,12 +287,32 @@ static void on_error_written(struct px_exchange *x)
  * already went out, just closes: a client must never take a cut response
  * for a complete one.
  */
+/* The metrics reason of a failure with STATUS, unless a caller said. */
+static enum px_stats_reason reason_of(const struct px_exchange *x, int status)
+{
+    if (x->reason != PX_REASON_NONE)
+        return x->reason;
+    switch (status) {
+    case 503:
+        return x->retry_after ? PX_REASON_NO_REGION : PX_REASON_REFUSED;
+    case 504:
+        return PX_REASON_UPSTREAM_TIMEOUT;
+    case 502:
+        return PX_REASON_UPSTREAM_FAILED;
+    case 408:
+        return PX_REASON_CLIENT_TIMEOUT;
+    default:
+        return PX_REASON_REFUSED;
+    }
+}
+
 static void fail(struct px_exchange *x, int status, const char *reason)
 {
     struct px_client *c = x->c;
     uv_buf_t buf;
 
     x->error = reason;
+    x->reason = (uint8_t)reason_of(x, status);
     detach_upstream(x, false);
     if (x->resp_started || px_stream_writing(&c->s) || c->state == PX_CLIENT_ERROR) {
         if (x->resp_started)
@@ -258,10 +324,13 @@ static void fail(struct px_exchange *x, int status, const char *reason)
     x->status = status;
     x->keep_alive = false;
     x->resp_started = true;
+    if (x->req_id_len == 0)
+        request_id(x, false); /* refused before it started: still one to quote */
     c->state = PX_CLIENT_ERROR;
     px_stream_read(&c->s, false);
     char extra[EXTRA_HEADERS_BYTES];
     size_t n = explain_line(x, extra, sizeof(extra) - sizeof(RETRY_AFTER));
+    n += request_id_line(x, extra + n, sizeof(extra) - sizeof(RETRY_AFTER) - n);
     if (x->retry_after)
         memcpy(extra + n, RETRY_AFTER, sizeof(RETRY_AFTER));
     else
@@ -314,7 +383,9 @@ static void client_address(const struct px_exchange *x, const struct conf *cf,
     size_t n = 0;
 
     memcpy(ss, &x->c->peer, sizeof(x->c->peer));
-    if (cf->trusted_proxies.ncidrs == 0 || h->xff_len == 0)
+    /* After PROXY UNKNOWN or LOCAL the balancer vouched for nobody: the
+     * client's own X-Forwarded-For is not believed either. */
+    if (cf->trusted_proxies.ncidrs == 0 || h->xff_len == 0 || x->c->proxy_unknown)
         return;
     /* Beyond 16 lines only the rightmost are read: enough hops for any chain. */
     for (uint32_t i = 0; i < h->nhdrs; i++) {
@@ -332,14 +403,14 @@ static void classify(struct px_exchange *x, const struct px_snapshot *snap)
 {
     const struct conf *cf = snap->cfg->conf;
     struct px_client *c = x->c;
-    struct sockaddr_storage ss;
+    struct sockaddr_storage *ss = &x->client;
     struct geo_addr a;
 
-    client_address(x, cf, &ss);
+    client_address(x, cf, ss);
     if (c->geo.generation != snap->generation ||
-        geo_addr_from_sockaddr(&a, (struct sockaddr *)&ss) != 0 ||
+        geo_addr_from_sockaddr(&a, (struct sockaddr *)ss) != 0 ||
         !geo_addr_equal(&a, &c->geo.addr)) {
-        px_snapshot_classify(snap, (struct sockaddr *)&ss, c->w->geo_caches, &c->geo);
+        px_snapshot_classify(snap, (struct sockaddr *)ss, c->w->geo_caches, &c->geo);
         px_stats_add(&c->w->port.stats.geo_lookups, 1);
         if (!c->geo.found)
             px_stats_add(&c->w->port.stats.geo_not_found, 1);
@@ -371,6 +442,51 @@ static size_t geo_headers(const struct px_exchange *x, const struct conf *cf, ch
         n += (size_t)m;
     }
     return n;
+}
+
+#define NDROP 7
+
+/* Client headers (and trailers) never forwarded: ours to set. */
+static void drop_names(const struct px_exchange *x, const char *drop[NDROP])
+{
+    const struct conf_geo_headers *gh = &xconf(x)->geo.headers;
+    const char *const names[NDROP] = {gh->country, gh->subdivision, gh->continent, gh->asn,
+                                      gh->zone,    gh->region,      "x-request-id"};
+    memcpy(drop, names, sizeof(names));
+}
+
+/* An X-Request-Id worth keeping: 1..PX_REQUEST_ID_MAX visible ASCII bytes. */
+static bool request_id_valid(const char *s, size_t n)
+{
+    if (n == 0 || n > PX_REQUEST_ID_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] <= 0x20 || s[i] >= 0x7f)
+            return false;
+    return true;
+}
+
+/* Keeps a trusted peer's valid X-Request-Id, else makes one: the worker's
+ * random prefix and a counter, unique without a syscall per request. */
+static void request_id(struct px_exchange *x, bool trusted)
+{
+    const struct px_http *h = &x->req;
+    struct px_worker *w = x->c->w;
+    int i = trusted ? px_http_find(h, "x-request-id") : -1;
+
+    if (i >= 0 && request_id_valid(h->buf + h->hdrs[i].value_off, h->hdrs[i].value_len)) {
+        memcpy(x->req_id, h->buf + h->hdrs[i].value_off, h->hdrs[i].value_len);
+        x->req_id_len = (uint8_t)h->hdrs[i].value_len;
+        return;
+    }
+    static const char hex[] = "0123456789abcdef";
+    char *p = x->req_id;
+    uint64_t v = w->rid_next++;
+    memcpy(p, w->rid_prefix, 16);
+    p[16] = '-';
+    for (int k = 0; k < 12; k++, v >>= 4)
+        p[28 - k] = hex[v & 15];
+    x->req_id_len = 29;
 }
 
 int px_exchange_start(struct px_exchange *x)
@@ -410,23 +526,27 @@ int px_exchange_start(struct px_exchange *x)
         goto refuse;
     }
     px_client_peer_ip(c, ip, sizeof(ip));
+    bool trusted = xconf(x)->trusted_proxies.ncidrs > 0 && !c->proxy_unknown &&
+                   conf_cidr_list_match(&xconf(x)->trusted_proxies, &c->peer.sa);
+    request_id(x, trusted);
     classify(x, x->view->routes->fleet->snap);
+    /* Matched against the real client, as the zones are. */
     x->explain = xconf(x)->debug_clients.ncidrs > 0 &&
-                 conf_cidr_list_match(&xconf(x)->debug_clients, &c->peer.sa);
-    const struct conf_geo_headers *gh = &xconf(x)->geo.headers;
-    const char *const drop[] = {gh->country, gh->subdivision, gh->continent,
-                                gh->asn,     gh->zone,        gh->region};
+                 conf_cidr_list_match(&xconf(x)->debug_clients, (struct sockaddr *)&x->client);
+    const char *drop[NDROP];
+    drop_names(x, drop);
     char extra[EXTRA_HEADERS_BYTES];
+    size_t nextra = geo_headers(x, xconf(x), extra, sizeof(extra));
     struct px_req_ctx ctx = {
         .client_ip = ip,
         .scheme = "http",
-        .trusted_proto = xconf(x)->trusted_proxies.ncidrs > 0 &&
-                         conf_cidr_list_match(&xconf(x)->trusted_proxies, &c->peer.sa),
+        .trusted_proto = trusted,
         .upgrade = x->upgrade,
+        .drop_underscores = !xconf(x)->underscores_in_headers,
         .drop_names = drop,
-        .ndrop = PX_ARRAY_LEN(drop),
+        .ndrop = NDROP,
         .extra = extra,
-        .extra_len = geo_headers(x, xconf(x), extra, sizeof(extra)),
+        .extra_len = nextra + request_id_line(x, extra + nextra, sizeof(extra) - nextra),
     };
     rc = px_http_write_request_head(h, &ctx, x->out, x->out_cap);
     if (rc < 0) {
@@ -434,6 +554,9 @@ int px_exchange_start(struct px_exchange *x)
         goto refuse;
     }
     x->req_head_len = (uint32_t)rc;
+    /* A chunked body is re-encoded, never forwarded as sent (pump_request). */
+    x->rechunk = px_http_chunked(h) && !x->upgrade;
+    h->decode_body = x->rechunk;
     connect_next(x);
     return 0;
 refuse:
@@ -475,6 +598,25 @@ static void resume_clock(struct px_exchange *x)
     }
 }
 
+/*
+ * The upstream timer runs only while the backend is what the exchange waits
+ * for: a write to it is queued, or the request is fully sent (or its final
+ * response has begun) and more of the response is due. While the request
+ * body waits on the client, the client's body timer runs instead, and while
+ * a slow client reads the response, its send timer does: a slow client costs
+ * itself a 408 and never charges a healthy backend a timeout.
+ */
+static void upstream_clock(struct px_exchange *x)
+{
+    struct px_upstream *u = x->up;
+    bool owed = px_stream_writing(&u->s) || x->req_done || x->status != 0;
+
+    if (owed && !x->resp_done && !px_stream_writing(&x->c->s))
+        px_upstream_timer(u, xconf(x)->timeouts.upstream_response_ms);
+    else
+        px_upstream_timer_stop(u);
+}
+
 /* The upstream is ready for the request: send it and listen for the answer. */
 static void attach(struct px_exchange *x)
 {
@@ -513,16 +655,20 @@ static void connect_next(struct px_exchange *x)
     else if (rc == PX_ENOBACKEND && !px_backend_panic_zone(cf, x->zone) &&
              cf->zones[x->zone].route.reject)
         reject(x); /* the designed answer, even before the probes notice */
-    else if (rc < 0)
+    else if (rc < 0) {
+        x->reason = PX_REASON_NO_BACKEND;
         fail(x, 502, px_strerror(rc));
+    }
 }
 
 /* Opens a fresh connection to the same backend after a pooled one died. */
 static void reconnect_fresh(struct px_exchange *x)
 {
     detach_upstream(x, false);
-    if (px_backend_reconnect(x->c->w, &x->pick, &upstream_ops, x, &x->up) != 0)
+    if (px_backend_reconnect(x->c->w, &x->pick, &upstream_ops, x, &x->up) != 0) {
+        x->reason = PX_REASON_NO_BACKEND;
         fail(x, 502, px_strerror(PX_ENOBACKEND));
+    }
 }
 
 static void on_upstream_connect(struct px_upstream *u, int status)
@@ -543,6 +689,64 @@ static void on_upstream_connect(struct px_upstream *u, int status)
 }
 
 /*
+ * The request head for this attempt. The region is picked after the head
+ * was rendered (and may change on a retry), so geo.headers.region goes in
+ * its own buffer in place of the head's final CRLF.
+ */
+static unsigned head_bufs(struct px_exchange *x, uv_buf_t *bufs)
+{
+    const struct conf *cf = xconf(x);
+    const char *name = cf->geo.headers.region;
+    int n;
+
+    if (name == NULL || x->pick.region < 0 ||
+        (n = snprintf(x->region_line, sizeof(x->region_line), "%s: %s\r\n\r\n", name,
+                      cf->regions[x->pick.region].name)) < 0 ||
+        (size_t)n >= sizeof(x->region_line)) {
+        bufs[0] = uv_buf_init(x->out, x->req_head_len);
+        return 1;
+    }
+    bufs[0] = uv_buf_init(x->out, x->req_head_len - 2);
+    bufs[1] = uv_buf_init(x->region_line, (unsigned)n);
+    return 2;
+}
+
+/*
+ * The decoded body spans of one feed as one canonical chunk (hex size, no
+ * extensions, CRLF), and at the end of the message the last chunk with the
+ * trailers that may cross (px_http_write_last_chunk). Returns the buffers
+ * put in BUFS, or -1 without memory for the trailers.
+ */
+static int rechunk(struct px_exchange *x, uv_buf_t *bufs, int ev)
+{
+    static const char last[] = "0\r\n\r\n";
+    struct px_http *h = &x->req;
+    struct px_span spans[PX_HTTP_MAX_SPANS + 2];
+    int n = (int)px_http_rechunk(h, x->chunk_line, spans);
+
+    for (int i = 0; i < n; i++)
+        bufs[i] = uv_buf_init((char *)spans[i].base, (unsigned)spans[i].len);
+    if (ev != PX_HTTP_DONE)
+        return n;
+    if (h->nhdrs == h->head_nhdrs) {
+        bufs[n++] = uv_buf_init((char *)last, sizeof(last) - 1);
+        return n;
+    }
+    /* Trailers are rare: their memory is taken only when they come. */
+    const char *drop[NDROP];
+    drop_names(x, drop);
+    struct px_req_ctx ctx = {
+        .drop_names = drop, .ndrop = NDROP, .drop_underscores = !xconf(x)->underscores_in_headers};
+    size_t cap = px_http_last_chunk_bytes(h);
+    int len;
+    if ((x->trailer = malloc(cap)) == NULL ||
+        (len = px_http_write_last_chunk(h, &ctx, x->trailer, cap)) < 0)
+        return -1;
+    bufs[n++] = uv_buf_init(x->trailer, (unsigned)len);
+    return n;
+}
+
+/*
  * Sends what is ready of the request: the head once, then body bytes as the
  * parser validates them, until the message ends or a write has to wait.
  */
@@ -551,13 +755,13 @@ static void pump_request(struct px_exchange *x)
     struct px_client *c = x->c;
 
     while (x->up && x->attached && !px_stream_writing(&x->up->s) && c->state == PX_CLIENT_BUSY) {
-        uv_buf_t bufs[2];
+        uv_buf_t bufs[2 + PX_HTTP_MAX_SPANS + 3]; /* head and region line, a chunk, the end */
         unsigned n = 0;
         size_t consumed = 0;
         int ev = PX_HTTP_MORE;
 
         if (!x->req_sent_head)
-            bufs[n++] = uv_buf_init(x->out, x->req_head_len);
+            n = head_bufs(x, bufs);
         if (!x->req_done) {
             const char *data = c->s.in ? c->s.in->data + c->s.in_off : "";
             ev = px_http_feed(&x->req, data, c->s.in ? c->s.in_len - c->s.in_off : 0, &consumed);
@@ -565,8 +769,16 @@ static void pump_request(struct px_exchange *x)
                 fail(x, status_for(ev), px_strerror(ev));
                 return;
             }
-            if (consumed)
+            if (x->rechunk) {
+                int m = rechunk(x, bufs + n, ev);
+                if (m < 0) {
+                    fail(x, 500, "out of memory");
+                    return;
+                }
+                n += (unsigned)m;
+            } else if (consumed) {
                 bufs[n++] = uv_buf_init((char *)data, (unsigned)consumed);
+            }
             c->s.in_off += (uint32_t)consumed;
             x->bytes_in += consumed;
             if (ev == PX_HTTP_DONE || ev == PX_HTTP_UPGRADE)
@@ -583,12 +795,15 @@ static void pump_request(struct px_exchange *x)
         }
         if (rc == 0) {
             px_stream_read(&c->s, false);
+            upstream_clock(x);
             return;
         }
     }
     if (x->req_done || c->state != PX_CLIENT_BUSY) {
         if (c->state == PX_CLIENT_BUSY) {
             px__client_timer_stop(c);
+            if (x->up && x->attached)
+                upstream_clock(x);
             maybe_finish(x);
         }
         return;
@@ -596,6 +811,7 @@ static void pump_request(struct px_exchange *x)
     if (x->up && x->attached && !px_stream_writing(&x->up->s) && !px_stream_has_input(&c->s)) {
         px_stream_read(&c->s, true);
         px__client_timer(c, xconf(x)->timeouts.client_body_ms, PX_PHASE_BODY);
+        upstream_clock(x);
     }
 }
 
@@ -611,7 +827,6 @@ static void on_upstream_written(struct px_upstream *u, int status)
         upstream_eof(x, status);
         return;
     }
-    px_upstream_timer(x->up, xconf(x)->timeouts.upstream_response_ms);
     pump_request(x);
 }
 
@@ -676,8 +891,14 @@ static int response_head(struct px_exchange *x)
         .drop_te = x->decode,
         .upgrade = status == 101,
         .extra = extra,
-        .extra_len = interim ? 0 : explain_line(x, extra, sizeof(extra)),
+        .extra_len = 0,
     };
+    if (!interim) {
+        ctx.extra_len = explain_line(x, extra, sizeof(extra));
+        if (px_http_find(r, "x-request-id") < 0)
+            ctx.extra_len +=
+                request_id_line(x, extra + ctx.extra_len, sizeof(extra) - ctx.extra_len);
+    }
     x->resp_head_off = x->req_head_len;
     int n = px_http_write_response_head(r, &ctx, x->out + x->resp_head_off,
                                         x->out_cap - x->resp_head_off);
@@ -801,7 +1022,7 @@ static void pump_response(struct px_exchange *x)
         return;
     }
     px_stream_read(&x->up->s, true);
-    px_upstream_timer(x->up, xconf(x)->timeouts.upstream_response_ms);
+    upstream_clock(x);
 }
 
 /* A reused connection may have been closed by the backend while idle; the
@@ -863,6 +1084,7 @@ static void upstream_eof(struct px_exchange *x, int err)
         return;
     }
     x->error = "upstream closed mid-response";
+    x->reason = PX_REASON_UPSTREAM_FAILED;
     log_access(x);
     px_client_close(x->c, x->error);
 }

@@ -10,7 +10,9 @@
 #include "proxy/data/pool.h"
 
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 
 #define TICK_MS 200
 #define SLABS_KEPT 64       /* free read buffers kept per worker (4 MiB) */
@@ -27,7 +29,7 @@ static void on_listener_connection(uv_stream_t *server, int status)
      * took over more sockets than it has peers serves several rounds. */
     size_t i = (size_t)((uv_tcp_t *)server - w->listeners) % w->conf->nlisten;
     px_stats_add(&w->port.stats.accepted, 1);
-    px_client_accept(w, server, w->conf->listeners[i].proxy_protocol != 0);
+    px_client_accept(w, server, conf_proxy_from(w->conf, &w->conf->listeners[i]));
 }
 
 static void on_worker_wake(uv_async_t *a);
@@ -170,6 +172,16 @@ static void take_routes(struct px_worker *w)
     w->view = v;
 }
 
+/* Request ids need to be unique across workers and restarts, not secret:
+ * 64 random bits once, then a counter (no syscall per request). */
+static void request_id_prefix(struct px_worker *w)
+{
+    uint64_t r;
+    if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
+        r = px_rng_next(&w->rng);
+    snprintf(w->rid_prefix, sizeof(w->rid_prefix), "%016llx", (unsigned long long)r);
+}
+
 int px_worker_init(struct px_worker *w, unsigned id, struct px_process *proc, size_t nzslots,
                    size_t nrslots, const int *fds, size_t nfds)
 {
@@ -195,6 +207,7 @@ int px_worker_init(struct px_worker *w, unsigned id, struct px_process *proc, si
     if ((w->listeners = calloc(nfds ? nfds : 1, sizeof(*w->listeners))) == NULL)
         return PX_ENOMEM;
     px_rng_seed(&w->rng, uv_hrtime() ^ ((uint64_t)id << 32));
+    request_id_prefix(w);
     px_retry_budget_init(&w->backends.budget, 0);
     if ((rc = uv_async_init(&w->loop, &w->wake, on_worker_wake)) != 0)
         return rc;
@@ -278,6 +291,10 @@ void px__worker_count_exchange(struct px_worker *w, struct px_client *c,
     int rslot = f && x->pick.region >= 0 ? f->region_slot[x->pick.region] : -1;
 
     px_stats_request(&w->port.stats, zslot, rslot, x->status, ms * 1000);
+    px_stats_add(&w->port.stats.bytes_in, x->bytes_in);
+    px_stats_add(&w->port.stats.bytes_out, x->bytes_out);
+    if (x->reason != PX_REASON_NONE)
+        px_stats_reason(&w->port.stats, zslot, (enum px_stats_reason)x->reason);
     if (x->pick.attempts > 1)
         px_stats_add(&w->port.stats.retries, x->pick.attempts - 1);
     /* Once per connection, after its first request was classified: by then

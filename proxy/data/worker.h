@@ -63,6 +63,8 @@ struct px_worker {
     struct px_accesslog alog;
     struct px_logfile *logfile; /* one reference: the file alog writes to; NULL when off */
     _Atomic(struct px_logfile *) incoming_log; /* reopened (SIGUSR1), not yet taken; one ref */
+    char rid_prefix[17]; /* random per worker: generated request ids are prefix-counter */
+    uint64_t rid_next;
 
     bool draining;
     uint64_t drain_deadline_ms;

@@ -96,9 +96,27 @@ static int on_target(llhttp_t *p, const char *at, size_t n)
     return 0;
 }
 
+/* The byte K before AT in the bytes fed so far; AT - K is at most four
+ * bytes before the current feed. */
+static char byte_before(const struct px_http *h, const char *at, size_t k)
+{
+    ptrdiff_t i = (at - h->feed_start) - (ptrdiff_t)k;
+    return i >= 0 ? h->feed_start[i] : h->tail[(ptrdiff_t)sizeof(h->tail) + i];
+}
+
+/* True when the line before AT ended in CRLF. llhttp 8.1 takes a bare LF
+ * between trailer fields and at the end of the trailer section; heads are
+ * checked in raw_scan(), which trailers never reach. */
+static bool after_crlf(const struct px_http *h, const char *at)
+{
+    return byte_before(h, at, 1) == '\n' && byte_before(h, at, 2) == '\r';
+}
+
 static int on_header_field(llhttp_t *p, const char *at, size_t n)
 {
     struct px_http *h = from_parser(p);
+    if (h->last_span != SPAN_FIELD && h->head_done && !after_crlf(h, at))
+        return fail(h, PX_EPARSE, "bare LF in trailer section");
     if (h->last_span != SPAN_FIELD) {
         if (h->nhdrs == h->max_hdrs)
             return fail(h, PX_EHEADTOOBIG, "too many headers");
@@ -248,6 +266,7 @@ static int on_message_complete(llhttp_t *p)
     h->in_message = false;
     h->raw = 0;
     h->raw_prev = 0;
+    h->ended_chunked = (p->flags & F_CHUNKED) != 0;
     return HPE_PAUSED;
 }
 
@@ -452,6 +471,17 @@ static int check_head(const struct px_http *h)
 }
 
 /* Makes ERR sticky: every later feed returns it too. */
+/* Remembers the last bytes of a feed for byte_before() in the next one. */
+static void keep_tail(struct px_http *h, const char *data, size_t n)
+{
+    if (n >= sizeof(h->tail)) {
+        memcpy(h->tail, data + n - sizeof(h->tail), sizeof(h->tail));
+        return;
+    }
+    memmove(h->tail, h->tail + n, sizeof(h->tail) - n);
+    memcpy(h->tail + sizeof(h->tail) - n, data, n);
+}
+
 static int feed_fail(struct px_http *h, int err)
 {
     h->error = err;
@@ -482,6 +512,10 @@ int px_http_feed(struct px_http *h, const char *data, size_t len, size_t *consum
             break;
         }
     }
+    /* The message ended in this feed, so at least its last byte is here. */
+    bool crlf_end = !h->ended_chunked ||
+                    (after_crlf(h, data + *consumed) && after_crlf(h, data + *consumed - 2));
+    keep_tail(h, data, *consumed);
     if (head_phase) {
         /* On an error, the byte llhttp stopped at may be the bare CR/LF. */
         size_t n = *consumed + (e != HPE_OK && e != HPE_PAUSED && *consumed < len);
@@ -509,6 +543,9 @@ int px_http_feed(struct px_http *h, const char *data, size_t len, size_t *consum
                 return feed_fail(h, rc);
             return PX_HTTP_HEAD;
         }
+        if (!crlf_end)
+            return feed_fail(h, PX_EPARSE); /* a chunked message ends in CRLF CRLF */
+        h->ended_chunked = false;
         return PX_HTTP_DONE;
     default:
         return feed_fail(h, map_error(h, e, data, len, at_boundary));
@@ -609,6 +646,8 @@ static int each_token(const char *v, size_t n, int (*fn)(struct px_http *, const
 /* One token of a Connection header: a flag, or a header name to drop. */
 static int connection_token(struct px_http *h, const char *t, size_t n)
 {
+    if (++h->conn_tokens > PX_HTTP_MAX_CONNECTION_TOKENS)
+        return PX_EPARSE;
     if (px_http_ieq(t, n, "close"))
         h->conn_close = true;
     else if (px_http_ieq(t, n, "keep-alive"))
@@ -778,6 +817,7 @@ int px_http_scan(struct px_http *h)
     bool has_upgrade_hdr = false, h2c = false;
     int rc;
     h->conn_close = h->conn_keepalive = h->conn_upgrade = h->expect_continue = false;
+    h->conn_tokens = 0;
     h->host_idx = -1;
     h->xff_len = 0;
     if (h->type == PX_HTTP_REQUEST) {
@@ -821,6 +861,10 @@ int px_http_scan(struct px_http *h)
 
 const char *px_http_method_name(const struct px_http *h)
 {
+    /* llhttp reports the target only after a method it knows; before that
+     * parser.method is 0 (DELETE) or the previous request's. */
+    if (h->target_len == 0)
+        return "-";
     return llhttp_method_name((llhttp_method_t)h->parser.method);
 }
 
@@ -1033,7 +1077,8 @@ int px_http_write_request_head(const struct px_http *h, const struct px_req_ctx 
             continue;
         }
         if ((hd->flags & PX_HDR_DROP) || name_is(h, hd, "x-forwarded-proto") ||
-            in_drop_list(h, hd, ctx))
+            in_drop_list(h, hd, ctx) ||
+            (ctx->drop_underscores && memchr(h->buf + hd->name_off, '_', hd->name_len)))
             continue;
         if ((int)i == h->host_idx && h->authority_len > 0) {
             /* RFC 9112 §3.2.2: the target's authority, not the Host sent. */
@@ -1063,6 +1108,69 @@ int px_http_write_request_head(const struct px_http *h, const struct px_req_ctx 
         if (u >= 0)
             put_header(&o, h, &h->hdrs[u]);
         puts_(&o, "Connection: upgrade\r\n");
+    }
+    put(&o, "\r\n", 2);
+    return o.overflow ? -1 : (int)o.len;
+}
+
+/* Fields a trailer never brings to a backend: who the client is, which
+ * only the head (and only we) may say. */
+static bool trailer_dropped(const struct px_http *h, const struct px_hdr *hd,
+                            const struct px_req_ctx *ctx)
+{
+    return NAME_IS(h, hd, "x-forwarded-for") || NAME_IS(h, hd, "forwarded") ||
+           NAME_IS(h, hd, "x-real-ip") || NAME_IS(h, hd, "x-forwarded-proto") ||
+           NAME_IS(h, hd, "via") || is_hop_by_hop(h, hd) || in_drop_list(h, hd, ctx) ||
+           (ctx->drop_underscores && memchr(h->buf + hd->name_off, '_', hd->name_len));
+}
+
+size_t px_http_rechunk(struct px_http *h, char line[PX_HTTP_CHUNK_LINE], struct px_span *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t total = 0, n = 0, len = 0;
+    char digits[16];
+
+    for (unsigned i = 0; i < h->nspans; i++)
+        total += h->spans[i].len;
+    if (total == 0) {
+        h->nspans = 0;
+        return 0;
+    }
+    for (uint64_t v = total; v; v >>= 4)
+        digits[len++] = hex[v & 15];
+    for (size_t i = 0; i < len; i++)
+        line[i] = digits[len - 1 - i];
+    memcpy(line + len, "\r\n", 2);
+    out[n++] = (struct px_span){line, len + 2};
+    for (unsigned i = 0; i < h->nspans; i++)
+        out[n++] = h->spans[i];
+    out[n++] = (struct px_span){"\r\n", 2};
+    h->nspans = 0;
+    return n;
+}
+
+size_t px_http_last_chunk_bytes(const struct px_http *h)
+{
+    size_t n = sizeof("0\r\n\r\n");
+    for (uint32_t i = h->head_nhdrs; i < h->nhdrs; i++)
+        n += h->hdrs[i].name_len + h->hdrs[i].value_len + 4;
+    return n;
+}
+
+int px_http_write_last_chunk(const struct px_http *h, const struct px_req_ctx *ctx, char *buf,
+                             size_t cap)
+{
+    struct out o = {buf, 0, cap, false};
+
+    puts_(&o, "0\r\n");
+    for (uint32_t i = h->head_nhdrs; i < h->nhdrs; i++) {
+        struct px_hdr hd = h->hdrs[i];
+        if (trailer_dropped(h, &hd, ctx))
+            continue;
+        while (hd.value_len > 0 && (h->buf[hd.value_off + hd.value_len - 1] == ' ' ||
+                                    h->buf[hd.value_off + hd.value_len - 1] == '\t'))
+            hd.value_len--;
+        put_header(&o, h, &hd);
     }
     put(&o, "\r\n", 2);
     return o.overflow ? -1 : (int)o.len;

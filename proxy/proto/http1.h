@@ -38,6 +38,10 @@ struct px_hdr {
 
 #define PX_HTTP_MAX_SPANS 64
 
+/* Connection tokens examined per head: each one is matched against every
+ * header, so a longer list is refused (a real one has a few). */
+#define PX_HTTP_MAX_CONNECTION_TOKENS 16
+
 /* Chunk extensions are forwarded, never used: a line longer than this is refused. */
 #define PX_HTTP_MAX_CHUNK_EXT_BYTES 4096
 
@@ -60,6 +64,8 @@ struct px_http {
     uint32_t target_off, target_len;       /* request target or reason phrase */
     uint8_t last_span;                     /* which span kind was appended last */
     char prev_byte;                        /* last byte of the previous feed: obs-fold check */
+    char tail[4];                          /* last bytes of the previous feeds: line ends */
+    bool ended_chunked;                    /* the message that just completed was chunked */
     const char *feed_start;                /* start of the current feed */
     int error;                             /* px_err raised; sticky until px_http_reset() */
     uint8_t raw;                           /* head byte-scan state (RAW_* in http1.c) */
@@ -79,6 +85,7 @@ struct px_http {
     unsigned nspans;
 
     /* Filled by px_http_scan() at PX_HTTP_HEAD. */
+    uint32_t conn_tokens; /* Connection tokens seen by px_http_scan() */
     bool conn_close;      /* Connection: close (or HTTP/1.0 without keep-alive) */
     bool conn_keepalive;  /* Connection: keep-alive */
     bool conn_upgrade;    /* Connection: upgrade and an Upgrade header */
@@ -142,6 +149,7 @@ bool px_http_started(const struct px_http *h);
 int px_http_scan(struct px_http *h);
 
 /* Accessors for the current message. */
+/* The request's method, "-" until one llhttp knows was read. */
 const char *px_http_method_name(const struct px_http *h);
 bool px_http_method_is(const struct px_http *h, const char *name);
 /*
@@ -170,10 +178,11 @@ int px_http_find(const struct px_http *h, const char *name);
 bool px_http_ieq(const char *s, size_t n, const char *lower);
 
 struct px_req_ctx {
-    const char *client_ip;         /* appended to X-Forwarded-For */
-    const char *scheme;            /* X-Forwarded-Proto we send: "http" or "https" */
-    bool trusted_proto;            /* the peer is a trusted proxy: its X-Forwarded-Proto stays */
-    bool upgrade;                  /* forward Upgrade + Connection: upgrade */
+    const char *client_ip; /* appended to X-Forwarded-For */
+    const char *scheme;    /* X-Forwarded-Proto we send: "http" or "https" */
+    bool trusted_proto;    /* the peer is a trusted proxy: its X-Forwarded-Proto stays */
+    bool upgrade;          /* forward Upgrade + Connection: upgrade */
+    bool drop_underscores; /* drop header names with '_' (nginx underscores_in_headers off) */
     const char *const *drop_names; /* headers never forwarded from clients (NULLs skipped) */
     size_t ndrop;
     const char *extra; /* complete header lines to add, or NULL */
@@ -189,6 +198,29 @@ struct px_req_ctx {
  */
 int px_http_write_request_head(const struct px_http *h, const struct px_req_ctx *ctx, char *out,
                                size_t cap);
+
+/*
+ * A chunked request body is forwarded re-encoded (the exchange frames the
+ * decoded spans itself: one chunk per read, hex size without leading zeros,
+ * no extensions, CRLF). This writes its end: the last chunk, the trailer
+ * fields that may cross (none that says who the client is: X-Forwarded-For,
+ * Forwarded, X-Real-IP, X-Forwarded-Proto, Via, CTX's drop list and, with
+ * drop_underscores, names with '_'; no hop-by-hop field), and the final
+ * CRLF. px_http_last_chunk_bytes() is enough room. Returns the length or -1.
+ */
+#define PX_HTTP_CHUNK_LINE 20 /* bytes of a chunk-size line we write: 16 hex digits, CRLF */
+
+/*
+ * Frames the body spans decoded by the last feed as one chunk: LINE gets its
+ * size line, OUT (PX_HTTP_MAX_SPANS + 2 entries) the line, the spans and the
+ * CRLF, which stay valid until the caller's read buffer moves. Clears the
+ * spans. Returns the entries written (0 when the feed decoded no data).
+ */
+size_t px_http_rechunk(struct px_http *h, char line[PX_HTTP_CHUNK_LINE], struct px_span *out);
+
+size_t px_http_last_chunk_bytes(const struct px_http *h);
+int px_http_write_last_chunk(const struct px_http *h, const struct px_req_ctx *ctx, char *out,
+                             size_t cap);
 
 struct px_resp_ctx {
     bool keep_alive;   /* the client connection stays open after this */

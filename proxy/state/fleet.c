@@ -12,9 +12,14 @@
 struct px_bdesc *px_bdesc_new(uint32_t id, const struct conf_addr *addr, const char *region,
                               unsigned nworkers)
 {
-    struct px_bdesc *d = calloc(1, sizeof(*d) + nworkers * sizeof(d->inflight[0]));
+    /* The counters follow the in-flight array, each worker's on its own cache lines. */
+    size_t off = (sizeof(struct px_bdesc) + nworkers * sizeof(_Atomic unsigned) + 63) & ~(size_t)63;
+    size_t each = sizeof(struct px_bstats); /* a multiple of 64: its first member is aligned */
+    struct px_bdesc *d = aligned_alloc(64, off + nworkers * each);
     if (d == NULL)
         return NULL;
+    memset(d, 0, off + nworkers * each);
+    d->stats = (struct px_bstats *)((char *)d + off);
     atomic_init(&d->refs, 1);
     d->id = id;
     d->addr = *addr;

@@ -14,6 +14,7 @@
 
 #include "conf/conf.h"
 #include "proxy/state/snapshot.h"
+#include "proxy/state/stats.h"
 
 #include <stdatomic.h>
 #include <stddef.h>
@@ -29,7 +30,8 @@ struct px_bdesc {
     uint32_t id;                    /* unique for the process's lifetime */
     struct conf_addr addr;          /* where to connect; text for logs */
     char region[CONF_NAME_MAX + 1]; /* the region it belongs to, for logs */
-    unsigned nworkers;              /* entries of inflight */
+    unsigned nworkers;              /* entries of inflight and stats */
+    struct px_bstats *stats;        /* per worker, in this allocation: its counts */
     _Atomic unsigned inflight[];    /* per worker: requests on it now */
 };
 

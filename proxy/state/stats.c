@@ -19,6 +19,21 @@ const double px_stats_rtt_bounds_s[PX_STATS_RTT_BUCKETS] = {
     .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1,
 };
 
+/* Up to four times the default upstream_response (30 s). */
+const double px_stats_ttfb_bounds_s[PX_STATS_TTFB_BUCKETS] = {
+    .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120,
+};
+
+const char *const px_stats_reason_names[PX_STATS_REASONS] = {
+    [PX_REASON_NONE] = "backend",
+    [PX_REASON_NO_REGION] = "no_region",
+    [PX_REASON_NO_BACKEND] = "no_backend",
+    [PX_REASON_UPSTREAM_TIMEOUT] = "upstream_timeout",
+    [PX_REASON_UPSTREAM_FAILED] = "upstream_failed",
+    [PX_REASON_CLIENT_TIMEOUT] = "client_timeout",
+    [PX_REASON_REFUSED] = "refused",
+};
+
 /* Sizes of the arrays, in counters. */
 static size_t n_requests(const struct px_stats *s)
 {
@@ -64,7 +79,11 @@ int px_stats_init(struct px_stats *s, size_t nzones, size_t nregions)
     s->dur_sum_us = counters(n_dur_sum(s));
     s->rtt = counters(n_rtt(s));
     s->rtt_sum_us = counters(nzones);
-    if (!s->requests || !s->dur || !s->dur_sum_us || !s->rtt || !s->rtt_sum_us) {
+    s->reasons = counters(nzones * PX_STATS_REASONS);
+    atomic_init(&s->rejected, 0);
+    atomic_init(&s->bytes_in, 0);
+    atomic_init(&s->bytes_out, 0);
+    if (!s->requests || !s->dur || !s->dur_sum_us || !s->rtt || !s->rtt_sum_us || !s->reasons) {
         px_stats_dispose(s);
         return PX_ENOMEM;
     }
@@ -80,7 +99,8 @@ void px_stats_dispose(struct px_stats *s)
     free(s->dur_sum_us);
     free(s->rtt);
     free(s->rtt_sum_us);
-    s->requests = s->dur = s->dur_sum_us = s->rtt = s->rtt_sum_us = NULL;
+    free(s->reasons);
+    s->requests = s->dur = s->dur_sum_us = s->rtt = s->rtt_sum_us = s->reasons = NULL;
     s->nzones = s->nregions = 0;
 }
 
@@ -103,6 +123,10 @@ void px_stats_reset(struct px_stats *s)
     zero(&s->retries, 1);
     zero(&s->upstream_opened, 1);
     zero(&s->upstream_closed, 1);
+    zero(&s->rejected, 1);
+    zero(&s->bytes_in, 1);
+    zero(&s->bytes_out, 1);
+    zero(s->reasons, s->nzones * PX_STATS_REASONS);
 }
 
 /* The first bucket whose upper bound holds V seconds; N (the +Inf bucket) if none. */
@@ -158,7 +182,39 @@ int px_stats_merge(struct px_stats *dst, const struct px_stats *src)
     add_all(&dst->retries, &src->retries, 1);
     add_all(&dst->upstream_opened, &src->upstream_opened, 1);
     add_all(&dst->upstream_closed, &src->upstream_closed, 1);
+    add_all(&dst->rejected, &src->rejected, 1);
+    add_all(&dst->bytes_in, &src->bytes_in, 1);
+    add_all(&dst->bytes_out, &src->bytes_out, 1);
+    add_all(dst->reasons, src->reasons, src->nzones * PX_STATS_REASONS);
     return 0;
+}
+
+void px_stats_reason(struct px_stats *s, size_t zone, enum px_stats_reason reason)
+{
+    if (zone < s->nzones && reason < PX_STATS_REASONS)
+        px_stats_add(&s->reasons[zone * PX_STATS_REASONS + reason], 1);
+}
+
+void px_stats_backend(struct px_bstats *b, bool failed, bool has_head, uint64_t ttfb_us)
+{
+    px_stats_add(&b->requests, 1);
+    if (failed)
+        px_stats_add(&b->errors, 1);
+    if (!has_head)
+        return;
+    size_t i = bucket_of(px_stats_ttfb_bounds_s, PX_STATS_TTFB_BUCKETS, (double)ttfb_us / 1e6);
+    px_stats_add(&b->ttfb[i], 1);
+    px_stats_add(&b->ttfb_sum_us, ttfb_us);
+}
+
+void px_stats_backend_sum(struct px_bstats *dst, const struct px_bstats *src, unsigned n)
+{
+    for (unsigned w = 0; w < n; w++) {
+        add_all(&dst->requests, &src[w].requests, 1);
+        add_all(&dst->errors, &src[w].errors, 1);
+        add_all(dst->ttfb, src[w].ttfb, PX_STATS_TTFB_BUCKETS + 1);
+        add_all(&dst->ttfb_sum_us, &src[w].ttfb_sum_us, 1);
+    }
 }
 
 double px_stats_rtt_median_s(const struct px_stats *s, size_t zone)

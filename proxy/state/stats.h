@@ -14,16 +14,56 @@
 #define PX_STATS_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define PX_STATS_CLASSES 5      /* 1xx .. 5xx */
-#define PX_STATS_DUR_BUCKETS 13 /* finite upper bounds of the request duration histogram */
-#define PX_STATS_RTT_BUCKETS 11 /* finite upper bounds of the client RTT histogram */
+#define PX_STATS_CLASSES 5       /* 1xx .. 5xx */
+#define PX_STATS_DUR_BUCKETS 13  /* finite upper bounds of the request duration histogram */
+#define PX_STATS_RTT_BUCKETS 11  /* finite upper bounds of the client RTT histogram */
+#define PX_STATS_TTFB_BUCKETS 14 /* finite upper bounds of the upstream TTFB histogram */
+
+/*
+ * Why the proxy answered a request itself, for
+ * dashboards that must tell a residency 503 from no backend reachable (502)
+ * and a backend timeout (504).
+ */
+enum px_stats_reason {
+    PX_REASON_NONE,             /* the backend answered */
+    PX_REASON_NO_REGION,        /* 503: the zone has no allowed region left (residency) */
+    PX_REASON_NO_BACKEND,       /* 502: no backend could be reached */
+    PX_REASON_UPSTREAM_TIMEOUT, /* 504 */
+    PX_REASON_UPSTREAM_FAILED,  /* 502: reset, closed or invalid response */
+    PX_REASON_CLIENT_TIMEOUT,   /* 408, or a client too slow to send or read */
+    PX_REASON_REFUSED,          /* the request was refused (400, 413, 431, 501, 505, ...) */
+    PX_STATS_REASONS
+};
+
+extern const char *const px_stats_reason_names[PX_STATS_REASONS];
 
 /* Upper bounds, in seconds, of the finite buckets (Prometheus `le`). */
 extern const double px_stats_dur_bounds_s[PX_STATS_DUR_BUCKETS];
 extern const double px_stats_rtt_bounds_s[PX_STATS_RTT_BUCKETS];
+extern const double px_stats_ttfb_bounds_s[PX_STATS_TTFB_BUCKETS];
+
+/*
+ * One worker's counts for one backend, kept in the backend's descriptor
+ * (proxy/state/fleet.h) so they follow it across reloads and DNS changes.
+ */
+struct px_bstats {
+    _Alignas(64) _Atomic uint64_t requests;           /* attempts with an outcome; each worker's
+                                                         block on its own cache lines */
+    _Atomic uint64_t errors;                          /* ... that failed: connect, reset,
+                                                         timeout or 5xx */
+    _Atomic uint64_t ttfb[PX_STATS_TTFB_BUCKETS + 1]; /* request sent to response head; +Inf last */
+    _Atomic uint64_t ttfb_sum_us;
+};
+
+/* Counts one attempt on B: FAILED or not, and its time to first byte when it got a head. */
+void px_stats_backend(struct px_bstats *b, bool failed, bool has_head, uint64_t ttfb_us);
+
+/* Adds the N per-worker blocks at SRC into DST (relaxed loads; any thread). */
+void px_stats_backend_sum(struct px_bstats *dst, const struct px_bstats *src, unsigned n);
 
 struct px_stats {
     size_t nzones;                    /* dimension: conf->nzones at init */
@@ -39,6 +79,10 @@ struct px_stats {
     _Atomic uint64_t retries;         /* attempts after the first, count */
     _Atomic uint64_t upstream_opened; /* backend connections created, count */
     _Atomic uint64_t upstream_closed; /* ... and closed; the difference is open now */
+    _Atomic uint64_t rejected;        /* client connections refused over the connection cap */
+    _Atomic uint64_t bytes_in;        /* bytes read from clients in requests */
+    _Atomic uint64_t bytes_out;       /* bytes written to clients in responses */
+    _Atomic uint64_t *reasons;        /* owned: [zone][reason], count */
 };
 
 /* Adds N to counter C. Only the owning thread may call it. */
@@ -93,6 +137,9 @@ void px_stats_reset(struct px_stats *s);
  * Out-of-range zones or regions are ignored. Owner thread only.
  */
 void px_stats_request(struct px_stats *s, size_t zone, int region, int status, uint64_t dur_us);
+
+/* Counts one request of ZONE the proxy answered itself for REASON. Owner thread only. */
+void px_stats_reason(struct px_stats *s, size_t zone, enum px_stats_reason reason);
 
 /* Records one client connection's RTT (RTT_US microseconds) in ZONE. Owner thread only. */
 void px_stats_client_rtt(struct px_stats *s, size_t zone, uint64_t rtt_us);

@@ -411,6 +411,12 @@ class Admin(unittest.TestCase):
         d = get_json(self.admin, "/debug/route?ip=%3A%3A1")
         self.assertEqual(d["zone"], "default")
         self.assertEqual(http(self.admin, "/debug/route?ip=nope")[0], 400)
+        # Issue 16.7: what is echoed is the parsed address, never the input.
+        st, _, body = http(self.admin, "/debug/route?ip=fe80%3A%3A1%25%22%FF%3Cx%3E")
+        self.assertNotIn(b"<x>", body)
+        self.assertTrue(all(c < 0x80 for c in body), body)
+        if st == 200:
+            self.assertEqual(json.loads(body)["ip"], "fe80::1")
         self.assertEqual(http(self.admin, "/debug/route")[0], 400)
         # Nothing was sent to any backend by asking.
         self.assertEqual(sum(b.requests for b in self.b.values()), 0)

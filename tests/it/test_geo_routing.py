@@ -193,6 +193,70 @@ class GeoRouting(unittest.TestCase):
         self.assertIn(r.status, (400, 501))
         self.assertEqual(self.b.requests, 0)
 
+    def proxy_pp_from(self, **extra):
+        port = free_port()
+        return self.proxy(port=port, listen=[{"addr": "127.0.0.1:%d" % port,
+                                              "proxy_protocol": {"from": ["127.8.0.0/16"]}}],
+                          **extra)
+
+    def test_proxy_protocol_from_is_not_trust_for_xff(self):
+        """Issue 16.5: a balancer allowed to send PROXY headers is not
+        thereby trusted for X-Forwarded-For."""
+        p = self.proxy_pp_from()
+        hdr = b"PROXY TCP4 127.8.0.9 127.0.0.1 40000 80\r\n"
+        xff = [("X-Forwarded-For", "127.2.0.1")]
+        c = self.send_raw_from(p.port, "127.8.0.1", hdr + request("GET", "/headers", xff))
+        self.assertEqual(self.zone_of(c.read_response()), "default")
+        c = self.send_raw_from(p.port, "127.8.0.1", b"PROXY TCP4 127.3.0.7 127.0.0.1 1 80\r\n"
+                               + request("GET", "/headers"))
+        self.assertEqual(self.zone_of(c.read_response()), "us")
+        # Listed in trusted_proxies as well, the same hop is believed.
+        p2 = self.proxy_pp_from(trusted_proxies=["127.8.0.0/16"])
+        c = self.send_raw_from(p2.port, "127.8.0.1", hdr + request("GET", "/headers", xff))
+        self.assertEqual(self.zone_of(c.read_response()), "hk")
+
+    def test_proxy_unknown_or_local_vouches_for_no_xff(self):
+        """Issue 16.5: after PROXY UNKNOWN or a v2 LOCAL header the peer is
+        the trusted balancer, but it vouched for nobody: the client's own
+        X-Forwarded-For is not believed."""
+        p = self.proxy_pp()
+        xff = request("GET", "/headers", [("X-Forwarded-For", "127.2.0.1")])
+        local = b"\r\n\r\n\x00\r\nQUIT\n" + bytes([0x20, 0x00]) + struct.pack("!H", 0)
+        for hdr in (b"PROXY UNKNOWN\r\n", local):
+            c = self.send_raw_from(p.port, "127.8.0.1", hdr + xff)
+            self.assertEqual(self.zone_of(c.read_response()), "default", hdr)
+        # A real source from the same balancer still passes XFF on.
+        c = self.send_raw_from(p.port, "127.8.0.1",
+                               b"PROXY TCP4 127.8.0.9 127.0.0.1 1 80\r\n" + xff)
+        self.assertEqual(self.zone_of(c.read_response()), "hk")
+
+    def test_proxy_protocol_true_needs_a_list(self):
+        for pp, want in ((True, "proxy_protocol: {from: [networks]}"),
+                         ({"from": []}, "name the networks")):
+            cfg = {"listen": [{"addr": "127.0.0.1:1", "proxy_protocol": pp}],
+                   "regions": {"main": {"backends": [self.b.addr]}}}
+            p = Proxy(cfg, port=1, args=["--check"], ready=False).start()
+            self.addCleanup(p.__exit__, None, None, None)
+            self.assertEqual(p.wait(10), 1)
+            self.assertIn(want, p.stderr())
+
+    def test_region_header_reaches_backend(self):
+        """D5: geo.headers.region names the region the request went to."""
+        p = self.proxy(geo=self.geo(headers=dict(HEADERS, region="X-Georoute-Region")))
+        r = get_from(p.port, "127.2.0.9", headers=[("X-Georoute-Region", "forged")])
+        hdrs = [(k.lower(), v) for k, v in parse_head_text(r.body)[1]]
+        self.assertEqual([v for k, v in hdrs if k == "x-georoute-region"], ["main"])
+        self.assertIn(("x-georoute-zone", "hk"), hdrs)
+
+    def test_debug_clients_match_the_real_client(self):
+        """D10: debug_clients is matched after trusted X-Forwarded-For."""
+        p = self.proxy(trusted_proxies=["127.8.0.0/16"], debug_clients=["127.2.0.0/16"])
+        r = get_from(p.port, "127.8.0.1", target="/hello",
+                     headers=[("X-Forwarded-For", "127.2.0.1")])
+        self.assertIn("zone=hk", r.get("X-Georoute") or "")
+        r = get_from(p.port, "127.8.0.1", target="/hello")
+        self.assertIsNone(r.get("X-Georoute"))
+
     def test_database_swap(self):
         db = os.path.join(self.dir, "swap.mmdb")
         shutil.copy(self.db, db)

@@ -31,7 +31,13 @@ alone lets the starred ones through):
   the HTTP/2 preface get 505; a malformed version ("HTTP/1.10", trailing
   SP) is 400.
 - Chunk extensions: at most 4 KiB per chunk-size line*, no DEL*; trailers
-  may not carry framing, routing or hop-by-hop fields*.
+  may not carry framing, routing or hop-by-hop fields*, nor end a line in a
+  bare LF*. A chunked body is forwarded re-encoded: one chunk per read, hex
+  sizes without leading zeros, no extensions, CRLF; trailers that say who
+  the client is (X-Forwarded-For, Forwarded, X-Real-IP, geo headers) are
+  dropped.
+- Header names with "_" are dropped (underscores_in_headers); a Connection
+  header with more than 16 tokens is 400.
 - Upgrade: h2c (alone or listed) is never an upgrade: forwarded as plain
   HTTP/1.1 without Upgrade/Connection, client connection closed after.
 - Responses: status 100..599*, no control bytes in the reason*, HTTP/1.x
@@ -258,6 +264,7 @@ class Smuggling(SharedFixture):
             "regions": {"main": {"backends": [backend.addr],
                                  "passive": {"consecutive_failures": 1000}}},
             "limits": {"max_header_bytes": "4k", "max_body_bytes": MAX_BODY_BYTES},
+            "geo": {"headers": {"zone": "X-Geo-Zone"}},
         }
 
     # -- helpers
@@ -440,9 +447,40 @@ class Smuggling(SharedFixture):
             ("trailer Content-Length", b"0\r\nContent-Length: 5\r\n\r\n"),
             ("trailer Transfer-Encoding", b"0\r\nTransfer-Encoding: chunked\r\n\r\n"),
         ]])
-        # A normal extension and trailer pass through as validated.
-        req = self.forwarded(ch % b"5;name=\"v\"\r\nhello\r\n0\r\nX-Sum: 1\r\n\r\n", "ext ok")
-        self.assertTrue(req.endswith(b"5;name=\"v\"\r\nhello\r\n0\r\nX-Sum: 1\r\n\r\n"), req)
+        # A valid body is forwarded re-encoded (issue 16.6): one canonical
+        # chunk per read, sizes without leading zeros, no extensions, CRLF
+        # only; a trailer that may cross is kept.
+        req = self.forwarded(ch % b"5;name=\"v\"\r\nhello\r\n0\r\nX-Sum: 1 \r\n\r\n", "ext ok")
+        self.assertTrue(req.endswith(b"\r\n\r\n5\r\nhello\r\n0\r\nX-Sum: 1\r\n\r\n"), req)
+        req = self.forwarded(ch % b"0000000003\r\nabc\r\n002;x\r\nde\r\n00\r\n\r\n", "zeros")
+        self.assertTrue(req.endswith(b"\r\n\r\n5\r\nabcde\r\n0\r\n\r\n"), req)
+
+    def test_trailers_never_say_who_the_client_is(self):
+        ch = b"POST /s HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n%s"
+        req = self.forwarded(ch % (b"3\r\nabc\r\n0\r\nX-Forwarded-For: 1.2.3.4\r\n"
+                                   b"Forwarded: for=1.2.3.4\r\nX-Real-IP: 1.2.3.4\r\n"
+                                   b"X-Geo-Zone: forged\r\nX_Client: y\r\nX-Sum: 1\r\n\r\n"),
+                             "identity trailers")
+        self.assertTrue(req.endswith(b"\r\n\r\n3\r\nabc\r\n0\r\nX-Sum: 1\r\n\r\n"), req)
+        self.cases(400, [
+            ("bare LF in trailer", ch % b"3\r\nabc\r\n0\r\nX-Sum: 1\n\r\n"),
+            ("bare LF ends trailers", ch % b"3\r\nabc\r\n0\r\nX-Sum: 1\r\n\n"),
+            ("bare LF after last chunk", ch % b"3\r\nabc\r\n0\n\r\n"),
+        ])
+
+    def test_underscores_and_connection_tokens(self):
+        req = self.forwarded(b"GET /u HTTP/1.1\r\nHost: a\r\nX_Forwarded_For: 1.2.3.4\r\n"
+                             b"X_Real_IP: 1.2.3.4\r\nX-Ok: 1\r\n\r\n", "underscores")
+        self.assertEqual(self.header(req, "x_forwarded_for"), [])
+        self.assertEqual(self.header(req, "x_real_ip"), [])
+        self.assertEqual(self.header(req, "x-ok"), ["1"])
+        few = b",".join(b"t%d" % i for i in range(16))
+        self.forwarded(b"GET /c HTTP/1.1\r\nHost: a\r\nConnection: " + few + b"\r\n\r\n", "16")
+        many = b",".join(b"t%d" % i for i in range(17))
+        self.refused(b"GET /c HTTP/1.1\r\nHost: a\r\nConnection: " + many + b"\r\n\r\n", 400,
+                     "17 Connection tokens")
+        self.refused(b"GET /c HTTP/1.1\r\nHost: a\r\nConnection: a\r\nConnection: " + few
+                     + b"\r\n\r\n", 400, "17 over two lines")
 
     def test_oversized_chunk_size_line(self):
         # Over the slab-sized read the proxy never buffers a whole line:

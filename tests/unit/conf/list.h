@@ -42,6 +42,7 @@
     X(conf_new_defaults)                                                                           \
     X(conf_listen_proxy_protocol)                                                                  \
     X(conf_listen_proxy_protocol_errors)                                                           \
+    X(conf_listen_proxy_protocol_from)                                                             \
     X(conf_trusted_proxies)                                                                        \
     X(conf_cidr_list_errors)                                                                       \
     X(conf_explain_header)                                                                         \

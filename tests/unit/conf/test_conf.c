@@ -333,13 +333,15 @@ TEST(conf_err_unknown_key)
                                      "  connect: 1s\n");
 
     ASSERT_STR_EQ(
-        e, "t.yaml:5:1: unknown key 'timeout'; expected one of: listen, workers, "
-           "regions, timeouts, limits, access_log, user, group, trusted_proxies, debug_clients, "
-           "explain_header, geo, zones, routing, admin, dns\n"
-           "t.yaml:8:3: timeouts: unknown key 'conect'; expected one of: connect, "
-           "client_header, client_body, client_keepalive, client_send, "
-           "upstream_response, upstream_keepalive, tunnel_idle, lame_duck, shutdown_drain, "
-           "tls_handshake");
+        e,
+        "t.yaml:5:1: unknown key 'timeout'; expected one of: listen, workers, "
+        "regions, timeouts, limits, access_log, access_log_format, user, group, trusted_proxies, "
+        "debug_clients, "
+        "explain_header, underscores_in_headers, geo, zones, routing, admin, dns\n"
+        "t.yaml:8:3: timeouts: unknown key 'conect'; expected one of: connect, "
+        "client_header, client_body, client_keepalive, client_send, "
+        "upstream_response, upstream_keepalive, tunnel_idle, lame_duck, shutdown_drain, "
+        "tls_handshake");
 
     e = load_err("listen: 127.0.0.1:1\n"
                  "regions:\n"
@@ -471,24 +473,26 @@ TEST(conf_err_many_at_once)
                              "colour: blue\n");                         /* 13 */
 
     ASSERT_STR_EQ(
-        e, "t.yaml:1:9: listen: invalid address 'localhost:80': must be a numeric "
-           "IP:port (host names are only allowed for backends)\n"
-           "t.yaml:2:10: workers: invalid value 'many': expected auto or a number "
-           "from 1 to 256\n"
-           "t.yaml:4:3: regions: invalid region name 'bad.name': use 1 to 63 "
-           "characters from A-Z a-z 0-9 _ -\n"
-           "t.yaml:7:9: regions.bad.name.backends[1]: duplicate backend "
-           "'10.0.0.1:80' (first at line 6, column 9)\n"
-           "t.yaml:8:37: regions.bad.name.backends[2].weight: '0' is out of range: "
-           "must be between 1 and 256\n"
-           "t.yaml:9:9: regions.bad.name.backends[3]: missing required key 'addr' (or "
-           "'srv')\n"
-           "t.yaml:11:12: timeouts.connect: invalid duration '2': missing unit (use "
-           "ms, s, m, h or d)\n"
-           "t.yaml:12:3: duplicate key 'connect' (first at line 11, column 3)\n"
-           "t.yaml:13:1: unknown key 'colour'; expected one of: listen, workers, "
-           "regions, timeouts, limits, access_log, user, group, trusted_proxies, debug_clients, "
-           "explain_header, geo, zones, routing, admin, dns");
+        e,
+        "t.yaml:1:9: listen: invalid address 'localhost:80': must be a numeric "
+        "IP:port (host names are only allowed for backends)\n"
+        "t.yaml:2:10: workers: invalid value 'many': expected auto or a number "
+        "from 1 to 256\n"
+        "t.yaml:4:3: regions: invalid region name 'bad.name': use 1 to 63 "
+        "characters from A-Z a-z 0-9 _ -\n"
+        "t.yaml:7:9: regions.bad.name.backends[1]: duplicate backend "
+        "'10.0.0.1:80' (first at line 6, column 9)\n"
+        "t.yaml:8:37: regions.bad.name.backends[2].weight: '0' is out of range: "
+        "must be between 1 and 256\n"
+        "t.yaml:9:9: regions.bad.name.backends[3]: missing required key 'addr' (or "
+        "'srv')\n"
+        "t.yaml:11:12: timeouts.connect: invalid duration '2': missing unit (use "
+        "ms, s, m, h or d)\n"
+        "t.yaml:12:3: duplicate key 'connect' (first at line 11, column 3)\n"
+        "t.yaml:13:1: unknown key 'colour'; expected one of: listen, workers, "
+        "regions, timeouts, limits, access_log, access_log_format, user, group, trusted_proxies, "
+        "debug_clients, "
+        "explain_header, underscores_in_headers, geo, zones, routing, admin, dns");
     ASSERT_EQ(count_lines(e), 9);
 }
 

@@ -149,15 +149,39 @@ TEST(conf_listen_proxy_protocol_errors)
                              "  - {proxy_protocol: true}\n"                           /* 5 */
                              "regions: {a: {backends: [1.1.1.1:1]}}\n");
 
-    ASSERT_STR_EQ(e, "t.yaml:2:46: listen[0].proxy_protocol: the PROXY header is only read "
-                     "from trusted_proxies, and that list is empty\n"
+    ASSERT_STR_EQ(e, "t.yaml:2:46: listen[0].proxy_protocol: proxy_protocol: true reads the PROXY "
+                     "header from trusted_proxies, and that list is empty; name the balancers "
+                     "with proxy_protocol: {from: [networks]}\n"
                      "t.yaml:3:5: listen[1]: duplicate listen address '127.0.0.1:8443' (first "
                      "at line 2, column 5)\n"
                      "t.yaml:4:41: listen[2].proxy_protocol: invalid value 'maybe': expected "
                      "true or false\n"
                      "t.yaml:5:5: listen[3]: missing required key 'addr'\n"
-                     "t.yaml:5:22: listen[3].proxy_protocol: the PROXY header is only read from "
-                     "trusted_proxies, and that list is empty");
+                     "t.yaml:5:22: listen[3].proxy_protocol: proxy_protocol: true reads the "
+                     "PROXY header from trusted_proxies, and that list is empty; name the "
+                     "balancers with proxy_protocol: {from: [networks]}");
+}
+
+TEST(conf_listen_proxy_protocol_from)
+{
+    struct conf *c = load_ok("listen:\n"
+                             "  - {addr: 127.0.0.1:1, proxy_protocol: {from: [10.0.0.0/8]}}\n"
+                             "  - {addr: 127.0.0.1:2, proxy_protocol: true}\n"
+                             "  - 127.0.0.1:3\n"
+                             "trusted_proxies: [192.168.0.0/16]\n"
+                             "regions: {a: {backends: [1.1.1.1:1]}}\n");
+    ASSERT_PTR_EQ(conf_proxy_from(c, &c->listeners[0]), &c->listeners[0].proxy_from);
+    ASSERT_EQ(c->listeners[0].proxy_from.ncidrs, 1);
+    ASSERT_PTR_EQ(conf_proxy_from(c, &c->listeners[1]), &c->trusted_proxies);
+    ASSERT_PTR_EQ(conf_proxy_from(c, &c->listeners[2]), NULL);
+    conf_free(c);
+
+    const char *e = load_err("listen:\n"
+                             "  - {addr: 127.0.0.1:1, proxy_protocol: {from: []}}\n"
+                             "  - {addr: 127.0.0.1:2, proxy_protocol: {form: [10.0.0.0/8]}}\n"
+                             "regions: {a: {backends: [1.1.1.1:1]}}\n");
+    ASSERT(strstr(e, "listen[0].proxy_protocol: from: name the networks") != NULL);
+    ASSERT(strstr(e, "unknown key 'form'") != NULL);
 }
 
 /* Builds an AF_INET or AF_INET6 sockaddr for TEXT into SS. */

@@ -15,6 +15,8 @@
     X(log_escape_quotes_controls_and_non_ascii)                                                    \
     X(log_escape_never_cuts_an_escape)                                                             \
     X(log_escape_property_random_bytes)                                                            \
+    X(accesslog_formats_escape_client_bytes)                                                       \
+    X(accesslog_never_overflows)                                                                   \
     X(lint_country_shadow_and_unused_region)                                                       \
     X(lint_clean_config_has_no_warning)                                                            \
     X(http1_forwarded_proto_kept_only_from_trusted_peers)                                          \

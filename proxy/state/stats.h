@@ -25,6 +25,33 @@
 extern const double px_stats_dur_bounds_s[PX_STATS_DUR_BUCKETS];
 extern const double px_stats_rtt_bounds_s[PX_STATS_RTT_BUCKETS];
 
+/* How a TLS handshake ended (georoute_tls_handshakes_total{result}). */
+enum px_stats_tls_result {
+    PX_STATS_TLS_OK,
+    PX_STATS_TLS_FAILED,  /* a protocol or certificate error */
+    PX_STATS_TLS_PLAIN,   /* plain HTTP sent to the TLS port */
+    PX_STATS_TLS_TIMEOUT, /* timeouts.tls_handshake passed */
+    PX_STATS_TLS_ABORTED, /* the peer left, or the connection was closed */
+    PX_STATS_TLS_REFUSED, /* over limits.max_tls_handshakes: closed at accept */
+    PX_STATS_TLS_RESULTS
+};
+
+/* Versions of completed handshakes, and their names for labels. */
+enum { PX_STATS_TLS12, PX_STATS_TLS13, PX_STATS_TLS_VERSIONS };
+#define PX_STATS_TLS_BUCKETS 10 /* finite upper bounds of the handshake duration histogram */
+extern const char *const px_stats_tls_result_names[PX_STATS_TLS_RESULTS];
+extern const char *const px_stats_tls_version_names[PX_STATS_TLS_VERSIONS];
+extern const double px_stats_tls_bounds_s[PX_STATS_TLS_BUCKETS];
+
+/* Client-side TLS handshakes; every member a counter, so it sums as an array. */
+struct px_stats_tls {
+    _Atomic uint64_t result[PX_STATS_TLS_RESULTS];
+    _Atomic uint64_t version[PX_STATS_TLS_VERSIONS]; /* completed, by version */
+    _Atomic uint64_t resumed;                        /* completed by a session ticket */
+    _Atomic uint64_t dur[PX_STATS_TLS_BUCKETS + 1];  /* completed; +Inf last; not cumulative */
+    _Atomic uint64_t dur_sum_us;                     /* total handshake time, microseconds */
+};
+
 struct px_stats {
     size_t nzones;                    /* dimension: conf->nzones at init */
     size_t nregions;                  /* dimension: conf->nregions at init (slots: nregions + 1) */
@@ -39,6 +66,7 @@ struct px_stats {
     _Atomic uint64_t retries;         /* attempts after the first, count */
     _Atomic uint64_t upstream_opened; /* backend connections created, count */
     _Atomic uint64_t upstream_closed; /* ... and closed; the difference is open now */
+    struct px_stats_tls tls;          /* handshakes on TLS listeners */
 };
 
 /* Adds N to counter C. Only the owning thread may call it. */
@@ -96,6 +124,14 @@ void px_stats_request(struct px_stats *s, size_t zone, int region, int status, u
 
 /* Records one client connection's RTT (RTT_US microseconds) in ZONE. Owner thread only. */
 void px_stats_client_rtt(struct px_stats *s, size_t zone, uint64_t rtt_us);
+
+/*
+ * Counts one client TLS handshake that ended with RESULT; a completed one
+ * (PX_STATS_TLS_OK) also with its VERSION ("TLSv1.3"), whether it RESUMED,
+ * and its duration DUR_US. Owner thread only.
+ */
+void px_stats_tls(struct px_stats *s, enum px_stats_tls_result result, const char *version,
+                  int resumed, uint64_t dur_us);
 
 /*
  * Adds every counter of SRC (read with relaxed loads, any thread) into DST,

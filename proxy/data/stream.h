@@ -62,7 +62,8 @@ struct px_transport {
 struct px_stream {
     uv_tcp_t tcp; /* data: the owner (borrowed); the close callback gets this handle */
     const struct px_stream_ops *ops; /* the consumer's callbacks; swapped by a tunnel */
-    const struct px_transport *tp;   /* plain TCP today */
+    const struct px_transport *tp;   /* px_transport_tcp, or TLS (proxy/data/tls_stream.h) */
+    void *tp_data;                   /* owned by the transport: its per-connection state */
     struct px_slab_cache *slabs;     /* borrowed: the worker's */
     struct px_slab *in;              /* owned; NULL when no bytes are held */
     uv_write_t *wreq;                /* owned while a write is queued, else NULL */

@@ -172,10 +172,12 @@ static size_t explain_line(const struct px_exchange *x, char *buf, size_t cap)
     int n;
     if (!x->explain)
         return 0;
-    n = snprintf(buf, cap, "%s: zone=%s; region=%s; backend=%s; why=%s\r\n", cf->explain_header,
+    char tls[PX_CLIENT_TLS_FACTS_BYTES];
+    tls[px_client_tls_facts(x->c, PX_TLS_EXPLAIN, tls, sizeof(tls))] = '\0';
+    n = snprintf(buf, cap, "%s: zone=%s; region=%s; backend=%s; why=%s%s\r\n", cf->explain_header,
                  zone_name(x), x->pick.region >= 0 ? cf->regions[x->pick.region].name : "-",
                  x->pick.backend ? x->pick.backend->desc->addr.text : "-",
-                 px_route_reason_name(x->pick.why));
+                 px_route_reason_name(x->pick.why), tls);
     return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
 }
 
@@ -183,16 +185,17 @@ static void log_access(struct px_exchange *x)
 {
     struct px_client *c = x->c;
     struct px_worker *w = c->w;
-    char ip[64];
+    char ip[64], tls[PX_CLIENT_TLS_FACTS_BYTES];
 
     px__worker_count_exchange(w, c, x);
     if (w->alog.fd < 0)
         return;
     px_client_peer_ip(c, ip, sizeof(ip));
+    tls[px_client_tls_facts(c, PX_TLS_LOGFMT, tls, sizeof(tls))] = '\0';
     px_accesslog_printf(
         &w->alog,
         "client=%s zone=%s country=%s method=%s target=\"%.*s\" status=%d in=%llu out=%llu "
-        "backend=%s region=%s why=%s ms=%llu%s%s",
+        "backend=%s region=%s why=%s ms=%llu%s%s%s",
         ip, zone_name(x), x->zone != PX_ZONE_NONE && c->geo.country[0] ? c->geo.country : "-",
         px_http_method_name(&x->req),
         (int)(x->req.target_len > LOG_TARGET_MAX_BYTES ? LOG_TARGET_MAX_BYTES : x->req.target_len),
@@ -200,7 +203,7 @@ static void log_access(struct px_exchange *x)
         (unsigned long long)x->bytes_out, x->pick.backend ? x->pick.backend->desc->addr.text : "-",
         x->pick.region >= 0 ? xconf(x)->regions[x->pick.region].name : "-",
         px_route_reason_name(x->pick.why), (unsigned long long)(uv_now(&w->loop) - x->start_ms),
-        x->error ? " error=" : "", x->error ? x->error : "");
+        x->error ? " error=" : "", x->error ? x->error : "", tls);
 }
 
 /* The exchange is over: hand the upstream back, log, free, let the client go on. */
@@ -418,7 +421,7 @@ int px_exchange_start(struct px_exchange *x)
     char extra[EXTRA_HEADERS_BYTES];
     struct px_req_ctx ctx = {
         .client_ip = ip,
-        .scheme = "http",
+        .scheme = c->tls ? "https" : "http",
         .trusted_proto = xconf(x)->trusted_proxies.ncidrs > 0 &&
                          conf_cidr_list_match(&xconf(x)->trusted_proxies, &c->peer.sa),
         .upgrade = x->upgrade,

@@ -25,7 +25,7 @@ static void on_listener_connection(uv_stream_t *server, int status)
     }
     size_t i = (size_t)((uv_tcp_t *)server - w->listeners);
     px_stats_add(&w->port.stats.accepted, 1);
-    px_client_accept(w, server, w->conf->listeners[i].proxy_protocol != 0);
+    px_client_accept(w, server, i);
 }
 
 static void on_worker_wake(uv_async_t *a);
@@ -278,6 +278,15 @@ void px__worker_count_exchange(struct px_worker *w, struct px_client *c,
         if (us > 0)
             px_stats_client_rtt(&w->port.stats, zslot, (uint64_t)us);
     }
+}
+
+struct px_tls_ctx *px__worker_tls_ctx(struct px_worker *w, size_t listener)
+{
+    const struct px_config *cfg = w->view ? w->view->routes->fleet->snap->cfg : NULL;
+
+    if (cfg == NULL || cfg->tls == NULL || listener >= cfg->conf->nlisten)
+        return NULL;
+    return cfg->tls[listener];
 }
 
 void px__worker_client_gone(struct px_worker *w)

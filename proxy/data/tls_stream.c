@@ -13,23 +13,23 @@
 #include <string.h>
 
 struct px_tls_stream {
-    struct px_tls *tls;          /* owned */
-    struct px_tls_ctx *ctx;      /* one reference (server), else NULL */
-    struct px_tls_client *cli;   /* one reference (client), else NULL */
+    struct px_tls *tls;            /* owned */
+    struct px_tls_ctx *ctx;        /* one reference (server), else NULL */
+    struct px_tls_client *cli;     /* one reference (client), else NULL */
     px_tls_stream_cb on_handshake; /* borrowed */
-    uv_close_cb close_cb;        /* the owner's, run once the socket is closed */
-    struct px_slab *cin;         /* owned: ciphertext read; NULL when none is held */
-    uint32_t cin_off, cin_len;   /* what the engine was fed: cin[cin_off, cin_len) */
-    uv_idle_t idle;              /* delivers what the engine holds, off the caller's stack */
-    uv_write_t wreq;             /* the ciphertext write in flight */
-    struct px_tls_out wout;      /* owned: the bytes of that write */
-    uint64_t start_ns;           /* accept or connect */
-    uint32_t handshake_ms;       /* how long the handshake took */
-    bool sock_reading;           /* the socket is being read */
-    bool more;                   /* the engine or cin may hold plaintext not delivered */
-    bool writing;                /* wreq is in flight */
-    bool owner_write;            /* the owner's px_stream_write waits for wreq */
-    bool shaken;                 /* on_handshake was called */
+    uv_close_cb close_cb;          /* the owner's, run once the socket is closed */
+    struct px_slab *cin;           /* owned: ciphertext read; NULL when none is held */
+    uint32_t cin_off, cin_len;     /* what the engine was fed: cin[cin_off, cin_len) */
+    uv_idle_t idle;                /* delivers what the engine holds, off the caller's stack */
+    uv_write_t wreq;               /* the ciphertext write in flight */
+    struct px_tls_out wout;        /* owned: the bytes of that write */
+    uint64_t start_ns;             /* accept or connect */
+    uint32_t handshake_ms;         /* how long the handshake took */
+    bool sock_reading;             /* the socket is being read */
+    bool more;                     /* the engine or cin may hold plaintext not delivered */
+    bool writing;                  /* wreq is in flight */
+    bool owner_write;              /* the owner's px_stream_write waits for wreq */
+    bool shaken;                   /* on_handshake was called */
 };
 
 static inline struct px_stream *stream_of(void *tcp)

@@ -35,7 +35,8 @@ extern const struct px_transport px_transport_tls;
  * header) are the start of the ClientHello. The handshake runs once the
  * owner calls px_stream_read(S, true). Returns 0 or PX_ENOMEM (S unchanged).
  */
-int px_tls_stream_accept(struct px_stream *s, struct px_tls_ctx *ctx, px_tls_stream_cb on_handshake);
+int px_tls_stream_accept(struct px_stream *s, struct px_tls_ctx *ctx,
+                         px_tls_stream_cb on_handshake);
 
 /*
  * Makes S (connected) a client TLS stream to a backend of CLI (takes its

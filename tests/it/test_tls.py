@@ -19,6 +19,7 @@ import unittest
 from backend import Backend, payload_sha256
 from harness import Conn, Proxy, free_port, georoute_only, request, wait_until, ws_handshake
 
+import calendar
 import hashlib
 import json
 import urllib.request
@@ -210,6 +211,44 @@ class TlsListener(unittest.TestCase):
         self.assertIn("200 OK", again)
         line = p.access_lines(2)[-1]
         self.assertIn("resumed=1", line)
+
+    def admin_get(self, p, path):
+        port = int(p.config["admin"]["listen"].rsplit(":", 1)[1])
+        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=10) as r:
+            return r.read().decode()
+
+    def test_metrics_count_handshakes_and_certificate_expiry(self):
+        p = self.proxy()
+        with tls_conn(p.port, self.pki) as s:
+            self.assertEqual(get(s)[1].status, 200)
+        with Conn(p.port) as c:
+            c.send(b"GET / HTTP/1.1\r\n\r\n")
+            c.read_until_close(timeout=10)
+
+        def samples():
+            out = {}
+            for line in self.admin_get(p, "/metrics").splitlines():
+                if line.startswith("georoute_tls_"):
+                    k, v = line.rsplit(" ", 1)
+                    out[k] = float(v)
+            return out
+        # workers publish on their tick: wait for the counts to show
+        self.assertTrue(wait_until(
+            lambda: samples().get('georoute_tls_handshakes_total{result="plain_http"}') == 1,
+            timeout=10), samples())
+        m = samples()
+        self.assertGreaterEqual(m['georoute_tls_handshakes_total{result="ok"}'], 1)
+        self.assertGreaterEqual(m['georoute_tls_handshake_versions_total{version="TLSv1.3"}'], 1)
+        self.assertGreaterEqual(m['georoute_tls_sessions_total{kind="full"}'], 1)
+        self.assertGreaterEqual(
+            m['georoute_tls_handshake_duration_seconds_count{side="client"}'], 1)
+        for cert, _ in (self.a, self.b):
+            out = openssl("x509", "-in", cert, "-noout", "-enddate", cwd=self.pki.dir)
+            end = out.stdout.decode().strip().split("=", 1)[1]
+            want = calendar.timegm(time.strptime(end, "%b %d %H:%M:%S %Y GMT"))
+            key = ('georoute_tls_certificate_expiry_timestamp_seconds{listener="127.0.0.1:%d",'
+                   'cert="%s"}' % (p.port, cert))
+            self.assertAlmostEqual(m[key], want, delta=1)
 
     # ---------------------------------------------------------------- abuse
 

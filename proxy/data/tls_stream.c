@@ -122,6 +122,8 @@ static void drain(struct px_stream *s)
         int frc = flush(s);
         if (rc == 0 && frc == 0)
             return;
+        if (rc == PX_ETLS && px_tls_verify_error(ts->tls) != NULL)
+            rc = PX_ETLSVERIFY;
         handshake_end(s, rc < 0 ? rc : frc);
         if (rc < 0 || frc < 0 || s->closing)
             return;
@@ -436,5 +438,8 @@ uint32_t px_tls_stream_handshake_ms(const struct px_stream *s)
 
 const char *px_tls_stream_error(const struct px_stream *s)
 {
-    return px_tls_stream_is(s) && ts_of(s) ? px_tls_error(ts_of(s)->tls) : "";
+    if (!px_tls_stream_is(s) || ts_of(s) == NULL)
+        return "";
+    const char *v = px_tls_verify_error(ts_of(s)->tls);
+    return v ? v : px_tls_error(ts_of(s)->tls);
 }

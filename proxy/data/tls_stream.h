@@ -22,7 +22,8 @@
  * The handshake of S ended: STATUS 0 (complete), PX_ETLSPLAIN (a server's
  * peer sent plain HTTP; nothing was answered), PX_ETLS (px_tls_stream_error
  * says why; an alert was sent), PX_ENOMEM or a libuv error. Never runs
- * synchronously from the call that started the stream. After an error the
+ * synchronously from the call that started the stream. A client whose
+ * peer's certificate failed verification gets PX_ETLSVERIFY. After an error the
  * owner closes S.
  */
 typedef void (*px_tls_stream_cb)(struct px_stream *s, int status);
@@ -60,7 +61,8 @@ bool px_tls_stream_info(const struct px_stream *s, struct px_tls_info *info);
 /* Milliseconds the handshake of S took (0 before it completed). */
 uint32_t px_tls_stream_handshake_ms(const struct px_stream *s);
 
-/* Why S's engine last failed, for logs ("" when it has not). */
+/* Why S's engine last failed, for logs: the verification error of a
+ * client ("hostname mismatch"), else the engine's; "" when it has not. */
 const char *px_tls_stream_error(const struct px_stream *s);
 
 #endif

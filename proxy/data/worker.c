@@ -123,9 +123,13 @@ static struct px_wview *view_new(struct px_worker *w, struct px_routes *rt)
     qsort(old, nold, sizeof(*old), cmp_backend_desc);
     for (size_t j = 0; j < nold; j++)
         old[j]->retired = true; /* until the new fleet is found to list it */
-    for (; i < f->nbackends; i++)
+    for (; i < f->nbackends; i++) {
         if ((v->bk[i] = backend_for(f->backends[i], old, nold)) == NULL)
             goto fail;
+        if (v->bk[i]->tls.ctx != f->tls[i].ctx)
+            px_pool_drain(v->bk[i]); /* pooled connections speak the old way */
+        v->bk[i]->tls = f->tls[i];
+    }
     v->routes = rt;
     for (size_t j = 0; j < nold; j++)
         if (old[j]->retired)

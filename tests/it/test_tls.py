@@ -399,3 +399,149 @@ class TlsListener(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TlsBackend:
+    """A keep-alive HTTP/1.1 backend over TLS (Python ssl) on loopback. Answers
+    every request with 200 and body "tls-backend"; counts connections, TLS
+    resumptions and the client certificates it saw."""
+
+    def __init__(self, cert, key, client_ca=None):
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(cert, key)
+        if client_ca:
+            self.ctx.verify_mode = ssl.CERT_REQUIRED
+            self.ctx.load_verify_locations(client_ca)
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.addr = "127.0.0.1:%d" % self.port
+        self.connections = self.resumed = self.requests = 0
+        self.client_cns = []
+        self.failures = []
+        self.stopping = False
+        self.thread = threading.Thread(target=self.accept_loop, daemon=True)
+        self.thread.start()
+
+    def accept_loop(self):
+        while not self.stopping:
+            try:
+                raw, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.serve, args=(raw,), daemon=True).start()
+
+    def serve(self, raw):
+        raw.settimeout(30)
+        try:
+            s = self.ctx.wrap_socket(raw, server_side=True)
+        except (ssl.SSLError, OSError) as e:
+            self.failures.append(repr(e))
+            raw.close()
+            return
+        self.connections += 1
+        self.resumed += s.session_reused
+        cert = s.getpeercert()
+        if cert:
+            self.client_cns.append(dict(x[0] for x in cert["subject"])["commonName"])
+        buf = b""
+        try:
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    d = s.recv(65536)
+                    if not d:
+                        return
+                    buf += d
+                head, buf = buf.split(b"\r\n\r\n", 1)
+                self.requests += 1
+                body = b"tls-backend"
+                s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        except (OSError, ssl.SSLError):
+            pass
+        finally:
+            s.close()
+
+    def stop(self):
+        self.stopping = True
+        self.sock.close()
+
+
+@georoute_only("upstream TLS is georoute's")
+@unittest.skipIf(shutil.which("openssl") is None, "the openssl CLI is not installed")
+class TlsUpstream(unittest.TestCase):
+    def setUp(self):
+        self.pki = Pki()
+        self.addCleanup(self.pki.cleanup)
+
+    def run_proxy(self, backend, tls):
+        p = Proxy({"regions": {"main": {"backends": [backend.addr], "tls": tls,
+                                        "probe": {"interval": "300ms", "timeout": "2s"}}}})
+        p.start()
+        self.addCleanup(p.__exit__, None, None, None)
+        return p
+
+    def status(self, p):
+        port = int(p.config["admin"]["listen"].rsplit(":", 1)[1])
+        with urllib.request.urlopen("http://127.0.0.1:%d/status" % port, timeout=10) as r:
+            return json.loads(r.read())
+
+    def backend_status(self, p):
+        st = self.status(p)
+        for reg in st["regions"] if isinstance(st["regions"], list) else st["regions"].values():
+            for b in reg["backends"]:
+                return b
+        return None
+
+    def test_verified_backend_serves_and_resumes(self):
+        be = TlsBackend(*self.pki.leaf("backend", ip=["127.0.0.1"]))
+        self.addCleanup(be.stop)
+        p = self.run_proxy(be, {"ca": self.pki.path("ca.pem")})
+        self.assertTrue(wait_until(lambda: (self.backend_status(p) or {}).get("up") is True,
+                                   timeout=15), self.status(p))
+        for _ in range(3):
+            # Connection: close on the client side; the upstream stays pooled
+            with Conn(p.port) as c:
+                c.send(request("GET", "/"))
+                r = c.read_response(timeout=10)
+                self.assertEqual((r.status, r.body), (200, b"tls-backend"))
+        self.assertEqual(be.failures, [])
+        # probes and requests each opened connections; some resumed a session
+        self.assertGreater(be.resumed, 0)
+        # three requests on one client keep-alive: the pooled TLS upstream is reused
+        n = be.connections
+        with Conn(p.port) as c:
+            for _ in range(3):
+                c.send(request("GET", "/"))
+                self.assertEqual(c.read_response(timeout=10).status, 200)
+        self.assertLessEqual(be.connections - n, 2)  # the probes may add one
+
+    def test_wrong_name_fails_verification_visibly(self):
+        be = TlsBackend(*self.pki.leaf("wrong", dns=["wrong.example"]))
+        self.addCleanup(be.stop)
+        p = self.run_proxy(be, {"ca": self.pki.path("ca.pem")})
+
+        def failed():
+            b = self.backend_status(p) or {}
+            return (b.get("last_probe") or {}).get("error") == "TLS certificate verification failed"
+        self.assertTrue(wait_until(failed, timeout=15), self.status(p))
+        self.assertFalse(self.backend_status(p)["up"])
+        with Conn(p.port) as c:
+            c.send(request("GET", "/"))
+            self.assertEqual(c.read_response(timeout=10).status // 100, 5)
+        self.assertIn("TLS certificate verification failed", p.stderr())
+
+    def test_mutual_tls(self):
+        be = TlsBackend(*self.pki.leaf("backend", ip=["127.0.0.1"]),
+                        client_ca=self.pki.path("ca.pem"))
+        self.addCleanup(be.stop)
+        cert, key = self.pki.leaf("georoute-client", client=True)
+        p = self.run_proxy(be, {"ca": self.pki.path("ca.pem"), "cert": cert, "key": key})
+        self.assertTrue(wait_until(lambda: (self.backend_status(p) or {}).get("up") is True,
+                                   timeout=15), self.status(p))
+        with Conn(p.port) as c:
+            c.send(request("GET", "/"))
+            r = c.read_response(timeout=10)
+            self.assertEqual((r.status, r.body), (200, b"tls-backend"))
+        self.assertIn("georoute-client", be.client_cns)

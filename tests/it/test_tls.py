@@ -250,6 +250,46 @@ class TlsListener(unittest.TestCase):
                    'cert="%s"}' % (p.port, cert))
             self.assertAlmostEqual(m[key], want, delta=1)
 
+    def test_resumption_survives_a_reload(self):
+        p = self.proxy()
+        sess = os.path.join(p.dir, "sess.pem")
+        base = ["s_client", "-connect", "127.0.0.1:%d" % p.port, "-servername", "a.example",
+                "-CAfile", self.pki.path("ca.pem"), "-ign_eof"]
+        req = b"GET / HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n"
+        self.assertIn("New, TLSv1.3",
+                      openssl(*(base + ["-sess_out", sess]), cwd=p.dir, input=req).stdout.decode())
+        p.send_signal(signal.SIGHUP)
+        self.assertTrue(wait_until(lambda: "event=reload result=ok" in p.stderr(), timeout=10))
+        again = openssl(*(base + ["-sess_in", sess]), cwd=p.dir, input=req).stdout.decode()
+        self.assertIn("Reused, TLSv1.3", again)
+        self.assertIn("200 OK", again)
+
+    def test_sslscan_finds_no_old_protocol_or_weak_cipher(self):
+        if shutil.which("sslscan") is None:
+            self.skipTest("sslscan is not installed")
+        p = self.proxy()
+        out = subprocess.run(["sslscan", "--no-colour", "127.0.0.1:%d" % p.port],
+                             capture_output=True, text=True, timeout=120).stdout
+        protos = {}
+        for line in out.splitlines():
+            parts = line.split()
+            if len(parts) == 2 and parts[0] in ("SSLv2", "SSLv3", "TLSv1.0", "TLSv1.1",
+                                                "TLSv1.2", "TLSv1.3"):
+                protos[parts[0]] = parts[1]
+        self.assertEqual(protos, {"SSLv2": "disabled", "SSLv3": "disabled",
+                                  "TLSv1.0": "disabled", "TLSv1.1": "disabled",
+                                  "TLSv1.2": "enabled", "TLSv1.3": "enabled"}, out)
+        accepted = [l for l in out.splitlines() if l.startswith(("Preferred", "Accepted"))]
+        self.assertTrue(accepted, out)
+        for l in accepted:
+            # "Accepted  TLSv1.2  128 bits  ECDHE-ECDSA-AES128-GCM-SHA256  Curve 25519 ..."
+            _, version, bits, _, cipher = l.split()[:5]
+            self.assertGreaterEqual(int(bits), 128, l)
+            # AEAD only, and forward secrecy on TLS 1.2 (1.3 always has it)
+            self.assertTrue("GCM" in cipher or "CHACHA20" in cipher, l)
+            if version == "TLSv1.2":
+                self.assertTrue(cipher.startswith("ECDHE-"), l)
+
     # ---------------------------------------------------------------- abuse
 
     def test_plain_http_to_the_tls_port_gets_a_plain_400(self):

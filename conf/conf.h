@@ -394,6 +394,11 @@ enum conf_log_field {
     CONF_LOG_PEER,
     CONF_LOG_REQUEST_ID,
     CONF_LOG_ERROR,
+    CONF_LOG_TLS, /* TLS version; these five only on TLS listeners */
+    CONF_LOG_CIPHER,
+    CONF_LOG_SNI,
+    CONF_LOG_RESUMED,
+    CONF_LOG_TLS_MS,
     CONF_LOG_NFIELDS
 };
 

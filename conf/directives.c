@@ -1583,12 +1583,13 @@ static int parse_access_log(struct conf_ctx *ctx, const struct conf_node *n,
 }
 
 const char *const conf_log_field_names[CONF_LOG_NFIELDS] = {
-    [CONF_LOG_TIME] = "time",       [CONF_LOG_CLIENT] = "client", [CONF_LOG_ZONE] = "zone",
-    [CONF_LOG_COUNTRY] = "country", [CONF_LOG_METHOD] = "method", [CONF_LOG_TARGET] = "target",
-    [CONF_LOG_STATUS] = "status",   [CONF_LOG_BYTES_IN] = "in",   [CONF_LOG_BYTES_OUT] = "out",
-    [CONF_LOG_BACKEND] = "backend", [CONF_LOG_REGION] = "region", [CONF_LOG_REASON] = "why",
-    [CONF_LOG_MS] = "ms",           [CONF_LOG_PEER] = "peer",     [CONF_LOG_REQUEST_ID] = "id",
-    [CONF_LOG_ERROR] = "error",
+    [CONF_LOG_TIME] = "time",       [CONF_LOG_CLIENT] = "client",   [CONF_LOG_ZONE] = "zone",
+    [CONF_LOG_COUNTRY] = "country", [CONF_LOG_METHOD] = "method",   [CONF_LOG_TARGET] = "target",
+    [CONF_LOG_STATUS] = "status",   [CONF_LOG_BYTES_IN] = "in",     [CONF_LOG_BYTES_OUT] = "out",
+    [CONF_LOG_BACKEND] = "backend", [CONF_LOG_REGION] = "region",   [CONF_LOG_REASON] = "why",
+    [CONF_LOG_MS] = "ms",           [CONF_LOG_PEER] = "peer",       [CONF_LOG_REQUEST_ID] = "id",
+    [CONF_LOG_ERROR] = "error",     [CONF_LOG_TLS] = "tls",         [CONF_LOG_CIPHER] = "cipher",
+    [CONF_LOG_SNI] = "sni",         [CONF_LOG_RESUMED] = "resumed", [CONF_LOG_TLS_MS] = "tls_ms",
 };
 
 #define LOG_TEMPLATE_MAX 1024 /* bytes of an access_log_format template */

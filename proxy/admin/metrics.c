@@ -568,6 +568,52 @@ static void w_connections(struct px_sbuf *b, const struct scrape *sc, const stru
                    m->name, (unsigned long long)(opened > closed ? opened - closed : 0));
 }
 
+static void w_tls_handshakes(struct px_sbuf *b, const struct scrape *sc, const struct metric *m)
+{
+    for (size_t i = 0; i < PX_STATS_TLS_RESULTS; i++)
+        px_sbuf_printf(b, "%s{result=\"%s\"} %llu\n", m->name, px_stats_tls_result_names[i],
+                       (unsigned long long)px_stats_get(&sc->s.tls.result[i]));
+}
+
+static void w_tls_versions(struct px_sbuf *b, const struct scrape *sc, const struct metric *m)
+{
+    for (size_t i = 0; i < PX_STATS_TLS_VERSIONS; i++)
+        px_sbuf_printf(b, "%s{version=\"%s\"} %llu\n", m->name, px_stats_tls_version_names[i],
+                       (unsigned long long)px_stats_get(&sc->s.tls.version[i]));
+}
+
+static void w_tls_sessions(struct px_sbuf *b, const struct scrape *sc, const struct metric *m)
+{
+    uint64_t ok = px_stats_get(&sc->s.tls.result[PX_STATS_TLS_OK]);
+    uint64_t resumed = px_stats_get(&sc->s.tls.resumed);
+    px_sbuf_printf(b, "%s{kind=\"full\"} %llu\n%s{kind=\"resumed\"} %llu\n", m->name,
+                   (unsigned long long)(ok > resumed ? ok - resumed : 0), m->name,
+                   (unsigned long long)resumed);
+}
+
+static void w_tls_duration(struct px_sbuf *b, const struct scrape *sc, const struct metric *m)
+{
+    /* No labels: histogram() writes "{,le=..}" otherwise, so give it one. */
+    histogram(b, m->name, "side=\"client\"", sc->s.tls.dur, px_stats_tls_bounds_s,
+              PX_STATS_TLS_BUCKETS, px_stats_get(&sc->s.tls.dur_sum_us));
+}
+
+static void w_tls_expiry(struct px_sbuf *b, const struct scrape *sc, const struct metric *m)
+{
+    const struct px_config *cfg = sc->ctl->snap->cfg;
+
+    for (size_t l = 0; cfg->tls != NULL && l < cfg->conf->nlisten; l++) {
+        const int64_t *not_after;
+        size_t n = cfg->tls[l] ? px_tls_ctx_certs(cfg->tls[l], &not_after) : 0;
+        for (size_t i = 0; i < n && i < cfg->conf->listeners[l].tls.ncerts; i++) {
+            px_sbuf_printf(b, "%s{", m->name);
+            label(b, "listener", cfg->conf->listeners[l].addr.text, true);
+            label(b, "cert", cfg->conf->listeners[l].tls.certs[i].cert.text, false);
+            px_sbuf_printf(b, "} %lld\n", (long long)not_after[i]);
+        }
+    }
+}
+
 /* ------------------------------------------------------------ the table */
 
 #define GET(n, t, o, h, g)                                                                         \
@@ -664,6 +710,16 @@ static const struct metric metrics[] = {
     GET("georoute_connections_rejected_total", "counter", OBJ_PROCESS,
         "Client connections refused over the connection cap (answered 503 and closed).",
         g_rejected),
+    CUSTOM("georoute_tls_handshakes_total", "counter",
+           "TLS handshakes on TLS listeners, by how they ended.", w_tls_handshakes),
+    CUSTOM("georoute_tls_handshake_versions_total", "counter",
+           "Completed TLS handshakes on TLS listeners, by protocol version.", w_tls_versions),
+    CUSTOM("georoute_tls_sessions_total", "counter",
+           "Completed TLS handshakes: full, or resumed from a session ticket.", w_tls_sessions),
+    CUSTOM("georoute_tls_handshake_duration_seconds", "histogram",
+           "Time from accept to the end of a completed TLS handshake.", w_tls_duration),
+    CUSTOM("georoute_tls_certificate_expiry_timestamp_seconds", "gauge",
+           "Unix time each listener certificate expires (its notAfter).", w_tls_expiry),
     GET("georoute_retries_total", "counter", OBJ_PROCESS,
         "Upstream attempts after the first one of a request.", g_retries),
     GET("georoute_dns_addresses", "gauge", OBJ_NAME,

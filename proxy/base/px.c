@@ -40,6 +40,8 @@ const char *px_strerror(int err)
         return "plain HTTP request sent to a TLS port";
     case PX_ETLSCLOSED:
         return "TLS connection closed by the peer";
+    case PX_ETLSVERIFY:
+        return "TLS certificate verification failed";
     case PX_EBUDGET:
         return "retry budget exhausted";
     case PX_ENOROUTES:

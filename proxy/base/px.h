@@ -48,6 +48,7 @@ enum px_err {
     PX_ETLS = -1020,        /* TLS handshake or record failure */
     PX_ETLSPLAIN = -1021,   /* plain HTTP sent to a TLS listener */
     PX_ETLSCLOSED = -1022,  /* the TLS peer sent close_notify */
+    PX_ETLSVERIFY = -1023,  /* the TLS peer's certificate failed verification */
 };
 
 /* Returns a static description of a px_err or libuv error code. */

@@ -60,9 +60,16 @@ void px__control_probe_timer(uv_timer_t *t)
     const char *host = b->kind == CONF_BACKEND_NAME ? b->host : cb->desc->addr.text;
     int err;
 
+    const struct conf_region *rg = &cb->ctl->snap->cfg->conf->regions[cb->region];
+    struct px_tls_client *tls =
+        px_config_upstream_tls(cb->ctl->snap->cfg, cb->region, (size_t)(b - rg->backends));
+    /* TLS verifies the name of a name entry, else the address, as requests do. */
+    char ip[64];
+    px_sockaddr_ip((const struct sockaddr *)&cb->desc->addr.sa, ip, sizeof(ip));
+
     cb->probe =
         px_probe_start(&cb->ctl->loop, &b->probe, (const struct sockaddr *)&cb->desc->addr.sa, host,
-                       on_probe_done, cb, &err);
+                       tls, b->kind == CONF_BACKEND_NAME ? b->host : ip, on_probe_done, cb, &err);
     if (cb->probe == NULL)
         on_probe_done(cb, err, 0, 0);
 }
@@ -488,8 +495,13 @@ static struct px_fleet *fleet_of(struct px_control *ctl, struct px_snapshot *sna
     if (f == NULL)
         return NULL;
     f->generation = ctl->fleet ? ctl->fleet->generation + 1 : 1;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        const struct conf_backend *e = list[i]->next_conf;
+        size_t r = list[i]->next_region;
         f->backends[i] = px_bdesc_ref(list[i]->desc);
+        f->tls[i].ctx = px_config_upstream_tls(snap->cfg, r, (size_t)(e - cf->regions[r].backends));
+        f->tls[i].host = e->kind == CONF_BACKEND_NAME ? e->host : NULL;
+    }
     memcpy(f->region_first, first, (cf->nregions + 1) * sizeof(*first));
     for (size_t z = 0; z < cf->nzones; z++)
         f->zone_slot[z] = px__control_slot_add(&ctl->zone_slots, cf->zones[z].name);

@@ -1,15 +1,19 @@
 /*
- * probe: a tiny HTTP/1.1 client. It reads only as far as the status line
- * and closes; the response body and headers are none of its business.
+ * probe: a tiny HTTP/1.1 client, over TLS for a backend with tls (the
+ * engine of proto/tls.h and the backend's client context, as the data plane
+ * uses them). It reads only as far as the status line and closes; the
+ * response body and headers are none of its business.
  */
 #include "proxy/control/probe.h"
 #include "proxy/base/px.h"
+#include "proxy/proto/tls.h"
 
 #include <stdio.h>
 #include <string.h>
 
 #define PROBE_REQ_BYTES 1024
 #define PROBE_RESP_BYTES 128
+#define PROBE_TLS_IN_BYTES 16384 /* ciphertext read at once: a handshake flight */
 
 struct px_probe {
     uv_tcp_t tcp;
@@ -21,6 +25,10 @@ struct px_probe {
     void *data;
     uint64_t start_ns; /* connect start (TCP) or request sent (HTTP) */
     int pending_closes;
+    struct px_tls *tls;            /* owned; NULL for a plain backend */
+    struct px_tls_client *tls_ctx; /* one reference while tls lives */
+    uint8_t *cin;                  /* owned: ciphertext read buffer (TLS only) */
+    bool sent;                     /* the request went out (TLS: after the handshake) */
     size_t req_len, resp_len;
     char req[PROBE_REQ_BYTES];
     char resp[PROBE_RESP_BYTES];
@@ -29,8 +37,12 @@ struct px_probe {
 static void on_probe_closed(uv_handle_t *h)
 {
     struct px_probe *p = h->data;
-    if (--p->pending_closes == 0)
-        free(p);
+    if (--p->pending_closes > 0)
+        return;
+    px_tls_free(p->tls);
+    px_tls_client_unref(p->tls_ctx);
+    free(p->cin);
+    free(p);
 }
 
 /* Reports once and tears down; idempotent. */
@@ -63,7 +75,10 @@ static void on_probe_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
     struct px_probe *p = h->data;
     (void)hint;
-    *buf = uv_buf_init(p->resp + p->resp_len, (unsigned)(sizeof(p->resp) - 1 - p->resp_len));
+    if (p->tls)
+        *buf = uv_buf_init((char *)p->cin, PROBE_TLS_IN_BYTES);
+    else
+        *buf = uv_buf_init(p->resp + p->resp_len, (unsigned)(sizeof(p->resp) - 1 - p->resp_len));
 }
 
 /* Parses "HTTP/1.x NNN" from what was read; 0 = need more. */
@@ -77,19 +92,10 @@ static int status_of(const char *s, size_t n)
     return (s[9] - '0') * 100 + (s[10] - '0') * 10 + (s[11] - '0');
 }
 
-static void on_probe_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+/* Judges the response bytes read so far (resp_len grew); may finish. */
+static void check_status(struct px_probe *p)
 {
-    struct px_probe *p = s->data;
-    int status;
-    (void)buf;
-    if (nread < 0) {
-        finish(p, nread == UV_EOF ? PX_EPARSE : (int)nread, 0);
-        return;
-    }
-    if (nread == 0)
-        return;
-    p->resp_len += (size_t)nread;
-    status = status_of(p->resp, p->resp_len);
+    int status = status_of(p->resp, p->resp_len);
     if (status == 0 && p->resp_len < sizeof(p->resp) - 1)
         return;
     if (status <= 0)
@@ -98,6 +104,107 @@ static void on_probe_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         finish(p, PX_EPARSE, status);
     else
         finish(p, 0, status);
+}
+
+/* One flight of ciphertext on its way, with the bytes it owns. */
+struct tls_write {
+    uv_write_t req;
+    uint8_t *base; /* owned: from px_tls_take_output */
+};
+
+static void on_tls_written(uv_write_t *req, int status)
+{
+    struct tls_write *w = px_container_of(req, struct tls_write, req);
+    struct px_probe *p = req->data;
+    free(w->base);
+    free(w);
+    if (status < 0 && status != UV_ECANCELED && p->cb)
+        finish(p, status, 0);
+}
+
+/* Sends what the engine has to send: a write of its own each (a probe's
+ * few flights), freed with its request. 0, or an error. */
+static int tls_flush(struct px_probe *p)
+{
+    struct px_tls_out out;
+    struct tls_write *w;
+
+    if (px_tls_pending_output(p->tls) == 0)
+        return 0;
+    if ((w = malloc(sizeof(*w))) == NULL)
+        return PX_ENOMEM;
+    px_tls_take_output(p->tls, &out);
+    w->base = out.base;
+    w->req.data = p;
+    uv_buf_t b = uv_buf_init((char *)out.base, (unsigned)out.len);
+    int rc = uv_write(&w->req, (uv_stream_t *)&p->tcp, &b, 1, on_tls_written);
+    if (rc != 0) {
+        free(w->base);
+        free(w);
+    }
+    return rc;
+}
+
+/* A failed handshake: a certificate that failed verification says so. */
+static int tls_failure(const struct px_probe *p, int rc)
+{
+    return rc == PX_ETLS && px_tls_verify_error(p->tls) != NULL ? PX_ETLSVERIFY : rc;
+}
+
+/* Ciphertext came: handshake, then the request once, then the status line. */
+static void on_tls_input(struct px_probe *p, size_t n)
+{
+    int rc;
+
+    px_tls_feed(p->tls, p->cin, n);
+    if (!px_tls_handshake_done(p->tls)) {
+        rc = px_tls_handshake(p->tls);
+        if (rc < 0 || (rc = tls_flush(p)) < 0) {
+            finish(p, tls_failure(p, rc), 0);
+            return;
+        }
+        if (!px_tls_handshake_done(p->tls))
+            return;
+    }
+    if (!p->sent) {
+        p->sent = true;
+        p->start_ns = uv_hrtime();
+        if ((rc = px_tls_write(p->tls, p->req, p->req_len)) != 0 || (rc = tls_flush(p)) != 0) {
+            finish(p, rc, 0);
+            return;
+        }
+    }
+    while (p->cb && (rc = px_tls_read(p->tls, p->resp + p->resp_len,
+                                      sizeof(p->resp) - 1 - p->resp_len)) != 0) {
+        if (rc < 0) {
+            finish(p, rc == PX_ETLSCLOSED ? PX_EPARSE : rc, 0);
+            return;
+        }
+        p->resp_len += (size_t)rc;
+        check_status(p);
+    }
+    if (p->cb && tls_flush(p) != 0)
+        finish(p, PX_ENOMEM, 0);
+}
+
+static void on_probe_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct px_probe *p = s->data;
+    (void)buf;
+    if (p->cb == NULL)
+        return;
+    if (nread < 0) {
+        finish(p, nread == UV_EOF ? PX_EPARSE : (int)nread, 0);
+        return;
+    }
+    if (nread == 0)
+        return;
+    if (p->tls) {
+        on_tls_input(p, (size_t)nread);
+        return;
+    }
+    p->resp_len += (size_t)nread;
+    check_status(p);
 }
 
 static void on_probe_written(uv_write_t *req, int status)
@@ -121,6 +228,13 @@ static void on_probe_connect(uv_connect_t *req, int status)
         finish(p, 0, 0);
         return;
     }
+    if (p->tls) {
+        /* The ClientHello; the request follows the handshake (on_tls_input). */
+        if ((status = px_tls_handshake(p->tls)) < 0 || (status = tls_flush(p)) != 0 ||
+            (status = uv_read_start((uv_stream_t *)&p->tcp, on_probe_alloc, on_probe_read)) != 0)
+            finish(p, status, 0);
+        return;
+    }
     p->start_ns = uv_hrtime();
     buf = uv_buf_init(p->req, (unsigned)p->req_len);
     if ((status = uv_write(&p->wreq, (uv_stream_t *)&p->tcp, &buf, 1, on_probe_written)) != 0 ||
@@ -129,7 +243,8 @@ static void on_probe_connect(uv_connect_t *req, int status)
 }
 
 struct px_probe *px_probe_start(uv_loop_t *loop, const struct conf_probe *cfg,
-                                const struct sockaddr *sa, const char *host, px_probe_cb cb,
+                                const struct sockaddr *sa, const char *host,
+                                struct px_tls_client *tls, const char *tls_host, px_probe_cb cb,
                                 void *data, int *err)
 {
     struct px_probe *p = calloc(1, sizeof(*p));
@@ -149,6 +264,18 @@ struct px_probe *px_probe_start(uv_loop_t *loop, const struct conf_probe *cfg,
         return NULL;
     }
     p->req_len = (size_t)n;
+    if (tls != NULL && cfg->type != CONF_PROBE_TCP &&
+        ((p->cin = malloc(PROBE_TLS_IN_BYTES)) == NULL ||
+         (p->tls = px_tls_new(px_tls_client_ssl(tls), PX_TLS_CLIENT)) == NULL ||
+         (*err = px_tls_client_prepare(tls, px_tls_ssl(p->tls), tls_host)) != 0)) {
+        px_tls_free(p->tls);
+        free(p->cin);
+        free(p);
+        *err = PX_ENOMEM; /* px_tls_client_prepare fails only for want of memory too */
+        return NULL;
+    }
+    if (p->tls)
+        p->tls_ctx = px_tls_client_ref(tls);
     p->cfg = cfg;
     p->cb = cb;
     p->data = data;

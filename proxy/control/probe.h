@@ -9,13 +9,15 @@
 #define PX_PROBE_H
 
 #include "conf/conf.h"
+#include "proxy/state/tls_ctx.h"
 
 #include <sys/socket.h>
 #include <uv.h>
 
 /*
- * Result of a probe: ERR is 0 on success, a libuv error, PX_ETIMEOUT or
- * PX_EPARSE (bad status line, or a status outside `expect`). RTT_MS is
+ * Result of a probe: ERR is 0 on success, a libuv error, PX_ETIMEOUT,
+ * PX_EPARSE (bad status line, or a status outside `expect`), PX_ETLSVERIFY
+ * (the backend's certificate failed verification) or PX_ETLS. RTT_MS is
  * valid when ERR is 0. STATUS is the HTTP status seen, or 0.
  */
 typedef void (*px_probe_cb)(void *data, int err, double rtt_ms, int status);
@@ -24,12 +26,15 @@ struct px_probe;
 
 /*
  * Starts a probe of the backend at SA with settings CFG (borrowed until the
- * callback). HOST is the Host header when CFG names none. Returns the probe,
+ * callback). HOST is the Host header when CFG names none. With TLS (may be
+ * NULL: plain) the probe speaks TLS as the data plane does, verifying
+ * TLS_HOST (NULL: the address; see px_tls_client_prepare). Returns the probe,
  * or NULL with *err set; CB is then never called. CB is never called
  * synchronously.
  */
 struct px_probe *px_probe_start(uv_loop_t *loop, const struct conf_probe *cfg,
-                                const struct sockaddr *sa, const char *host, px_probe_cb cb,
+                                const struct sockaddr *sa, const char *host,
+                                struct px_tls_client *tls, const char *tls_host, px_probe_cb cb,
                                 void *data, int *err);
 
 /* Stops P without calling its callback; P frees itself. */

@@ -13,13 +13,21 @@
 static bool is_number(int f)
 {
     return f == CONF_LOG_STATUS || f == CONF_LOG_BYTES_IN || f == CONF_LOG_BYTES_OUT ||
-           f == CONF_LOG_MS;
+           f == CONF_LOG_MS || f == CONF_LOG_RESUMED || f == CONF_LOG_TLS_MS;
 }
 
 /* Fields whose text may hold spaces or client bytes: quoted in logfmt. */
 static bool is_quoted(int f)
 {
-    return f == CONF_LOG_TARGET || f == CONF_LOG_REQUEST_ID || f == CONF_LOG_ERROR;
+    return f == CONF_LOG_TARGET || f == CONF_LOG_REQUEST_ID || f == CONF_LOG_ERROR ||
+           f == CONF_LOG_SNI;
+}
+
+/* Fields left out of logfmt and JSON lines when they have no value: the
+ * error of a request that did not fail, the TLS facts of a plain connection. */
+static bool is_optional(int f)
+{
+    return f == CONF_LOG_ERROR || f >= CONF_LOG_TLS;
 }
 
 void px_access_set(struct px_access_rec *r, enum conf_log_field f, const char *s)
@@ -84,8 +92,8 @@ static void render_logfmt(struct out *o, const struct px_access_rec *r)
 {
     put_escaped(o, r, CONF_LOG_TIME);
     for (int f = CONF_LOG_TIME + 1; f < CONF_LOG_NFIELDS; f++) {
-        if (f == CONF_LOG_ERROR && r->v[f] == NULL)
-            continue; /* only failed requests carry error= */
+        if (is_optional(f) && r->v[f] == NULL)
+            continue; /* only failed requests carry error=, TLS ones tls= */
         const char *k = conf_log_field_names[f];
         put(o, " ", 1);
         put(o, k, strlen(k));
@@ -99,7 +107,7 @@ static void render_logfmt(struct out *o, const struct px_access_rec *r)
 static void render_json(struct out *o, const struct px_access_rec *r)
 {
     for (int f = 0; f < CONF_LOG_NFIELDS; f++) {
-        if (f == CONF_LOG_ERROR && r->v[f] == NULL)
+        if (is_optional(f) && r->v[f] == NULL)
             continue;
         const char *k = conf_log_field_names[f];
         put(o, f == 0 ? "{\"" : ",\"", 2);

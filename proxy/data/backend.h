@@ -34,8 +34,9 @@ struct conf;
  * gets no new requests, but a request already on it finishes.
  */
 struct px_backend {
-    struct px_bdesc *desc; /* one reference: address, region name, in-flight counters */
-    struct px_list idle;   /* pooled px_upstream, most recent first */
+    struct px_bdesc *desc;   /* one reference: address, region name, in-flight counters */
+    struct px_fleet_tls tls; /* borrowed from the newest fleet listing it: upstream TLS */
+    struct px_list idle;     /* pooled px_upstream, most recent first */
     unsigned nidle;
     unsigned fails;       /* consecutive connect failures */
     uint64_t retry_at_ms; /* skipped until then after failures */

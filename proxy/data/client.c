@@ -9,14 +9,19 @@
 #include "proxy/base/log.h"
 #include "proxy/proto/proxyproto.h"
 #include "proxy/base/px.h"
+#include "proxy/data/tls_stream.h"
 #include "proxy/data/worker.h"
 
 #include <arpa/inet.h>
 #include <string.h>
 
 const char *const px_client_phase_names[] = {
-    [PX_PHASE_HEADER] = "header", [PX_PHASE_KEEPALIVE] = "keepalive",     [PX_PHASE_BODY] = "body",
-    [PX_PHASE_SEND] = "send",     [PX_PHASE_TUNNEL_IDLE] = "tunnel_idle",
+    [PX_PHASE_HEADER] = "header",
+    [PX_PHASE_KEEPALIVE] = "keepalive",
+    [PX_PHASE_BODY] = "body",
+    [PX_PHASE_SEND] = "send",
+    [PX_PHASE_TUNNEL_IDLE] = "tunnel_idle",
+    [PX_PHASE_TLS] = "tls_handshake",
 };
 
 static void on_client_closed(uv_handle_t *h)
@@ -26,11 +31,28 @@ static void on_client_closed(uv_handle_t *h)
         return;
     px_exchange_free(c->x);
     c->x = NULL;
+    px_tls_ctx_unref(c->tls_ctx);
+    c->tls_ctx = NULL;
     px_stream_dispose(&c->s);
     px_list_remove(&c->node);
     atomic_fetch_sub(&c->w->proc->nclients, 1);
     px__worker_client_gone(c->w);
     free(c);
+}
+
+/* C's handshake ended with RESULT: it no longer counts against
+ * limits.max_tls_handshakes, and /metrics counts it. */
+static void handshake_over(struct px_client *c, enum px_stats_tls_result result)
+{
+    struct px_tls_info info = {.version = ""};
+
+    if (!c->handshaking)
+        return;
+    c->handshaking = false;
+    c->w->tls_handshakes--;
+    px_tls_stream_info(&c->s, &info);
+    px_stats_tls(&c->w->port.stats, result, info.version, info.resumed,
+                 (uint64_t)px_tls_stream_handshake_ms(&c->s) * 1000);
 }
 
 void px_client_close(struct px_client *c, const char *reason)
@@ -39,6 +61,7 @@ void px_client_close(struct px_client *c, const char *reason)
         return;
     px_log(PX_LOG_DEBUG, &c->peer.sa, "event=close reason=\"%s\"", reason ? reason : "-");
     c->state = PX_CLIENT_CLOSING;
+    handshake_over(c, PX_STATS_TLS_ABORTED);
     if (c->x)
         px__exchange_client_gone(c->x);
     c->pending_closes = 2;
@@ -63,6 +86,8 @@ static void on_client_timer(uv_timer_t *t)
         px_exchange_reject(c->x, PX_ETIMEOUT);
         return;
     }
+    if (c->phase == PX_PHASE_TLS)
+        handshake_over(c, PX_STATS_TLS_TIMEOUT);
     px_client_close(c, px_client_phase_names[c->phase]);
 }
 
@@ -148,6 +173,54 @@ static void read_head(struct px_client *c)
         px_exchange_reject(c->x, rc);
 }
 
+/* A fixed plain-text 400 for plain HTTP on a TLS port (nginx's wording). */
+static void answer_plain_http(struct px_client *c)
+{
+    static const char msg[] = "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n"
+                              "Content-Length: 46\r\nConnection: close\r\n\r\n"
+                              "The plain HTTP request was sent to HTTPS port\n";
+    uv_buf_t buf = uv_buf_init((char *)msg, sizeof(msg) - 1);
+    uv_try_write((uv_stream_t *)&c->s.tcp, &buf, 1);
+}
+
+static void on_client_handshake(struct px_stream *s, int status)
+{
+    struct px_client *c = s->tcp.data;
+    struct px_tls_info info;
+
+    handshake_over(c, status == 0              ? PX_STATS_TLS_OK
+                      : status == PX_ETLSPLAIN ? PX_STATS_TLS_PLAIN
+                      : status == PX_ETLS      ? PX_STATS_TLS_FAILED
+                                               : PX_STATS_TLS_ABORTED);
+    if (status == PX_ETLSPLAIN) {
+        px_log(PX_LOG_INFO, &c->peer.sa, "event=tls_plain_http");
+        answer_plain_http(c);
+        px_client_close(c, "plain HTTP on a TLS port");
+        return;
+    }
+    if (status != 0) {
+        px_log(PX_LOG_INFO, &c->peer.sa, "event=tls_handshake_failed reason=\"%s\"",
+               status == PX_ETLS ? px_tls_stream_error(s) : px_strerror(status));
+        px_client_close(c, "TLS handshake failed");
+        return;
+    }
+    px_tls_stream_info(s, &info);
+    px_log(PX_LOG_DEBUG, &c->peer.sa, "event=tls_handshake version=%s cipher=%s resumed=%d ms=%u",
+           info.version, info.cipher, info.resumed, px_tls_stream_handshake_ms(s));
+    px__client_timer(c, c->w->conf->timeouts.client_header_ms, PX_PHASE_HEADER);
+}
+
+/* Puts C's stream over TLS with the context taken at accept. */
+static void start_tls(struct px_client *c)
+{
+    int rc = px_tls_stream_accept(&c->s, c->tls_ctx, on_client_handshake);
+
+    px_tls_ctx_unref(c->tls_ctx);
+    c->tls_ctx = NULL;
+    if (rc != 0)
+        px_client_close(c, px_strerror(rc));
+}
+
 /*
  * Reads the PROXY header a trusted load balancer sends first. What follows
  * it is HTTP; a header we cannot parse closes the connection, since guessing
@@ -174,6 +247,10 @@ static void read_proxy_header(struct px_client *c)
     else if (src.ss_family == AF_INET6)
         memcpy(&c->peer.in6, &src, sizeof(c->peer.in6));
     c->state = PX_CLIENT_HEAD;
+    if (c->tls_ctx) {
+        start_tls(c); /* what follows the header is the ClientHello */
+        return;
+    }
     if (px_stream_has_input(&c->s))
         read_head(c);
 }
@@ -250,10 +327,37 @@ static void drop_pending(struct px_worker *w, uv_stream_t *server)
     }
 }
 
-void px_client_accept(struct px_worker *w, uv_stream_t *server,
-                      const struct conf_cidr_list *proxy_from)
+/*
+ * Takes a handshake slot and the listener's current context for C. Over the
+ * cap the connection is closed at once, as HAProxy does past maxsslconn:
+ * stalled handshakes cannot hold new ones in the accept queue, and the
+ * established connections keep being served. Returns 0, or -1 when C was
+ * closed.
+ */
+static int accept_tls(struct px_worker *w, struct px_client *c, size_t listener)
+{
+    struct px_tls_ctx *ctx = px__worker_tls_ctx(w, listener);
+
+    if (ctx == NULL || w->tls_handshakes >= w->conf->limits.max_tls_handshakes) {
+        px_stats_add(&w->port.stats.tls.result[PX_STATS_TLS_REFUSED], 1);
+        px_client_close(c, ctx ? "too many TLS handshakes" : "no TLS context");
+        return -1;
+    }
+    c->tls = true;
+    c->handshaking = true;
+    w->tls_handshakes++;
+    c->tls_ctx = px_tls_ctx_ref(ctx);
+    if (c->state == PX_CLIENT_HEAD)
+        start_tls(c);
+    return c->state == PX_CLIENT_CLOSING ? -1 : 0;
+}
+
+void px_client_accept(struct px_worker *w, uv_stream_t *server, size_t listener)
 {
     const struct conf *cf = w->conf;
+    const struct conf_cidr_list *proxy_from =
+        listener < cf->nlisten ? conf_proxy_from(cf, &cf->listeners[listener]) : NULL;
+    bool tls = listener < cf->nlisten && cf->listeners[listener].tls.enabled;
     struct px_client *c = calloc(1, sizeof(*c));
     int len = sizeof(c->peer);
 
@@ -282,6 +386,30 @@ void px_client_accept(struct px_worker *w, uv_stream_t *server,
     c->sock = c->peer;
     uv_tcp_nodelay(&c->s.tcp, 1);
     c->state = proxy_from && in_list(proxy_from, &c->peer.sa) ? PX_CLIENT_PROXYHDR : PX_CLIENT_HEAD;
-    px__client_timer(c, cf->timeouts.client_header_ms, PX_PHASE_HEADER);
+    if (tls && accept_tls(w, c, listener) != 0)
+        return;
+    px__client_timer(c, tls ? cf->timeouts.tls_handshake_ms : cf->timeouts.client_header_ms,
+                     tls ? PX_PHASE_TLS : PX_PHASE_HEADER);
     px_stream_read(&c->s, true);
+}
+
+size_t px_client_tls_facts(const struct px_client *c, enum px_tls_fmt fmt, char *buf, size_t cap)
+{
+    struct px_tls_info info;
+    char sni[2 * 255 + 8] = "-";
+    int n;
+
+    if (cap == 0 || !px_tls_stream_info(&c->s, &info))
+        return 0;
+    /* The explain header shares a small buffer with the geo headers. */
+    size_t sni_cap = fmt == PX_TLS_EXPLAIN ? 96 : sizeof(sni);
+    if (info.sni)
+        sni[px_log_escape(sni, sni_cap, info.sni, strlen(info.sni))] = '\0';
+    if (fmt == PX_TLS_LOGFMT)
+        n = snprintf(buf, cap, " tls=%s cipher=%s sni=\"%s\" resumed=%d tls_ms=%u", info.version,
+                     info.cipher, sni, info.resumed, px_tls_stream_handshake_ms(&c->s));
+    else
+        n = snprintf(buf, cap, "; tls=%s %s sni=%s%s", info.version, info.cipher, sni,
+                     info.resumed ? " resumed" : "");
+    return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
 }

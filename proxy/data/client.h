@@ -38,6 +38,7 @@ enum px_client_phase {
     PX_PHASE_BODY,        /* gaps while reading a request body */
     PX_PHASE_SEND,        /* a write to the client is queued */
     PX_PHASE_TUNNEL_IDLE, /* no byte either way through a tunnel */
+    PX_PHASE_TLS,         /* from accept to the end of the TLS handshake */
 };
 
 extern const char *const px_client_phase_names[];
@@ -49,28 +50,42 @@ union px_sockaddr {
 };
 
 struct px_client {
-    struct px_stream s;     /* socket, read buffer, write in flight; s.tcp.data = this */
-    struct px_timer timer;  /* the current phase's deadline */
-    struct px_worker *w;    /* borrowed */
-    struct px_list node;    /* in w->clients */
-    struct px_exchange *x;  /* owned; NULL between requests */
-    uint32_t nrequests;     /* requests started on this connection */
-    union px_sockaddr peer; /* the socket peer, or its PROXY header's source */
-    union px_sockaddr sock; /* the socket peer, for the log */
-    struct px_geo geo;      /* last classification (cache); generation 0 = none */
-    uint8_t state;          /* enum px_client_state */
-    uint8_t phase;          /* enum px_client_phase of the armed deadline */
-    uint8_t pending_closes; /* handles still closing */
-    bool close_after;       /* close once the current response is sent */
-    bool proxy_unknown;     /* PROXY UNKNOWN or LOCAL: the balancer vouched for nobody */
+    struct px_stream s;         /* socket, read buffer, write in flight; s.tcp.data = this */
+    struct px_timer timer;      /* the current phase's deadline */
+    struct px_worker *w;        /* borrowed */
+    struct px_list node;        /* in w->clients */
+    struct px_exchange *x;      /* owned; NULL between requests */
+    uint32_t nrequests;         /* requests started on this connection */
+    union px_sockaddr peer;     /* the socket peer, or its PROXY header's source */
+    union px_sockaddr sock;     /* the socket peer, for the log */
+    struct px_geo geo;          /* last classification (cache); generation 0 = none */
+    uint8_t state;              /* enum px_client_state */
+    uint8_t phase;              /* enum px_client_phase of the armed deadline */
+    uint8_t pending_closes;     /* handles still closing */
+    bool close_after;           /* close once the current response is sent */
+    bool proxy_unknown;         /* PROXY UNKNOWN or LOCAL: the balancer vouched for nobody */
+    bool tls;                   /* accepted on a TLS listener */
+    bool handshaking;           /* counted in w->tls_handshakes */
+    struct px_tls_ctx *tls_ctx; /* one reference while a PROXY header precedes the handshake */
 };
+/*
+ * Accepts one connection from SERVER, W's listener LISTENER, into a new
+ * client of W. A peer the listener's PROXY trust list names must start
+ * with a PROXY header; on a TLS listener the handshake follows it. Over
+ * limits.max_tls_handshakes handshakes in progress on W, a new TLS
+ * connection is closed at once.
+ */
+void px_client_accept(struct px_worker *w, uv_stream_t *server, size_t listener);
 
 /*
- * Accepts one connection from SERVER into a new client of W. A peer in
- * PROXY_FROM (NULL: none) must start with a PROXY header.
+ * Appends the TLS facts of C's connection to BUF in FMT: PX_TLS_LOGFMT for
+ * the access log (" tls=TLSv1.3 cipher=.. sni=\"..\" resumed=1 tls_ms=3"),
+ * PX_TLS_EXPLAIN for the explain header ("; tls=TLSv1.3 .."). Returns the
+ * length (0 on a plain connection).
  */
-void px_client_accept(struct px_worker *w, uv_stream_t *server,
-                      const struct conf_cidr_list *proxy_from);
+enum px_tls_fmt { PX_TLS_LOGFMT, PX_TLS_EXPLAIN };
+#define PX_CLIENT_TLS_FACTS_BYTES 768 /* room for the longest (an escaped 255-byte SNI) */
+size_t px_client_tls_facts(const struct px_client *c, enum px_tls_fmt fmt, char *buf, size_t cap);
 
 /*
  * Tears C down: stops reading and timers, aborts its exchange, closes its

@@ -16,6 +16,7 @@
 #include "proxy/base/log.h"
 #include "proxy/base/px.h"
 #include "proxy/data/pool.h"
+#include "proxy/data/tls_stream.h"
 #include "proxy/data/tunnel.h"
 #include "proxy/data/upstream.h"
 #include "proxy/data/worker.h"
@@ -181,10 +182,12 @@ static size_t explain_line(const struct px_exchange *x, char *buf, size_t cap)
     int n;
     if (!x->explain)
         return 0;
-    n = snprintf(buf, cap, "%s: zone=%s; region=%s; backend=%s; why=%s\r\n", cf->explain_header,
+    char tls[PX_CLIENT_TLS_FACTS_BYTES];
+    tls[px_client_tls_facts(x->c, PX_TLS_EXPLAIN, tls, sizeof(tls))] = '\0';
+    n = snprintf(buf, cap, "%s: zone=%s; region=%s; backend=%s; why=%s%s\r\n", cf->explain_header,
                  zone_name(x), x->pick.region >= 0 ? cf->regions[x->pick.region].name : "-",
                  x->pick.backend ? x->pick.backend->desc->addr.text : "-",
-                 px_route_reason_name(x->pick.why));
+                 px_route_reason_name(x->pick.why), tls);
     return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
 }
 
@@ -218,7 +221,8 @@ static void log_access(struct px_exchange *x)
     struct px_worker *w = c->w;
     const struct conf *cf = xconf(x);
     struct px_access_rec r = {0};
-    char ts[40], client[64], peer[64], num[4][24], line[8192];
+    char ts[40], client[64], peer[64], num[6][24], line[8192];
+    struct px_tls_info tls;
 
     px__worker_count_exchange(w, c, x);
     if (w->alog.fd < 0)
@@ -246,6 +250,13 @@ static void log_access(struct px_exchange *x)
     r.v[CONF_LOG_REQUEST_ID] = x->req_id;
     r.len[CONF_LOG_REQUEST_ID] = x->req_id_len;
     px_access_set(&r, CONF_LOG_ERROR, x->error);
+    if (px_tls_stream_info(&c->s, &tls)) {
+        px_access_set(&r, CONF_LOG_TLS, tls.version);
+        px_access_set(&r, CONF_LOG_CIPHER, tls.cipher);
+        px_access_set(&r, CONF_LOG_SNI, tls.sni ? tls.sni : "");
+        px_access_set(&r, CONF_LOG_RESUMED, tls.resumed ? "1" : "0");
+        px_access_set(&r, CONF_LOG_TLS_MS, u64_text(num[4], px_tls_stream_handshake_ms(&c->s)));
+    }
     px_accesslog_write(&w->alog, line,
                        px_access_render(&w->conf->access_log_format, &r, line, sizeof(line)));
 }
@@ -539,7 +550,7 @@ int px_exchange_start(struct px_exchange *x)
     size_t nextra = geo_headers(x, xconf(x), extra, sizeof(extra));
     struct px_req_ctx ctx = {
         .client_ip = ip,
-        .scheme = "http",
+        .scheme = c->tls ? "https" : "http",
         .trusted_proto = trusted,
         .upgrade = x->upgrade,
         .drop_underscores = !xconf(x)->underscores_in_headers,

@@ -24,6 +24,7 @@ int px_stream_init(struct px_stream *s, uv_loop_t *loop, struct px_slab_cache *s
     s->tcp.data = owner;
     s->ops = ops;
     s->tp = &px_transport_tcp;
+    s->tp_data = NULL;
     s->slabs = slabs;
     s->in = NULL;
     s->wreq = NULL;

@@ -8,22 +8,23 @@
  * (nginx's ngx_http_upstream_upgrade swaps its handlers the same way).
  *
  * Bytes move through the stream's transport, never through uv_* calls of
- * the owner. Plain TCP is the only transport today. TLS plugs in as a second
- * struct px_transport over the same uv_tcp_t, with OpenSSL on memory BIOs:
- *  - read_start starts reading the socket; ciphertext goes into the read
- *    BIO, and plaintext is decrypted into s->in before px__stream_deliver()
+ * the owner: plain TCP (px_transport_tcp, here) or TLS (px_transport_tls,
+ * proxy/data/tls_stream.h) over the same uv_tcp_t, with OpenSSL on our own
+ * BIO (docs/TLS.md):
+ *  - read_start starts reading the socket; ciphertext goes to the engine,
+ *    and plaintext is decrypted into s->in before px__stream_deliver()
  *    runs, so owners only ever see plaintext in s->in. Before the handshake
  *    completes nothing is delivered: the handshake runs asynchronously
  *    behind the first read_start, and its own writes (and those of a key
- *    update) go out from the transport, whatever the owner asked for.
- *  - write encrypts into the write BIO and sends the ciphertext with the
- *    same one-write-in-flight rule; it returns 0 (queued) and calls
- *    on_written later when the socket did not take everything.
- *  - plaintext OpenSSL holds after a socket read (a record bigger than the
- *    slab's free space) is not signalled by the socket again, so the TLS
- *    transport delivers it itself once the owner consumed and asked to
- *    read again: read_start schedules px__stream_deliver() on the loop
- *    (a uv_check_t), without a new socket event and never synchronously.
+ *    update or a ticket) go out from the transport, whatever the owner asked.
+ *  - write encrypts and sends the ciphertext with the same one-write-in-
+ *    flight rule; it returns 0 (queued) and calls on_written later when the
+ *    socket did not take everything.
+ *  - plaintext the engine holds after a read the owner paused is not
+ *    signalled by the socket again, so the TLS transport delivers it itself
+ *    once the owner asks to read again: read_start schedules
+ *    px__stream_deliver() on the next loop turn (a uv_idle_t, which keeps
+ *    the poll from blocking, unlike a check handle), never synchronously.
  *  - close sends close_notify best effort, then closes the socket.
  */
 #ifndef PX_STREAM_H
@@ -62,7 +63,8 @@ struct px_transport {
 struct px_stream {
     uv_tcp_t tcp; /* data: the owner (borrowed); the close callback gets this handle */
     const struct px_stream_ops *ops; /* the consumer's callbacks; swapped by a tunnel */
-    const struct px_transport *tp;   /* plain TCP today */
+    const struct px_transport *tp;   /* px_transport_tcp, or TLS (proxy/data/tls_stream.h) */
+    void *tp_data;                   /* owned by the transport: its per-connection state */
     struct px_slab_cache *slabs;     /* borrowed: the worker's */
     struct px_slab *in;              /* owned; NULL when no bytes are held */
     uv_write_t *wreq;                /* owned while a write is queued, else NULL */

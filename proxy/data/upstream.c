@@ -7,6 +7,7 @@
 #include "proxy/data/upstream.h"
 #include "proxy/base/log.h"
 #include "proxy/base/px.h"
+#include "proxy/data/tls_stream.h"
 #include "proxy/data/worker.h"
 
 #include <string.h>
@@ -81,12 +82,45 @@ static const struct px_stream_ops upstream_stream_ops = {
     .on_written = on_upstream_written,
 };
 
+/* The backend's TLS handshake ended: the connection is ready, or failed. */
+static void on_upstream_handshake(struct px_stream *s, int status)
+{
+    struct px_upstream *u = s->tcp.data;
+
+    px_upstream_timer_stop(u);
+    if (status != 0) {
+        /* A verification failure names itself ("certificate verify failed"). */
+        px_log(PX_LOG_WARN, NULL, "event=upstream_tls_failed backend=%s region=%s reason=\"%s\"",
+               u->b->desc->addr.text, u->b->desc->region,
+               status == PX_ETLS || status == PX_ETLSVERIFY ? px_tls_stream_error(s)
+                                                            : px_strerror(status));
+    } else {
+        u->state = PX_UP_ACTIVE;
+    }
+    u->ops->on_connect(u, status);
+}
+
 static void on_upstream_connect(uv_connect_t *req, int status)
 {
     struct px_upstream *u = req->data;
     if (status == UV_ECANCELED || u->state == PX_UP_CLOSING)
         return;
     px_upstream_timer_stop(u);
+    if (status == 0 && u->b->tls.ctx != NULL) {
+        /* Connected: the handshake decides, within timeouts.tls_handshake.
+         * A backend given by address is verified by that address. */
+        char ip[64];
+        const char *host = u->b->tls.host;
+        if (host == NULL) {
+            px_sockaddr_ip((const struct sockaddr *)&u->b->desc->addr.sa, ip, sizeof(ip));
+            host = ip;
+        }
+        status = px_tls_stream_connect(&u->s, u->b->tls.ctx, host, on_upstream_handshake);
+        if (status == 0) {
+            px_upstream_timer(u, u->w->conf->timeouts.tls_handshake_ms);
+            return;
+        }
+    }
     if (status == 0)
         u->state = PX_UP_ACTIVE;
     u->ops->on_connect(u, status);

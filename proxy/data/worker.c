@@ -29,7 +29,7 @@ static void on_listener_connection(uv_stream_t *server, int status)
      * took over more sockets than it has peers serves several rounds. */
     size_t i = (size_t)((uv_tcp_t *)server - w->listeners) % w->conf->nlisten;
     px_stats_add(&w->port.stats.accepted, 1);
-    px_client_accept(w, server, conf_proxy_from(w->conf, &w->conf->listeners[i]));
+    px_client_accept(w, server, i);
 }
 
 static void on_worker_wake(uv_async_t *a);
@@ -127,9 +127,13 @@ static struct px_wview *view_new(struct px_worker *w, struct px_routes *rt)
     qsort(old, nold, sizeof(*old), cmp_backend_desc);
     for (size_t j = 0; j < nold; j++)
         old[j]->retired = true; /* until the new fleet is found to list it */
-    for (; i < f->nbackends; i++)
+    for (; i < f->nbackends; i++) {
         if ((v->bk[i] = backend_for(f->backends[i], old, nold)) == NULL)
             goto fail;
+        if (v->bk[i]->tls.ctx != f->tls[i].ctx)
+            px_pool_drain(v->bk[i]); /* pooled connections speak the old way */
+        v->bk[i]->tls = f->tls[i];
+    }
     v->routes = rt;
     for (size_t j = 0; j < nold; j++)
         if (old[j]->retired)
@@ -304,6 +308,15 @@ void px__worker_count_exchange(struct px_worker *w, struct px_client *c,
         if (us > 0)
             px_stats_client_rtt(&w->port.stats, zslot, (uint64_t)us);
     }
+}
+
+struct px_tls_ctx *px__worker_tls_ctx(struct px_worker *w, size_t listener)
+{
+    const struct px_config *cfg = w->view ? w->view->routes->fleet->snap->cfg : NULL;
+
+    if (cfg == NULL || cfg->tls == NULL || listener >= cfg->conf->nlisten)
+        return NULL;
+    return cfg->tls[listener];
 }
 
 void px__worker_client_gone(struct px_worker *w)

@@ -66,6 +66,7 @@ struct px_worker {
     char rid_prefix[17]; /* random per worker: generated request ids are prefix-counter */
     uint64_t rid_next;
 
+    unsigned tls_handshakes; /* TLS handshakes in progress, against limits.max_tls_handshakes */
     bool draining;
     uint64_t drain_deadline_ms;
     uv_thread_t thread;
@@ -122,5 +123,11 @@ void px__worker_count_exchange(struct px_worker *w, struct px_client *c,
 
 /* Called by client.c when a client connection is gone. */
 void px__worker_client_gone(struct px_worker *w);
+
+struct px_tls_ctx;
+/* The TLS context new connections of W's listener LISTENER take (the
+ * current view's, so a reload's certificates serve new connections);
+ * NULL for a plain listener or before W has a view. */
+struct px_tls_ctx *px__worker_tls_ctx(struct px_worker *w, size_t listener);
 
 #endif

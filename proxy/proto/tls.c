@@ -342,3 +342,10 @@ const char *px_tls_error(const struct px_tls *t)
 {
     return t->why;
 }
+
+/* See tls.h. */
+const char *px_tls_verify_error(const struct px_tls *t)
+{
+    long v = SSL_get_verify_result(t->ssl);
+    return t->server || v == X509_V_OK ? NULL : X509_verify_cert_error_string(v);
+}

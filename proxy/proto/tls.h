@@ -118,6 +118,13 @@ int px_tls_shutdown(struct px_tls *t);
 /* Fills *INFO with what the handshake negotiated. The handshake must be done. */
 void px_tls_get_info(const struct px_tls *t, struct px_tls_info *info);
 
+/*
+ * Why a client's verification of its peer's certificate failed ("hostname
+ * mismatch", "unable to get local issuer certificate"), or NULL when it did
+ * not (or was not attempted).
+ */
+const char *px_tls_verify_error(const struct px_tls *t);
+
 /* Why the engine last failed ("wrong version number"), for logs; "" when it has not. */
 const char *px_tls_error(const struct px_tls *t);
 

@@ -58,10 +58,11 @@ struct px_fleet *px_fleet_new(struct px_snapshot *snap, size_t nbackends)
     f->snap = px_snapshot_ref(snap);
     f->nbackends = nbackends;
     f->backends = calloc(nbackends ? nbackends : 1, sizeof(*f->backends));
+    f->tls = calloc(nbackends ? nbackends : 1, sizeof(*f->tls));
     f->region_first = calloc(cf->nregions + 1, sizeof(*f->region_first));
     f->zone_slot = calloc(cf->nzones ? cf->nzones : 1, sizeof(*f->zone_slot));
     f->region_slot = calloc(cf->nregions ? cf->nregions : 1, sizeof(*f->region_slot));
-    if (!f->backends || !f->region_first || !f->zone_slot || !f->region_slot) {
+    if (!f->backends || !f->tls || !f->region_first || !f->zone_slot || !f->region_slot) {
         px_fleet_unref(f);
         return NULL;
     }
@@ -81,6 +82,7 @@ void px_fleet_unref(struct px_fleet *f)
     for (size_t i = 0; f->backends && i < f->nbackends; i++)
         px_bdesc_unref(f->backends[i]);
     free(f->backends);
+    free(f->tls);
     free(f->region_first);
     free(f->zone_slot);
     free(f->region_slot);

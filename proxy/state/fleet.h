@@ -35,15 +35,22 @@ struct px_bdesc {
     _Atomic unsigned inflight[];    /* per worker: requests on it now */
 };
 
+/* Upstream TLS of one fleet backend, borrowed from the fleet's snapshot. */
+struct px_fleet_tls {
+    struct px_tls_client *ctx; /* NULL = plain TCP */
+    const char *host;          /* the name to verify and send (a DNS entry's); NULL: its address */
+};
+
 struct px_fleet {
     atomic_uint refs;
     uint64_t generation;        /* increases with every fleet built */
     struct px_snapshot *snap;   /* one reference: the config and geo databases */
     struct px_bdesc **backends; /* nbackends, one reference each; grouped by region */
     size_t nbackends;
-    size_t *region_first;  /* nregions + 1: region r is [region_first[r], region_first[r + 1]) */
-    uint16_t *zone_slot;   /* nzones: each zone's slot in the workers' stats */
-    uint16_t *region_slot; /* nregions: each region's slot in the workers' stats */
+    struct px_fleet_tls *tls; /* owned, nbackends: how to speak TLS to each */
+    size_t *region_first;     /* nregions + 1: region r is [region_first[r], region_first[r + 1]) */
+    uint16_t *zone_slot;      /* nzones: each zone's slot in the workers' stats */
+    uint16_t *region_slot;    /* nregions: each region's slot in the workers' stats */
 };
 
 /* A new descriptor with one reference, zero in-flight; NULL without memory. */

@@ -201,6 +201,45 @@ static int build_tls(struct px_config *cfg, const struct px_config *prev, char *
     return rc;
 }
 
+/* Entries before region R's, in the flat up_tls array. */
+static size_t entries_before(const struct conf *cf, size_t r)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < r; i++)
+        n += cf->regions[i].nbackends;
+    return n;
+}
+
+struct px_tls_client *px_config_upstream_tls(const struct px_config *cfg, size_t r, size_t b)
+{
+    return cfg->up_tls ? cfg->up_tls[entries_before(cfg->conf, r) + b] : NULL;
+}
+
+/* Builds the client context of every backend entry with tls. 0, or -1 with the problems in err. */
+static int build_upstream_tls(struct px_config *cfg, char *err, size_t errlen)
+{
+    const struct conf *cf = cfg->conf;
+    size_t n = entries_before(cf, cf->nregions), k = 0;
+    int rc = 0;
+
+    if ((cfg->up_tls = calloc(n ? n : 1, sizeof(*cfg->up_tls))) == NULL) {
+        snprintf(err, errlen, "%s: out of memory", cf->path);
+        return -1;
+    }
+    for (size_t r = 0; r < cf->nregions; r++)
+        for (size_t b = 0; b < cf->regions[r].nbackends; b++, k++) {
+            const struct conf_backend *e = &cf->regions[r].backends[b];
+            if (!e->tls.enabled)
+                continue;
+            int built = px_tls_client_build(cf, r, b, &cfg->up_tls[k], err, errlen);
+            if (built == PX_ENOMEM)
+                add_error(err, errlen, cf->path, e->tls.pos, "%s", "tls: out of memory");
+            if (built != 0)
+                rc = -1;
+        }
+    return rc;
+}
+
 int px_config_load(const char *path, struct px_config **out, char *err, size_t errlen)
 {
     return px_config_reload(path, NULL, out, err, errlen);
@@ -225,6 +264,7 @@ int px_config_reload(const char *path, const struct px_config *prev, struct px_c
     }
     int zones = compile_zones(cfg, err, errlen);
     int tls = build_tls(cfg, prev, err, errlen); /* every certificate problem too, in one run */
+    tls |= build_upstream_tls(cfg, err, errlen);
     if (zones != 0 || tls != 0) {
         if (zones != 0)
             check_databases(cfg->conf, err, errlen); /* report those errors too */
@@ -243,6 +283,10 @@ void px_config_unref(struct px_config *cfg)
     for (size_t i = 0; cfg->tls != NULL && i < cfg->conf->nlisten; i++)
         px_tls_ctx_unref(cfg->tls[i]);
     free(cfg->tls);
+    for (size_t i = 0; cfg->up_tls != NULL && i < entries_before(cfg->conf, cfg->conf->nregions);
+         i++)
+        px_tls_client_unref(cfg->up_tls[i]);
+    free(cfg->up_tls);
     conf_free(cfg->conf);
     free(cfg);
 }

@@ -24,7 +24,13 @@ struct px_config {
     struct conf *conf;       /* owned */
     struct geo_zones *zones; /* owned; zone i is conf->zones[i] */
     struct px_tls_ctx **tls; /* owned, conf->nlisten entries, a reference each; NULL = plain */
+    /* owned: one per backend entry, the regions' entries one after the other
+     * (px_config_upstream_tls), a reference each; NULL = plain */
+    struct px_tls_client **up_tls;
 };
+
+/* The client TLS context of backend entry B of region R; NULL = plain. */
+struct px_tls_client *px_config_upstream_tls(const struct px_config *cfg, size_t r, size_t b);
 
 /* Identity of a database file, to notice it was replaced. */
 struct px_file_stamp {

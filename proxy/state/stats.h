@@ -65,6 +65,33 @@ void px_stats_backend(struct px_bstats *b, bool failed, bool has_head, uint64_t 
 /* Adds the N per-worker blocks at SRC into DST (relaxed loads; any thread). */
 void px_stats_backend_sum(struct px_bstats *dst, const struct px_bstats *src, unsigned n);
 
+/* How a TLS handshake ended (georoute_tls_handshakes_total{result}). */
+enum px_stats_tls_result {
+    PX_STATS_TLS_OK,
+    PX_STATS_TLS_FAILED,  /* a protocol or certificate error */
+    PX_STATS_TLS_PLAIN,   /* plain HTTP sent to the TLS port */
+    PX_STATS_TLS_TIMEOUT, /* timeouts.tls_handshake passed */
+    PX_STATS_TLS_ABORTED, /* the peer left, or the connection was closed */
+    PX_STATS_TLS_REFUSED, /* over limits.max_tls_handshakes: closed at accept */
+    PX_STATS_TLS_RESULTS
+};
+
+/* Versions of completed handshakes, and their names for labels. */
+enum { PX_STATS_TLS12, PX_STATS_TLS13, PX_STATS_TLS_VERSIONS };
+#define PX_STATS_TLS_BUCKETS 10 /* finite upper bounds of the handshake duration histogram */
+extern const char *const px_stats_tls_result_names[PX_STATS_TLS_RESULTS];
+extern const char *const px_stats_tls_version_names[PX_STATS_TLS_VERSIONS];
+extern const double px_stats_tls_bounds_s[PX_STATS_TLS_BUCKETS];
+
+/* Client-side TLS handshakes; every member a counter, so it sums as an array. */
+struct px_stats_tls {
+    _Atomic uint64_t result[PX_STATS_TLS_RESULTS];
+    _Atomic uint64_t version[PX_STATS_TLS_VERSIONS]; /* completed, by version */
+    _Atomic uint64_t resumed;                        /* completed by a session ticket */
+    _Atomic uint64_t dur[PX_STATS_TLS_BUCKETS + 1];  /* completed; +Inf last; not cumulative */
+    _Atomic uint64_t dur_sum_us;                     /* total handshake time, microseconds */
+};
+
 struct px_stats {
     size_t nzones;                    /* dimension: conf->nzones at init */
     size_t nregions;                  /* dimension: conf->nregions at init (slots: nregions + 1) */
@@ -83,6 +110,7 @@ struct px_stats {
     _Atomic uint64_t bytes_in;        /* bytes read from clients in requests */
     _Atomic uint64_t bytes_out;       /* bytes written to clients in responses */
     _Atomic uint64_t *reasons;        /* owned: [zone][reason], count */
+    struct px_stats_tls tls;          /* handshakes on TLS listeners */
 };
 
 /* Adds N to counter C. Only the owning thread may call it. */
@@ -143,6 +171,14 @@ void px_stats_reason(struct px_stats *s, size_t zone, enum px_stats_reason reaso
 
 /* Records one client connection's RTT (RTT_US microseconds) in ZONE. Owner thread only. */
 void px_stats_client_rtt(struct px_stats *s, size_t zone, uint64_t rtt_us);
+
+/*
+ * Counts one client TLS handshake that ended with RESULT; a completed one
+ * (PX_STATS_TLS_OK) also with its VERSION ("TLSv1.3"), whether it RESUMED,
+ * and its duration DUR_US. Owner thread only.
+ */
+void px_stats_tls(struct px_stats *s, enum px_stats_tls_result result, const char *version,
+                  int resumed, uint64_t dur_us);
 
 /*
  * Adds every counter of SRC (read with relaxed loads, any thread) into DST,

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PEM_FILE_MAX (1u << 20) /* a certificate chain or key file larger than this is refused */
@@ -140,8 +141,10 @@ struct px_tls_ctx {
     bool strict_sni;        /* unknown or missing SNI: unrecognized_name alert */
     unsigned char alpn[32]; /* ALPN protocols offered, in wire format */
     size_t alpn_len;
-    EVP_CIPHER *ticket_cipher; /* owned; AES-256-CBC, fetched once */
-    struct ticket_ring *ring;  /* one reference owned; NULL when tickets are off */
+    EVP_CIPHER *ticket_cipher;             /* owned; AES-256-CBC, fetched once */
+    struct ticket_ring *ring;              /* one reference owned; NULL when tickets are off */
+    int64_t not_after[CONF_TLS_CERTS_MAX]; /* each certificate's expiry, unix seconds */
+    size_t ncerts;                         /* of the listener's certificates, in config order */
 };
 
 /* What a build reports into, and where. */
@@ -889,8 +892,13 @@ int px_tls_ctx_build(const struct conf *cf, size_t listener, struct px_tls_ctx *
     ctx->strict_sni = t->strict_sni != 0;
     ERR_clear_error();
     snprintf(key, sizeof(key), "listen[%zu].tls", listener);
-    for (size_t i = 0; i < t->ncerts; i++)
+    for (size_t i = 0; i < t->ncerts && i < CONF_TLS_CERTS_MAX; i++) {
+        struct tm tm;
         load_entry(&r, &t->certs[i], key, i, &lcs[i]);
+        if (lcs[i].leaf && ASN1_TIME_to_tm(X509_get0_notAfter(lcs[i].leaf), &tm) == 1)
+            ctx->not_after[i] = (int64_t)timegm(&tm);
+        ctx->ncerts = i + 1;
+    }
     check_lists(&r, t, key);
     setup_tickets(&r, ctx, t, prev, key);
     if (t->alpn & CONF_ALPN_HTTP11) {
@@ -925,6 +933,13 @@ void px_tls_ctx_unref(struct px_tls_ctx *ctx)
 {
     if (ctx != NULL && atomic_fetch_sub(&ctx->refs, 1) == 1)
         ctx_free(ctx);
+}
+
+/* See tls_ctx.h. */
+size_t px_tls_ctx_certs(const struct px_tls_ctx *ctx, const int64_t **not_after)
+{
+    *not_after = ctx->not_after;
+    return ctx->ncerts;
 }
 
 /* See tls_ctx.h. */

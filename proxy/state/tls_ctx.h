@@ -61,6 +61,13 @@ struct px_tls_ctx *px_tls_ctx_ref(struct px_tls_ctx *ctx);
 /* Drops one reference; the last frees the context. Accepts NULL. Any thread. */
 void px_tls_ctx_unref(struct px_tls_ctx *ctx);
 
+/*
+ * Returns the number of CTX's certificates, in the listener's config order,
+ * and in *NOT_AFTER (borrowed, lives with CTX) when each expires, in unix
+ * seconds (0 = unreadable). For /metrics.
+ */
+size_t px_tls_ctx_certs(const struct px_tls_ctx *ctx, const int64_t **not_after);
+
 /* Returns the SSL_CTX a new connection of this listener starts from (borrowed). */
 struct ssl_ctx_st *px_tls_ctx_ssl(const struct px_tls_ctx *ctx);
 

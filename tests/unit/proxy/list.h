@@ -175,6 +175,9 @@
     X(exchange_without_routing_table_answers_503)                                                  \
     X(stream_write_tries_first_then_queues_one)                                                    \
     X(stream_reads_follow_swapped_ops_and_buffer_goes_back)                                        \
+    X(tls_stream_handshake_then_paused_reads_resume_without_socket_bytes)                          \
+    X(tls_stream_big_write_is_queued_once_and_close_sends_close_notify)                            \
+    X(tls_stream_reports_plain_http_and_bad_input_once)                                            \
     X(pool_lifo_limits_and_drain)                                                                  \
     X(backend_pick_region_then_failover_order)                                                     \
     X(backend_pick_skips_backoff_and_unusable)

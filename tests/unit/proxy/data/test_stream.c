@@ -6,6 +6,7 @@
  * to the cache when empty; close ends in its callback and the loop closes.
  */
 #include "tests/unit/test.h"
+#include "tests/unit/proxy/tcp_pair.h"
 #include "proxy/data/stream.h"
 #include "proxy/base/px.h"
 
@@ -72,25 +73,9 @@ static void on_closed(uv_handle_t *h)
 
 static void setup(struct fx *f)
 {
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(sin);
-    int small = 4096;
-
     memset(f, 0, sizeof(*f));
     f->slabs.max_free = 4;
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-    ASSERT(l >= 0);
-    ASSERT_OK(bind(l, (struct sockaddr *)&sin, sizeof(sin)));
-    ASSERT_OK(listen(l, 1));
-    ASSERT_OK(getsockname(l, (struct sockaddr *)&sin, &len));
-    f->peer = socket(AF_INET, SOCK_STREAM, 0);
-    ASSERT_OK(setsockopt(f->peer, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)));
-    ASSERT_OK(connect(f->peer, (struct sockaddr *)&sin, sizeof(sin)));
-    int fd = accept(l, NULL, NULL);
-    ASSERT(fd >= 0);
-    close(l);
-    ASSERT_OK(setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)));
-    ASSERT_OK(fcntl(f->peer, F_SETFL, O_NONBLOCK));
+    int fd = tcp_pair(&f->peer, 4096);
     ASSERT_OK(uv_loop_init(&f->loop));
     ASSERT_OK(px_stream_init(&f->s, &f->loop, &f->slabs, &ops_a, f));
     ASSERT_OK(uv_tcp_open(&f->s.tcp, fd));

@@ -8,6 +8,7 @@
  */
 #include "tests/unit/test.h"
 #include "tests/unit/proxy/tls_fixture.h"
+#include "tests/unit/proxy/tcp_pair.h"
 #include "proxy/data/tls_stream.h"
 #include "proxy/base/px.h"
 #include "proxy/state/tls_ctx.h"
@@ -93,11 +94,8 @@ static void on_closed(uv_handle_t *h)
 
 static void setup(struct fx *f)
 {
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(sin);
     const char *dir = tls_fixture_dir();
     char err[4096] = "";
-    int small = 8192;
 
     memset(f, 0, sizeof(*f));
     tls_fixture_cert(dir, "a", TLS_FIXTURE_EC, "a.example.com", "a.example.com", -60, 86400);
@@ -112,19 +110,7 @@ static void setup(struct fx *f)
     ASSERT_NOT_NULL(f->got = malloc(4 * BIG));
     ASSERT_NOT_NULL(f->peer_got = malloc(4 * BIG));
     f->slabs.max_free = 4;
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-    ASSERT(l >= 0);
-    ASSERT_OK(bind(l, (struct sockaddr *)&sin, sizeof(sin)));
-    ASSERT_OK(listen(l, 1));
-    ASSERT_OK(getsockname(l, (struct sockaddr *)&sin, &len));
-    f->peer = socket(AF_INET, SOCK_STREAM, 0);
-    ASSERT_OK(setsockopt(f->peer, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)));
-    ASSERT_OK(connect(f->peer, (struct sockaddr *)&sin, sizeof(sin)));
-    int fd = accept(l, NULL, NULL);
-    ASSERT(fd >= 0);
-    close(l);
-    ASSERT_OK(setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)));
-    ASSERT_OK(fcntl(f->peer, F_SETFL, O_NONBLOCK));
+    int fd = tcp_pair(&f->peer, 8192);
     ASSERT_OK(uv_loop_init(&f->loop));
     ASSERT_OK(px_stream_init(&f->s, &f->loop, &f->slabs, &ops, f));
     ASSERT_OK(uv_tcp_open(&f->s.tcp, fd));

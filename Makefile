@@ -47,8 +47,11 @@ NPM_GEO_DB := $(BUILD)/npm/node_modules/@ip-location-db/geo-whois-asn-country-mm
 
 all: georoute
 
+# Phony, and copied whenever it differs: after `make test-asan` (BUILD=build-asan)
+# ./georoute is the sanitized binary, and a plain `make` must put the -O2 one
+# back even though the file is newer than build/georoute.
 georoute: $(BUILD)/georoute
-	$(Q)cp $< $@.tmp && mv -f $@.tmp $@
+	$(Q)cmp -s $< $@ || { cp $< $@.tmp && mv -f $@.tmp $@; }
 
 $(BUILD)/georoute: $(BUILD)/proxy/main.o $(BUILD)/libgeoroute.a
 	$(call quiet,LD,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -155,7 +158,7 @@ check-deps:
 clean:
 	rm -rf build build-asan build-fuzz georoute
 
-.PHONY: all deps demo test test-asan check bench format format-check check-deps clean tools
+.PHONY: all georoute deps demo test test-asan check bench format format-check check-deps clean tools
 
 # ---------------------------------------------------------------- install
 # `make install [PREFIX=/usr/local] [DESTDIR=]` installs the binary in sbin

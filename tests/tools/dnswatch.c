@@ -78,19 +78,6 @@ static uint64_t parse_duration(const char *s)
     return 0;
 }
 
-static void format_addr(const struct px_dns_addr *a, char *buf, size_t cap)
-{
-    char ip[64];
-
-    if (a->sa.ss_family == AF_INET6) {
-        uv_ip6_name((const struct sockaddr_in6 *)&a->sa, ip, sizeof(ip));
-        snprintf(buf, cap, "[%s]:%u", ip, a->port);
-    } else {
-        uv_ip4_name((const struct sockaddr_in *)&a->sa, ip, sizeof(ip));
-        snprintf(buf, cap, "%s:%u", ip, a->port);
-    }
-}
-
 /* Prints "ADDR,ADDR... weights=W,W..." (or "- weights=-"). */
 static void print_addrs(const struct px_dns_addr *addrs, size_t n)
 {
@@ -101,7 +88,7 @@ static void print_addrs(const struct px_dns_addr *addrs, size_t n)
         return;
     }
     for (size_t i = 0; i < n; i++) {
-        format_addr(&addrs[i], buf, sizeof(buf));
+        px_sockaddr_text((const struct sockaddr *)&addrs[i].sa, buf, sizeof(buf));
         printf("%s%s", i ? "," : "", buf);
     }
     printf(" weights=");

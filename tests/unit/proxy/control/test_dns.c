@@ -130,16 +130,14 @@ static void on_rec(void *data, const struct px_dns_result *res)
     }
 }
 
+/* The text of the socket address; the host-order port field must agree with it. */
 static void addr_text(const struct px_dns_addr *a, char *buf, size_t cap)
 {
-    char ip[64];
-    if (a->sa.ss_family == AF_INET6) {
-        uv_ip6_name((const struct sockaddr_in6 *)&a->sa, ip, sizeof(ip));
-        snprintf(buf, cap, "[%s]:%u", ip, a->port);
-    } else {
-        uv_ip4_name((const struct sockaddr_in *)&a->sa, ip, sizeof(ip));
-        snprintf(buf, cap, "%s:%u", ip, a->port);
-    }
+    const struct sockaddr_in *sin = (const struct sockaddr_in *)&a->sa;
+    const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&a->sa;
+
+    ASSERT_EQ(ntohs(a->sa.ss_family == AF_INET6 ? sin6->sin6_port : sin->sin_port), a->port);
+    px_sockaddr_text((const struct sockaddr *)&a->sa, buf, cap);
 }
 
 #define ASSERT_ADDR(a, text)                                                                       \

@@ -568,34 +568,69 @@ static void w_connections(struct px_sbuf *b, const struct scrape *sc, const stru
                    m->name, (unsigned long long)(opened > closed ? opened - closed : 0));
 }
 
-static void w_tls_handshakes(struct px_sbuf *b, const struct scrape *sc, const struct metric *m)
+/* One side's handshakes by result: only the results that side can have. */
+static void tls_results(struct px_sbuf *b, const char *name, const struct px_stats_tls *t,
+                        unsigned mask)
 {
     for (size_t i = 0; i < PX_STATS_TLS_RESULTS; i++)
-        px_sbuf_printf(b, "%s{result=\"%s\"} %llu\n", m->name, px_stats_tls_result_names[i],
-                       (unsigned long long)px_stats_get(&sc->s.tls.result[i]));
+        if (mask & (1u << i))
+            px_sbuf_printf(b, "%s{result=\"%s\"} %llu\n", name, px_stats_tls_result_names[i],
+                           (unsigned long long)px_stats_get(&t->result[i]));
+}
+
+static void tls_versions(struct px_sbuf *b, const char *name, const struct px_stats_tls *t)
+{
+    for (size_t i = 0; i < PX_STATS_TLS_VERSIONS; i++)
+        px_sbuf_printf(b, "%s{version=\"%s\"} %llu\n", name, px_stats_tls_version_names[i],
+                       (unsigned long long)px_stats_get(&t->version[i]));
+}
+
+static void tls_sessions(struct px_sbuf *b, const char *name, const struct px_stats_tls *t)
+{
+    uint64_t ok = px_stats_get(&t->result[PX_STATS_TLS_OK]);
+    uint64_t resumed = px_stats_get(&t->resumed);
+    px_sbuf_printf(b, "%s{kind=\"full\"} %llu\n%s{kind=\"resumed\"} %llu\n", name,
+                   (unsigned long long)(ok > resumed ? ok - resumed : 0), name,
+                   (unsigned long long)resumed);
+}
+
+static void w_tls_handshakes(struct px_sbuf *b, const struct scrape *sc, const struct metric *m)
+{
+    tls_results(b, m->name, &sc->s.tls, PX_STATS_TLS_CLIENT_RESULTS);
 }
 
 static void w_tls_versions(struct px_sbuf *b, const struct scrape *sc, const struct metric *m)
 {
-    for (size_t i = 0; i < PX_STATS_TLS_VERSIONS; i++)
-        px_sbuf_printf(b, "%s{version=\"%s\"} %llu\n", m->name, px_stats_tls_version_names[i],
-                       (unsigned long long)px_stats_get(&sc->s.tls.version[i]));
+    tls_versions(b, m->name, &sc->s.tls);
 }
 
 static void w_tls_sessions(struct px_sbuf *b, const struct scrape *sc, const struct metric *m)
 {
-    uint64_t ok = px_stats_get(&sc->s.tls.result[PX_STATS_TLS_OK]);
-    uint64_t resumed = px_stats_get(&sc->s.tls.resumed);
-    px_sbuf_printf(b, "%s{kind=\"full\"} %llu\n%s{kind=\"resumed\"} %llu\n", m->name,
-                   (unsigned long long)(ok > resumed ? ok - resumed : 0), m->name,
-                   (unsigned long long)resumed);
+    tls_sessions(b, m->name, &sc->s.tls);
 }
 
+static void w_up_tls_handshakes(struct px_sbuf *b, const struct scrape *sc, const struct metric *m)
+{
+    tls_results(b, m->name, &sc->s.up_tls, PX_STATS_TLS_UPSTREAM_RESULTS);
+}
+
+static void w_up_tls_versions(struct px_sbuf *b, const struct scrape *sc, const struct metric *m)
+{
+    tls_versions(b, m->name, &sc->s.up_tls);
+}
+
+static void w_up_tls_sessions(struct px_sbuf *b, const struct scrape *sc, const struct metric *m)
+{
+    tls_sessions(b, m->name, &sc->s.up_tls);
+}
+
+/* Both sides in one family: the side label is what tells them apart. */
 static void w_tls_duration(struct px_sbuf *b, const struct scrape *sc, const struct metric *m)
 {
-    /* No labels: histogram() writes "{,le=..}" otherwise, so give it one. */
     histogram(b, m->name, "side=\"client\"", sc->s.tls.dur, px_stats_tls_bounds_s,
               PX_STATS_TLS_BUCKETS, px_stats_get(&sc->s.tls.dur_sum_us));
+    histogram(b, m->name, "side=\"upstream\"", sc->s.up_tls.dur, px_stats_tls_bounds_s,
+              PX_STATS_TLS_BUCKETS, px_stats_get(&sc->s.up_tls.dur_sum_us));
 }
 
 static void w_tls_expiry(struct px_sbuf *b, const struct scrape *sc, const struct metric *m)
@@ -717,9 +752,19 @@ static const struct metric metrics[] = {
     CUSTOM("georoute_tls_sessions_total", "counter",
            "Completed TLS handshakes: full, or resumed from a session ticket.", w_tls_sessions),
     CUSTOM("georoute_tls_handshake_duration_seconds", "histogram",
-           "Time from accept to the end of a completed TLS handshake.", w_tls_duration),
+           "Time a completed TLS handshake took: from accept (side client), or from the "
+           "backend's TCP connect (side upstream).",
+           w_tls_duration),
     CUSTOM("georoute_tls_certificate_expiry_timestamp_seconds", "gauge",
            "Unix time each listener certificate expires (its notAfter).", w_tls_expiry),
+    CUSTOM("georoute_upstream_tls_handshakes_total", "counter",
+           "TLS handshakes with backends (request connections, not probes), by how they ended.",
+           w_up_tls_handshakes),
+    CUSTOM("georoute_upstream_tls_handshake_versions_total", "counter",
+           "Completed TLS handshakes with backends, by protocol version.", w_up_tls_versions),
+    CUSTOM("georoute_upstream_tls_sessions_total", "counter",
+           "Completed TLS handshakes with backends: full, or resumed from the backend's session.",
+           w_up_tls_sessions),
     GET("georoute_retries_total", "counter", OBJ_PROCESS,
         "Upstream attempts after the first one of a request.", g_retries),
     GET("georoute_dns_addresses", "gauge", OBJ_NAME,

@@ -24,10 +24,34 @@ static void on_upstream_closed(uv_handle_t *h)
     free(u);
 }
 
+/* Counts U's TLS handshake in /metrics once, the way client handshakes are. */
+static void handshake_over(struct px_upstream *u, enum px_stats_tls_result result)
+{
+    struct px_tls_info info = {.version = ""};
+
+    if (!u->handshaking)
+        return;
+    u->handshaking = false;
+    px_tls_stream_info(&u->s, &info);
+    px_stats_tls_count(&u->w->port.stats.up_tls, result, info.version, info.resumed,
+                       (uint64_t)px_tls_stream_handshake_ms(&u->s) * 1000);
+}
+
+/* The result a handshake that ended with STATUS (not 0) is counted under. */
+static enum px_stats_tls_result handshake_failure(int status)
+{
+    if (status == PX_ETLSVERIFY)
+        return PX_STATS_TLS_VERIFY;
+    if (status == PX_ETLS || status == PX_ENOMEM)
+        return PX_STATS_TLS_FAILED;
+    return PX_STATS_TLS_ABORTED; /* the backend closed or reset the connection */
+}
+
 void px_upstream_close(struct px_upstream *u)
 {
     if (u->state == PX_UP_CLOSING)
         return;
+    handshake_over(u, PX_STATS_TLS_ABORTED); /* the user gave up on it first */
     if (u->state == PX_UP_IDLE) {
         px_list_remove(&u->node);
         u->b->nidle--;
@@ -42,6 +66,7 @@ void px_upstream_close(struct px_upstream *u)
 static void on_upstream_timer(uv_timer_t *t)
 {
     struct px_upstream *u = t->data;
+    handshake_over(u, PX_STATS_TLS_TIMEOUT); /* timeouts.tls_handshake passed */
     if (u->state != PX_UP_IDLE && u->ops) {
         u->ops->on_timeout(u);
         return;
@@ -88,6 +113,7 @@ static void on_upstream_handshake(struct px_stream *s, int status)
     struct px_upstream *u = s->tcp.data;
 
     px_upstream_timer_stop(u);
+    handshake_over(u, status == 0 ? PX_STATS_TLS_OK : handshake_failure(status));
     if (status != 0) {
         /* A verification failure names itself ("certificate verify failed"). */
         px_log(PX_LOG_WARN, NULL, "event=upstream_tls_failed backend=%s region=%s reason=\"%s\"",
@@ -115,8 +141,12 @@ static void on_upstream_connect(uv_connect_t *req, int status)
             px_sockaddr_ip((const struct sockaddr *)&u->b->desc->addr.sa, ip, sizeof(ip));
             host = ip;
         }
+        u->handshaking = true;
         status = px_tls_stream_connect(&u->s, u->b->tls.ctx, host, on_upstream_handshake);
+        if (status != 0)
+            handshake_over(u, handshake_failure(status));
         if (status == 0) {
+            u->tls = u->b->tls.ctx;
             px_upstream_timer(u, u->w->conf->timeouts.tls_handshake_ms);
             return;
         }

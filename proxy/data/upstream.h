@@ -47,9 +47,14 @@ struct px_upstream {
     void *data;                        /* borrowed: the user */
     struct px_list node;               /* in b->idle while pooled */
     struct px_http resp;               /* response parser + head */
-    uint32_t nrequests;                /* requests sent on this connection */
-    uint8_t state;                     /* enum px_upstream_state */
+    /* The client context the TLS handshake started from, or NULL for plain
+     * TCP. Borrowed: the stream holds a reference as long as U lives, so it
+     * can be compared with the backend's current one (a reload replaces it). */
+    struct px_tls_client *tls;
+    uint32_t nrequests; /* requests sent on this connection */
+    uint8_t state;      /* enum px_upstream_state */
     uint8_t pending_closes;
+    bool handshaking; /* the TLS handshake is under way: its end is counted once */
 };
 
 /*

@@ -35,7 +35,7 @@ const char *const px_stats_reason_names[PX_STATS_REASONS] = {
 };
 
 const char *const px_stats_tls_result_names[PX_STATS_TLS_RESULTS] = {
-    "ok", "failed", "plain_http", "timeout", "aborted", "refused",
+    "ok", "failed", "plain_http", "timeout", "aborted", "refused", "verify_failed",
 };
 
 const char *const px_stats_tls_version_names[PX_STATS_TLS_VERSIONS] = {"TLSv1.2", "TLSv1.3"};
@@ -86,8 +86,10 @@ int px_stats_init(struct px_stats *s, size_t nzones, size_t nregions)
     atomic_init(&s->retries, 0);
     atomic_init(&s->upstream_opened, 0);
     atomic_init(&s->upstream_closed, 0);
-    for (size_t i = 0; i < TLS_COUNTERS; i++)
+    for (size_t i = 0; i < TLS_COUNTERS; i++) {
         atomic_init((_Atomic uint64_t *)&s->tls + i, 0);
+        atomic_init((_Atomic uint64_t *)&s->up_tls + i, 0);
+    }
     s->requests = counters(n_requests(s));
     s->dur = counters(n_dur(s));
     s->dur_sum_us = counters(n_dur_sum(s));
@@ -142,6 +144,7 @@ void px_stats_reset(struct px_stats *s)
     zero(&s->bytes_out, 1);
     zero(s->reasons, s->nzones * PX_STATS_REASONS);
     zero((_Atomic uint64_t *)&s->tls, TLS_COUNTERS);
+    zero((_Atomic uint64_t *)&s->up_tls, TLS_COUNTERS);
 }
 
 /* The first bucket whose upper bound holds V seconds; N (the +Inf bucket) if none. */
@@ -176,20 +179,26 @@ void px_stats_client_rtt(struct px_stats *s, size_t zone, uint64_t rtt_us)
     px_stats_add(&s->rtt_sum_us[zone], rtt_us);
 }
 
-void px_stats_tls(struct px_stats *s, enum px_stats_tls_result result, const char *version,
-                  int resumed, uint64_t dur_us)
+void px_stats_tls_count(struct px_stats_tls *t, enum px_stats_tls_result result,
+                        const char *version, int resumed, uint64_t dur_us)
 {
-    px_stats_add(&s->tls.result[result], 1);
+    px_stats_add(&t->result[result], 1);
     if (result != PX_STATS_TLS_OK)
         return;
     for (size_t v = 0; v < PX_STATS_TLS_VERSIONS; v++)
         if (strcmp(version, px_stats_tls_version_names[v]) == 0)
-            px_stats_add(&s->tls.version[v], 1);
+            px_stats_add(&t->version[v], 1);
     if (resumed)
-        px_stats_add(&s->tls.resumed, 1);
+        px_stats_add(&t->resumed, 1);
     size_t b = bucket_of(px_stats_tls_bounds_s, PX_STATS_TLS_BUCKETS, (double)dur_us / 1e6);
-    px_stats_add(&s->tls.dur[b], 1);
-    px_stats_add(&s->tls.dur_sum_us, dur_us);
+    px_stats_add(&t->dur[b], 1);
+    px_stats_add(&t->dur_sum_us, dur_us);
+}
+
+void px_stats_tls(struct px_stats *s, enum px_stats_tls_result result, const char *version,
+                  int resumed, uint64_t dur_us)
+{
+    px_stats_tls_count(&s->tls, result, version, resumed, dur_us);
 }
 
 static void add_all(_Atomic uint64_t *dst, const _Atomic uint64_t *src, size_t n)
@@ -218,6 +227,7 @@ int px_stats_merge(struct px_stats *dst, const struct px_stats *src)
     add_all(&dst->bytes_out, &src->bytes_out, 1);
     add_all(dst->reasons, src->reasons, src->nzones * PX_STATS_REASONS);
     add_all((_Atomic uint64_t *)&dst->tls, (const _Atomic uint64_t *)&src->tls, TLS_COUNTERS);
+    add_all((_Atomic uint64_t *)&dst->up_tls, (const _Atomic uint64_t *)&src->up_tls, TLS_COUNTERS);
     return 0;
 }
 

@@ -73,8 +73,17 @@ enum px_stats_tls_result {
     PX_STATS_TLS_TIMEOUT, /* timeouts.tls_handshake passed */
     PX_STATS_TLS_ABORTED, /* the peer left, or the connection was closed */
     PX_STATS_TLS_REFUSED, /* over limits.max_tls_handshakes: closed at accept */
+    PX_STATS_TLS_VERIFY,  /* upstream: the backend's certificate failed verification */
     PX_STATS_TLS_RESULTS
 };
+
+/* Which results each side can have, as bits (1u << result): a client handshake
+ * never verifies a certificate, an upstream one is never plain or refused. */
+#define PX_STATS_TLS_CLIENT_RESULTS                                                                \
+    (~(1u << PX_STATS_TLS_VERIFY) & ((1u << PX_STATS_TLS_RESULTS) - 1))
+#define PX_STATS_TLS_UPSTREAM_RESULTS                                                              \
+    ((1u << PX_STATS_TLS_OK) | (1u << PX_STATS_TLS_FAILED) | (1u << PX_STATS_TLS_VERIFY) |         \
+     (1u << PX_STATS_TLS_TIMEOUT) | (1u << PX_STATS_TLS_ABORTED))
 
 /* Versions of completed handshakes, and their names for labels. */
 enum { PX_STATS_TLS12, PX_STATS_TLS13, PX_STATS_TLS_VERSIONS };
@@ -83,7 +92,7 @@ extern const char *const px_stats_tls_result_names[PX_STATS_TLS_RESULTS];
 extern const char *const px_stats_tls_version_names[PX_STATS_TLS_VERSIONS];
 extern const double px_stats_tls_bounds_s[PX_STATS_TLS_BUCKETS];
 
-/* Client-side TLS handshakes; every member a counter, so it sums as an array. */
+/* One side's TLS handshakes; every member a counter, so it sums as an array. */
 struct px_stats_tls {
     _Atomic uint64_t result[PX_STATS_TLS_RESULTS];
     _Atomic uint64_t version[PX_STATS_TLS_VERSIONS]; /* completed, by version */
@@ -111,6 +120,7 @@ struct px_stats {
     _Atomic uint64_t bytes_out;       /* bytes written to clients in responses */
     _Atomic uint64_t *reasons;        /* owned: [zone][reason], count */
     struct px_stats_tls tls;          /* handshakes on TLS listeners */
+    struct px_stats_tls up_tls;       /* handshakes with TLS backends (requests, not probes) */
 };
 
 /* Adds N to counter C. Only the owning thread may call it. */
@@ -179,6 +189,10 @@ void px_stats_client_rtt(struct px_stats *s, size_t zone, uint64_t rtt_us);
  */
 void px_stats_tls(struct px_stats *s, enum px_stats_tls_result result, const char *version,
                   int resumed, uint64_t dur_us);
+
+/* The same for one side's counts T (s->tls or s->up_tls). Owner thread only. */
+void px_stats_tls_count(struct px_stats_tls *t, enum px_stats_tls_result result,
+                        const char *version, int resumed, uint64_t dur_us);
 
 /*
  * Adds every counter of SRC (read with relaxed loads, any thread) into DST,

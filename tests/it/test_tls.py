@@ -6,6 +6,7 @@ upstreams (verification, a verification failure, mTLS). Certificates are
 made here with the openssl CLI, under a throwaway CA."""
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -515,9 +516,11 @@ class TlsUpstream(unittest.TestCase):
         self.pki = Pki()
         self.addCleanup(self.pki.cleanup)
 
-    def run_proxy(self, backend, tls):
-        p = Proxy({"regions": {"main": {"backends": [backend.addr], "tls": tls,
-                                        "probe": {"interval": "300ms", "timeout": "2s"}}}})
+    def run_proxy(self, backend, tls, **cfg):
+        conf = {"regions": {"main": {"backends": [backend.addr], "tls": tls,
+                                     "probe": {"interval": "300ms", "timeout": "2s"}}}}
+        conf.update(cfg)
+        p = Proxy(conf)
         p.start()
         self.addCleanup(p.__exit__, None, None, None)
         return p
@@ -557,6 +560,48 @@ class TlsUpstream(unittest.TestCase):
                 self.assertEqual(c.read_response(timeout=10).status, 200)
         self.assertLessEqual(be.connections - n, 2)  # the probes may add one
 
+    def upstream_tls_metrics(self, p):
+        port = int(p.config["admin"]["listen"].rsplit(":", 1)[1])
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10) as r:
+            text = r.read().decode()
+        out = {}
+        for line in text.splitlines():
+            if line.startswith(("georoute_upstream_tls_", "georoute_tls_handshake_duration")):
+                k, v = line.rsplit(" ", 1)
+                out[k] = float(v)
+        return out
+
+    def test_metrics_count_upstream_handshakes(self):
+        """Backend handshakes are counted apart from listener ones: by result,
+        version, full or resumed, and in the duration histogram (side
+        upstream). With no pool, each request makes a connection, and all but
+        maybe the first resume the session the backend gave before."""
+        be = TlsBackend(*self.pki.leaf("backend", ip=["127.0.0.1"]))
+        self.addCleanup(be.stop)
+        p = self.run_proxy(be, {"ca": self.pki.path("ca.pem")},
+                           limits={"upstream_pool_size": 0})
+        self.assertTrue(wait_until(lambda: (self.backend_status(p) or {}).get("up") is True,
+                                   timeout=15), self.status(p))
+        for _ in range(3):
+            with Conn(p.port) as c:
+                c.send(request("GET", "/"))
+                self.assertEqual(c.read_response(timeout=10).status, 200)
+        ok = 'georoute_upstream_tls_handshakes_total{result="ok"}'
+        self.assertTrue(wait_until(lambda: self.upstream_tls_metrics(p).get(ok) == 3, timeout=10),
+                        self.upstream_tls_metrics(p))
+        m = self.upstream_tls_metrics(p)
+        for r in ("failed", "verify_failed", "timeout", "aborted"):
+            self.assertEqual(m['georoute_upstream_tls_handshakes_total{result="%s"}' % r], 0, m)
+        for r in ("plain_http", "refused"):  # listener-only results are not upstream ones
+            self.assertNotIn('georoute_upstream_tls_handshakes_total{result="%s"}' % r, m)
+        self.assertEqual(m['georoute_upstream_tls_handshake_versions_total{version="TLSv1.3"}'], 3)
+        full = m['georoute_upstream_tls_sessions_total{kind="full"}']
+        resumed = m['georoute_upstream_tls_sessions_total{kind="resumed"}']
+        self.assertEqual(full + resumed, 3, m)
+        self.assertGreaterEqual(resumed, 2, m)
+        self.assertEqual(m['georoute_tls_handshake_duration_seconds_count{side="upstream"}'], 3)
+        self.assertEqual(m['georoute_tls_handshake_duration_seconds_count{side="client"}'], 0)
+
     def test_wrong_name_fails_verification_visibly(self):
         be = TlsBackend(*self.pki.leaf("wrong", dns=["wrong.example"]))
         self.addCleanup(be.stop)
@@ -571,6 +616,17 @@ class TlsUpstream(unittest.TestCase):
             c.send(request("GET", "/"))
             self.assertEqual(c.read_response(timeout=10).status // 100, 5)
         self.assertIn("TLS certificate verification failed", p.stderr())
+        # the log names the backend and why: the probe's transition, and the
+        # request's own handshake (the implicit zone still tries a down backend)
+        self.assertRegex(p.stderr(), r'event=backend_down backend=%s region=main '
+                         r'reason="TLS certificate verification failed"' % re.escape(be.addr))
+        self.assertRegex(p.stderr(), r'event=upstream_tls_failed backend=%s region=main '
+                         r'reason="IP address mismatch"' % re.escape(be.addr))
+        verify = 'georoute_upstream_tls_handshakes_total{result="verify_failed"}'
+        self.assertTrue(wait_until(lambda: self.upstream_tls_metrics(p).get(verify, 0) >= 1,
+                                   timeout=10), self.upstream_tls_metrics(p))
+        self.assertEqual(self.upstream_tls_metrics(p)[
+            'georoute_upstream_tls_handshakes_total{result="ok"}'], 0)
 
     def test_mutual_tls(self):
         be = TlsBackend(*self.pki.leaf("backend", ip=["127.0.0.1"]),

@@ -1,7 +1,10 @@
 /*
  * pool: a pooled connection keeps reading, so any byte or EOF from the
  * backend closes it (upstream.c) and it is never reused with unread bytes.
- * Reading stays on across reuse, too: no epoll_ctl per request.
+ * Reading stays on across reuse, too: no epoll_ctl per request. Only
+ * connections made with the backend's current TLS client context are pooled:
+ * a reload that replaces it drains the idle ones (worker.c) and closes the
+ * busy ones here, once their request is done.
  */
 #include "proxy/data/pool.h"
 #include "proxy/base/px.h"
@@ -14,8 +17,11 @@ void px_pool_release(struct px_upstream *u)
 
     px_upstream_detach(u);
     px_upstream_timer_stop(u);
-    if (w->draining || b->retired || px_stream_writing(&u->s) || px_stream_has_input(&u->s) ||
-        b->nidle >= w->conf->limits.upstream_pool_size) {
+    /* A connection made under a client context a reload has since replaced
+     * (another CA, certificate, sni or verify) finished its request but
+     * must not serve another: it was verified the old way. */
+    if (w->draining || b->retired || u->tls != b->tls.ctx || px_stream_writing(&u->s) ||
+        px_stream_has_input(&u->s) || b->nidle >= w->conf->limits.upstream_pool_size) {
         px_upstream_close(u);
         return;
     }

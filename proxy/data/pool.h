@@ -21,7 +21,8 @@ struct px_upstream *px_pool_acquire(struct px_backend *b, const struct px_upstre
 /*
  * Puts U, which finished a response cleanly, into its backend's pool, or
  * closes it when it cannot be reused (unread or unsent bytes), the pool is
- * full, the backend is retired or the worker drains. U's user is detached.
+ * full, the backend is retired, the worker drains, or U's TLS client context
+ * is no longer the backend's (a reload replaced it). U's user is detached.
  */
 void px_pool_release(struct px_upstream *u);
 

@@ -18,7 +18,8 @@ import time
 import unittest
 
 from backend import Backend, payload_sha256
-from harness import Conn, Proxy, free_port, georoute_only, request, wait_until, ws_handshake
+from harness import (Conn, Proxy, free_port, georoute_only, request, to_yaml, wait_until,
+                     ws_handshake)
 
 import calendar
 import hashlib
@@ -445,11 +446,17 @@ if __name__ == "__main__":
 class TlsBackend:
     """A keep-alive HTTP/1.1 backend over TLS (Python ssl) on loopback. Answers
     every request with 200 and body "tls-backend"; counts connections, TLS
-    resumptions and the client certificates it saw."""
+    resumptions and the client certificates it saw, and logs every request
+    as (connection number, SNI, target). A request for /hold is answered
+    only once release is set."""
 
     def __init__(self, cert, key, client_ca=None):
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.ctx.load_cert_chain(cert, key)
+        self.ctx.sni_callback = self.on_sni
+        self.log = []
+        self.held = threading.Event()
+        self.release = threading.Event()
         if client_ca:
             self.ctx.verify_mode = ssl.CERT_REQUIRED
             self.ctx.load_verify_locations(client_ca)
@@ -474,6 +481,10 @@ class TlsBackend:
                 return
             threading.Thread(target=self.serve, args=(raw,), daemon=True).start()
 
+    @staticmethod
+    def on_sni(sock, name, ctx):
+        sock.georoute_sni = name  # per connection: read back in serve()
+
     def serve(self, raw):
         raw.settimeout(30)
         try:
@@ -483,6 +494,8 @@ class TlsBackend:
             raw.close()
             return
         self.connections += 1
+        conn_no = self.connections
+        sni = getattr(s, "georoute_sni", None)
         self.resumed += s.session_reused
         cert = s.getpeercert()
         if cert:
@@ -497,6 +510,11 @@ class TlsBackend:
                     buf += d
                 head, buf = buf.split(b"\r\n\r\n", 1)
                 self.requests += 1
+                target = head.split(b" ", 2)[1].decode()
+                self.log.append((conn_no, sni, target))
+                if target == "/hold":
+                    self.held.set()
+                    self.release.wait(30)
                 body = b"tls-backend"
                 s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
         except (OSError, ssl.SSLError):
@@ -627,6 +645,79 @@ class TlsUpstream(unittest.TestCase):
                                    timeout=10), self.upstream_tls_metrics(p))
         self.assertEqual(self.upstream_tls_metrics(p)[
             'georoute_upstream_tls_handshakes_total{result="ok"}'], 0)
+
+    def reload(self, p, tls):
+        """Rewrites p's config with region main's tls set to TLS and reloads
+        it through POST /reload, which answers once the new fleet is out."""
+        p.config["regions"]["main"]["tls"] = tls
+        with open(p.config_path, "w") as f:
+            f.write(to_yaml(p.config) + "\n")
+        port = int(p.config["admin"]["listen"].rsplit(":", 1)[1])
+        req = urllib.request.Request("http://127.0.0.1:%d/reload" % port, method="POST",
+                                     data=b"", headers={"X-Georoute-Admin": "1"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            self.assertEqual(r.status, 200)
+
+    def test_reload_drains_pooled_connections_of_the_old_context(self):
+        """A reload that changes the backend's sni: the request in flight on
+        a connection of the old context finishes (200), then neither that
+        connection nor one idle in the pool serves again; the next request
+        goes over a fresh handshake that sends the new SNI."""
+        be = TlsBackend(*self.pki.leaf("backend", dns=["b.example"], ip=["127.0.0.1"]))
+        self.addCleanup(be.stop)
+        p = self.run_proxy(be, {"ca": self.pki.path("ca.pem")})
+        self.assertTrue(wait_until(lambda: (self.backend_status(p) or {}).get("up") is True,
+                                   timeout=15), self.status(p))
+        held = {}
+
+        def hold():
+            with Conn(p.port) as c:
+                c.send(request("GET", "/hold"))
+                held["r"] = c.read_response(timeout=30)
+        t = threading.Thread(target=hold, daemon=True)
+        t.start()
+        self.assertTrue(be.held.wait(15), "the held request never reached the backend")
+        with Conn(p.port) as c:  # a second connection, left idle in the pool
+            c.send(request("GET", "/idle"))
+            self.assertEqual(c.read_response(timeout=10).status, 200)
+        self.reload(p, {"ca": self.pki.path("ca.pem"), "sni": "b.example"})
+        be.release.set()
+        t.join(30)
+        self.assertEqual((held["r"].status, held["r"].body), (200, b"tls-backend"))
+        for _ in range(3):
+            with Conn(p.port) as c:
+                c.send(request("GET", "/after"))
+                self.assertEqual(c.read_response(timeout=10).status, 200)
+        conn = {target: (n, sni) for n, sni, target in be.log if target in ("/idle", "/hold")}
+        after = [(n, sni) for n, sni, target in be.log if target == "/after"]
+        self.assertEqual(conn["/idle"][1], None, be.log)  # an IP: no SNI before the reload
+        self.assertEqual(conn["/hold"][1], None, be.log)
+        self.assertEqual(len(after), 3, be.log)
+        for n, sni in after:
+            self.assertEqual(sni, "b.example", be.log)
+            self.assertNotIn(n, (conn["/idle"][0], conn["/hold"][0]), be.log)
+        self.assertEqual(be.failures, [])
+
+    def test_reload_to_a_ca_that_does_not_sign_the_backend_fails_next_request(self):
+        """Verification follows the reload at once: a pooled connection
+        verified under the old CA is not reused once the CA changes to one
+        that did not sign the backend's certificate."""
+        be = TlsBackend(*self.pki.leaf("backend", ip=["127.0.0.1"]))
+        self.addCleanup(be.stop)
+        p = self.run_proxy(be, {"ca": self.pki.path("ca.pem")})
+        self.assertTrue(wait_until(lambda: (self.backend_status(p) or {}).get("up") is True,
+                                   timeout=15), self.status(p))
+        with Conn(p.port) as c:
+            c.send(request("GET", "/before"))
+            self.assertEqual(c.read_response(timeout=10).status, 200)
+        other = Pki()
+        self.addCleanup(other.cleanup)
+        self.reload(p, {"ca": other.path("ca.pem")})
+        with Conn(p.port) as c:
+            c.send(request("GET", "/after"))
+            self.assertEqual(c.read_response(timeout=10).status // 100, 5)
+        self.assertNotIn("/after", [target for _, _, target in be.log])
+        self.assertIn("unable to get local issuer certificate", p.stderr())
 
     def test_mutual_tls(self):
         be = TlsBackend(*self.pki.leaf("backend", ip=["127.0.0.1"]),

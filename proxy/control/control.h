@@ -39,11 +39,12 @@ struct px_control_guest {
 /* One backend as the control thread tracks it. */
 struct px_cbackend {
     uv_timer_t probe_timer;
-    struct px_control *ctl;          /* borrowed back-pointer */
-    struct px_bdesc *desc;           /* one reference: identity and address */
-    const struct conf_backend *conf; /* the entry it comes from, in the current config */
-    size_t region;                   /* index into the current config's regions */
-    unsigned weight;                 /* the entry's weight, or the SRV record's */
+    struct px_control *ctl;           /* borrowed back-pointer */
+    struct px_bdesc *desc;            /* one reference: identity and address */
+    const struct conf_backend *conf;  /* the entry it comes from, in the current config */
+    size_t region;                    /* index into the current config's regions */
+    unsigned weight;                  /* the entry's weight, or the SRV record's */
+    char target[PX_DNS_NAME_MAX + 1]; /* SRV: the target name it was found under, else "" */
     struct px_health health;
     struct px_probe *probe;  /* in flight, or NULL; frees itself */
     int last_err;            /* last probe's error (0 = ok) */
@@ -55,6 +56,7 @@ struct px_cbackend {
     const struct conf_backend *next_conf;
     size_t next_region;
     unsigned next_weight;
+    char next_target[PX_DNS_NAME_MAX + 1];
 };
 
 /* A backend entry given by name or SRV, and its last good DNS answer. */

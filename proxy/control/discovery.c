@@ -52,6 +52,22 @@ static void on_probe_done(void *data, int err, double rtt_ms, int status)
         schedule_probe(cb, px_health_next_probe_ms(&cb->health, &ctl->rng));
 }
 
+/*
+ * The name CB's TLS is verified against (and sent as SNI) when its entry's
+ * tls sets no sni, as requests do (fleet_of): a name entry's name, an SRV
+ * backend's target name, else the address itself, written into IP (CAP
+ * bytes), verified as an IP address.
+ */
+static const char *tls_name(const struct px_cbackend *cb, char *ip, size_t cap)
+{
+    if (cb->conf->kind == CONF_BACKEND_NAME)
+        return cb->conf->host;
+    if (cb->conf->kind == CONF_BACKEND_SRV && cb->target[0] != '\0')
+        return cb->target;
+    px_sockaddr_ip((const struct sockaddr *)&cb->desc->addr.sa, ip, cap);
+    return ip;
+}
+
 void px__control_probe_timer(uv_timer_t *t)
 {
     struct px_cbackend *cb = t->data;
@@ -63,13 +79,11 @@ void px__control_probe_timer(uv_timer_t *t)
     const struct conf_region *rg = &cb->ctl->snap->cfg->conf->regions[cb->region];
     struct px_tls_client *tls =
         px_config_upstream_tls(cb->ctl->snap->cfg, cb->region, (size_t)(b - rg->backends));
-    /* TLS verifies the name of a name entry, else the address, as requests do. */
     char ip[64];
-    px_sockaddr_ip((const struct sockaddr *)&cb->desc->addr.sa, ip, sizeof(ip));
 
     cb->probe =
         px_probe_start(&cb->ctl->loop, &b->probe, (const struct sockaddr *)&cb->desc->addr.sa, host,
-                       tls, b->kind == CONF_BACKEND_NAME ? b->host : ip, on_probe_done, cb, &err);
+                       tls, tls_name(cb, ip, sizeof(ip)), on_probe_done, cb, &err);
     if (cb->probe == NULL)
         on_probe_done(cb, err, 0, 0);
 }
@@ -132,7 +146,8 @@ void px__control_close_backends(struct px_control *ctl)
  */
 static struct px_cbackend *cbackend_new(struct px_control *ctl, const struct conf *cf, size_t r,
                                         const struct conf_backend *entry,
-                                        const struct conf_addr *addr, unsigned weight)
+                                        const struct conf_addr *addr, unsigned weight,
+                                        const char *target)
 {
     struct px_cbackend *cb = calloc(1, sizeof(*cb));
     if (cb == NULL)
@@ -147,6 +162,7 @@ static struct px_cbackend *cbackend_new(struct px_control *ctl, const struct con
     cb->conf = entry;
     cb->region = r;
     cb->weight = weight;
+    snprintf(cb->target, sizeof(cb->target), "%s", target);
     px_health_init(&cb->health, &entry->probe, &cf->regions[r].passive, &cf->routing,
                    ctl->routes == NULL, uv_now(&ctl->loop));
     uv_timer_init(&ctl->loop, &cb->probe_timer);
@@ -403,30 +419,40 @@ static const struct px_cname *entry_name(const struct px_control *ctl, const str
     return NULL;
 }
 
-/* The record for ADDR in region R: the existing one (kept) or a new one. */
+/* A backend an entry lists: its address, weight and, for SRV, target name. */
+struct found {
+    struct conf_addr addr;
+    unsigned weight;
+    const char *target; /* "" unless an SRV target name */
+};
+
+/* Marks CB as listed again, as F of entry E in region R. */
+static void relist(struct px_cbackend *cb, const struct conf_backend *e, size_t r,
+                   const struct found *f)
+{
+    cb->keep = true;
+    cb->next_conf = e;
+    cb->next_region = r;
+    cb->next_weight = f->weight;
+    snprintf(cb->next_target, sizeof(cb->next_target), "%s", f->target);
+}
+
+/* The record for F in region R: the existing one (kept) or a new one. */
 static struct px_cbackend *record_for(struct px_control *ctl, const struct conf *cf, size_t r,
-                                      const struct conf_backend *e, const struct conf_addr *addr,
-                                      unsigned weight)
+                                      const struct conf_backend *e, const struct found *f)
 {
     const char *region = cf->regions[r].name;
     for (size_t i = 0; i < ctl->nbackends; i++) {
         struct px_cbackend *cb = ctl->backends[i];
         if (cb->keep || strcmp(cb->desc->region, region) != 0 ||
-            strcmp(cb->desc->addr.text, addr->text) != 0)
+            strcmp(cb->desc->addr.text, f->addr.text) != 0)
             continue;
-        cb->keep = true;
-        cb->next_conf = e;
-        cb->next_region = r;
-        cb->next_weight = weight;
+        relist(cb, e, r, f);
         return cb;
     }
-    struct px_cbackend *cb = cbackend_new(ctl, cf, r, e, addr, weight);
-    if (cb) {
-        cb->keep = true;
-        cb->next_conf = e;
-        cb->next_region = r;
-        cb->next_weight = weight;
-    }
+    struct px_cbackend *cb = cbackend_new(ctl, cf, r, e, &f->addr, f->weight, f->target);
+    if (cb)
+        relist(cb, e, r, f);
     return cb;
 }
 
@@ -434,23 +460,25 @@ static struct px_cbackend *record_for(struct px_control *ctl, const struct conf 
 static void rebind(struct px_cbackend *cb, const struct conf *cf)
 {
     const struct conf_backend *old = cb->conf;
+    bool renamed = strcmp(cb->target, cb->next_target) != 0;
     cb->conf = cb->next_conf;
     cb->region = cb->next_region;
     cb->weight = cb->next_weight;
+    memcpy(cb->target, cb->next_target, sizeof(cb->target));
     px_health_reconf(&cb->health, &cb->conf->probe, &cf->regions[cb->region].passive, &cf->routing);
-    if (old != cb->conf)
+    if (old != cb->conf || renamed) /* a probe in flight verifies the old name */
         restart_probe(cb);
 }
 
-/* Appends ADDR to OUT unless region R already has it (two entries, one address). */
+/* Appends F to OUT unless region R already has its address (two entries, one address). */
 static int add_backend(struct px_control *ctl, const struct conf *cf, size_t r,
-                       const struct conf_backend *e, const struct conf_addr *addr, unsigned weight,
+                       const struct conf_backend *e, const struct found *f,
                        struct px_cbackend **out, size_t first, size_t *n)
 {
     for (size_t i = first; i < *n; i++)
-        if (strcmp(out[i]->desc->addr.text, addr->text) == 0)
+        if (strcmp(out[i]->desc->addr.text, f->addr.text) == 0)
             return 0;
-    if ((out[*n] = record_for(ctl, cf, r, e, addr, weight)) == NULL)
+    if ((out[*n] = record_for(ctl, cf, r, e, f)) == NULL)
         return PX_ENOMEM;
     (*n)++;
     return 0;
@@ -461,15 +489,18 @@ static int add_entry(struct px_control *ctl, const struct conf *cf, size_t r,
                      size_t *n)
 {
     const struct px_cname *cn;
-    if (e->kind == CONF_BACKEND_ADDR)
-        return add_backend(ctl, cf, r, e, &e->addr, e->weight, out, first, n);
+    if (e->kind == CONF_BACKEND_ADDR) {
+        struct found f = {.addr = e->addr, .weight = e->weight, .target = ""};
+        return add_backend(ctl, cf, r, e, &f, out, first, n);
+    }
     if ((cn = entry_name(ctl, e)) == NULL)
         return 0;
     for (size_t k = 0; k < cn->naddrs; k++) {
-        struct conf_addr a;
-        px__control_addr_from_dns(&cn->addrs[k], &a);
-        unsigned weight = e->kind == CONF_BACKEND_SRV ? cn->addrs[k].weight : e->weight;
-        int rc = add_backend(ctl, cf, r, e, &a, weight, out, first, n);
+        bool srv = e->kind == CONF_BACKEND_SRV;
+        struct found f = {.weight = srv ? cn->addrs[k].weight : e->weight,
+                          .target = srv ? cn->addrs[k].target : ""};
+        px__control_addr_from_dns(&cn->addrs[k], &f.addr);
+        int rc = add_backend(ctl, cf, r, e, &f, out, first, n);
         if (rc != 0)
             return rc;
     }
@@ -487,6 +518,25 @@ static size_t count_candidates(const struct px_control *ctl, const struct conf *
     return n;
 }
 
+/*
+ * Sets the name T verifies (and sends as SNI) when the entry's tls sets no
+ * sni: a name entry's own name, the target of an SRV record, else none (the
+ * address, verified as an IP). A backend found by DNS is never verified by
+ * the address DNS gave: a certificate for that address says nothing about
+ * the service the config names. 0 or PX_ENOMEM.
+ */
+static int fleet_tls_name(struct px_fleet_tls *t, const struct conf_backend *e,
+                          const struct px_cbackend *cb)
+{
+    if (e->kind == CONF_BACKEND_NAME)
+        t->host = e->host;
+    else if (e->kind == CONF_BACKEND_SRV && cb->next_target[0] != '\0')
+        t->host = t->own_host = strdup(cb->next_target);
+    else
+        return 0;
+    return t->host != NULL ? 0 : PX_ENOMEM;
+}
+
 static struct px_fleet *fleet_of(struct px_control *ctl, struct px_snapshot *snap,
                                  struct px_cbackend **list, size_t n, const size_t *first)
 {
@@ -500,7 +550,10 @@ static struct px_fleet *fleet_of(struct px_control *ctl, struct px_snapshot *sna
         size_t r = list[i]->next_region;
         f->backends[i] = px_bdesc_ref(list[i]->desc);
         f->tls[i].ctx = px_config_upstream_tls(snap->cfg, r, (size_t)(e - cf->regions[r].backends));
-        f->tls[i].host = e->kind == CONF_BACKEND_NAME ? e->host : NULL;
+        if (f->tls[i].ctx != NULL && fleet_tls_name(&f->tls[i], e, list[i]) != 0) {
+            px_fleet_unref(f);
+            return NULL;
+        }
     }
     memcpy(f->region_first, first, (cf->nregions + 1) * sizeof(*first));
     for (size_t z = 0; z < cf->nzones; z++)

@@ -35,7 +35,6 @@
 
 #define PX_DNS_TRIES 2            /* c-ares tries per server (ARES_OPT_TRIES) */
 #define PX_DNS_RETRY_MIN_MS 1000u /* first retry delay after a failure */
-#define PX_DNS_NAME_MAX 253       /* longest DNS name, without the trailing dot */
 #define PX_DNS_WEIGHT_MAX 256u    /* largest backend weight */
 #define PX_DNS_NEVER UINT64_MAX   /* a due time that never comes */
 #define PX_DNS_T_SRV 33           /* RR type of SRV (RFC 2782) */
@@ -281,6 +280,19 @@ static int addr_from_node(struct px_dns_addr *a, const struct ares_addrinfo_node
     return -1;
 }
 
+/* Sets A's target to the SRV target HOST, without its trailing dot. */
+static void target_name(struct px_dns_addr *a, const char *host)
+{
+    size_t n = strlen(host);
+
+    if (n > 0 && host[n - 1] == '.')
+        n--;
+    if (n >= sizeof(a->target))
+        n = sizeof(a->target) - 1; /* cannot be: longer targets are never looked up */
+    memcpy(a->target, host, n);
+    a->target[n] = '\0';
+}
+
 /* Orders by family (IPv4 first), address bytes, port: the identity of an address. */
 static int addr_key_cmp(const struct px_dns_addr *a, const struct px_dns_addr *b)
 {
@@ -301,7 +313,8 @@ static int addr_key_cmp(const struct px_dns_addr *a, const struct px_dns_addr *b
     return (int)a->port - (int)b->port;
 }
 
-/* qsort order: the key, then the better duplicate (lower priority, higher weight) first. */
+/* qsort order: the key, then the better duplicate (lower priority, higher
+ * weight, then the first target name) first. */
 static int addr_sort_cmp(const void *pa, const void *pb)
 {
     const struct px_dns_addr *a = pa, *b = pb;
@@ -311,7 +324,9 @@ static int addr_sort_cmp(const void *pa, const void *pb)
         return c;
     if (a->priority != b->priority)
         return (int)a->priority - (int)b->priority;
-    return (int)b->weight - (int)a->weight;
+    if (a->weight != b->weight)
+        return (int)b->weight - (int)a->weight;
+    return strcmp(a->target, b->target); /* the same answer, the same name kept */
 }
 
 /* Sorts A and drops duplicate addresses (keeping the best); returns the new count. */
@@ -328,7 +343,8 @@ static size_t addrs_normalize(struct px_dns_addr *a, size_t n)
     return out + 1;
 }
 
-/* Returns 1 when two normalized sets differ in an address, port, weight or priority. */
+/* Returns 1 when two normalized sets differ in an address, port, weight,
+ * priority or target name (a TLS backend is verified against the name). */
 static int addrs_differ(const struct px_dns_addr *a, size_t na, const struct px_dns_addr *b,
                         size_t nb)
 {
@@ -336,7 +352,7 @@ static int addrs_differ(const struct px_dns_addr *a, size_t na, const struct px_
         return 1;
     for (size_t i = 0; i < na; i++)
         if (addr_key_cmp(&a[i], &b[i]) != 0 || a[i].weight != b[i].weight ||
-            a[i].priority != b[i].priority)
+            a[i].priority != b[i].priority || strcmp(a[i].target, b[i].target) != 0)
             return 1;
     return 0;
 }
@@ -882,6 +898,8 @@ static void on_dns_addrinfo(void *arg, int status, int timeouts, struct ares_add
                 continue;
             if (addr_from_node(&a, n, q->port, q->weight, q->priority) != 0)
                 continue;
+            if (q->host != NULL)
+                target_name(&a, q->host);
             if (round_add(r, &a) != 0) {
                 if (r->err == 0)
                     r->err = PX_ENOMEM;

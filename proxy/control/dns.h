@@ -41,6 +41,8 @@ const char *px_dns_strerror(int err);
 /* Returns the static name of a px_dns_err ("EDNS_NOTFOUND"), for key=value logs. */
 const char *px_dns_err_name(int err);
 
+#define PX_DNS_NAME_MAX 253 /* longest DNS name, without the trailing dot */
+
 /* One resolved address. */
 struct px_dns_addr {
     struct sockaddr_storage sa; /* AF_INET or AF_INET6, port set */
@@ -48,11 +50,17 @@ struct px_dns_addr {
     uint16_t port;              /* host order; same as in sa */
     uint16_t weight;            /* 1..256; name watches: 1; SRV: scaled record weight */
     uint16_t priority;          /* SRV record priority (the lowest present); names: 0 */
+    /* SRV: the target name the address was resolved from, without the
+     * trailing dot: the name a TLS backend is verified against. "" for name
+     * watches and for targets that are numeric addresses. */
+    char target[PX_DNS_NAME_MAX + 1];
 };
 
 /*
  * A watch's address set, as handed to its callback. Addresses are sorted
- * (IPv4 before IPv6, then by address bytes, then port) and deduplicated.
+ * (IPv4 before IPv6, then by address bytes, then port) and deduplicated (an
+ * address two SRV targets share keeps the better record: lower priority,
+ * then higher weight, then the first target name).
  */
 struct px_dns_result {
     const char *name;                /* borrowed: the watched name */
@@ -159,7 +167,8 @@ int px_dns_watch_name(struct px_dns *dns, const char *host, uint16_t port, uint3
 /*
  * Watches the SRV name SRV_NAME ("_http._tcp.example.com"), then the A/AAAA
  * records of every target of the lowest priority present, with the family of
- * the px_dns conf. Each address gets its record's port and weight: record
+ * the px_dns conf. Each address gets its record's port, its target's name
+ * (a change of name is a change of the set) and its record's weight: record
  * weights are used as they are when the largest is at most 256, else scaled
  * proportionally to 1..256; a weight of 0 becomes 1 (RFC 2782 gives such
  * targets a very small share, and 1 is the smallest backend weight). A target

@@ -81,6 +81,8 @@ void px_fleet_unref(struct px_fleet *f)
         return;
     for (size_t i = 0; f->backends && i < f->nbackends; i++)
         px_bdesc_unref(f->backends[i]);
+    for (size_t i = 0; f->tls && i < f->nbackends; i++)
+        free(f->tls[i].own_host);
     free(f->backends);
     free(f->tls);
     free(f->region_first);

@@ -35,10 +35,16 @@ struct px_bdesc {
     _Atomic unsigned inflight[];    /* per worker: requests on it now */
 };
 
-/* Upstream TLS of one fleet backend, borrowed from the fleet's snapshot. */
+/*
+ * Upstream TLS of one fleet backend. The context is borrowed from the
+ * fleet's snapshot; the name to verify and send when the entry's tls sets
+ * no sni is a name entry's name (borrowed from the config), or an SRV
+ * backend's target name (own_host, owned by the fleet); NULL: its address.
+ */
 struct px_fleet_tls {
     struct px_tls_client *ctx; /* NULL = plain TCP */
-    const char *host;          /* the name to verify and send (a DNS entry's); NULL: its address */
+    const char *host;          /* NULL, the config's name, or own_host */
+    char *own_host;            /* owned: an SRV target's name; NULL otherwise */
 };
 
 struct px_fleet {

@@ -1143,6 +1143,21 @@ static bool is_ip_literal(const char *s)
     return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
 }
 
+/*
+ * True when SESSION was made with SNI (NULL: none), so it may be resumed by
+ * a connection that sends SNI. One context serves every address of a DNS
+ * or SRV entry, and a resumed handshake verifies no certificate: a session
+ * verified for one SRV target must not let another target skip its check.
+ */
+static bool session_for(const SSL_SESSION *session, const char *sni)
+{
+    const char *had = SSL_SESSION_get0_hostname(session);
+
+    if (had == NULL || sni == NULL)
+        return had == sni;
+    return strcmp(had, sni) == 0;
+}
+
 /* See tls_ctx.h. */
 int px_tls_client_prepare(struct px_tls_client *c, struct ssl_st *ssl, const char *host)
 {
@@ -1158,7 +1173,7 @@ int px_tls_client_prepare(struct px_tls_client *c, struct ssl_st *ssl, const cha
                 : SSL_set1_host(ssl, name);
     if (ok == 1) {
         pthread_mutex_lock(&c->lock);
-        if (c->session != NULL)
+        if (c->session != NULL && session_for(c->session, ip ? NULL : name))
             ok = SSL_set_session(ssl, c->session);
         pthread_mutex_unlock(&c->lock);
     }

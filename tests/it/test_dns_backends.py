@@ -34,6 +34,7 @@ from backend import Backend
 from harness import Proxy, free_port, georoute_only, wait_until
 from test_admin import PROBE, get_json, http
 from test_dns import DNSMASQ, Dnsmasq
+from test_tls import Pki, TlsBackend
 
 TTL = 1.0          # dnsmasq --local-ttl=1, and dns.min_ttl
 FOLLOW = TTL + 1.0  # the set must follow a record change within TTL + 1 s ...
@@ -138,7 +139,8 @@ class DnsFixture(unittest.TestCase):
     # Every backend here is on loopback, which discovery refuses unless allowed.
     LOOPBACK = {"allow": ["127.0.0.0/8", "::1/128"]}
 
-    def start(self, regions, dns_port, zones=None, dns=None, discovery=LOOPBACK):
+    def start(self, regions, dns_port, zones=None, dns=None, discovery=LOOPBACK,
+              region_extra=None):
         d = {"servers": ["127.0.0.1:%d" % dns_port], "min_ttl": "1s", "max_ttl": "5s",
              "retry_max": "1s", "timeout": "500ms"}
         d.update(dns or {})
@@ -147,7 +149,8 @@ class DnsFixture(unittest.TestCase):
             "workers": 1,
             "admin": "127.0.0.1:%d" % self.admin,
             "dns": d,
-            "regions": {n: {"backends": bs, "probe": PROBE, "discovery": discovery}
+            "regions": {n: dict({"backends": bs, "probe": PROBE, "discovery": discovery},
+                                **(region_extra or {}))
                         for n, bs in regions.items()},
             "routing": {"slow_start": "off"},
         }
@@ -719,3 +722,78 @@ class DnsUntrusted(DnsFixture):
                          "port not in discovery.ports")
         self.assertIn("event=dns_answer_capped name=many.test region=many addresses=40 kept=8",
                       self.p.stderr())
+
+
+@georoute_only("DNS backends and upstream TLS are georoute's")
+@unittest.skipUnless(os.path.exists(DNSMASQ), "dnsmasq not installed (.ci/deps test)")
+class DnsTlsBackends(DnsFixture):
+    """TLS backends found by DNS are verified against a host name, never the
+    address DNS gave: the entry's tls sni when set, else an SRV record's
+    target name, else the name resolved. The backend's certificate names
+    only a DNS name (no IP), so verification by address would fail."""
+
+    TLS_PROBE = {"interval": "300ms", "timeout": "2s"}
+    HOSTS = "127.0.0.1 tgt.test\n127.0.0.2 a.test\n"  # a.test: dnsmasq's readiness check
+
+    def setUp(self):
+        super().setUp()
+        self.pki = Pki()
+        self.addCleanup(self.pki.cleanup)
+
+    def tls_backend(self, *names):
+        be = TlsBackend(*self.pki.leaf(names[0], dns=list(names)))
+        self.addCleanup(be.stop)
+        return be
+
+    def start_tls(self, entry, d, **tls):
+        tls["ca"] = self.pki.path("ca.pem")
+        self.start({"svc": [entry]}, d.port,
+                   region_extra={"tls": tls, "probe": self.TLS_PROBE})
+
+    def backend_of(self, region="svc"):
+        bs = self.region(self.status(), region)["backends"]
+        return bs[0] if bs else {}
+
+    def assert_serves(self, be, sni):
+        """The backend comes up (its probes verified it), serves requests over
+        TLS, and every connection georoute made sent SNI."""
+        self.assertTrue(wait_until(lambda: self.backend_of().get("up") is True, 15),
+                        "%s\n%s" % (self.status(), self.p.stderr()[-3000:]))
+        for _ in range(3):
+            self.assertEqual(get(self.port, "/x")[0], 200, self.p.stderr()[-3000:])
+        self.assertEqual(be.failures, [])
+        self.assertEqual({n for _, n, _ in be.log}, {sni}, be.log)
+        self.assertEqual(len([t for _, _, t in be.log if t == "/x"]), 3, be.log)
+
+    def test_srv_backend_is_verified_by_its_target_name(self):
+        be = self.tls_backend("tgt.test")
+        d = self.dnsmasq(self.HOSTS, srv=[(SRV_NAME, "tgt.test", be.port, 10, 10)])
+        self.start_tls({"srv": SRV_NAME}, d)
+        self.assert_serves(be, "tgt.test")
+        self.assertGreater(be.resumed, 0, "sessions of the same target resume")
+
+    def test_srv_backend_with_sni_is_verified_by_the_sni(self):
+        be = self.tls_backend("svc.example")
+        d = self.dnsmasq(self.HOSTS, srv=[(SRV_NAME, "tgt.test", be.port, 10, 10)])
+        self.start_tls({"srv": SRV_NAME}, d, sni="svc.example")
+        self.assert_serves(be, "svc.example")
+
+    def test_name_backend_is_verified_by_the_name(self):
+        be = self.tls_backend("tgt.test")
+        d = self.dnsmasq(self.HOSTS)
+        self.start_tls("tgt.test:%d" % be.port, d)
+        self.assert_serves(be, "tgt.test")
+
+    def test_srv_target_the_certificate_does_not_name_fails_verification(self):
+        be = self.tls_backend("other.test")
+        d = self.dnsmasq(self.HOSTS, srv=[(SRV_NAME, "tgt.test", be.port, 10, 10)])
+        self.start_tls({"srv": SRV_NAME}, d)
+
+        def failed():
+            return (self.backend_of().get("last_probe") or {}).get("error") == \
+                "TLS certificate verification failed"
+        self.assertTrue(wait_until(failed, 15), self.status())
+        self.assertFalse(self.backend_of()["up"])
+        self.assertEqual([t for _, _, t in be.log], [])
+        self.assertEqual(get(self.port, "/x")[0] // 100, 5)
+        self.assertIn('reason="hostname mismatch"', self.p.stderr())

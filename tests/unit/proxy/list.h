@@ -60,6 +60,7 @@
     X(router_evidence_drains_below_margin)                                                         \
     X(router_challengers_trading_the_lead_still_switch)                                            \
     X(router_failover_is_immediate)                                                                \
+    X(router_failover_reason_lasts_while_preferred_down)                                           \
     X(router_fallback_only_when_no_allowed_healthy)                                                \
     X(router_fallback_hysteresis_among_fallbacks)                                                  \
     X(router_reject_when_nothing_allowed_healthy)                                                  \

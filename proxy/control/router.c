@@ -288,7 +288,9 @@ bool px_router_decide(const struct conf *cf, size_t zone_idx, const struct px_re
         set_reason(st, PX_ROUTE_FALLBACK, "fallback: no allowed region healthy");
     } else {
         next = -1;
-        set_reason(st, PX_ROUTE_REJECT, "reject: no allowed region healthy");
+        set_reason(st, PX_ROUTE_REJECT,
+                   rt->nfallback ? "reject: no allowed or fallback region healthy"
+                                 : "reject: no allowed region healthy");
     }
 
     if (!hysteresis || next != prev)

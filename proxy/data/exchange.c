@@ -376,9 +376,16 @@ static int status_for(int err)
     }
 }
 
+/* The text of ERR's answer: for a malformed request, what was malformed (static). */
+static const char *reject_text(const struct px_exchange *x, int err)
+{
+    const char *why = px_http_why(&x->req);
+    return err == PX_EPARSE && why != NULL ? why : px_strerror(err);
+}
+
 void px_exchange_reject(struct px_exchange *x, int err)
 {
-    fail(x, status_for(err), px_strerror(err));
+    fail(x, status_for(err), reject_text(x, err));
 }
 
 /*
@@ -664,8 +671,8 @@ static void connect_next(struct px_exchange *x)
     if (rc == 1)
         attach(x);
     else if (rc == PX_ENOBACKEND && !px_backend_panic_zone(cf, x->zone) &&
-             cf->zones[x->zone].route.reject)
-        reject(x); /* the designed answer, even before the probes notice */
+             (cf->zones[x->zone].route.reject || x->pick.region < 0))
+        reject(x); /* designed (even before the probes notice), or no region left at all */
     else if (rc < 0) {
         x->reason = PX_REASON_NO_BACKEND;
         fail(x, 502, px_strerror(rc));
@@ -777,7 +784,7 @@ static void pump_request(struct px_exchange *x)
             const char *data = c->s.in ? c->s.in->data + c->s.in_off : "";
             ev = px_http_feed(&x->req, data, c->s.in ? c->s.in_len - c->s.in_off : 0, &consumed);
             if (ev < 0) {
-                fail(x, status_for(ev), px_strerror(ev));
+                fail(x, status_for(ev), reject_text(x, ev));
                 return;
             }
             if (x->rechunk) {

@@ -169,7 +169,11 @@ static void publish(struct px_control *ctl, uint64_t now)
         rz->share = st->share;
         rz->reason = st->reason;
         rz->norder = px_router_failover_order(st, rz->order);
+        rz->size_bytes = st->size_bytes;
     }
+    for (size_t r = 0; r < cf->nregions; r++)
+        rt->regions[r] = (struct px_routes_region){.rtt_ms = ctl->regions[r].rtt_ms,
+                                                   .goodput_bps = ctl->regions[r].goodput_bps};
     for (size_t i = 0; i < ctl->nbackends; i++) {
         const struct px_cbackend *cb = ctl->backends[i];
         struct px_routes_backend *rb = &rt->backends[i];

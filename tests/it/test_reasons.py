@@ -93,6 +93,27 @@ class Reasons(unittest.TestCase):
             self.assertIn('error="no healthy region allowed for zone hongkong"', ln)
         self.assertIn("fallback", self.zone()["why"])
 
+    def test_explain_header_shows_both_cost_figures(self):
+        # Issue 15: the RTT part and the size part of the cost, as /status has them.
+        ex = explain(get(self.p.port))
+        self.assertEqual(ex.get("region"), "hk")
+        float(ex["rtt_ms"])
+        self.assertEqual(ex.get("goodput_bps"), "-")  # nothing large carried yet
+        self.assertEqual(ex.get("transfer_ms"), "0")
+        # A large body measures hk's goodput; the header then carries it.
+        for _ in range(3):
+            self.assertEqual(get(self.p.port, "/size/1048576").status, 200)
+
+        def measured():
+            ex = explain(get(self.p.port))
+            return ex if ex.get("goodput_bps", "-") != "-" else None
+        ex = wait_until(measured, 10, interval=0.05)
+        self.assertIsNotNone(ex, "goodput never reached the explain header")
+        self.assertGreater(float(ex["goodput_bps"]), 0)
+        self.assertGreater(float(ex["transfer_ms"]), 0)  # the zone's mean size is large
+        hk = [s for s in self.zone()["scores"] if s["region"] == "hk"][0]
+        self.assertIsNotNone(hk["goodput_bps"])
+
     def test_400_names_what_was_malformed(self):
         cases = [
             (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", b"duplicate Host header"),

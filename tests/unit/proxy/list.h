@@ -49,6 +49,7 @@
     X(health_goodput)                                                                              \
     X(health_real_latency_step)                                                                    \
     X(health_goodput_goes_stale)                                                                   \
+    X(health_bulk_probe_cadence_keeps_goodput_fresh)                                               \
     X(health_region_aggregate)                                                                     \
     X(health_reconf_keeps_state)                                                                   \
     X(router_min_score_wins)                                                                       \

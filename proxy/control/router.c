@@ -313,6 +313,7 @@ void px_size_add(struct px_size_mean *m, uint64_t bytes, uint64_t now_ms)
 
     m->bytes = m->bytes * d + (double)bytes;
     m->count = m->count * d + 1;
+    m->total++;
     if (now_ms > m->at_ms)
         m->at_ms = now_ms;
 }

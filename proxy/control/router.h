@@ -92,6 +92,7 @@ struct px_size_mean {
     double bytes;   /* decayed sum of body bytes */
     double count;   /* decayed count of responses */
     uint64_t at_ms; /* time of the last response folded in */
+    uint64_t total; /* responses folded in since start, count (not decayed) */
 };
 
 /* Folds one response body of BYTES at NOW_MS into M. */

@@ -48,7 +48,7 @@ struct px_cbackend {
     struct px_probe *probe;  /* in flight, or NULL; frees itself */
     uv_timer_t bulk_timer;   /* the next bulk probe (probe.bulk), when configured */
     struct px_probe *bulk;   /* bulk probe in flight, or NULL; frees itself */
-    uint64_t bulk_probes;    /* bulk probes that measured a goodput sample, count */
+    uint64_t bulk_probes;    /* bulk probes that read a 2xx body (fed to the goodput), count */
     uint64_t bulk_failures;  /* bulk probes that failed, count */
     unsigned closing;        /* timers still closing before the record is freed */
     int last_err;            /* last probe's error (0 = ok) */

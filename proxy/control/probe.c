@@ -1,8 +1,11 @@
 /*
  * probe: a tiny HTTP/1.1 client, over TLS for a backend with tls (the
  * engine of proto/tls.h and the backend's client context, as the data plane
- * uses them). It reads only as far as the status line and closes; the
- * response body and headers are none of its business.
+ * uses them). A health probe reads only as far as the status line and
+ * closes; the response body and headers are none of its business. A bulk
+ * probe (probe.bulk) reads on to the end of the head and then counts body
+ * bytes, unparsed, up to the size it wants: goodput, not content, is what
+ * it measures.
  */
 #include "proxy/control/probe.h"
 #include "proxy/base/px.h"

@@ -125,19 +125,30 @@ enum conf_probe_type {
     CONF_PROBE_TCP,  /* a completed TCP connect is a pass */
 };
 
+/*
+ * probe.bulk: a large GET now and then that measures a backend's goodput
+ * where real traffic carries too few large responses (docs/ROUTING.md).
+ */
+struct conf_bulk_probe {
+    char *path;           /* owned; request target; NULL = no bulk probe */
+    uint64_t bytes;       /* body bytes read per probe, 64k..1g; default 1m */
+    uint64_t interval_ms; /* from the end of one to the start of the next, 1s..1h; default 30s */
+};
+
 struct conf_probe {
-    uint32_t type;         /* enum conf_probe_type; default HTTP */
-    char *path;            /* owned; HTTP request target, starts with '/'; default "/" */
-    char *host;            /* owned; Host header; NULL = the backend's address or name */
-    uint32_t expect_lo;    /* lowest passing HTTP status, 100..599; default 200 */
-    uint32_t expect_hi;    /* highest passing HTTP status, expect_lo..599; default 399 */
-    uint64_t interval_ms;  /* between probes in a steady state; default 1s */
-    uint64_t fastinter_ms; /* while rise/fall is counting; default min(250ms, interval) */
-    uint64_t downinter_ms; /* while the backend is down; default interval */
-    uint32_t jitter_pct;   /* waits randomised by +- this percent, 0..50; default 10 */
-    uint64_t timeout_ms;   /* per probe, any interval (one in flight); default 5s */
-    uint32_t rise;         /* consecutive passes to go up, 1..100; default 2 */
-    uint32_t fall;         /* consecutive failures to go down, 1..100; default 3 */
+    uint32_t type;               /* enum conf_probe_type; default HTTP */
+    char *path;                  /* owned; HTTP request target, starts with '/'; default "/" */
+    char *host;                  /* owned; Host header; NULL = the backend's address or name */
+    uint32_t expect_lo;          /* lowest passing HTTP status, 100..599; default 200 */
+    uint32_t expect_hi;          /* highest passing HTTP status, expect_lo..599; default 399 */
+    uint64_t interval_ms;        /* between probes in a steady state; default 1s */
+    uint64_t fastinter_ms;       /* while rise/fall is counting; default min(250ms, interval) */
+    uint64_t downinter_ms;       /* while the backend is down; default interval */
+    uint32_t jitter_pct;         /* waits randomised by +- this percent, 0..50; default 10 */
+    uint64_t timeout_ms;         /* per probe, any interval (one in flight); default 5s */
+    uint32_t rise;               /* consecutive passes to go up, 1..100; default 2 */
+    uint32_t fall;               /* consecutive failures to go down, 1..100; default 3 */
+    struct conf_bulk_probe bulk; /* goodput probe; off without bulk.path */
 };
 
 /* Passive outlier ejection, per region (Envoy outlier detection). */

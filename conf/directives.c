@@ -491,6 +491,28 @@ static int parse_probe_expect(struct conf_ctx *ctx, const struct conf_node *n,
     return 0;
 }
 
+/* bulk: {path, bytes, interval}; bytes below 64k would measure RTT, not bandwidth. */
+static const struct conf_directive bulk_directives[] = {
+    {.name = "path",
+     .parse = parse_probe_path,
+     .offset = offsetof(struct conf_bulk_probe, path),
+     .flags = CONF_F_REQUIRED},
+    {.name = "bytes",
+     .parse = conf_parse_bytes,
+     FIELD(struct conf_bulk_probe, bytes),
+     .min = 64 * KIB,
+     .max = 1024 * MIB,
+     .def = MIB},
+    {.name = "interval",
+     .parse = conf_parse_ms,
+     FIELD(struct conf_bulk_probe, interval_ms),
+     .min = SEC_MS,
+     .max = HOUR_MS,
+     .def = 30 * SEC_MS},
+};
+
+static const struct conf_section bulk_section = TABLE(bulk_directives);
+
 #define PROBE_FASTINTER_MS UINT64_C(250) /* derived default cap of fastinter */
 
 /*
@@ -549,6 +571,10 @@ static const struct conf_directive probe_directives[] = {
      .min = 1,
      .max = 100,
      .def = 3},
+    {.name = "bulk",
+     .parse = conf_parse_section,
+     .offset = offsetof(struct conf_probe, bulk),
+     .sub = &bulk_section},
 };
 
 const struct conf_section conf__probe_section = TABLE(probe_directives);
@@ -579,6 +605,9 @@ static int probe_inherit(struct conf_ctx *ctx, const struct conf_node *n, struct
         return -1;
     if (parent != NULL && p->host == NULL && parent->host != NULL &&
         store_str(ctx, n, &p->host, parent->host) != 0)
+        return -1;
+    if (parent != NULL && p->bulk.path == NULL && parent->bulk.path != NULL &&
+        store_str(ctx, n, &p->bulk.path, parent->bulk.path) != 0)
         return -1;
     return 0;
 }
@@ -631,6 +660,8 @@ void conf__probe_dispose(struct conf_probe *p)
     p->path = NULL;
     free(p->host);
     p->host = NULL;
+    free(p->bulk.path);
+    p->bulk.path = NULL;
 }
 
 /* ---- passive health ---- */

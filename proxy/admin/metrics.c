@@ -46,6 +46,7 @@ enum object {
     OBJ_BACKEND, /* region, backend */
     OBJ_ZONE,    /* zone */
     OBJ_NAME,    /* name, region: DNS names and SRV entries */
+    OBJ_CLASS,   /* zone, class: the request classes of every zone */
     OBJ_CUSTOM,  /* labels of its own: the row's writer */
 };
 
@@ -93,10 +94,20 @@ static size_t object_count(const struct scrape *sc, enum object o)
         return sc->cf->nzones;
     case OBJ_NAME:
         return sc->ctl->nnames;
+    case OBJ_CLASS:
+        return sc->cf->nroutes - sc->cf->nzones;
     case OBJ_CUSTOM:
         break;
     }
     return 0;
+}
+
+/* Zone *Z and class *K (1-based in its zone: route K of zone Z) of class object I. */
+static void class_at(const struct conf *cf, size_t i, size_t *z, size_t *k)
+{
+    for (*z = 0; *z < cf->nzones && i >= cf->zones[*z].route.nclasses; (*z)++)
+        i -= cf->zones[*z].route.nclasses;
+    *k = i + 1;
 }
 
 /* Writes object I's labels, braces included (nothing for OBJ_PROCESS). */
@@ -124,6 +135,14 @@ static void object_labels(struct px_sbuf *b, const struct scrape *sc, enum objec
         label(b, "name", sc->ctl->names[i]->conf->host, true);
         label(b, "region", sc->ctl->names[i]->region, false);
         break;
+    case OBJ_CLASS: {
+        size_t z, k;
+        class_at(sc->cf, i, &z, &k);
+        px_sbuf_puts(b, "{");
+        label(b, "zone", sc->cf->zones[z].name, true);
+        label(b, "class", sc->cf->zones[z].route.classes[k - 1].name, false);
+        break;
+    }
     case OBJ_PROCESS:
     case OBJ_CUSTOM:
         return;
@@ -134,7 +153,7 @@ static void object_labels(struct px_sbuf *b, const struct scrape *sc, enum objec
 static void family(struct px_sbuf *b, const struct scrape *sc, const struct metric *m)
 {
     px_sbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", m->name, m->help, m->name, m->type);
-    if (m->obj == OBJ_CUSTOM) {
+    if (m->write != NULL) { /* OBJ_CUSTOM, or rows of its own over an object kind */
         m->write(b, sc, m);
         return;
     }
@@ -374,6 +393,26 @@ static double g_zone_response_bytes(const struct scrape *sc, size_t i)
     return px_control_route(sc->ctl, i, 0)->size_bytes;
 }
 
+/* The size mean of class object I (by zone slot and class, as the control thread keeps it). */
+static const struct px_size_mean *class_sizes(const struct scrape *sc, size_t i)
+{
+    size_t z, k;
+    class_at(sc->cf, i, &z, &k);
+    return &sc->ctl->sizes[sc->ctl->fleet->zone_slot[z] * PX_CLASS_SLOTS + k];
+}
+
+static double g_class_response_bytes(const struct scrape *sc, size_t i)
+{
+    size_t z, k;
+    class_at(sc->cf, i, &z, &k);
+    return px_control_route(sc->ctl, z, k)->size_bytes;
+}
+
+static double g_class_requests(const struct scrape *sc, size_t i)
+{
+    return (double)class_sizes(sc, i)->total;
+}
+
 static double g_backend_inflight(const struct scrape *sc, size_t i)
 {
     return px_bdesc_inflight(sc->ctl->backends[i]->desc);
@@ -549,6 +588,25 @@ static void w_zone_route(struct px_sbuf *b, const struct scrape *sc, const struc
             label(b, "region", cf->regions[r].name, false);
             px_sbuf_printf(b, "} %d\n", px_control_route(sc->ctl, z, 0)->current == (int)r);
         }
+}
+
+/* Like georoute_zone_route, per request class of every zone that has classes. */
+static void w_class_route(struct px_sbuf *b, const struct scrape *sc, const struct metric *m)
+{
+    const struct conf *cf = sc->cf;
+    for (size_t i = 0, n = object_count(sc, OBJ_CLASS); i < n; i++) {
+        size_t z, k;
+        class_at(cf, i, &z, &k);
+        for (size_t r = 0; r < cf->nregions; r++) {
+            if (px_admin_route_role(cf, z, r) == PX_ROLE_NONE)
+                continue;
+            px_sbuf_printf(b, "%s{", m->name);
+            label(b, "zone", cf->zones[z].name, true);
+            label(b, "class", cf->zones[z].route.classes[k - 1].name, false);
+            label(b, "region", cf->regions[r].name, false);
+            px_sbuf_printf(b, "} %d\n", px_control_route(sc->ctl, z, k)->current == (int)r);
+        }
+    }
 }
 
 static void w_geo_lookups(struct px_sbuf *b, const struct scrape *sc, const struct metric *m)
@@ -736,6 +794,18 @@ static const struct metric metrics[] = {
     GET("georoute_zone_response_bytes", "gauge", OBJ_ZONE,
         "Mean response body size of the zone's traffic, as its routing cost uses it.",
         g_zone_response_bytes),
+    {.name = "georoute_class_route",
+     .type = "gauge",
+     .obj = OBJ_CLASS,
+     .help = "1 for the region a request class of a zone is routed to, 0 for the zone's other "
+             "allowed or fallback regions.",
+     .write = w_class_route},
+    GET("georoute_class_response_bytes", "gauge", OBJ_CLASS,
+        "Mean response body size of a request class's traffic, as its routing cost uses it.",
+        g_class_response_bytes),
+    GET("georoute_class_requests_total", "counter", OBJ_CLASS,
+        "Responses of a request class that came from a backend (each feeds its typical size).",
+        g_class_requests),
     CUSTOM("georoute_geo_lookups_total", "counter",
            "Client classifications computed, by whether a database knew the address.",
            w_geo_lookups),

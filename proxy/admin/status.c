@@ -166,6 +166,10 @@ static void backend(struct px_json *j, struct px_control *ctl, size_t i)
     px_json_number(j, "load_ms", px_health_load_ms(h));
     px_json_number(j, "goodput_bps", h->has_goodput ? h->goodput_bps : NAN);
     px_json_number(j, "inflight", px_bdesc_inflight(cb->desc));
+    if (cb->conf->probe.bulk.path != NULL) {
+        px_json_number(j, "bulk_probes", (double)cb->bulk_probes);
+        px_json_number(j, "bulk_probe_failures", (double)cb->bulk_failures);
+    }
     last_probe(j, cb, now);
     px_json_end(j);
 }

@@ -113,6 +113,7 @@ static bool decide_route(struct px_control *ctl, size_t z, size_t cls,
     const struct conf *cf = ctl_conf(ctl);
     struct px_route_state *st = px_control_route(ctl, z, cls);
     int before2 = st->secondary;
+    enum px_route_reason before_reason = st->reason;
     size_t slot = ctl->fleet->zone_slot[z];
     double size = px_size_mean(&ctl->sizes[slot * PX_CLASS_SLOTS + cls]);
     bool changed = false;
@@ -124,8 +125,8 @@ static bool decide_route(struct px_control *ctl, size_t z, size_t cls,
                cf->zones[z].name, cls ? " class=" : "", class_name(cf, z, cls),
                st->current >= 0 ? cf->regions[st->current].name : "-", st->why);
     }
-    /* A slow-start share moves every tick. */
-    return changed || before2 != st->secondary || st->secondary >= 0;
+    /* A slow-start share moves every tick; the reason is in the explain header. */
+    return changed || before2 != st->secondary || st->secondary >= 0 || before_reason != st->reason;
 }
 
 /* Asks the router about every zone and class; returns true if any choice changed. */
@@ -168,7 +169,11 @@ static void publish(struct px_control *ctl, uint64_t now)
         rz->share = st->share;
         rz->reason = st->reason;
         rz->norder = px_router_failover_order(st, rz->order);
+        rz->size_bytes = st->size_bytes;
     }
+    for (size_t r = 0; r < cf->nregions; r++)
+        rt->regions[r] = (struct px_routes_region){.rtt_ms = ctl->regions[r].rtt_ms,
+                                                   .goodput_bps = ctl->regions[r].goodput_bps};
     for (size_t i = 0; i < ctl->nbackends; i++) {
         const struct px_cbackend *cb = ctl->backends[i];
         struct px_routes_backend *rb = &rt->backends[i];
@@ -411,6 +416,7 @@ static void carry_route(const struct conf *oc, const struct conf *nc,
     to->current = map_region(oc, nc, from->current);
     to->secondary = map_region(oc, nc, from->secondary);
     to->candidate = map_region(oc, nc, from->candidate);
+    to->away_from = map_region(oc, nc, from->away_from);
     if (to->secondary < 0)
         to->share = 1.0;
 }

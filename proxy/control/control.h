@@ -47,6 +47,11 @@ struct px_cbackend {
     char target[PX_DNS_NAME_MAX + 1]; /* SRV: the target name it was found under, else "" */
     struct px_health health;
     struct px_probe *probe;  /* in flight, or NULL; frees itself */
+    uv_timer_t bulk_timer;   /* the next bulk probe (probe.bulk), when configured */
+    struct px_probe *bulk;   /* bulk probe in flight, or NULL; frees itself */
+    uint64_t bulk_probes;    /* bulk probes that read a 2xx body (fed to the goodput), count */
+    uint64_t bulk_failures;  /* bulk probes that failed, count */
+    unsigned closing;        /* timers still closing before the record is freed */
     int last_err;            /* last probe's error (0 = ok) */
     int last_status;         /* last probe's HTTP status */
     uint64_t last_probe_ms;  /* when the last probe finished; 0 = not yet */

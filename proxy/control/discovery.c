@@ -52,40 +52,109 @@ static void on_probe_done(void *data, int err, double rtt_ms, int status)
         schedule_probe(cb, px_health_next_probe_ms(&cb->health, &ctl->rng));
 }
 
+/* Where a probe of CB goes and as whom: Host, TLS context and name; IP is scratch (64). */
+struct probe_target {
+    const char *host;          /* a name entry's probes carry the name, as its clients do */
+    struct px_tls_client *tls; /* borrowed; NULL for plain */
+    const char *tls_host;      /* the name TLS verifies (and sends as SNI) without an sni */
+    char ip[64];
+};
+
 /*
- * The name CB's TLS is verified against (and sent as SNI) when its entry's
- * tls sets no sni, as requests do (fleet_of): a name entry's name, an SRV
- * backend's target name, else the address itself, written into IP (CAP
- * bytes), verified as an IP address.
+ * The name CB's TLS is verified against when its entry's tls sets no sni,
+ * as requests do (fleet_of): a name entry's name, an SRV backend's target
+ * name, else the address itself, verified as an IP address.
  */
-static const char *tls_name(const struct px_cbackend *cb, char *ip, size_t cap)
+static void probe_target(const struct px_cbackend *cb, struct probe_target *t)
 {
-    if (cb->conf->kind == CONF_BACKEND_NAME)
-        return cb->conf->host;
-    if (cb->conf->kind == CONF_BACKEND_SRV && cb->target[0] != '\0')
-        return cb->target;
-    px_sockaddr_ip((const struct sockaddr *)&cb->desc->addr.sa, ip, cap);
-    return ip;
+    const struct conf_backend *b = cb->conf;
+    const struct conf_region *rg = &cb->ctl->snap->cfg->conf->regions[cb->region];
+
+    px_sockaddr_ip((const struct sockaddr *)&cb->desc->addr.sa, t->ip, sizeof(t->ip));
+    t->host = b->kind == CONF_BACKEND_NAME ? b->host : cb->desc->addr.text;
+    t->tls = px_config_upstream_tls(cb->ctl->snap->cfg, cb->region, (size_t)(b - rg->backends));
+    if (b->kind == CONF_BACKEND_NAME)
+        t->tls_host = b->host;
+    else if (b->kind == CONF_BACKEND_SRV && cb->target[0] != '\0')
+        t->tls_host = cb->target;
+    else
+        t->tls_host = t->ip;
 }
 
 void px__control_probe_timer(uv_timer_t *t)
 {
     struct px_cbackend *cb = t->data;
-    const struct conf_backend *b = cb->conf;
-    /* A name entry's probes carry the name as Host, as its clients do. */
-    const char *host = b->kind == CONF_BACKEND_NAME ? b->host : cb->desc->addr.text;
+    struct probe_target pt;
     int err;
 
-    const struct conf_region *rg = &cb->ctl->snap->cfg->conf->regions[cb->region];
-    struct px_tls_client *tls =
-        px_config_upstream_tls(cb->ctl->snap->cfg, cb->region, (size_t)(b - rg->backends));
-    char ip[64];
-
-    cb->probe =
-        px_probe_start(&cb->ctl->loop, &b->probe, (const struct sockaddr *)&cb->desc->addr.sa, host,
-                       tls, tls_name(cb, ip, sizeof(ip)), on_probe_done, cb, &err);
+    probe_target(cb, &pt);
+    cb->probe = px_probe_start(&cb->ctl->loop, &cb->conf->probe,
+                               (const struct sockaddr *)&cb->desc->addr.sa, pt.host, pt.tls,
+                               pt.tls_host, on_probe_done, cb, &err);
     if (cb->probe == NULL)
         on_probe_done(cb, err, 0, 0);
+}
+
+/* ------------------------------------------------------------ bulk probes */
+
+static void on_bulk_timer(uv_timer_t *t);
+
+/* Arms CB's next bulk probe when its probe has a bulk section, else disarms it. */
+static void schedule_bulk(struct px_cbackend *cb)
+{
+    const struct conf_bulk_probe *bulk = &cb->conf->probe.bulk;
+
+    if (bulk->path == NULL || atomic_load(&cb->ctl->stop_requested))
+        uv_timer_stop(&cb->bulk_timer);
+    else
+        uv_timer_start(&cb->bulk_timer, on_bulk_timer, bulk->interval_ms, 0);
+}
+
+/*
+ * A bulk probe ended: its body feeds the goodput estimate exactly as a real
+ * response's does (px_health_transfer ignores bodies too small to measure).
+ * It says nothing about health: a failure only waits for the next one.
+ */
+static void on_bulk_done(void *data, int err, uint64_t bytes, double ms)
+{
+    struct px_cbackend *cb = data;
+
+    cb->bulk = NULL;
+    if (err == 0) {
+        cb->bulk_probes++;
+        px_health_transfer(&cb->health, bytes, ms, uv_now(&cb->ctl->loop));
+    } else {
+        cb->bulk_failures++;
+    }
+    px_log(PX_LOG_DEBUG, NULL, "event=bulk_probe backend=%s region=%s bytes=%llu ms=%.1f err=%s",
+           cb->desc->addr.text, cb->desc->region, (unsigned long long)bytes, ms,
+           err ? px_strerror(err) : "-");
+    schedule_bulk(cb);
+}
+
+static void on_bulk_timer(uv_timer_t *t)
+{
+    struct px_cbackend *cb = t->data;
+    struct probe_target pt;
+    int err;
+
+    if (cb->bulk != NULL || cb->conf->probe.bulk.path == NULL)
+        return; /* one in flight at most; its end arms the next */
+    probe_target(cb, &pt);
+    cb->bulk = px_probe_start_bulk(&cb->ctl->loop, &cb->conf->probe,
+                                   (const struct sockaddr *)&cb->desc->addr.sa, pt.host, pt.tls,
+                                   pt.tls_host, on_bulk_done, cb, &err);
+    if (cb->bulk == NULL)
+        on_bulk_done(cb, err, 0, 0);
+}
+
+/* Stops CB's bulk probe in flight and its timer. */
+static void stop_bulk(struct px_cbackend *cb)
+{
+    if (cb->bulk)
+        px_probe_cancel(cb->bulk);
+    cb->bulk = NULL;
+    uv_timer_stop(&cb->bulk_timer);
 }
 
 void px__control_stop_probes(struct px_control *ctl)
@@ -96,12 +165,15 @@ void px__control_stop_probes(struct px_control *ctl)
             px_probe_cancel(cb->probe);
         cb->probe = NULL;
         uv_timer_stop(&cb->probe_timer);
+        stop_bulk(cb);
     }
 }
 
 /* Restarts probes in flight, which read the settings of the config they began under. */
 static void restart_probe(struct px_cbackend *cb)
 {
+    stop_bulk(cb);
+    schedule_bulk(cb);
     if (cb->probe == NULL)
         return;
     px_probe_cancel(cb->probe);
@@ -115,19 +187,24 @@ static void on_cbackend_closed(uv_handle_t *h)
 {
     struct px_cbackend *cb = h->data;
     struct px_control *ctl = cb->ctl;
+    if (--cb->closing > 0)
+        return;
     ctl->pending_closes--;
     px_bdesc_unref(cb->desc);
     free(cb);
 }
 
-/* Ends CB: its probe stops and it is freed through its timer's close callback. */
+/* Ends CB: its probes stop and it is freed through its timers' close callbacks. */
 static void cbackend_close(struct px_cbackend *cb)
 {
     if (cb->probe)
         px_probe_cancel(cb->probe);
     cb->probe = NULL;
+    stop_bulk(cb);
     cb->ctl->pending_closes++;
+    cb->closing = 2;
     uv_close((uv_handle_t *)&cb->probe_timer, on_cbackend_closed);
+    uv_close((uv_handle_t *)&cb->bulk_timer, on_cbackend_closed);
 }
 
 void px__control_close_backends(struct px_control *ctl)
@@ -166,16 +243,21 @@ static struct px_cbackend *cbackend_new(struct px_control *ctl, const struct con
     px_health_init(&cb->health, &entry->probe, &cf->regions[r].passive, &cf->routing,
                    ctl->routes == NULL, uv_now(&ctl->loop));
     uv_timer_init(&ctl->loop, &cb->probe_timer);
-    cb->probe_timer.data = cb;
-    if (uv_is_active((uv_handle_t *)&ctl->tick)) /* else control_main starts every probe */
+    uv_timer_init(&ctl->loop, &cb->bulk_timer);
+    cb->probe_timer.data = cb->bulk_timer.data = cb;
+    if (uv_is_active((uv_handle_t *)&ctl->tick)) { /* else control_main starts every probe */
         schedule_probe(cb, 0);
+        schedule_bulk(cb);
+    }
     return cb;
 }
 
 void px__control_start_probes(struct px_control *ctl)
 {
-    for (size_t i = 0; i < ctl->nbackends; i++)
+    for (size_t i = 0; i < ctl->nbackends; i++) {
         schedule_probe(ctl->backends[i], 0);
+        schedule_bulk(ctl->backends[i]);
+    }
 }
 
 static int cmp_by_id(const void *a, const void *b)

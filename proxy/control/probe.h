@@ -37,6 +37,25 @@ struct px_probe *px_probe_start(uv_loop_t *loop, const struct conf_probe *cfg,
                                 struct px_tls_client *tls, const char *tls_host, px_probe_cb cb,
                                 void *data, int *err);
 
+/*
+ * Result of a bulk probe: ERR is 0 when a 2xx response's body was read to
+ * the wanted size, to its end, or until the probe timeout (then what was
+ * read counts); BODY_BYTES were read in BODY_MS from the end of the head to
+ * the last byte.
+ */
+typedef void (*px_probe_bulk_cb)(void *data, int err, uint64_t body_bytes, double body_ms);
+
+/*
+ * Starts a bulk probe (CFG->bulk: GET bulk.path with a Range for
+ * bulk.bytes, reading that much body) of the backend at SA, as
+ * px_probe_start otherwise (TLS, Host, timeout = CFG->timeout_ms). It only
+ * measures: a goodput sample for px_health_transfer, never health.
+ */
+struct px_probe *px_probe_start_bulk(uv_loop_t *loop, const struct conf_probe *cfg,
+                                     const struct sockaddr *sa, const char *host,
+                                     struct px_tls_client *tls, const char *tls_host,
+                                     px_probe_bulk_cb cb, void *data, int *err);
+
 /* Stops P without calling its callback; P frees itself. */
 void px_probe_cancel(struct px_probe *p);
 

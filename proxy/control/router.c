@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Elapsed ms from THEN to NOW, 0 when the clock appears to go backwards. */
 static uint64_t elapsed(uint64_t now_ms, uint64_t then_ms)
@@ -32,7 +33,8 @@ __attribute__((format(printf, 2, 3))) static void set_why(struct px_route_state 
 /* Allocates the per-region score table of ST; see router.h. */
 int px_route_state_init(struct px_route_state *st, size_t nregions)
 {
-    *st = (struct px_route_state){.current = -1, .secondary = -1, .candidate = -1, .share = 1.0};
+    *st = (struct px_route_state){
+        .current = -1, .secondary = -1, .candidate = -1, .away_from = -1, .share = 1.0};
     set_why(st, "%s", px_route_reason_name(PX_ROUTE_NONE));
     st->scores = calloc(nregions ? nregions : 1, sizeof(*st->scores));
     if (st->scores == NULL)
@@ -186,6 +188,38 @@ off:
     st->share = 1.0;
 }
 
+/* Whether region R (-1: none) is an allowed region still unhealthy or drained. */
+static bool still_away(const struct px_route_state *st, int r)
+{
+    return r >= 0 && (size_t)r < st->nscores && st->scores[r].allowed && !st->scores[r].healthy;
+}
+
+/*
+ * Keeps the reason "failover" while the zone, on NEXT, is away from the
+ * allowed region it failed over from because that region is still out;
+ * forgets that region once it is back (or no longer allowed). A move on
+ * evidence keeps its own reason for the tick it happens; fallback and
+ * reject say more than failover and stay.
+ */
+static void failover_persists(const struct conf *cf, const struct px_region_view *regions,
+                              struct px_route_state *st, int next)
+{
+    int away = st->away_from;
+    char held[sizeof(st->why)];
+
+    if (!still_away(st, away) || next < 0 || next == away) {
+        st->away_from = -1;
+        return;
+    }
+    if (st->reason != PX_ROUTE_BEST && st->reason != PX_ROUTE_HELD)
+        return;
+    /* The hold's own text (a challenger's evidence) follows the cause. */
+    memcpy(held, st->why, sizeof(held));
+    st->reason = PX_ROUTE_FAILOVER;
+    set_why(st, "failover: %s %s; %s", cf->regions[away].name,
+            regions[away].drained ? "drained" : "unhealthy", held);
+}
+
 /* Decides the region of one zone; returns whether current changed. */
 bool px_router_decide(const struct conf *cf, size_t zone_idx, const struct px_region_view *regions,
                       double size_bytes, uint64_t now_ms, struct px_route_state *st)
@@ -236,6 +270,9 @@ bool px_router_decide(const struct conf *cf, size_t zone_idx, const struct px_re
             set_reason(st, PX_ROUTE_FAILOVER,
                        regions[prev].drained ? "failover: current drained"
                                              : "failover: current unhealthy");
+            /* The first region left stays the cause while it is out. */
+            if (!still_away(st, st->away_from))
+                st->away_from = prev;
         } else {
             next = hold(cf, st, prev, rt->regions, rt->nregions, now_ms);
             hysteresis = true;
@@ -251,11 +288,14 @@ bool px_router_decide(const struct conf *cf, size_t zone_idx, const struct px_re
         set_reason(st, PX_ROUTE_FALLBACK, "fallback: no allowed region healthy");
     } else {
         next = -1;
-        set_reason(st, PX_ROUTE_REJECT, "reject: no allowed region healthy");
+        set_reason(st, PX_ROUTE_REJECT,
+                   rt->nfallback ? "reject: no allowed or fallback region healthy"
+                                 : "reject: no allowed region healthy");
     }
 
     if (!hysteresis || next != prev)
         evidence_reset(st, now_ms);
+    failover_persists(cf, regions, st, next);
     st->current = next;
     if (next != prev) {
         st->switched_ms = now_ms;
@@ -273,6 +313,7 @@ void px_size_add(struct px_size_mean *m, uint64_t bytes, uint64_t now_ms)
 
     m->bytes = m->bytes * d + (double)bytes;
     m->count = m->count * d + 1;
+    m->total++;
     if (now_ms > m->at_ms)
         m->at_ms = now_ms;
 }

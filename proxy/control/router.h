@@ -40,6 +40,12 @@
  * drained, no longer allowed, or a fallback while an allowed region is
  * healthy again, the move to the best is immediate.
  *
+ * A failover is a state, not an event: while the allowed region the zone
+ * failed over from (`away_from`) stays unhealthy or drained, the reason
+ * stays "failover" (held or best among what is left), so an operator
+ * asking why a zone is on its region hears the cause until it is gone.
+ * A decision that moves the zone again says "switched" for that tick.
+ *
  * Slow start: when a decision moves the zone to a region that became
  * healthy less than the ramp ago, and the region it leaves is still
  * healthy and allowed, the state carries `secondary` = the old region and
@@ -86,6 +92,7 @@ struct px_size_mean {
     double bytes;   /* decayed sum of body bytes */
     double count;   /* decayed count of responses */
     uint64_t at_ms; /* time of the last response folded in */
+    uint64_t total; /* responses folded in since start, count (not decayed) */
 };
 
 /* Folds one response body of BYTES at NOW_MS into M. */
@@ -112,6 +119,7 @@ struct px_route_state {
     int secondary;                 /* slow start: region sharing traffic with current; -1 none */
     double share;                  /* fraction of requests for current, 0..1; 1 without secondary */
     int candidate;                 /* best candidate beating current by the margin; -1 none */
+    int away_from;                 /* allowed region left on failover, while still out; -1 none */
     double evidence;               /* S, ms*s: accumulated excess gain of the best candidate */
     double excess_ms;              /* gain - margin at the last decision (integrated next) */
     uint64_t evidence_at_ms;       /* time of the last decision that updated S */

@@ -175,20 +175,60 @@ static const char *zone_name(const struct px_exchange *x)
     return x->zone == PX_ZONE_NONE ? "-" : xconf(x)->zones[x->zone].name;
 }
 
-/* "X-Georoute: zone=..; region=..; backend=..; why=..\r\n" for debug clients. */
+/* A figure for the explain header, bounded so its text stays short. */
+static double bounded(double v)
+{
+    return v < 0 ? 0 : v > 1e12 ? 1e12 : v;
+}
+
+/*
+ * "; rtt_ms=..; goodput_bps=..; transfer_ms=.." for the picked region: the
+ * two parts of its cost as the last decision saw them (goodput_bps=- and no
+ * transfer time while unmeasured). Empty before a region is picked.
+ */
+static void cost_figures(const struct px_exchange *x, char *buf, size_t cap)
+{
+    const struct px_routes *rt = x->view ? x->view->routes : NULL;
+    int r = x->pick.region;
+
+    buf[0] = '\0';
+    if (rt == NULL || r < 0 || (size_t)r >= rt->nregions || x->zone < 0)
+        return;
+    const struct px_routes_region *rg = &rt->regions[r];
+    double size = rt->zones[px_class_route(xconf(x), (size_t)x->zone, x->pick.cls)].size_bytes;
+    if (rg->goodput_bps <= 0) {
+        snprintf(buf, cap, "; rtt_ms=%.1f; goodput_bps=-; transfer_ms=0", bounded(rg->rtt_ms));
+        return;
+    }
+    snprintf(buf, cap, "; rtt_ms=%.1f; goodput_bps=%.0f; transfer_ms=%.1f", bounded(rg->rtt_ms),
+             bounded(rg->goodput_bps), bounded(size / rg->goodput_bps * 1000.0));
+}
+
+/*
+ * "X-Georoute: zone=..; region=..; backend=..; why=..; rtt_ms=..; ...\r\n"
+ * for debug clients. When the line would not fit in CAP, the cost figures
+ * go first; when it still would not, there is no line.
+ */
 static size_t explain_line(const struct px_exchange *x, char *buf, size_t cap)
 {
     const struct conf *cf = xconf(x);
+    char cost[96];
     int n;
     if (!x->explain)
         return 0;
     char tls[PX_CLIENT_TLS_FACTS_BYTES];
     tls[px_client_tls_facts(x->c, PX_TLS_EXPLAIN, tls, sizeof(tls))] = '\0';
-    n = snprintf(buf, cap, "%s: zone=%s; region=%s; backend=%s; why=%s%s\r\n", cf->explain_header,
-                 zone_name(x), x->pick.region >= 0 ? cf->regions[x->pick.region].name : "-",
-                 x->pick.backend ? x->pick.backend->desc->addr.text : "-",
-                 px_route_reason_name(x->pick.why), tls);
-    return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
+    cost_figures(x, cost, sizeof(cost));
+    for (int pass = 0; pass < 2; pass++) {
+        n = snprintf(buf, cap, "%s: zone=%s; region=%s; backend=%s; why=%s%s%s\r\n",
+                     cf->explain_header, zone_name(x),
+                     x->pick.region >= 0 ? cf->regions[x->pick.region].name : "-",
+                     x->pick.backend ? x->pick.backend->desc->addr.text : "-",
+                     px_route_reason_name(x->pick.why), pass == 0 ? cost : "", tls);
+        if (n >= 0 && (size_t)n < cap)
+            return (size_t)n;
+    }
+    return 0;
 }
 
 /* Decimal text of V at the end of BUF (24 bytes); returns its start. */
@@ -376,9 +416,16 @@ static int status_for(int err)
     }
 }
 
+/* The text of ERR's answer: for a malformed request, what was malformed (static). */
+static const char *reject_text(const struct px_exchange *x, int err)
+{
+    const char *why = px_http_why(&x->req);
+    return err == PX_EPARSE && why != NULL ? why : px_strerror(err);
+}
+
 void px_exchange_reject(struct px_exchange *x, int err)
 {
-    fail(x, status_for(err), px_strerror(err));
+    fail(x, status_for(err), reject_text(x, err));
 }
 
 /*
@@ -664,8 +711,8 @@ static void connect_next(struct px_exchange *x)
     if (rc == 1)
         attach(x);
     else if (rc == PX_ENOBACKEND && !px_backend_panic_zone(cf, x->zone) &&
-             cf->zones[x->zone].route.reject)
-        reject(x); /* the designed answer, even before the probes notice */
+             (cf->zones[x->zone].route.reject || x->pick.region < 0))
+        reject(x); /* designed (even before the probes notice), or no region left at all */
     else if (rc < 0) {
         x->reason = PX_REASON_NO_BACKEND;
         fail(x, 502, px_strerror(rc));
@@ -777,7 +824,7 @@ static void pump_request(struct px_exchange *x)
             const char *data = c->s.in ? c->s.in->data + c->s.in_off : "";
             ev = px_http_feed(&x->req, data, c->s.in ? c->s.in_len - c->s.in_off : 0, &consumed);
             if (ev < 0) {
-                fail(x, status_for(ev), px_strerror(ev));
+                fail(x, status_for(ev), reject_text(x, ev));
                 return;
             }
             if (x->rechunk) {

@@ -39,9 +39,22 @@ static struct px_http *from_parser(llhttp_t *p)
     return px_container_of(p, struct px_http, parser);
 }
 
+/* The prefix of every px_http_why() text: what px_strerror(PX_EPARSE) says, then what. */
+#define MALFORMED "malformed HTTP message: "
+
+/* Refuses a head with PX_EPARSE, naming why (a static MALFORMED text). */
+static int refuse(struct px_http *h, const char *why)
+{
+    h->why = why;
+    return PX_EPARSE;
+}
+
+/* REASON is static; for PX_EPARSE it is a MALFORMED text (px_http_why). */
 static int fail(struct px_http *h, int err, const char *reason)
 {
     h->error = err;
+    if (err == PX_EPARSE)
+        h->why = reason;
     llhttp_set_error_reason(&h->parser, reason);
     return HPE_USER;
 }
@@ -116,7 +129,7 @@ static int on_header_field(llhttp_t *p, const char *at, size_t n)
 {
     struct px_http *h = from_parser(p);
     if (h->last_span != SPAN_FIELD && h->head_done && !after_crlf(h, at))
-        return fail(h, PX_EPARSE, "bare LF in trailer section");
+        return fail(h, PX_EPARSE, MALFORMED "bare LF in trailer section");
     if (h->last_span != SPAN_FIELD) {
         if (h->nhdrs == h->max_hdrs)
             return fail(h, PX_EHEADTOOBIG, "too many headers");
@@ -153,15 +166,15 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n)
     /* An empty value comes as a zero-length span placed after the line's
      * LF: that is no fold (a fold always brings bytes). */
     if (n > 0 && starts_fold(h, at))
-        return fail(h, PX_EPARSE, "obsolete line folding");
+        return fail(h, PX_EPARSE, MALFORMED "obsolete line folding");
     if (h->nhdrs == 0)
-        return fail(h, PX_EPARSE, "header value without a name");
+        return fail(h, PX_EPARSE, MALFORMED "header value without a name");
     struct px_hdr *hd = &h->hdrs[h->nhdrs - 1];
     if (h->last_span != SPAN_VALUE)
         hd->value_off = h->len;
     h->last_span = SPAN_VALUE;
     if (memchr(at, '\0', n) != NULL)
-        return fail(h, PX_EPARSE, "NUL in header value");
+        return fail(h, PX_EPARSE, MALFORMED "NUL in header value");
     if (arena_append(h, at, n) != 0)
         return fail(h, PX_EHEADTOOBIG, "header too large");
     hd->value_len += (uint32_t)n;
@@ -174,7 +187,7 @@ static int on_status(llhttp_t *p, const char *at, size_t n)
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)at[i];
         if ((c < 0x20 && c != '\t') || c == 0x7f)
-            return fail(from_parser(p), PX_EPARSE, "control byte in reason phrase");
+            return fail(from_parser(p), PX_EPARSE, MALFORMED "control byte in reason phrase");
     }
     return on_target(p, at, n);
 }
@@ -186,7 +199,7 @@ static int on_headers_complete(llhttp_t *p)
         struct px_hdr *hd = &h->hdrs[i];
         /* llhttp 8.1 strict takes ": v" as a header with an empty name. */
         if (hd->name_len == 0)
-            return fail(h, PX_EPARSE, "empty header name");
+            return fail(h, PX_EPARSE, MALFORMED "empty header name");
         /* Leading OWS is not part of the value (llhttp skips it); trailing
          * OWS is not either (RFC 9112 §5), so it is not forwarded. */
         while (hd->value_len > 0 && (h->buf[hd->value_off + hd->value_len - 1] == ' ' ||
@@ -231,11 +244,11 @@ static int on_chunk_extension(llhttp_t *p, const char *at, size_t n)
     struct px_http *h = from_parser(p);
     for (size_t i = 0; i < n; i++)
         if (at[i] == 0x7f) /* llhttp 8.1 refuses the other controls, not DEL */
-            return fail(h, PX_EPARSE, "control byte in chunk extension");
+            return fail(h, PX_EPARSE, MALFORMED "control byte in chunk extension");
     h->chunk_ext_bytes +=
         (uint32_t)(n > PX_HTTP_MAX_CHUNK_EXT_BYTES ? PX_HTTP_MAX_CHUNK_EXT_BYTES + 1 : n);
     if (h->chunk_ext_bytes > PX_HTTP_MAX_CHUNK_EXT_BYTES)
-        return fail(h, PX_EPARSE, "chunk extensions too long");
+        return fail(h, PX_EPARSE, MALFORMED "chunk extensions too long");
     return 0;
 }
 
@@ -262,7 +275,7 @@ static int on_message_complete(llhttp_t *p)
     for (uint32_t i = h->head_nhdrs; i < h->nhdrs; i++)
         for (size_t k = 0; k < PX_ARRAY_LEN(trailer_forbidden); k++)
             if (name_is(h, &h->hdrs[i], trailer_forbidden[k]))
-                return fail(h, PX_EPARSE, "forbidden trailer field");
+                return fail(h, PX_EPARSE, MALFORMED "forbidden trailer field");
     h->in_message = false;
     h->raw = 0;
     h->raw_prev = 0;
@@ -342,6 +355,7 @@ void px_http_reset(struct px_http *h)
     h->decode_body = false;
     h->nspans = 0;
     h->error = 0;
+    h->why = NULL;
     h->prev_byte = 0;
     h->in_message = false;
     h->raw = 0;
@@ -376,12 +390,44 @@ static int unknown_method(const char *data, size_t len)
     return PX_EPARSE;
 }
 
+/* Our words for what llhttp refused (its REASON tells its two 0x4 errors apart); NULL: none. */
+static const char *llhttp_why(llhttp_errno_t e, const char *reason)
+{
+    switch (e) {
+    case HPE_UNEXPECTED_CONTENT_LENGTH:
+        return reason && strstr(reason, "Duplicate") ? MALFORMED "more than one Content-Length"
+                                                     : MALFORMED
+                   "both Content-Length and Transfer-Encoding";
+    case HPE_INVALID_CONTENT_LENGTH:
+        return MALFORMED "invalid Content-Length";
+    case HPE_INVALID_TRANSFER_ENCODING:
+        return MALFORMED "invalid Transfer-Encoding";
+    case HPE_INVALID_HEADER_TOKEN:
+        return MALFORMED "invalid character in a header";
+    case HPE_INVALID_URL:
+        return MALFORMED "invalid request target";
+    case HPE_INVALID_METHOD:
+        return MALFORMED "invalid method";
+    case HPE_INVALID_CHUNK_SIZE:
+        return MALFORMED "invalid chunk size";
+    case HPE_CR_EXPECTED:
+    case HPE_LF_EXPECTED:
+    case HPE_STRICT:
+        return MALFORMED "line not ended by CRLF";
+    case HPE_CLOSED_CONNECTION:
+        return MALFORMED "data after Connection: close";
+    default:
+        return NULL;
+    }
+}
+
 static int map_error(struct px_http *h, llhttp_errno_t e, const char *data, size_t len,
                      bool at_boundary)
 {
     const char *why = llhttp_get_error_reason(&h->parser);
     if (h->error)
         return h->error;
+    h->why = llhttp_why(e, why);
     switch (e) {
     case HPE_INVALID_VERSION:
         /* "HTTP/1.2" is a version we do not speak; "HTTP/1.10", "HTTP/1.1 "
@@ -419,7 +465,7 @@ static int raw_scan(struct px_http *h, const char *data, size_t n)
             const char *cr = memchr(data + i, '\r', n - i);
             size_t end = cr ? (size_t)(cr - data) : n;
             if (memchr(data + i, '\n', end - i) != NULL)
-                return PX_EPARSE; /* a bare LF */
+                return refuse(h, MALFORMED "bare LF");
             if (cr == NULL)
                 break;
             st |= RAW_CR;
@@ -429,7 +475,7 @@ static int raw_scan(struct px_http *h, const char *data, size_t n)
         char b = data[i];
         if (st & RAW_CR) {
             if (b != '\n')
-                return PX_EPARSE;
+                return refuse(h, MALFORMED "CR not followed by LF");
             st = (uint8_t)((st & ~RAW_CR) | RAW_BOL);
             if (st & RAW_START)
                 st |= RAW_START_DONE;
@@ -440,16 +486,16 @@ static int raw_scan(struct px_http *h, const char *data, size_t n)
             continue;
         }
         if (b == '\n')
-            return PX_EPARSE;
+            return refuse(h, MALFORMED "bare LF");
         if ((st & RAW_BOL) || !(st & RAW_START)) {
             if (b == ' ' || b == '\t')
-                return PX_EPARSE; /* obs-fold, or a start line led by whitespace */
+                return refuse(h, MALFORMED "line starting with whitespace (obs-fold)");
             st = (uint8_t)((st & ~RAW_BOL) | RAW_START);
         }
         if (!(st & RAW_START_DONE)) {
             if (b == ' ') {
                 if (prev == ' ' && (h->type == PX_HTTP_REQUEST || !(st & RAW_SP2)))
-                    return PX_EPARSE;
+                    return refuse(h, MALFORMED "two spaces in the start line");
                 st |= (st & RAW_SP1) ? RAW_SP2 : RAW_SP1;
             }
             prev = b;
@@ -571,6 +617,11 @@ bool px_http_paused(const struct px_http *h)
     return llhttp_get_errno(&h->parser) == HPE_PAUSED;
 }
 
+const char *px_http_why(const struct px_http *h)
+{
+    return h->why;
+}
+
 bool px_http_started(const struct px_http *h)
 {
     return h->in_message;
@@ -647,7 +698,7 @@ static int each_token(const char *v, size_t n, int (*fn)(struct px_http *, const
 static int connection_token(struct px_http *h, const char *t, size_t n)
 {
     if (++h->conn_tokens > PX_HTTP_MAX_CONNECTION_TOKENS)
-        return PX_EPARSE;
+        return refuse(h, MALFORMED "too many Connection tokens");
     if (px_http_ieq(t, n, "close"))
         h->conn_close = true;
     else if (px_http_ieq(t, n, "keep-alive"))
@@ -658,7 +709,7 @@ static int connection_token(struct px_http *h, const char *t, size_t n)
      * what we forward after we relied on it: refuse. */
     if (px_http_ieq(t, n, "content-length") || px_http_ieq(t, n, "transfer-encoding") ||
         px_http_ieq(t, n, "host"))
-        return PX_EPARSE;
+        return refuse(h, MALFORMED "Connection names a framing header or Host");
     for (uint32_t i = 0; i < h->nhdrs; i++) {
         struct px_hdr *hd = &h->hdrs[i];
         if (hd->name_len == n && strncasecmp(h->buf + hd->name_off, t, n) == 0)
@@ -715,9 +766,11 @@ static int check_target(struct px_http *h)
 
     h->authority_off = h->authority_len = 0;
     if (n == 0 || memchr(t, '#', n) != NULL)
-        return PX_EPARSE;
+        return refuse(h, MALFORMED "invalid request target");
     if (t[0] == '*')
-        return n == 1 && h->parser.method == HTTP_OPTIONS ? 0 : PX_EPARSE;
+        return n == 1 && h->parser.method == HTTP_OPTIONS
+                   ? 0
+                   : refuse(h, MALFORMED "'*' target outside OPTIONS");
     if (t[0] == '/')
         return 0;
     if (n > 7 && strncasecmp(t, "http://", 7) == 0)
@@ -725,13 +778,13 @@ static int check_target(struct px_http *h)
     else if (n > 8 && strncasecmp(t, "https://", 8) == 0)
         i = 8;
     else
-        return PX_EPARSE;
+        return refuse(h, MALFORMED "invalid request target");
     size_t start = i;
     while (i < n && t[i] != '/' && t[i] != '?')
         i++;
     if (i == start || memchr(t + start, '@', i - start) != NULL ||
         !valid_host(t + start, i - start))
-        return PX_EPARSE;
+        return refuse(h, MALFORMED "invalid authority in the request target");
     h->authority_off = h->target_off + (uint32_t)start;
     h->authority_len = (uint32_t)(i - start);
     return 0;
@@ -779,7 +832,8 @@ static int check_framing(struct px_http *h)
         size_t tn, pos = 0;
         if (h->type == PX_HTTP_REQUEST &&
             (name_is(h, hd, "content_length") || name_is(h, hd, "transfer_encoding")))
-            return PX_EPARSE; /* CGI-style servers map '_' to '-' */
+            /* CGI-style servers map '_' to '-' */
+            return refuse(h, MALFORMED "framing header name with '_'");
         if (!name_is(h, hd, "transfer-encoding"))
             continue;
         nlines++;
@@ -790,14 +844,16 @@ static int check_framing(struct px_http *h)
     }
     if (nlines == 0)
         return 0;
-    if (nlines > 1 || h->parser.http_minor == 0)
-        return PX_EPARSE;
+    if (nlines > 1)
+        return refuse(h, MALFORMED "more than one Transfer-Encoding");
+    if (h->parser.http_minor == 0)
+        return refuse(h, MALFORMED "Transfer-Encoding in HTTP/1.0");
     /* llhttp 8.1 takes "chunked" + HTAB as some other coding (SP is fine):
      * whenever its reading and ours differ, neither can be trusted. */
     if (last_chunked != ((h->parser.flags & F_CHUNKED) != 0))
-        return PX_EPARSE;
+        return refuse(h, MALFORMED "invalid Transfer-Encoding");
     if (h->type == PX_HTTP_REQUEST && (ncodings != 1 || !last_chunked))
-        return PX_EPARSE;
+        return refuse(h, MALFORMED "Transfer-Encoding other than chunked");
     return 0;
 }
 
@@ -835,15 +891,15 @@ int px_http_scan(struct px_http *h)
             hd->flags |= PX_HDR_DROP;
         if (NAME_IS(h, hd, "connection")) {
             if (each_token(v, hd->value_len, connection_token, h) != 0)
-                return PX_EPARSE;
+                return PX_EPARSE; /* connection_token said why */
         } else if (NAME_IS(h, hd, "upgrade")) {
             has_upgrade_hdr = true;
             h2c |= lists_h2c(v, hd->value_len);
         } else if (NAME_IS(h, hd, "host")) {
             if (h->host_idx >= 0)
-                return PX_EPARSE;
+                return refuse(h, MALFORMED "duplicate Host header");
             if (h->type == PX_HTTP_REQUEST && !valid_host(v, hd->value_len))
-                return PX_EPARSE;
+                return refuse(h, MALFORMED "invalid Host header");
             h->host_idx = (int)i;
         } else if (NAME_IS(h, hd, "expect")) {
             h->expect_continue = px_http_ieq(v, hd->value_len, "100-continue");
@@ -855,7 +911,7 @@ int px_http_scan(struct px_http *h)
     /* h2c would let a client speak HTTP/2 to the backend past our parser. */
     h->conn_upgrade = h->conn_upgrade && has_upgrade_hdr && !h2c;
     if (h->type == PX_HTTP_REQUEST && h->parser.http_minor == 1 && h->host_idx < 0)
-        return PX_EPARSE;
+        return refuse(h, MALFORMED "no Host header");
     return 0;
 }
 

@@ -68,6 +68,7 @@ struct px_http {
     bool ended_chunked;                    /* the message that just completed was chunked */
     const char *feed_start;                /* start of the current feed */
     int error;                             /* px_err raised; sticky until px_http_reset() */
+    const char *why;                       /* static: what was malformed, or NULL (see _why) */
     uint8_t raw;                           /* head byte-scan state (RAW_* in http1.c) */
     uint8_t raw_prev;                      /* previous byte of the start line */
     bool head_reported;                    /* PX_HTTP_HEAD returned for the current message */
@@ -133,6 +134,15 @@ bool px_http_paused(const struct px_http *h);
 
 /* True once any byte of a message was parsed since the last reset. */
 bool px_http_started(const struct px_http *h);
+
+/*
+ * Returns a static one-line text naming what made H's message malformed
+ * ("malformed HTTP message: duplicate Host header", ...) after
+ * px_http_feed() or px_http_scan() returned PX_EPARSE, or NULL when there is
+ * nothing more specific than px_strerror(PX_EPARSE). Cleared by
+ * px_http_reset().
+ */
+const char *px_http_why(const struct px_http *h);
 
 /*
  * Classifies the headers of a complete head: marks hop-by-hop ones (the

@@ -12,6 +12,7 @@ struct px_routes *px_routes_new(struct px_fleet *fleet)
     size_t nroutes = cf->nroutes, nregions = cf->nregions, nbackends = fleet->nbackends;
     size_t bytes = sizeof(struct px_routes) + nroutes * sizeof(struct px_routes_zone) +
                    nbackends * sizeof(struct px_routes_backend) +
+                   nregions * sizeof(struct px_routes_region) +
                    nroutes * nregions * sizeof(uint16_t);
     char *p = calloc(1, bytes);
     struct px_routes *r = (struct px_routes *)p;
@@ -27,6 +28,8 @@ struct px_routes *px_routes_new(struct px_fleet *fleet)
     p += nroutes * sizeof(struct px_routes_zone);
     r->backends = (struct px_routes_backend *)p;
     p += nbackends * sizeof(struct px_routes_backend);
+    r->regions = (struct px_routes_region *)p; /* doubles: aligned after the backends */
+    p += nregions * sizeof(struct px_routes_region);
     for (size_t z = 0; z < nroutes; z++) {
         r->zones[z].order = (uint16_t *)p;
         p += nregions * sizeof(uint16_t);

@@ -42,6 +42,13 @@ struct px_routes_zone {
     enum px_route_reason reason; /* why current was chosen */
     uint16_t *order;             /* borrowed (routes' block): regions to try, best first */
     unsigned norder;             /* healthy allowed by score, then healthy fallback */
+    double size_bytes;           /* the typical response size the decision used; 0 = none */
+};
+
+/* A region's cost figures at the decision, for the explain header. */
+struct px_routes_region {
+    double rtt_ms;      /* routing RTT of its best usable backend, ms */
+    double goodput_bps; /* response body bytes/s; 0 = not measured (no transfer time) */
 };
 
 struct px_routes_backend {
@@ -58,6 +65,7 @@ struct px_routes {
     size_t nroutes, nregions, nbackends;
     struct px_routes_zone *zones;       /* nroutes (conf->nroutes), in the same block */
     struct px_routes_backend *backends; /* nbackends, flattened in config order */
+    struct px_routes_region *regions;   /* nregions, in the same block */
 };
 
 /*

@@ -9,7 +9,10 @@ counts are asserted, never durations."""
 
 import json
 import os
+import re
+import shutil
 import socket
+import subprocess
 import sys
 import unittest
 
@@ -96,6 +99,33 @@ class Classes(unittest.TestCase):
         d = self.admin_get("/debug/route?ip=127.0.0.1")
         self.assertEqual(d["region"], "near")
         self.assertEqual([(k["name"], k["region"]) for k in d["classes"]], [("bulk", "far")])
+
+    def test_metrics_per_class(self):
+        # Per (zone, class): the chosen region, the learned size, the requests.
+        self.assertTrue(wait_until(lambda: self.zone()["region"] == "near", 10))
+        for _ in range(3):
+            self.get("/size/1000")
+            self.get("/hello")
+
+        def scrape():
+            s = socket.create_connection(("127.0.0.1", self.admin), timeout=10)
+            with Conn(self.admin, sock=s, timeout=10) as c:
+                c.send(request("GET", "/metrics", host="127.0.0.1:%d" % self.admin))
+                return c.read_response(timeout=10).body
+
+        counted = 'georoute_class_requests_total{zone="default",class="bulk"} 3\n'
+        self.assertTrue(wait_until(lambda: counted in scrape().decode(), 10), scrape())
+        body = scrape()
+        text = body.decode()
+        self.assertIn('georoute_class_response_bytes{zone="default",class="bulk"} 1000\n', text)
+        routes = re.findall(r'^georoute_class_route\{zone="default",class="bulk",'
+                            r'region="(\w+)"\} ([01])$', text, re.M)
+        self.assertEqual(sorted(r for r, _ in routes), ["far", "near"])  # never "elsewhere"
+        self.assertEqual(sum(int(v) for _, v in routes), 1)
+        if shutil.which("promtool"):
+            r = subprocess.run(["promtool", "check", "metrics"], input=body,
+                               capture_output=True, timeout=60)
+            self.assertEqual(r.returncode, 0, r.stdout.decode() + r.stderr.decode())
 
 
 if __name__ == "__main__":

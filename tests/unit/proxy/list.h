@@ -49,6 +49,7 @@
     X(health_goodput)                                                                              \
     X(health_real_latency_step)                                                                    \
     X(health_goodput_goes_stale)                                                                   \
+    X(health_bulk_probe_cadence_keeps_goodput_fresh)                                               \
     X(health_region_aggregate)                                                                     \
     X(health_reconf_keeps_state)                                                                   \
     X(router_min_score_wins)                                                                       \
@@ -60,6 +61,7 @@
     X(router_evidence_drains_below_margin)                                                         \
     X(router_challengers_trading_the_lead_still_switch)                                            \
     X(router_failover_is_immediate)                                                                \
+    X(router_failover_reason_lasts_while_preferred_down)                                           \
     X(router_fallback_only_when_no_allowed_healthy)                                                \
     X(router_fallback_hysteresis_among_fallbacks)                                                  \
     X(router_reject_when_nothing_allowed_healthy)                                                  \

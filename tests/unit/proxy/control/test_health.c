@@ -630,6 +630,48 @@ TEST(health_goodput_goes_stale)
     NEAR(h.goodput_bps, 1 << 20, 1e-6);
 }
 
+/*
+ * probe.bulk feeds px_health_transfer exactly as real responses do
+ * (discovery.c, on_bulk_done). On a simulated clock, a region that carries
+ * no real traffic and is bulk-probed every 30 s (1 MiB at 2 MiB/s): the
+ * first probe gives it a figure; while the TTL is shorter than the
+ * interval it is unmeasured between probes, and each confirmation doubles
+ * the TTL, so from the third probe on it stays measured. A body shorter
+ * than 64 KiB (a small file at bulk.path) measures nothing.
+ */
+TEST(health_bulk_probe_cadence_keeps_goodput_fresh)
+{
+    struct fixture f;
+    struct px_health h;
+    struct px_region_state rs = {0};
+    const struct px_health *p = &h;
+    const uint64_t interval = 30000, bytes = 1 << 20;
+    uint64_t t = 0;
+
+    fixture_init(&f);
+    up_backend(&h, &f);
+    px_health_transfer(&h, 32 * 1024, 10, 100);
+    ASSERT(!h.has_goodput);
+    unsigned fresh_ticks = 0, ticks = 0, last_stale_probe = 0;
+    for (unsigned probe = 1; probe <= 10; probe++) {
+        t += interval;
+        px_health_transfer(&h, bytes, 500, t); /* 2 MiB/s */
+        /* Every second until the next probe: is the region measured? */
+        for (uint64_t dt = 0; dt < interval; dt += 1000) {
+            px_region_update(&rs, &p, 1, 1, 1000, t + dt);
+            ticks++;
+            if (rs.goodput_bps > 0) {
+                NEAR(rs.goodput_bps, 2 << 20, 1);
+                fresh_ticks++;
+            } else {
+                last_stale_probe = probe;
+            }
+        }
+    }
+    ASSERT_EQ(last_stale_probe, 2); /* TTLs 10 s, 20 s, then 40 s: measured throughout */
+    ASSERT_GT(fresh_ticks, ticks * 7 / 10);
+}
+
 TEST(health_region_aggregate)
 {
     struct fixture f;

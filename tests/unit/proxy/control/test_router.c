@@ -397,6 +397,47 @@ TEST(router_failover_is_immediate)
     px_route_state_dispose(&f.st);
 }
 
+/* D18: HK clients on cn because hk is down hear "failover" until hk is back, not "best". */
+TEST(router_failover_reason_lasts_while_preferred_down)
+{
+    struct rfix f;
+
+    rfix_init(&f, 3, "10", ""); /* a Hong Kong zone: hk, then cn */
+    set_rtt(&f, 40, 10, 180);
+    decide(&f, 0);
+    ASSERT_EQ(f.st.current, 1);
+    f.v[1].healthy = false;
+    ASSERT(decide(&f, 50));
+    ASSERT_EQ(f.st.current, 0);
+    ASSERT_EQ(f.st.reason, PX_ROUTE_FAILOVER);
+    /* Every later tick while hk is out: still failover, naming hk. */
+    for (uint64_t t = 100; t <= 10000; t += 50) {
+        ASSERT(!decide(&f, t));
+        ASSERT_EQ(f.st.current, 0);
+        ASSERT_EQ(f.st.reason, PX_ROUTE_FAILOVER);
+        ASSERT_STR_CONTAINS(f.st.why, "failover: hk unhealthy");
+    }
+    /* Drained rather than down: says so. */
+    f.v[1].healthy = true;
+    f.v[1].drained = true;
+    decide(&f, 10050);
+    ASSERT_EQ(f.st.reason, PX_ROUTE_FAILOVER);
+    ASSERT_STR_CONTAINS(f.st.why, "failover: hk drained");
+    /* hk back: the return follows the evidence rule, and the reason says so. */
+    f.v[1].drained = false;
+    ASSERT(!decide(&f, 10100));
+    ASSERT_EQ(f.st.reason, PX_ROUTE_HELD);
+    ASSERT_EQ(f.st.away_from, -1);
+    uint64_t t = 10150;
+    while (!decide(&f, t) && t < 20000)
+        t += 50;
+    ASSERT_EQ(f.st.current, 1);
+    ASSERT_EQ(f.st.reason, PX_ROUTE_SWITCHED);
+    decide(&f, t + 50);
+    ASSERT_EQ(f.st.reason, PX_ROUTE_BEST);
+    px_route_state_dispose(&f.st);
+}
+
 TEST(router_fallback_only_when_no_allowed_healthy)
 {
     struct rfix f;

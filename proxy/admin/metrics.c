@@ -591,6 +591,26 @@ static void w_tls_sessions(struct px_sbuf *b, const struct scrape *sc, const str
                    (unsigned long long)resumed);
 }
 
+static void w_requests_by_protocol(struct px_sbuf *b, const struct scrape *sc,
+                                   const struct metric *m)
+{
+    px_sbuf_printf(b, "%s{protocol=\"http/1.1\"} %llu\n%s{protocol=\"h2\"} %llu\n", m->name,
+                   (unsigned long long)px_stats_get(&sc->s.h2.requests[PX_STATS_HTTP1]), m->name,
+                   (unsigned long long)px_stats_get(&sc->s.h2.requests[PX_STATS_H2]));
+}
+
+static double g_h2_connections(const struct scrape *sc, size_t i)
+{
+    (void)i;
+    return (double)px_stats_get(&sc->s.h2.connections);
+}
+
+static double g_h2_errors(const struct scrape *sc, size_t i)
+{
+    (void)i;
+    return (double)px_stats_get(&sc->s.h2.errors);
+}
+
 static void w_tls_duration(struct px_sbuf *b, const struct scrape *sc, const struct metric *m)
 {
     /* No labels: histogram() writes "{,le=..}" otherwise, so give it one. */
@@ -720,6 +740,16 @@ static const struct metric metrics[] = {
            "Time from accept to the end of a completed TLS handshake.", w_tls_duration),
     CUSTOM("georoute_tls_certificate_expiry_timestamp_seconds", "gauge",
            "Unix time each listener certificate expires (its notAfter).", w_tls_expiry),
+    CUSTOM("georoute_requests_by_protocol_total", "counter",
+           "Requests by the protocol the client spoke (HTTP/1.0 counts as http/1.1; an HTTP/2 "
+           "stream is a request).",
+           w_requests_by_protocol),
+    GET("georoute_h2_connections_total", "counter", OBJ_PROCESS,
+        "Client connections that spoke HTTP/2 (ALPN h2, or h2c with prior knowledge).",
+        g_h2_connections),
+    GET("georoute_h2_connection_errors_total", "counter", OBJ_PROCESS,
+        "HTTP/2 connections ended by GOAWAY for a protocol error or a flood (ENHANCE_YOUR_CALM).",
+        g_h2_errors),
     GET("georoute_retries_total", "counter", OBJ_PROCESS,
         "Upstream attempts after the first one of a request.", g_retries),
     GET("georoute_dns_addresses", "gauge", OBJ_NAME,

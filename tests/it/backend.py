@@ -282,6 +282,7 @@ class Backend:
         self.probes = 0            # georoute's health-check requests
         self.heads = []            # last 200 request heads (bytes)
         self.dropped = 0           # requests dropped after /drop-next
+        self.echoed = []           # body lengths /echo read to their end
         self._socks = set()
         self._lsock = None
         self._stopping = False
@@ -495,6 +496,8 @@ class Backend:
                     break
                 h.update(d)
                 n += len(d)
+            with self.lock:
+                self.echoed.append(n)
             out = json.dumps({"sha256": h.hexdigest(), "length": n,
                               "chunked": body.chunked}).encode()
             return self._simple(c, req, 200, out, "application/json")

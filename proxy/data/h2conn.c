@@ -33,7 +33,7 @@
 #define CHUNK_FRAMING_BYTES 12      /* "%x\r\n" of a 32-bit size, and the CRLF after the data */
 #define RESPONSE_HEAD_SLACK 4096    /* what the exchange adds to an upstream head */
 #define STACK_FIELDS 64
-#define LINGER_MS 1000 /* reading on after an error GOAWAY, so that it is read before a reset */
+#define LINGER_MS 1000 /* reading on after the last GOAWAY, so that it is read before a reset */
 
 struct px_h2conn {
     struct px_client *c;    /* borrowed: the connection, which owns this */
@@ -44,7 +44,7 @@ struct px_h2conn {
     uint32_t nopen;         /* stream clients whose close has not completed */
     bool flushing, again;   /* flush() is running; run it once more */
     bool draining;          /* our GOAWAY went out: close when the last stream ends */
-    bool lingering;         /* an error GOAWAY went out: discard input until EOF or LINGER_MS */
+    bool lingering;         /* the last GOAWAY went out: reading on until EOF or LINGER_MS */
     bool closing;           /* the connection is closing: leave the session alone */
 };
 
@@ -94,6 +94,8 @@ static struct h2s *stream_of(struct px_stream *s)
 
 static void put(char **p, const char *s, size_t n)
 {
+    if (n == 0)
+        return; /* S may be NULL then (an empty field) */
     memcpy(*p, s, n);
     *p += n;
 }
@@ -633,22 +635,17 @@ static void flush(struct px_h2conn *h)
         return;
     if (h->lingering)
         return;
-    bool idle_out = !px_stream_writing(&c->s);
-    if (idle_out && !px_h2_want_read(h->sess) && !px_h2_want_write(h->sess) &&
-        px_h2_goaway_code(h->sess) > 0) {
+    bool done = !px_h2_want_read(h->sess) && !px_h2_want_write(h->sess);
+    if (!px_stream_writing(&c->s) && (done || (h->draining && h->nopen == 0))) {
         /* Closing with unread input would reset the connection, and the
-         * client's kernel would drop our GOAWAY unread: linger, as nginx's
-         * lingering_close does. The streams are over already. */
+         * client's kernel could drop our GOAWAY unread: linger a moment,
+         * as nginx's lingering_close does. The streams are over. */
         const char *why = px_h2_error_reason(h->sess);
-        px_log(PX_LOG_INFO, &c->peer.sa, "event=h2_goaway code=%d reason=\"%s\"",
-               px_h2_goaway_code(h->sess), why ? why : "protocol error");
+        if (px_h2_goaway_code(h->sess) > 0)
+            px_log(PX_LOG_INFO, &c->peer.sa, "event=h2_goaway code=%d reason=\"%s\"",
+                   px_h2_goaway_code(h->sess), why ? why : "protocol error");
         h->lingering = true;
         px__client_timer(c, LINGER_MS, PX_PHASE_H2_LINGER);
-        return;
-    }
-    if (idle_out && ((!px_h2_want_read(h->sess) && !px_h2_want_write(h->sess)) ||
-                     (h->draining && h->nopen == 0))) {
-        px_client_close(c, "h2 connection done");
         return;
     }
     connection_timer(h);
@@ -663,13 +660,11 @@ static void on_conn_read(struct px_stream *s, int err)
         px_client_close(c, err == UV_EOF ? "client closed" : px_strerror(err));
         return;
     }
-    int rc = h->lingering ? 0
-                          : px_h2_feed(h->sess, s->in->data + s->in_off, s->in_len - s->in_off,
-                                       uv_now(&c->w->loop));
+    /* A failed session reads nothing more: its bytes are discarded. */
+    int rc = px_h2_feed(h->sess, s->in->data + s->in_off, s->in_len - s->in_off,
+                        uv_now(&c->w->loop));
     s->in_off = s->in_len;
     px_stream_shrink(s);
-    if (h->lingering)
-        return;
     if (rc == PX_ENOMEM) {
         px_client_close(c, "out of memory");
         return;

@@ -153,6 +153,21 @@ fail:
     return NULL;
 }
 
+/*
+ * A reload asks HTTP/2 clients to reconnect (GOAWAY; open streams finish),
+ * as nginx's and HAProxy's reloads do: a connection carries its listener's
+ * settings (TLS context, stream limits) from when it began. HTTP/1.1
+ * connections need nothing: each request takes the new config.
+ */
+static void goaway_h2(struct px_worker *w)
+{
+    for (struct px_list *n = w->clients.next; n != &w->clients; n = n->next) {
+        struct px_client *c = px_container_of(n, struct px_client, node);
+        if (c->state == PX_CLIENT_H2)
+            px__h2conn_goaway(c);
+    }
+}
+
 /* Switches to a published table: same fleet, same view; else a new view. */
 static void take_routes(struct px_worker *w)
 {
@@ -172,9 +187,12 @@ static void take_routes(struct px_worker *w)
         px_routes_unref(rt);
         return;
     }
+    const struct conf *was = w->conf;
     w->conf = px_fleet_conf(rt->fleet);
     view_retire(w);
     w->view = v;
+    if (w->conf != was)
+        goaway_h2(w);
 }
 
 /* Request ids need to be unique across workers and restarts, not secret:

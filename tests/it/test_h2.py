@@ -108,6 +108,30 @@ class H2Basics(H2Base):
             r = c.response(sid)
             self.assertEqual((r.status, len(r.body), r.ended), (st, 0, True))
 
+    def test_response_trailers_and_the_explain_header(self):
+        p = self.proxy(debug_clients=["127.0.0.0/8"])
+        c = self.client(p)
+        r = c.response(c.request("GET", "/chunked/5000?trailers"))
+        self.assertEqual(sha(r.body), payload_sha256(5000))
+        self.assertEqual(dict(r.trailers).get("x-checksum"), payload_sha256(5000))
+        self.assertIn("region=main", r.header("x-georoute") or "")
+        self.assertIn("tls=TLSv1.3", r.header("x-georoute") or "")
+
+    def test_reload_sends_goaway_and_open_streams_finish(self):
+        p = self.proxy()
+        r = self.raw(p)
+        r.headers(1, r.head(path=b"/slow/1500"))
+        self.assertTrue(wait_until(lambda: any(b"/slow/1500" in h for h in self.be.heads), 5))
+        with open(p.config_path, "a") as f:
+            f.write("explain_header: X-Reloaded\n")
+        p.send_signal(signal.SIGHUP)
+        f = r.until(lambda f: f[0] == GOAWAY, timeout=10)
+        self.assertIsNotNone(f)
+        self.assertEqual(struct.unpack(">II", f[3][:8]), (1, NO_ERROR))
+        body = r.until(lambda f: f[0] == DATA and f[2] == 1 and f[1] & END_STREAM, timeout=10)
+        self.assertEqual(body[3], b"slow")
+        self.assert_serves(p)  # a new connection, on the new config
+
     def test_upstream_sees_http11_with_forwarding_headers(self):
         p = self.proxy()
         c = self.client(p)

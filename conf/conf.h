@@ -77,8 +77,9 @@ enum conf_tls_version {
     CONF_TLS_1_3 = 13,
 };
 
-/* ALPN protocols a listener offers, a bit each (h2 gets the next bit when it exists). */
+/* ALPN protocols a listener offers, a bit each; h2 is preferred when both are. */
 #define CONF_ALPN_HTTP11 0x1u
+#define CONF_ALPN_H2 0x2u
 
 #define CONF_TLS_CERTS_MAX 64 /* certificates per listener */
 
@@ -89,7 +90,8 @@ struct conf_tls_server {
     size_t ncerts;               /* entries in certs */
     uint32_t strict_sni;         /* 1: an unknown SNI gets unrecognized_name; default 0 */
     uint32_t min_version;        /* enum conf_tls_version; default 1.2 */
-    uint32_t alpn;               /* CONF_ALPN_* bits offered; default http/1.1 */
+    uint32_t alpn;               /* CONF_ALPN_* bits offered (h2 only with the listener's h2);
+                                    default h2 and http/1.1 */
     struct conf_str ciphers;     /* TLS 1.2 cipher list; NULL = Mozilla intermediate */
     struct conf_str groups;      /* key exchange groups; NULL = X25519:P-256:P-384 */
     uint64_t session_ticket_lifetime_ms; /* ticket key rotation and session life; 0 = off */
@@ -404,6 +406,8 @@ enum conf_log_field {
     CONF_LOG_MS,
     CONF_LOG_PEER,
     CONF_LOG_REQUEST_ID,
+    CONF_LOG_PROTO,  /* h1, h2 or h2c */
+    CONF_LOG_STREAM, /* the HTTP/2 stream id; only on HTTP/2 */
     CONF_LOG_ERROR,
     CONF_LOG_TLS, /* TLS version; these five only on TLS listeners */
     CONF_LOG_CIPHER,

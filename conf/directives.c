@@ -1381,8 +1381,10 @@ static int parse_alpn(struct conf_ctx *ctx, const struct conf_node *n,
             rc = -1;
         } else if (strcmp(s, "http/1.1") == 0) {
             bits |= CONF_ALPN_HTTP11;
+        } else if (strcmp(s, "h2") == 0) {
+            bits |= CONF_ALPN_H2;
         } else {
-            conf__err(ctx, items[i], "unsupported protocol '%s': expected http/1.1",
+            conf__err(ctx, items[i], "unsupported protocol '%s': expected h2 or http/1.1",
                       conf__quote(s, q, sizeof(q)));
             rc = -1;
         }
@@ -1408,8 +1410,8 @@ static const struct conf_directive tls_server_directives[] = {
     {.name = "alpn",
      .parse = parse_alpn,
      FIELD(struct conf_tls_server, alpn),
-     .max = CONF_ALPN_HTTP11,
-     .def = CONF_ALPN_HTTP11},
+     .max = CONF_ALPN_HTTP11 | CONF_ALPN_H2,
+     .def = CONF_ALPN_HTTP11 | CONF_ALPN_H2},
     {.name = "ciphers",
      .parse = parse_tls_list,
      .offset = offsetof(struct conf_tls_server, ciphers)},
@@ -1614,13 +1616,14 @@ static int parse_access_log(struct conf_ctx *ctx, const struct conf_node *n,
 }
 
 const char *const conf_log_field_names[CONF_LOG_NFIELDS] = {
-    [CONF_LOG_TIME] = "time",       [CONF_LOG_CLIENT] = "client",   [CONF_LOG_ZONE] = "zone",
-    [CONF_LOG_COUNTRY] = "country", [CONF_LOG_METHOD] = "method",   [CONF_LOG_TARGET] = "target",
-    [CONF_LOG_STATUS] = "status",   [CONF_LOG_BYTES_IN] = "in",     [CONF_LOG_BYTES_OUT] = "out",
-    [CONF_LOG_BACKEND] = "backend", [CONF_LOG_REGION] = "region",   [CONF_LOG_REASON] = "why",
-    [CONF_LOG_MS] = "ms",           [CONF_LOG_PEER] = "peer",       [CONF_LOG_REQUEST_ID] = "id",
-    [CONF_LOG_ERROR] = "error",     [CONF_LOG_TLS] = "tls",         [CONF_LOG_CIPHER] = "cipher",
-    [CONF_LOG_SNI] = "sni",         [CONF_LOG_RESUMED] = "resumed", [CONF_LOG_TLS_MS] = "tls_ms",
+    [CONF_LOG_TIME] = "time",       [CONF_LOG_CLIENT] = "client", [CONF_LOG_ZONE] = "zone",
+    [CONF_LOG_COUNTRY] = "country", [CONF_LOG_METHOD] = "method", [CONF_LOG_TARGET] = "target",
+    [CONF_LOG_STATUS] = "status",   [CONF_LOG_BYTES_IN] = "in",   [CONF_LOG_BYTES_OUT] = "out",
+    [CONF_LOG_BACKEND] = "backend", [CONF_LOG_REGION] = "region", [CONF_LOG_REASON] = "why",
+    [CONF_LOG_MS] = "ms",           [CONF_LOG_PEER] = "peer",     [CONF_LOG_REQUEST_ID] = "id",
+    [CONF_LOG_PROTO] = "proto",     [CONF_LOG_STREAM] = "stream", [CONF_LOG_ERROR] = "error",
+    [CONF_LOG_TLS] = "tls",         [CONF_LOG_CIPHER] = "cipher", [CONF_LOG_SNI] = "sni",
+    [CONF_LOG_RESUMED] = "resumed", [CONF_LOG_TLS_MS] = "tls_ms",
 };
 
 #define LOG_TEMPLATE_MAX 1024 /* bytes of an access_log_format template */

@@ -21,7 +21,8 @@ static const struct conf_node *key_or_self(const struct conf_node *n, const char
     return v ? v : n;
 }
 
-/* PROXY protocol is honoured only from trusted_proxies: with none, it could never be. */
+/* PROXY protocol is honoured only from trusted_proxies: with none, it could
+ * never be. h2c is prior knowledge on plain listeners only. */
 static void check_listeners(struct conf_ctx *ctx, const struct conf_node *listen,
                             const struct conf *c)
 {
@@ -29,6 +30,14 @@ static void check_listeners(struct conf_ctx *ctx, const struct conf_node *listen
         const struct conf_node *item = listen->type == CONF_NODE_SEQ ? listen->items[i] : listen;
         size_t mark;
 
+        if (c->listeners[i].h2c && c->listeners[i].tls.enabled) {
+            mark = listen->type == CONF_NODE_SEQ ? conf__path_push(ctx, "listen[%zu].h2c", i)
+                                                 : conf__path_push(ctx, "listen.h2c");
+            conf__err(ctx, key_or_self(item, "h2c"),
+                      "h2c is HTTP/2 on a plain listener; a TLS listener offers h2 by ALPN "
+                      "(listen[].h2)");
+            conf__path_pop(ctx, mark);
+        }
         if (conf_proxy_from(c, &c->listeners[i]) == NULL ||
             conf_proxy_from(c, &c->listeners[i])->ncidrs > 0)
             continue;

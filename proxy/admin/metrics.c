@@ -667,6 +667,26 @@ static void w_tls_sessions(struct px_sbuf *b, const struct scrape *sc, const str
     tls_sessions(b, m->name, &sc->s.tls);
 }
 
+static void w_requests_by_protocol(struct px_sbuf *b, const struct scrape *sc,
+                                   const struct metric *m)
+{
+    px_sbuf_printf(b, "%s{protocol=\"http/1.1\"} %llu\n%s{protocol=\"h2\"} %llu\n", m->name,
+                   (unsigned long long)px_stats_get(&sc->s.h2.requests[PX_STATS_HTTP1]), m->name,
+                   (unsigned long long)px_stats_get(&sc->s.h2.requests[PX_STATS_H2]));
+}
+
+static double g_h2_connections(const struct scrape *sc, size_t i)
+{
+    (void)i;
+    return (double)px_stats_get(&sc->s.h2.connections);
+}
+
+static double g_h2_errors(const struct scrape *sc, size_t i)
+{
+    (void)i;
+    return (double)px_stats_get(&sc->s.h2.errors);
+}
+
 static void w_up_tls_handshakes(struct px_sbuf *b, const struct scrape *sc, const struct metric *m)
 {
     tls_results(b, m->name, &sc->s.up_tls, PX_STATS_TLS_UPSTREAM_RESULTS);
@@ -835,6 +855,16 @@ static const struct metric metrics[] = {
     CUSTOM("georoute_upstream_tls_sessions_total", "counter",
            "Completed TLS handshakes with backends: full, or resumed from the backend's session.",
            w_up_tls_sessions),
+    CUSTOM("georoute_requests_by_protocol_total", "counter",
+           "Requests by the protocol the client spoke (HTTP/1.0 counts as http/1.1; an HTTP/2 "
+           "stream is a request).",
+           w_requests_by_protocol),
+    GET("georoute_h2_connections_total", "counter", OBJ_PROCESS,
+        "Client connections that spoke HTTP/2 (ALPN h2, or h2c with prior knowledge).",
+        g_h2_connections),
+    GET("georoute_h2_connection_errors_total", "counter", OBJ_PROCESS,
+        "HTTP/2 connections ended by GOAWAY for a protocol error or a flood (ENHANCE_YOUR_CALM).",
+        g_h2_errors),
     GET("georoute_retries_total", "counter", OBJ_PROCESS,
         "Upstream attempts after the first one of a request.", g_retries),
     GET("georoute_dns_addresses", "gauge", OBJ_NAME,

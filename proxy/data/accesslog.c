@@ -13,7 +13,8 @@
 static bool is_number(int f)
 {
     return f == CONF_LOG_STATUS || f == CONF_LOG_BYTES_IN || f == CONF_LOG_BYTES_OUT ||
-           f == CONF_LOG_MS || f == CONF_LOG_RESUMED || f == CONF_LOG_TLS_MS;
+           f == CONF_LOG_MS || f == CONF_LOG_RESUMED || f == CONF_LOG_TLS_MS ||
+           f == CONF_LOG_STREAM;
 }
 
 /* Fields whose text may hold spaces or client bytes: quoted in logfmt. */
@@ -24,10 +25,11 @@ static bool is_quoted(int f)
 }
 
 /* Fields left out of logfmt and JSON lines when they have no value: the
- * error of a request that did not fail, the TLS facts of a plain connection. */
+ * error of a request that did not fail, the stream of an HTTP/1 request,
+ * the TLS facts of a plain connection. */
 static bool is_optional(int f)
 {
-    return f == CONF_LOG_ERROR || f >= CONF_LOG_TLS;
+    return f == CONF_LOG_ERROR || f == CONF_LOG_STREAM || f >= CONF_LOG_TLS;
 }
 
 void px_access_set(struct px_access_rec *r, enum conf_log_field f, const char *s)

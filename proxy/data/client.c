@@ -6,6 +6,7 @@
  */
 #include "proxy/data/client.h"
 #include "proxy/data/exchange.h"
+#include "proxy/data/h2conn.h"
 #include "proxy/base/log.h"
 #include "proxy/proto/proxyproto.h"
 #include "proxy/base/px.h"
@@ -22,15 +23,22 @@ const char *const px_client_phase_names[] = {
     [PX_PHASE_SEND] = "send",
     [PX_PHASE_TUNNEL_IDLE] = "tunnel_idle",
     [PX_PHASE_TLS] = "tls_handshake",
+    [PX_PHASE_H2_IDLE] = "h2_idle",
+    [PX_PHASE_H2_LINGER] = "h2_linger",
 };
 
-static void on_client_closed(uv_handle_t *h)
+void px__client_release(struct px_client *c)
 {
-    struct px_client *c = h->data;
     if (--c->pending_closes > 0)
         return;
     px_exchange_free(c->x);
     c->x = NULL;
+    if (c->conn) {
+        px_stream_dispose(&c->s);
+        px__h2_stream_closed(c); /* the stream owns C */
+        return;
+    }
+    px__h2conn_free(c);
     px_tls_ctx_unref(c->tls_ctx);
     c->tls_ctx = NULL;
     px_stream_dispose(&c->s);
@@ -38,6 +46,11 @@ static void on_client_closed(uv_handle_t *h)
     atomic_fetch_sub(&c->w->proc->nclients, 1);
     px__worker_client_gone(c->w);
     free(c);
+}
+
+static void on_client_closed(uv_handle_t *h)
+{
+    px__client_release(h->data);
 }
 
 /* C's handshake ended with RESULT: it no longer counts against
@@ -65,6 +78,8 @@ void px_client_close(struct px_client *c, const char *reason)
     if (c->x)
         px__exchange_client_gone(c->x);
     c->pending_closes = 2;
+    if (c->h2)
+        c->pending_closes += px__h2conn_close(c);
     px_stream_close(&c->s, on_client_closed);
     uv_close((uv_handle_t *)&c->timer.handle, on_client_closed);
 }
@@ -80,6 +95,10 @@ static void on_client_timer(uv_timer_t *t)
 
     if (c->state == PX_CLIENT_BUSY || c->state == PX_CLIENT_TUNNEL) {
         px__exchange_client_timeout(c->x, (enum px_client_phase)c->phase);
+        return;
+    }
+    if (c->state == PX_CLIENT_H2) {
+        px__h2conn_timeout(c);
         return;
     }
     if (c->state == PX_CLIENT_HEAD && c->x && px_http_started(&c->x->req)) {
@@ -137,6 +156,24 @@ static bool in_list(const struct conf_cidr_list *l, const struct sockaddr *sa)
     return l->ncidrs > 0 && conf_cidr_list_match(l, sa);
 }
 
+/*
+ * On an h2c listener, a connection whose first bytes are the HTTP/2 preface
+ * becomes an HTTP/2 connection. Returns true when C's bytes are taken (or
+ * when a prefix of the preface waits for the rest).
+ */
+static bool take_h2c(struct px_client *c)
+{
+    size_t n = c->s.in_len - c->s.in_off;
+    const char *p = c->s.in->data + c->s.in_off;
+
+    if (!c->h2c || c->nrequests > 0 ||
+        memcmp(p, PX_H2_PREFACE, n < PX_H2_PREFACE_LEN ? n : PX_H2_PREFACE_LEN) != 0)
+        return false;
+    if (n >= PX_H2_PREFACE_LEN)
+        px__h2conn_start(c);
+    return true;
+}
+
 /* Parses request-head bytes; on a complete head, starts the exchange. */
 static void read_head(struct px_client *c)
 {
@@ -144,6 +181,8 @@ static void read_head(struct px_client *c)
     size_t consumed;
     int rc;
 
+    if (take_h2c(c))
+        return;
     if (c->x == NULL) {
         if ((c->x = px_exchange_new(c)) == NULL) {
             px_client_close(c, "out of memory");
@@ -207,6 +246,10 @@ static void on_client_handshake(struct px_stream *s, int status)
     px_tls_stream_info(s, &info);
     px_log(PX_LOG_DEBUG, &c->peer.sa, "event=tls_handshake version=%s cipher=%s resumed=%d ms=%u",
            info.version, info.cipher, info.resumed, px_tls_stream_handshake_ms(s));
+    if (info.alpn_len == 2 && memcmp(info.alpn, "h2", 2) == 0) {
+        px__h2conn_start(c);
+        return;
+    }
     px__client_timer(c, c->w->conf->timeouts.client_header_ms, PX_PHASE_HEADER);
 }
 
@@ -386,6 +429,7 @@ void px_client_accept(struct px_worker *w, uv_stream_t *server, size_t listener)
     c->sock = c->peer;
     uv_tcp_nodelay(&c->s.tcp, 1);
     c->state = proxy_from && in_list(proxy_from, &c->peer.sa) ? PX_CLIENT_PROXYHDR : PX_CLIENT_HEAD;
+    c->h2c = !tls && listener < cf->nlisten && cf->listeners[listener].h2c;
     if (tls && accept_tls(w, c, listener) != 0)
         return;
     px__client_timer(c, tls ? cf->timeouts.tls_handshake_ms : cf->timeouts.client_header_ms,
@@ -399,7 +443,9 @@ size_t px_client_tls_facts(const struct px_client *c, enum px_tls_fmt fmt, char 
     char sni[2 * 255 + 8] = "-";
     int n;
 
-    if (cap == 0 || !px_tls_stream_info(&c->s, &info))
+    const struct px_stream *link = &px_client_link(c)->s;
+
+    if (cap == 0 || !px_tls_stream_info(link, &info))
         return 0;
     /* The explain header shares a small buffer with the geo headers. */
     size_t sni_cap = fmt == PX_TLS_EXPLAIN ? 96 : sizeof(sni);
@@ -407,9 +453,33 @@ size_t px_client_tls_facts(const struct px_client *c, enum px_tls_fmt fmt, char 
         sni[px_log_escape(sni, sni_cap, info.sni, strlen(info.sni))] = '\0';
     if (fmt == PX_TLS_LOGFMT)
         n = snprintf(buf, cap, " tls=%s cipher=%s sni=\"%s\" resumed=%d tls_ms=%u", info.version,
-                     info.cipher, sni, info.resumed, px_tls_stream_handshake_ms(&c->s));
+                     info.cipher, sni, info.resumed, px_tls_stream_handshake_ms(link));
     else
         n = snprintf(buf, cap, "; tls=%s %s sni=%s%s", info.version, info.cipher, sni,
                      info.resumed ? " resumed" : "");
     return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
+}
+
+int px__client_init_stream(struct px_client *c, struct px_client *conn,
+                           const struct px_transport *tp, void *tp_data)
+{
+    struct px_worker *w = conn->w;
+    int rc = px_stream_init(&c->s, &w->loop, &w->slabs, &client_stream_ops, c);
+
+    if (rc != 0)
+        return rc;
+    c->s.tp = tp;
+    c->s.tp_data = tp_data;
+    c->w = w;
+    c->conn = conn;
+    px_timer_init(&w->loop, &c->timer, on_client_timer, c);
+    px_list_init(&c->node);
+    c->peer = conn->peer;
+    c->sock = conn->sock;
+    c->geo = conn->geo;
+    c->proxy_unknown = conn->proxy_unknown;
+    c->tls = conn->tls;
+    c->state = PX_CLIENT_HEAD;
+    c->close_after = true; /* one request per stream */
+    return 0;
 }

@@ -20,12 +20,14 @@
 
 struct px_worker;
 struct px_exchange;
+struct px_h2conn;
 
 enum px_client_state {
     PX_CLIENT_PROXYHDR, /* waiting for a trusted peer's PROXY protocol header */
     PX_CLIENT_HEAD,     /* waiting for or reading a request head */
     PX_CLIENT_BUSY,     /* an exchange owns the connection's I/O */
     PX_CLIENT_TUNNEL,   /* upgraded: bytes relayed both ways */
+    PX_CLIENT_H2,       /* an HTTP/2 connection: its streams are clients (h2conn.h) */
     PX_CLIENT_ERROR,    /* writing an error response, then closing */
     PX_CLIENT_CLOSING,  /* handles closing; freed in the last close callback */
 };
@@ -39,6 +41,8 @@ enum px_client_phase {
     PX_PHASE_SEND,        /* a write to the client is queued */
     PX_PHASE_TUNNEL_IDLE, /* no byte either way through a tunnel */
     PX_PHASE_TLS,         /* from accept to the end of the TLS handshake */
+    PX_PHASE_H2_IDLE,     /* an HTTP/2 connection with no stream open */
+    PX_PHASE_H2_LINGER,   /* after a GOAWAY for an error: reading, discarding */
 };
 
 extern const char *const px_client_phase_names[];
@@ -61,13 +65,24 @@ struct px_client {
     struct px_geo geo;          /* last classification (cache); generation 0 = none */
     uint8_t state;              /* enum px_client_state */
     uint8_t phase;              /* enum px_client_phase of the armed deadline */
-    uint8_t pending_closes;     /* handles still closing */
+    uint32_t pending_closes;    /* handles (and, on HTTP/2, stream clients) still closing */
     bool close_after;           /* close once the current response is sent */
     bool proxy_unknown;         /* PROXY UNKNOWN or LOCAL: the balancer vouched for nobody */
     bool tls;                   /* accepted on a TLS listener */
     bool handshaking;           /* counted in w->tls_handshakes */
+    bool h2c;                   /* the listener takes HTTP/2 with prior knowledge */
     struct px_tls_ctx *tls_ctx; /* one reference while a PROXY header precedes the handshake */
+    struct px_h2conn *h2;       /* owned: the HTTP/2 session of a PX_CLIENT_H2 connection */
+    struct px_client *conn;     /* borrowed: a stream client's connection; NULL otherwise */
+    uint32_t stream_id;         /* a stream client's HTTP/2 stream */
 };
+
+/* The connection C's bytes travel on: C itself, or a stream client's
+ * HTTP/2 connection (for its socket, its TLS facts, its RTT). */
+static inline const struct px_client *px_client_link(const struct px_client *c)
+{
+    return c->conn ? c->conn : c;
+}
 /*
  * Accepts one connection from SERVER, W's listener LISTENER, into a new
  * client of W. A peer the listener's PROXY trust list names must start
@@ -93,6 +108,18 @@ size_t px_client_tls_facts(const struct px_client *c, enum px_tls_fmt fmt, char 
  * caller may look at c->state afterwards. REASON is for the debug log.
  */
 void px_client_close(struct px_client *c, const char *reason);
+
+/*
+ * Initializes C as a stream client of CONN: one request over transport TP
+ * (data TP_DATA) instead of a socket, with CONN's peer, TLS and trust, and
+ * closed once its response is sent. Returns 0 or a libuv error (then C
+ * needs no close).
+ */
+int px__client_init_stream(struct px_client *c, struct px_client *conn,
+                           const struct px_transport *tp, void *tp_data);
+
+/* One of the closes C waits for is done; the last one frees C. */
+void px__client_release(struct px_client *c);
 
 /* Called by the exchange when it has finished: C frees it and reads the
  * next request, or closes unless KEEP_ALIVE. */

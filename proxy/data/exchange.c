@@ -290,12 +290,16 @@ static void log_access(struct px_exchange *x)
     r.v[CONF_LOG_REQUEST_ID] = x->req_id;
     r.len[CONF_LOG_REQUEST_ID] = x->req_id_len;
     px_access_set(&r, CONF_LOG_ERROR, x->error);
-    if (px_tls_stream_info(&c->s, &tls)) {
+    px_access_set(&r, CONF_LOG_PROTO, !c->conn ? "h1" : c->tls ? "h2" : "h2c");
+    if (c->conn)
+        px_access_set(&r, CONF_LOG_STREAM, u64_text(num[5], c->stream_id));
+    const struct px_stream *link = &px_client_link(c)->s;
+    if (px_tls_stream_info(link, &tls)) {
         px_access_set(&r, CONF_LOG_TLS, tls.version);
         px_access_set(&r, CONF_LOG_CIPHER, tls.cipher);
         px_access_set(&r, CONF_LOG_SNI, tls.sni ? tls.sni : "");
         px_access_set(&r, CONF_LOG_RESUMED, tls.resumed ? "1" : "0");
-        px_access_set(&r, CONF_LOG_TLS_MS, u64_text(num[4], px_tls_stream_handshake_ms(&c->s)));
+        px_access_set(&r, CONF_LOG_TLS_MS, u64_text(num[4], px_tls_stream_handshake_ms(link)));
     }
     px_accesslog_write(&w->alog, line,
                        px_access_render(&w->conf->access_log_format, &r, line, sizeof(line)));

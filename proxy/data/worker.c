@@ -6,6 +6,7 @@
 #include "proxy/data/worker.h"
 #include "proxy/data/client.h"
 #include "proxy/data/exchange.h"
+#include "proxy/data/h2conn.h"
 #include "proxy/base/px.h"
 #include "proxy/data/pool.h"
 
@@ -152,6 +153,21 @@ fail:
     return NULL;
 }
 
+/*
+ * A reload asks HTTP/2 clients to reconnect (GOAWAY; open streams finish),
+ * as nginx's and HAProxy's reloads do: a connection carries its listener's
+ * settings (TLS context, stream limits) from when it began. HTTP/1.1
+ * connections need nothing: each request takes the new config.
+ */
+static void goaway_h2(struct px_worker *w)
+{
+    for (struct px_list *n = w->clients.next; n != &w->clients; n = n->next) {
+        struct px_client *c = px_container_of(n, struct px_client, node);
+        if (c->state == PX_CLIENT_H2)
+            px__h2conn_goaway(c);
+    }
+}
+
 /* Switches to a published table: same fleet, same view; else a new view. */
 static void take_routes(struct px_worker *w)
 {
@@ -171,9 +187,12 @@ static void take_routes(struct px_worker *w)
         px_routes_unref(rt);
         return;
     }
+    const struct conf *was = w->conf;
     w->conf = px_fleet_conf(rt->fleet);
     view_retire(w);
     w->view = v;
+    if (w->conf != was)
+        goaway_h2(w);
 }
 
 /* Request ids need to be unique across workers and restarts, not secret:
@@ -276,6 +295,8 @@ static void close_idle_clients(struct px_worker *w, bool all)
         if (all || (c->state == PX_CLIENT_HEAD && c->nrequests > 0 &&
                     (c->x == NULL || !px_http_started(&c->x->req))))
             px_client_close(c, all ? "shutdown deadline" : "shutdown");
+        else if (c->state == PX_CLIENT_H2)
+            px__h2conn_goaway(c); /* open streams finish; new ones are refused */
         else
             c->close_after = true;
     }
@@ -303,7 +324,9 @@ void px__worker_count_exchange(struct px_worker *w, struct px_client *c,
         px_stats_add(&w->port.stats.retries, x->pick.attempts - 1);
     /* Once per connection, after its first request was classified: by then
      * the handshake and a request/response have given the kernel samples. */
-    if (zoned && c->nrequests == 1 && uv_fileno((uv_handle_t *)&c->s.tcp, &fd) == 0) {
+    px_stats_add(&w->port.stats.h2.requests[c->conn ? PX_STATS_H2 : PX_STATS_HTTP1], 1);
+    const struct px_client *link = px_client_link(c);
+    if (zoned && link->nrequests == 1 && uv_fileno((uv_handle_t *)&link->s.tcp, &fd) == 0) {
         int64_t us = px_stats_tcp_rtt_us(fd);
         if (us > 0)
             px_stats_client_rtt(&w->port.stats, zslot, (uint64_t)us);

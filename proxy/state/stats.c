@@ -45,6 +45,7 @@ const double px_stats_tls_bounds_s[PX_STATS_TLS_BUCKETS] = {
 };
 
 #define TLS_COUNTERS (sizeof(struct px_stats_tls) / sizeof(_Atomic uint64_t))
+#define H2_COUNTERS (sizeof(struct px_stats_h2) / sizeof(_Atomic uint64_t))
 
 /* Sizes of the arrays, in counters. */
 static size_t n_requests(const struct px_stats *s)
@@ -90,6 +91,8 @@ int px_stats_init(struct px_stats *s, size_t nzones, size_t nregions)
         atomic_init((_Atomic uint64_t *)&s->tls + i, 0);
         atomic_init((_Atomic uint64_t *)&s->up_tls + i, 0);
     }
+    for (size_t i = 0; i < H2_COUNTERS; i++)
+        atomic_init((_Atomic uint64_t *)&s->h2 + i, 0);
     s->requests = counters(n_requests(s));
     s->dur = counters(n_dur(s));
     s->dur_sum_us = counters(n_dur_sum(s));
@@ -145,6 +148,7 @@ void px_stats_reset(struct px_stats *s)
     zero(s->reasons, s->nzones * PX_STATS_REASONS);
     zero((_Atomic uint64_t *)&s->tls, TLS_COUNTERS);
     zero((_Atomic uint64_t *)&s->up_tls, TLS_COUNTERS);
+    zero((_Atomic uint64_t *)&s->h2, H2_COUNTERS);
 }
 
 /* The first bucket whose upper bound holds V seconds; N (the +Inf bucket) if none. */
@@ -228,6 +232,7 @@ int px_stats_merge(struct px_stats *dst, const struct px_stats *src)
     add_all(dst->reasons, src->reasons, src->nzones * PX_STATS_REASONS);
     add_all((_Atomic uint64_t *)&dst->tls, (const _Atomic uint64_t *)&src->tls, TLS_COUNTERS);
     add_all((_Atomic uint64_t *)&dst->up_tls, (const _Atomic uint64_t *)&src->up_tls, TLS_COUNTERS);
+    add_all((_Atomic uint64_t *)&dst->h2, (const _Atomic uint64_t *)&src->h2, H2_COUNTERS);
     return 0;
 }
 

@@ -101,6 +101,16 @@ struct px_stats_tls {
     _Atomic uint64_t dur_sum_us;                     /* total handshake time, microseconds */
 };
 
+/* Requests by the protocol the client spoke. */
+enum px_stats_proto { PX_STATS_HTTP1, PX_STATS_H2, PX_STATS_PROTOS };
+
+/* HTTP/2 on client connections; every member a counter, so it sums as an array. */
+struct px_stats_h2 {
+    _Atomic uint64_t requests[PX_STATS_PROTOS]; /* requests (streams) by protocol */
+    _Atomic uint64_t connections;               /* connections that became HTTP/2 */
+    _Atomic uint64_t errors; /* connections we ended with GOAWAY for an error or a flood */
+};
+
 struct px_stats {
     size_t nzones;                    /* dimension: conf->nzones at init */
     size_t nregions;                  /* dimension: conf->nregions at init (slots: nregions + 1) */
@@ -121,6 +131,7 @@ struct px_stats {
     _Atomic uint64_t *reasons;        /* owned: [zone][reason], count */
     struct px_stats_tls tls;          /* handshakes on TLS listeners */
     struct px_stats_tls up_tls;       /* handshakes with TLS backends (requests, not probes) */
+    struct px_stats_h2 h2;            /* protocols and HTTP/2 connections */
 };
 
 /* Adds N to counter C. Only the owning thread may call it. */

@@ -901,6 +901,11 @@ int px_tls_ctx_build(const struct conf *cf, size_t listener, struct px_tls_ctx *
     }
     check_lists(&r, t, key);
     setup_tickets(&r, ctx, t, prev, key);
+    /* Our order is the preference (SSL_select_next_proto): h2 first. */
+    if ((t->alpn & CONF_ALPN_H2) && cf->listeners[listener].h2) {
+        memcpy(ctx->alpn + ctx->alpn_len, "\x02h2", 3);
+        ctx->alpn_len += 3;
+    }
     if (t->alpn & CONF_ALPN_HTTP11) {
         memcpy(ctx->alpn + ctx->alpn_len, "\x08http/1.1", 9);
         ctx->alpn_len += 9;

@@ -12,6 +12,7 @@ GET headers without a body. Behaviour by path:
   / , /hello          body NAME
   /size/N             N bytes of payload (see payload_chunks), Content-Length
   /chunked/N          the same bytes, Transfer-Encoding: chunked
+                      (?trailers: with a trailer X-Checksum: their sha256)
   /close/N            the same bytes, close-delimited (no CL, no TE)
   /echo               reads the body (CL or chunked), replies JSON
                       {"sha256": hex, "length": n}
@@ -282,6 +283,7 @@ class Backend:
         self.probes = 0            # georoute's health-check requests
         self.heads = []            # last 200 request heads (bytes)
         self.dropped = 0           # requests dropped after /drop-next
+        self.echoed = []           # body lengths /echo read to their end
         self._socks = set()
         self._lsock = None
         self._stopping = False
@@ -475,7 +477,9 @@ class Backend:
                 k = min(k, n - off)
                 s.sendall(b"%x\r\n" % k + bytes(payload_slice(off, k)) + b"\r\n")
                 off += k
-            s.sendall(b"0\r\n\r\n")
+            trailer = b"X-Checksum: %s\r\n" % payload_sha256(n).encode() \
+                if req.target.endswith("?trailers") else b""
+            s.sendall(b"0\r\n" + trailer + b"\r\n")
             return True
         if what == "close":
             body.drain()
@@ -495,6 +499,8 @@ class Backend:
                     break
                 h.update(d)
                 n += len(d)
+            with self.lock:
+                self.echoed.append(n)
             out = json.dumps({"sha256": h.hexdigest(), "length": n,
                               "chunked": body.chunked}).encode()
             return self._simple(c, req, 200, out, "application/json")

@@ -83,7 +83,7 @@ if __name__ == "__main__":
 LOGFMT = re.compile(r'^(\S+) client=(\S+) zone=(\S+) country=(\S+) method=(\S+) '
                     r'target="((?:[^"\\]|\\.)*)" status=(\d+) in=(\d+) out=(\d+) backend=(\S+) '
                     r'region=(\S+) why=(\S+) ms=(\d+) peer=(\S+) id="((?:[^"\\]|\\.)*)"'
-                    r'( error="(?:[^"\\]|\\.)*")?$')
+                    r' proto=h1( error="(?:[^"\\]|\\.)*")?$')
 
 # Targets a client may send: quotes, backslashes, bytes >= 0x80 (some
 # refused by the parser, which is logged all the same), and an unknown method.

@@ -804,7 +804,8 @@ TEST(conf_tls_forms_and_defaults)
     ASSERT_EQ(t->certs[1].key.pos.col, 30);
     ASSERT_EQ(t->strict_sni, 1);
     ASSERT_EQ(t->min_version, CONF_TLS_1_3);
-    ASSERT_EQ(t->alpn, CONF_ALPN_HTTP11);
+    ASSERT_EQ(t->alpn, CONF_ALPN_H2 | CONF_ALPN_HTTP11); /* the default: h2 preferred */
+    ASSERT_EQ(c->listeners[1].h2, 1);
     ASSERT_STR_EQ(t->ciphers.text, "ECDHE-RSA-AES128-GCM-SHA256");
     ASSERT_NULL(t->groups.text);
     ASSERT_EQ(t->session_ticket_lifetime_ms, 3600000);
@@ -830,7 +831,7 @@ TEST(conf_tls_errors)
 {
     const char *e = load_err("listen:\n"
                              "  - addr: 127.0.0.1:443\n"
-                             "    tls: {min_version: TLSv1.1, alpn: [h2]}\n"
+                             "    tls: {min_version: TLSv1.1, alpn: [h3]}\n"
                              "  - addr: 127.0.0.1:444\n"
                              "    tls:\n"
                              "      certificates: [{cert: a.pem}]\n"
@@ -844,7 +845,8 @@ TEST(conf_tls_errors)
     ASSERT_STR_CONTAINS(e, "t.yaml:3:10: listen[0].tls: missing required key 'certificates'");
     ASSERT_STR_CONTAINS(e, "t.yaml:3:24: listen[0].tls.min_version: invalid value 'TLSv1.1': "
                            "expected one of: TLSv1.2, TLSv1.3");
-    ASSERT_STR_CONTAINS(e, "t.yaml:3:40: listen[0].tls.alpn: unsupported protocol 'h2'");
+    ASSERT_STR_CONTAINS(e, "t.yaml:3:40: listen[0].tls.alpn: unsupported protocol 'h3': "
+                           "expected h2 or http/1.1");
     ASSERT_STR_CONTAINS(e, "t.yaml:6:22: listen[1].tls.certificates[0]: missing required key "
                            "'key'");
     ASSERT_STR_CONTAINS(e, "t.yaml:8:24: listen[1].tls.ticket_key_file: ticket_key_file is "

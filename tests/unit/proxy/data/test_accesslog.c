@@ -33,7 +33,7 @@ TEST(accesslog_formats_escape_client_bytes)
     out[n] = '\0';
     ASSERT_STR_EQ(out, "T client=10.0.0.1 zone=- country=- method=GET "
                        "target=\"/a\\\"b\\\\c\\x0a\\x01\\xff\" status=200 in=- out=- backend=- "
-                       "region=- why=- ms=- peer=- id=\"-\"");
+                       "region=- why=- ms=- peer=- id=\"-\" proto=-");
     f.kind = CONF_LOG_JSON;
     n = px_access_render(&f, &r, out, sizeof(out));
     out[n] = '\0';

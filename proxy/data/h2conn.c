@@ -1,0 +1,791 @@
+/*
+ * h2conn: an HTTP/2 client connection and its streams. The connection
+ * feeds the session what the socket brings and writes what the session
+ * has, one write in flight; submissions from streams are batched and
+ * flushed once per loop turn (a uv_idle_t "kick"), so the responses of
+ * many streams that became ready together leave in one TLS write.
+ *
+ * A stream is a client (struct h2s embeds it) whose transport is memory:
+ *  - in: the request head rendered as HTTP/1.1, then the body. A body
+ *    without content-length goes as chunks. DATA waits in the stream's
+ *    inbox, and its window opens (px_h2_consume) only as the bytes move
+ *    into the client's read buffer, which the exchange fills only as fast
+ *    as the upstream takes them: flow control is the backpressure.
+ *  - out: the exchange's HTTP/1.1 response is parsed back (the same
+ *    llhttp parser as for upstreams) and submitted as HEADERS, DATA and
+ *    trailers. A write is held while the stream has more queued than its
+ *    send window, so a client that does not read a stream stops that
+ *    stream's upstream, not the connection.
+ */
+#include "proxy/data/h2conn.h"
+#include "proxy/base/log.h"
+#include "proxy/base/px.h"
+#include "proxy/data/exchange.h"
+#include "proxy/data/worker.h"
+#include "proxy/proto/h2.h"
+#include "proxy/proto/http1.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define QUEUE_MIN_BYTES (16 * 1024) /* a stream's write waits beyond max(this, its window) */
+#define CHUNK_FRAMING_BYTES 12      /* "%x\r\n" of a 32-bit size, and the CRLF after the data */
+#define RESPONSE_HEAD_SLACK 4096    /* what the exchange adds to an upstream head */
+#define STACK_FIELDS 64
+#define LINGER_MS 1000 /* reading on after the last GOAWAY, so that it is read before a reset */
+
+struct px_h2conn {
+    struct px_client *c;    /* borrowed: the connection, which owns this */
+    struct px_h2 *sess;     /* owned */
+    uv_idle_t kick;         /* flushes on the next loop turn; data: this */
+    struct px_list streams; /* struct h2s, until freed */
+    struct px_slab *out;    /* owned while a socket write is in flight */
+    uint32_t nopen;         /* stream clients whose close has not completed */
+    bool flushing, again;   /* flush() is running; run it once more */
+    bool draining;          /* our GOAWAY went out: close when the last stream ends */
+    bool lingering;         /* the last GOAWAY went out: reading on until EOF or LINGER_MS */
+    bool closing;           /* the connection is closing: leave the session alone */
+};
+
+struct h2s {
+    struct px_client c;      /* the stream client; c.s.tp_data = this */
+    struct px_list link;     /* in h->streams */
+    struct px_h2conn *h;     /* borrowed */
+    struct px_h2_stream *st; /* the session's; NULL once the session closed it */
+    struct px_http resp;     /* parses what the exchange writes back */
+    char *inbox;             /* owned: request DATA the client has not had yet */
+    uint32_t inbox_len, inbox_cap;
+    char *end; /* owned: a chunked body's end (last chunk, trailers, CRLF) */
+    uint32_t end_len;
+    uint32_t head_len;    /* rendered request head in c.s.in, not yet delivered */
+    bool chunked;         /* the body goes to the client as chunks */
+    bool req_ended;       /* the session delivered the whole request */
+    bool end_given;       /* ... and the client has had all of it */
+    bool head_held;       /* a final response head parsed, not yet submitted */
+    bool resp_ended;      /* the response's end was submitted */
+    bool write_held;      /* the client's write waits for the queue to drain */
+    bool client_closed;   /* the stream client's close completed */
+    bool reset_when_sent; /* RST_STREAM(NO_ERROR) once the response is out */
+};
+
+static uv_write_t held_write; /* c.s.wreq of a held write: the stream is "writing" */
+
+static void flush(struct px_h2conn *h);
+
+static void on_kick(uv_idle_t *t)
+{
+    uv_idle_stop(t);
+    flush(t->data);
+}
+
+static void kick(struct px_h2conn *h)
+{
+    if (!h->closing && !uv_is_active((uv_handle_t *)&h->kick))
+        uv_idle_start(&h->kick, on_kick);
+}
+
+static struct h2s *stream_of(struct px_stream *s)
+{
+    return s->tp_data;
+}
+
+/* ------------------------------------------------------- request side */
+
+static void put(char **p, const char *s, size_t n)
+{
+    if (n == 0)
+        return; /* S may be NULL then (an empty field) */
+    memcpy(*p, s, n);
+    *p += n;
+}
+
+/* Renders HEAD as an HTTP/1.1 request head into OUT (CAP bytes); -1 if it does not fit. */
+static ssize_t render_head(const struct px_h2_head *head, bool chunked, char *out, size_t cap)
+{
+    size_t need = head->method.value_len + head->path.value_len + head->authority.value_len + 64;
+    for (uint32_t i = 0; i < head->nfields; i++)
+        need += head->fields[i].name_len + head->fields[i].value_len + 4;
+    if (need > cap)
+        return -1;
+    char *p = out;
+    put(&p, head->method.value, head->method.value_len);
+    put(&p, " ", 1);
+    put(&p, head->path.value, head->path.value_len);
+    put(&p, " HTTP/1.1\r\n", 11);
+    if (head->authority.value_len) {
+        put(&p, "Host: ", 6);
+        put(&p, head->authority.value, head->authority.value_len);
+        put(&p, "\r\n", 2);
+    }
+    for (uint32_t i = 0; i < head->nfields; i++) {
+        put(&p, head->fields[i].name, head->fields[i].name_len);
+        put(&p, ": ", 2);
+        put(&p, head->fields[i].value, head->fields[i].value_len);
+        put(&p, "\r\n", 2);
+    }
+    if (chunked)
+        put(&p, "Transfer-Encoding: chunked\r\n", 28);
+    put(&p, "\r\n", 2);
+    return p - out;
+}
+
+static void stream_free(struct h2s *x)
+{
+    px_list_remove(&x->link);
+    px_http_dispose(&x->resp);
+    free(x->inbox);
+    free(x->end);
+    free(x);
+}
+
+/* Frees X once neither its client nor the session refers to it. */
+static void maybe_free(struct h2s *x)
+{
+    if (x->client_closed && x->st == NULL)
+        stream_free(x);
+}
+
+static const struct px_transport stream_transport;
+
+/* A new stream: its client, with the head waiting in its read buffer. */
+static struct h2s *stream_new(struct px_h2conn *h, struct px_h2_stream *st,
+                              const struct px_h2_head *head)
+{
+    const struct conf_limits *lim = &h->c->w->conf->limits;
+    struct h2s *x = calloc(1, sizeof(*x));
+    ssize_t n;
+
+    if (x == NULL)
+        return NULL;
+    if (px_http_init(&x->resp, PX_HTTP_RESPONSE, x, lim->max_header_bytes + RESPONSE_HEAD_SLACK,
+                     lim->max_headers + 16) != 0) {
+        free(x);
+        return NULL;
+    }
+    if (px__client_init_stream(&x->c, h->c, &stream_transport, x) != 0) {
+        px_http_dispose(&x->resp);
+        free(x);
+        return NULL;
+    }
+    x->h = h;
+    x->st = st;
+    x->chunked = head->content_length < 0 && !head->end_stream;
+    x->resp.decode_body = true; /* HTTP/2 frames its body itself: no chunks */
+    x->resp.skip_body = head->method.value_len == 4 && memcmp(head->method.value, "HEAD", 4) == 0;
+    x->c.stream_id = px_h2_stream_id(st);
+    px_list_insert_tail(&h->streams, &x->link);
+    h->nopen++;
+    h->c->nrequests++;
+    if ((x->c.s.in = px_slab_get(x->c.s.slabs)) == NULL ||
+        (n = render_head(head, x->chunked, x->c.s.in->data, PX_SLAB_BYTES)) < 0) {
+        px_client_close(&x->c, "h2 head not rendered");
+        return x;
+    }
+    x->head_len = (uint32_t)n;
+    px_stream_read(&x->c.s, true);
+    return x;
+}
+
+static void on_request_head(void *data, struct px_h2_stream *st, const struct px_h2_head *head)
+{
+    struct px_h2conn *h = data;
+    struct h2s *x = stream_new(h, st, head);
+
+    if (x == NULL) {
+        px_h2_reset_stream(st, PX_H2_INTERNAL_ERROR);
+        return;
+    }
+    px_h2_stream_set_data(st, x);
+}
+
+/* True when X's client takes no more request bytes: they are dropped. */
+static bool stream_deaf(const struct h2s *x)
+{
+    return x->client_closed || x->c.state == PX_CLIENT_CLOSING;
+}
+
+static void on_request_data(void *data, struct px_h2_stream *st, const char *buf, size_t len)
+{
+    struct h2s *x = px_h2_stream_data(st);
+
+    (void)data;
+    if (x == NULL || stream_deaf(x)) {
+        px_h2_consume(st, len); /* the window stays open for a request nobody reads */
+        return;
+    }
+    if (x->inbox_len + len > x->inbox_cap) {
+        /* Bounded by the stream's window: the session refuses more. */
+        uint32_t cap = x->inbox_cap ? x->inbox_cap : 16 * 1024;
+        while (cap < x->inbox_len + len)
+            cap *= 2;
+        char *p = realloc(x->inbox, cap);
+        if (p == NULL) {
+            px_client_close(&x->c, "out of memory");
+            px_h2_consume(st, len);
+            return;
+        }
+        x->inbox = p;
+        x->inbox_cap = cap;
+    }
+    memcpy(x->inbox + x->inbox_len, buf, len);
+    x->inbox_len += (uint32_t)len;
+}
+
+/* The end of a chunked body: the last chunk, the trailers, the final CRLF. */
+static int render_end(struct h2s *x, const struct px_h2_field *trailers, uint32_t n)
+{
+    size_t need = 5;
+    for (uint32_t i = 0; i < n; i++)
+        need += trailers[i].name_len + trailers[i].value_len + 4;
+    if ((x->end = malloc(need)) == NULL)
+        return -1;
+    char *p = x->end;
+    put(&p, "0\r\n", 3);
+    for (uint32_t i = 0; i < n; i++) {
+        put(&p, trailers[i].name, trailers[i].name_len);
+        put(&p, ": ", 2);
+        put(&p, trailers[i].value, trailers[i].value_len);
+        put(&p, "\r\n", 2);
+    }
+    put(&p, "\r\n", 2);
+    x->end_len = (uint32_t)(p - x->end);
+    return 0;
+}
+
+static void on_request_end(void *data, struct px_h2_stream *st, const struct px_h2_field *trailers,
+                           uint32_t n)
+{
+    struct h2s *x = px_h2_stream_data(st);
+
+    (void)data;
+    if (x == NULL)
+        return;
+    x->req_ended = true;
+    /* A body framed by content-length has no room for trailers: they go. */
+    if (x->chunked && !stream_deaf(x) && render_end(x, trailers, n) != 0)
+        px_client_close(&x->c, "out of memory");
+}
+
+static void on_stream_close(void *data, struct px_h2_stream *st, uint32_t code)
+{
+    struct h2s *x = px_h2_stream_data(st);
+
+    (void)data;
+    if (x == NULL)
+        return;
+    x->st = NULL;
+    if (x->c.state != PX_CLIENT_CLOSING)
+        px_client_close(&x->c, code == PX_H2_NO_ERROR ? "h2 stream closed" : "h2 stream reset");
+    maybe_free(x);
+}
+
+static const struct px_h2_ops session_ops = {
+    .on_request_head = on_request_head,
+    .on_request_data = on_request_data,
+    .on_request_end = on_request_end,
+    .on_stream_close = on_stream_close,
+};
+
+/* Appends what fits of X's body (and its end) to the client's read buffer; returns the bytes. */
+static size_t fill_body(struct h2s *x, struct px_stream *s)
+{
+    if (s->in_off > 0) {
+        memmove(s->in->data, s->in->data + s->in_off, s->in_len - s->in_off);
+        s->in_len -= s->in_off;
+        s->in_off = 0;
+    }
+    char *start = s->in->data + s->in_len, *p = start;
+    size_t room = PX_SLAB_BYTES - s->in_len, k = x->inbox_len;
+    if (k > 0 && room > CHUNK_FRAMING_BYTES) {
+        if (k > room - CHUNK_FRAMING_BYTES)
+            k = room - CHUNK_FRAMING_BYTES;
+        if (x->chunked)
+            p += sprintf(p, "%zx\r\n", k);
+        put(&p, x->inbox, k);
+        if (x->chunked)
+            put(&p, "\r\n", 2);
+        memmove(x->inbox, x->inbox + k, x->inbox_len - k);
+        x->inbox_len -= (uint32_t)k;
+        if (x->st)
+            px_h2_consume(x->st, k);
+    }
+    if (x->inbox_len == 0 && x->req_ended && x->end_len <= room - (size_t)(p - start)) {
+        put(&p, x->end, x->end_len);
+        x->end_given = true;
+    }
+    return (size_t)(p - start);
+}
+
+/* Hands X's client what it can take of the request, while it reads. */
+static void give(struct h2s *x)
+{
+    struct px_stream *s = &x->c.s;
+
+    if (x->head_len && s->reading && !s->closing) {
+        size_t n = x->head_len;
+        x->head_len = 0;
+        px__stream_deliver(s, (ssize_t)n);
+    }
+    while (s->reading && !s->closing && x->c.state != PX_CLIENT_CLOSING &&
+           (x->inbox_len > 0 || (x->req_ended && !x->end_given))) {
+        if (s->in == NULL && (s->in = px_slab_get(s->slabs)) == NULL) {
+            px_client_close(&x->c, "out of memory");
+            return;
+        }
+        size_t n = fill_body(x, s);
+        if (n == 0)
+            return; /* the buffer is full: the client reads on later */
+        px__stream_deliver(s, (ssize_t)n);
+    }
+}
+
+/* ------------------------------------------------------ response side */
+
+/* Submits the response head the parser holds; END_STREAM when no body follows. */
+static int submit_head(struct h2s *x, bool end_stream)
+{
+    struct px_http *r = &x->resp;
+    struct px_h2_field stack[STACK_FIELDS], *f = stack;
+    uint32_t n = 0;
+    int rc;
+
+    if (r->head_nhdrs > STACK_FIELDS && (f = malloc(r->head_nhdrs * sizeof(*f))) == NULL)
+        return PX_ENOMEM;
+    for (uint32_t i = 0; i < r->head_nhdrs; i++) {
+        const struct px_hdr *hd = &r->hdrs[i];
+        if (hd->flags & PX_HDR_DROP)
+            continue;
+        f[n++] = (struct px_h2_field){r->buf + hd->name_off, r->buf + hd->value_off, hd->name_len,
+                                      hd->value_len};
+    }
+    rc = px_h2_submit_response(x->st, px_http_status(r), f, n, end_stream);
+    if (f != stack)
+        free(f);
+    x->head_held = false;
+    x->resp_ended |= end_stream;
+    return rc;
+}
+
+/* The response is complete: its end, with the trailers of a chunked one. */
+static int submit_end(struct h2s *x)
+{
+    struct px_http *r = &x->resp;
+    uint32_t ntr = r->nhdrs - r->head_nhdrs;
+    struct px_h2_field stack[STACK_FIELDS], *f = stack;
+    int rc;
+
+    if (x->head_held && (ntr == 0 || (rc = submit_head(x, false)) != 0))
+        return ntr == 0 ? submit_head(x, true) : rc;
+    x->resp_ended = true;
+    if (ntr == 0)
+        return px_h2_submit_data(x->st, NULL, 0, true);
+    if (ntr > STACK_FIELDS && (f = malloc(ntr * sizeof(*f))) == NULL)
+        return PX_ENOMEM;
+    for (uint32_t i = 0; i < ntr; i++) {
+        const struct px_hdr *hd = &r->hdrs[r->head_nhdrs + i];
+        f[i] = (struct px_h2_field){r->buf + hd->name_off, r->buf + hd->value_off, hd->name_len,
+                                    hd->value_len};
+    }
+    rc = px_h2_submit_trailers(x->st, f, ntr);
+    if (f != stack)
+        free(f);
+    return rc;
+}
+
+/* Submits the body spans the last feed decoded. */
+static int submit_spans(struct h2s *x)
+{
+    struct px_http *r = &x->resp;
+    int rc = 0;
+
+    for (unsigned i = 0; i < r->nspans && rc == 0; i++) {
+        if (x->head_held && (rc = submit_head(x, false)) != 0)
+            break;
+        rc = px_h2_submit_data(x->st, r->spans[i].base, r->spans[i].len, false);
+    }
+    r->nspans = 0;
+    return rc;
+}
+
+static int on_response_head(struct h2s *x)
+{
+    int status = px_http_status(&x->resp);
+
+    if (px_http_scan(&x->resp) != 0 || status == 101)
+        return PX_EPARSE;
+    if (status >= 200) {
+        x->head_held = true; /* END_STREAM is known once the bytes after it are */
+        return 0;
+    }
+    return submit_head(x, false); /* interim: 100 Continue, 103 Early Hints */
+}
+
+/* Parses LEN bytes the exchange wrote and submits what they complete. */
+static int take_response(struct h2s *x, const char *p, size_t len)
+{
+    for (;;) {
+        size_t used = 0;
+        int ev, rc = 0;
+
+        if (x->resp_ended)
+            return len == 0 ? 0 : PX_EPARSE;
+        if (len == 0 && !px_http_paused(&x->resp))
+            return 0;
+        if ((ev = px_http_feed(&x->resp, p, len, &used)) < 0)
+            return ev;
+        p += used;
+        len -= used;
+        if (ev == PX_HTTP_HEAD)
+            rc = on_response_head(x);
+        else
+            rc = submit_spans(x);
+        if (rc == 0 && ev == PX_HTTP_DONE && px_http_status(&x->resp) >= 200)
+            rc = submit_end(x);
+        if (rc != 0)
+            return rc;
+        if (ev == PX_HTTP_MORE && len == 0)
+            return 0;
+    }
+}
+
+/* True while X has more queued than its client may take now. */
+static bool stream_full(const struct h2s *x)
+{
+    int32_t win = px_h2_stream_send_window(x->st);
+    size_t limit = win > QUEUE_MIN_BYTES ? (size_t)win : QUEUE_MIN_BYTES;
+    return px_h2_stream_queued(x->st) >= limit;
+}
+
+static int stream_write(struct px_stream *s, uv_buf_t *bufs, unsigned nbufs)
+{
+    struct h2s *x = stream_of(s);
+    int rc = 0;
+
+    if (x->st == NULL || x->h->closing)
+        return UV_EPIPE;
+    for (unsigned i = 0; i < nbufs && rc == 0; i++)
+        rc = take_response(x, bufs[i].base, bufs[i].len);
+    if (rc == 0 && x->head_held)
+        rc = submit_head(x, false);
+    if (rc != 0) {
+        px_h2_reset_stream(x->st, PX_H2_INTERNAL_ERROR);
+        kick(x->h);
+        return rc == PX_ENOMEM ? PX_ENOMEM : UV_EPROTO;
+    }
+    kick(x->h);
+    if (!x->resp_ended && stream_full(x)) {
+        x->write_held = true;
+        s->wreq = &held_write;
+        return 0;
+    }
+    return 1;
+}
+
+/* A held write completes once the stream's queue went below its window. */
+static void release_write(struct h2s *x)
+{
+    struct px_stream *s = &x->c.s;
+
+    if (!x->write_held || s->closing || (x->st && stream_full(x)))
+        return;
+    x->write_held = false;
+    s->wreq = NULL;
+    s->ops->on_written(s, x->st ? 0 : UV_EPIPE);
+}
+
+static void stream_read_start(struct px_stream *s)
+{
+    kick(stream_of(s)->h);
+}
+
+static void stream_read_stop(struct px_stream *s)
+{
+    (void)s;
+}
+
+/*
+ * The stream client closes. A response cut short is reset; a complete one
+ * whose request is still coming is followed by RST_STREAM(NO_ERROR) once it
+ * is out, so the client stops sending a body nobody reads (RFC 9113 §8.1).
+ */
+static void stream_close(struct px_stream *s, uv_close_cb cb)
+{
+    struct h2s *x = stream_of(s);
+
+    s->wreq = NULL;
+    x->write_held = false;
+    if (x->st && !x->h->closing) {
+        if (!x->resp_ended)
+            px_h2_reset_stream(x->st, PX_H2_INTERNAL_ERROR);
+        else if (!x->req_ended)
+            x->reset_when_sent = true;
+        kick(x->h);
+    }
+    uv_close((uv_handle_t *)&s->tcp, cb);
+}
+
+static const struct px_transport stream_transport = {
+    .read_start = stream_read_start,
+    .read_stop = stream_read_stop,
+    .write = stream_write,
+    .close = stream_close,
+};
+
+void px__h2_stream_closed(struct px_client *c)
+{
+    struct h2s *x = px_container_of(c, struct h2s, c);
+    struct px_h2conn *h = x->h;
+
+    x->client_closed = true;
+    h->nopen--;
+    if (h->closing) {
+        px__client_release(h->c); /* the connection frees X */
+        return;
+    }
+    maybe_free(x);
+    kick(h);
+}
+
+/* ---------------------------------------------------------- connection */
+
+/* Walks the streams: deliveries, held writes, resets after a response. */
+static void serve_streams(struct px_h2conn *h)
+{
+    struct px_list *n = h->streams.next;
+
+    while (n != &h->streams && !h->closing) {
+        struct h2s *x = px_container_of(n, struct h2s, link);
+        n = n->next; /* X stays listed until freed, and frees wait for a close callback */
+        give(x);
+        release_write(x);
+        if (x->reset_when_sent && x->st && px_h2_stream_queued(x->st) == 0 &&
+            !px_h2_want_write(h->sess)) {
+            x->reset_when_sent = false;
+            px_h2_reset_stream(x->st, PX_H2_NO_ERROR);
+        }
+    }
+}
+
+/* Writes what the session has until the socket would block. */
+static void send_frames(struct px_h2conn *h)
+{
+    struct px_client *c = h->c;
+
+    while (!px_stream_writing(&c->s) && !h->closing) {
+        if (h->out == NULL && (h->out = px_slab_get(c->s.slabs)) == NULL) {
+            px_client_close(c, "out of memory");
+            return;
+        }
+        ssize_t n = px_h2_send(h->sess, h->out->data, PX_SLAB_BYTES);
+        if (n <= 0) {
+            if (n < 0)
+                px_client_close(c, "out of memory");
+            break;
+        }
+        uv_buf_t buf = uv_buf_init(h->out->data, (unsigned)n);
+        int rc = px_stream_write(&c->s, &buf, 1);
+        if (rc < 0) {
+            px_client_close(c, px_strerror(rc));
+            return;
+        }
+        if (rc == 0)
+            return; /* h->out stays until on_conn_written */
+    }
+    if (h->out && !px_stream_writing(&c->s)) {
+        px_slab_put(c->s.slabs, h->out);
+        h->out = NULL;
+    }
+}
+
+/* Arms the connection's deadline for what it is waiting for. */
+static void connection_timer(struct px_h2conn *h)
+{
+    struct px_client *c = h->c;
+    const struct conf_timeouts *t = &c->w->conf->timeouts;
+    bool sending = px_stream_writing(&c->s) || px_h2_stalled(h->sess);
+
+    if (sending) {
+        if (c->phase != PX_PHASE_SEND || c->timer.due_ms == 0)
+            px__client_timer(c, t->client_send_ms, PX_PHASE_SEND);
+    } else if (h->nopen == 0) {
+        if (c->timer.due_ms == 0 || c->phase == PX_PHASE_SEND)
+            px__client_timer(c, t->client_keepalive_ms, PX_PHASE_H2_IDLE);
+    } else {
+        px__client_timer_stop(c);
+    }
+}
+
+static void flush(struct px_h2conn *h)
+{
+    struct px_client *c = h->c;
+
+    if (h->flushing) {
+        h->again = true;
+        return;
+    }
+    h->flushing = true;
+    do {
+        h->again = false;
+        serve_streams(h);
+        send_frames(h);
+    } while (h->again && !h->closing);
+    h->flushing = false;
+    if (h->closing)
+        return;
+    if (h->lingering)
+        return;
+    bool done = !px_h2_want_read(h->sess) && !px_h2_want_write(h->sess);
+    if (!px_stream_writing(&c->s) && (done || (h->draining && h->nopen == 0))) {
+        /* Closing with unread input would reset the connection, and the
+         * client's kernel could drop our GOAWAY unread: linger a moment,
+         * as nginx's lingering_close does. The streams are over. */
+        const char *why = px_h2_error_reason(h->sess);
+        if (px_h2_goaway_code(h->sess) > 0)
+            px_log(PX_LOG_INFO, &c->peer.sa, "event=h2_goaway code=%d reason=\"%s\"",
+                   px_h2_goaway_code(h->sess), why ? why : "protocol error");
+        h->lingering = true;
+        px__client_timer(c, LINGER_MS, PX_PHASE_H2_LINGER);
+        return;
+    }
+    connection_timer(h);
+}
+
+static void on_conn_read(struct px_stream *s, int err)
+{
+    struct px_client *c = s->tcp.data;
+    struct px_h2conn *h = c->h2;
+
+    if (err < 0) {
+        px_client_close(c, err == UV_EOF ? "client closed" : px_strerror(err));
+        return;
+    }
+    /* A failed session reads nothing more: its bytes are discarded. */
+    int rc = px_h2_feed(h->sess, s->in->data + s->in_off, s->in_len - s->in_off,
+                        uv_now(&c->w->loop));
+    s->in_off = s->in_len;
+    px_stream_shrink(s);
+    if (rc == PX_ENOMEM) {
+        px_client_close(c, "out of memory");
+        return;
+    }
+    if (c->phase == PX_PHASE_HEADER)
+        px__client_timer_stop(c); /* the preface came: from now on, the idle deadline */
+    flush(h);
+}
+
+static void on_conn_written(struct px_stream *s, int status)
+{
+    struct px_client *c = s->tcp.data;
+    struct px_h2conn *h = c->h2;
+
+    if (status < 0) {
+        px_client_close(c, "client write failed");
+        return;
+    }
+    if (c->phase == PX_PHASE_SEND)
+        px__client_timer_stop(c); /* progress: the send deadline starts again */
+    flush(h);
+}
+
+static const struct px_stream_ops conn_ops = {
+    .on_read = on_conn_read,
+    .on_written = on_conn_written,
+};
+
+static void session_config(const struct conf *cf, struct px_h2_config *cfg)
+{
+    px_h2_config_init(cfg);
+    cfg->max_concurrent_streams = cf->limits.h2_max_concurrent_streams;
+    cfg->max_header_list_bytes = cf->limits.max_header_bytes;
+    cfg->max_header_fields = cf->limits.max_headers;
+}
+
+void px__h2conn_start(struct px_client *c)
+{
+    struct px_h2_config cfg;
+    struct px_h2conn *h = calloc(1, sizeof(*h));
+
+    session_config(c->w->conf, &cfg);
+    if (h == NULL || (h->sess = px_h2_new(&cfg, &session_ops, h)) == NULL) {
+        free(h);
+        px_client_close(c, "out of memory");
+        return;
+    }
+    h->c = c;
+    px_list_init(&h->streams);
+    uv_idle_init(&c->w->loop, &h->kick);
+    h->kick.data = h;
+    c->h2 = h;
+    c->state = PX_CLIENT_H2;
+    c->s.ops = &conn_ops;
+    px_stats_add(&c->w->port.stats.h2.connections, 1);
+    px__client_timer(c, c->w->conf->timeouts.client_header_ms, PX_PHASE_HEADER);
+    px_stream_read(&c->s, true);
+    if (px_stream_has_input(&c->s))
+        on_conn_read(&c->s, 0);
+    else
+        flush(h); /* our SETTINGS */
+}
+
+static void on_kick_closed(uv_handle_t *t)
+{
+    struct px_h2conn *h = t->data;
+    px__client_release(h->c);
+}
+
+uint32_t px__h2conn_close(struct px_client *c)
+{
+    struct px_h2conn *h = c->h2;
+    uint32_t waits = 1;
+
+    if (px_h2_goaway_code(h->sess) > 0)
+        px_stats_add(&c->w->port.stats.h2.errors, 1);
+    h->closing = true;
+    for (struct px_list *n = h->streams.next; n != &h->streams; n = n->next) {
+        struct h2s *x = px_container_of(n, struct h2s, link);
+        if (x->client_closed)
+            continue;
+        waits++;
+        px_client_close(&x->c, "h2 connection closed");
+    }
+    uv_close((uv_handle_t *)&h->kick, on_kick_closed);
+    return waits;
+}
+
+void px__h2conn_free(struct px_client *c)
+{
+    struct px_h2conn *h = c->h2;
+
+    if (h == NULL)
+        return;
+    while (!px_list_empty(&h->streams))
+        stream_free(px_container_of(h->streams.next, struct h2s, link));
+    px_h2_free(h->sess);
+    px_slab_put(c->s.slabs, h->out);
+    free(h);
+    c->h2 = NULL;
+}
+
+void px__h2conn_timeout(struct px_client *c)
+{
+    struct px_h2conn *h = c->h2;
+
+    if (c->phase == PX_PHASE_H2_IDLE) {
+        /* An idle connection says goodbye before it goes, as nginx does. */
+        px_h2_goaway(h->sess);
+        send_frames(h);
+    }
+    px_client_close(c, px_client_phase_names[c->phase]);
+}
+
+void px__h2conn_goaway(struct px_client *c)
+{
+    struct px_h2conn *h = c->h2;
+
+    if (h->draining || h->closing)
+        return;
+    h->draining = true;
+    px_h2_goaway(h->sess);
+    flush(h);
+}

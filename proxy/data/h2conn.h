@@ -1,0 +1,54 @@
+/*
+ * h2conn: HTTP/2 on a client connection. Owns the server session
+ * (proxy/proto/h2.h) of a client whose TLS handshake chose ALPN h2, or that
+ * sent the prior-knowledge preface on an h2c listener, and the streams it
+ * carries. Each stream is a client of its own (a "stream client") with a
+ * transport made of memory instead of a socket: its request arrives as
+ * HTTP/1.1 bytes rendered from the validated h2 head, and what the
+ * exchange writes back is parsed and submitted as h2 frames. So every
+ * stream goes through the one HTTP/1.1 exchange (routing, pools, retries,
+ * limits, timeouts, logs, metrics) unchanged, as HAProxy 1.8's h2 mux fed
+ * its HTTP/1 stream layer. docs/H2.md describes the data flow.
+ */
+#ifndef PX_H2CONN_H
+#define PX_H2CONN_H
+
+#include "proxy/data/client.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The client connection preface (RFC 9113 §3.4). */
+#define PX_H2_PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+#define PX_H2_PREFACE_LEN 24
+
+/*
+ * Turns C (handshake done, or a plain connection whose first bytes are the
+ * preface) into an HTTP/2 connection: bytes in c->s.in are its first.
+ * Closes C on failure.
+ */
+void px__h2conn_start(struct px_client *c);
+
+/*
+ * C is closing: closes its streams and the session's handles. Returns how
+ * many closes C must still wait for (each ends in px__client_release(C)).
+ */
+uint32_t px__h2conn_close(struct px_client *c);
+
+/* Frees C's HTTP/2 state once nothing refers to it any more. */
+void px__h2conn_free(struct px_client *c);
+
+/* C's connection timer fired (idle, preface or stalled sending). */
+void px__h2conn_timeout(struct px_client *c);
+
+/*
+ * Graceful shutdown: GOAWAY naming the last stream taken; open streams
+ * finish, then the connection closes.
+ */
+void px__h2conn_goaway(struct px_client *c);
+
+/* Stream client C (c->conn != NULL) finished closing. */
+void px__h2_stream_closed(struct px_client *c);
+
+#endif

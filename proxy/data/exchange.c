@@ -697,11 +697,11 @@ static void attach(struct px_exchange *x)
 static void reject(struct px_exchange *x)
 {
     const struct conf *cf = xconf(x);
-    char reason[160];
-    snprintf(reason, sizeof(reason), "no healthy region allowed for zone %s",
+    /* In the exchange, not on the stack: the log line reads it after a queued write. */
+    snprintf(x->error_text, sizeof(x->error_text), "no healthy region allowed for zone %s",
              cf->zones[x->zone].name);
     x->retry_after = true;
-    fail(x, 503, reason);
+    fail(x, 503, x->error_text);
 }
 
 /* Gets the next attempt a connection, or answers when none is left. */

@@ -46,7 +46,8 @@ struct px_exchange {
     uint64_t body_start_ms;             /* loop time the final response head was parsed */
     uint64_t paused_ms;                 /* upstream reads paused by a slow client since then, ms */
     uint64_t paused_at_ms;              /* loop time the current pause began; 0 = reading */
-    const char *error;                  /* why it failed, for the log; static */
+    const char *error;                  /* why it failed, for the log; static or error_text */
+    char error_text[112];               /* a failure reason built for this exchange */
     struct sockaddr_storage client;     /* the real client: peer, then trusted PROXY/XFF hops */
     char req_id[PX_REQUEST_ID_MAX + 1]; /* X-Request-Id: a trusted peer's, else ours */
     uint8_t req_id_len;

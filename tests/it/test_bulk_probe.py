@@ -104,10 +104,15 @@ class BulkProbe(unittest.TestCase):
             self.assertGreater(b["goodput_bps"], 0)
             self.assertLess(b["goodput_bps"], 2 * RATE)  # paced: never faster than RATE
             self.assertGreaterEqual(b["bulk_probes"], 1)
-            # The zone's scores carry it too; near has no bulk probe and no figure.
-            z = get_json(admin, "/status")["zones"][0]
-            sc = {s["region"]: s for s in z["scores"]}
-            self.assertIsNotNone(sc["far"]["goodput_bps"])
+            # The zone's scores carry it too, from the router's next tick; near
+            # has no bulk probe and no figure.
+            def scores():
+                z = get_json(admin, "/status")["zones"][0]
+                sc = {s["region"]: s for s in z["scores"]}
+                return sc if sc["far"]["goodput_bps"] is not None else None
+
+            sc = wait_until(scores, 10, interval=0.1)
+            self.assertIsNotNone(sc, "the zone's scores never showed far's goodput")
             self.assertIsNone(sc["near"]["goodput_bps"])
             self.assertEqual(near.big, 0)
             self.assertIn(b"Range: bytes=0-524287", far.ranges[0])

@@ -5,7 +5,7 @@
  * flushed once per loop turn (a uv_idle_t "kick"), so the responses of
  * many streams that became ready together leave in one TLS write.
  *
- * A stream is a client (struct h2s embeds it) whose transport is memory:
+ * A stream is a client (struct px_h2s embeds it) whose transport is memory:
  *  - in: the request head rendered as HTTP/1.1, then the body. A body
  *    without content-length goes as chunks. DATA waits in the stream's
  *    inbox, and its window opens (px_h2_consume) only as the bytes move
@@ -39,7 +39,8 @@ struct px_h2conn {
     struct px_client *c;    /* borrowed: the connection, which owns this */
     struct px_h2 *sess;     /* owned */
     uv_idle_t kick;         /* flushes on the next loop turn; data: this */
-    struct px_list streams; /* struct h2s, until freed */
+    struct px_list streams; /* struct px_h2s, until freed */
+    struct px_list ready;   /* streams with something for serve_streams() to do */
     struct px_slab *out;    /* owned while a socket write is in flight */
     uint32_t nopen;         /* stream clients whose close has not completed */
     bool flushing, again;   /* flush() is running; run it once more */
@@ -48,13 +49,15 @@ struct px_h2conn {
     bool closing;           /* the connection is closing: leave the session alone */
 };
 
-struct h2s {
-    struct px_client c;      /* the stream client; c.s.tp_data = this */
-    struct px_list link;     /* in h->streams */
-    struct px_h2conn *h;     /* borrowed */
-    struct px_h2_stream *st; /* the session's; NULL once the session closed it */
-    struct px_http resp;     /* parses what the exchange writes back */
-    char *inbox;             /* owned: request DATA the client has not had yet */
+struct px_h2s {
+    struct px_client c;        /* the stream client; c.s.tp_data = this */
+    struct px_h2s *next_spare; /* in the worker's spare list while unused */
+    struct px_list link;       /* in h->streams */
+    struct px_list ready;      /* in h->ready while it needs serving; else alone */
+    struct px_h2conn *h;       /* borrowed */
+    struct px_h2_stream *st;   /* the session's; NULL once the session closed it */
+    struct px_http resp;       /* parses what the exchange writes back */
+    char *inbox;               /* owned: request DATA the client has not had yet */
     uint32_t inbox_len, inbox_cap;
     char *end; /* owned: a chunked body's end (last chunk, trailers, CRLF) */
     uint32_t end_len;
@@ -85,7 +88,16 @@ static void kick(struct px_h2conn *h)
         uv_idle_start(&h->kick, on_kick);
 }
 
-static struct h2s *stream_of(struct px_stream *s)
+/* X has something to be served on the next flush: its request to give,
+ * a held write, a reset to send. */
+static void mark(struct px_h2s *x)
+{
+    if (px_list_empty(&x->ready))
+        px_list_insert_tail(&x->h->ready, &x->ready);
+    kick(x->h);
+}
+
+static struct px_h2s *stream_of(struct px_stream *s)
 {
     return s->tp_data;
 }
@@ -130,17 +142,72 @@ static ssize_t render_head(const struct px_h2_head *head, bool chunked, char *ou
     return p - out;
 }
 
-static void stream_free(struct h2s *x)
+static void stream_release(struct px_h2s *x)
 {
-    px_list_remove(&x->link);
     px_http_dispose(&x->resp);
-    free(x->inbox);
-    free(x->end);
     free(x);
 }
 
+/* X is done: kept as a spare for the worker's next stream (its response
+ * parser keeps its buffers), or freed. */
+static void stream_free(struct px_h2s *x)
+{
+    struct px_worker *w = x->c.w;
+
+    px_list_remove(&x->link);
+    px_list_remove(&x->ready);
+    free(x->inbox);
+    free(x->end);
+    if (w->nh2_spare < PX_SPARE_H2_STREAMS && !w->draining) {
+        x->next_spare = w->h2_spare;
+        w->h2_spare = x;
+        w->nh2_spare++;
+        return;
+    }
+    stream_release(x);
+}
+
+void px_h2_stream_cache_dispose(struct px_worker *w)
+{
+    while (w->h2_spare) {
+        struct px_h2s *x = w->h2_spare;
+        w->h2_spare = x->next_spare;
+        stream_release(x);
+    }
+    w->nh2_spare = 0;
+}
+
+/*
+ * A zeroed stream, from the worker's spares when one has the limits asked
+ * for (saves the parser's allocations and llhttp's setup per stream).
+ */
+static struct px_h2s *stream_alloc(struct px_worker *w, uint32_t max_head, uint32_t max_hdrs)
+{
+    struct px_h2s *x = w->h2_spare;
+
+    if (x != NULL) {
+        w->h2_spare = x->next_spare;
+        w->nh2_spare--;
+        if (x->resp.max_head == max_head && x->resp.max_hdrs == max_hdrs) {
+            struct px_http keep = x->resp;
+            memset(x, 0, sizeof(*x));
+            x->resp = keep;
+            px_http_recycle(&x->resp, x);
+            return x;
+        }
+        stream_release(x); /* limits changed by a reload */
+    }
+    if ((x = calloc(1, sizeof(*x))) == NULL)
+        return NULL;
+    if (px_http_init(&x->resp, PX_HTTP_RESPONSE, x, max_head, max_hdrs) != 0) {
+        free(x);
+        return NULL;
+    }
+    return x;
+}
+
 /* Frees X once neither its client nor the session refers to it. */
-static void maybe_free(struct h2s *x)
+static void maybe_free(struct px_h2s *x)
 {
     if (x->client_closed && x->st == NULL)
         stream_free(x);
@@ -149,23 +216,18 @@ static void maybe_free(struct h2s *x)
 static const struct px_transport stream_transport;
 
 /* A new stream: its client, with the head waiting in its read buffer. */
-static struct h2s *stream_new(struct px_h2conn *h, struct px_h2_stream *st,
-                              const struct px_h2_head *head)
+static struct px_h2s *stream_new(struct px_h2conn *h, struct px_h2_stream *st,
+                                 const struct px_h2_head *head)
 {
     const struct conf_limits *lim = &h->c->w->conf->limits;
-    struct h2s *x = calloc(1, sizeof(*x));
+    struct px_h2s *x =
+        stream_alloc(h->c->w, lim->max_header_bytes + RESPONSE_HEAD_SLACK, lim->max_headers + 16);
     ssize_t n;
 
     if (x == NULL)
         return NULL;
-    if (px_http_init(&x->resp, PX_HTTP_RESPONSE, x, lim->max_header_bytes + RESPONSE_HEAD_SLACK,
-                     lim->max_headers + 16) != 0) {
-        free(x);
-        return NULL;
-    }
     if (px__client_init_stream(&x->c, h->c, &stream_transport, x) != 0) {
-        px_http_dispose(&x->resp);
-        free(x);
+        stream_release(x);
         return NULL;
     }
     x->h = h;
@@ -175,6 +237,7 @@ static struct h2s *stream_new(struct px_h2conn *h, struct px_h2_stream *st,
     x->resp.skip_body = head->method.value_len == 4 && memcmp(head->method.value, "HEAD", 4) == 0;
     x->c.stream_id = px_h2_stream_id(st);
     px_list_insert_tail(&h->streams, &x->link);
+    px_list_init(&x->ready);
     h->nopen++;
     h->c->nrequests++;
     if ((x->c.s.in = px_slab_get(x->c.s.slabs)) == NULL ||
@@ -183,14 +246,14 @@ static struct h2s *stream_new(struct px_h2conn *h, struct px_h2_stream *st,
         return x;
     }
     x->head_len = (uint32_t)n;
-    px_stream_read(&x->c.s, true);
+    px_stream_read(&x->c.s, true); /* marks X */
     return x;
 }
 
 static void on_request_head(void *data, struct px_h2_stream *st, const struct px_h2_head *head)
 {
     struct px_h2conn *h = data;
-    struct h2s *x = stream_new(h, st, head);
+    struct px_h2s *x = stream_new(h, st, head);
 
     if (x == NULL) {
         px_h2_reset_stream(st, PX_H2_INTERNAL_ERROR);
@@ -200,14 +263,14 @@ static void on_request_head(void *data, struct px_h2_stream *st, const struct px
 }
 
 /* True when X's client takes no more request bytes: they are dropped. */
-static bool stream_deaf(const struct h2s *x)
+static bool stream_deaf(const struct px_h2s *x)
 {
     return x->client_closed || x->c.state == PX_CLIENT_CLOSING;
 }
 
 static void on_request_data(void *data, struct px_h2_stream *st, const char *buf, size_t len)
 {
-    struct h2s *x = px_h2_stream_data(st);
+    struct px_h2s *x = px_h2_stream_data(st);
 
     (void)data;
     if (x == NULL || stream_deaf(x)) {
@@ -230,10 +293,11 @@ static void on_request_data(void *data, struct px_h2_stream *st, const char *buf
     }
     memcpy(x->inbox + x->inbox_len, buf, len);
     x->inbox_len += (uint32_t)len;
+    mark(x);
 }
 
 /* The end of a chunked body: the last chunk, the trailers, the final CRLF. */
-static int render_end(struct h2s *x, const struct px_h2_field *trailers, uint32_t n)
+static int render_end(struct px_h2s *x, const struct px_h2_field *trailers, uint32_t n)
 {
     size_t need = 5;
     for (uint32_t i = 0; i < n; i++)
@@ -256,7 +320,7 @@ static int render_end(struct h2s *x, const struct px_h2_field *trailers, uint32_
 static void on_request_end(void *data, struct px_h2_stream *st, const struct px_h2_field *trailers,
                            uint32_t n)
 {
-    struct h2s *x = px_h2_stream_data(st);
+    struct px_h2s *x = px_h2_stream_data(st);
 
     (void)data;
     if (x == NULL)
@@ -265,11 +329,12 @@ static void on_request_end(void *data, struct px_h2_stream *st, const struct px_
     /* A body framed by content-length has no room for trailers: they go. */
     if (x->chunked && !stream_deaf(x) && render_end(x, trailers, n) != 0)
         px_client_close(&x->c, "out of memory");
+    mark(x);
 }
 
 static void on_stream_close(void *data, struct px_h2_stream *st, uint32_t code)
 {
-    struct h2s *x = px_h2_stream_data(st);
+    struct px_h2s *x = px_h2_stream_data(st);
 
     (void)data;
     if (x == NULL)
@@ -288,7 +353,7 @@ static const struct px_h2_ops session_ops = {
 };
 
 /* Appends what fits of X's body (and its end) to the client's read buffer; returns the bytes. */
-static size_t fill_body(struct h2s *x, struct px_stream *s)
+static size_t fill_body(struct px_h2s *x, struct px_stream *s)
 {
     if (s->in_off > 0) {
         memmove(s->in->data, s->in->data + s->in_off, s->in_len - s->in_off);
@@ -318,7 +383,7 @@ static size_t fill_body(struct h2s *x, struct px_stream *s)
 }
 
 /* Hands X's client what it can take of the request, while it reads. */
-static void give(struct h2s *x)
+static void give(struct px_h2s *x)
 {
     struct px_stream *s = &x->c.s;
 
@@ -343,7 +408,7 @@ static void give(struct h2s *x)
 /* ------------------------------------------------------ response side */
 
 /* Submits the response head the parser holds; END_STREAM when no body follows. */
-static int submit_head(struct h2s *x, bool end_stream)
+static int submit_head(struct px_h2s *x, bool end_stream)
 {
     struct px_http *r = &x->resp;
     struct px_h2_field stack[STACK_FIELDS], *f = stack;
@@ -368,7 +433,7 @@ static int submit_head(struct h2s *x, bool end_stream)
 }
 
 /* The response is complete: its end, with the trailers of a chunked one. */
-static int submit_end(struct h2s *x)
+static int submit_end(struct px_h2s *x)
 {
     struct px_http *r = &x->resp;
     uint32_t ntr = r->nhdrs - r->head_nhdrs;
@@ -394,7 +459,7 @@ static int submit_end(struct h2s *x)
 }
 
 /* Submits the body spans the last feed decoded. */
-static int submit_spans(struct h2s *x)
+static int submit_spans(struct px_h2s *x)
 {
     struct px_http *r = &x->resp;
     int rc = 0;
@@ -408,7 +473,7 @@ static int submit_spans(struct h2s *x)
     return rc;
 }
 
-static int on_response_head(struct h2s *x)
+static int on_response_head(struct px_h2s *x)
 {
     int status = px_http_status(&x->resp);
 
@@ -422,7 +487,7 @@ static int on_response_head(struct h2s *x)
 }
 
 /* Parses LEN bytes the exchange wrote and submits what they complete. */
-static int take_response(struct h2s *x, const char *p, size_t len)
+static int take_response(struct px_h2s *x, const char *p, size_t len)
 {
     for (;;) {
         size_t used = 0;
@@ -450,7 +515,7 @@ static int take_response(struct h2s *x, const char *p, size_t len)
 }
 
 /* True while X has more queued than its client may take now. */
-static bool stream_full(const struct h2s *x)
+static bool stream_full(const struct px_h2s *x)
 {
     int32_t win = px_h2_stream_send_window(x->st);
     size_t limit = win > QUEUE_MIN_BYTES ? (size_t)win : QUEUE_MIN_BYTES;
@@ -459,7 +524,7 @@ static bool stream_full(const struct h2s *x)
 
 static int stream_write(struct px_stream *s, uv_buf_t *bufs, unsigned nbufs)
 {
-    struct h2s *x = stream_of(s);
+    struct px_h2s *x = stream_of(s);
     int rc = 0;
 
     if (x->st == NULL || x->h->closing)
@@ -477,13 +542,14 @@ static int stream_write(struct px_stream *s, uv_buf_t *bufs, unsigned nbufs)
     if (!x->resp_ended && stream_full(x)) {
         x->write_held = true;
         s->wreq = &held_write;
+        mark(x);
         return 0;
     }
     return 1;
 }
 
 /* A held write completes once the stream's queue went below its window. */
-static void release_write(struct h2s *x)
+static void release_write(struct px_h2s *x)
 {
     struct px_stream *s = &x->c.s;
 
@@ -496,7 +562,7 @@ static void release_write(struct h2s *x)
 
 static void stream_read_start(struct px_stream *s)
 {
-    kick(stream_of(s)->h);
+    mark(stream_of(s));
 }
 
 static void stream_read_stop(struct px_stream *s)
@@ -511,7 +577,7 @@ static void stream_read_stop(struct px_stream *s)
  */
 static void stream_close(struct px_stream *s, uv_close_cb cb)
 {
-    struct h2s *x = stream_of(s);
+    struct px_h2s *x = stream_of(s);
 
     s->wreq = NULL;
     x->write_held = false;
@@ -520,7 +586,7 @@ static void stream_close(struct px_stream *s, uv_close_cb cb)
             px_h2_reset_stream(x->st, PX_H2_INTERNAL_ERROR);
         else if (!x->req_ended)
             x->reset_when_sent = true;
-        kick(x->h);
+        mark(x);
     }
     uv_close((uv_handle_t *)&s->tcp, cb);
 }
@@ -534,7 +600,7 @@ static const struct px_transport stream_transport = {
 
 void px__h2_stream_closed(struct px_client *c)
 {
-    struct h2s *x = px_container_of(c, struct h2s, c);
+    struct px_h2s *x = px_container_of(c, struct px_h2s, c);
     struct px_h2conn *h = x->h;
 
     x->client_closed = true;
@@ -549,14 +615,27 @@ void px__h2_stream_closed(struct px_client *c)
 
 /* ---------------------------------------------------------- connection */
 
-/* Walks the streams: deliveries, held writes, resets after a response. */
+/* True while X waits for something serve_streams() does. */
+static bool needs_serving(const struct px_h2s *x)
+{
+    const struct px_stream *s = &x->c.s;
+    bool to_give = x->head_len || x->inbox_len || (x->req_ended && !x->end_given);
+
+    return x->write_held || (x->reset_when_sent && x->st) ||
+           (to_give && s->reading && !s->closing && x->c.state != PX_CLIENT_CLOSING);
+}
+
+/*
+ * Serves the streams marked ready: deliveries, held writes, resets after a
+ * response. Only those: a connection with 100 streams open does not walk
+ * them all on every flush.
+ */
 static void serve_streams(struct px_h2conn *h)
 {
-    struct px_list *n = h->streams.next;
+    struct px_list *n = h->ready.next;
 
-    while (n != &h->streams && !h->closing) {
-        struct h2s *x = px_container_of(n, struct h2s, link);
-        n = n->next; /* X stays listed until freed, and frees wait for a close callback */
+    while (n != &h->ready && !h->closing) {
+        struct px_h2s *x = px_container_of(n, struct px_h2s, ready);
         give(x);
         release_write(x);
         if (x->reset_when_sent && x->st && px_h2_stream_queued(x->st) == 0 &&
@@ -564,18 +643,22 @@ static void serve_streams(struct px_h2conn *h)
             x->reset_when_sent = false;
             px_h2_reset_stream(x->st, PX_H2_NO_ERROR);
         }
+        n = n->next; /* X stays listed until freed, and frees wait for a close callback */
+        if (!needs_serving(x))
+            px_list_remove(&x->ready);
     }
 }
 
-/* Writes what the session has until the socket would block. */
-static void send_frames(struct px_h2conn *h)
+/* Writes what the session has until the socket would block; true when it wrote. */
+static bool send_frames(struct px_h2conn *h)
 {
     struct px_client *c = h->c;
+    bool wrote = false;
 
     while (!px_stream_writing(&c->s) && !h->closing) {
         if (h->out == NULL && (h->out = px_slab_get(c->s.slabs)) == NULL) {
             px_client_close(c, "out of memory");
-            return;
+            return wrote;
         }
         ssize_t n = px_h2_send(h->sess, h->out->data, PX_SLAB_BYTES);
         if (n <= 0) {
@@ -587,15 +670,17 @@ static void send_frames(struct px_h2conn *h)
         int rc = px_stream_write(&c->s, &buf, 1);
         if (rc < 0) {
             px_client_close(c, px_strerror(rc));
-            return;
+            return wrote;
         }
+        wrote = true;
         if (rc == 0)
-            return; /* h->out stays until on_conn_written */
+            return wrote; /* h->out stays until on_conn_written */
     }
     if (h->out && !px_stream_writing(&c->s)) {
         px_slab_put(c->s.slabs, h->out);
         h->out = NULL;
     }
+    return wrote;
 }
 
 /* Arms the connection's deadline for what it is waiting for. */
@@ -628,7 +713,9 @@ static void flush(struct px_h2conn *h)
     do {
         h->again = false;
         serve_streams(h);
-        send_frames(h);
+        /* Queues the send drained may release held writes: serve again. */
+        if (send_frames(h) && !px_list_empty(&h->ready))
+            h->again = true;
     } while (h->again && !h->closing);
     h->flushing = false;
     if (h->closing)
@@ -661,8 +748,8 @@ static void on_conn_read(struct px_stream *s, int err)
         return;
     }
     /* A failed session reads nothing more: its bytes are discarded. */
-    int rc = px_h2_feed(h->sess, s->in->data + s->in_off, s->in_len - s->in_off,
-                        uv_now(&c->w->loop));
+    int rc =
+        px_h2_feed(h->sess, s->in->data + s->in_off, s->in_len - s->in_off, uv_now(&c->w->loop));
     s->in_off = s->in_len;
     px_stream_shrink(s);
     if (rc == PX_ENOMEM) {
@@ -714,6 +801,7 @@ void px__h2conn_start(struct px_client *c)
     }
     h->c = c;
     px_list_init(&h->streams);
+    px_list_init(&h->ready);
     uv_idle_init(&c->w->loop, &h->kick);
     h->kick.data = h;
     c->h2 = h;
@@ -743,7 +831,7 @@ uint32_t px__h2conn_close(struct px_client *c)
         px_stats_add(&c->w->port.stats.h2.errors, 1);
     h->closing = true;
     for (struct px_list *n = h->streams.next; n != &h->streams; n = n->next) {
-        struct h2s *x = px_container_of(n, struct h2s, link);
+        struct px_h2s *x = px_container_of(n, struct px_h2s, link);
         if (x->client_closed)
             continue;
         waits++;
@@ -760,7 +848,7 @@ void px__h2conn_free(struct px_client *c)
     if (h == NULL)
         return;
     while (!px_list_empty(&h->streams))
-        stream_free(px_container_of(h->streams.next, struct h2s, link));
+        stream_free(px_container_of(h->streams.next, struct px_h2s, link));
     px_h2_free(h->sess);
     px_slab_put(c->s.slabs, h->out);
     free(h);

@@ -48,6 +48,12 @@ void px__h2conn_timeout(struct px_client *c);
  */
 void px__h2conn_goaway(struct px_client *c);
 
+#define PX_SPARE_H2_STREAMS 64 /* finished streams a worker keeps for reuse */
+
+/* Frees the worker's spare streams. */
+struct px_worker;
+void px_h2_stream_cache_dispose(struct px_worker *w);
+
 /* Stream client C (c->conn != NULL) finished closing. */
 void px__h2_stream_closed(struct px_client *c);
 

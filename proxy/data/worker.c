@@ -446,6 +446,7 @@ void px_worker_join(struct px_worker *w)
     }
     px_slab_cache_dispose(&w->slabs);
     px_exchange_cache_dispose(w);
+    px_h2_stream_cache_dispose(w);
     for (size_t i = 0; w->geo_caches && i < CONF_GEO_DB_MAX; i++)
         geo_cache_dispose(&w->geo_caches[i]);
     free(w->geo_caches);

@@ -59,6 +59,8 @@ struct px_worker {
     struct px_backend_ctx backends; /* proxy/data/backend.c's: peer scratch, retry budget */
     struct px_exchange *spare;      /* proxy/data/exchange.c's: reset exchanges for reuse */
     unsigned nspare;                /* ... how many */
+    struct px_h2s *h2_spare;        /* proxy/data/h2conn.c's: finished HTTP/2 streams */
+    unsigned nh2_spare;             /* ... how many */
 
     struct px_accesslog alog;
     struct px_logfile *logfile; /* one reference: the file alog writes to; NULL when off */

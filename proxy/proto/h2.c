@@ -23,7 +23,7 @@
 /* RFC 9113 §6.5.2: each field costs its octets plus 32. */
 #define FIELD_OVERHEAD_BYTES 32
 
-#define QUEUE_MIN_BYTES (16 * 1024)
+#define QUEUE_FIRST_BYTES 1024 /* a response queue's first allocation */
 
 /* Token bucket: one second's worth of tokens at most, refilled continuously. */
 struct budget {
@@ -82,6 +82,7 @@ struct px_h2 {
     int32_t goaway_last; /* last stream of our graceful GOAWAY, -1 before it */
     const char *why;     /* static: why the session ended itself */
     bool failed;         /* mem_recv failed: read nothing more */
+    uint32_t nqueued;    /* streams with response bytes queued (q_len > 0) */
 };
 
 /* Connection-specific fields: never sent in HTTP/2 (RFC 9113 §8.2.2). */
@@ -150,6 +151,8 @@ static struct px_h2_stream *stream_of(struct px_h2 *s, int32_t id)
 
 static void stream_free(struct px_h2_stream *st)
 {
+    if (st->q_len > 0)
+        st->s->nqueued--;
     px_list_remove(&st->link);
     free(st->buf);
     free(st->refs);
@@ -614,6 +617,8 @@ static ssize_t on_data_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_
         memcpy(buf, st->q + st->q_off, n);
     st->q_off += n;
     st->q_len -= n;
+    if (st->q_len == 0 && n > 0)
+        st->s->nqueued--;
     if (st->q_len == 0)
         st->q_off = 0;
     if (st->q_len == 0 && st->body_end) {
@@ -717,7 +722,8 @@ int px_h2_submit_data(struct px_h2_stream *st, const char *buf, size_t len, bool
         st->q_off = 0;
     }
     if (st->q_len + len > st->q_cap) {
-        size_t cap = st->q_cap ? st->q_cap : QUEUE_MIN_BYTES;
+        /* Small first: most bodies are small, and large ones double up. */
+        size_t cap = st->q_cap ? st->q_cap : QUEUE_FIRST_BYTES;
         while (cap < st->q_len + len)
             cap *= 2;
         char *q = realloc(st->q, cap);
@@ -728,6 +734,8 @@ int px_h2_submit_data(struct px_h2_stream *st, const char *buf, size_t len, bool
     }
     if (len > 0)
         memcpy(st->q + st->q_off + st->q_len, buf, len);
+    if (st->q_len == 0 && len > 0)
+        st->s->nqueued++;
     st->q_len += len;
     st->body_end = end;
     resume(st);
@@ -918,6 +926,8 @@ bool px_h2_want_write(const struct px_h2 *s)
 bool px_h2_stalled(const struct px_h2 *s)
 {
     bool queued = false;
+    if (s->nqueued == 0)
+        return false; /* the common case, without walking the streams */
     if (nghttp2_session_get_remote_window_size(s->ng) > 0) {
         for (struct px_list *l = s->streams.next; l != &s->streams; l = l->next) {
             const struct px_h2_stream *st = px_container_of(l, struct px_h2_stream, link);

@@ -62,7 +62,20 @@ class Response:
         return None
 
 
-class H2Client:
+class _Closing:
+    """A client with a socket (self.sock) that `with` closes."""
+
+    def close(self):
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class H2Client(_Closing):
     """A conforming client: h2.connection over a socket."""
 
     def __init__(self, port, tls_ctx=None, name="a.example", settings=None, auto_ack=True,
@@ -79,15 +92,6 @@ class H2Client:
         self.goaway = None  # (error_code, last_stream_id)
         self.eof = False
         self.flush()
-
-    def close(self):
-        self.sock.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def flush(self):
         data = self.conn.data_to_send()
@@ -198,7 +202,7 @@ def _header_block(f):
     return p[:len(p) - pad]
 
 
-class RawH2:
+class RawH2(_Closing):
     """Frames by hand. recv_frames() parses what the proxy sends."""
 
     def __init__(self, port, tls_ctx=None, name="a.example", settings=b"", timeout=10):
@@ -210,15 +214,6 @@ class RawH2:
         self.frames = []  # (type, flags, sid, payload) received
         self.eof = False
         self.sock.sendall(PREFACE + frame(SETTINGS, 0, 0, settings))
-
-    def close(self):
-        self.sock.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def send(self, data):
         try:

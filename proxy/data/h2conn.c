@@ -45,6 +45,7 @@ struct px_h2conn {
     uint32_t nopen;         /* stream clients whose close has not completed */
     bool flushing, again;   /* flush() is running; run it once more */
     bool draining;          /* our GOAWAY went out: close when the last stream ends */
+    bool goaway_due;        /* send a graceful GOAWAY on the next flush */
     bool lingering;         /* the last GOAWAY went out: reading on until EOF or LINGER_MS */
     bool closing;           /* the connection is closing: leave the session alone */
 };
@@ -239,7 +240,10 @@ static struct px_h2s *stream_new(struct px_h2conn *h, struct px_h2_stream *st,
     px_list_insert_tail(&h->streams, &x->link);
     px_list_init(&x->ready);
     h->nopen++;
-    h->c->nrequests++;
+    /* keepalive_requests holds for HTTP/2 too, as in nginx: after the
+     * last one, GOAWAY (not from inside the session's callback). */
+    if (++h->c->nrequests == lim->max_keepalive_requests)
+        h->goaway_due = true;
     if ((x->c.s.in = px_slab_get(x->c.s.slabs)) == NULL ||
         (n = render_head(head, x->chunked, x->c.s.in->data, PX_SLAB_BYTES)) < 0) {
         px_client_close(&x->c, "h2 head not rendered");
@@ -710,6 +714,10 @@ static void flush(struct px_h2conn *h)
         return;
     }
     h->flushing = true;
+    if (h->goaway_due && !h->draining) {
+        h->draining = true;
+        px_h2_goaway(h->sess);
+    }
     do {
         h->again = false;
         serve_streams(h);
@@ -873,7 +881,6 @@ void px__h2conn_goaway(struct px_client *c)
 
     if (h->draining || h->closing)
         return;
-    h->draining = true;
-    px_h2_goaway(h->sess);
+    h->goaway_due = true;
     flush(h);
 }

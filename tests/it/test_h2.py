@@ -132,6 +132,18 @@ class H2Basics(H2Base):
         self.assertEqual(body[3], b"slow")
         self.assert_serves(p)  # a new connection, on the new config
 
+    def test_keepalive_requests_bounds_streams_per_connection(self):
+        p = self.proxy(limits={"max_keepalive_requests": 3})
+        r = self.raw(p)
+        for sid in (1, 3, 5):
+            r.headers(sid, r.head())
+        f = r.until(lambda f: f[0] == GOAWAY, timeout=10)
+        self.assertIsNotNone(f)
+        self.assertEqual(struct.unpack(">II", f[3][:8]), (5, NO_ERROR))
+        for sid in (1, 3, 5):  # the three streams are served all the same
+            head = r.until(lambda f: f[0] == HEADERS and f[2] == sid, timeout=10)
+            self.assertEqual(head[4][":status"], "200")
+
     def test_upstream_sees_http11_with_forwarding_headers(self):
         p = self.proxy()
         c = self.client(p)

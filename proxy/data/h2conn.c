@@ -423,8 +423,6 @@ static int submit_head(struct px_h2s *x, bool end_stream)
         return PX_ENOMEM;
     for (uint32_t i = 0; i < r->head_nhdrs; i++) {
         const struct px_hdr *hd = &r->hdrs[i];
-        if (hd->flags & PX_HDR_DROP)
-            continue;
         f[n++] = (struct px_h2_field){r->buf + hd->name_off, r->buf + hd->value_off, hd->name_len,
                                       hd->value_len};
     }
@@ -481,7 +479,10 @@ static int on_response_head(struct px_h2s *x)
 {
     int status = px_http_status(&x->resp);
 
-    if (px_http_scan(&x->resp) != 0 || status == 101)
+    /* The exchange wrote this head from one it checked (px_http_scan), so it
+     * is not scanned again: what HTTP/1.1 hop-by-hop fields it still holds
+     * (Connection, Keep-Alive, Transfer-Encoding) px_h2_submit_response drops. */
+    if (status == 101)
         return PX_EPARSE;
     if (status >= 200) {
         x->head_held = true; /* END_STREAM is known once the bytes after it are */

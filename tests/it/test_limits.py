@@ -3,7 +3,9 @@ with a clean 503 while established clients keep working; slowloris and
 slow-body attacks (Debian's slowhttptest, bounded, loopback only) are cut
 off by client_header / client_body while a parallel normal client keeps
 getting answers (its p99 is printed, not asserted); accept errors under a
-low descriptor limit (EMFILE) neither busy-loop nor wedge the listener.
+low descriptor limit (EMFILE) neither busy-loop, flood the log nor wedge
+the listener, and the connections made meanwhile wait in the backlog and
+are served (issue 16).
 
 Every wait is bounded; the whole file runs in well under 60 s."""
 

@@ -332,6 +332,12 @@ static double g_rejected(const struct scrape *sc, size_t i)
     return (double)px_stats_get(&sc->s.rejected);
 }
 
+static double g_accept_errors(const struct scrape *sc, size_t i)
+{
+    (void)i;
+    return (double)px_stats_get(&sc->s.accept_errors);
+}
+
 static double g_bytes_in(const struct scrape *sc, size_t i)
 {
     (void)i;
@@ -835,6 +841,9 @@ static const struct metric metrics[] = {
     GET("georoute_connections_rejected_total", "counter", OBJ_PROCESS,
         "Client connections refused over the connection cap (answered 503 and closed).",
         g_rejected),
+    GET("georoute_accept_errors_total", "counter", OBJ_PROCESS,
+        "Failed accepts on the client listeners (out of descriptors or memory: accepting pauses).",
+        g_accept_errors),
     CUSTOM("georoute_tls_handshakes_total", "counter",
            "TLS handshakes on TLS listeners, by how they ended.", w_tls_handshakes),
     CUSTOM("georoute_tls_handshake_versions_total", "counter",

@@ -15,6 +15,7 @@
 
 #include <arpa/inet.h>
 #include <string.h>
+#include <unistd.h>
 
 const char *const px_client_phase_names[] = {
     [PX_PHASE_HEADER] = "header",
@@ -351,25 +352,6 @@ static void refuse(uv_tcp_t *tcp)
     uv_try_write((uv_stream_t *)tcp, &buf, 1);
 }
 
-static void on_refused_closed(uv_handle_t *h)
-{
-    free(h);
-}
-
-/* Accepts and drops a connection we have no memory for, or the listener
- * would spin on it. */
-static void drop_pending(struct px_worker *w, uv_stream_t *server)
-{
-    uv_tcp_t *t = malloc(sizeof(*t));
-    if (t && uv_tcp_init(&w->loop, t) == 0) {
-        if (uv_accept(server, (uv_stream_t *)t) != 0)
-            px_log(PX_LOG_WARN, NULL, "event=accept_failed reason=out_of_memory");
-        uv_close((uv_handle_t *)t, on_refused_closed);
-    } else {
-        free(t);
-    }
-}
-
 /*
  * Takes a handshake slot and the listener's current context for C. Over the
  * cap the connection is closed at once, as HAProxy does past maxsslconn:
@@ -395,7 +377,7 @@ static int accept_tls(struct px_worker *w, struct px_client *c, size_t listener)
     return c->state == PX_CLIENT_CLOSING ? -1 : 0;
 }
 
-void px_client_accept(struct px_worker *w, uv_stream_t *server, size_t listener)
+int px_client_accept(struct px_worker *w, int fd, size_t listener)
 {
     const struct conf *cf = w->conf;
     const struct conf_cidr_list *proxy_from =
@@ -406,24 +388,25 @@ void px_client_accept(struct px_worker *w, uv_stream_t *server, size_t listener)
 
     if (c == NULL || px_stream_init(&c->s, &w->loop, &w->slabs, &client_stream_ops, c) != 0) {
         free(c);
-        drop_pending(w, server);
-        return;
+        close(fd);
+        return PX_ENOMEM;
     }
     c->w = w;
     px_timer_init(&w->loop, &c->timer, on_client_timer, c);
     px_list_insert_tail(&w->clients, &c->node);
     w->nclients++;
     atomic_fetch_add(&w->proc->nclients, 1);
-    if (uv_accept(server, (uv_stream_t *)&c->s.tcp) != 0) {
+    if (uv_tcp_open(&c->s.tcp, fd) != 0) { /* then the handle does not own FD */
+        close(fd);
         px_client_close(c, "accept failed");
-        return;
+        return 0;
     }
     if (atomic_load(&w->proc->nclients) > cf->limits.max_client_connections ||
         atomic_load(&w->proc->nclients) > w->proc->client_cap) {
         refuse(&c->s.tcp);
         px_stats_add(&w->port.stats.rejected, 1);
         px_client_close(c, "connection limit");
-        return;
+        return 0;
     }
     uv_tcp_getpeername(&c->s.tcp, &c->peer.sa, &len);
     c->sock = c->peer;
@@ -431,10 +414,11 @@ void px_client_accept(struct px_worker *w, uv_stream_t *server, size_t listener)
     c->state = proxy_from && in_list(proxy_from, &c->peer.sa) ? PX_CLIENT_PROXYHDR : PX_CLIENT_HEAD;
     c->h2c = !tls && listener < cf->nlisten && cf->listeners[listener].h2c;
     if (tls && accept_tls(w, c, listener) != 0)
-        return;
+        return 0;
     px__client_timer(c, tls ? cf->timeouts.tls_handshake_ms : cf->timeouts.client_header_ms,
                      tls ? PX_PHASE_TLS : PX_PHASE_HEADER);
     px_stream_read(&c->s, true);
+    return 0;
 }
 
 size_t px_client_tls_facts(const struct px_client *c, enum px_tls_fmt fmt, char *buf, size_t cap)

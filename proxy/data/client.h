@@ -84,13 +84,15 @@ static inline const struct px_client *px_client_link(const struct px_client *c)
     return c->conn ? c->conn : c;
 }
 /*
- * Accepts one connection from SERVER, W's listener LISTENER, into a new
- * client of W. A peer the listener's PROXY trust list names must start
- * with a PROXY header; on a TLS listener the handshake follows it. Over
- * limits.max_tls_handshakes handshakes in progress on W, a new TLS
- * connection is closed at once.
+ * Makes FD, a connection accepted on W's listener for listen address
+ * LISTENER, a new client of W (which owns FD from then on). A peer the
+ * listener's PROXY trust list names must start with a PROXY header; on a
+ * TLS listener the handshake follows it. Over the connection caps it gets
+ * a 503 and is closed; over limits.max_tls_handshakes handshakes in
+ * progress on W, a new TLS connection is closed at once. Returns 0, or
+ * PX_ENOMEM when there was no memory for a client (FD is closed).
  */
-void px_client_accept(struct px_worker *w, uv_stream_t *server, size_t listener);
+int px_client_accept(struct px_worker *w, int fd, size_t listener);
 
 /*
  * Appends the TLS facts of C's connection to BUF in FMT: PX_TLS_LOGFMT for

@@ -10,27 +10,121 @@
 #include "proxy/base/px.h"
 #include "proxy/data/pool.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #define TICK_MS 200
-#define SLABS_KEPT 64       /* free read buffers kept per worker (4 MiB) */
-#define LISTEN_BACKLOG 1024 /* pending connections per listener, capped by somaxconn */
+#define SLABS_KEPT 64         /* free read buffers kept per worker (4 MiB) */
+#define LISTEN_BACKLOG 1024   /* pending connections per listener, capped by somaxconn */
+#define ACCEPTS_PER_WAKEUP 32 /* per listener, before other handles (and workers) get a turn */
 
-static void on_listener_connection(uv_stream_t *server, int status)
+/* Writes the accept_failed line when one is due: at most one a second per
+ * worker, with the number of errors since the last, so a flood of errors
+ * cannot flood the log. */
+static void accept_log(struct px_worker *w)
 {
-    struct px_worker *w = server->data;
-    if (status < 0) {
-        px_log(PX_LOG_WARN, NULL, "event=accept_failed err=%s", uv_strerror(status));
+    uint64_t n = px_accept_log_due(&w->accept, uv_now(&w->loop));
+    const char *name = strerrorname_np(w->accept.last_err);
+
+    if (n > 0)
+        px_log(PX_LOG_WARN, NULL, "event=accept_failed worker=%u err=%s errors=%llu pause_ms=%u",
+               w->id, name ? name : "?", (unsigned long long)n,
+               w->accept_paused ? w->accept.pause_ms : 0);
+}
+
+/* Counts accept error ERR (a positive errno) in /metrics and the log. */
+static void accept_error(struct px_worker *w, int err)
+{
+    px_stats_add(&w->port.stats.accept_errors, 1);
+    px_accept_error(&w->accept, err);
+}
+
+static void watch_listeners(struct px_worker *w);
+
+static void on_accept_resume(uv_timer_t *t)
+{
+    struct px_worker *w = t->data;
+
+    w->accept_paused = false;
+    watch_listeners(w);
+}
+
+/*
+ * Stops accepting on every listener of W for a while (see listener.h): the
+ * descriptors are the process's, so another listener would fail the same
+ * way. Connections wait in the listen backlog meanwhile; the timer resumes.
+ */
+static void pause_accepting(struct px_worker *w)
+{
+    uint32_t ms = px_accept_pause(&w->accept);
+
+    for (size_t i = 0; i < w->nlisteners; i++)
+        uv_poll_stop(&w->listeners[i].poll);
+    w->accept_paused = true;
+    uv_timer_start(&w->accept_timer, on_accept_resume, ms, 0);
+    accept_log(w);
+}
+
+/*
+ * Accepts what L has pending, at most ACCEPTS_PER_WAKEUP (the poll is
+ * level-triggered, so the rest wakes the loop again after the other
+ * handles had their turn), into new clients.
+ */
+static void on_listener_readable(uv_poll_t *p, int status, int events)
+{
+    struct px_wlistener *l = p->data;
+    struct px_worker *w = l->w;
+
+    (void)events;
+    if (status < 0) { /* an error on the socket: libuv stopped watching it */
+        accept_error(w, -status);
+        pause_accepting(w);
         return;
     }
-    /* Listeners come in rounds of one per listen address: a worker that
-     * took over more sockets than it has peers serves several rounds. */
-    size_t i = (size_t)((uv_tcp_t *)server - w->listeners) % w->conf->nlisten;
-    px_stats_add(&w->port.stats.accepted, 1);
-    px_client_accept(w, server, i);
+    for (int n = 0; n < ACCEPTS_PER_WAKEUP && !w->accept_paused; n++) {
+        int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int err = errno;
+
+        if (fd >= 0) {
+            px_accept_ok(&w->accept);
+            px_stats_add(&w->port.stats.accepted, 1);
+            if (px_client_accept(w, fd, l->index) == 0)
+                continue;
+            err = ENOMEM; /* the connection is closed: no memory for a client */
+        }
+        switch (px_accept_classify(err)) {
+        case PX_ACCEPT_DONE:
+            return;
+        case PX_ACCEPT_RETRY:
+            continue;
+        case PX_ACCEPT_SKIP:
+            accept_error(w, err);
+            accept_log(w);
+            continue;
+        case PX_ACCEPT_PAUSE:
+            accept_error(w, err);
+            pause_accepting(w);
+            return;
+        }
+    }
+}
+
+/* Watches every listener of W for pending connections. */
+static void watch_listeners(struct px_worker *w)
+{
+    for (size_t i = 0; i < w->nlisteners; i++) {
+        int rc = uv_poll_start(&w->listeners[i].poll, UV_READABLE, on_listener_readable);
+        if (rc != 0) {
+            accept_error(w, -rc);
+            pause_accepting(w);
+            return;
+        }
+    }
 }
 
 static void on_worker_wake(uv_async_t *a);
@@ -236,16 +330,24 @@ int px_worker_init(struct px_worker *w, unsigned id, struct px_process *proc, si
         return rc;
     w->wake.data = w;
     w->port.wake = wake_for_routes;
+    if ((rc = uv_timer_init(&w->loop, &w->accept_timer)) != 0)
+        return rc;
+    w->accept_timer.data = w;
     for (size_t i = 0; i < nfds; i++) {
-        uv_tcp_t *l = &w->listeners[i];
-        if ((rc = uv_tcp_init(&w->loop, l)) != 0)
+        struct px_wlistener *l = &w->listeners[i];
+        /* Listeners come in rounds of one per listen address: a worker that
+         * took over more sockets than it has peers serves several rounds. */
+        *l = (struct px_wlistener){.fd = fds[i], .index = i % cf->nlisten, .w = w};
+        if ((rc = uv_poll_init(&w->loop, &l->poll, l->fd)) != 0)
             return rc;
-        l->data = w;
+        l->poll.data = l;
         w->nlisteners++;
-        if ((rc = uv_tcp_open(l, fds[i])) != 0 ||
-            (rc = uv_listen((uv_stream_t *)l, LISTEN_BACKLOG, on_listener_connection)) != 0)
-            return rc;
+        /* A socket taken over is listening already; listen() again only
+         * sets the backlog. */
+        if (listen(l->fd, LISTEN_BACKLOG) == -1)
+            return -errno;
     }
+    watch_listeners(w);
     return 0;
 }
 
@@ -271,13 +373,25 @@ static void worker_finish(struct px_worker *w)
     uv_close((uv_handle_t *)&w->tick, on_worker_handle_closed);
 }
 
+static void on_listener_closed(uv_handle_t *h)
+{
+    struct px_wlistener *l = h->data;
+
+    close(l->fd);
+    l->fd = -1;
+    l->w->pending_closes--;
+}
+
+/* Stops accepting for good: the listeners and the pause timer close. */
 static void close_listeners(struct px_worker *w)
 {
     for (size_t i = 0; i < w->nlisteners; i++) {
         w->pending_closes++;
-        uv_close((uv_handle_t *)&w->listeners[i], on_worker_handle_closed);
+        uv_close((uv_handle_t *)&w->listeners[i].poll, on_listener_closed);
     }
     w->nlisteners = 0;
+    w->pending_closes++;
+    uv_close((uv_handle_t *)&w->accept_timer, on_worker_handle_closed);
 }
 
 /*
@@ -394,6 +508,7 @@ static void on_worker_tick(uv_timer_t *t)
 {
     struct px_worker *w = t->data;
     px_accesslog_flush(&w->alog);
+    accept_log(w); /* errors the last line did not count */
     if (w->draining && uv_now(&w->loop) >= w->drain_deadline_ms)
         close_idle_clients(w, true);
 }

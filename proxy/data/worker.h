@@ -11,6 +11,7 @@
 #include "proxy/base/log.h"
 #include "proxy/base/rng.h"
 #include "proxy/data/backend.h"
+#include "proxy/data/listener.h"
 #include "proxy/data/slab.h"
 #include "proxy/state/port.h"
 #include "proxy/state/snapshot.h"
@@ -34,6 +35,19 @@ struct px_wview {
     bool retired;             /* replaced by a view of a newer fleet */
 };
 
+/*
+ * One listening socket of a worker, watched for readability: the worker
+ * accepts by itself so that it can pause accepting (proxy/data/listener.h).
+ * A uv_poll_t does not own its fd, so the fd closes in the handle's close
+ * callback, once the loop no longer watches it.
+ */
+struct px_wlistener {
+    uv_poll_t poll;
+    int fd;              /* owned */
+    size_t index;        /* its listen address: index in conf->listen */
+    struct px_worker *w; /* borrowed */
+};
+
 struct px_worker {
     uv_loop_t loop;
     struct px_port port; /* routes in; signals and stats out (the control thread's side) */
@@ -41,9 +55,12 @@ struct px_worker {
     struct px_process *proc; /* borrowed */
     const struct conf *conf; /* borrowed: the current view's config (a new fleet repoints it) */
 
-    uv_tcp_t *listeners; /* owned array, nlisteners handles */
+    struct px_wlistener *listeners; /* owned array, nlisteners */
     size_t nlisteners;
-    unsigned pending_closes; /* listener/worker handles still closing */
+    uv_timer_t accept_timer;       /* ends a pause of accepting */
+    struct px_accept_guard accept; /* accept errors: pause length, log line owed */
+    bool accept_paused;            /* listeners unwatched until accept_timer fires */
+    unsigned pending_closes;       /* listener/worker handles still closing */
 
     uv_async_t wake; /* main thread → worker: start draining */
     uv_timer_t tick; /* access-log flush and drain deadline */

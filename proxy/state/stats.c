@@ -100,6 +100,7 @@ int px_stats_init(struct px_stats *s, size_t nzones, size_t nregions)
     s->rtt_sum_us = counters(nzones);
     s->reasons = counters(nzones * PX_STATS_REASONS);
     atomic_init(&s->rejected, 0);
+    atomic_init(&s->accept_errors, 0);
     atomic_init(&s->bytes_in, 0);
     atomic_init(&s->bytes_out, 0);
     if (!s->requests || !s->dur || !s->dur_sum_us || !s->rtt || !s->rtt_sum_us || !s->reasons) {
@@ -143,6 +144,7 @@ void px_stats_reset(struct px_stats *s)
     zero(&s->upstream_opened, 1);
     zero(&s->upstream_closed, 1);
     zero(&s->rejected, 1);
+    zero(&s->accept_errors, 1);
     zero(&s->bytes_in, 1);
     zero(&s->bytes_out, 1);
     zero(s->reasons, s->nzones * PX_STATS_REASONS);
@@ -227,6 +229,7 @@ int px_stats_merge(struct px_stats *dst, const struct px_stats *src)
     add_all(&dst->upstream_opened, &src->upstream_opened, 1);
     add_all(&dst->upstream_closed, &src->upstream_closed, 1);
     add_all(&dst->rejected, &src->rejected, 1);
+    add_all(&dst->accept_errors, &src->accept_errors, 1);
     add_all(&dst->bytes_in, &src->bytes_in, 1);
     add_all(&dst->bytes_out, &src->bytes_out, 1);
     add_all(dst->reasons, src->reasons, src->nzones * PX_STATS_REASONS);

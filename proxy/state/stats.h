@@ -126,6 +126,7 @@ struct px_stats {
     _Atomic uint64_t upstream_opened; /* backend connections created, count */
     _Atomic uint64_t upstream_closed; /* ... and closed; the difference is open now */
     _Atomic uint64_t rejected;        /* client connections refused over the connection cap */
+    _Atomic uint64_t accept_errors;   /* accept() failures on the listeners, count */
     _Atomic uint64_t bytes_in;        /* bytes read from clients in requests */
     _Atomic uint64_t bytes_out;       /* bytes written to clients in responses */
     _Atomic uint64_t *reasons;        /* owned: [zone][reason], count */

@@ -3,7 +3,9 @@ with a clean 503 while established clients keep working; slowloris and
 slow-body attacks (Debian's slowhttptest, bounded, loopback only) are cut
 off by client_header / client_body while a parallel normal client keeps
 getting answers (its p99 is printed, not asserted); accept errors under a
-low descriptor limit (EMFILE) neither busy-loop nor wedge the listener.
+low descriptor limit (EMFILE) neither busy-loop, flood the log nor wedge
+the listener, and the connections made meanwhile wait in the backlog and
+are served (issue 16).
 
 Every wait is bounded; the whole file runs in well under 60 s."""
 
@@ -18,6 +20,7 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.request
 
 from backend import Backend
 from harness import Conn, Proxy, georoute_only, request, wait_until
@@ -212,6 +215,100 @@ class Limits(unittest.TestCase):
                 self.hello(c)
         # Log lines about accept errors must be bounded too (no log storm).
         self.assertLess(p.stderr().count("accept_failed"), 1000)
+
+    def test_accept_emfile_pauses_and_serves_the_backlog(self):
+        """Under EMFILE the worker stops accepting for a while (100 ms,
+        doubling to 1 s) instead of dropping connections: those made
+        meanwhile wait in the kernel's listen backlog and are served once
+        descriptors free up. One accept_failed line a second at most, each
+        with the errors since the last; /metrics counts every error."""
+        # No probe during the test: under a lowered limit it would fail
+        # for want of a descriptor and take the only backend down.
+        p = self.proxy(timeouts={"client_header": "30s", "client_keepalive": "30s"},
+                       regions={"main": {"backends": [self.b.addr],
+                                         "probe": {"interval": "60s"}}})
+        with p.conn() as c:
+            self.hello(c)
+        # The harness's readiness probe and this connection close, and the
+        # second probe (250 ms after the first) confirms the backend up.
+        time.sleep(0.6)
+        base = open_fds(p.pid)
+        limit = base + 20
+        t0 = time.monotonic()
+        resource.prlimit(p.pid, resource.RLIMIT_NOFILE, (limit, limit))
+        socks = []
+        self.addCleanup(lambda: [s.close() for s in socks])
+        # Idle connections take every descriptor left; the next accept fails.
+        # (Once they close there is room for the waiting clients, the five
+        # left in the backlog and an upstream connection each.)
+        fillers = [socket.create_connection(("127.0.0.1", p.port), timeout=2) for _ in range(25)]
+        socks.extend(fillers)
+        self.assertTrue(wait_until(lambda: open_fds(p.pid) >= limit, 5),
+                        "%d of %d descriptors in use" % (open_fds(p.pid), limit))
+        # Requests sent now wait in the backlog: not answered, not closed.
+        waiting = []
+        for _ in range(5):
+            s = socket.create_connection(("127.0.0.1", p.port), timeout=2)
+            s.sendall(request("GET", "/hello", [("Connection", "close")]))
+            waiting.append(s)
+        socks.extend(waiting)
+        time.sleep(0.5)
+        cpu0, c0 = cpu_seconds(p.pid), time.monotonic()
+        time.sleep(2.0)
+        cpu = (cpu_seconds(p.pid) - cpu0) / (time.monotonic() - c0)
+        for s in waiting:
+            s.settimeout(0.2)
+            try:
+                got = s.recv(1)
+                self.fail("a connection made under EMFILE was %s instead of waiting"
+                          % ("answered" if got else "closed"))
+            except socket.timeout:
+                pass
+            except ConnectionResetError:
+                self.fail("a connection made under EMFILE was reset instead of waiting")
+        print("\n  EMFILE pause: CPU %.1f%% of wall, %d of %d descriptors"
+              % (100 * cpu, open_fds(p.pid), limit), flush=True)
+        self.assertLess(cpu, 0.3, "georoute spins on accept errors (CPU %.0f%% of wall)" % (100 * cpu))
+        self.assertLessEqual(open_fds(p.pid), limit)
+        # Descriptors free up: the waiting requests are served, by the
+        # worker resuming on its own (within the longest pause, 1 s).
+        for s in fillers:
+            s.close()
+        for s in waiting:
+            s.settimeout(10)
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            self.assertTrue(data.startswith(b"HTTP/1.1 200 "), data[:200])
+            self.assertTrue(data.endswith(b"b1"), data[-200:])
+        with p.conn() as c:
+            self.hello(c)
+        elapsed = time.monotonic() - t0
+        # Every error is counted in /metrics, and (once the last second's
+        # line is out) in the log lines' errors= fields.
+        url = "http://127.0.0.1:%d/metrics" % int(p.config["admin"]["listen"].rsplit(":", 1)[1])
+
+        def counted():
+            with urllib.request.urlopen(url, timeout=5) as r:
+                m = re.search(r"^georoute_accept_errors_total (\S+)", r.read().decode(), re.M)
+            return int(float(m.group(1))) if m else None
+
+        def logged():
+            return sum(int(n) for n in re.findall(r"event=accept_failed .*errors=(\d+)", p.stderr()))
+
+        self.assertTrue(wait_until(lambda: logged() == counted(), 5, interval=0.1),
+                        "log says %d errors, /metrics %s" % (logged(), counted()))
+        lines = [ln for ln in p.stderr().splitlines() if "event=accept_failed" in ln]
+        print("  EMFILE: %d errors in %d accept_failed lines over %.1f s: %s"
+              % (counted(), len(lines), elapsed, lines[-1] if lines else ""), flush=True)
+        self.assertGreater(counted(), 0)
+        # At most one line a second (the errors stop before the last one).
+        self.assertLessEqual(len(lines), elapsed + 3, "\n".join(lines))
+        for ln in lines:
+            self.assertLessEqual(int(re.search(r"pause_ms=(\d+)", ln).group(1)), 1000, ln)
 
     def _one_ok_quiet(self, p):
         try:

@@ -77,6 +77,11 @@
     X(classes_first_match_by_prefix_and_method)                                                    \
     X(reaction_step_acted_on_within_1500ms_with_defaults)                                          \
     X(reaction_noise_never_moves_with_defaults)                                                    \
+    X(accept_classify_pauses_on_exhaustion)                                                        \
+    X(accept_pause_doubles_caps_and_resets)                                                        \
+    X(accept_pause_bounds_attempts_under_lasting_exhaustion)                                       \
+    X(accept_log_at_most_one_line_a_second_counting_all)                                           \
+    X(accept_worker_pauses_on_emfile_and_serves_the_backlog)                                       \
     X(retry_budget_min_and_pct)                                                                    \
     X(retry_budget_window_slides)                                                                  \
     X(balancer_prefers_lower_latency)                                                              \

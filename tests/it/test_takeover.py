@@ -84,7 +84,10 @@ class Takeover(unittest.TestCase):
     def upgrade(self, old_workers, new_workers, requests):
         old = self.proxy(old_workers)
         self.assertTrue(wait_until(lambda: http(self.admin, "/readyz")[0] == 200, 10))
-        c = Client(self.port, max_requests=requests)
+        # The client goes on until stopped: with a count it could finish on
+        # the old process before a slow (ASan) takeover, and leave the new
+        # one nothing to serve.
+        c = Client(self.port, max_requests=requests * 20, seconds=90)
         c.start()
         self.addCleanup(c.stop)
         self.assertTrue(wait_until(lambda: c.ok >= requests // 10 or not c.is_alive(), 20))
@@ -92,8 +95,9 @@ class Takeover(unittest.TestCase):
         self.assertEqual(old.wait(30), 0, "old process did not drain and exit 0:\n" + old.stderr())
         self.assertIn("event=takeover result=handed_over", old.stderr())
         self.assertIn("event=takeover result=ok side=new", new.stderr())
-        served_after = c.ok
-        wait_until(lambda: c.ok >= served_after + requests // 10 or not c.is_alive(), 20)
+        served_after = c.ok  # the old process has exited: what follows is the new one's
+        self.assertTrue(wait_until(lambda: c.ok >= served_after + requests // 10, 30),
+                        "the new process served too little")
         c.stop()
         self.assertEqual(c.failures, [], "refused or failed during the takeover")
         # the admin socket came along: the new process answers on it

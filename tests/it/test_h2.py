@@ -225,6 +225,20 @@ class H2Basics(H2Base):
 
 
 class H2Errors(H2Base):
+    def test_slow_upload_is_408_and_too_large_is_413(self):
+        p = self.proxy(timeouts={"client_body": "1s"}, limits={"max_body_bytes": 1000})
+        r = self.raw(p)
+        r.headers(1, r.head(method=b"POST", path=b"/echo", extra=[(b"content-length", b"10")]),
+                  end_stream=False)
+        r.data(1, b"12345")  # and never the rest
+        head = r.until(lambda f: f[0] == HEADERS and f[2] == 1, timeout=15)
+        self.assertEqual(head[4][":status"], "408")
+        r.headers(3, r.head(method=b"POST", path=b"/echo", extra=[(b"content-length", b"5000")]),
+                  end_stream=False)
+        head = r.until(lambda f: f[0] == HEADERS and f[2] == 3, timeout=15)
+        self.assertEqual(head[4][":status"], "413")
+        self.assertEqual(self.be.echoed, [])  # neither body was read upstream to its end
+
     def test_proxy_errors_are_h2_responses(self):
         dead = free_port()
         p = self.proxy(regions={"main": {"backends": ["127.0.0.1:%d" % dead]}})

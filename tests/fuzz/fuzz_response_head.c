@@ -133,7 +133,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 break;
             continue;
         }
-        if (ev == PX_HTTP_UPGRADE)
+        /* After a 101 the exchange tunnels the bytes (or refused the 101 for a
+         * request that asked no upgrade): it never parses another message on
+         * that connection, and the next message would reset body_bytes. */
+        if (ev == PX_HTTP_UPGRADE || (ev == PX_HTTP_DONE && px_http_status(&h) == 101))
             break;
         if (off == size && ev == PX_HTTP_MORE) {
             int f = px_http_finish(&h);

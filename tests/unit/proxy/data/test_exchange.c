@@ -6,22 +6,12 @@
  * table answering a request with 503 instead of crashing.
  */
 #include "tests/unit/test.h"
+#include "tests/unit/conf/load.h"
 #include "proxy/data/exchange.c"
 
 #include <arpa/inet.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-static struct conf *load(const char *yaml)
-{
-    struct conf *cf = NULL;
-    char err[1024];
-    if (conf_load_string(yaml, strlen(yaml), "t.yaml", &cf, err, sizeof(err)) != 0) {
-        fprintf(stderr, "config: %s\n", err);
-        abort();
-    }
-    return cf;
-}
 
 static const char *ip_of(const struct sockaddr_storage *ss, char *buf, size_t cap)
 {
@@ -69,9 +59,10 @@ static const char *walk(const struct conf *cf, const char *peer, const char *xff
 
 TEST(exchange_client_address_walks_trusted_hops)
 {
-    struct conf *cf = load("listen: 127.0.0.1:1\ntrusted_proxies: [10.0.0.0/8]\n"
-                           "regions:\n  r:\n    backends: [127.0.0.1:2]\n");
-    struct conf *none = load("listen: 127.0.0.1:1\nregions:\n  r:\n    backends: [127.0.0.1:2]\n");
+    struct conf *cf = conf_test_load_ok("listen: 127.0.0.1:1\ntrusted_proxies: [10.0.0.0/8]\n"
+                                        "regions:\n  r:\n    backends: [127.0.0.1:2]\n");
+    struct conf *none =
+        conf_test_load_ok("listen: 127.0.0.1:1\nregions:\n  r:\n    backends: [127.0.0.1:2]\n");
     char ip[64];
 
     /* Trusted peer: right to left while the hop is trusted. */
@@ -130,7 +121,8 @@ TEST(exchange_coalesce_small_body)
  */
 TEST(exchange_without_routing_table_answers_503)
 {
-    struct conf *cf = load("listen: 127.0.0.1:1\nregions:\n  r:\n    backends: [127.0.0.1:2]\n");
+    struct conf *cf =
+        conf_test_load_ok("listen: 127.0.0.1:1\nregions:\n  r:\n    backends: [127.0.0.1:2]\n");
     struct px_process proc = {.conf = cf, .client_cap = 100};
     struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t len = sizeof(sin);

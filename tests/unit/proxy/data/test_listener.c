@@ -5,6 +5,7 @@
  * worker (proxy/data/worker.c) run out of descriptors.
  */
 #include "tests/unit/test.h"
+#include "tests/unit/conf/load.h"
 #include "proxy/data/listener.h"
 #include "proxy/data/worker.h"
 
@@ -103,17 +104,6 @@ TEST(accept_log_at_most_one_line_a_second_counting_all)
 
 /* ------------------------------------------------------- a real worker */
 
-static struct conf *load(const char *yaml)
-{
-    struct conf *cf = NULL;
-    char err[1024];
-    if (conf_load_string(yaml, strlen(yaml), "t.yaml", &cf, err, sizeof(err)) != 0) {
-        fprintf(stderr, "config: %s\n", err);
-        abort();
-    }
-    return cf;
-}
-
 static uint64_t now_ms(void)
 {
     struct timespec ts;
@@ -161,7 +151,8 @@ static size_t exhaust_fds(int *held, size_t cap)
  */
 TEST(accept_worker_pauses_on_emfile_and_serves_the_backlog)
 {
-    struct conf *cf = load("listen: 127.0.0.1:1\nregions:\n  r:\n    backends: [127.0.0.1:2]\n");
+    struct conf *cf =
+        conf_test_load_ok("listen: 127.0.0.1:1\nregions:\n  r:\n    backends: [127.0.0.1:2]\n");
     struct px_process proc = {.conf = cf, .client_cap = 100};
     struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t len = sizeof(sin);

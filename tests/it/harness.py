@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -138,6 +139,51 @@ def nofile_limit(n):
         return None
     import resource
     return lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
+
+
+class RawServer:
+    """A loopback server for what backend.py cannot do: each connection's
+    request head goes to serve(conn, head), and the connection closes after
+    it. Subclasses set their own state before calling __init__."""
+
+    def __init__(self, backlog=16, timeout=10):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(backlog)
+        self.port = self.sock.getsockname()[1]
+        self.addr = "127.0.0.1:%d" % self.port
+        self.timeout = timeout
+        threading.Thread(target=self._loop, daemon=True).start()
+
+    def stop(self):
+        self.sock.close()
+
+    def _loop(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._one, args=(c,), daemon=True).start()
+
+    def _one(self, c):
+        try:
+            c.settimeout(self.timeout)
+            head = b""
+            while b"\r\n\r\n" not in head:
+                d = c.recv(4096)
+                if not d:
+                    return
+                head += d
+            self.serve(c, head)
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    def serve(self, c, head):
+        raise NotImplementedError
 
 
 class ProxyError(Exception):

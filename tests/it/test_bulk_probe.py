@@ -9,69 +9,39 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 import unittest
 
-from harness import Proxy, free_port, georoute_bin, georoute_only, wait_until
+from harness import Proxy, RawServer, free_port, georoute_bin, georoute_only, wait_until
 from test_admin import get_json
 
 RATE = 2 << 20  # bytes/s the slow backend sends at most
 BODY = 4 << 20  # it serves this much; the probe reads only probe.bulk.bytes
 
 
-class SlowBackend:
+class SlowBackend(RawServer):
     """GET /big: BODY bytes paced at RATE (never faster); anything else: 'ok'."""
 
     def __init__(self):
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.addr = "127.0.0.1:%d" % self.sock.getsockname()[1]
         self.big = 0
         self.ranges = []
-        threading.Thread(target=self.loop, daemon=True).start()
+        super().__init__()
 
-    def stop(self):
-        self.sock.close()
-
-    def loop(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self.serve, args=(c,), daemon=True).start()
-
-    def serve(self, c):
-        try:
-            c.settimeout(10)
-            head = b""
-            while b"\r\n\r\n" not in head:
-                d = c.recv(4096)
-                if not d:
-                    return
-                head += d
-            if not head.startswith(b"GET /big "):
-                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
-                return
-            self.big += 1
-            self.ranges += [ln for ln in head.split(b"\r\n") if ln.lower().startswith(b"range:")]
-            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
-                      % BODY)
-            chunk, sent, start = b"x" * 65536, 0, time.monotonic()
-            while sent < BODY:
-                c.sendall(chunk)
-                sent += len(chunk)
-                # Never ahead of RATE: the measured goodput can only be lower.
-                ahead = sent / RATE - (time.monotonic() - start)
-                if ahead > 0:
-                    time.sleep(ahead)
-        except OSError:
-            pass
-        finally:
-            c.close()
+    def serve(self, c, head):
+        if not head.startswith(b"GET /big "):
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+            return
+        self.big += 1
+        self.ranges += [ln for ln in head.split(b"\r\n") if ln.lower().startswith(b"range:")]
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % BODY)
+        chunk, sent, start = b"x" * 65536, 0, time.monotonic()
+        while sent < BODY:
+            c.sendall(chunk)
+            sent += len(chunk)
+            # Never ahead of RATE: the measured goodput can only be lower.
+            ahead = sent / RATE - (time.monotonic() - start)
+            if ahead > 0:
+                time.sleep(ahead)
 
 
 @georoute_only("probe.bulk is georoute's")

@@ -8,62 +8,27 @@ after `rise`. Assertions are on log events and counts, never on durations."""
 import re
 import socket
 import struct
-import threading
 import time
 import unittest
 
 from backend import Backend
-from harness import Proxy, georoute_only, request, wait_until
+from harness import Proxy, RawServer, georoute_only, request, wait_until
 
 
-class ResettingBackend:
+class ResettingBackend(RawServer):
     """Answers georoute's probes with 200; resets every other request."""
 
     def __init__(self):
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
         self.resets = 0
         self.probes_ok = True
-        self.stopping = False
-        threading.Thread(target=self.loop, daemon=True).start()
+        super().__init__(backlog=64, timeout=5)
 
-    @property
-    def addr(self):
-        return "127.0.0.1:%d" % self.port
-
-    def loop(self):
-        while not self.stopping:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self.serve, args=(c,), daemon=True).start()
-
-    def serve(self, c):
-        try:
-            c.settimeout(5)
-            head = b""
-            while b"\r\n\r\n" not in head:
-                d = c.recv(4096)
-                if not d:
-                    return
-                head += d
-            if b"georoute-probe" in head and self.probes_ok:
-                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
-                return
-            self.resets += 1
-            c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        except OSError:
-            pass
-        finally:
-            c.close()
-
-    def stop(self):
-        self.stopping = True
-        self.sock.close()
+    def serve(self, c, head):
+        if b"georoute-probe" in head and self.probes_ok:
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+            return
+        self.resets += 1
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
 @georoute_only("health state is georoute's")

@@ -205,6 +205,13 @@ static bool is_plain_http(const struct px_tls *t)
  * Classifies the failure of an SSL call that returned RET: 0 when it only
  * wants input, else a px_err with t->why set. OpenSSL's thread-local error
  * queue is left empty either way.
+ *
+ * SSL_get_error() needs that queue empty before the call it classifies.
+ * Every function here leaves it empty (the handshake clears it before and
+ * after, and so does this), and no other code runs OpenSSL on a worker
+ * thread, so reads and writes skip the clearing: ERR_clear_error() costs
+ * about 390 instructions (it initializes and looks up thread state), two
+ * per request were 2% of a 100-byte HTTPS request's user time.
  */
 static int failure(struct px_tls *t, int ret)
 {
@@ -243,6 +250,8 @@ int px_tls_handshake(struct px_tls *t)
     ERR_clear_error();
     ret = SSL_do_handshake(t->ssl);
     if (ret == 1) {
+        /* Callbacks (tickets, SNI) may leave entries behind on success. */
+        ERR_clear_error();
         t->done = 1;
         return 1;
     }
@@ -265,9 +274,15 @@ int px_tls_read(struct px_tls *t, void *buf, size_t cap)
         return rc;
     if (t->failed)
         return PX_ETLS;
+    /* Nothing fed, nothing buffered and no close_notify already read (it
+     * can arrive with the last record): SSL_read would only say it wants
+     * input. Answering that here saves a read attempt, and its error-queue
+     * work, on every request once the last record has been read. */
+    if (t->in_len == 0 && !SSL_has_pending(t->ssl) &&
+        !(SSL_get_shutdown(t->ssl) & SSL_RECEIVED_SHUTDOWN))
+        return 0;
     if (cap > INT_MAX)
         cap = INT_MAX;
-    ERR_clear_error();
     if (SSL_read_ex(t->ssl, buf, cap, &n) == 1)
         return (int)n;
     return failure(t, 0);
@@ -286,7 +301,6 @@ int px_tls_write(struct px_tls *t, const void *data, size_t len)
     /* One allocation for all the records this write makes. */
     if (out_reserve(t, len + records * RECORD_OVERHEAD) != 0)
         return PX_ENOMEM;
-    ERR_clear_error();
     if (SSL_write_ex(t->ssl, data, len, &n) == 1 && n == len)
         return 0;
     return failure(t, 0) == PX_ENOMEM ? PX_ENOMEM : PX_ETLS;

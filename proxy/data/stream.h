@@ -127,4 +127,8 @@ void px__stream_deliver(struct px_stream *s, ssize_t nread);
 /* For transports: the buffer the next read fills, or an empty one. */
 void px__stream_alloc(struct px_stream *s, uv_buf_t *buf);
 
+/* For transports: uv_try_write's contract (bytes taken, UV_EAGAIN, or a
+ * libuv error) over send(2), which skips write(2)'s VFS work. */
+int px__stream_try_send(struct px_stream *s, const uv_buf_t *bufs, unsigned nbufs);
+
 #endif

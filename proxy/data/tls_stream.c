@@ -64,7 +64,7 @@ static int flush(struct px_stream *s)
         return 0;
     px_tls_take_output(ts->tls, &ts->wout);
     uv_buf_t b = uv_buf_init((char *)ts->wout.base, (unsigned)ts->wout.len);
-    int n = uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
+    int n = px__stream_try_send(s, &b, 1);
     if (n == UV_EAGAIN)
         n = 0;
     if (n >= 0 && (size_t)n < ts->wout.len) {

@@ -11,11 +11,13 @@
  *    inbox, and its window opens (px_h2_consume) only as the bytes move
  *    into the client's read buffer, which the exchange fills only as fast
  *    as the upstream takes them: flow control is the backpressure.
- *  - out: the exchange's HTTP/1.1 response is parsed back (the same
- *    llhttp parser as for upstreams) and submitted as HEADERS, DATA and
- *    trailers. A write is held while the stream has more queued than its
- *    send window, so a client that does not read a stream stops that
- *    stream's upstream, not the connection.
+ *  - out: the exchange hands the upstream's response as it parsed it
+ *    (px__h2_stream_respond: the head's fields, decoded body bytes, the
+ *    trailers), submitted as HEADERS, DATA and trailers. Only the answers
+ *    the proxy writes itself (errors) come as HTTP/1.1 text, parsed back
+ *    with the same llhttp parser as for upstreams. A write is held while
+ *    the stream has more queued than its send window, so a client that does
+ *    not read a stream stops that stream's upstream, not the connection.
  */
 #include "proxy/data/h2conn.h"
 #include "proxy/base/log.h"
@@ -411,26 +413,94 @@ static void give(struct px_h2s *x)
 
 /* ------------------------------------------------------ response side */
 
-/* Submits the response head the parser holds; END_STREAM when no body follows. */
-static int submit_head(struct px_h2s *x, bool end_stream)
+/* Fields [FROM, TO) of R as h2 fields into F, leaving out the hop-by-hop ones
+ * px_http_scan() marked; returns the count. */
+static uint32_t fields_of(const struct px_http *r, uint32_t from, uint32_t to,
+                          struct px_h2_field *f)
 {
-    struct px_http *r = &x->resp;
-    struct px_h2_field stack[STACK_FIELDS], *f = stack;
     uint32_t n = 0;
-    int rc;
 
-    if (r->head_nhdrs > STACK_FIELDS && (f = malloc(r->head_nhdrs * sizeof(*f))) == NULL)
-        return PX_ENOMEM;
-    for (uint32_t i = 0; i < r->head_nhdrs; i++) {
+    for (uint32_t i = from; i < to; i++) {
         const struct px_hdr *hd = &r->hdrs[i];
+        if (hd->flags & PX_HDR_DROP)
+            continue;
         f[n++] = (struct px_h2_field){r->buf + hd->name_off, r->buf + hd->value_off, hd->name_len,
                                       hd->value_len};
     }
+    return n;
+}
+
+/* Appends the "Name: value\r\n" lines of EXTRA (ours, well formed) to F; returns the count. */
+static uint32_t extra_fields(const char *extra, size_t len, struct px_h2_field *f)
+{
+    const char *p = extra, *end = extra + len;
+    uint32_t n = 0;
+
+    while (p < end) {
+        const char *colon = memchr(p, ':', (size_t)(end - p));
+        const char *eol = colon ? memchr(colon, '\r', (size_t)(end - colon)) : NULL;
+        if (eol == NULL)
+            break;
+        const char *v = colon + 1;
+        while (v < eol && *v == ' ')
+            v++;
+        f[n++] = (struct px_h2_field){p, v, (uint32_t)(colon - p), (uint32_t)(eol - v)};
+        p = eol + 2;
+    }
+    return n;
+}
+
+static uint32_t count_lines(const char *p, size_t len)
+{
+    uint32_t n = 0;
+
+    for (const char *e = p + len; (p = memchr(p, '\n', (size_t)(e - p))) != NULL; p++)
+        n++;
+    return n;
+}
+
+/* Submits R's head with the EXTRA lines after its fields; END_STREAM when no body follows. */
+static int submit_parsed_head(struct px_h2s *x, const struct px_http *r, const char *extra,
+                              size_t extra_len, bool end_stream)
+{
+    struct px_h2_field stack[STACK_FIELDS], *f = stack;
+    size_t max = r->head_nhdrs + count_lines(extra, extra_len);
+    int rc;
+
+    if (max > STACK_FIELDS && (f = malloc(max * sizeof(*f))) == NULL)
+        return PX_ENOMEM;
+    uint32_t n = fields_of(r, 0, r->head_nhdrs, f);
+    n += extra_fields(extra, extra_len, f + n);
     rc = px_h2_submit_response(x->st, px_http_status(r), f, n, end_stream);
     if (f != stack)
         free(f);
+    x->resp_ended |= end_stream && px_http_status(r) >= 200;
+    return rc;
+}
+
+/* Submits the response head the parser holds; END_STREAM when no body follows. */
+static int submit_head(struct px_h2s *x, bool end_stream)
+{
     x->head_held = false;
     x->resp_ended |= end_stream;
+    return submit_parsed_head(x, &x->resp, NULL, 0, end_stream);
+}
+
+/* Sends R's trailers (the fields after its head), or just the end of the body. */
+static int submit_trailers_of(struct px_h2s *x, const struct px_http *r)
+{
+    uint32_t ntr = r->nhdrs - r->head_nhdrs;
+    struct px_h2_field stack[STACK_FIELDS], *f = stack;
+    int rc;
+
+    x->resp_ended = true;
+    if (ntr == 0)
+        return px_h2_submit_data(x->st, NULL, 0, true);
+    if (ntr > STACK_FIELDS && (f = malloc(ntr * sizeof(*f))) == NULL)
+        return PX_ENOMEM;
+    rc = px_h2_submit_trailers(x->st, f, fields_of(r, r->head_nhdrs, r->nhdrs, f));
+    if (f != stack)
+        free(f);
     return rc;
 }
 
@@ -439,25 +509,11 @@ static int submit_end(struct px_h2s *x)
 {
     struct px_http *r = &x->resp;
     uint32_t ntr = r->nhdrs - r->head_nhdrs;
-    struct px_h2_field stack[STACK_FIELDS], *f = stack;
     int rc;
 
     if (x->head_held && (ntr == 0 || (rc = submit_head(x, false)) != 0))
         return ntr == 0 ? submit_head(x, true) : rc;
-    x->resp_ended = true;
-    if (ntr == 0)
-        return px_h2_submit_data(x->st, NULL, 0, true);
-    if (ntr > STACK_FIELDS && (f = malloc(ntr * sizeof(*f))) == NULL)
-        return PX_ENOMEM;
-    for (uint32_t i = 0; i < ntr; i++) {
-        const struct px_hdr *hd = &r->hdrs[r->head_nhdrs + i];
-        f[i] = (struct px_h2_field){r->buf + hd->name_off, r->buf + hd->value_off, hd->name_len,
-                                    hd->value_len};
-    }
-    rc = px_h2_submit_trailers(x->st, f, ntr);
-    if (f != stack)
-        free(f);
-    return rc;
+    return submit_trailers_of(x, r);
 }
 
 /* Submits the body spans the last feed decoded. */
@@ -527,17 +583,12 @@ static bool stream_full(const struct px_h2s *x)
     return px_h2_stream_queued(x->st) >= limit;
 }
 
-static int stream_write(struct px_stream *s, uv_buf_t *bufs, unsigned nbufs)
+/* What a write to X returns once its submissions are made (RC): an error
+ * resets the stream; a queue over the window holds the write. */
+static int write_done(struct px_h2s *x, int rc)
 {
-    struct px_h2s *x = stream_of(s);
-    int rc = 0;
+    struct px_stream *s = &x->c.s;
 
-    if (x->st == NULL || x->h->closing)
-        return UV_EPIPE;
-    for (unsigned i = 0; i < nbufs && rc == 0; i++)
-        rc = take_response(x, bufs[i].base, bufs[i].len);
-    if (rc == 0 && x->head_held)
-        rc = submit_head(x, false);
     if (rc != 0) {
         px_h2_reset_stream(x->st, PX_H2_INTERNAL_ERROR);
         kick(x->h);
@@ -551,6 +602,47 @@ static int stream_write(struct px_stream *s, uv_buf_t *bufs, unsigned nbufs)
         return 0;
     }
     return 1;
+}
+
+/* HTTP/1.1 text the exchange wrote (its own answers: errors): parsed back. */
+static int stream_write(struct px_stream *s, uv_buf_t *bufs, unsigned nbufs)
+{
+    struct px_h2s *x = stream_of(s);
+    int rc = 0;
+
+    if (x->st == NULL || x->h->closing)
+        return UV_EPIPE;
+    for (unsigned i = 0; i < nbufs && rc == 0; i++)
+        rc = take_response(x, bufs[i].base, bufs[i].len);
+    if (rc == 0 && x->head_held)
+        rc = submit_head(x, false);
+    return write_done(x, rc);
+}
+
+int px__h2_stream_respond(struct px_client *c, const struct px_h2_response *r, uv_buf_t *bufs,
+                          unsigned n)
+{
+    struct px_h2s *x = px_container_of(c, struct px_h2s, c);
+    bool body = false;
+    int rc = 0;
+
+    PX_ASSERT(c->s.wreq == NULL);
+    if (x->st == NULL || x->h->closing)
+        return UV_EPIPE;
+    if (x->resp_ended || x->head_held)
+        return write_done(x, PX_EPARSE); /* never after an end, nor mixed with parsed text */
+    for (unsigned i = 0; i < n; i++)
+        body |= bufs[i].len > 0;
+    /* A final head with nothing after it goes with END_STREAM (HEAD, 204, 304, empty bodies). */
+    if (r->head)
+        rc = submit_parsed_head(x, r->resp, r->extra, r->extra_len,
+                                r->end && !body && r->resp->nhdrs == r->resp->head_nhdrs);
+    for (unsigned i = 0; i < n && rc == 0; i++)
+        if (bufs[i].len > 0)
+            rc = px_h2_submit_data(x->st, bufs[i].base, bufs[i].len, false);
+    if (rc == 0 && r->end && !x->resp_ended)
+        rc = submit_trailers_of(x, r->resp);
+    return write_done(x, rc);
 }
 
 /* A held write completes once the stream's queue went below its window. */

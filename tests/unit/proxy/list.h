@@ -120,6 +120,7 @@
     X(dns_ttl_clamp_and_errors)                                                                    \
     X(http1_chunk_lines)                                                                           \
     X(http1_proxyproto_split_consistent)                                                           \
+    X(http1_response_head_size_is_the_rendered_length)                                             \
     X(stats_requests_by_zone_region_class)                                                         \
     X(stats_merge_sums_workers)                                                                    \
     X(stats_rtt_median)                                                                            \

@@ -59,7 +59,6 @@ struct px_h2s {
     struct px_list ready;      /* in h->ready while it needs serving; else alone */
     struct px_h2conn *h;       /* borrowed */
     struct px_h2_stream *st;   /* the session's; NULL once the session closed it */
-    struct px_http resp;       /* parses what the exchange writes back */
     char *inbox;               /* owned: request DATA the client has not had yet */
     uint32_t inbox_len, inbox_cap;
     char *end; /* owned: a chunked body's end (last chunk, trailers, CRLF) */
@@ -73,6 +72,12 @@ struct px_h2s {
     bool write_held;      /* the client's write waits for the queue to drain */
     bool client_closed;   /* the stream client's close completed */
     bool reset_when_sent; /* RST_STREAM(NO_ERROR) once the response is out */
+    bool is_head;         /* a HEAD request: a response to it has no body */
+    bool resp_ready;      /* resp is set up for this stream */
+    /* Last, and kept when X is reused: parses what the exchange writes as
+     * text (its own answers). Set up on first use, which is rare: upstream
+     * responses come parsed (px__h2_stream_respond). */
+    struct px_http resp;
 };
 
 static uv_write_t held_write; /* c.s.wreq of a held write: the stream is "writing" */
@@ -151,8 +156,8 @@ static void stream_release(struct px_h2s *x)
     free(x);
 }
 
-/* X is done: kept as a spare for the worker's next stream (its response
- * parser keeps its buffers), or freed. */
+/* X is done: kept as a spare for the worker's next stream, or freed. A
+ * spare keeps no parser buffers: few streams ever need them. */
 static void stream_free(struct px_h2s *x)
 {
     struct px_worker *w = x->c.w;
@@ -162,6 +167,7 @@ static void stream_free(struct px_h2s *x)
     free(x->inbox);
     free(x->end);
     if (w->nh2_spare < PX_SPARE_H2_STREAMS && !w->draining) {
+        px_http_dispose(&x->resp);
         x->next_spare = w->h2_spare;
         w->h2_spare = x;
         w->nh2_spare++;
@@ -180,33 +186,34 @@ void px_h2_stream_cache_dispose(struct px_worker *w)
     w->nh2_spare = 0;
 }
 
-/*
- * A zeroed stream, from the worker's spares when one has the limits asked
- * for (saves the parser's allocations and llhttp's setup per stream).
- */
-static struct px_h2s *stream_alloc(struct px_worker *w, uint32_t max_head, uint32_t max_hdrs)
+/* A zeroed stream, from the worker's spares when there is one. */
+static struct px_h2s *stream_alloc(struct px_worker *w)
 {
     struct px_h2s *x = w->h2_spare;
 
-    if (x != NULL) {
-        w->h2_spare = x->next_spare;
-        w->nh2_spare--;
-        if (x->resp.max_head == max_head && x->resp.max_hdrs == max_hdrs) {
-            struct px_http keep = x->resp;
-            memset(x, 0, sizeof(*x));
-            x->resp = keep;
-            px_http_recycle(&x->resp, x);
-            return x;
-        }
-        stream_release(x); /* limits changed by a reload */
-    }
-    if ((x = calloc(1, sizeof(*x))) == NULL)
-        return NULL;
-    if (px_http_init(&x->resp, PX_HTTP_RESPONSE, x, max_head, max_hdrs) != 0) {
-        free(x);
-        return NULL;
-    }
+    if (x == NULL)
+        return calloc(1, sizeof(*x));
+    w->h2_spare = x->next_spare;
+    w->nh2_spare--;
+    /* resp holds no buffers (stream_free disposed of them); resp_parser sets it up. */
+    memset(x, 0, offsetof(struct px_h2s, resp));
     return x;
+}
+
+/* Sets up the parser of the answers the exchange writes as text. */
+static int resp_parser(struct px_h2s *x)
+{
+    const struct conf_limits *lim = &x->c.w->conf->limits;
+
+    if (x->resp_ready)
+        return 0;
+    if (px_http_init(&x->resp, PX_HTTP_RESPONSE, x, lim->max_header_bytes + RESPONSE_HEAD_SLACK,
+                     lim->max_headers + 16) != 0)
+        return PX_ENOMEM;
+    x->resp.decode_body = true; /* HTTP/2 frames its body itself: no chunks */
+    x->resp.skip_body = x->is_head;
+    x->resp_ready = true;
+    return 0;
 }
 
 /* Frees X once neither its client nor the session refers to it. */
@@ -223,8 +230,7 @@ static struct px_h2s *stream_new(struct px_h2conn *h, struct px_h2_stream *st,
                                  const struct px_h2_head *head)
 {
     const struct conf_limits *lim = &h->c->w->conf->limits;
-    struct px_h2s *x =
-        stream_alloc(h->c->w, lim->max_header_bytes + RESPONSE_HEAD_SLACK, lim->max_headers + 16);
+    struct px_h2s *x = stream_alloc(h->c->w);
     ssize_t n;
 
     if (x == NULL)
@@ -236,8 +242,7 @@ static struct px_h2s *stream_new(struct px_h2conn *h, struct px_h2_stream *st,
     x->h = h;
     x->st = st;
     x->chunked = head->content_length < 0 && !head->end_stream;
-    x->resp.decode_body = true; /* HTTP/2 frames its body itself: no chunks */
-    x->resp.skip_body = head->method.value_len == 4 && memcmp(head->method.value, "HEAD", 4) == 0;
+    x->is_head = head->method.value_len == 4 && memcmp(head->method.value, "HEAD", 4) == 0;
     x->c.stream_id = px_h2_stream_id(st);
     px_list_insert_tail(&h->streams, &x->link);
     px_list_init(&x->ready);
@@ -612,6 +617,7 @@ static int stream_write(struct px_stream *s, uv_buf_t *bufs, unsigned nbufs)
 
     if (x->st == NULL || x->h->closing)
         return UV_EPIPE;
+    rc = resp_parser(x);
     for (unsigned i = 0; i < nbufs && rc == 0; i++)
         rc = take_response(x, bufs[i].base, bufs[i].len);
     if (rc == 0 && x->head_held)

@@ -50,7 +50,9 @@ void px__h2conn_timeout(struct px_client *c);
  */
 void px__h2conn_goaway(struct px_client *c);
 
-#define PX_SPARE_H2_STREAMS 64 /* finished streams a worker keeps for reuse */
+/* Finished streams a worker keeps for reuse: about 2 KiB each, without
+ * buffers, so at most 1 MiB; enough for 50 connections of 10 streams. */
+#define PX_SPARE_H2_STREAMS 512
 
 /* Frees the worker's spare streams. */
 struct px_worker;

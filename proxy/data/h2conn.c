@@ -887,12 +887,13 @@ static const struct px_stream_ops conn_ops = {
     .on_written = on_conn_written,
 };
 
-static void session_config(const struct conf *cf, struct px_h2_config *cfg)
+static void session_config(struct px_worker *w, const struct conf *cf, struct px_h2_config *cfg)
 {
     px_h2_config_init(cfg);
     cfg->max_concurrent_streams = cf->limits.h2_max_concurrent_streams;
     cfg->max_header_list_bytes = cf->limits.max_header_bytes;
     cfg->max_header_fields = cf->limits.max_headers;
+    cfg->mem = &w->h2_mem;
 }
 
 void px__h2conn_start(struct px_client *c)
@@ -900,7 +901,7 @@ void px__h2conn_start(struct px_client *c)
     struct px_h2_config cfg;
     struct px_h2conn *h = calloc(1, sizeof(*h));
 
-    session_config(c->w->conf, &cfg);
+    session_config(c->w, c->w->conf, &cfg);
     if (h == NULL || (h->sess = px_h2_new(&cfg, &session_ops, h)) == NULL) {
         free(h);
         px_client_close(c, "out of memory");

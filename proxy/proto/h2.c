@@ -9,6 +9,7 @@
  * what; docs/H2.md has the table.
  */
 #include "proxy/proto/h2.h"
+#include "proxy/base/freelist.h"
 #include "proxy/base/list.h"
 #include "proxy/base/px.h"
 
@@ -151,15 +152,17 @@ static struct px_h2_stream *stream_of(struct px_h2 *s, int32_t id)
 
 static void stream_free(struct px_h2_stream *st)
 {
+    struct px_freelist *mem = st->s->cfg.mem;
+
     if (st->q_len > 0)
         st->s->nqueued--;
     px_list_remove(&st->link);
-    free(st->buf);
-    free(st->refs);
-    free(st->out);
-    free(st->q);
-    free(st->trailers);
-    free(st);
+    px_freelist_free(mem, st->buf);
+    px_freelist_free(mem, st->refs);
+    px_freelist_free(mem, st->out);
+    px_freelist_free(mem, st->q);
+    px_freelist_free(mem, st->trailers);
+    px_freelist_free(mem, st);
 }
 
 static bool field_is(const char *name, size_t len, const char *lower)
@@ -185,7 +188,7 @@ static int arena_reserve(struct px_h2_stream *st, size_t n)
     size_t cap = st->cap ? st->cap : 512;
     while (cap < st->len + n)
         cap *= 2;
-    char *b = realloc(st->buf, cap);
+    char *b = px_freelist_realloc(st->s->cfg.mem, st->buf, cap);
     if (b == NULL)
         return PX_ENOMEM;
     st->buf = b;
@@ -207,7 +210,7 @@ static int add_field(struct px_h2_stream *st, const uint8_t *name, size_t nlen,
 {
     if (st->nrefs == st->refs_cap) {
         uint32_t cap = st->refs_cap ? st->refs_cap * 2 : 16;
-        struct field_ref *r = realloc(st->refs, cap * sizeof(*r));
+        struct field_ref *r = px_freelist_realloc(st->s->cfg.mem, st->refs, cap * sizeof(*r));
         if (r == NULL)
             return PX_ENOMEM;
         st->refs = r;
@@ -274,7 +277,7 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, voi
                                       NGHTTP2_REFUSED_STREAM);
             return 0;
         }
-        struct px_h2_stream *st = calloc(1, sizeof(*st));
+        struct px_h2_stream *st = px_freelist_calloc(s->cfg.mem, 1, sizeof(*st));
         if (st == NULL)
             return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
         st->s = s;
@@ -372,7 +375,7 @@ static int build_head(struct px_h2_stream *st, struct px_h2_head *h)
     if (cookies && join_cookies(st, &cookie_off, &cookie_len) != 0)
         return -NGHTTP2_INTERNAL_ERROR;
     /* The arena is final: spans may point into it now. */
-    st->out = malloc((st->nrefs + 1) * sizeof(*st->out));
+    st->out = px_freelist_alloc(st->s->cfg.mem, (st->nrefs + 1) * sizeof(*st->out));
     if (st->out == NULL)
         return -NGHTTP2_INTERNAL_ERROR;
     bool have_authority = false;
@@ -460,7 +463,8 @@ static void trailers_complete(struct px_h2 *s, struct px_h2_stream *st)
     if (!st->delivered || st->reject_code || st->owner_reset)
         return;
     uint32_t n = st->nrefs - st->trailer_start;
-    struct px_h2_field *tr = realloc(st->out, (st->nrefs + 1) * sizeof(*tr));
+    struct px_h2_field *tr =
+        px_freelist_realloc(s->cfg.mem, st->out, (st->nrefs + 1) * sizeof(*tr));
     if (tr == NULL) {
         reject(s, st, NGHTTP2_INTERNAL_ERROR);
         return;
@@ -638,16 +642,16 @@ static ssize_t on_data_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_
 /*
  * Builds an nghttp2_nv array (with STATUS first when > 0) and the bytes it
  * points to in one allocation: names lowercased, connection-specific fields
- * left out. Returns the array (free() it) and its length in *NV_LEN, or NULL
+ * left out, from MEM. Returns the array (px_freelist_free() it) and its length in *NV_LEN, or NULL
  * with *ERR set.
  */
-static nghttp2_nv *make_nv(int status, const struct px_h2_field *f, uint32_t n, size_t *nv_len,
-                           int *err)
+static nghttp2_nv *make_nv(struct px_freelist *mem, int status, const struct px_h2_field *f,
+                           uint32_t n, size_t *nv_len, int *err)
 {
     size_t bytes = (n + 1) * sizeof(nghttp2_nv) + 3;
     for (uint32_t i = 0; i < n; i++)
         bytes += f[i].name_len + f[i].value_len;
-    nghttp2_nv *nv = malloc(bytes);
+    nghttp2_nv *nv = px_freelist_alloc(mem, bytes);
     if (nv == NULL) {
         *err = PX_ENOMEM;
         return NULL;
@@ -669,7 +673,7 @@ static nghttp2_nv *make_nv(int status, const struct px_h2_field *f, uint32_t n, 
         memcpy(p + f[i].name_len, f[i].value, f[i].value_len);
         if (!nghttp2_check_header_name(name, f[i].name_len) ||
             !nghttp2_check_header_value(name + f[i].name_len, f[i].value_len)) {
-            free(nv);
+            px_freelist_free(mem, nv);
             *err = PX_EPARSE;
             return NULL;
         }
@@ -689,7 +693,7 @@ int px_h2_submit_response(struct px_h2_stream *st, int status, const struct px_h
     int err = 0, rv;
     if (status < 100 || status > 599 || status == 101)
         return PX_EPARSE;
-    nghttp2_nv *nv = make_nv(status, fields, n, &nv_len, &err);
+    nghttp2_nv *nv = make_nv(s->cfg.mem, status, fields, n, &nv_len, &err);
     if (nv == NULL)
         return err;
     if (status < 200) {
@@ -701,7 +705,7 @@ int px_h2_submit_response(struct px_h2_stream *st, int status, const struct px_h
         st->providing = true;
         rv = nghttp2_submit_response(s->ng, st->id, nv, nv_len, &prd);
     }
-    free(nv); /* nghttp2 copied it */
+    px_freelist_free(s->cfg.mem, nv); /* nghttp2 copied it */
     return rv == 0 ? 0 : rv == NGHTTP2_ERR_NOMEM ? PX_ENOMEM : PX_EPARSE;
 }
 
@@ -726,7 +730,7 @@ int px_h2_submit_data(struct px_h2_stream *st, const char *buf, size_t len, bool
         size_t cap = st->q_cap ? st->q_cap : QUEUE_FIRST_BYTES;
         while (cap < st->q_len + len)
             cap *= 2;
-        char *q = realloc(st->q, cap);
+        char *q = px_freelist_realloc(st->s->cfg.mem, st->q, cap);
         if (q == NULL)
             return PX_ENOMEM;
         st->q = q;
@@ -748,7 +752,7 @@ int px_h2_submit_trailers(struct px_h2_stream *st, const struct px_h2_field *fie
     size_t nv_len;
     if (!st->providing || st->body_end)
         return PX_EPARSE;
-    nghttp2_nv *nv = make_nv(0, fields, n, &nv_len, &err);
+    nghttp2_nv *nv = make_nv(st->s->cfg.mem, 0, fields, n, &nv_len, &err);
     if (nv == NULL)
         return err;
     st->trailers = nv;
@@ -798,6 +802,27 @@ void px_h2_stream_set_data(struct px_h2_stream *st, void *data)
 }
 
 /* ----------------------------------------------------------------- session */
+
+/* nghttp2 allocates per stream and per header field: from the freelist. */
+static void *mem_malloc(size_t n, void *mem)
+{
+    return px_freelist_alloc(mem, n);
+}
+
+static void mem_free(void *p, void *mem)
+{
+    px_freelist_free(mem, p);
+}
+
+static void *mem_calloc(size_t nmemb, size_t size, void *mem)
+{
+    return px_freelist_calloc(mem, nmemb, size);
+}
+
+static void *mem_realloc(void *p, size_t n, void *mem)
+{
+    return px_freelist_realloc(mem, p, n);
+}
 
 static int submit_settings(struct px_h2 *s)
 {
@@ -850,7 +875,8 @@ struct px_h2 *px_h2_new(const struct px_h2_config *cfg, const struct px_h2_ops *
     /* ACKs pile up only while the client does not read: bound them. */
     nghttp2_option_set_max_outbound_ack(opt, 64);
     nghttp2_option_set_no_closed_streams(opt, 1);
-    if (nghttp2_session_server_new2(&s->ng, cb, s, opt) != 0)
+    nghttp2_mem mem = {cfg->mem, mem_malloc, mem_free, mem_calloc, mem_realloc};
+    if (nghttp2_session_server_new3(&s->ng, cb, s, opt, &mem) != 0)
         goto fail;
     if (submit_settings(s) != 0)
         goto fail;

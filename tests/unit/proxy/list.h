@@ -12,6 +12,10 @@
     X(fds_plan_fits_caps_or_refuses)                                                               \
     X(fds_plan_counts_dns_sockets)                                                                 \
     X(fds_raise_limit_reaches_the_hard_limit)                                                      \
+    X(freelist_reuses_a_block_within_its_class)                                                    \
+    X(freelist_keeps_at_most_its_bound)                                                            \
+    X(freelist_realloc_keeps_the_bytes)                                                            \
+    X(freelist_null_is_malloc)                                                                     \
     X(log_escape_quotes_controls_and_non_ascii)                                                    \
     X(log_escape_never_cuts_an_escape)                                                             \
     X(log_escape_property_random_bytes)                                                            \

@@ -48,11 +48,14 @@ static size_t class_bytes(unsigned cls)
 /* The class of a block of TOTAL bytes (header included), or BIG. */
 static unsigned class_of(size_t total)
 {
-    unsigned cls = 0;
-
-    while (cls < PX_FREELIST_CLASSES && class_bytes(cls) < total)
-        cls++;
-    return cls < PX_FREELIST_CLASSES ? cls : BIG;
+    if (total <= class_bytes(0))
+        return 0;
+    if (total > class_bytes(PX_FREELIST_CLASSES - 1))
+        return BIG;
+    /* The bits of TOTAL - 1 give the power of two that holds TOTAL. */
+    unsigned bits = (unsigned)(sizeof(unsigned long long) * 8) -
+                    (unsigned)__builtin_clzll((unsigned long long)(total - 1));
+    return bits - MIN_CLASS_SHIFT;
 }
 
 static struct hdr *hdr_of(void *p)

@@ -86,11 +86,6 @@ struct px_h2 {
     uint32_t nqueued;    /* streams with response bytes queued (q_len > 0) */
 };
 
-/* Connection-specific fields: never sent in HTTP/2 (RFC 9113 §8.2.2). */
-static const char *const connection_fields[] = {
-    "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te",
-};
-
 /* Fields that must never come in a trailer section (RFC 9110 §6.5.1). */
 static const char *const trailer_forbidden[] = {
     "content-length", "host", "trailer", "authorization", "cookie", "content-type",
@@ -639,18 +634,40 @@ static ssize_t on_data_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_
     return (ssize_t)n;
 }
 
+/* Connection-specific fields (RFC 9113 §8.2.2), for a lowercase NAME:
+ * every field of every response is checked, so lengths first. */
+static bool connection_field(const uint8_t *name, size_t len)
+{
+    switch (len) {
+    case 2:
+        return memcmp(name, "te", 2) == 0;
+    case 7:
+        return memcmp(name, "upgrade", 7) == 0;
+    case 10:
+        return memcmp(name, "connection", 10) == 0 || memcmp(name, "keep-alive", 10) == 0;
+    case 16:
+        return memcmp(name, "proxy-connection", 16) == 0;
+    case 17:
+        return memcmp(name, "transfer-encoding", 17) == 0;
+    default:
+        return false;
+    }
+}
+
 /*
- * Builds an nghttp2_nv array (with STATUS first when > 0) and the bytes it
- * points to in one allocation: names lowercased, connection-specific fields
- * left out, from MEM. Returns the array (px_freelist_free() it) and its length in *NV_LEN, or NULL
- * with *ERR set.
+ * Builds an nghttp2_nv array (with STATUS first when > 0) from MEM, with
+ * the lowercased names after it in the same allocation: connection-specific
+ * fields left out. With COPY the values are copied there too; without,
+ * they are F's (for a submission, which copies them at once). Returns the
+ * array (px_freelist_free() it) and its length in *NV_LEN, or NULL with
+ * *ERR set.
  */
 static nghttp2_nv *make_nv(struct px_freelist *mem, int status, const struct px_h2_field *f,
-                           uint32_t n, size_t *nv_len, int *err)
+                           uint32_t n, bool copy, size_t *nv_len, int *err)
 {
     size_t bytes = (n + 1) * sizeof(nghttp2_nv) + 3;
     for (uint32_t i = 0; i < n; i++)
-        bytes += f[i].name_len + f[i].value_len;
+        bytes += f[i].name_len + (copy ? f[i].value_len : 0);
     nghttp2_nv *nv = px_freelist_alloc(mem, bytes);
     if (nv == NULL) {
         *err = PX_ENOMEM;
@@ -664,22 +681,24 @@ static nghttp2_nv *make_nv(struct px_freelist *mem, int status, const struct px_
         p += 3;
     }
     for (uint32_t i = 0; i < n; i++) {
-        uint8_t *name = p;
+        uint8_t *name = p, *value = (uint8_t *)(f[i].value ? f[i].value : "");
         for (uint32_t j = 0; j < f[i].name_len; j++)
             name[j] = (uint8_t)(f[i].name[j] >= 'A' && f[i].name[j] <= 'Z' ? f[i].name[j] + 32
                                                                            : f[i].name[j]);
-        if (listed((char *)name, f[i].name_len, connection_fields, PX_ARRAY_LEN(connection_fields)))
+        if (connection_field(name, f[i].name_len))
             continue;
-        memcpy(p + f[i].name_len, f[i].value, f[i].value_len);
         if (!nghttp2_check_header_name(name, f[i].name_len) ||
-            !nghttp2_check_header_value(name + f[i].name_len, f[i].value_len)) {
+            !nghttp2_check_header_value(value, f[i].value_len)) {
             px_freelist_free(mem, nv);
             *err = PX_EPARSE;
             return NULL;
         }
-        nv[k++] = (nghttp2_nv){name, name + f[i].name_len, f[i].name_len, f[i].value_len,
-                               NGHTTP2_NV_FLAG_NONE};
-        p += f[i].name_len + f[i].value_len;
+        p += f[i].name_len;
+        if (copy && f[i].value_len > 0) {
+            value = memcpy(p, f[i].value, f[i].value_len);
+            p += f[i].value_len;
+        }
+        nv[k++] = (nghttp2_nv){name, value, f[i].name_len, f[i].value_len, NGHTTP2_NV_FLAG_NONE};
     }
     *nv_len = k;
     return nv;
@@ -693,7 +712,7 @@ int px_h2_submit_response(struct px_h2_stream *st, int status, const struct px_h
     int err = 0, rv;
     if (status < 100 || status > 599 || status == 101)
         return PX_EPARSE;
-    nghttp2_nv *nv = make_nv(s->cfg.mem, status, fields, n, &nv_len, &err);
+    nghttp2_nv *nv = make_nv(s->cfg.mem, status, fields, n, false, &nv_len, &err);
     if (nv == NULL)
         return err;
     if (status < 200) {
@@ -752,7 +771,7 @@ int px_h2_submit_trailers(struct px_h2_stream *st, const struct px_h2_field *fie
     size_t nv_len;
     if (!st->providing || st->body_end)
         return PX_EPARSE;
-    nghttp2_nv *nv = make_nv(st->s->cfg.mem, 0, fields, n, &nv_len, &err);
+    nghttp2_nv *nv = make_nv(st->s->cfg.mem, 0, fields, n, true, &nv_len, &err);
     if (nv == NULL)
         return err;
     st->trailers = nv;

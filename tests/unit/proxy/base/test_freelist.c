@@ -31,6 +31,14 @@ TEST(freelist_reuses_a_block_within_its_class)
     px_freelist_free(&f, b);
     px_freelist_free(&f, c);
     ASSERT_EQ(px_freelist_kept_bytes(&f), 128 + 256);
+    /* The class edges: 48 bytes and the header fill 64; 49 do not. */
+    char *d = px_freelist_alloc(&f, 48);
+    px_freelist_free(&f, d);
+    ASSERT_EQ(px_freelist_kept_bytes(&f), 64 + 128 + 256);
+    char *e = px_freelist_alloc(&f, 49);
+    ASSERT_PTR_EQ(e, b);
+    ASSERT_EQ(px_freelist_kept_bytes(&f), 64 + 256);
+    px_freelist_free(&f, e);
     px_freelist_dispose(&f);
     ASSERT_EQ(px_freelist_kept_bytes(&f), 0);
 }

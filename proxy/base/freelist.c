@@ -31,14 +31,15 @@
 
 #define MIN_CLASS_SHIFT 6 /* 64 bytes */
 #define BIG 0xffu         /* over the largest class: malloc's */
-#define HDR_BYTES _Alignof(max_align_t)
+#define HDR_BYTES PX_FREELIST_HEADER_BYTES
 
 struct hdr {
     unsigned cls;     /* class index, or BIG */
     struct hdr *next; /* the next kept block of the class, while kept */
 };
 
-_Static_assert(sizeof(struct hdr) <= HDR_BYTES, "the header keeps blocks aligned");
+_Static_assert(sizeof(struct hdr) <= HDR_BYTES && HDR_BYTES % _Alignof(max_align_t) == 0,
+               "the header holds its fields and keeps blocks aligned");
 
 static size_t class_bytes(unsigned cls)
 {
@@ -63,11 +64,10 @@ static struct hdr *hdr_of(void *p)
     return (struct hdr *)((char *)p - HDR_BYTES);
 }
 
-void px_freelist_init(struct px_freelist *f, size_t max_class_bytes)
+void px_freelist_init(struct px_freelist *f, size_t max_bytes)
 {
     memset(f, 0, sizeof(*f));
-    for (unsigned c = 0; c < PX_FREELIST_CLASSES; c++)
-        f->max_kept[c] = (uint32_t)(max_class_bytes / class_bytes(c));
+    f->max_bytes = max_bytes;
 }
 
 void *px_freelist_alloc(struct px_freelist *f, size_t n)
@@ -80,7 +80,7 @@ void *px_freelist_alloc(struct px_freelist *f, size_t n)
     if (cls != BIG && f != NULL && f->head[cls] != NULL) {
         h = f->head[cls];
         f->head[cls] = h->next;
-        f->nkept[cls]--;
+        f->kept_bytes -= class_bytes(cls);
         UNPOISON((char *)h + HDR_BYTES, class_bytes(cls) - HDR_BYTES);
         return (char *)h + HDR_BYTES;
     }
@@ -130,23 +130,14 @@ void px_freelist_free(struct px_freelist *f, void *p)
         return;
     struct hdr *h = hdr_of(p);
     unsigned cls = h->cls;
-    if (cls == BIG || f == NULL || f->nkept[cls] >= f->max_kept[cls]) {
+    if (cls == BIG || f == NULL || f->kept_bytes + class_bytes(cls) > f->max_bytes) {
         free(h);
         return;
     }
     POISON(p, class_bytes(cls) - HDR_BYTES);
     h->next = f->head[cls];
     f->head[cls] = h;
-    f->nkept[cls]++;
-}
-
-size_t px_freelist_kept_bytes(const struct px_freelist *f)
-{
-    size_t n = 0;
-
-    for (unsigned c = 0; c < PX_FREELIST_CLASSES; c++)
-        n += f->nkept[c] * class_bytes(c);
-    return n;
+    f->kept_bytes += class_bytes(cls);
 }
 
 void px_freelist_dispose(struct px_freelist *f)
@@ -158,7 +149,7 @@ void px_freelist_dispose(struct px_freelist *f)
             UNPOISON((char *)h + HDR_BYTES, class_bytes(c) - HDR_BYTES);
             free(h);
         }
-        f->nkept[c] = 0;
-        f->max_kept[c] = 0;
     }
+    f->kept_bytes = 0;
+    f->max_bytes = 0;
 }

@@ -22,9 +22,9 @@
 #define SLABS_KEPT 64         /* free read buffers kept per worker (4 MiB) */
 #define LISTEN_BACKLOG 1024   /* pending connections per listener, capped by somaxconn */
 #define ACCEPTS_PER_WAKEUP 32 /* per listener, before other handles (and workers) get a turn */
-/* HTTP/2 memory kept per size class (8 classes: at most 2 MiB per worker);
- * 500 streams in flight take about this much of the busiest class. */
-#define H2_MEM_CLASS_BYTES (256 * 1024)
+/* HTTP/2 memory a worker keeps for reuse: 500 streams in flight (50
+ * connections of 10) come and go within this. */
+#define H2_MEM_KEPT_BYTES (2 * 1024 * 1024)
 
 /* Writes the accept_failed line when one is due: at most one a second per
  * worker, with the number of errors since the last, so a flood of errors
@@ -313,7 +313,7 @@ int px_worker_init(struct px_worker *w, unsigned id, struct px_process *proc, si
     w->proc = proc;
     w->conf = cf;
     w->slabs.max_free = SLABS_KEPT;
-    px_freelist_init(&w->h2_mem, H2_MEM_CLASS_BYTES);
+    px_freelist_init(&w->h2_mem, H2_MEM_KEPT_BYTES);
     w->logfile = px_logfile_ref(proc->access_log);
     w->alog.fd = w->logfile ? w->logfile->fd : -1;
     px_list_init(&w->clients);

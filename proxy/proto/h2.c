@@ -24,7 +24,12 @@
 /* RFC 9113 §6.5.2: each field costs its octets plus 32. */
 #define FIELD_OVERHEAD_BYTES 32
 
-#define QUEUE_FIRST_BYTES 1024 /* a response queue's first allocation */
+/* First sizes of the per-stream buffers: a freelist class less its header
+ * (px_freelist_grow), so none of the block is wasted. Most bodies and heads
+ * are small; larger ones double up. */
+#define QUEUE_FIRST_BYTES 240 /* a response queue */
+#define ARENA_FIRST_BYTES 496 /* received field bytes */
+#define REFS_FIRST 15         /* received fields: 16 bytes each */
 
 /* Token bucket: one second's worth of tokens at most, refilled continuously. */
 struct budget {
@@ -180,9 +185,7 @@ static int arena_reserve(struct px_h2_stream *st, size_t n)
 {
     if (st->len + n <= st->cap)
         return 0;
-    size_t cap = st->cap ? st->cap : 512;
-    while (cap < st->len + n)
-        cap *= 2;
+    size_t cap = px_freelist_grow(st->cap, ARENA_FIRST_BYTES, st->len + n);
     char *b = px_freelist_realloc(st->s->cfg.mem, st->buf, cap);
     if (b == NULL)
         return PX_ENOMEM;
@@ -204,7 +207,7 @@ static int add_field(struct px_h2_stream *st, const uint8_t *name, size_t nlen,
                      const uint8_t *value, size_t vlen)
 {
     if (st->nrefs == st->refs_cap) {
-        uint32_t cap = st->refs_cap ? st->refs_cap * 2 : 16;
+        uint32_t cap = st->refs_cap ? st->refs_cap * 2 + 1 : REFS_FIRST;
         struct field_ref *r = px_freelist_realloc(st->s->cfg.mem, st->refs, cap * sizeof(*r));
         if (r == NULL)
             return PX_ENOMEM;
@@ -745,10 +748,7 @@ int px_h2_submit_data(struct px_h2_stream *st, const char *buf, size_t len, bool
         st->q_off = 0;
     }
     if (st->q_len + len > st->q_cap) {
-        /* Small first: most bodies are small, and large ones double up. */
-        size_t cap = st->q_cap ? st->q_cap : QUEUE_FIRST_BYTES;
-        while (cap < st->q_len + len)
-            cap *= 2;
+        size_t cap = px_freelist_grow(st->q_cap, QUEUE_FIRST_BYTES, st->q_len + len);
         char *q = px_freelist_realloc(st->s->cfg.mem, st->q, cap);
         if (q == NULL)
             return PX_ENOMEM;

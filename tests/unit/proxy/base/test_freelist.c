@@ -47,23 +47,34 @@ TEST(freelist_keeps_at_most_its_bound)
 {
     struct px_freelist f;
     void *p[64];
-    px_freelist_init(&f, 1024); /* 16 blocks of 64 bytes, 8 of 128, ... */
+    px_freelist_init(&f, 1024); /* 16 blocks of 64 bytes, or one of 1 KiB, ... */
 
     for (int i = 0; i < 64; i++)
         ASSERT((p[i] = px_freelist_alloc(&f, 10)) != NULL);
     for (int i = 0; i < 64; i++)
         px_freelist_free(&f, p[i]);
     ASSERT_EQ(px_freelist_kept_bytes(&f), 1024);
-    for (int i = 0; i < 64; i++)
+    /* Full: blocks of another class go back to malloc. */
+    for (int i = 0; i < 4; i++)
         ASSERT((p[i] = px_freelist_alloc(&f, 1000)) != NULL);
-    for (int i = 0; i < 64; i++)
+    for (int i = 0; i < 4; i++)
         px_freelist_free(&f, p[i]);
-    ASSERT_EQ(px_freelist_kept_bytes(&f), 2048);
+    ASSERT_EQ(px_freelist_kept_bytes(&f), 1024);
+    /* Taken out, the room serves any class. */
+    for (int i = 0; i < 16; i++)
+        ASSERT((p[i] = px_freelist_alloc(&f, 10)) != NULL);
+    ASSERT_EQ(px_freelist_kept_bytes(&f), 0);
+    void *k = px_freelist_alloc(&f, 1000);
+    px_freelist_free(&f, k);
+    ASSERT_EQ(px_freelist_kept_bytes(&f), 1024);
+    for (int i = 0; i < 16; i++)
+        px_freelist_free(&f, p[i]);
+    ASSERT_EQ(px_freelist_kept_bytes(&f), 1024);
     /* Over the largest class: malloc's, never kept. */
     void *big = px_freelist_alloc(&f, 64 * 1024);
     ASSERT(big != NULL);
     px_freelist_free(&f, big);
-    ASSERT_EQ(px_freelist_kept_bytes(&f), 2048);
+    ASSERT_EQ(px_freelist_kept_bytes(&f), 1024);
     px_freelist_dispose(&f);
     /* Disposed: keeps nothing, and blocks still out are freed by free(). */
     void *late = px_freelist_alloc(&f, 10);

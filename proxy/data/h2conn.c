@@ -402,9 +402,18 @@ static void give(struct px_h2s *x)
         size_t n = x->head_len;
         x->head_len = 0;
         px__stream_deliver(s, (ssize_t)n);
+        /* The exchange took the head (the upstream gets its own rendering,
+         * and no body byte was in this buffer): the slab goes back rather
+         * than staying with every stream in flight, 64 KiB each. */
+        if (!s->closing)
+            px_stream_shrink(s);
     }
     while (s->reading && !s->closing && x->c.state != PX_CLIENT_CLOSING &&
            (x->inbox_len > 0 || (x->req_ended && !x->end_given))) {
+        if (x->inbox_len == 0 && x->end_len == 0) {
+            x->end_given = true; /* an end of no bytes (no body, or one by length) */
+            break;
+        }
         if (s->in == NULL && (s->in = px_slab_get(s->slabs)) == NULL) {
             px_client_close(&x->c, "out of memory");
             return;

@@ -357,6 +357,11 @@ TEST(h2_response_head_body_and_trailers)
 TEST(h2_response_refuses_bad_status_and_fields)
 {
     const struct px_h2_field crlf = {"x", "a\r\nb", 1, 4};
+    /* Names that are no token: space, colon, empty, a byte past ASCII, NUL. */
+    const struct px_h2_field bad_names[] = {
+        {"x y", "1", 3, 1},   {"x:y", "1", 3, 1}, {"", "1", 0, 1},
+        {"x\xe9", "1", 2, 1}, {"x\0", "1", 2, 1},
+    };
     struct peer p;
     peer_init(&p, NULL, true, NULL, 0);
     request(&p, get_nv, PX_ARRAY_LEN(get_nv), NULL);
@@ -365,6 +370,8 @@ TEST(h2_response_refuses_bad_status_and_fields)
     ASSERT_EQ(px_h2_submit_response(st, 101, NULL, 0, true), PX_EPARSE);
     ASSERT_EQ(px_h2_submit_response(st, 99, NULL, 0, true), PX_EPARSE);
     ASSERT_EQ(px_h2_submit_response(st, 200, &crlf, 1, true), PX_EPARSE);
+    for (size_t i = 0; i < PX_ARRAY_LEN(bad_names); i++)
+        ASSERT_EQ(px_h2_submit_response(st, 200, &bad_names[i], 1, true), PX_EPARSE);
     ASSERT_EQ(px_h2_submit_data(st, "x", 1, true), PX_EPARSE); /* no head with a body yet */
     ASSERT_OK(px_h2_submit_response(st, 103, NULL, 0, false));
     ASSERT_OK(px_h2_submit_response(st, 204, NULL, 0, true));

@@ -673,6 +673,18 @@ static bool connection_field(const uint8_t *name, size_t len)
 }
 
 /*
+ * How HPACK may encode a field: X-Request-Id, which the exchange adds with a
+ * value new for every response, never repays a dynamic table entry, and
+ * indexing it evicted the fields that do repeat (RFC 7541 §7.1.3 leaves the
+ * choice to the encoder): one table insertion and eviction per response.
+ */
+static uint8_t nv_flags(const uint8_t *name, size_t len)
+{
+    return len == 12 && memcmp(name, "x-request-id", 12) == 0 ? NGHTTP2_NV_FLAG_NO_INDEX
+                                                              : NGHTTP2_NV_FLAG_NONE;
+}
+
+/*
  * Builds an nghttp2_nv array (with STATUS first when > 0) from MEM, with
  * the lowercased names after it in the same allocation: connection-specific
  * fields left out. With COPY the values are copied there too; without,
@@ -717,7 +729,8 @@ static nghttp2_nv *make_nv(struct px_freelist *mem, int status, const struct px_
             value = memcpy(p, f[i].value, f[i].value_len);
             p += f[i].value_len;
         }
-        nv[k++] = (nghttp2_nv){name, value, f[i].name_len, f[i].value_len, NGHTTP2_NV_FLAG_NONE};
+        nv[k++] =
+            (nghttp2_nv){name, value, f[i].name_len, f[i].value_len, nv_flags(name, f[i].name_len)};
     }
     *nv_len = k;
     return nv;

@@ -447,6 +447,8 @@ static uint32_t fields_of(const struct px_http *r, uint32_t from, uint32_t to,
 /* Appends the "Name: value\r\n" lines of EXTRA (ours, well formed) to F; returns the count. */
 static uint32_t extra_fields(const char *extra, size_t len, struct px_h2_field *f)
 {
+    if (len == 0)
+        return 0; /* EXTRA may be NULL then */
     const char *p = extra, *end = extra + len;
     uint32_t n = 0;
 
@@ -468,6 +470,8 @@ static uint32_t count_lines(const char *p, size_t len)
 {
     uint32_t n = 0;
 
+    if (len == 0)
+        return 0; /* P may be NULL then */
     for (const char *e = p + len; (p = memchr(p, '\n', (size_t)(e - p))) != NULL; p++)
         n++;
     return n;

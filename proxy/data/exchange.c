@@ -13,6 +13,7 @@
 #include "proxy/data/accesslog.h"
 #include "proxy/proto/xff.h"
 #include "proxy/data/client.h"
+#include "proxy/data/h2conn.h"
 #include "proxy/base/log.h"
 #include "proxy/base/px.h"
 #include "proxy/data/pool.h"
@@ -112,6 +113,7 @@ struct px_exchange *px_exchange_new(struct px_client *c)
     x->c = c;
     x->start_ms = uv_now(&c->w->loop);
     x->keep_alive = true;
+    x->parsed_out = px_client_is_h2_stream(c);
     x->pick.region = -1;
     x->zone = PX_ZONE_NONE;
     memcpy(&x->client, &c->peer, sizeof(c->peer));
@@ -914,6 +916,32 @@ int px__exchange_client_write(struct px_exchange *x, uv_buf_t *bufs, unsigned n)
     return px_stream_write(&x->c->s, bufs, n);
 }
 
+/*
+ * Hands an HTTP/2 stream client the response parsed: the head when due (with
+ * the lines we add), the decoded body BUFS, and the end when END. Returns
+ * as client_write().
+ */
+static int client_respond(struct px_exchange *x, uv_buf_t *bufs, unsigned n, bool end)
+{
+    struct px_h2_response r = {
+        .resp = &x->up->resp,
+        .extra = x->out + x->resp_head_off,
+        .extra_len = x->head_due ? x->resp_head_len : 0,
+        .head = x->head_due,
+        .end = end,
+    };
+    if (x->head_due)
+        x->bytes_out += x->head_size;
+    x->head_due = false;
+    x->resp_head_len = 0;
+    for (unsigned i = 0; i < n; i++)
+        x->bytes_out += bufs[i].len;
+    int rc = px__h2_stream_respond(x->c, &r, bufs, n);
+    if (rc == 0)
+        px__client_timer(x->c, xconf(x)->timeouts.client_send_ms, PX_PHASE_SEND);
+    return rc;
+}
+
 /* Writes BUFS to the client; a queued write arms the client_send deadline.
  * Returns 1 when done, 0 when queued, < 0 on error. */
 static int client_write(struct px_exchange *x, uv_buf_t *bufs, unsigned n)
@@ -962,6 +990,16 @@ static int response_head(struct px_exchange *x)
                 request_id_line(x, extra + ctx.extra_len, sizeof(extra) - ctx.extra_len);
     }
     x->resp_head_off = x->req_head_len;
+    if (x->parsed_out) {
+        /* HTTP/2 frames the body itself, and takes the head as it was
+         * parsed: only the lines we add are kept, as text. */
+        r->decode_body = true;
+        memcpy(x->out + x->resp_head_off, extra, ctx.extra_len);
+        x->resp_head_len = (uint32_t)ctx.extra_len;
+        x->head_size = (uint32_t)px_http_response_head_size(r, &ctx);
+        x->head_due = true;
+        return 0;
+    }
     int n = px_http_write_response_head(r, &ctx, x->out + x->resp_head_off,
                                         x->out_cap - x->resp_head_off);
     if (n < 0)
@@ -990,6 +1028,36 @@ static unsigned coalesce_small_body(struct px_exchange *x, uv_buf_t *bufs, unsig
 }
 
 /*
+ * Writes BUFS (and for an HTTP/2 stream, the head when due and the end when
+ * END) to the client. False when pumping must stop: the client is gone, or
+ * the write is queued and the upstream waits for it.
+ */
+static bool pump_write(struct px_exchange *x, uv_buf_t *bufs, unsigned n, bool end)
+{
+    struct px_upstream *u = x->up;
+    int rc;
+
+    x->resp_started = true;
+    if (x->parsed_out) {
+        rc = client_respond(x, bufs, n, end);
+    } else {
+        n = coalesce_small_body(x, bufs, n);
+        rc = client_write(x, bufs, n);
+    }
+    if (rc < 0) {
+        px_client_close(x->c, "client write failed");
+        return false;
+    }
+    if (rc == 0) {
+        px_stream_read(&u->s, false);
+        px_upstream_timer_stop(u);
+        x->paused_at_ms = uv_now(&x->c->w->loop);
+        return false;
+    }
+    return true;
+}
+
+/*
  * Moves parsed response bytes to the client until the upstream buffer is
  * empty or a client write has to wait. Interim 1xx heads are passed on (to
  * HTTP/1.1 clients) and parsing goes on with the final response.
@@ -1010,7 +1078,7 @@ static void pump_response(struct px_exchange *x)
 
         /* A paused parser may complete a message without another byte
          * (HEAD, 204, 304, 1xx), so it is fed even when the buffer is empty. */
-        if (!have_bytes && x->resp_head_len == 0 && !px_http_paused(&u->resp))
+        if (!have_bytes && x->resp_head_len == 0 && !x->head_due && !px_http_paused(&u->resp))
             break;
         if (have_bytes || px_http_paused(&u->resp))
             ev =
@@ -1036,6 +1104,9 @@ static void pump_response(struct px_exchange *x)
             }
             if (status < 200 && px_http_minor(&x->req) == 0)
                 x->resp_head_len = 0; /* HTTP/1.0 clients get no interim responses */
+            /* An interim head goes now: the parser moves on to the final one. */
+            if (status < 200 && x->head_due && !pump_write(x, bufs, 0, false))
+                return;
             if (status == 101) {
                 x->req_done = true;
                 px_tunnel_start(x);
@@ -1043,11 +1114,11 @@ static void pump_response(struct px_exchange *x)
             }
             continue;
         }
-        if (x->resp_head_len) {
+        if (x->resp_head_len && !x->parsed_out) {
             bufs[n++] = uv_buf_init(x->out + x->resp_head_off, x->resp_head_len);
             x->resp_head_len = 0;
         }
-        if (x->decode) {
+        if (x->decode || x->parsed_out) {
             for (unsigned i = 0; i < u->resp.nspans; i++)
                 bufs[n++] = uv_buf_init((char *)u->resp.spans[i].base, u->resp.spans[i].len);
             u->resp.nspans = 0;
@@ -1060,21 +1131,10 @@ static void pump_response(struct px_exchange *x)
             x->resp_done = true;
             signal_transfer(x);
         }
-        if (n == 0)
+        if (n == 0 && !x->head_due && !(x->parsed_out && x->resp_done))
             continue;
-        x->resp_started = true;
-        n = coalesce_small_body(x, bufs, n);
-        int rc = client_write(x, bufs, n);
-        if (rc < 0) {
-            px_client_close(x->c, "client write failed");
+        if (!pump_write(x, bufs, n, x->resp_done))
             return;
-        }
-        if (rc == 0) {
-            px_stream_read(&u->s, false);
-            px_upstream_timer_stop(u);
-            x->paused_at_ms = uv_now(&x->c->w->loop);
-            return;
-        }
     }
     if (px_stream_writing(&x->c->s) || x->up == NULL)
         return;

@@ -68,6 +68,9 @@ struct px_exchange {
     bool rechunk;       /* chunked request body: forwarded re-encoded */
     bool retry_after;   /* a 503 that tells the client when to come back */
     bool explain;       /* debug client: add the explain header */
+    bool parsed_out;    /* an HTTP/2 stream client: the response goes parsed, not as text */
+    bool head_due;      /* parsed_out: the final head waits to go with what follows it */
+    uint32_t head_size; /* parsed_out: the head's HTTP/1.1 size, counted in bytes_out */
 };
 
 /*

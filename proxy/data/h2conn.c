@@ -11,11 +11,13 @@
  *    inbox, and its window opens (px_h2_consume) only as the bytes move
  *    into the client's read buffer, which the exchange fills only as fast
  *    as the upstream takes them: flow control is the backpressure.
- *  - out: the exchange's HTTP/1.1 response is parsed back (the same
- *    llhttp parser as for upstreams) and submitted as HEADERS, DATA and
- *    trailers. A write is held while the stream has more queued than its
- *    send window, so a client that does not read a stream stops that
- *    stream's upstream, not the connection.
+ *  - out: the exchange hands the upstream's response as it parsed it
+ *    (px__h2_stream_respond: the head's fields, decoded body bytes, the
+ *    trailers), submitted as HEADERS, DATA and trailers. Only the answers
+ *    the proxy writes itself (errors) come as HTTP/1.1 text, parsed back
+ *    with the same llhttp parser as for upstreams. A write is held while
+ *    the stream has more queued than its send window, so a client that does
+ *    not read a stream stops that stream's upstream, not the connection.
  */
 #include "proxy/data/h2conn.h"
 #include "proxy/base/log.h"
@@ -57,7 +59,6 @@ struct px_h2s {
     struct px_list ready;      /* in h->ready while it needs serving; else alone */
     struct px_h2conn *h;       /* borrowed */
     struct px_h2_stream *st;   /* the session's; NULL once the session closed it */
-    struct px_http resp;       /* parses what the exchange writes back */
     char *inbox;               /* owned: request DATA the client has not had yet */
     uint32_t inbox_len, inbox_cap;
     char *end; /* owned: a chunked body's end (last chunk, trailers, CRLF) */
@@ -71,6 +72,12 @@ struct px_h2s {
     bool write_held;      /* the client's write waits for the queue to drain */
     bool client_closed;   /* the stream client's close completed */
     bool reset_when_sent; /* RST_STREAM(NO_ERROR) once the response is out */
+    bool is_head;         /* a HEAD request: a response to it has no body */
+    bool resp_ready;      /* resp is set up for this stream */
+    /* Last, and kept when X is reused: parses what the exchange writes as
+     * text (its own answers). Set up on first use, which is rare: upstream
+     * responses come parsed (px__h2_stream_respond). */
+    struct px_http resp;
 };
 
 static uv_write_t held_write; /* c.s.wreq of a held write: the stream is "writing" */
@@ -149,8 +156,8 @@ static void stream_release(struct px_h2s *x)
     free(x);
 }
 
-/* X is done: kept as a spare for the worker's next stream (its response
- * parser keeps its buffers), or freed. */
+/* X is done: kept as a spare for the worker's next stream, or freed. A
+ * spare keeps no parser buffers: few streams ever need them. */
 static void stream_free(struct px_h2s *x)
 {
     struct px_worker *w = x->c.w;
@@ -160,6 +167,7 @@ static void stream_free(struct px_h2s *x)
     free(x->inbox);
     free(x->end);
     if (w->nh2_spare < PX_SPARE_H2_STREAMS && !w->draining) {
+        px_http_dispose(&x->resp);
         x->next_spare = w->h2_spare;
         w->h2_spare = x;
         w->nh2_spare++;
@@ -178,33 +186,34 @@ void px_h2_stream_cache_dispose(struct px_worker *w)
     w->nh2_spare = 0;
 }
 
-/*
- * A zeroed stream, from the worker's spares when one has the limits asked
- * for (saves the parser's allocations and llhttp's setup per stream).
- */
-static struct px_h2s *stream_alloc(struct px_worker *w, uint32_t max_head, uint32_t max_hdrs)
+/* A zeroed stream, from the worker's spares when there is one. */
+static struct px_h2s *stream_alloc(struct px_worker *w)
 {
     struct px_h2s *x = w->h2_spare;
 
-    if (x != NULL) {
-        w->h2_spare = x->next_spare;
-        w->nh2_spare--;
-        if (x->resp.max_head == max_head && x->resp.max_hdrs == max_hdrs) {
-            struct px_http keep = x->resp;
-            memset(x, 0, sizeof(*x));
-            x->resp = keep;
-            px_http_recycle(&x->resp, x);
-            return x;
-        }
-        stream_release(x); /* limits changed by a reload */
-    }
-    if ((x = calloc(1, sizeof(*x))) == NULL)
-        return NULL;
-    if (px_http_init(&x->resp, PX_HTTP_RESPONSE, x, max_head, max_hdrs) != 0) {
-        free(x);
-        return NULL;
-    }
+    if (x == NULL)
+        return calloc(1, sizeof(*x));
+    w->h2_spare = x->next_spare;
+    w->nh2_spare--;
+    /* resp holds no buffers (stream_free disposed of them); resp_parser sets it up. */
+    memset(x, 0, offsetof(struct px_h2s, resp));
     return x;
+}
+
+/* Sets up the parser of the answers the exchange writes as text. */
+static int resp_parser(struct px_h2s *x)
+{
+    const struct conf_limits *lim = &x->c.w->conf->limits;
+
+    if (x->resp_ready)
+        return 0;
+    if (px_http_init(&x->resp, PX_HTTP_RESPONSE, x, lim->max_header_bytes + RESPONSE_HEAD_SLACK,
+                     lim->max_headers + 16) != 0)
+        return PX_ENOMEM;
+    x->resp.decode_body = true; /* HTTP/2 frames its body itself: no chunks */
+    x->resp.skip_body = x->is_head;
+    x->resp_ready = true;
+    return 0;
 }
 
 /* Frees X once neither its client nor the session refers to it. */
@@ -221,8 +230,7 @@ static struct px_h2s *stream_new(struct px_h2conn *h, struct px_h2_stream *st,
                                  const struct px_h2_head *head)
 {
     const struct conf_limits *lim = &h->c->w->conf->limits;
-    struct px_h2s *x =
-        stream_alloc(h->c->w, lim->max_header_bytes + RESPONSE_HEAD_SLACK, lim->max_headers + 16);
+    struct px_h2s *x = stream_alloc(h->c->w);
     ssize_t n;
 
     if (x == NULL)
@@ -234,8 +242,7 @@ static struct px_h2s *stream_new(struct px_h2conn *h, struct px_h2_stream *st,
     x->h = h;
     x->st = st;
     x->chunked = head->content_length < 0 && !head->end_stream;
-    x->resp.decode_body = true; /* HTTP/2 frames its body itself: no chunks */
-    x->resp.skip_body = head->method.value_len == 4 && memcmp(head->method.value, "HEAD", 4) == 0;
+    x->is_head = head->method.value_len == 4 && memcmp(head->method.value, "HEAD", 4) == 0;
     x->c.stream_id = px_h2_stream_id(st);
     px_list_insert_tail(&h->streams, &x->link);
     px_list_init(&x->ready);
@@ -395,9 +402,18 @@ static void give(struct px_h2s *x)
         size_t n = x->head_len;
         x->head_len = 0;
         px__stream_deliver(s, (ssize_t)n);
+        /* The exchange took the head (the upstream gets its own rendering,
+         * and no body byte was in this buffer): the slab goes back rather
+         * than staying with every stream in flight, 64 KiB each. */
+        if (!s->closing)
+            px_stream_shrink(s);
     }
     while (s->reading && !s->closing && x->c.state != PX_CLIENT_CLOSING &&
            (x->inbox_len > 0 || (x->req_ended && !x->end_given))) {
+        if (x->inbox_len == 0 && x->end_len == 0) {
+            x->end_given = true; /* an end of no bytes (no body, or one by length) */
+            break;
+        }
         if (s->in == NULL && (s->in = px_slab_get(s->slabs)) == NULL) {
             px_client_close(&x->c, "out of memory");
             return;
@@ -411,26 +427,98 @@ static void give(struct px_h2s *x)
 
 /* ------------------------------------------------------ response side */
 
-/* Submits the response head the parser holds; END_STREAM when no body follows. */
-static int submit_head(struct px_h2s *x, bool end_stream)
+/* Fields [FROM, TO) of R as h2 fields into F, leaving out the hop-by-hop ones
+ * px_http_scan() marked; returns the count. */
+static uint32_t fields_of(const struct px_http *r, uint32_t from, uint32_t to,
+                          struct px_h2_field *f)
 {
-    struct px_http *r = &x->resp;
-    struct px_h2_field stack[STACK_FIELDS], *f = stack;
     uint32_t n = 0;
-    int rc;
 
-    if (r->head_nhdrs > STACK_FIELDS && (f = malloc(r->head_nhdrs * sizeof(*f))) == NULL)
-        return PX_ENOMEM;
-    for (uint32_t i = 0; i < r->head_nhdrs; i++) {
+    for (uint32_t i = from; i < to; i++) {
         const struct px_hdr *hd = &r->hdrs[i];
+        if (hd->flags & PX_HDR_DROP)
+            continue;
         f[n++] = (struct px_h2_field){r->buf + hd->name_off, r->buf + hd->value_off, hd->name_len,
                                       hd->value_len};
     }
+    return n;
+}
+
+/* Appends the "Name: value\r\n" lines of EXTRA (ours, well formed) to F; returns the count. */
+static uint32_t extra_fields(const char *extra, size_t len, struct px_h2_field *f)
+{
+    if (len == 0)
+        return 0; /* EXTRA may be NULL then */
+    const char *p = extra, *end = extra + len;
+    uint32_t n = 0;
+
+    while (p < end) {
+        const char *colon = memchr(p, ':', (size_t)(end - p));
+        const char *eol = colon ? memchr(colon, '\r', (size_t)(end - colon)) : NULL;
+        if (eol == NULL)
+            break;
+        const char *v = colon + 1;
+        while (v < eol && *v == ' ')
+            v++;
+        f[n++] = (struct px_h2_field){p, v, (uint32_t)(colon - p), (uint32_t)(eol - v)};
+        p = eol + 2;
+    }
+    return n;
+}
+
+static uint32_t count_lines(const char *p, size_t len)
+{
+    uint32_t n = 0;
+
+    if (len == 0)
+        return 0; /* P may be NULL then */
+    for (const char *e = p + len; (p = memchr(p, '\n', (size_t)(e - p))) != NULL; p++)
+        n++;
+    return n;
+}
+
+/* Submits R's head with the EXTRA lines after its fields; END_STREAM when no body follows. */
+static int submit_parsed_head(struct px_h2s *x, const struct px_http *r, const char *extra,
+                              size_t extra_len, bool end_stream)
+{
+    struct px_h2_field stack[STACK_FIELDS], *f = stack;
+    size_t max = r->head_nhdrs + count_lines(extra, extra_len);
+    int rc;
+
+    if (max > STACK_FIELDS && (f = malloc(max * sizeof(*f))) == NULL)
+        return PX_ENOMEM;
+    uint32_t n = fields_of(r, 0, r->head_nhdrs, f);
+    n += extra_fields(extra, extra_len, f + n);
     rc = px_h2_submit_response(x->st, px_http_status(r), f, n, end_stream);
     if (f != stack)
         free(f);
+    x->resp_ended |= end_stream && px_http_status(r) >= 200;
+    return rc;
+}
+
+/* Submits the response head the parser holds; END_STREAM when no body follows. */
+static int submit_head(struct px_h2s *x, bool end_stream)
+{
     x->head_held = false;
     x->resp_ended |= end_stream;
+    return submit_parsed_head(x, &x->resp, NULL, 0, end_stream);
+}
+
+/* Sends R's trailers (the fields after its head), or just the end of the body. */
+static int submit_trailers_of(struct px_h2s *x, const struct px_http *r)
+{
+    uint32_t ntr = r->nhdrs - r->head_nhdrs;
+    struct px_h2_field stack[STACK_FIELDS], *f = stack;
+    int rc;
+
+    x->resp_ended = true;
+    if (ntr == 0)
+        return px_h2_submit_data(x->st, NULL, 0, true);
+    if (ntr > STACK_FIELDS && (f = malloc(ntr * sizeof(*f))) == NULL)
+        return PX_ENOMEM;
+    rc = px_h2_submit_trailers(x->st, f, fields_of(r, r->head_nhdrs, r->nhdrs, f));
+    if (f != stack)
+        free(f);
     return rc;
 }
 
@@ -439,25 +527,11 @@ static int submit_end(struct px_h2s *x)
 {
     struct px_http *r = &x->resp;
     uint32_t ntr = r->nhdrs - r->head_nhdrs;
-    struct px_h2_field stack[STACK_FIELDS], *f = stack;
     int rc;
 
     if (x->head_held && (ntr == 0 || (rc = submit_head(x, false)) != 0))
         return ntr == 0 ? submit_head(x, true) : rc;
-    x->resp_ended = true;
-    if (ntr == 0)
-        return px_h2_submit_data(x->st, NULL, 0, true);
-    if (ntr > STACK_FIELDS && (f = malloc(ntr * sizeof(*f))) == NULL)
-        return PX_ENOMEM;
-    for (uint32_t i = 0; i < ntr; i++) {
-        const struct px_hdr *hd = &r->hdrs[r->head_nhdrs + i];
-        f[i] = (struct px_h2_field){r->buf + hd->name_off, r->buf + hd->value_off, hd->name_len,
-                                    hd->value_len};
-    }
-    rc = px_h2_submit_trailers(x->st, f, ntr);
-    if (f != stack)
-        free(f);
-    return rc;
+    return submit_trailers_of(x, r);
 }
 
 /* Submits the body spans the last feed decoded. */
@@ -527,17 +601,12 @@ static bool stream_full(const struct px_h2s *x)
     return px_h2_stream_queued(x->st) >= limit;
 }
 
-static int stream_write(struct px_stream *s, uv_buf_t *bufs, unsigned nbufs)
+/* What a write to X returns once its submissions are made (RC): an error
+ * resets the stream; a queue over the window holds the write. */
+static int write_done(struct px_h2s *x, int rc)
 {
-    struct px_h2s *x = stream_of(s);
-    int rc = 0;
+    struct px_stream *s = &x->c.s;
 
-    if (x->st == NULL || x->h->closing)
-        return UV_EPIPE;
-    for (unsigned i = 0; i < nbufs && rc == 0; i++)
-        rc = take_response(x, bufs[i].base, bufs[i].len);
-    if (rc == 0 && x->head_held)
-        rc = submit_head(x, false);
     if (rc != 0) {
         px_h2_reset_stream(x->st, PX_H2_INTERNAL_ERROR);
         kick(x->h);
@@ -551,6 +620,48 @@ static int stream_write(struct px_stream *s, uv_buf_t *bufs, unsigned nbufs)
         return 0;
     }
     return 1;
+}
+
+/* HTTP/1.1 text the exchange wrote (its own answers: errors): parsed back. */
+static int stream_write(struct px_stream *s, uv_buf_t *bufs, unsigned nbufs)
+{
+    struct px_h2s *x = stream_of(s);
+    int rc = 0;
+
+    if (x->st == NULL || x->h->closing)
+        return UV_EPIPE;
+    rc = resp_parser(x);
+    for (unsigned i = 0; i < nbufs && rc == 0; i++)
+        rc = take_response(x, bufs[i].base, bufs[i].len);
+    if (rc == 0 && x->head_held)
+        rc = submit_head(x, false);
+    return write_done(x, rc);
+}
+
+int px__h2_stream_respond(struct px_client *c, const struct px_h2_response *r, uv_buf_t *bufs,
+                          unsigned n)
+{
+    struct px_h2s *x = px_container_of(c, struct px_h2s, c);
+    bool body = false;
+    int rc = 0;
+
+    PX_ASSERT(c->s.wreq == NULL);
+    if (x->st == NULL || x->h->closing)
+        return UV_EPIPE;
+    if (x->resp_ended || x->head_held)
+        return write_done(x, PX_EPARSE); /* never after an end, nor mixed with parsed text */
+    for (unsigned i = 0; i < n; i++)
+        body |= bufs[i].len > 0;
+    /* A final head with nothing after it goes with END_STREAM (HEAD, 204, 304, empty bodies). */
+    if (r->head)
+        rc = submit_parsed_head(x, r->resp, r->extra, r->extra_len,
+                                r->end && !body && r->resp->nhdrs == r->resp->head_nhdrs);
+    for (unsigned i = 0; i < n && rc == 0; i++)
+        if (bufs[i].len > 0)
+            rc = px_h2_submit_data(x->st, bufs[i].base, bufs[i].len, false);
+    if (rc == 0 && r->end && !x->resp_ended)
+        rc = submit_trailers_of(x, r->resp);
+    return write_done(x, rc);
 }
 
 /* A held write completes once the stream's queue went below its window. */
@@ -789,12 +900,13 @@ static const struct px_stream_ops conn_ops = {
     .on_written = on_conn_written,
 };
 
-static void session_config(const struct conf *cf, struct px_h2_config *cfg)
+static void session_config(struct px_worker *w, const struct conf *cf, struct px_h2_config *cfg)
 {
     px_h2_config_init(cfg);
     cfg->max_concurrent_streams = cf->limits.h2_max_concurrent_streams;
     cfg->max_header_list_bytes = cf->limits.max_header_bytes;
     cfg->max_header_fields = cf->limits.max_headers;
+    cfg->mem = &w->h2_mem;
 }
 
 void px__h2conn_start(struct px_client *c)
@@ -802,7 +914,7 @@ void px__h2conn_start(struct px_client *c)
     struct px_h2_config cfg;
     struct px_h2conn *h = calloc(1, sizeof(*h));
 
-    session_config(c->w->conf, &cfg);
+    session_config(c->w, c->w->conf, &cfg);
     if (h == NULL || (h->sess = px_h2_new(&cfg, &session_ops, h)) == NULL) {
         free(h);
         px_client_close(c, "out of memory");

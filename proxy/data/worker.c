@@ -22,6 +22,9 @@
 #define SLABS_KEPT 64         /* free read buffers kept per worker (4 MiB) */
 #define LISTEN_BACKLOG 1024   /* pending connections per listener, capped by somaxconn */
 #define ACCEPTS_PER_WAKEUP 32 /* per listener, before other handles (and workers) get a turn */
+/* HTTP/2 memory a worker keeps for reuse: 500 streams in flight (50
+ * connections of 10) come and go within this. */
+#define H2_MEM_KEPT_BYTES (2 * 1024 * 1024)
 
 /* Writes the accept_failed line when one is due: at most one a second per
  * worker, with the number of errors since the last, so a flood of errors
@@ -310,6 +313,7 @@ int px_worker_init(struct px_worker *w, unsigned id, struct px_process *proc, si
     w->proc = proc;
     w->conf = cf;
     w->slabs.max_free = SLABS_KEPT;
+    px_freelist_init(&w->h2_mem, H2_MEM_KEPT_BYTES);
     w->logfile = px_logfile_ref(proc->access_log);
     w->alog.fd = w->logfile ? w->logfile->fd : -1;
     px_list_init(&w->clients);
@@ -562,6 +566,7 @@ void px_worker_join(struct px_worker *w)
     px_slab_cache_dispose(&w->slabs);
     px_exchange_cache_dispose(w);
     px_h2_stream_cache_dispose(w);
+    px_freelist_dispose(&w->h2_mem); /* after the last session */
     for (size_t i = 0; w->geo_caches && i < CONF_GEO_DB_MAX; i++)
         geo_cache_dispose(&w->geo_caches[i]);
     free(w->geo_caches);

@@ -7,6 +7,7 @@
 #define PX_WORKER_H
 
 #include "conf/conf.h"
+#include "proxy/base/freelist.h"
 #include "proxy/base/list.h"
 #include "proxy/base/log.h"
 #include "proxy/base/rng.h"
@@ -78,6 +79,7 @@ struct px_worker {
     unsigned nspare;                /* ... how many */
     struct px_h2s *h2_spare;        /* proxy/data/h2conn.c's: finished HTTP/2 streams */
     unsigned nh2_spare;             /* ... how many */
+    struct px_freelist h2_mem;      /* HTTP/2 sessions' and nghttp2's memory (h2conn.c) */
 
     struct px_accesslog alog;
     struct px_logfile *logfile; /* one reference: the file alog writes to; NULL when off */

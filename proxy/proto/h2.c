@@ -9,6 +9,7 @@
  * what; docs/H2.md has the table.
  */
 #include "proxy/proto/h2.h"
+#include "proxy/base/freelist.h"
 #include "proxy/base/list.h"
 #include "proxy/base/px.h"
 
@@ -23,7 +24,12 @@
 /* RFC 9113 §6.5.2: each field costs its octets plus 32. */
 #define FIELD_OVERHEAD_BYTES 32
 
-#define QUEUE_FIRST_BYTES 1024 /* a response queue's first allocation */
+/* First sizes of the per-stream buffers: a freelist class less its header
+ * (px_freelist_grow), so none of the block is wasted. Most bodies and heads
+ * are small; larger ones double up. */
+#define QUEUE_FIRST_BYTES 240 /* a response queue */
+#define ARENA_FIRST_BYTES 496 /* received field bytes */
+#define REFS_FIRST 15         /* received fields: 16 bytes each */
 
 /* Token bucket: one second's worth of tokens at most, refilled continuously. */
 struct budget {
@@ -83,11 +89,6 @@ struct px_h2 {
     const char *why;     /* static: why the session ended itself */
     bool failed;         /* mem_recv failed: read nothing more */
     uint32_t nqueued;    /* streams with response bytes queued (q_len > 0) */
-};
-
-/* Connection-specific fields: never sent in HTTP/2 (RFC 9113 §8.2.2). */
-static const char *const connection_fields[] = {
-    "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te",
 };
 
 /* Fields that must never come in a trailer section (RFC 9110 §6.5.1). */
@@ -151,15 +152,17 @@ static struct px_h2_stream *stream_of(struct px_h2 *s, int32_t id)
 
 static void stream_free(struct px_h2_stream *st)
 {
+    struct px_freelist *mem = st->s->cfg.mem;
+
     if (st->q_len > 0)
         st->s->nqueued--;
     px_list_remove(&st->link);
-    free(st->buf);
-    free(st->refs);
-    free(st->out);
-    free(st->q);
-    free(st->trailers);
-    free(st);
+    px_freelist_free(mem, st->buf);
+    px_freelist_free(mem, st->refs);
+    px_freelist_free(mem, st->out);
+    px_freelist_free(mem, st->q);
+    px_freelist_free(mem, st->trailers);
+    px_freelist_free(mem, st);
 }
 
 static bool field_is(const char *name, size_t len, const char *lower)
@@ -182,10 +185,8 @@ static int arena_reserve(struct px_h2_stream *st, size_t n)
 {
     if (st->len + n <= st->cap)
         return 0;
-    size_t cap = st->cap ? st->cap : 512;
-    while (cap < st->len + n)
-        cap *= 2;
-    char *b = realloc(st->buf, cap);
+    size_t cap = px_freelist_grow(st->cap, ARENA_FIRST_BYTES, st->len + n);
+    char *b = px_freelist_realloc(st->s->cfg.mem, st->buf, cap);
     if (b == NULL)
         return PX_ENOMEM;
     st->buf = b;
@@ -206,8 +207,8 @@ static int add_field(struct px_h2_stream *st, const uint8_t *name, size_t nlen,
                      const uint8_t *value, size_t vlen)
 {
     if (st->nrefs == st->refs_cap) {
-        uint32_t cap = st->refs_cap ? st->refs_cap * 2 : 16;
-        struct field_ref *r = realloc(st->refs, cap * sizeof(*r));
+        uint32_t cap = st->refs_cap ? st->refs_cap * 2 + 1 : REFS_FIRST;
+        struct field_ref *r = px_freelist_realloc(st->s->cfg.mem, st->refs, cap * sizeof(*r));
         if (r == NULL)
             return PX_ENOMEM;
         st->refs = r;
@@ -274,7 +275,7 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, voi
                                       NGHTTP2_REFUSED_STREAM);
             return 0;
         }
-        struct px_h2_stream *st = calloc(1, sizeof(*st));
+        struct px_h2_stream *st = px_freelist_calloc(s->cfg.mem, 1, sizeof(*st));
         if (st == NULL)
             return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
         st->s = s;
@@ -372,7 +373,7 @@ static int build_head(struct px_h2_stream *st, struct px_h2_head *h)
     if (cookies && join_cookies(st, &cookie_off, &cookie_len) != 0)
         return -NGHTTP2_INTERNAL_ERROR;
     /* The arena is final: spans may point into it now. */
-    st->out = malloc((st->nrefs + 1) * sizeof(*st->out));
+    st->out = px_freelist_alloc(st->s->cfg.mem, (st->nrefs + 1) * sizeof(*st->out));
     if (st->out == NULL)
         return -NGHTTP2_INTERNAL_ERROR;
     bool have_authority = false;
@@ -460,7 +461,8 @@ static void trailers_complete(struct px_h2 *s, struct px_h2_stream *st)
     if (!st->delivered || st->reject_code || st->owner_reset)
         return;
     uint32_t n = st->nrefs - st->trailer_start;
-    struct px_h2_field *tr = realloc(st->out, (st->nrefs + 1) * sizeof(*tr));
+    struct px_h2_field *tr =
+        px_freelist_realloc(s->cfg.mem, st->out, (st->nrefs + 1) * sizeof(*tr));
     if (tr == NULL) {
         reject(s, st, NGHTTP2_INTERNAL_ERROR);
         return;
@@ -636,18 +638,67 @@ static ssize_t on_data_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_
 }
 
 /*
- * Builds an nghttp2_nv array (with STATUS first when > 0) and the bytes it
- * points to in one allocation: names lowercased, connection-specific fields
- * left out. Returns the array (free() it) and its length in *NV_LEN, or NULL
- * with *ERR set.
+ * A field name byte as HTTP/2 sends it: a token character (RFC 9110 §5.6.2)
+ * with uppercase letters lowered, or 0 for any other byte (RFC 9113
+ * §8.2.1). Checking and lowering names in one pass saves a second walk
+ * (nghttp2_check_header_name) over every name of every response.
  */
-static nghttp2_nv *make_nv(int status, const struct px_h2_field *f, uint32_t n, size_t *nv_len,
-                           int *err)
+static inline uint8_t name_byte(uint8_t c)
+{
+    if ((c >= 'a' && c <= 'z') || c == '-' || (c >= '0' && c <= '9'))
+        return c;
+    if (c >= 'A' && c <= 'Z')
+        return (uint8_t)(c + 32);
+    return c != 0 && memchr("!#$%&'*+.^_`|~", c, 14) ? c : 0;
+}
+
+/* Connection-specific fields (RFC 9113 §8.2.2), for a lowercase NAME:
+ * every field of every response is checked, so lengths first. */
+static bool connection_field(const uint8_t *name, size_t len)
+{
+    switch (len) {
+    case 2:
+        return memcmp(name, "te", 2) == 0;
+    case 7:
+        return memcmp(name, "upgrade", 7) == 0;
+    case 10:
+        return memcmp(name, "connection", 10) == 0 || memcmp(name, "keep-alive", 10) == 0;
+    case 16:
+        return memcmp(name, "proxy-connection", 16) == 0;
+    case 17:
+        return memcmp(name, "transfer-encoding", 17) == 0;
+    default:
+        return false;
+    }
+}
+
+/*
+ * How HPACK may encode a field: X-Request-Id, which the exchange adds with a
+ * value new for every response, never repays a dynamic table entry, and
+ * indexing it evicted the fields that do repeat (RFC 7541 §7.1.3 leaves the
+ * choice to the encoder): one table insertion and eviction per response.
+ */
+static uint8_t nv_flags(const uint8_t *name, size_t len)
+{
+    return len == 12 && memcmp(name, "x-request-id", 12) == 0 ? NGHTTP2_NV_FLAG_NO_INDEX
+                                                              : NGHTTP2_NV_FLAG_NONE;
+}
+
+/*
+ * Builds an nghttp2_nv array (with STATUS first when > 0) from MEM, with
+ * the lowercased names after it in the same allocation: connection-specific
+ * fields left out. With COPY the values are copied there too; without,
+ * they are F's (for a submission, which copies them at once). Returns the
+ * array (px_freelist_free() it) and its length in *NV_LEN, or NULL with
+ * *ERR set.
+ */
+static nghttp2_nv *make_nv(struct px_freelist *mem, int status, const struct px_h2_field *f,
+                           uint32_t n, bool copy, size_t *nv_len, int *err)
 {
     size_t bytes = (n + 1) * sizeof(nghttp2_nv) + 3;
     for (uint32_t i = 0; i < n; i++)
-        bytes += f[i].name_len + f[i].value_len;
-    nghttp2_nv *nv = malloc(bytes);
+        bytes += f[i].name_len + (copy ? f[i].value_len : 0);
+    nghttp2_nv *nv = px_freelist_alloc(mem, bytes);
     if (nv == NULL) {
         *err = PX_ENOMEM;
         return NULL;
@@ -660,22 +711,26 @@ static nghttp2_nv *make_nv(int status, const struct px_h2_field *f, uint32_t n, 
         p += 3;
     }
     for (uint32_t i = 0; i < n; i++) {
-        uint8_t *name = p;
-        for (uint32_t j = 0; j < f[i].name_len; j++)
-            name[j] = (uint8_t)(f[i].name[j] >= 'A' && f[i].name[j] <= 'Z' ? f[i].name[j] + 32
-                                                                           : f[i].name[j]);
-        if (listed((char *)name, f[i].name_len, connection_fields, PX_ARRAY_LEN(connection_fields)))
+        uint8_t *name = p, *value = (uint8_t *)(f[i].value ? f[i].value : "");
+        uint8_t bad = f[i].name_len == 0;
+        for (uint32_t j = 0; j < f[i].name_len; j++) {
+            name[j] = name_byte((uint8_t)f[i].name[j]);
+            bad |= name[j] == 0;
+        }
+        if (!bad && connection_field(name, f[i].name_len))
             continue;
-        memcpy(p + f[i].name_len, f[i].value, f[i].value_len);
-        if (!nghttp2_check_header_name(name, f[i].name_len) ||
-            !nghttp2_check_header_value(name + f[i].name_len, f[i].value_len)) {
-            free(nv);
+        if (bad || !nghttp2_check_header_value(value, f[i].value_len)) {
+            px_freelist_free(mem, nv);
             *err = PX_EPARSE;
             return NULL;
         }
-        nv[k++] = (nghttp2_nv){name, name + f[i].name_len, f[i].name_len, f[i].value_len,
-                               NGHTTP2_NV_FLAG_NONE};
-        p += f[i].name_len + f[i].value_len;
+        p += f[i].name_len;
+        if (copy && f[i].value_len > 0) {
+            value = memcpy(p, f[i].value, f[i].value_len);
+            p += f[i].value_len;
+        }
+        nv[k++] =
+            (nghttp2_nv){name, value, f[i].name_len, f[i].value_len, nv_flags(name, f[i].name_len)};
     }
     *nv_len = k;
     return nv;
@@ -689,7 +744,7 @@ int px_h2_submit_response(struct px_h2_stream *st, int status, const struct px_h
     int err = 0, rv;
     if (status < 100 || status > 599 || status == 101)
         return PX_EPARSE;
-    nghttp2_nv *nv = make_nv(status, fields, n, &nv_len, &err);
+    nghttp2_nv *nv = make_nv(s->cfg.mem, status, fields, n, false, &nv_len, &err);
     if (nv == NULL)
         return err;
     if (status < 200) {
@@ -701,7 +756,7 @@ int px_h2_submit_response(struct px_h2_stream *st, int status, const struct px_h
         st->providing = true;
         rv = nghttp2_submit_response(s->ng, st->id, nv, nv_len, &prd);
     }
-    free(nv); /* nghttp2 copied it */
+    px_freelist_free(s->cfg.mem, nv); /* nghttp2 copied it */
     return rv == 0 ? 0 : rv == NGHTTP2_ERR_NOMEM ? PX_ENOMEM : PX_EPARSE;
 }
 
@@ -722,11 +777,8 @@ int px_h2_submit_data(struct px_h2_stream *st, const char *buf, size_t len, bool
         st->q_off = 0;
     }
     if (st->q_len + len > st->q_cap) {
-        /* Small first: most bodies are small, and large ones double up. */
-        size_t cap = st->q_cap ? st->q_cap : QUEUE_FIRST_BYTES;
-        while (cap < st->q_len + len)
-            cap *= 2;
-        char *q = realloc(st->q, cap);
+        size_t cap = px_freelist_grow(st->q_cap, QUEUE_FIRST_BYTES, st->q_len + len);
+        char *q = px_freelist_realloc(st->s->cfg.mem, st->q, cap);
         if (q == NULL)
             return PX_ENOMEM;
         st->q = q;
@@ -748,7 +800,7 @@ int px_h2_submit_trailers(struct px_h2_stream *st, const struct px_h2_field *fie
     size_t nv_len;
     if (!st->providing || st->body_end)
         return PX_EPARSE;
-    nghttp2_nv *nv = make_nv(0, fields, n, &nv_len, &err);
+    nghttp2_nv *nv = make_nv(st->s->cfg.mem, 0, fields, n, true, &nv_len, &err);
     if (nv == NULL)
         return err;
     st->trailers = nv;
@@ -798,6 +850,27 @@ void px_h2_stream_set_data(struct px_h2_stream *st, void *data)
 }
 
 /* ----------------------------------------------------------------- session */
+
+/* nghttp2 allocates per stream and per header field: from the freelist. */
+static void *mem_malloc(size_t n, void *mem)
+{
+    return px_freelist_alloc(mem, n);
+}
+
+static void mem_free(void *p, void *mem)
+{
+    px_freelist_free(mem, p);
+}
+
+static void *mem_calloc(size_t nmemb, size_t size, void *mem)
+{
+    return px_freelist_calloc(mem, nmemb, size);
+}
+
+static void *mem_realloc(void *p, size_t n, void *mem)
+{
+    return px_freelist_realloc(mem, p, n);
+}
 
 static int submit_settings(struct px_h2 *s)
 {
@@ -850,7 +923,8 @@ struct px_h2 *px_h2_new(const struct px_h2_config *cfg, const struct px_h2_ops *
     /* ACKs pile up only while the client does not read: bound them. */
     nghttp2_option_set_max_outbound_ack(opt, 64);
     nghttp2_option_set_no_closed_streams(opt, 1);
-    if (nghttp2_session_server_new2(&s->ng, cb, s, opt) != 0)
+    nghttp2_mem mem = {cfg->mem, mem_malloc, mem_free, mem_calloc, mem_realloc};
+    if (nghttp2_session_server_new3(&s->ng, cb, s, opt, &mem) != 0)
         goto fail;
     if (submit_settings(s) != 0)
         goto fail;

@@ -18,6 +18,7 @@
 
 struct px_h2;
 struct px_h2_stream;
+struct px_freelist;
 
 /* RFC 9113 §7 error codes, as they appear on the wire. */
 enum px_h2_code {
@@ -88,6 +89,9 @@ struct px_h2_config {
     uint32_t control_per_s;       /* SETTINGS and PING frames (non-ACK) */
     uint32_t empty_data_per_s;    /* zero-length DATA without END_STREAM */
     uint32_t small_updates_per_s; /* WINDOW_UPDATE frames raising a window by < 1 KiB */
+    /* Borrowed: where the session's and nghttp2's memory comes from (NULL:
+     * malloc's). It must outlive the session, on the session's thread. */
+    struct px_freelist *mem;
 };
 
 void px_h2_config_init(struct px_h2_config *cfg);

@@ -1278,6 +1278,28 @@ int px_http_write_response_head(const struct px_http *h, const struct px_resp_ct
     return o.overflow ? -1 : (int)o.len;
 }
 
+size_t px_http_response_head_size(const struct px_http *h, const struct px_resp_ctx *ctx)
+{
+    size_t n = 13 + h->target_len + 2 + ctx->extra_len + 2; /* status line, extra, blank line */
+
+    for (uint32_t i = 0; i < h->nhdrs; i++) {
+        const struct px_hdr *hd = &h->hdrs[i];
+        if (!(hd->flags & PX_HDR_DROP) && !(ctx->drop_te && name_is(h, hd, "transfer-encoding")))
+            n += hd->name_len + hd->value_len + 4;
+    }
+    if (ctx->upgrade) {
+        int u = px_http_find(h, "upgrade");
+        if (u >= 0)
+            n += h->hdrs[u].name_len + h->hdrs[u].value_len + 4;
+        n += sizeof("Connection: upgrade\r\n") - 1;
+    } else if (!ctx->keep_alive) {
+        n += sizeof("Connection: close\r\n") - 1;
+    } else if (ctx->client_1_0) {
+        n += sizeof("Connection: keep-alive\r\n") - 1;
+    }
+    return n;
+}
+
 const char *px_http_reason(int status)
 {
     switch (status) {

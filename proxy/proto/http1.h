@@ -246,6 +246,13 @@ int px_http_write_response_head(const struct px_http *h, const struct px_resp_ct
                                 size_t cap);
 
 /*
+ * The length px_http_write_response_head() would write, without writing it:
+ * what an HTTP/2 client's response head counts in bytes_out, so that the
+ * access log and the metrics read the same as when it was rendered.
+ */
+size_t px_http_response_head_size(const struct px_http *h, const struct px_resp_ctx *ctx);
+
+/*
  * Writes a complete error response (text/plain body naming REASON, with
  * Connection: close, plus EXTRA header lines when not NULL) into OUT.
  * Returns the length (truncated to fit).

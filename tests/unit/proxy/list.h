@@ -12,6 +12,10 @@
     X(fds_plan_fits_caps_or_refuses)                                                               \
     X(fds_plan_counts_dns_sockets)                                                                 \
     X(fds_raise_limit_reaches_the_hard_limit)                                                      \
+    X(freelist_reuses_a_block_within_its_class)                                                    \
+    X(freelist_keeps_at_most_its_bound)                                                            \
+    X(freelist_realloc_keeps_the_bytes)                                                            \
+    X(freelist_null_is_malloc)                                                                     \
     X(log_escape_quotes_controls_and_non_ascii)                                                    \
     X(log_escape_never_cuts_an_escape)                                                             \
     X(log_escape_property_random_bytes)                                                            \
@@ -120,6 +124,7 @@
     X(dns_ttl_clamp_and_errors)                                                                    \
     X(http1_chunk_lines)                                                                           \
     X(http1_proxyproto_split_consistent)                                                           \
+    X(http1_response_head_size_is_the_rendered_length)                                             \
     X(stats_requests_by_zone_region_class)                                                         \
     X(stats_merge_sums_workers)                                                                    \
     X(stats_rtt_median)                                                                            \

@@ -143,6 +143,9 @@ void peer_init(struct peer *p, const struct px_h2_config *cfg, bool client,
         p->cfg = *cfg;
     else
         px_h2_config_init(&p->cfg);
+    px_freelist_init(&p->mem, 64 * 1024);
+    if (p->cfg.mem == NULL)
+        p->cfg.mem = &p->mem;
     p->o.auto_consume = true;
     p->now_ms = 1000;
     p->s = px_h2_new(&p->cfg, &owner_ops, &p->o);
@@ -163,6 +166,7 @@ void peer_init(struct peer *p, const struct px_h2_config *cfg, bool client,
 void peer_dispose(struct peer *p)
 {
     px_h2_free(p->s);
+    px_freelist_dispose(&p->mem);
     nghttp2_session_del(p->cli);
     if (p->hpack != NULL)
         nghttp2_hd_deflate_del(p->hpack);

@@ -8,6 +8,7 @@
 #ifndef H2_FIXTURE_H
 #define H2_FIXTURE_H
 
+#include "proxy/base/freelist.h"
 #include "proxy/base/px.h"
 #include "proxy/proto/h2.h"
 #include "tests/unit/test.h"
@@ -45,6 +46,7 @@ struct wire {
 struct peer {
     struct px_h2 *s;
     struct px_h2_config cfg;
+    struct px_freelist mem; /* the session's memory, as a worker gives it */
     struct owner o;
     struct wire w;
     nghttp2_session *cli;       /* NULL in raw mode */

@@ -289,14 +289,15 @@ static int cli_on_resp_header(nghttp2_session *ng, const nghttp2_frame *frame, c
     size_t k = strlen(seen);
     (void)ng;
     (void)frame;
-    (void)flags;
-    snprintf(seen + k, 1024 - k, "%.*s: %.*s\n", (int)nlen, name, (int)vlen, value);
+    snprintf(seen + k, 1024 - k, "%.*s: %.*s%s\n", (int)nlen, name, (int)vlen, value,
+             flags & NGHTTP2_NV_FLAG_NO_INDEX ? " (never indexed)" : "");
     return 0;
 }
 
 /*
- * The response head loses its HTTP/1.1 connection fields; the body is sent
- * as the owner pushes it (deferred in between), and stalls on a closed window.
+ * The response head loses its HTTP/1.1 connection fields, and X-Request-Id
+ * goes never indexed; the body is sent as the owner pushes it (deferred in
+ * between), and stalls on a closed window.
  */
 TEST(h2_response_head_body_and_trailers)
 {
@@ -306,6 +307,7 @@ TEST(h2_response_head_body_and_trailers)
         {"Transfer-Encoding", "chunked", 17, 7},
         {"Keep-Alive", "5", 10, 1},
         {"X-Up", "1", 4, 1},
+        {"X-Request-Id", "r1", 12, 2},
     };
     const struct px_h2_field trailer = {"X-Sum", "9", 5, 1};
     const nghttp2_settings_entry tiny = {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 8};
@@ -331,7 +333,9 @@ TEST(h2_response_head_body_and_trailers)
     struct px_h2_stream *st = p.o.last;
     ASSERT_OK(px_h2_submit_response(st, 200, fields, PX_ARRAY_LEN(fields), false));
     pump(&p);
-    ASSERT_STR_EQ(seen, ":status: 200\ncontent-type: text/plain\nx-up: 1\n");
+    /* A value new for every response is kept out of the HPACK table. */
+    ASSERT_STR_EQ(seen, ":status: 200\ncontent-type: text/plain\nx-up: 1\n"
+                        "x-request-id: r1 (never indexed)\n");
     ASSERT(!px_h2_stalled(p.s));
     ASSERT_EQ(p.w.data[1], 0); /* deferred: nothing queued yet */
 
@@ -357,6 +361,11 @@ TEST(h2_response_head_body_and_trailers)
 TEST(h2_response_refuses_bad_status_and_fields)
 {
     const struct px_h2_field crlf = {"x", "a\r\nb", 1, 4};
+    /* Names that are no token: space, colon, empty, a byte past ASCII, NUL. */
+    const struct px_h2_field bad_names[] = {
+        {"x y", "1", 3, 1},   {"x:y", "1", 3, 1}, {"", "1", 0, 1},
+        {"x\xe9", "1", 2, 1}, {"x\0", "1", 2, 1},
+    };
     struct peer p;
     peer_init(&p, NULL, true, NULL, 0);
     request(&p, get_nv, PX_ARRAY_LEN(get_nv), NULL);
@@ -365,6 +374,8 @@ TEST(h2_response_refuses_bad_status_and_fields)
     ASSERT_EQ(px_h2_submit_response(st, 101, NULL, 0, true), PX_EPARSE);
     ASSERT_EQ(px_h2_submit_response(st, 99, NULL, 0, true), PX_EPARSE);
     ASSERT_EQ(px_h2_submit_response(st, 200, &crlf, 1, true), PX_EPARSE);
+    for (size_t i = 0; i < PX_ARRAY_LEN(bad_names); i++)
+        ASSERT_EQ(px_h2_submit_response(st, 200, &bad_names[i], 1, true), PX_EPARSE);
     ASSERT_EQ(px_h2_submit_data(st, "x", 1, true), PX_EPARSE); /* no head with a body yet */
     ASSERT_OK(px_h2_submit_response(st, 103, NULL, 0, false));
     ASSERT_OK(px_h2_submit_response(st, 204, NULL, 0, true));

@@ -590,3 +590,34 @@ TEST(http1_interim_response_has_no_body)
     ASSERT(px_http_feed(&h, in + off, sizeof(in) - 1 - off, &used) < 0);
     px_http_dispose(&h);
 }
+
+/* What an HTTP/2 stream counts for a head it never renders is what
+ * rendering it would have written, whatever the framing context. */
+TEST(http1_response_head_size_is_the_rendered_length)
+{
+    static const char raw[] = "HTTP/1.1 200 Fine Thanks\r\nContent-Type: text/plain\r\n"
+                              "Connection: x-hop\r\nX-Hop: 1\r\nTransfer-Encoding: chunked\r\n"
+                              "Upgrade: h2c\r\nServer: t\r\n\r\n";
+    static const char extra[] = "X-Explain: a\r\nX-Request-Id: b\r\n";
+    struct px_http h;
+    size_t used = 0;
+    char out[1024];
+
+    ASSERT_OK(px_http_init(&h, PX_HTTP_RESPONSE, NULL, MAX_HEAD_BYTES, MAX_HEADERS));
+    ASSERT(px_http_feed(&h, raw, sizeof(raw) - 1, &used) == PX_HTTP_HEAD);
+    ASSERT_OK(px_http_scan(&h));
+    for (unsigned bits = 0; bits < 32; bits++) {
+        struct px_resp_ctx ctx = {
+            .keep_alive = bits & 1,
+            .client_1_0 = bits & 2,
+            .drop_te = bits & 4,
+            .upgrade = bits & 8,
+            .extra = bits & 16 ? extra : NULL,
+            .extra_len = bits & 16 ? sizeof(extra) - 1 : 0,
+        };
+        int n = px_http_write_response_head(&h, &ctx, out, sizeof(out));
+        ASSERT(n > 0);
+        ASSERT(px_http_response_head_size(&h, &ctx) == (size_t)n);
+    }
+    px_http_dispose(&h);
+}

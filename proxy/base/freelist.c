@@ -1,0 +1,155 @@
+/*
+ * freelist: size classes of powers of two from 64 bytes. Each block starts
+ * with a header naming its class, so free() needs no size (nghttp2's
+ * allocator interface gives none) and a block kept for one size serves any
+ * size of its class. Kept blocks are linked through their headers, and
+ * under AddressSanitizer their bytes are poisoned while kept, so a use
+ * after free is still caught as with malloc.
+ */
+#include "proxy/base/freelist.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PX_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define PX_ASAN 1
+#endif
+#ifdef PX_ASAN
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+#define MIN_CLASS_SHIFT 6 /* 64 bytes */
+#define BIG 0xffu         /* over the largest class: malloc's */
+#define HDR_BYTES PX_FREELIST_HEADER_BYTES
+
+struct hdr {
+    unsigned cls;     /* class index, or BIG */
+    struct hdr *next; /* the next kept block of the class, while kept */
+};
+
+_Static_assert(sizeof(struct hdr) <= HDR_BYTES && HDR_BYTES % _Alignof(max_align_t) == 0,
+               "the header holds its fields and keeps blocks aligned");
+
+static size_t class_bytes(unsigned cls)
+{
+    return (size_t)1 << (MIN_CLASS_SHIFT + cls);
+}
+
+/* The class of a block of TOTAL bytes (header included), or BIG. */
+static unsigned class_of(size_t total)
+{
+    if (total <= class_bytes(0))
+        return 0;
+    if (total > class_bytes(PX_FREELIST_CLASSES - 1))
+        return BIG;
+    /* The bits of TOTAL - 1 give the power of two that holds TOTAL. */
+    unsigned bits = (unsigned)(sizeof(unsigned long long) * 8) -
+                    (unsigned)__builtin_clzll((unsigned long long)(total - 1));
+    return bits - MIN_CLASS_SHIFT;
+}
+
+static struct hdr *hdr_of(void *p)
+{
+    return (struct hdr *)((char *)p - HDR_BYTES);
+}
+
+void px_freelist_init(struct px_freelist *f, size_t max_bytes)
+{
+    memset(f, 0, sizeof(*f));
+    f->max_bytes = max_bytes;
+}
+
+void *px_freelist_alloc(struct px_freelist *f, size_t n)
+{
+    if (n > SIZE_MAX - HDR_BYTES)
+        return NULL;
+    unsigned cls = class_of(n + HDR_BYTES);
+    struct hdr *h;
+
+    if (cls != BIG && f != NULL && f->head[cls] != NULL) {
+        h = f->head[cls];
+        f->head[cls] = h->next;
+        f->kept_bytes -= class_bytes(cls);
+        UNPOISON((char *)h + HDR_BYTES, class_bytes(cls) - HDR_BYTES);
+        return (char *)h + HDR_BYTES;
+    }
+    /* A class block is made whole, so that it can serve any size of its class later. */
+    h = malloc(cls == BIG ? n + HDR_BYTES : class_bytes(cls));
+    if (h == NULL)
+        return NULL;
+    h->cls = cls;
+    return (char *)h + HDR_BYTES;
+}
+
+void *px_freelist_calloc(struct px_freelist *f, size_t nmemb, size_t size)
+{
+    if (size != 0 && nmemb > SIZE_MAX / size)
+        return NULL;
+    void *p = px_freelist_alloc(f, nmemb * size);
+    if (p != NULL)
+        memset(p, 0, nmemb * size);
+    return p;
+}
+
+void *px_freelist_realloc(struct px_freelist *f, void *p, size_t n)
+{
+    if (p == NULL)
+        return px_freelist_alloc(f, n);
+    struct hdr *h = hdr_of(p);
+    if (h->cls == BIG) {
+        if (n > SIZE_MAX - HDR_BYTES)
+            return NULL;
+        struct hdr *g = realloc(h, n + HDR_BYTES);
+        return g == NULL ? NULL : (char *)g + HDR_BYTES;
+    }
+    size_t room = class_bytes(h->cls) - HDR_BYTES;
+    if (n <= room)
+        return p;
+    void *q = px_freelist_alloc(f, n);
+    if (q == NULL)
+        return NULL;
+    memcpy(q, p, room);
+    px_freelist_free(f, p);
+    return q;
+}
+
+void px_freelist_free(struct px_freelist *f, void *p)
+{
+    if (p == NULL)
+        return;
+    struct hdr *h = hdr_of(p);
+    unsigned cls = h->cls;
+    if (cls == BIG || f == NULL || f->kept_bytes + class_bytes(cls) > f->max_bytes) {
+        free(h);
+        return;
+    }
+    POISON(p, class_bytes(cls) - HDR_BYTES);
+    h->next = f->head[cls];
+    f->head[cls] = h;
+    f->kept_bytes += class_bytes(cls);
+}
+
+void px_freelist_dispose(struct px_freelist *f)
+{
+    for (unsigned c = 0; c < PX_FREELIST_CLASSES; c++) {
+        while (f->head[c] != NULL) {
+            struct hdr *h = f->head[c];
+            f->head[c] = h->next;
+            UNPOISON((char *)h + HDR_BYTES, class_bytes(c) - HDR_BYTES);
+            free(h);
+        }
+    }
+    f->kept_bytes = 0;
+    f->max_bytes = 0;
+}

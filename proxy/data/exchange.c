@@ -1174,8 +1174,11 @@ static void upstream_eof(struct px_exchange *x, int err)
     }
 
     if (err == UV_EOF && px_http_started(&u->resp) && px_http_finish(&u->resp) == PX_HTTP_DONE) {
-        /* Close-delimited body: EOF is its end. Flush what is parsed. */
+        /* Close-delimited body: EOF is its end. An HTTP/1.1 client sees
+         * that end as our close; an HTTP/2 stream must be told it. */
         x->resp_done = true;
+        if (x->parsed_out && !pump_write(x, NULL, 0, true))
+            return;
         pump_response(x);
         return;
     }

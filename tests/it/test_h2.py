@@ -91,14 +91,17 @@ class H2Basics(H2Base):
     def test_streams_carry_bodies_heads_and_empty_answers(self):
         p = self.proxy()
         c = self.client(p)
+        # /close/N: a close-delimited body (no length, no chunks) ends the
+        # stream cleanly when the backend closes, as it ends an HTTP/1.1 one.
         want = {c.request("GET", "/size/0"): 0, c.request("GET", "/size/100"): 100,
-                c.request("GET", "/size/300000"): 300000, c.request("GET", "/chunked/70000"): 70000}
+                c.request("GET", "/size/300000"): 300000, c.request("GET", "/chunked/70000"): 70000,
+                c.request("GET", "/close/90000"): 90000, c.request("GET", "/close/0"): 0}
         head = c.request("HEAD", "/size/5000")
         nc = c.request("GET", "/status/204")
         nm = c.request("GET", "/status/304")
         for sid, n in want.items():
             r = c.response(sid)
-            self.assertEqual(r.status, 200, sid)
+            self.assertEqual((r.status, r.ended, r.reset), (200, True, None), sid)
             self.assertEqual(sha(r.body), payload_sha256(n), sid)
             self.assertIsNone(r.header("transfer-encoding"))
             self.assertIsNone(r.header("connection"))

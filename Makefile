@@ -261,7 +261,7 @@ FUZZ_SRC_fuzz_xff           := proxy/proto/xff.c geo/addr.c $(wildcard conf/*.c)
 FUZZ_SRC_fuzz_zone          := geo/zone.c geo/addr.c
 FUZZ_SRC_fuzz_tls_server    := proxy/proto/tls.c proxy/state/tls_ctx.c proxy/base/px.c \
                                $(wildcard conf/*.c)
-FUZZ_SRC_fuzz_h2_server     := proxy/proto/h2.c
+FUZZ_SRC_fuzz_h2_server     := proxy/proto/h2.c proxy/base/freelist.c
 
 $(FUZZ_BUILD)/vendor/%.o: $(LLHTTP_DIR)/%.c
 	@mkdir -p $(dir $@)

@@ -208,8 +208,10 @@ static bool is_plain_http(const struct px_tls *t)
  *
  * SSL_get_error() needs that queue empty before the call it classifies.
  * Every function here leaves it empty (the handshake clears it before and
- * after, and so does this), and no other code runs OpenSSL on a worker
- * thread, so reads and writes skip the clearing: ERR_clear_error() costs
+ * after, and so does this), and so does the only other OpenSSL code a
+ * worker runs (state/tls_ctx.c: its callbacks run inside the handshake,
+ * px_tls_client_prepare clears), so reads and writes skip the clearing:
+ * ERR_clear_error() costs
  * about 390 instructions (it initializes and looks up thread state), two
  * per request were 2% of a 100-byte HTTPS request's user time.
  */

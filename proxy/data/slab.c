@@ -9,25 +9,41 @@
 struct px_slab *px_slab_get(struct px_slab_cache *sc)
 {
     struct px_slab *s = sc->free;
-    if (s) {
-        sc->free = s->next;
-        sc->nfree--;
-        return s;
+    if (s == NULL) {
+        sc->low = 0;
+        return malloc(sizeof(*s));
     }
-    return malloc(sizeof(*s));
+    sc->free = s->next;
+    if (--sc->nfree < sc->low)
+        sc->low = sc->nfree;
+    return s;
 }
 
 void px_slab_put(struct px_slab_cache *sc, struct px_slab *s)
 {
     if (s == NULL)
         return;
-    if (sc->nfree >= sc->max_free) {
-        free(s);
-        return;
-    }
     s->next = sc->free;
     sc->free = s;
     sc->nfree++;
+}
+
+void px_slab_trim(struct px_slab_cache *sc)
+{
+    unsigned above_keep = sc->nfree > sc->keep ? sc->nfree - sc->keep : 0;
+    unsigned surplus = sc->low < above_keep ? sc->low : above_keep;
+    struct px_slab **tail = &sc->free;
+
+    /* The list is most recently used first: keep its head, warm in cache. */
+    for (unsigned i = surplus; i < sc->nfree; i++)
+        tail = &(*tail)->next;
+    while (*tail) {
+        struct px_slab *s = *tail;
+        *tail = s->next;
+        free(s);
+    }
+    sc->nfree -= surplus;
+    sc->low = sc->nfree;
 }
 
 void px_slab_cache_dispose(struct px_slab_cache *sc)
@@ -37,5 +53,5 @@ void px_slab_cache_dispose(struct px_slab_cache *sc)
         sc->free = s->next;
         free(s);
     }
-    sc->nfree = 0;
+    sc->nfree = sc->low = 0;
 }

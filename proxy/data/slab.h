@@ -14,17 +14,30 @@ struct px_slab {
     char data[PX_SLAB_BYTES];
 };
 
+/*
+ * Every slab given back is kept, and px_slab_trim() frees those that sat
+ * unused for a whole period. A fixed cap would free the surplus of every
+ * burst larger than it (100 h2 streams and their 100 upstream connections
+ * each hold a slab): glibc then returns the pages to the kernel and the next
+ * burst faults them in again, a page fault every few requests.
+ */
 struct px_slab_cache {
-    struct px_slab *free; /* owned, singly linked */
+    struct px_slab *free; /* owned, singly linked, most recently used first */
     unsigned nfree;
-    unsigned max_free; /* slabs kept beyond this are freed */
+    unsigned keep; /* slabs kept however long they sit unused */
+    unsigned low;  /* fewest free since the last trim: that many were not needed */
 };
 
 /* Returns a slab (from the cache, else malloc), or NULL when out of memory. */
 struct px_slab *px_slab_get(struct px_slab_cache *sc);
 
-/* Gives S back to the cache (or frees it). Accepts NULL. */
+/* Gives S back to the cache. Accepts NULL. */
 void px_slab_put(struct px_slab_cache *sc, struct px_slab *s);
+
+/* Frees the slabs not needed since the last call, beyond keep (the least
+ * recently used ones). Call it periodically: memory taken by a burst comes
+ * back within two periods of the load going away. */
+void px_slab_trim(struct px_slab_cache *sc);
 
 /* Frees every cached slab. */
 void px_slab_cache_dispose(struct px_slab_cache *sc);

@@ -64,7 +64,8 @@ struct px_worker {
     unsigned pending_closes;       /* listener/worker handles still closing */
 
     uv_async_t wake; /* main thread → worker: start draining */
-    uv_timer_t tick; /* access-log flush and drain deadline */
+    uv_timer_t tick; /* access-log flush, slab trim and drain deadline */
+    unsigned ticks;  /* ... how many have fired */
     atomic_bool stop_requested;
     struct px_wview *view;        /* owned: the current fleet and routes; NULL until the first */
     struct geo_cache *geo_caches; /* owned, CONF_GEO_DB_MAX decoded-record caches */

@@ -186,6 +186,8 @@
     X(exchange_coalesce_small_body)                                                                \
     X(exchange_without_routing_table_answers_503)                                                  \
     X(stream_write_tries_first_then_queues_one)                                                    \
+    X(slab_burst_larger_than_keep_is_kept_for_the_next_burst)                                      \
+    X(slab_trim_frees_what_a_period_did_not_need_down_to_keep)                                     \
     X(stream_reads_follow_swapped_ops_and_buffer_goes_back)                                        \
     X(tls_stream_handshake_then_paused_reads_resume_without_socket_bytes)                          \
     X(tls_stream_big_write_is_queued_once_and_close_sends_close_notify)                            \

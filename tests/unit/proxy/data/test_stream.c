@@ -74,7 +74,7 @@ static void on_closed(uv_handle_t *h)
 static void setup(struct fx *f)
 {
     memset(f, 0, sizeof(*f));
-    f->slabs.max_free = 4;
+    f->slabs.keep = 4;
     int fd = tcp_pair(&f->peer, 4096);
     ASSERT_OK(uv_loop_init(&f->loop));
     ASSERT_OK(px_stream_init(&f->s, &f->loop, &f->slabs, &ops_a, f));

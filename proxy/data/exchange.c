@@ -66,10 +66,12 @@ static struct px_exchange *spare_exchange(struct px_worker *w, const struct conf
     struct px_exchange *x = w->spare;
     struct px_exchange keep;
 
-    if (x == NULL)
+    if (x == NULL) {
+        px_reserve_miss(&w->spares);
         return NULL;
+    }
     w->spare = x->next_spare;
-    w->nspare--;
+    px_reserve_take(&w->spares);
     if (x->out_cap != out_cap || x->req.max_head != lim->max_header_bytes ||
         x->req.max_hdrs != lim->max_headers) {
         exchange_release(x); /* limits changed by a reload */
@@ -147,13 +149,29 @@ void px_exchange_free(struct px_exchange *x)
     detach_upstream(x, false);
     px_worker_view_release(x->view);
     x->view = NULL;
-    if (w->nspare < PX_SPARE_EXCHANGES && !w->draining) {
+    if (!w->draining) {
         x->next_spare = w->spare;
         w->spare = x;
-        w->nspare++;
+        px_reserve_put(&w->spares);
         return;
     }
     exchange_release(x);
+}
+
+void px_exchange_cache_trim(struct px_worker *w)
+{
+    unsigned surplus = px_reserve_trim(&w->spares);
+    struct px_exchange **tail = &w->spare;
+
+    if (surplus == 0)
+        return;
+    for (unsigned i = 0; i < w->spares.n; i++) /* the ones kept: most recently used */
+        tail = &(*tail)->next_spare;
+    while (*tail) {
+        struct px_exchange *x = *tail;
+        *tail = x->next_spare;
+        exchange_release(x);
+    }
 }
 
 void px_exchange_cache_dispose(struct px_worker *w)
@@ -163,7 +181,7 @@ void px_exchange_cache_dispose(struct px_worker *w)
         w->spare = x->next_spare;
         exchange_release(x);
     }
-    w->nspare = 0;
+    w->spares.n = w->spares.low = 0;
 }
 
 void px__exchange_client_gone(struct px_exchange *x)

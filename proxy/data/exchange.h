@@ -21,7 +21,7 @@ struct px_client;
 struct px_upstream;
 struct px_backend;
 
-#define PX_SPARE_EXCHANGES 64 /* reset exchanges a worker keeps for reuse */
+#define PX_SPARE_EXCHANGES 64 /* reset exchanges a worker keeps however idle */
 #define PX_ZONE_NONE (-1)     /* a request refused before it was classified */
 #define PX_REQUEST_ID_MAX 128 /* bytes of an X-Request-Id we keep */
 
@@ -86,6 +86,10 @@ struct px_exchange *px_exchange_new(struct px_client *c);
 /* Frees the worker's spare exchanges. */
 struct px_worker;
 void px_exchange_cache_dispose(struct px_worker *w);
+
+/* Frees the spare exchanges no request needed since the last call, beyond
+ * PX_SPARE_EXCHANGES (proxy/base/reserve.h). Called periodically. */
+void px_exchange_cache_trim(struct px_worker *w);
 
 /*
  * Ends X: closes its upstream if still attached, releases its snapshot hold

@@ -10,12 +10,11 @@ struct px_slab *px_slab_get(struct px_slab_cache *sc)
 {
     struct px_slab *s = sc->free;
     if (s == NULL) {
-        sc->low = 0;
+        px_reserve_miss(&sc->r);
         return malloc(sizeof(*s));
     }
     sc->free = s->next;
-    if (--sc->nfree < sc->low)
-        sc->low = sc->nfree;
+    px_reserve_take(&sc->r);
     return s;
 }
 
@@ -25,25 +24,23 @@ void px_slab_put(struct px_slab_cache *sc, struct px_slab *s)
         return;
     s->next = sc->free;
     sc->free = s;
-    sc->nfree++;
+    px_reserve_put(&sc->r);
 }
 
 void px_slab_trim(struct px_slab_cache *sc)
 {
-    unsigned above_keep = sc->nfree > sc->keep ? sc->nfree - sc->keep : 0;
-    unsigned surplus = sc->low < above_keep ? sc->low : above_keep;
+    unsigned surplus = px_reserve_trim(&sc->r);
     struct px_slab **tail = &sc->free;
 
-    /* The list is most recently used first: keep its head, warm in cache. */
-    for (unsigned i = surplus; i < sc->nfree; i++)
+    if (surplus == 0)
+        return;
+    for (unsigned i = 0; i < sc->r.n; i++) /* the ones kept: most recently used */
         tail = &(*tail)->next;
     while (*tail) {
         struct px_slab *s = *tail;
         *tail = s->next;
         free(s);
     }
-    sc->nfree -= surplus;
-    sc->low = sc->nfree;
 }
 
 void px_slab_cache_dispose(struct px_slab_cache *sc)
@@ -53,5 +50,5 @@ void px_slab_cache_dispose(struct px_slab_cache *sc)
         sc->free = s->next;
         free(s);
     }
-    sc->nfree = sc->low = 0;
+    sc->r.n = sc->r.low = 0;
 }

@@ -5,6 +5,8 @@
 #ifndef PX_SLAB_H
 #define PX_SLAB_H
 
+#include "proxy/base/reserve.h"
+
 #include <stdint.h>
 
 #define PX_SLAB_BYTES (64 * 1024)
@@ -14,18 +16,12 @@ struct px_slab {
     char data[PX_SLAB_BYTES];
 };
 
-/*
- * Every slab given back is kept, and px_slab_trim() frees those that sat
- * unused for a whole period. A fixed cap would free the surplus of every
- * burst larger than it (100 h2 streams and their 100 upstream connections
- * each hold a slab): glibc then returns the pages to the kernel and the next
- * burst faults them in again, a page fault every few requests.
- */
+/* Every slab given back is kept; px_slab_trim() frees those a period did
+ * not need (proxy/base/reserve.h): a burst of 100 h2 streams and their 100
+ * upstream connections, each holding a slab, finds them again next time. */
 struct px_slab_cache {
     struct px_slab *free; /* owned, singly linked, most recently used first */
-    unsigned nfree;
-    unsigned keep; /* slabs kept however long they sit unused */
-    unsigned low;  /* fewest free since the last trim: that many were not needed */
+    struct px_reserve r;  /* r.n: how many; r.keep: the floor */
 };
 
 /* Returns a slab (from the cache, else malloc), or NULL when out of memory. */
@@ -34,9 +30,9 @@ struct px_slab *px_slab_get(struct px_slab_cache *sc);
 /* Gives S back to the cache. Accepts NULL. */
 void px_slab_put(struct px_slab_cache *sc, struct px_slab *s);
 
-/* Frees the slabs not needed since the last call, beyond keep (the least
- * recently used ones). Call it periodically: memory taken by a burst comes
- * back within two periods of the load going away. */
+/* Frees the slabs not needed since the last call, beyond r.keep (the least
+ * recently used ones). Called periodically: memory a burst took comes back
+ * within two periods of the load going away. */
 void px_slab_trim(struct px_slab_cache *sc);
 
 /* Frees every cached slab. */

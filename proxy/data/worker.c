@@ -20,7 +20,7 @@
 
 #define TICK_MS 200
 #define SLABS_KEPT 64         /* free read buffers kept however idle (4 MiB) */
-#define SLAB_TRIM_TICKS 50    /* every 10 s, free the read buffers not needed since the last */
+#define CACHE_TRIM_TICKS 50   /* every 10 s, free the buffers and spares not needed since */
 #define LISTEN_BACKLOG 1024   /* pending connections per listener, capped by somaxconn */
 #define ACCEPTS_PER_WAKEUP 32 /* per listener, before other handles (and workers) get a turn */
 /* HTTP/2 memory a worker keeps for reuse: 500 streams in flight (50
@@ -313,7 +313,8 @@ int px_worker_init(struct px_worker *w, unsigned id, struct px_process *proc, si
     w->id = id;
     w->proc = proc;
     w->conf = cf;
-    w->slabs.keep = SLABS_KEPT;
+    w->slabs.r.keep = SLABS_KEPT;
+    w->spares.keep = PX_SPARE_EXCHANGES;
     px_freelist_init(&w->h2_mem, H2_MEM_KEPT_BYTES);
     w->logfile = px_logfile_ref(proc->access_log);
     w->alog.fd = w->logfile ? w->logfile->fd : -1;
@@ -514,8 +515,10 @@ static void on_worker_tick(uv_timer_t *t)
     struct px_worker *w = t->data;
     px_accesslog_flush(&w->alog);
     accept_log(w); /* errors the last line did not count */
-    if (++w->ticks % SLAB_TRIM_TICKS == 0)
+    if (++w->ticks % CACHE_TRIM_TICKS == 0) {
         px_slab_trim(&w->slabs);
+        px_exchange_cache_trim(w);
+    }
     if (w->draining && uv_now(&w->loop) >= w->drain_deadline_ms)
         close_idle_clients(w, true);
 }

@@ -10,6 +10,7 @@
 #include "proxy/base/freelist.h"
 #include "proxy/base/list.h"
 #include "proxy/base/log.h"
+#include "proxy/base/reserve.h"
 #include "proxy/base/rng.h"
 #include "proxy/data/backend.h"
 #include "proxy/data/listener.h"
@@ -77,7 +78,7 @@ struct px_worker {
     struct px_rng rng;              /* balancer and route draws */
     struct px_backend_ctx backends; /* proxy/data/backend.c's: peer scratch, retry budget */
     struct px_exchange *spare;      /* proxy/data/exchange.c's: reset exchanges for reuse */
-    unsigned nspare;                /* ... how many */
+    struct px_reserve spares;       /* ... how many, and how many went unused */
     struct px_h2s *h2_spare;        /* proxy/data/h2conn.c's: finished HTTP/2 streams */
     unsigned nh2_spare;             /* ... how many */
     struct px_freelist h2_mem;      /* HTTP/2 sessions' and nghttp2's memory (h2conn.c) */

@@ -46,7 +46,7 @@ TEST(pool_lifo_limits_and_drain)
     cf.limits.upstream_pool_size = 2;
     cf.timeouts.upstream_keepalive_ms = 60000;
     w.conf = &cf;
-    w.slabs.keep = 4;
+    w.slabs.r.keep = 4;
     ASSERT_OK(uv_loop_init(&w.loop));
     px_list_init(&b.idle);
     b.refs = 1; /* the test's own: never freed */

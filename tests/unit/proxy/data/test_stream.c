@@ -74,7 +74,7 @@ static void on_closed(uv_handle_t *h)
 static void setup(struct fx *f)
 {
     memset(f, 0, sizeof(*f));
-    f->slabs.keep = 4;
+    f->slabs.r.keep = 4;
     int fd = tcp_pair(&f->peer, 4096);
     ASSERT_OK(uv_loop_init(&f->loop));
     ASSERT_OK(px_stream_init(&f->s, &f->loop, &f->slabs, &ops_a, f));
@@ -153,7 +153,7 @@ TEST(stream_reads_follow_swapped_ops_and_buffer_goes_back)
     ASSERT_EQ(f.consumed, 3);
     px_stream_shrink(&f.s); /* all consumed: the slab goes back to the cache */
     ASSERT_NULL(f.s.in);
-    ASSERT_EQ(f.slabs.nfree, 1);
+    ASSERT_EQ(f.slabs.r.n, 1);
 
     /* What a tunnel does: install its table; the next bytes go there. */
     f.s.ops = &ops_b;

@@ -109,7 +109,7 @@ static void setup(struct fx *f)
     ASSERT_NOT_NULL(f->peer_tls = px_tls_new(f->cctx, PX_TLS_CLIENT));
     ASSERT_NOT_NULL(f->got = malloc(4 * BIG));
     ASSERT_NOT_NULL(f->peer_got = malloc(4 * BIG));
-    f->slabs.keep = 4;
+    f->slabs.r.keep = 4;
     int fd = tcp_pair(&f->peer, 8192);
     ASSERT_OK(uv_loop_init(&f->loop));
     ASSERT_OK(px_stream_init(&f->s, &f->loop, &f->slabs, &ops, f));

@@ -176,25 +176,31 @@ static bool take_h2c(struct px_client *c)
 }
 
 /* Parses request-head bytes; on a complete head, starts the exchange. */
+struct px_exchange *px__client_begin_exchange(struct px_client *c)
+{
+    PX_ASSERT(c->x == NULL);
+    if ((c->x = px_exchange_new(c)) == NULL)
+        return NULL;
+    c->nrequests++;
+    if (c->nrequests > 1)
+        px__client_timer(c, c->w->conf->timeouts.client_header_ms, PX_PHASE_HEADER);
+    return c->x;
+}
+
 static void read_head(struct px_client *c)
 {
-    const struct conf *cf = c->w->conf;
     size_t consumed;
     int rc;
 
     if (take_h2c(c))
         return;
-    if (c->x == NULL) {
-        if ((c->x = px_exchange_new(c)) == NULL) {
-            px_client_close(c, "out of memory");
-            return;
-        }
-        c->nrequests++;
-        if (c->nrequests > 1)
-            px__client_timer(c, cf->timeouts.client_header_ms, PX_PHASE_HEADER);
+    if (c->x == NULL && px__client_begin_exchange(c) == NULL) {
+        px_client_close(c, "out of memory");
+        return;
     }
-    int ev =
-        px_http_feed(&c->x->req, c->s.in->data + c->s.in_off, c->s.in_len - c->s.in_off, &consumed);
+    /* An HTTP/2 stream may have loaded the head into the exchange: no bytes. */
+    int ev = px_http_feed(&c->x->req, c->s.in ? c->s.in->data + c->s.in_off : "",
+                          c->s.in ? c->s.in_len - c->s.in_off : 0, &consumed);
     c->s.in_off += (uint32_t)consumed;
     c->x->bytes_in += consumed;
     if (ev < 0) {

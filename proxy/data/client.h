@@ -137,6 +137,10 @@ void px__client_timer_stop(struct px_client *c);
 /* Writes the textual peer address (no port) into BUF. */
 void px_client_peer_ip(const struct px_client *c, char *buf, size_t cap);
 
+/* Starts C's next exchange (c->x, which must be NULL) and counts the
+ * request. Returns it, or NULL when out of memory. */
+struct px_exchange *px__client_begin_exchange(struct px_client *c);
+
 /* Processes the bytes held in c->s.in for the current state. */
 void px__client_process(struct px_client *c);
 

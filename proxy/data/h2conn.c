@@ -64,6 +64,7 @@ struct px_h2s {
     char *end; /* owned: a chunked body's end (last chunk, trailers, CRLF) */
     uint32_t end_len;
     uint32_t head_len;    /* rendered request head in c.s.in, not yet delivered */
+    bool head_loaded;     /* the head is in the exchange's parser, not yet processed */
     bool chunked;         /* the body goes to the client as chunks */
     bool req_ended;       /* the session delivered the whole request */
     bool end_given;       /* ... and the client has had all of it */
@@ -120,13 +121,21 @@ static void put(char **p, const char *s, size_t n)
     *p += n;
 }
 
+/* The bytes of HEAD rendered as HTTP/1.1 (render_head), without the chunked framing line. */
+static size_t rendered_size(const struct px_h2_head *head)
+{
+    size_t n = head->method.value_len + 1 + head->path.value_len + 11 + 2;
+    if (head->authority.value_len)
+        n += 6 + head->authority.value_len + 2;
+    for (uint32_t i = 0; i < head->nfields; i++)
+        n += head->fields[i].name_len + 2 + head->fields[i].value_len + 2;
+    return n;
+}
+
 /* Renders HEAD as an HTTP/1.1 request head into OUT (CAP bytes); -1 if it does not fit. */
 static ssize_t render_head(const struct px_h2_head *head, bool chunked, char *out, size_t cap)
 {
-    size_t need = head->method.value_len + head->path.value_len + head->authority.value_len + 64;
-    for (uint32_t i = 0; i < head->nfields; i++)
-        need += head->fields[i].name_len + head->fields[i].value_len + 4;
-    if (need > cap)
+    if (rendered_size(head) + 28 > cap)
         return -1;
     char *p = out;
     put(&p, head->method.value, head->method.value_len);
@@ -225,7 +234,39 @@ static void maybe_free(struct px_h2s *x)
 
 static const struct px_transport stream_transport;
 
-/* A new stream: its client, with the head waiting in its read buffer. */
+/*
+ * A request with no body goes into the exchange's parser as fields
+ * (px_http_load_*): the HTTP/1.1 text would only be parsed back. Any head
+ * the loader leaves to the parser is rendered instead. bytes_in counts the
+ * rendered size either way, so logs and metrics read the same.
+ */
+static bool load_head(struct px_h2s *x, const struct px_h2_head *head)
+{
+    struct px_client *c = &x->c;
+    struct px_http *r;
+    bool ok;
+
+    if (!head->end_stream || head->content_length >= 0 || px__client_begin_exchange(c) == NULL)
+        return false;
+    r = &c->x->req;
+    ok = px_http_load_begin(r, head->method.value, head->method.value_len, head->path.value,
+                            head->path.value_len) &&
+         (head->authority.value_len == 0 ||
+          px_http_load_field(r, "Host", 4, head->authority.value, head->authority.value_len));
+    for (uint32_t i = 0; ok && i < head->nfields; i++)
+        ok = px_http_load_field(r, head->fields[i].name, head->fields[i].name_len,
+                                head->fields[i].value, head->fields[i].value_len);
+    if (!ok) {
+        px_http_load_abort(r);
+        return false;
+    }
+    px_http_load_end(r);
+    c->x->bytes_in = rendered_size(head);
+    return true;
+}
+
+/* A new stream: its client, with the head loaded into its exchange or
+ * waiting rendered in its read buffer. */
 static struct px_h2s *stream_new(struct px_h2conn *h, struct px_h2_stream *st,
                                  const struct px_h2_head *head)
 {
@@ -251,12 +292,15 @@ static struct px_h2s *stream_new(struct px_h2conn *h, struct px_h2_stream *st,
      * last one, GOAWAY (not from inside the session's callback). */
     if (++h->c->nrequests == lim->max_keepalive_requests)
         h->goaway_due = true;
-    if ((x->c.s.in = px_slab_get(x->c.s.slabs)) == NULL ||
-        (n = render_head(head, x->chunked, x->c.s.in->data, PX_SLAB_BYTES)) < 0) {
+    if (load_head(x, head)) {
+        x->head_loaded = true;
+    } else if ((x->c.s.in = px_slab_get(x->c.s.slabs)) == NULL ||
+               (n = render_head(head, x->chunked, x->c.s.in->data, PX_SLAB_BYTES)) < 0) {
         px_client_close(&x->c, "h2 head not rendered");
         return x;
+    } else {
+        x->head_len = (uint32_t)n;
     }
-    x->head_len = (uint32_t)n;
     px_stream_read(&x->c.s, true); /* marks X */
     return x;
 }
@@ -398,6 +442,10 @@ static void give(struct px_h2s *x)
 {
     struct px_stream *s = &x->c.s;
 
+    if (x->head_loaded && s->reading && !s->closing) {
+        x->head_loaded = false;
+        s->ops->on_read(s, 0); /* the client processes the head it has */
+    }
     if (x->head_len && s->reading && !s->closing) {
         size_t n = x->head_len;
         x->head_len = 0;
@@ -735,7 +783,7 @@ void px__h2_stream_closed(struct px_client *c)
 static bool needs_serving(const struct px_h2s *x)
 {
     const struct px_stream *s = &x->c.s;
-    bool to_give = x->head_len || x->inbox_len || (x->req_ended && !x->end_given);
+    bool to_give = x->head_loaded || x->head_len || x->inbox_len || (x->req_ended && !x->end_given);
 
     return x->write_held || (x->reset_when_sent && x->st) ||
            (to_give && s->reading && !s->closing && x->c.state != PX_CLIENT_CLOSING);

@@ -283,8 +283,12 @@ static int on_message_complete(llhttp_t *p)
     return HPE_PAUSED;
 }
 
+static bool is_tchar(unsigned char c);
+static void load_classes_init(void);
+
 static void settings_init(void)
 {
+    load_classes_init();
     llhttp_settings_init(&request_settings);
     request_settings.on_message_begin = on_message_begin;
     request_settings.on_url = on_target;
@@ -358,6 +362,7 @@ void px_http_reset(struct px_http *h)
     h->why = NULL;
     h->prev_byte = 0;
     h->in_message = false;
+    h->loaded = false;
     h->raw = 0;
     h->raw_prev = 0;
     h->head_reported = false;
@@ -534,7 +539,168 @@ static int feed_fail(struct px_http *h, int err)
     return err;
 }
 
-int px_http_feed(struct px_http *h, const char *data, size_t len, size_t *consumed)
+/* ------------------------------------------------ heads given whole */
+
+/* What llhttp strict takes of each byte where a given head puts it. */
+enum {
+    LOAD_TARGET = 1 << 0, /* a path or query (its url_path table): VCHAR but '#' (a fragment) */
+    LOAD_NAME = 1 << 1,   /* a field name: tchar */
+    LOAD_VALUE = 1 << 2,  /* a field value (header_value): HTAB, SP, VCHAR, obs-text */
+};
+static uint8_t load_class[256]; /* set once, with the llhttp settings */
+
+static void load_classes_init(void)
+{
+    for (unsigned c = 0; c < 256; c++) {
+        uint8_t k = 0;
+        if (c > 0x20 && c < 0x7f && c != '#')
+            k |= LOAD_TARGET;
+        if (is_tchar((unsigned char)c))
+            k |= LOAD_NAME;
+        /* NUL is refused by on_header_value(), which llhttp would let by. */
+        if (c == '\t' || (c >= 0x20 && c != 0x7f))
+            k |= LOAD_VALUE;
+        load_class[c] = k;
+    }
+}
+
+/* True when every byte of S is of class K. */
+static bool load_all(const char *s, size_t n, uint8_t k)
+{
+    uint8_t all = k;
+    for (size_t i = 0; i < n; i++)
+        all &= load_class[(unsigned char)s[i]];
+    return all == k;
+}
+
+/* Names llhttp reads for framing or connection state: their heads go
+ * through the parser, which sets its flags from them. */
+static bool load_parser_field(const char *name, size_t len)
+{
+    switch (len) {
+    case 7:
+        return px_http_ieq(name, len, "upgrade");
+    case 10:
+        return px_http_ieq(name, len, "connection");
+    case 14:
+        return px_http_ieq(name, len, "content-length");
+    case 16:
+        return px_http_ieq(name, len, "proxy-connection");
+    case 17:
+        return px_http_ieq(name, len, "transfer-encoding");
+    default:
+        return false;
+    }
+}
+
+/* The methods a given head may have; any other is the parser's to judge. */
+static int load_method(const char *m, size_t len)
+{
+    static const struct {
+        const char *name;
+        size_t len;
+        int method;
+    } known[] = {
+        {"GET", 3, HTTP_GET},         {"HEAD", 4, HTTP_HEAD},     {"POST", 4, HTTP_POST},
+        {"PUT", 3, HTTP_PUT},         {"DELETE", 6, HTTP_DELETE}, {"PATCH", 5, HTTP_PATCH},
+        {"OPTIONS", 7, HTTP_OPTIONS},
+    };
+    for (size_t i = 0; i < PX_ARRAY_LEN(known); i++)
+        if (len == known[i].len && memcmp(m, known[i].name, len) == 0)
+            return known[i].method;
+    return -1;
+}
+
+bool px_http_load_begin(struct px_http *h, const char *method, size_t method_len,
+                        const char *target, size_t target_len)
+{
+    int m = load_method(method, method_len);
+
+    PX_ASSERT(h->type == PX_HTTP_REQUEST && !h->in_message && !h->loaded);
+    /* Origin-form only: "*" and absolute-form targets take the parser's path. */
+    if (m < 0 || target_len == 0 || target[0] != '/')
+        return false;
+    if (!load_all(target, target_len, LOAD_TARGET))
+        return false;
+    h->len = h->nhdrs = 0;
+    h->target_off = 0;
+    if (arena_append(h, target, target_len) != 0)
+        return false;
+    h->target_len = (uint32_t)target_len;
+    h->parser.method = (uint8_t)m;
+    h->parser.http_major = 1;
+    h->parser.http_minor = 1;
+    h->parser.flags = 0;
+    h->parser.content_length = 0;
+    h->parser.upgrade = 0;
+    h->in_message = true;
+    h->loaded = true;
+    return true;
+}
+
+bool px_http_load_field(struct px_http *h, const char *name, size_t name_len, const char *value,
+                        size_t value_len)
+{
+    if (name_len == 0 || h->nhdrs == h->max_hdrs || load_parser_field(name, name_len))
+        return false;
+    if (!load_all(name, name_len, LOAD_NAME))
+        return false;
+    /* OWS around a value is not part of it (RFC 9112 §5; on_headers_complete()). */
+    while (value_len > 0 && (value[0] == ' ' || value[0] == '\t'))
+        value++, value_len--;
+    while (value_len > 0 && (value[value_len - 1] == ' ' || value[value_len - 1] == '\t'))
+        value_len--;
+    if (!load_all(value, value_len, LOAD_VALUE))
+        return false;
+    struct px_hdr *hd = &h->hdrs[h->nhdrs];
+    memset(hd, 0, sizeof(*hd));
+    hd->name_off = h->len;
+    hd->name_len = (uint32_t)name_len;
+    if (arena_append(h, name, name_len) != 0)
+        return false;
+    hd->value_off = h->len;
+    hd->value_len = (uint32_t)value_len;
+    if (value_len > 0 && arena_append(h, value, value_len) != 0)
+        return false;
+    h->nhdrs++;
+    return true;
+}
+
+void px_http_load_end(struct px_http *h)
+{
+    h->head_nhdrs = h->nhdrs;
+    h->head_done = true;
+    h->head_reported = false;
+    h->last_span = SPAN_NONE;
+    h->chunk_ext_bytes = 0;
+    h->body_bytes = 0;
+}
+
+void px_http_load_abort(struct px_http *h)
+{
+    px_http_reset(h);
+    h->target_off = h->target_len = 0;
+}
+
+/* A feed of a head given whole: the head once, then the message's end. */
+static int feed_loaded(struct px_http *h, size_t len, size_t *consumed)
+{
+    *consumed = 0;
+    if (h->error)
+        return h->error;
+    if (!h->head_reported) {
+        h->head_reported = true;
+        return PX_HTTP_HEAD;
+    }
+    if (len > 0) /* a loaded request has no body: nothing may follow it */
+        return feed_fail(h, PX_EPARSE);
+    h->in_message = false;
+    h->ended_chunked = false;
+    return PX_HTTP_DONE;
+}
+
+/* A feed of bytes, through llhttp and the checks around it. */
+static int feed_parser(struct px_http *h, const char *data, size_t len, size_t *consumed)
 {
     llhttp_t *p = &h->parser;
     llhttp_errno_t e;
@@ -596,6 +762,11 @@ int px_http_feed(struct px_http *h, const char *data, size_t len, size_t *consum
     default:
         return feed_fail(h, map_error(h, e, data, len, at_boundary));
     }
+}
+
+int px_http_feed(struct px_http *h, const char *data, size_t len, size_t *consumed)
+{
+    return h->loaded ? feed_loaded(h, len, consumed) : feed_parser(h, data, len, consumed);
 }
 
 int px_http_finish(struct px_http *h)

@@ -77,6 +77,7 @@ struct px_http {
     uint32_t chunk_ext_bytes;              /* extension bytes of the current chunk-size line */
 
     bool in_message;     /* a message has begun and not completed */
+    bool loaded;         /* the head was given whole (px_http_load_*), not parsed */
     bool head_done;      /* headers complete for the current message */
     bool decode_body;    /* collect on_body spans instead of raw forwarding */
     bool skip_body;      /* response to HEAD: no body whatever the headers say */
@@ -121,6 +122,25 @@ void px_http_reset(struct px_http *h);
  * call px_http_scan(), then feed the rest. Errors are sticky.
  */
 int px_http_feed(struct px_http *h, const char *data, size_t len, size_t *consumed);
+
+/*
+ * A request head given whole rather than parsed, for a request with no body
+ * (an HTTP/2 HEADERS frame with END_STREAM): begin with the request line,
+ * add each field, end. H must be fresh (px_http_init/recycle/reset). The
+ * result is what px_http_feed() would have made of the head rendered as
+ * HTTP/1.1 ("METHOD TARGET HTTP/1.1", "NAME: VALUE" lines): the next feed
+ * reports PX_HTTP_HEAD, the one after PX_HTTP_DONE. Each call returns false
+ * when the head is one only the parser should judge (an unusual method or
+ * byte, a framing or connection field, over a limit); then call
+ * px_http_load_abort() and feed the rendered text instead, so every
+ * decision the parser makes stays the parser's.
+ */
+bool px_http_load_begin(struct px_http *h, const char *method, size_t method_len,
+                        const char *target, size_t target_len);
+bool px_http_load_field(struct px_http *h, const char *name, size_t name_len, const char *value,
+                        size_t value_len);
+void px_http_load_end(struct px_http *h);
+void px_http_load_abort(struct px_http *h);
 
 /*
  * Tells the parser the peer closed. Returns PX_HTTP_DONE when that ends a

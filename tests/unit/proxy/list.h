@@ -95,6 +95,9 @@
     X(balancer_unusable_never_picked)                                                              \
     X(balancer_slow_start_ramp)                                                                    \
     X(balancer_unknown_load_is_average)                                                            \
+    X(http1_loaded_head_is_the_parsed_rendering)                                                   \
+    X(http1_load_leaves_unusual_heads_to_the_parser)                                               \
+    X(http1_loaded_head_then_reset)                                                                \
     X(http1_trailers_end_the_message)                                                              \
     X(http1_forbidden_trailer_fields)                                                              \
     X(http1_rejects_bare_lf_and_cr)                                                                \

@@ -6,8 +6,9 @@
  * many streams that became ready together leave in one TLS write.
  *
  * A stream is a client (struct px_h2s embeds it) whose transport is memory:
- *  - in: the request head rendered as HTTP/1.1, then the body. A body
- *    without content-length goes as chunks. DATA waits in the stream's
+ *  - in: a request with no body goes into the exchange's parser as fields
+ *    (load_head); any other head is rendered as HTTP/1.1, then the body.
+ *    A body without content-length goes as chunks. DATA waits in the stream's
  *    inbox, and its window opens (px_h2_consume) only as the bytes move
  *    into the client's read buffer, which the exchange fills only as fast
  *    as the upstream takes them: flow control is the backpressure.

@@ -280,13 +280,14 @@ static void log_access(struct px_exchange *x)
     struct px_client *c = x->c;
     struct px_worker *w = c->w;
     const struct conf *cf = xconf(x);
-    struct px_access_rec r = {0};
+    struct px_access_rec r;
     char ts[40], client[64], peer[64], num[6][24], line[8192];
     struct px_tls_info tls;
 
     px__worker_count_exchange(w, c, x);
     if (w->alog.fd < 0)
         return;
+    memset(&r, 0, sizeof(r)); /* only a line to write needs it */
     px_log_timestamp(ts, sizeof(ts));
     px_sockaddr_ip((const struct sockaddr *)&x->client, client, sizeof(client));
     px_sockaddr_ip(&c->sock.sa, peer, sizeof(peer));

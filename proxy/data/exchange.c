@@ -64,7 +64,7 @@ static struct px_exchange *spare_exchange(struct px_worker *w, const struct conf
                                           uint32_t out_cap)
 {
     struct px_exchange *x = w->spare;
-    struct px_exchange keep;
+    char *out;
 
     if (x == NULL) {
         px_reserve_miss(&w->spares);
@@ -77,11 +77,13 @@ static struct px_exchange *spare_exchange(struct px_worker *w, const struct conf
         exchange_release(x); /* limits changed by a reload */
         return NULL;
     }
-    keep = *x;
+    out = x->out;
     memset(x, 0, offsetof(struct px_exchange, req));
-    memset(&x->req + 1, 0, sizeof(*x) - offsetof(struct px_exchange, req) - sizeof(x->req));
-    x->out = keep.out;
-    x->out_cap = keep.out_cap;
+    memset(&x->req + 1, 0,
+           offsetof(struct px_exchange, error_text) - offsetof(struct px_exchange, req) -
+               sizeof(x->req));
+    x->out = out;
+    x->out_cap = out_cap;
     px_http_recycle(&x->req, x);
     return x;
 }

@@ -38,39 +38,42 @@ struct px_exchange {
     uint32_t req_head_len;                 /* serialized request head in out[0..] */
     uint32_t resp_head_off, resp_head_len; /* response head, not yet sent */
     uint64_t start_ms;
-    uint64_t bytes_in, bytes_out;       /* client bytes read / written */
-    int status;                         /* status sent (or being sent) to the client */
-    int zone;                           /* index into conf->zones; PX_ZONE_NONE until classified */
-    struct px_pick pick;                /* backend choice across attempts */
-    uint64_t body_bytes;                /* final response body bytes parsed (framing included) */
-    uint64_t body_start_ms;             /* loop time the final response head was parsed */
-    uint64_t paused_ms;                 /* upstream reads paused by a slow client since then, ms */
-    uint64_t paused_at_ms;              /* loop time the current pause began; 0 = reading */
-    const char *error;                  /* why it failed, for the log; static or error_text */
-    char error_text[112];               /* a failure reason built for this exchange */
-    struct sockaddr_storage client;     /* the real client: peer, then trusted PROXY/XFF hops */
-    char req_id[PX_REQUEST_ID_MAX + 1]; /* X-Request-Id: a trusted peer's, else ours */
-    uint8_t req_id_len;
-    uint8_t reason;                      /* enum px_stats_reason: why the proxy answered itself */
-    char region_line[160];               /* geo.headers.region line for the current attempt */
-    char chunk_line[PX_HTTP_CHUNK_LINE]; /* size line of the chunk being forwarded */
-    char *trailer;      /* owned: the re-encoded end of a chunked body with trailers */
-    bool attached;      /* up is connected and carries this request */
-    bool req_sent_head; /* request head written to the current upstream */
-    bool req_body_sent; /* request body bytes have gone upstream */
-    bool req_done;      /* whole request forwarded */
-    bool resp_started;  /* response bytes went to the client */
-    bool resp_done;     /* whole response parsed */
-    bool keep_alive;    /* client connection may serve another request */
-    bool is_head;       /* HEAD request */
-    bool upgrade;       /* request asked for an upgrade */
-    bool decode;        /* de-chunking for an HTTP/1.0 client */
-    bool rechunk;       /* chunked request body: forwarded re-encoded */
-    bool retry_after;   /* a 503 that tells the client when to come back */
-    bool explain;       /* debug client: add the explain header */
+    uint64_t bytes_in, bytes_out;   /* client bytes read / written */
+    int status;                     /* status sent (or being sent) to the client */
+    int zone;                       /* index into conf->zones; PX_ZONE_NONE until classified */
+    struct px_pick pick;            /* backend choice across attempts */
+    uint64_t body_bytes;            /* final response body bytes parsed (framing included) */
+    uint64_t body_start_ms;         /* loop time the final response head was parsed */
+    uint64_t paused_ms;             /* upstream reads paused by a slow client since then, ms */
+    uint64_t paused_at_ms;          /* loop time the current pause began; 0 = reading */
+    const char *error;              /* why it failed, for the log; static or error_text */
+    struct sockaddr_storage client; /* the real client: peer, then trusted PROXY/XFF hops */
+    uint8_t req_id_len;             /* bytes in req_id */
+    uint8_t reason;                 /* enum px_stats_reason: why the proxy answered itself */
+    char *trailer;                  /* owned: the re-encoded end of a chunked body with trailers */
+    bool attached;                  /* up is connected and carries this request */
+    bool req_sent_head;             /* request head written to the current upstream */
+    bool req_body_sent;             /* request body bytes have gone upstream */
+    bool req_done;                  /* whole request forwarded */
+    bool resp_started;              /* response bytes went to the client */
+    bool resp_done;                 /* whole response parsed */
+    bool keep_alive;                /* client connection may serve another request */
+    bool is_head;                   /* HEAD request */
+    bool upgrade;                   /* request asked for an upgrade */
+    bool decode;                    /* de-chunking for an HTTP/1.0 client */
+    bool rechunk;                   /* chunked request body: forwarded re-encoded */
+    bool retry_after;               /* a 503 that tells the client when to come back */
+    bool explain;                   /* debug client: add the explain header */
     bool parsed_out;    /* an HTTP/2 stream client: the response goes parsed, not as text */
     bool head_due;      /* parsed_out: the final head waits to go with what follows it */
     uint32_t head_size; /* parsed_out: the head's HTTP/1.1 size, counted in bytes_out */
+
+    /* Last: written before they are read, so a reused exchange does not
+     * clear them (spare_exchange in exchange.c). */
+    char error_text[112];                /* a failure reason built for this exchange */
+    char req_id[PX_REQUEST_ID_MAX + 1];  /* X-Request-Id: a trusted peer's, else ours */
+    char region_line[160];               /* geo.headers.region line for the current attempt */
+    char chunk_line[PX_HTTP_CHUNK_LINE]; /* size line of the chunk being forwarded */
 };
 
 /*

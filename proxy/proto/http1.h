@@ -83,8 +83,7 @@ struct px_http {
     bool skip_body;      /* response to HEAD: no body whatever the headers say */
     uint64_t body_bytes; /* decoded body bytes of the current message */
     uint64_t max_body;   /* 0 = unlimited */
-    struct px_span spans[PX_HTTP_MAX_SPANS];
-    unsigned nspans;
+    unsigned nspans;     /* decoded body spans in spans[] */
 
     /* Filled by px_http_scan() at PX_HTTP_HEAD. */
     uint32_t conn_tokens; /* Connection tokens seen by px_http_scan() */
@@ -94,6 +93,9 @@ struct px_http {
     bool expect_continue; /* Expect: 100-continue */
     int host_idx;         /* index of the Host header, -1 if none */
     uint32_t xff_len;     /* total bytes of X-Forwarded-For values */
+
+    /* Last: read only below nspans, so never cleared (px_http_recycle). */
+    struct px_span spans[PX_HTTP_MAX_SPANS];
 };
 
 /*

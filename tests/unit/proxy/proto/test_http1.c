@@ -621,3 +621,42 @@ TEST(http1_response_head_size_is_the_rendered_length)
     }
     px_http_dispose(&h);
 }
+
+/* Names are told apart once, whatever their case and however the bytes
+ * were split: every rule keyed on a name holds for any spelling of it. */
+TEST(http1_known_names_in_any_case_and_split)
+{
+    static const char req[] =
+        "POST /u HTTP/1.1\r\nhOsT: a\r\ncOnNeCtIoN: KEEP-ALIVE, x-SeCrEt\r\nX-SECRET: s\r\n"
+        "kEEP-aLIVE: 5\r\ntE: trailers\r\nPROXY-authenticate: x\r\nTRAILER: x-t\r\n"
+        "x-forwarded-PROTO: https\r\nX-FORWARDED-FOR: 10.0.0.1\r\nTRANSFER-encoding: chunked\r\n"
+        "\r\n3\r\nabc\r\n0\r\n\r\n";
+    struct run r;
+    for (size_t step = 0; step < 3; step++) {
+        RUN(&r, PX_HTTP_REQUEST, req, step);
+        ASSERT_EQ(r.rc, PX_HTTP_DONE);
+        ASSERT_STR_EQ(r.out,
+                      "POST /u HTTP/1.1\r\nhOsT: a\r\nX-Forwarded-For: 10.0.0.1, 192.0.2.1\r\n"
+                      "Transfer-Encoding: chunked\r\nX-Forwarded-Proto: http\r\n"
+                      "Via: 1.1 georoute\r\n\r\n");
+        ASSERT_NULL(strstr(r.out, "SECRET"));
+        ASSERT_NULL(strstr(r.out, "EEP"));
+        ASSERT_NULL(strstr(r.out, "tE:"));
+        ASSERT_NULL(strstr(r.out, "PROXY"));
+        ASSERT_NULL(strstr(r.out, "TRAILER"));
+    }
+    static const char *const bad[] = {
+        "GET / HTTP/1.1\r\nHOST: a\r\nhost: b\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nCONTENT_length: 0\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nTransfer_ENCODING: chunked\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nConnection: CONTENT-LENGTH\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nConnection: hOsT\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\ntRaIlEr: x\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nHOST: b\r\n\r\n",
+    };
+    expect_all(PX_HTTP_REQUEST, bad, PX_ARRAY_LEN(bad), PX_EPARSE);
+    /* A response may spell "Content_Length": only requests are refused. */
+    RUN(&r, PX_HTTP_RESPONSE, "HTTP/1.1 200 OK\r\nContent_Length: 1\r\nContent-Length: 0\r\n\r\n",
+        0);
+    ASSERT_EQ(r.rc, PX_HTTP_DONE);
+}

@@ -8,7 +8,6 @@
 #include "proxy/proto/http1.h"
 #include "proxy/base/px.h"
 
-#include <ctype.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -843,37 +842,62 @@ static int connection_token(struct px_http *h, const char *t, size_t n)
     return 0;
 }
 
+/* A set of ASCII bytes: bit C of [0] for C < 64, bit C - 64 of [1] below 128. */
+typedef uint64_t charset[2];
+
+#define CS_LO(c) (1ull << (c))
+#define CS_HI(c) (1ull << ((c)-64))
+#define CS_DIGITS (0x3ffull << '0')
+#define CS_HEX_LETTERS ((0x3full << ('A' - 64)) | (0x3full << ('a' - 64)))
+#define CS_LETTERS ((0x3ffffffull << ('A' - 64)) | (0x3ffffffull << ('a' - 64)))
+
+/* RFC 3986 reg-name bytes: unreserved, '%' of pct-encoded, sub-delims. */
+static const charset reg_name_bytes = {
+    CS_DIGITS | CS_LO('-') | CS_LO('.') | CS_LO('%') | CS_LO('!') | CS_LO('$') | CS_LO('&') |
+        CS_LO('\'') | CS_LO('(') | CS_LO(')') | CS_LO('*') | CS_LO('+') | CS_LO(',') | CS_LO(';') |
+        CS_LO('='),
+    CS_LETTERS | CS_HI('_') | CS_HI('~'),
+};
+
+/* Inside an IP-literal's brackets: hex digits, ':', '.', and 'v' of IPvFuture. */
+static const charset ip_literal_bytes = {
+    CS_DIGITS | CS_LO(':') | CS_LO('.'),
+    CS_HEX_LETTERS | CS_HI('v') | CS_HI('V'),
+};
+
+static bool in_set(const charset set, unsigned char c)
+{
+    return c < 128 && (set[c >> 6] >> (c & 63)) & 1;
+}
+
 /*
  * Host = uri-host [ ":" port ] (RFC 9110 §7.2): a reg-name or IPv4 of
  * unreserved / pct-encoded / sub-delims, or an IP-literal in brackets, then
  * an optional all-digit port. An empty value is allowed (RFC 9112 §3.2).
+ * Every request's Host goes through here: a bit per byte value, not a
+ * search of a string per byte.
  */
 static bool valid_host(const char *v, size_t n)
 {
     size_t i = 0;
     if (n > 0 && v[0] == '[') {
-        while (i < n && v[i] != ']') {
-            char c = v[i++];
-            if (!(c == '[' && i == 1) && !isxdigit((unsigned char)c) && c != ':' && c != '.' &&
-                c != 'v' && c != 'V')
+        for (i = 1; i < n && v[i] != ']'; i++)
+            if (!in_set(ip_literal_bytes, (unsigned char)v[i]))
                 return false;
-        }
         if (i == n || i < 2)
             return false;
         i++;
     } else {
-        for (; i < n && v[i] != ':'; i++) {
-            unsigned char c = (unsigned char)v[i];
-            if (!isalnum(c) && strchr("-._~%!$&'()*+,;=", c) == NULL)
+        for (; i < n && v[i] != ':'; i++)
+            if (!in_set(reg_name_bytes, (unsigned char)v[i]))
                 return false;
-        }
     }
     if (i == n)
         return true;
     if (v[i++] != ':')
         return false;
     for (; i < n; i++)
-        if (!isdigit((unsigned char)v[i]))
+        if ((unsigned)((unsigned char)v[i] - '0') > 9)
             return false;
     return true;
 }

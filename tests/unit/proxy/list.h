@@ -129,6 +129,7 @@
     X(http1_lower8_folds_every_byte_in_every_lane)                                                 \
     X(http1_lower_eq_matches_byte_by_byte)                                                         \
     X(http1_known_names_classify_in_any_case)                                                      \
+    X(http1_valid_host_byte_sets_match_ctype)                                                      \
     X(stats_requests_by_zone_region_class)                                                         \
     X(stats_merge_sums_workers)                                                                    \
     X(stats_rtt_median)                                                                            \

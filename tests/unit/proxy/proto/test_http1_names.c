@@ -1,11 +1,14 @@
 /*
- * Unit tests of proxy/proto/http1.c's name helpers, reached by including
- * the .c: the word-at-a-time case folding against a byte-by-byte one, and
- * the known-name classification that px_http_scan() and the renderers
- * rely on instead of comparing names.
+ * Unit tests of proxy/proto/http1.c's byte-level helpers, reached by
+ * including the .c: the word-at-a-time case folding against a
+ * byte-by-byte one, the known-name classification that px_http_scan() and
+ * the renderers rely on instead of comparing names, and the Host check's
+ * byte sets against the <ctype.h> and strchr() test they replaced.
  */
 #include "tests/unit/test.h"
 #include "proxy/proto/http1.c"
+
+#include <ctype.h>
 
 static unsigned char fold(unsigned char c)
 {
@@ -112,4 +115,82 @@ TEST(http1_known_names_classify_in_any_case)
     }
     for (size_t k = 0; k < PX_ARRAY_LEN(known); k++)
         ASSERT_EQ(known[k].id, k + 1); /* the table is in hid order, as known[id - 1] needs */
+}
+
+/* valid_host() as it was, byte by byte with <ctype.h> (the C locale) and
+ * strchr(), except that NUL is refused: strchr() found the terminator
+ * (llhttp and on_header_value() refuse NUL before it gets here). */
+static bool valid_host_ref(const char *v, size_t n)
+{
+    size_t i = 0;
+    if (n > 0 && v[0] == '[') {
+        while (i < n && v[i] != ']') {
+            char c = v[i++];
+            if (!(c == '[' && i == 1) && !isxdigit((unsigned char)c) && c != ':' && c != '.' &&
+                c != 'v' && c != 'V')
+                return false;
+        }
+        if (i == n || i < 2)
+            return false;
+        i++;
+    } else {
+        for (; i < n && v[i] != ':'; i++) {
+            unsigned char c = (unsigned char)v[i];
+            if (!isalnum(c) && (c == 0 || strchr("-._~%!$&'()*+,;=", c) == NULL))
+                return false;
+        }
+    }
+    if (i == n)
+        return true;
+    if (v[i++] != ':')
+        return false;
+    for (; i < n; i++)
+        if (!isdigit((unsigned char)v[i]))
+            return false;
+    return true;
+}
+
+TEST(http1_valid_host_byte_sets_match_ctype)
+{
+    static const char alphabet[] = "[]:v.0aG%_~-@/ \x80\x7f\t9zZfF!=";
+    const size_t na = sizeof(alphabet) - 1;
+    char s[8];
+
+    /* Every one- and two-byte value, and three or four bytes from ALPHABET. */
+    for (unsigned a = 0; a < 256; a++) {
+        s[0] = (char)a;
+        ASSERT_EQ(valid_host(s, 1), valid_host_ref(s, 1));
+        for (unsigned b = 0; b < 256; b++) {
+            s[1] = (char)b;
+            if (valid_host(s, 2) != valid_host_ref(s, 2))
+                TEST_FAIL_("0x%02x 0x%02x", a, b);
+        }
+    }
+    for (size_t k = 0; k < na * na * na * na; k++) {
+        size_t x = k;
+        for (size_t i = 0; i < 4; i++, x /= na)
+            s[i] = alphabet[x % na];
+        for (size_t n = 3; n <= 4; n++)
+            if (valid_host(s, n) != valid_host_ref(s, n))
+                TEST_FAIL_("\"%.*s\"", (int)n, s);
+    }
+    static const char *const forms[] = {
+        "example.com:8080",
+        "[2001:db8::1]:80",
+        "[v1.fe]",
+        "[::1",
+        "[]",
+        "a:",
+        ":80",
+        "a:8x",
+        "xn--d1a.example",
+        "%41b",
+        "[::1]x",
+        "[::1]:",
+        "192.0.2.1:65536",
+    };
+    for (size_t i = 0; i < PX_ARRAY_LEN(forms); i++)
+        ASSERT_EQ(valid_host(forms[i], strlen(forms[i])),
+                  valid_host_ref(forms[i], strlen(forms[i])));
+    ASSERT(valid_host("", 0));
 }

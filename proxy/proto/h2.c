@@ -641,15 +641,33 @@ static ssize_t on_data_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_
  * A field name byte as HTTP/2 sends it: a token character (RFC 9110 §5.6.2)
  * with uppercase letters lowered, or 0 for any other byte (RFC 9113
  * §8.2.1). Checking and lowering names in one pass saves a second walk
- * (nghttp2_check_header_name) over every name of every response.
+ * (nghttp2_check_header_name) over every name of every response; a table
+ * makes that one load per byte, not up to five comparisons and a memchr().
  */
-static inline uint8_t name_byte(uint8_t c)
+/* clang-format off */
+static const uint8_t name_byte[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, '!', 0, '#', '$', '%', '&', '\'', 0, 0, '*', '+', 0, '-', '.', 0,
+    '0', '1', '2', '3', '4', '5', '6', '7', '8', '9', 0, 0, 0, 0, 0, 0,
+    0, 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l', 'm', 'n', 'o',
+    'p', 'q', 'r', 's', 't', 'u', 'v', 'w', 'x', 'y', 'z', 0, 0, 0, '^', '_',
+    '`', 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l', 'm', 'n', 'o',
+    'p', 'q', 'r', 's', 't', 'u', 'v', 'w', 'x', 'y', 'z', 0, '|', 0, '~', 0,
+    /* 0x80..0xff: 0 */
+};
+/* clang-format on */
+
+/* Writes NAME (N bytes) lowercased to OUT; false when a byte is no token character. */
+static bool lower_name(uint8_t *out, const char *name, uint32_t n)
 {
-    if ((c >= 'a' && c <= 'z') || c == '-' || (c >= '0' && c <= '9'))
-        return c;
-    if (c >= 'A' && c <= 'Z')
-        return (uint8_t)(c + 32);
-    return c != 0 && memchr("!#$%&'*+.^_`|~", c, 14) ? c : 0;
+    unsigned wrapped = 0; /* top bit set once some byte mapped to 0: 0 - 1 wraps */
+
+    for (uint32_t j = 0; j < n; j++) {
+        out[j] = name_byte[(uint8_t)name[j]];
+        wrapped |= out[j] - 1u;
+    }
+    return n > 0 && !(wrapped & ~(~0u >> 1));
 }
 
 /* Connection-specific fields (RFC 9113 §8.2.2), for a lowercase NAME:
@@ -712,11 +730,7 @@ static nghttp2_nv *make_nv(struct px_freelist *mem, int status, const struct px_
     }
     for (uint32_t i = 0; i < n; i++) {
         uint8_t *name = p, *value = (uint8_t *)(f[i].value ? f[i].value : "");
-        uint8_t bad = f[i].name_len == 0;
-        for (uint32_t j = 0; j < f[i].name_len; j++) {
-            name[j] = name_byte((uint8_t)f[i].name[j]);
-            bad |= name[j] == 0;
-        }
+        bool bad = !lower_name(name, f[i].name, f[i].name_len);
         if (!bad && connection_field(name, f[i].name_len))
             continue;
         if (bad || !nghttp2_check_header_value(value, f[i].value_len)) {

@@ -168,6 +168,7 @@
     X(notify_path_socket)                                                                          \
     X(notify_abstract_socket)                                                                      \
     X(notify_unset_or_unusable)                                                                    \
+    X(h2_name_bytes_are_lowered_tokens)                                                            \
     X(h2_request_head_and_response)                                                                \
     X(h2_refusals_never_reach_the_owner)                                                           \
     X(h2_uppercase_name_is_refused)                                                                \

@@ -169,6 +169,7 @@
     X(notify_abstract_socket)                                                                      \
     X(notify_unset_or_unusable)                                                                    \
     X(h2_name_bytes_are_lowered_tokens)                                                            \
+    X(h2_value_check_is_nghttp2s)                                                                  \
     X(h2_request_head_and_response)                                                                \
     X(h2_refusals_never_reach_the_owner)                                                           \
     X(h2_uppercase_name_is_refused)                                                                \
@@ -179,6 +180,7 @@
     X(h2_flow_control_is_backpressure)                                                             \
     X(h2_response_head_body_and_trailers)                                                          \
     X(h2_response_refuses_bad_status_and_fields)                                                   \
+    X(h2_response_values_checked_byte_by_byte)                                                     \
     X(h2_owner_reset)                                                                              \
     X(h2_graceful_goaway)                                                                          \
     X(h2_bad_preface)                                                                              \

@@ -586,6 +586,22 @@ static int map_error(struct px_http *h, llhttp_errno_t e, const char *data, size
     }
 }
 
+/* A byte that may start a line after the start line without ending the head
+ * or being refused (CR, LF, SP and HTAB are what raw_scan() looks at there). */
+static bool field_start(char b)
+{
+    return b != '\r' && b != '\n' && b != ' ' && b != '\t';
+}
+
+/* Where the next SP, CR or LF is in DATA from I on (N if none): the bytes of
+ * the start line that raw_scan() only remembers the last of. */
+static size_t start_line_run(const char *data, size_t i, size_t n)
+{
+    while (i < n && data[i] != ' ' && data[i] != '\r' && data[i] != '\n')
+        i++;
+    return i;
+}
+
 /*
  * llhttp 8.1 in strict mode still takes a bare LF as a line end in places
  * (after the request line, as the empty line ending a head), reads a line
@@ -612,8 +628,23 @@ static int raw_scan(struct px_http *h, const char *data, size_t n)
                 return refuse(h, MALFORMED "bare LF");
             if (cr == NULL)
                 break;
+            /* CR LF and the first byte of a field line: what the byte path
+             * below would do with them changes nothing, so skip them. */
+            if (end + 2 < n && data[end + 1] == '\n' && field_start(data[end + 2])) {
+                i = end + 2;
+                continue;
+            }
             st |= RAW_CR;
             i = end;
+            continue;
+        }
+        /* Inside the start line only SP, CR and LF matter: skip to the next
+         * (byte by byte the other bytes only became prev). */
+        size_t j = i;
+        if ((st & RAW_START) && !(st & (RAW_START_DONE | RAW_CR | RAW_BOL)) &&
+            (j = start_line_run(data, i, n)) > i) {
+            prev = data[j - 1];
+            i = j - 1;
             continue;
         }
         char b = data[i];

@@ -127,6 +127,7 @@
     X(http1_response_head_size_is_the_rendered_length)                                             \
     X(http1_known_names_in_any_case_and_split)                                                     \
     X(http1_parsed_values_are_valid_h2_values)                                                     \
+    X(http1_line_checks_hold_at_every_split)                                                       \
     X(http1_lower8_folds_every_byte_in_every_lane)                                                 \
     X(http1_lower_eq_matches_byte_by_byte)                                                         \
     X(http1_known_names_classify_in_any_case)                                                      \

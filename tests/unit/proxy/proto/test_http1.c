@@ -726,3 +726,59 @@ TEST(http1_parsed_values_are_valid_h2_values)
     }
     ASSERT_GT(accepted, 10000); /* most of the bytes were accepted somewhere */
 }
+
+#define MALFORMED "malformed HTTP message: " /* what px_http_why() texts start with */
+
+/* One feed split in two at OFF; the first px_http_feed() event that ends it. */
+static int feed_split(enum px_http_type type, const char *raw, size_t n, size_t off,
+                      const char **why)
+{
+    struct px_http h;
+    size_t used, at = 0;
+    int ev = PX_HTTP_MORE;
+
+    ASSERT_OK(px_http_init(&h, type, NULL, MAX_HEAD_BYTES, MAX_HEADERS));
+    for (int part = 0; part < 2 && ev == PX_HTTP_MORE; part++) {
+        size_t end = part == 0 ? off : n;
+        ev = px_http_feed(&h, raw + at, end - at, &used);
+        at += used;
+    }
+    *why = px_http_why(&h);
+    px_http_dispose(&h);
+    return ev;
+}
+
+/* The head line checks (raw_scan) take whole field lines and start-line runs at
+ * once: split anywhere, a head is refused with the same words or taken. */
+TEST(http1_line_checks_hold_at_every_split)
+{
+    static const struct {
+        enum px_http_type type;
+        const char *raw, *why;
+    } cases[] = {
+        {PX_HTTP_REQUEST, "GET /a HTTP/1.1\r\nHost: a\r\nX: b\r\nY: c\r\n\r\n", NULL},
+        {PX_HTTP_REQUEST, "GET /a HTTP/1.1\r\nHost: a\r\n X: b\r\n\r\n",
+         MALFORMED "line starting with whitespace (obs-fold)"},
+        {PX_HTTP_REQUEST, "GET /a HTTP/1.1\r\nHost: a\r\n\tX: b\r\n\r\n",
+         MALFORMED "line starting with whitespace (obs-fold)"},
+        {PX_HTTP_REQUEST, "GET /a HTTP/1.1\r\nHost: a\r\n\nX: b\r\n\r\n", MALFORMED "bare LF"},
+        {PX_HTTP_REQUEST, "GET /a HTTP/1.1\r\nHost: a\r\nX: b\nY: c\r\n\r\n", MALFORMED "bare LF"},
+        {PX_HTTP_REQUEST, "GET /a HTTP/1.1\r\nHost: a\rX: b\r\n\r\n",
+         MALFORMED "CR not followed by LF"},
+        {PX_HTTP_REQUEST, "GET /a  HTTP/1.1\r\nHost: a\r\n\r\n",
+         MALFORMED "two spaces in the start line"},
+        {PX_HTTP_RESPONSE, "HTTP/1.1 200 Quite  Fine\r\nContent-Length: 0\r\nX: y\r\n\r\n", NULL},
+        {PX_HTTP_RESPONSE, "HTTP/1.1  200 OK\r\nContent-Length: 0\r\n\r\n",
+         MALFORMED "two spaces in the start line"},
+    };
+    for (size_t k = 0; k < PX_ARRAY_LEN(cases); k++) {
+        size_t n = strlen(cases[k].raw);
+        for (size_t off = 0; off <= n; off++) {
+            const char *why;
+            int ev = feed_split(cases[k].type, cases[k].raw, n, off, &why);
+            if (cases[k].why == NULL ? ev != PX_HTTP_HEAD
+                                     : ev != PX_EPARSE || !why || strcmp(why, cases[k].why))
+                TEST_FAIL_("case %zu split at %zu: event %d, %s", k, off, ev, why ? why : "-");
+        }
+    }
+}

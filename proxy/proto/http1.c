@@ -105,23 +105,35 @@ static int fail(struct px_http *h, int err, const char *reason)
     return HPE_USER;
 }
 
-/* Appends a span to the arena, growing it up to max_head. */
-static int arena_append(struct px_http *h, const char *at, size_t n)
+/* arena_append() when the span does not fit in what is allocated. */
+static int arena_grow_append(struct px_http *h, const char *at, size_t n)
 {
     if (h->len + n > h->max_head)
         return -1;
-    if (h->len + n > h->cap) {
-        uint32_t cap = h->cap;
-        while (cap < h->len + n)
-            cap *= 2;
-        if (cap > h->max_head)
-            cap = h->max_head;
-        char *b = realloc(h->buf, cap);
-        if (b == NULL)
-            return -1;
-        h->buf = b;
-        h->cap = cap;
-    }
+    uint32_t cap = h->cap;
+    while (cap < h->len + n)
+        cap *= 2;
+    if (cap > h->max_head)
+        cap = h->max_head;
+    char *b = realloc(h->buf, cap);
+    if (b == NULL)
+        return -1;
+    h->buf = b;
+    h->cap = cap;
+    memcpy(h->buf + h->len, at, n);
+    h->len += (uint32_t)n;
+    return 0;
+}
+
+/*
+ * Appends a span to the arena, growing it up to max_head. Every name and
+ * value span of every head comes here, so the common case is inlined: cap
+ * never exceeds max_head, so a span that fits in cap is within the limit.
+ */
+static inline int arena_append(struct px_http *h, const char *at, size_t n)
+{
+    if (h->len + n > h->cap)
+        return arena_grow_append(h, at, n);
     memcpy(h->buf + h->len, at, n);
     h->len += (uint32_t)n;
     return 0;

@@ -641,15 +641,79 @@ static ssize_t on_data_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_
  * A field name byte as HTTP/2 sends it: a token character (RFC 9110 §5.6.2)
  * with uppercase letters lowered, or 0 for any other byte (RFC 9113
  * §8.2.1). Checking and lowering names in one pass saves a second walk
- * (nghttp2_check_header_name) over every name of every response.
+ * (nghttp2_check_header_name) over every name of every response; a table
+ * makes that one load per byte, not up to five comparisons and a memchr().
  */
-static inline uint8_t name_byte(uint8_t c)
+/* clang-format off */
+static const uint8_t name_byte[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, '!', 0, '#', '$', '%', '&', '\'', 0, 0, '*', '+', 0, '-', '.', 0,
+    '0', '1', '2', '3', '4', '5', '6', '7', '8', '9', 0, 0, 0, 0, 0, 0,
+    0, 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l', 'm', 'n', 'o',
+    'p', 'q', 'r', 's', 't', 'u', 'v', 'w', 'x', 'y', 'z', 0, 0, 0, '^', '_',
+    '`', 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l', 'm', 'n', 'o',
+    'p', 'q', 'r', 's', 't', 'u', 'v', 'w', 'x', 'y', 'z', 0, '|', 0, '~', 0,
+    /* 0x80..0xff: 0 */
+};
+/* clang-format on */
+
+/* Writes NAME (N bytes) lowercased to OUT; false when a byte is no token character. */
+static bool lower_name(uint8_t *out, const char *name, uint32_t n)
 {
-    if ((c >= 'a' && c <= 'z') || c == '-' || (c >= '0' && c <= '9'))
-        return c;
-    if (c >= 'A' && c <= 'Z')
-        return (uint8_t)(c + 32);
-    return c != 0 && memchr("!#$%&'*+.^_`|~", c, 14) ? c : 0;
+    unsigned wrapped = 0; /* top bit set once some byte mapped to 0: 0 - 1 wraps */
+
+    for (uint32_t j = 0; j < n; j++) {
+        out[j] = name_byte[(uint8_t)name[j]];
+        wrapped |= out[j] - 1u;
+    }
+    return n > 0 && !(wrapped & ~(~0u >> 1));
+}
+
+/* True when no byte of V is one nghttp2_check_header_value() refuses: a control but
+ * HTAB, or DEL (RFC 9110 §5.5). */
+static bool value_bytes_ok(const uint8_t *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((v[i] < 0x20 && v[i] != '\t') || v[i] == 0x7f)
+            return false;
+    return true;
+}
+
+#define BYTES8(b) (0x0101010101010101u * (b))
+
+/*
+ * True when some byte of W is below 0x20 or is 0x7f. W - 0x2020..20 borrows
+ * from a byte only above a byte below 0x20, and & ~W drops bytes >= 0x80:
+ * the lowest byte below 0x20 always shows in its top bit, and with none no
+ * top bit is set. A zero byte of W ^ 0x7f7f..7f (a DEL) shows the same way.
+ */
+static bool suspect8(uint64_t w)
+{
+    uint64_t del = w ^ BYTES8(0x7f);
+    return (((w - BYTES8(0x20)) & ~w) | ((del - BYTES8(1)) & ~del)) & BYTES8(0x80);
+}
+
+/*
+ * nghttp2_check_header_value(), eight bytes at a time (the last word
+ * overlaps the one before): every value of every response is checked, and
+ * nearly every word holds no control byte at all. A word that may (HTAB is
+ * one) is looked at byte by byte.
+ */
+static bool value_ok(const uint8_t *v, size_t n)
+{
+    if (n < 8)
+        return value_bytes_ok(v, n);
+    for (size_t at = 0;; at += 8) {
+        uint64_t w;
+        if (at + 8 > n)
+            at = n - 8;
+        memcpy(&w, v + at, 8);
+        if (suspect8(w) && !value_bytes_ok(v + at, 8))
+            return false;
+        if (at + 8 == n)
+            return true;
+    }
 }
 
 /* Connection-specific fields (RFC 9113 §8.2.2), for a lowercase NAME:
@@ -712,14 +776,10 @@ static nghttp2_nv *make_nv(struct px_freelist *mem, int status, const struct px_
     }
     for (uint32_t i = 0; i < n; i++) {
         uint8_t *name = p, *value = (uint8_t *)(f[i].value ? f[i].value : "");
-        uint8_t bad = f[i].name_len == 0;
-        for (uint32_t j = 0; j < f[i].name_len; j++) {
-            name[j] = name_byte((uint8_t)f[i].name[j]);
-            bad |= name[j] == 0;
-        }
+        bool bad = !lower_name(name, f[i].name, f[i].name_len);
         if (!bad && connection_field(name, f[i].name_len))
             continue;
-        if (bad || !nghttp2_check_header_value(value, f[i].value_len)) {
+        if (bad || !value_ok(value, f[i].value_len)) {
             px_freelist_free(mem, nv);
             *err = PX_EPARSE;
             return NULL;

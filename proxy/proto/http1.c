@@ -8,7 +8,6 @@
 #include "proxy/proto/http1.h"
 #include "proxy/base/px.h"
 
-#include <ctype.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -25,6 +24,53 @@ enum {
     RAW_SP1 = 1 << 4,        /* one SP seen in the start line */
     RAW_SP2 = 1 << 5,        /* two SP seen in the start line */
 };
+
+/*
+ * The header names this file acts on (px_hdr.id), told apart once per field
+ * as its name completes: every field of every message is checked against
+ * several of them, and comparing names for each check was most of what
+ * px_http_scan() cost. HID_OTHER is any other name.
+ */
+enum hid {
+    HID_OTHER,
+    HID_CONNECTION,
+    HID_KEEP_ALIVE,
+    HID_PROXY_CONNECTION,
+    HID_TE,
+    HID_TRAILER,
+    HID_UPGRADE,
+    HID_PROXY_AUTHENTICATE,
+    HID_HOST,
+    HID_EXPECT,
+    HID_CONTENT_LENGTH,
+    HID_TRANSFER_ENCODING,
+    HID_CONTENT_LENGTH_US,    /* "content_length" */
+    HID_TRANSFER_ENCODING_US, /* "transfer_encoding" */
+    HID_X_FORWARDED_FOR,
+    HID_X_FORWARDED_PROTO,
+    HID_FORWARDED,
+    HID_X_REAL_IP,
+    HID_VIA,
+};
+
+#define HID_SET(id) (1u << (id))
+
+/* Headers that never cross a proxy (RFC 9110 §7.6.1). */
+#define HOP_BY_HOP                                                                                 \
+    (HID_SET(HID_CONNECTION) | HID_SET(HID_KEEP_ALIVE) | HID_SET(HID_PROXY_CONNECTION) |           \
+     HID_SET(HID_TE) | HID_SET(HID_TRAILER) | HID_SET(HID_UPGRADE) |                               \
+     HID_SET(HID_PROXY_AUTHENTICATE))
+
+/* Fields that must never come in a trailer section (RFC 9110 §6.5.1). */
+#define TRAILER_FORBIDDEN                                                                          \
+    (HID_SET(HID_CONTENT_LENGTH) | HID_SET(HID_TRANSFER_ENCODING) | HID_SET(HID_HOST) |            \
+     HID_SET(HID_CONNECTION) | HID_SET(HID_KEEP_ALIVE) | HID_SET(HID_PROXY_CONNECTION) |           \
+     HID_SET(HID_UPGRADE) | HID_SET(HID_TRAILER) | HID_SET(HID_TE))
+
+/* Fields that say who the client is, which only the head (and only we) may say. */
+#define CLIENT_FACTS                                                                               \
+    (HID_SET(HID_X_FORWARDED_FOR) | HID_SET(HID_FORWARDED) | HID_SET(HID_X_REAL_IP) |              \
+     HID_SET(HID_X_FORWARDED_PROTO) | HID_SET(HID_VIA))
 
 /* Longest unknown method answered 501 rather than 400. */
 #define METHOD_TOKEN_MAX_BYTES 32
@@ -59,26 +105,133 @@ static int fail(struct px_http *h, int err, const char *reason)
     return HPE_USER;
 }
 
-/* Appends a span to the arena, growing it up to max_head. */
-static int arena_append(struct px_http *h, const char *at, size_t n)
+/* arena_append() when the span does not fit in what is allocated. */
+static int arena_grow_append(struct px_http *h, const char *at, size_t n)
 {
     if (h->len + n > h->max_head)
         return -1;
-    if (h->len + n > h->cap) {
-        uint32_t cap = h->cap;
-        while (cap < h->len + n)
-            cap *= 2;
-        if (cap > h->max_head)
-            cap = h->max_head;
-        char *b = realloc(h->buf, cap);
-        if (b == NULL)
-            return -1;
-        h->buf = b;
-        h->cap = cap;
-    }
+    uint32_t cap = h->cap;
+    while (cap < h->len + n)
+        cap *= 2;
+    if (cap > h->max_head)
+        cap = h->max_head;
+    char *b = realloc(h->buf, cap);
+    if (b == NULL)
+        return -1;
+    h->buf = b;
+    h->cap = cap;
     memcpy(h->buf + h->len, at, n);
     h->len += (uint32_t)n;
     return 0;
+}
+
+/*
+ * Appends a span to the arena, growing it up to max_head. Every name and
+ * value span of every head comes here, so the common case is inlined: cap
+ * never exceeds max_head, so a span that fits in cap is within the limit.
+ */
+static inline int arena_append(struct px_http *h, const char *at, size_t n)
+{
+    if (h->len + n > h->cap)
+        return arena_grow_append(h, at, n);
+    memcpy(h->buf + h->len, at, n);
+    h->len += (uint32_t)n;
+    return 0;
+}
+
+#define BYTES8(b) (0x0101010101010101u * (b))
+
+/*
+ * W with its ASCII capitals lowered, eight bytes at once. A byte's low seven
+ * bits plus 0x80 - 'A' reach the high bit exactly when it is >= 'A', plus
+ * 0x80 - 'Z' - 1 exactly when > 'Z', and no sum carries into the next byte;
+ * bytes >= 0x80 are left alone.
+ */
+static uint64_t lower8(uint64_t w)
+{
+    uint64_t low7 = w & BYTES8(0x7f);
+    uint64_t upper = (low7 + BYTES8(0x80 - 'A')) & ~(low7 + BYTES8(0x80 - 'Z' - 1)) & ~w;
+    return w | ((upper & BYTES8(0x80)) >> 2);
+}
+
+/* K (4 or 8) bytes at P, in the low bytes of a word. */
+static uint64_t load(const char *p, size_t k)
+{
+    uint64_t w = 0;
+    memcpy(&w, p, k);
+    return w;
+}
+
+/*
+ * N bytes at S equal the N-byte lowercase LIT, ignoring ASCII case. Whole
+ * words (the last one overlapping) instead of bytes: most of what a head
+ * costs here is comparing names.
+ */
+static bool lower_eq(const char *s, const char *lit, size_t n)
+{
+    uint64_t diff = 0;
+    size_t i = 0;
+
+    if (n < 4) {
+        for (; i < n; i++)
+            diff |= lower8((unsigned char)s[i]) ^ (unsigned char)lit[i];
+        return diff == 0;
+    }
+    if (n < 8)
+        return ((lower8(load(s, 4)) ^ load(lit, 4)) |
+                (lower8(load(s + n - 4, 4)) ^ load(lit + n - 4, 4))) == 0;
+    for (; i + 8 < n; i += 8)
+        diff |= lower8(load(s + i, 8)) ^ load(lit + i, 8);
+    return (diff | (lower8(load(s + n - 8, 8)) ^ load(lit + n - 8, 8))) == 0;
+}
+
+/*
+ * The hid of the N-byte name S: its length picks the candidates, whose
+ * first letters (lowercase: S's first byte with bit 0x20 set matches one
+ * only if it is that letter in either case) turn most other names away.
+ */
+static uint16_t classify(const char *s, size_t n)
+{
+#define IS(lit) ((s[0] | 0x20) == lit[0] && lower_eq(s, lit, sizeof(lit) - 1))
+    switch (n) {
+    case 2:
+        return IS("te") ? HID_TE : HID_OTHER;
+    case 3:
+        return IS("via") ? HID_VIA : HID_OTHER;
+    case 4:
+        return IS("host") ? HID_HOST : HID_OTHER;
+    case 6:
+        return IS("expect") ? HID_EXPECT : HID_OTHER;
+    case 7:
+        return IS("upgrade") ? HID_UPGRADE : IS("trailer") ? HID_TRAILER : HID_OTHER;
+    case 9:
+        return IS("forwarded") ? HID_FORWARDED : IS("x-real-ip") ? HID_X_REAL_IP : HID_OTHER;
+    case 10:
+        return IS("connection") ? HID_CONNECTION : IS("keep-alive") ? HID_KEEP_ALIVE : HID_OTHER;
+    case 14:
+        return IS("content-length")   ? HID_CONTENT_LENGTH
+               : IS("content_length") ? HID_CONTENT_LENGTH_US
+                                      : HID_OTHER;
+    case 15:
+        return IS("x-forwarded-for") ? HID_X_FORWARDED_FOR : HID_OTHER;
+    case 16:
+        return IS("proxy-connection") ? HID_PROXY_CONNECTION : HID_OTHER;
+    case 17:
+        return IS("transfer-encoding")   ? HID_TRANSFER_ENCODING
+               : IS("transfer_encoding") ? HID_TRANSFER_ENCODING_US
+               : IS("x-forwarded-proto") ? HID_X_FORWARDED_PROTO
+                                         : HID_OTHER;
+    case 18:
+        return IS("proxy-authenticate") ? HID_PROXY_AUTHENTICATE : HID_OTHER;
+    default:
+        return HID_OTHER;
+    }
+#undef IS
+}
+
+static bool hid_in(const struct px_hdr *hd, uint32_t set)
+{
+    return (HID_SET(hd->id) & set) != 0;
 }
 
 static int on_message_begin(llhttp_t *p)
@@ -141,6 +294,17 @@ static int on_header_field(llhttp_t *p, const char *at, size_t n)
     if (arena_append(h, at, n) != 0)
         return fail(h, PX_EHEADTOOBIG, "header too large");
     h->hdrs[h->nhdrs - 1].name_len += (uint32_t)n;
+    return 0;
+}
+
+/* The name is whole (it may have come in several spans): classify it. */
+static int on_header_field_complete(llhttp_t *p)
+{
+    struct px_http *h = from_parser(p);
+    if (h->nhdrs > 0 && h->last_span == SPAN_FIELD) {
+        struct px_hdr *hd = &h->hdrs[h->nhdrs - 1];
+        hd->id = classify(h->buf + hd->name_off, hd->name_len);
+    }
     return 0;
 }
 
@@ -259,23 +423,14 @@ static int on_chunk_header(llhttp_t *p)
     return 0;
 }
 
-/* Fields that must never come in a trailer section (RFC 9110 §6.5.1). */
-static const char *const trailer_forbidden[] = {
-    "content-length",   "transfer-encoding", "host",    "connection", "keep-alive",
-    "proxy-connection", "upgrade",           "trailer", "te",
-};
-
-static bool name_is(const struct px_http *h, const struct px_hdr *hd, const char *lower);
-
 static int on_message_complete(llhttp_t *p)
 {
     struct px_http *h = from_parser(p);
     /* A recipient that merges trailers into the head (some do) must not
      * learn framing or routing from them: refuse rather than pass them. */
     for (uint32_t i = h->head_nhdrs; i < h->nhdrs; i++)
-        for (size_t k = 0; k < PX_ARRAY_LEN(trailer_forbidden); k++)
-            if (name_is(h, &h->hdrs[i], trailer_forbidden[k]))
-                return fail(h, PX_EPARSE, MALFORMED "forbidden trailer field");
+        if (hid_in(&h->hdrs[i], TRAILER_FORBIDDEN))
+            return fail(h, PX_EPARSE, MALFORMED "forbidden trailer field");
     h->in_message = false;
     h->raw = 0;
     h->raw_prev = 0;
@@ -293,6 +448,7 @@ static void settings_init(void)
     request_settings.on_message_begin = on_message_begin;
     request_settings.on_url = on_target;
     request_settings.on_header_field = on_header_field;
+    request_settings.on_header_field_complete = on_header_field_complete;
     request_settings.on_header_value = on_header_value;
     request_settings.on_headers_complete = on_headers_complete;
     request_settings.on_body = on_body;
@@ -452,6 +608,22 @@ static int map_error(struct px_http *h, llhttp_errno_t e, const char *data, size
     }
 }
 
+/* A byte that may start a line after the start line without ending the head
+ * or being refused (CR, LF, SP and HTAB are what raw_scan() looks at there). */
+static bool field_start(char b)
+{
+    return b != '\r' && b != '\n' && b != ' ' && b != '\t';
+}
+
+/* Where the next SP, CR or LF is in DATA from I on (N if none): the bytes of
+ * the start line that raw_scan() only remembers the last of. */
+static size_t start_line_run(const char *data, size_t i, size_t n)
+{
+    while (i < n && data[i] != ' ' && data[i] != '\r' && data[i] != '\n')
+        i++;
+    return i;
+}
+
 /*
  * llhttp 8.1 in strict mode still takes a bare LF as a line end in places
  * (after the request line, as the empty line ending a head), reads a line
@@ -478,8 +650,23 @@ static int raw_scan(struct px_http *h, const char *data, size_t n)
                 return refuse(h, MALFORMED "bare LF");
             if (cr == NULL)
                 break;
+            /* CR LF and the first byte of a field line: what the byte path
+             * below would do with them changes nothing, so skip them. */
+            if (end + 2 < n && data[end + 1] == '\n' && field_start(data[end + 2])) {
+                i = end + 2;
+                continue;
+            }
             st |= RAW_CR;
             i = end;
+            continue;
+        }
+        /* Inside the start line only SP, CR and LF matter: skip to the next
+         * (byte by byte the other bytes only became prev). */
+        size_t j = i;
+        if ((st & RAW_START) && !(st & (RAW_START_DONE | RAW_CR | RAW_BOL)) &&
+            (j = start_line_run(data, i, n)) > i) {
+            prev = data[j - 1];
+            i = j - 1;
             continue;
         }
         char b = data[i];
@@ -816,42 +1003,16 @@ bool px_http_ieq(const char *s, size_t n, const char *lower)
     return i == n && lower[i] == '\0';
 }
 
-static bool name_is(const struct px_http *h, const struct px_hdr *hd, const char *lower)
-{
-    return px_http_ieq(h->buf + hd->name_off, hd->name_len, lower);
-}
-
 int px_http_find(const struct px_http *h, const char *name)
 {
-    for (uint32_t i = 0; i < h->nhdrs; i++)
-        if (name_is(h, &h->hdrs[i], name))
+    size_t n = strlen(name);
+
+    for (uint32_t i = 0; i < h->nhdrs; i++) {
+        const struct px_hdr *hd = &h->hdrs[i];
+        if (hd->name_len == n && lower_eq(h->buf + hd->name_off, name, n))
             return (int)i;
-    return -1;
-}
-
-/* Headers that never cross a proxy (RFC 9110 §7.6.1). */
-/* Every header of every head is checked against these: lengths first. */
-#define LIT(s)                                                                                     \
-    {                                                                                              \
-        s, sizeof(s) - 1                                                                           \
     }
-static const struct {
-    const char *name;
-    uint32_t len;
-} hop_by_hop[] = {
-    LIT("connection"), LIT("keep-alive"), LIT("proxy-connection"),   LIT("te"),
-    LIT("trailer"),    LIT("upgrade"),    LIT("proxy-authenticate"),
-};
-
-/* name_is() for a string literal, with the length compared first. */
-#define NAME_IS(h, hd, lit) ((hd)->name_len == sizeof(lit) - 1 && name_is(h, hd, lit))
-
-static bool is_hop_by_hop(const struct px_http *h, const struct px_hdr *hd)
-{
-    for (size_t i = 0; i < PX_ARRAY_LEN(hop_by_hop); i++)
-        if (hd->name_len == hop_by_hop[i].len && name_is(h, hd, hop_by_hop[i].name))
-            return true;
-    return false;
+    return -1;
 }
 
 static bool next_token(const char *v, size_t n, size_t *pos, const char **t, size_t *tn);
@@ -870,61 +1031,92 @@ static int each_token(const char *v, size_t n, int (*fn)(struct px_http *, const
     return 0;
 }
 
-/* One token of a Connection header: a flag, or a header name to drop. */
+/*
+ * One token of a Connection header: a flag, or a header name to drop. A
+ * token that is a known name matches exactly the fields of that hid; any
+ * other only fields of HID_OTHER, so those alone are compared.
+ */
 static int connection_token(struct px_http *h, const char *t, size_t n)
 {
+    uint16_t id = classify(t, n);
+
     if (++h->conn_tokens > PX_HTTP_MAX_CONNECTION_TOKENS)
         return refuse(h, MALFORMED "too many Connection tokens");
-    if (px_http_ieq(t, n, "close"))
+    if (n == 5 && lower_eq(t, "close", 5))
         h->conn_close = true;
-    else if (px_http_ieq(t, n, "keep-alive"))
+    else if (id == HID_KEEP_ALIVE)
         h->conn_keepalive = true;
-    else if (px_http_ieq(t, n, "upgrade"))
+    else if (id == HID_UPGRADE)
         h->conn_upgrade = true;
     /* Naming a framing or routing header would let a client strip it from
      * what we forward after we relied on it: refuse. */
-    if (px_http_ieq(t, n, "content-length") || px_http_ieq(t, n, "transfer-encoding") ||
-        px_http_ieq(t, n, "host"))
+    if (id == HID_CONTENT_LENGTH || id == HID_TRANSFER_ENCODING || id == HID_HOST)
         return refuse(h, MALFORMED "Connection names a framing header or Host");
     for (uint32_t i = 0; i < h->nhdrs; i++) {
         struct px_hdr *hd = &h->hdrs[i];
-        if (hd->name_len == n && strncasecmp(h->buf + hd->name_off, t, n) == 0)
+        if (hd->id == id && (id != HID_OTHER ||
+                             (hd->name_len == n && strncasecmp(h->buf + hd->name_off, t, n) == 0)))
             hd->flags |= PX_HDR_DROP;
     }
     return 0;
+}
+
+/* A set of ASCII bytes: bit C of [0] for C < 64, bit C - 64 of [1] below 128. */
+typedef uint64_t charset[2];
+
+#define CS_LO(c) (1ull << (c))
+#define CS_HI(c) (1ull << ((c)-64))
+#define CS_DIGITS (0x3ffull << '0')
+#define CS_HEX_LETTERS ((0x3full << ('A' - 64)) | (0x3full << ('a' - 64)))
+#define CS_LETTERS ((0x3ffffffull << ('A' - 64)) | (0x3ffffffull << ('a' - 64)))
+
+/* RFC 3986 reg-name bytes: unreserved, '%' of pct-encoded, sub-delims. */
+static const charset reg_name_bytes = {
+    CS_DIGITS | CS_LO('-') | CS_LO('.') | CS_LO('%') | CS_LO('!') | CS_LO('$') | CS_LO('&') |
+        CS_LO('\'') | CS_LO('(') | CS_LO(')') | CS_LO('*') | CS_LO('+') | CS_LO(',') | CS_LO(';') |
+        CS_LO('='),
+    CS_LETTERS | CS_HI('_') | CS_HI('~'),
+};
+
+/* Inside an IP-literal's brackets: hex digits, ':', '.', and 'v' of IPvFuture. */
+static const charset ip_literal_bytes = {
+    CS_DIGITS | CS_LO(':') | CS_LO('.'),
+    CS_HEX_LETTERS | CS_HI('v') | CS_HI('V'),
+};
+
+static bool in_set(const charset set, unsigned char c)
+{
+    return c < 128 && (set[c >> 6] >> (c & 63)) & 1;
 }
 
 /*
  * Host = uri-host [ ":" port ] (RFC 9110 §7.2): a reg-name or IPv4 of
  * unreserved / pct-encoded / sub-delims, or an IP-literal in brackets, then
  * an optional all-digit port. An empty value is allowed (RFC 9112 §3.2).
+ * Every request's Host goes through here: a bit per byte value, not a
+ * search of a string per byte.
  */
 static bool valid_host(const char *v, size_t n)
 {
     size_t i = 0;
     if (n > 0 && v[0] == '[') {
-        while (i < n && v[i] != ']') {
-            char c = v[i++];
-            if (!(c == '[' && i == 1) && !isxdigit((unsigned char)c) && c != ':' && c != '.' &&
-                c != 'v' && c != 'V')
+        for (i = 1; i < n && v[i] != ']'; i++)
+            if (!in_set(ip_literal_bytes, (unsigned char)v[i]))
                 return false;
-        }
         if (i == n || i < 2)
             return false;
         i++;
     } else {
-        for (; i < n && v[i] != ':'; i++) {
-            unsigned char c = (unsigned char)v[i];
-            if (!isalnum(c) && strchr("-._~%!$&'()*+,;=", c) == NULL)
+        for (; i < n && v[i] != ':'; i++)
+            if (!in_set(reg_name_bytes, (unsigned char)v[i]))
                 return false;
-        }
     }
     if (i == n)
         return true;
     if (v[i++] != ':')
         return false;
     for (; i < n; i++)
-        if (!isdigit((unsigned char)v[i]))
+        if ((unsigned)((unsigned char)v[i] - '0') > 9)
             return false;
     return true;
 }
@@ -1007,10 +1199,10 @@ static int check_framing(struct px_http *h)
         const char *t;
         size_t tn, pos = 0;
         if (h->type == PX_HTTP_REQUEST &&
-            (name_is(h, hd, "content_length") || name_is(h, hd, "transfer_encoding")))
+            (hd->id == HID_CONTENT_LENGTH_US || hd->id == HID_TRANSFER_ENCODING_US))
             /* CGI-style servers map '_' to '-' */
             return refuse(h, MALFORMED "framing header name with '_'");
-        if (!name_is(h, hd, "transfer-encoding"))
+        if (hd->id != HID_TRANSFER_ENCODING)
             continue;
         nlines++;
         while (next_token(h->buf + hd->value_off, hd->value_len, &pos, &t, &tn)) {
@@ -1063,25 +1255,33 @@ int px_http_scan(struct px_http *h)
     for (uint32_t i = 0; i < h->nhdrs; i++) {
         struct px_hdr *hd = &h->hdrs[i];
         const char *v = h->buf + hd->value_off;
-        if (is_hop_by_hop(h, hd))
+        if (hid_in(hd, HOP_BY_HOP))
             hd->flags |= PX_HDR_DROP;
-        if (NAME_IS(h, hd, "connection")) {
+        switch (hd->id) {
+        case HID_CONNECTION:
             if (each_token(v, hd->value_len, connection_token, h) != 0)
                 return PX_EPARSE; /* connection_token said why */
-        } else if (NAME_IS(h, hd, "upgrade")) {
+            break;
+        case HID_UPGRADE:
             has_upgrade_hdr = true;
             h2c |= lists_h2c(v, hd->value_len);
-        } else if (NAME_IS(h, hd, "host")) {
+            break;
+        case HID_HOST:
             if (h->host_idx >= 0)
                 return refuse(h, MALFORMED "duplicate Host header");
             if (h->type == PX_HTTP_REQUEST && !valid_host(v, hd->value_len))
                 return refuse(h, MALFORMED "invalid Host header");
             h->host_idx = (int)i;
-        } else if (NAME_IS(h, hd, "expect")) {
+            break;
+        case HID_EXPECT:
             h->expect_continue = px_http_ieq(v, hd->value_len, "100-continue");
-        } else if (NAME_IS(h, hd, "x-forwarded-for")) {
+            break;
+        case HID_X_FORWARDED_FOR:
             hd->flags |= PX_HDR_XFF;
             h->xff_len += hd->value_len + 2;
+            break;
+        default:
+            break;
         }
     }
     /* h2c would let a client speak HTTP/2 to the backend past our parser. */
@@ -1308,7 +1508,7 @@ int px_http_write_request_head(const struct px_http *h, const struct px_req_ctx 
             put(&o, "\r\n", 2);
             continue;
         }
-        if ((hd->flags & PX_HDR_DROP) || name_is(h, hd, "x-forwarded-proto") ||
+        if ((hd->flags & PX_HDR_DROP) || hd->id == HID_X_FORWARDED_PROTO ||
             in_drop_list(h, hd, ctx) ||
             (ctx->drop_underscores && memchr(h->buf + hd->name_off, '_', hd->name_len)))
             continue;
@@ -1319,7 +1519,7 @@ int px_http_write_request_head(const struct px_http *h, const struct px_req_ctx 
             put(&o, "\r\n", 2);
             continue;
         }
-        if (name_is(h, hd, "transfer-encoding")) {
+        if (hd->id == HID_TRANSFER_ENCODING) {
             /* px_http_scan() allows only "chunked"; send it one way. */
             puts_(&o, "Transfer-Encoding: chunked\r\n");
             continue;
@@ -1345,14 +1545,11 @@ int px_http_write_request_head(const struct px_http *h, const struct px_req_ctx 
     return o.overflow ? -1 : (int)o.len;
 }
 
-/* Fields a trailer never brings to a backend: who the client is, which
- * only the head (and only we) may say. */
+/* Fields a trailer never brings to a backend: who the client is, and hop-by-hop ones. */
 static bool trailer_dropped(const struct px_http *h, const struct px_hdr *hd,
                             const struct px_req_ctx *ctx)
 {
-    return NAME_IS(h, hd, "x-forwarded-for") || NAME_IS(h, hd, "forwarded") ||
-           NAME_IS(h, hd, "x-real-ip") || NAME_IS(h, hd, "x-forwarded-proto") ||
-           NAME_IS(h, hd, "via") || is_hop_by_hop(h, hd) || in_drop_list(h, hd, ctx) ||
+    return hid_in(hd, CLIENT_FACTS | HOP_BY_HOP) || in_drop_list(h, hd, ctx) ||
            (ctx->drop_underscores && memchr(h->buf + hd->name_off, '_', hd->name_len));
 }
 
@@ -1434,7 +1631,7 @@ int px_http_write_response_head(const struct px_http *h, const struct px_resp_ct
         const struct px_hdr *hd = &h->hdrs[i];
         if (hd->flags & PX_HDR_DROP)
             continue;
-        if (ctx->drop_te && name_is(h, hd, "transfer-encoding"))
+        if (ctx->drop_te && hd->id == HID_TRANSFER_ENCODING)
             continue;
         put_header(&o, h, hd);
     }
@@ -1460,7 +1657,7 @@ size_t px_http_response_head_size(const struct px_http *h, const struct px_resp_
 
     for (uint32_t i = 0; i < h->nhdrs; i++) {
         const struct px_hdr *hd = &h->hdrs[i];
-        if (!(hd->flags & PX_HDR_DROP) && !(ctx->drop_te && name_is(h, hd, "transfer-encoding")))
+        if (!(hd->flags & PX_HDR_DROP) && !(ctx->drop_te && hd->id == HID_TRANSFER_ENCODING))
             n += hd->name_len + hd->value_len + 4;
     }
     if (ctx->upgrade) {

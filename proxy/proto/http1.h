@@ -33,7 +33,8 @@ enum {
 struct px_hdr {
     uint32_t name_off, name_len;   /* in head.buf */
     uint32_t value_off, value_len; /* in head.buf */
-    uint32_t flags;                /* PX_HDR_* */
+    uint16_t flags;                /* PX_HDR_* */
+    uint16_t id; /* known name (enum hid in http1.c), set once the name is whole */
 };
 
 #define PX_HTTP_MAX_SPANS 64

@@ -128,6 +128,13 @@
     X(http1_chunk_lines)                                                                           \
     X(http1_proxyproto_split_consistent)                                                           \
     X(http1_response_head_size_is_the_rendered_length)                                             \
+    X(http1_known_names_in_any_case_and_split)                                                     \
+    X(http1_parsed_values_are_valid_h2_values)                                                     \
+    X(http1_line_checks_hold_at_every_split)                                                       \
+    X(http1_lower8_folds_every_byte_in_every_lane)                                                 \
+    X(http1_lower_eq_matches_byte_by_byte)                                                         \
+    X(http1_known_names_classify_in_any_case)                                                      \
+    X(http1_valid_host_byte_sets_match_ctype)                                                      \
     X(stats_requests_by_zone_region_class)                                                         \
     X(stats_merge_sums_workers)                                                                    \
     X(stats_rtt_median)                                                                            \
@@ -165,6 +172,8 @@
     X(notify_path_socket)                                                                          \
     X(notify_abstract_socket)                                                                      \
     X(notify_unset_or_unusable)                                                                    \
+    X(h2_name_bytes_are_lowered_tokens)                                                            \
+    X(h2_value_check_is_nghttp2s)                                                                  \
     X(h2_request_head_and_response)                                                                \
     X(h2_refusals_never_reach_the_owner)                                                           \
     X(h2_uppercase_name_is_refused)                                                                \
@@ -175,6 +184,7 @@
     X(h2_flow_control_is_backpressure)                                                             \
     X(h2_response_head_body_and_trailers)                                                          \
     X(h2_response_refuses_bad_status_and_fields)                                                   \
+    X(h2_response_values_checked_byte_by_byte)                                                     \
     X(h2_owner_reset)                                                                              \
     X(h2_graceful_goaway)                                                                          \
     X(h2_bad_preface)                                                                              \

@@ -386,6 +386,46 @@ TEST(h2_response_refuses_bad_status_and_fields)
     peer_dispose(&p);
 }
 
+/*
+ * A value HTTP/2 must not carry (a control byte but HTAB, or DEL: RFC 9110
+ * §5.5, RFC 9113 §8.2.1) never reaches the client, in the head or in the
+ * trailers, wherever it sits in the value; the rest, obs-text included,
+ * is sent as it is.
+ */
+TEST(h2_response_values_checked_byte_by_byte)
+{
+    char val[20];
+    struct peer p;
+    peer_init(&p, NULL, true, NULL, 0);
+    request(&p, get_nv, PX_ARRAY_LEN(get_nv), NULL);
+    pump(&p);
+    struct px_h2_stream *st = p.o.last;
+    for (unsigned c = 0; c < 256; c++) {
+        bool bad = (c < 0x20 && c != '\t') || c == 0x7f;
+        for (size_t at = 0; at < sizeof(val); at += 3) {
+            memset(val, 'v', sizeof(val));
+            val[at] = (char)c;
+            const struct px_h2_field f = {"x-v", val, 3, (uint32_t)at + 1};
+            ASSERT_EQ(px_h2_submit_response(st, 103, &f, 1, false), bad ? PX_EPARSE : 0);
+        }
+    }
+    ASSERT_OK(px_h2_submit_response(st, 200, NULL, 0, false));
+    for (unsigned c = 0; c < 256; c++) {
+        bool bad = (c < 0x20 && c != '\t') || c == 0x7f;
+        memset(val, 'v', sizeof(val));
+        val[c % sizeof(val)] = (char)c;
+        const struct px_h2_field f = {"x-t", val, 3, sizeof(val)};
+        if (bad)
+            ASSERT_EQ(px_h2_submit_trailers(st, &f, 1), PX_EPARSE);
+    }
+    const struct px_h2_field ok = {"x-t", "a\tb\xe9", 3, 4};
+    ASSERT_OK(px_h2_submit_trailers(st, &ok, 1));
+    pump(&p);
+    ASSERT_EQ(p.o.closes, 1);
+    ASSERT_EQ(p.o.close_code[1], PX_H2_NO_ERROR + 1); /* ended cleanly, trailers and all */
+    peer_dispose(&p);
+}
+
 /* The owner resets a stream (say, its upstream failed): one close, and the client sees the code. */
 TEST(h2_owner_reset)
 {

@@ -9,6 +9,8 @@
 #include "proxy/proto/proxyproto.h"
 #include "proxy/base/px.h"
 
+#include <nghttp2/nghttp2.h>
+
 #define MAX_HEAD_BYTES 4096
 #define MAX_HEADERS 32
 
@@ -620,4 +622,163 @@ TEST(http1_response_head_size_is_the_rendered_length)
         ASSERT(px_http_response_head_size(&h, &ctx) == (size_t)n);
     }
     px_http_dispose(&h);
+}
+
+/* Names are told apart once, whatever their case and however the bytes
+ * were split: every rule keyed on a name holds for any spelling of it. */
+TEST(http1_known_names_in_any_case_and_split)
+{
+    static const char req[] =
+        "POST /u HTTP/1.1\r\nhOsT: a\r\ncOnNeCtIoN: KEEP-ALIVE, x-SeCrEt\r\nX-SECRET: s\r\n"
+        "kEEP-aLIVE: 5\r\ntE: trailers\r\nPROXY-authenticate: x\r\nTRAILER: x-t\r\n"
+        "x-forwarded-PROTO: https\r\nX-FORWARDED-FOR: 10.0.0.1\r\nTRANSFER-encoding: chunked\r\n"
+        "\r\n3\r\nabc\r\n0\r\n\r\n";
+    struct run r;
+    for (size_t step = 0; step < 3; step++) {
+        RUN(&r, PX_HTTP_REQUEST, req, step);
+        ASSERT_EQ(r.rc, PX_HTTP_DONE);
+        ASSERT_STR_EQ(r.out,
+                      "POST /u HTTP/1.1\r\nhOsT: a\r\nX-Forwarded-For: 10.0.0.1, 192.0.2.1\r\n"
+                      "Transfer-Encoding: chunked\r\nX-Forwarded-Proto: http\r\n"
+                      "Via: 1.1 georoute\r\n\r\n");
+        ASSERT_NULL(strstr(r.out, "SECRET"));
+        ASSERT_NULL(strstr(r.out, "EEP"));
+        ASSERT_NULL(strstr(r.out, "tE:"));
+        ASSERT_NULL(strstr(r.out, "PROXY"));
+        ASSERT_NULL(strstr(r.out, "TRAILER"));
+    }
+    static const char *const bad[] = {
+        "GET / HTTP/1.1\r\nHOST: a\r\nhost: b\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nCONTENT_length: 0\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nTransfer_ENCODING: chunked\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nConnection: CONTENT-LENGTH\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nConnection: hOsT\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\ntRaIlEr: x\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nHOST: b\r\n\r\n",
+    };
+    expect_all(PX_HTTP_REQUEST, bad, PX_ARRAY_LEN(bad), PX_EPARSE);
+    /* A response may spell "Content_Length": only requests are refused. */
+    RUN(&r, PX_HTTP_RESPONSE, "HTTP/1.1 200 OK\r\nContent_Length: 1\r\nContent-Length: 0\r\n\r\n",
+        0);
+    ASSERT_EQ(r.rc, PX_HTTP_DONE);
+}
+
+/*
+ * Every field value a parsed head or trailer section holds is one HTTP/2
+ * may carry (nghttp2_check_header_value: no control but HTAB, no DEL):
+ * llhttp 8.1 strict refuses the others in any value state, and
+ * on_header_value() refuses NUL. Each byte goes at the start, middle and
+ * end of a plain value and of those llhttp reads itself (Connection,
+ * Transfer-Encoding, Content-Length, Upgrade), in heads and trailers.
+ */
+TEST(http1_parsed_values_are_valid_h2_values)
+{
+    static const char *const names[] = {
+        "X-A", "Connection", "Transfer-Encoding", "Content-Length", "Upgrade", "Host"};
+    static const char *const where[] = {"%cab", "a%cb", "ab%c", "%c"};
+    char raw[512], val[8];
+    size_t accepted = 0;
+
+    for (unsigned c = 0; c < 256; c++) {
+        for (size_t k = 0; k < PX_ARRAY_LEN(names); k++) {
+            for (size_t w = 0; w < PX_ARRAY_LEN(where); w++) {
+                for (int type = 0; type < 2; type++) {
+                    for (int trailer = 0; trailer < 2; trailer++) {
+                        const char *start = type ? "HTTP/1.1 200 OK\r\n" : "POST / HTTP/1.1\r\n";
+                        int n = snprintf(val, sizeof(val), where[w], c ? (int)c : 'Z');
+                        if (c == 0)
+                            val[strchr(where[w], '%') - where[w]] = '\0';
+                        int m = trailer ? snprintf(raw, sizeof(raw),
+                                                   "%sHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                                   "1\r\nx\r\n0\r\n%s: ",
+                                                   start, names[k])
+                                        : snprintf(raw, sizeof(raw), "%sHost: h\r\n%s: ", start,
+                                                   names[k]);
+                        memcpy(raw + m, val, (size_t)n);
+                        m += n;
+                        m += snprintf(raw + m, sizeof(raw) - (size_t)m, "\r\n\r\n");
+                        struct px_http h;
+                        size_t used, off = 0;
+                        int ev;
+                        ASSERT_OK(px_http_init(&h, type ? PX_HTTP_RESPONSE : PX_HTTP_REQUEST, NULL,
+                                               MAX_HEAD_BYTES, MAX_HEADERS));
+                        do {
+                            ev = px_http_feed(&h, raw + off, (size_t)m - off, &used);
+                            off += used;
+                        } while (ev > 0 && ev != PX_HTTP_DONE && off < (size_t)m);
+                        /* A plain value in the middle: refused exactly when h2 would. */
+                        uint8_t b = (uint8_t)c;
+                        if (k == 0 && w == 1 && (ev < 0) != !nghttp2_check_header_value(&b, 1))
+                            TEST_FAIL_("byte 0x%02x in X-A: event %d", c, ev);
+                        for (uint32_t i = 0; ev >= 0 && i < h.nhdrs; i++) {
+                            const struct px_hdr *hd = &h.hdrs[i];
+                            if (!nghttp2_check_header_value((const uint8_t *)h.buf + hd->value_off,
+                                                            hd->value_len))
+                                TEST_FAIL_("byte 0x%02x in %s (%zu, type %d, trailer %d) passed", c,
+                                           names[k], w, type, trailer);
+                            accepted++;
+                        }
+                        px_http_dispose(&h);
+                    }
+                }
+            }
+        }
+    }
+    ASSERT_GT(accepted, 10000); /* most of the bytes were accepted somewhere */
+}
+
+#define MALFORMED "malformed HTTP message: " /* what px_http_why() texts start with */
+
+/* One feed split in two at OFF; the first px_http_feed() event that ends it. */
+static int feed_split(enum px_http_type type, const char *raw, size_t n, size_t off,
+                      const char **why)
+{
+    struct px_http h;
+    size_t used, at = 0;
+    int ev = PX_HTTP_MORE;
+
+    ASSERT_OK(px_http_init(&h, type, NULL, MAX_HEAD_BYTES, MAX_HEADERS));
+    for (int part = 0; part < 2 && ev == PX_HTTP_MORE; part++) {
+        size_t end = part == 0 ? off : n;
+        ev = px_http_feed(&h, raw + at, end - at, &used);
+        at += used;
+    }
+    *why = px_http_why(&h);
+    px_http_dispose(&h);
+    return ev;
+}
+
+/* The head line checks (raw_scan) take whole field lines and start-line runs at
+ * once: split anywhere, a head is refused with the same words or taken. */
+TEST(http1_line_checks_hold_at_every_split)
+{
+    static const struct {
+        enum px_http_type type;
+        const char *raw, *why;
+    } cases[] = {
+        {PX_HTTP_REQUEST, "GET /a HTTP/1.1\r\nHost: a\r\nX: b\r\nY: c\r\n\r\n", NULL},
+        {PX_HTTP_REQUEST, "GET /a HTTP/1.1\r\nHost: a\r\n X: b\r\n\r\n",
+         MALFORMED "line starting with whitespace (obs-fold)"},
+        {PX_HTTP_REQUEST, "GET /a HTTP/1.1\r\nHost: a\r\n\tX: b\r\n\r\n",
+         MALFORMED "line starting with whitespace (obs-fold)"},
+        {PX_HTTP_REQUEST, "GET /a HTTP/1.1\r\nHost: a\r\n\nX: b\r\n\r\n", MALFORMED "bare LF"},
+        {PX_HTTP_REQUEST, "GET /a HTTP/1.1\r\nHost: a\r\nX: b\nY: c\r\n\r\n", MALFORMED "bare LF"},
+        {PX_HTTP_REQUEST, "GET /a HTTP/1.1\r\nHost: a\rX: b\r\n\r\n",
+         MALFORMED "CR not followed by LF"},
+        {PX_HTTP_REQUEST, "GET /a  HTTP/1.1\r\nHost: a\r\n\r\n",
+         MALFORMED "two spaces in the start line"},
+        {PX_HTTP_RESPONSE, "HTTP/1.1 200 Quite  Fine\r\nContent-Length: 0\r\nX: y\r\n\r\n", NULL},
+        {PX_HTTP_RESPONSE, "HTTP/1.1  200 OK\r\nContent-Length: 0\r\n\r\n",
+         MALFORMED "two spaces in the start line"},
+    };
+    for (size_t k = 0; k < PX_ARRAY_LEN(cases); k++) {
+        size_t n = strlen(cases[k].raw);
+        for (size_t off = 0; off <= n; off++) {
+            const char *why;
+            int ev = feed_split(cases[k].type, cases[k].raw, n, off, &why);
+            if (cases[k].why == NULL ? ev != PX_HTTP_HEAD
+                                     : ev != PX_EPARSE || !why || strcmp(why, cases[k].why))
+                TEST_FAIL_("case %zu split at %zu: event %d, %s", k, off, ev, why ? why : "-");
+        }
+    }
 }

@@ -767,23 +767,9 @@ static bool load_all(const char *s, size_t n, uint8_t k)
 
 /* Names llhttp reads for framing or connection state: their heads go
  * through the parser, which sets its flags from them. */
-static bool load_parser_field(const char *name, size_t len)
-{
-    switch (len) {
-    case 7:
-        return px_http_ieq(name, len, "upgrade");
-    case 10:
-        return px_http_ieq(name, len, "connection");
-    case 14:
-        return px_http_ieq(name, len, "content-length");
-    case 16:
-        return px_http_ieq(name, len, "proxy-connection");
-    case 17:
-        return px_http_ieq(name, len, "transfer-encoding");
-    default:
-        return false;
-    }
-}
+#define LOAD_PARSER_FIELDS                                                                         \
+    (HID_SET(HID_UPGRADE) | HID_SET(HID_CONNECTION) | HID_SET(HID_CONTENT_LENGTH) |                \
+     HID_SET(HID_PROXY_CONNECTION) | HID_SET(HID_TRANSFER_ENCODING))
 
 /* The methods a given head may have; any other is the parser's to judge. */
 static int load_method(const char *m, size_t len)
@@ -833,7 +819,9 @@ bool px_http_load_begin(struct px_http *h, const char *method, size_t method_len
 bool px_http_load_field(struct px_http *h, const char *name, size_t name_len, const char *value,
                         size_t value_len)
 {
-    if (name_len == 0 || h->nhdrs == h->max_hdrs || load_parser_field(name, name_len))
+    uint16_t id = name_len > 0 ? classify(name, name_len) : HID_OTHER;
+
+    if (name_len == 0 || h->nhdrs == h->max_hdrs || (HID_SET(id) & LOAD_PARSER_FIELDS))
         return false;
     if (!load_all(name, name_len, LOAD_NAME))
         return false;
@@ -848,6 +836,7 @@ bool px_http_load_field(struct px_http *h, const char *name, size_t name_len, co
     memset(hd, 0, sizeof(*hd));
     hd->name_off = h->len;
     hd->name_len = (uint32_t)name_len;
+    hd->id = id;
     if (arena_append(h, name, name_len) != 0)
         return false;
     hd->value_off = h->len;

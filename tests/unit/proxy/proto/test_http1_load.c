@@ -88,10 +88,10 @@ static void observe(struct px_http *h, int head, struct seen *s)
         return;
     s->scan = px_http_scan(h);
     for (uint32_t i = 0; i < h->nhdrs; i++)
-        k += (size_t)snprintf(s->fields + k, sizeof(s->fields) - k, "%.*s=%.*s|%u;",
+        k += (size_t)snprintf(s->fields + k, sizeof(s->fields) - k, "%.*s=%.*s|%u|%u;",
                               (int)h->hdrs[i].name_len, h->buf + h->hdrs[i].name_off,
                               (int)h->hdrs[i].value_len, h->buf + h->hdrs[i].value_off,
-                              h->hdrs[i].flags);
+                              (unsigned)h->hdrs[i].flags, (unsigned)h->hdrs[i].id);
     if (s->scan == 0)
         s->outlen = px_http_write_request_head(h, &ctx, s->out, sizeof(s->out));
     s->method = px_http_method_name(h);

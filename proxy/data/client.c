@@ -164,18 +164,19 @@ static bool in_list(const struct conf_cidr_list *l, const struct sockaddr *sa)
  */
 static bool take_h2c(struct px_client *c)
 {
+    /* An HTTP/2 stream's client may have no buffer: its head came as fields. */
+    if (!c->h2c || c->nrequests > 0 || c->s.in == NULL)
+        return false;
     size_t n = c->s.in_len - c->s.in_off;
     const char *p = c->s.in->data + c->s.in_off;
 
-    if (!c->h2c || c->nrequests > 0 ||
-        memcmp(p, PX_H2_PREFACE, n < PX_H2_PREFACE_LEN ? n : PX_H2_PREFACE_LEN) != 0)
+    if (memcmp(p, PX_H2_PREFACE, n < PX_H2_PREFACE_LEN ? n : PX_H2_PREFACE_LEN) != 0)
         return false;
     if (n >= PX_H2_PREFACE_LEN)
         px__h2conn_start(c);
     return true;
 }
 
-/* Parses request-head bytes; on a complete head, starts the exchange. */
 struct px_exchange *px__client_begin_exchange(struct px_client *c)
 {
     PX_ASSERT(c->x == NULL);
@@ -187,6 +188,7 @@ struct px_exchange *px__client_begin_exchange(struct px_client *c)
     return c->x;
 }
 
+/* Parses request-head bytes; on a complete head, starts the exchange. */
 static void read_head(struct px_client *c)
 {
     size_t consumed;

@@ -252,16 +252,16 @@ FUZZ_CFLAGS  := -std=c11 -pthread -g -O1 $(FUZZ_SAN) $(CPPFLAGS)
 FUZZ_TARGETS := fuzz_request_head fuzz_response_head fuzz_config fuzz_proxyproto fuzz_zone \
                 fuzz_tls_server fuzz_xff fuzz_h2_server fuzz_rechunk
 FUZZ_LLHTTP  := $(addprefix $(FUZZ_BUILD)/vendor/,llhttp.o api.o http.o)
-FUZZ_SRC_fuzz_request_head  := proxy/proto/http1.c
-FUZZ_SRC_fuzz_response_head := proxy/proto/http1.c
-FUZZ_SRC_fuzz_rechunk       := proxy/proto/http1.c
+FUZZ_SRC_fuzz_request_head  := proxy/proto/http1.c proxy/proto/field.c
+FUZZ_SRC_fuzz_response_head := proxy/proto/http1.c proxy/proto/field.c
+FUZZ_SRC_fuzz_rechunk       := proxy/proto/http1.c proxy/proto/field.c
 FUZZ_SRC_fuzz_config        := $(wildcard conf/*.c)
 FUZZ_SRC_fuzz_proxyproto    := proxy/proto/proxyproto.c
 FUZZ_SRC_fuzz_xff           := proxy/proto/xff.c geo/addr.c $(wildcard conf/*.c)
 FUZZ_SRC_fuzz_zone          := geo/zone.c geo/addr.c
 FUZZ_SRC_fuzz_tls_server    := proxy/proto/tls.c proxy/state/tls_ctx.c proxy/base/px.c \
                                $(wildcard conf/*.c)
-FUZZ_SRC_fuzz_h2_server     := proxy/proto/h2.c proxy/base/freelist.c
+FUZZ_SRC_fuzz_h2_server     := proxy/proto/h2.c proxy/proto/field.c proxy/base/freelist.c
 
 $(FUZZ_BUILD)/vendor/%.o: $(LLHTTP_DIR)/%.c
 	@mkdir -p $(dir $@)

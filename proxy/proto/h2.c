@@ -9,6 +9,7 @@
  * what; docs/H2.md has the table.
  */
 #include "proxy/proto/h2.h"
+#include "proxy/proto/field.h"
 #include "proxy/base/freelist.h"
 #include "proxy/base/list.h"
 #include "proxy/base/px.h"
@@ -670,52 +671,6 @@ static bool lower_name(uint8_t *out, const char *name, uint32_t n)
     return n > 0 && !(wrapped & ~(~0u >> 1));
 }
 
-/* True when no byte of V is one nghttp2_check_header_value() refuses: a control but
- * HTAB, or DEL (RFC 9110 §5.5). */
-static bool value_bytes_ok(const uint8_t *v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if ((v[i] < 0x20 && v[i] != '\t') || v[i] == 0x7f)
-            return false;
-    return true;
-}
-
-#define BYTES8(b) (0x0101010101010101u * (b))
-
-/*
- * True when some byte of W is below 0x20 or is 0x7f. W - 0x2020..20 borrows
- * from a byte only above a byte below 0x20, and & ~W drops bytes >= 0x80:
- * the lowest byte below 0x20 always shows in its top bit, and with none no
- * top bit is set. A zero byte of W ^ 0x7f7f..7f (a DEL) shows the same way.
- */
-static bool suspect8(uint64_t w)
-{
-    uint64_t del = w ^ BYTES8(0x7f);
-    return (((w - BYTES8(0x20)) & ~w) | ((del - BYTES8(1)) & ~del)) & BYTES8(0x80);
-}
-
-/*
- * nghttp2_check_header_value(), eight bytes at a time (the last word
- * overlaps the one before): every value of every response is checked, and
- * nearly every word holds no control byte at all. A word that may (HTAB is
- * one) is looked at byte by byte.
- */
-static bool value_ok(const uint8_t *v, size_t n)
-{
-    if (n < 8)
-        return value_bytes_ok(v, n);
-    for (size_t at = 0;; at += 8) {
-        uint64_t w;
-        if (at + 8 > n)
-            at = n - 8;
-        memcpy(&w, v + at, 8);
-        if (suspect8(w) && !value_bytes_ok(v + at, 8))
-            return false;
-        if (at + 8 == n)
-            return true;
-    }
-}
-
 /* Connection-specific fields (RFC 9113 §8.2.2), for a lowercase NAME:
  * every field of every response is checked, so lengths first. */
 static bool connection_field(const uint8_t *name, size_t len)
@@ -779,7 +734,7 @@ static nghttp2_nv *make_nv(struct px_freelist *mem, int status, const struct px_
         bool bad = !lower_name(name, f[i].name, f[i].name_len);
         if (!bad && connection_field(name, f[i].name_len))
             continue;
-        if (bad || !value_ok(value, f[i].value_len)) {
+        if (bad || !px_field_value_ok(value, f[i].value_len)) {
             px_freelist_free(mem, nv);
             *err = PX_EPARSE;
             return NULL;

@@ -6,6 +6,7 @@
  * the caller decides what happens next (LIBRARY-NOTES §4.2).
  */
 #include "proxy/proto/http1.h"
+#include "proxy/proto/field.h"
 #include "proxy/base/px.h"
 
 #include <pthread.h>
@@ -438,12 +439,8 @@ static int on_message_complete(llhttp_t *p)
     return HPE_PAUSED;
 }
 
-static bool is_tchar(unsigned char c);
-static void load_classes_init(void);
-
 static void settings_init(void)
 {
-    load_classes_init();
     llhttp_settings_init(&request_settings);
     request_settings.on_message_begin = on_message_begin;
     request_settings.on_url = on_target;
@@ -531,10 +528,50 @@ void px_http_reset(struct px_http *h)
     h->authority_off = h->authority_len = 0;
 }
 
+/* A set of ASCII bytes: bit C of [0] for C < 64, bit C - 64 of [1] below 128. */
+typedef uint64_t charset[2];
+
+#define CS_LO(c) (1ull << (c))
+#define CS_HI(c) (1ull << ((c)-64))
+#define CS_DIGITS (0x3ffull << '0')
+#define CS_HEX_LETTERS ((0x3full << ('A' - 64)) | (0x3full << ('a' - 64)))
+#define CS_LETTERS ((0x3ffffffull << ('A' - 64)) | (0x3ffffffull << ('a' - 64)))
+
+/* RFC 3986 reg-name bytes: unreserved, '%' of pct-encoded, sub-delims. */
+static const charset reg_name_bytes = {
+    CS_DIGITS | CS_LO('-') | CS_LO('.') | CS_LO('%') | CS_LO('!') | CS_LO('$') | CS_LO('&') |
+        CS_LO('\'') | CS_LO('(') | CS_LO(')') | CS_LO('*') | CS_LO('+') | CS_LO(',') | CS_LO(';') |
+        CS_LO('='),
+    CS_LETTERS | CS_HI('_') | CS_HI('~'),
+};
+
+/* Inside an IP-literal's brackets: hex digits, ':', '.', and 'v' of IPvFuture. */
+static const charset ip_literal_bytes = {
+    CS_DIGITS | CS_LO(':') | CS_LO('.'),
+    CS_HEX_LETTERS | CS_HI('v') | CS_HI('V'),
+};
+
+/* tchar (RFC 9110 §5.6.2): what field names and methods are made of. */
+static const charset tchar_bytes = {
+    CS_DIGITS | CS_LO('!') | CS_LO('#') | CS_LO('$') | CS_LO('%') | CS_LO('&') | CS_LO('\'') |
+        CS_LO('*') | CS_LO('+') | CS_LO('-') | CS_LO('.'),
+    CS_LETTERS | CS_HI('^') | CS_HI('_') | CS_HI('`') | CS_HI('|') | CS_HI('~'),
+};
+
+/* What llhttp strict takes in a path or query (its url_path and url_query
+ * tables): VCHAR but '#', which starts a fragment. */
+static const charset target_bytes = {
+    ~0ull << 0x21 & ~CS_LO('#'), ~0ull >> 1, /* up to 0x7e: DEL is not a VCHAR */
+};
+
+static bool in_set(const charset set, unsigned char c)
+{
+    return c < 128 && (set[c >> 6] >> (c & 63)) & 1;
+}
+
 static bool is_tchar(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+    return in_set(tchar_bytes, c);
 }
 
 /*
@@ -733,36 +770,13 @@ static int feed_fail(struct px_http *h, int err)
 
 /* ------------------------------------------------ heads given whole */
 
-/* What llhttp strict takes of each byte where a given head puts it. */
-enum {
-    LOAD_TARGET = 1 << 0, /* a path or query (its url_path table): VCHAR but '#' (a fragment) */
-    LOAD_NAME = 1 << 1,   /* a field name: tchar */
-    LOAD_VALUE = 1 << 2,  /* a field value (header_value): HTAB, SP, VCHAR, obs-text */
-};
-static uint8_t load_class[256]; /* set once, with the llhttp settings */
-
-static void load_classes_init(void)
+/* True when every byte of S is in SET. */
+static bool all_in_set(const charset set, const char *s, size_t n)
 {
-    for (unsigned c = 0; c < 256; c++) {
-        uint8_t k = 0;
-        if (c > 0x20 && c < 0x7f && c != '#')
-            k |= LOAD_TARGET;
-        if (is_tchar((unsigned char)c))
-            k |= LOAD_NAME;
-        /* NUL is refused by on_header_value(), which llhttp would let by. */
-        if (c == '\t' || (c >= 0x20 && c != 0x7f))
-            k |= LOAD_VALUE;
-        load_class[c] = k;
-    }
-}
-
-/* True when every byte of S is of class K. */
-static bool load_all(const char *s, size_t n, uint8_t k)
-{
-    uint8_t all = k;
     for (size_t i = 0; i < n; i++)
-        all &= load_class[(unsigned char)s[i]];
-    return all == k;
+        if (!in_set(set, (unsigned char)s[i]))
+            return false;
+    return true;
 }
 
 /* Names llhttp reads for framing or connection state: their heads go
@@ -798,7 +812,7 @@ bool px_http_load_begin(struct px_http *h, const char *method, size_t method_len
     /* Origin-form only: "*" and absolute-form targets take the parser's path. */
     if (m < 0 || target_len == 0 || target[0] != '/')
         return false;
-    if (!load_all(target, target_len, LOAD_TARGET))
+    if (!all_in_set(target_bytes, target, target_len))
         return false;
     h->len = h->nhdrs = 0;
     h->target_off = 0;
@@ -823,14 +837,14 @@ bool px_http_load_field(struct px_http *h, const char *name, size_t name_len, co
 
     if (name_len == 0 || h->nhdrs == h->max_hdrs || (HID_SET(id) & LOAD_PARSER_FIELDS))
         return false;
-    if (!load_all(name, name_len, LOAD_NAME))
+    if (!all_in_set(tchar_bytes, name, name_len))
         return false;
     /* OWS around a value is not part of it (RFC 9112 §5; on_headers_complete()). */
     while (value_len > 0 && (value[0] == ' ' || value[0] == '\t'))
         value++, value_len--;
     while (value_len > 0 && (value[value_len - 1] == ' ' || value[value_len - 1] == '\t'))
         value_len--;
-    if (!load_all(value, value_len, LOAD_VALUE))
+    if (!px_field_value_ok(value, value_len))
         return false;
     struct px_hdr *hd = &h->hdrs[h->nhdrs];
     memset(hd, 0, sizeof(*hd));
@@ -1048,34 +1062,6 @@ static int connection_token(struct px_http *h, const char *t, size_t n)
             hd->flags |= PX_HDR_DROP;
     }
     return 0;
-}
-
-/* A set of ASCII bytes: bit C of [0] for C < 64, bit C - 64 of [1] below 128. */
-typedef uint64_t charset[2];
-
-#define CS_LO(c) (1ull << (c))
-#define CS_HI(c) (1ull << ((c)-64))
-#define CS_DIGITS (0x3ffull << '0')
-#define CS_HEX_LETTERS ((0x3full << ('A' - 64)) | (0x3full << ('a' - 64)))
-#define CS_LETTERS ((0x3ffffffull << ('A' - 64)) | (0x3ffffffull << ('a' - 64)))
-
-/* RFC 3986 reg-name bytes: unreserved, '%' of pct-encoded, sub-delims. */
-static const charset reg_name_bytes = {
-    CS_DIGITS | CS_LO('-') | CS_LO('.') | CS_LO('%') | CS_LO('!') | CS_LO('$') | CS_LO('&') |
-        CS_LO('\'') | CS_LO('(') | CS_LO(')') | CS_LO('*') | CS_LO('+') | CS_LO(',') | CS_LO(';') |
-        CS_LO('='),
-    CS_LETTERS | CS_HI('_') | CS_HI('~'),
-};
-
-/* Inside an IP-literal's brackets: hex digits, ':', '.', and 'v' of IPvFuture. */
-static const charset ip_literal_bytes = {
-    CS_DIGITS | CS_LO(':') | CS_LO('.'),
-    CS_HEX_LETTERS | CS_HI('v') | CS_HI('V'),
-};
-
-static bool in_set(const charset set, unsigned char c)
-{
-    return c < 128 && (set[c >> 6] >> (c & 63)) & 1;
 }
 
 /*

@@ -39,11 +39,11 @@ TEST(h2_name_bytes_are_lowered_tokens)
 
 static void expect_value_check(const uint8_t *v, size_t n)
 {
-    if (value_ok(v, n) != (nghttp2_check_header_value(v, n) != 0)) {
+    if (px_field_value_ok(v, n) != (nghttp2_check_header_value(v, n) != 0)) {
         char hex[3 * 64 + 1] = "";
         for (size_t i = 0; i < n && i < 64; i++)
             snprintf(hex + 3 * i, 4, "%02x ", v[i]);
-        TEST_FAIL_("value_ok() differs from nghttp2 on %zu bytes: %s", n, hex);
+        TEST_FAIL_("px_field_value_ok() differs from nghttp2 on %zu bytes: %s", n, hex);
     }
 }
 

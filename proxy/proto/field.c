@@ -1,0 +1,48 @@
+/*
+ * field: the field-value byte check, eight bytes at a time (field.h).
+ */
+#include "proxy/proto/field.h"
+
+#include <stdint.h>
+#include <string.h>
+
+static bool value_bytes_ok(const uint8_t *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((v[i] < 0x20 && v[i] != '\t') || v[i] == 0x7f)
+            return false;
+    return true;
+}
+
+#define BYTES8(b) (0x0101010101010101u * (b))
+
+/*
+ * True when some byte of W is below 0x20 or is 0x7f. W - 0x2020..20 borrows
+ * from a byte only above a byte below 0x20, and & ~W drops bytes >= 0x80:
+ * the lowest byte below 0x20 always shows in its top bit, and with none no
+ * top bit is set. A zero byte of W ^ 0x7f7f..7f (a DEL) shows the same way.
+ */
+static bool suspect8(uint64_t w)
+{
+    uint64_t del = w ^ BYTES8(0x7f);
+    return (((w - BYTES8(0x20)) & ~w) | ((del - BYTES8(1)) & ~del)) & BYTES8(0x80);
+}
+
+/* The last word overlaps the one before; a word that may hold a refused
+ * byte (HTAB is one) is looked at byte by byte. */
+bool px_field_value_ok(const void *p, size_t n)
+{
+    const uint8_t *v = p;
+    if (n < 8)
+        return value_bytes_ok(v, n);
+    for (size_t at = 0;; at += 8) {
+        uint64_t w;
+        if (at + 8 > n)
+            at = n - 8;
+        memcpy(&w, v + at, 8);
+        if (suspect8(w) && !value_bytes_ok(v + at, 8))
+            return false;
+        if (at + 8 == n)
+            return true;
+    }
+}

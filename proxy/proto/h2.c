@@ -38,6 +38,20 @@ struct budget {
     uint64_t at_ms; /* when tokens were last refilled */
 };
 
+/*
+ * A response section (a head or the trailers) handed to nghttp2 without
+ * copies (NGHTTP2_NV_FLAG_NO_COPY_NAME and _VALUE): the array, then the
+ * lowercased names and the values it points to, in one block. nghttp2 reads
+ * them until the frame is sent, or finds the stream closed and drops the
+ * frame unread, so a stream keeps its sections until it is freed; that
+ * spares nghttp2 a copy and a lowercasing of every response field.
+ */
+struct nv_block {
+    struct nv_block *next; /* owned: the stream's earlier section */
+    size_t len;
+    nghttp2_nv nv[];
+};
+
 /* A field as received: offsets into the stream's arena. */
 struct field_ref {
     uint32_t name_off, name_len, value_off, value_len;
@@ -62,8 +76,8 @@ struct px_h2_stream {
 
     char *q; /* owned: response body bytes queued */
     size_t q_off, q_len, q_cap;
-    nghttp2_nv *trailers; /* owned, with the bytes they point to after them */
-    size_t ntrailers;
+    struct nv_block *sections; /* owned: response heads nghttp2 may still read */
+    struct nv_block *trailers; /* owned: the trailers, once queued */
 
     bool delivered;   /* on_request_head was called */
     bool ended;       /* on_request_end was called */
@@ -79,7 +93,8 @@ struct px_h2 {
     const struct px_h2_ops *ops;
     void *data; /* borrowed: the owner's */
     struct px_h2_config cfg;
-    struct px_list streams; /* owned: struct px_h2_stream */
+    struct px_list streams;    /* owned: struct px_h2_stream */
+    struct px_h2_stream *last; /* borrowed: the stream stream_of() found last */
     uint64_t now_ms;
     struct budget resets, priority, control, empty_data, small_updates;
     uint32_t continuations; /* CONTINUATION frames in the current header block */
@@ -89,6 +104,7 @@ struct px_h2 {
     int32_t goaway_last; /* last stream of our graceful GOAWAY, -1 before it */
     const char *why;     /* static: why the session ended itself */
     bool failed;         /* mem_recv failed: read nothing more */
+    bool rid_indexed;    /* an X-Request-Id went into the HPACK table (index_flags) */
     uint32_t nqueued;    /* streams with response bytes queued (q_len > 0) */
 };
 
@@ -146,9 +162,22 @@ static void calm(struct px_h2 *s, const char *why)
     nghttp2_session_terminate_session(s->ng, NGHTTP2_ENHANCE_YOUR_CALM);
 }
 
+/* Callbacks for one frame ask for its stream several times (each field of a
+ * head): the last answer is kept, until that stream is freed. */
 static struct px_h2_stream *stream_of(struct px_h2 *s, int32_t id)
 {
-    return nghttp2_session_get_stream_user_data(s->ng, id);
+    if (s->last == NULL || s->last->id != id)
+        s->last = nghttp2_session_get_stream_user_data(s->ng, id);
+    return s->last;
+}
+
+static void nv_blocks_free(struct px_freelist *mem, struct nv_block *b)
+{
+    while (b != NULL) {
+        struct nv_block *next = b->next;
+        px_freelist_free(mem, b);
+        b = next;
+    }
 }
 
 static void stream_free(struct px_h2_stream *st)
@@ -157,12 +186,15 @@ static void stream_free(struct px_h2_stream *st)
 
     if (st->q_len > 0)
         st->s->nqueued--;
+    if (st->s->last == st)
+        st->s->last = NULL;
     px_list_remove(&st->link);
     px_freelist_free(mem, st->buf);
     px_freelist_free(mem, st->refs);
     px_freelist_free(mem, st->out);
     px_freelist_free(mem, st->q);
-    px_freelist_free(mem, st->trailers);
+    nv_blocks_free(mem, st->sections);
+    nv_blocks_free(mem, st->trailers);
     px_freelist_free(mem, st);
 }
 
@@ -283,6 +315,7 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, voi
         st->id = frame->hd.stream_id;
         px_list_insert_tail(&s->streams, &st->link);
         nghttp2_session_set_stream_user_data(ng, st->id, st);
+        s->last = st;
         return 0;
     }
     struct px_h2_stream *st = stream_of(s, frame->hd.stream_id);
@@ -628,7 +661,7 @@ static ssize_t on_data_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_
         *data_flags |= NGHTTP2_DATA_FLAG_EOF;
         if (st->trailers != NULL) {
             *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-            if (nghttp2_submit_trailer(ng, id, st->trailers, st->ntrailers) != 0)
+            if (nghttp2_submit_trailer(ng, id, st->trailers->nv, st->trailers->len) != 0)
                 return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
         }
     } else if (n == 0) {
@@ -696,83 +729,99 @@ static bool connection_field(const uint8_t *name, size_t len)
  * value new for every response, never repays a dynamic table entry, and
  * indexing it evicted the fields that do repeat (RFC 7541 §7.1.3 leaves the
  * choice to the encoder): one table insertion and eviction per response.
+ * Its name does repeat, so the session's first one is indexed: later ones
+ * then refer to that entry's name instead of spelling (and Huffman-coding)
+ * "x-request-id" in every response (§6.2.3, indexed name).
  */
-static uint8_t nv_flags(const uint8_t *name, size_t len)
+static uint8_t index_flags(struct px_h2 *s, const uint8_t *name, size_t len)
 {
-    return len == 12 && memcmp(name, "x-request-id", 12) == 0 ? NGHTTP2_NV_FLAG_NO_INDEX
-                                                              : NGHTTP2_NV_FLAG_NONE;
+    if (len != 12 || memcmp(name, "x-request-id", 12) != 0)
+        return NGHTTP2_NV_FLAG_NONE;
+    if (s->rid_indexed)
+        return NGHTTP2_NV_FLAG_NO_INDEX;
+    s->rid_indexed = true;
+    return NGHTTP2_NV_FLAG_NONE;
+}
+
+/* The flags of a field in a section: nghttp2 reads the block as it is. */
+static uint8_t nv_flags(struct px_h2 *s, const uint8_t *name, size_t len)
+{
+    return NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE | index_flags(s, name, len);
 }
 
 /*
- * Builds an nghttp2_nv array (with STATUS first when > 0) from MEM, with
- * the lowercased names after it in the same allocation: connection-specific
- * fields left out. With COPY the values are copied there too; without,
- * they are F's (for a submission, which copies them at once). Returns the
- * array (px_freelist_free() it) and its length in *NV_LEN, or NULL with
- * *ERR set.
+ * Builds a section (struct nv_block, with STATUS first when > 0) from S's
+ * freelist: F's fields with their names lowercased, connection-specific
+ * fields left out. Returns it (nv_blocks_free() it) or NULL with *ERR set.
  */
-static nghttp2_nv *make_nv(struct px_freelist *mem, int status, const struct px_h2_field *f,
-                           uint32_t n, bool copy, size_t *nv_len, int *err)
+static struct nv_block *make_nv(struct px_h2 *s, int status, const struct px_h2_field *f,
+                                uint32_t n, int *err)
 {
-    size_t bytes = (n + 1) * sizeof(nghttp2_nv) + 3;
+    struct px_freelist *mem = s->cfg.mem;
+    size_t bytes = sizeof(struct nv_block) + (n + 1) * sizeof(nghttp2_nv) + 3;
     for (uint32_t i = 0; i < n; i++)
-        bytes += f[i].name_len + (copy ? f[i].value_len : 0);
-    nghttp2_nv *nv = px_freelist_alloc(mem, bytes);
-    if (nv == NULL) {
+        bytes += f[i].name_len + f[i].value_len;
+    struct nv_block *b = px_freelist_alloc(mem, bytes);
+    if (b == NULL) {
         *err = PX_ENOMEM;
         return NULL;
     }
-    uint8_t *p = (uint8_t *)(nv + n + 1);
+    b->next = NULL;
+    uint8_t *p = (uint8_t *)(b->nv + n + 1);
     size_t k = 0;
     if (status > 0) {
         status_digits(p, status);
-        nv[k++] = (nghttp2_nv){(uint8_t *)":status", p, 7, 3, NGHTTP2_NV_FLAG_NONE};
+        b->nv[k++] = (nghttp2_nv){(uint8_t *)":status", p, 7, 3, nv_flags(s, NULL, 0)};
         p += 3;
     }
     for (uint32_t i = 0; i < n; i++) {
-        uint8_t *name = p, *value = (uint8_t *)(f[i].value ? f[i].value : "");
+        uint8_t *name = p;
         bool bad = !lower_name(name, f[i].name, f[i].name_len);
         if (!bad && connection_field(name, f[i].name_len))
             continue;
-        if (bad || !px_field_value_ok(value, f[i].value_len)) {
-            px_freelist_free(mem, nv);
+        if (bad || !px_field_value_ok(f[i].value, f[i].value_len)) {
+            px_freelist_free(mem, b);
             *err = PX_EPARSE;
             return NULL;
         }
         p += f[i].name_len;
-        if (copy && f[i].value_len > 0) {
-            value = memcpy(p, f[i].value, f[i].value_len);
-            p += f[i].value_len;
-        }
-        nv[k++] =
-            (nghttp2_nv){name, value, f[i].name_len, f[i].value_len, nv_flags(name, f[i].name_len)};
+        uint8_t *value = p;
+        if (f[i].value_len > 0)
+            memcpy(p, f[i].value, f[i].value_len);
+        p += f[i].value_len;
+        b->nv[k++] = (nghttp2_nv){name, value, f[i].name_len, f[i].value_len,
+                                  nv_flags(s, name, f[i].name_len)};
     }
-    *nv_len = k;
-    return nv;
+    b->len = k;
+    return b;
 }
 
 int px_h2_submit_response(struct px_h2_stream *st, int status, const struct px_h2_field *fields,
                           uint32_t n, bool end_stream)
 {
     struct px_h2 *s = st->s;
-    size_t nv_len;
     int err = 0, rv;
     if (status < 100 || status > 599 || status == 101)
         return PX_EPARSE;
-    nghttp2_nv *nv = make_nv(s->cfg.mem, status, fields, n, false, &nv_len, &err);
-    if (nv == NULL)
+    struct nv_block *b = make_nv(s, status, fields, n, &err);
+    if (b == NULL)
         return err;
     if (status < 200) {
-        rv = nghttp2_submit_headers(s->ng, NGHTTP2_FLAG_NONE, st->id, NULL, nv, nv_len, NULL);
+        rv = nghttp2_submit_headers(s->ng, NGHTTP2_FLAG_NONE, st->id, NULL, b->nv, b->len, NULL);
     } else if (end_stream) {
-        rv = nghttp2_submit_response(s->ng, st->id, nv, nv_len, NULL);
+        rv = nghttp2_submit_response(s->ng, st->id, b->nv, b->len, NULL);
     } else {
         nghttp2_data_provider prd = {.source.ptr = st, .read_callback = on_data_read};
         st->providing = true;
-        rv = nghttp2_submit_response(s->ng, st->id, nv, nv_len, &prd);
+        rv = nghttp2_submit_response(s->ng, st->id, b->nv, b->len, &prd);
     }
-    px_freelist_free(s->cfg.mem, nv); /* nghttp2 copied it */
-    return rv == 0 ? 0 : rv == NGHTTP2_ERR_NOMEM ? PX_ENOMEM : PX_EPARSE;
+    if (rv != 0) {
+        px_freelist_free(s->cfg.mem, b);
+        return rv == NGHTTP2_ERR_NOMEM ? PX_ENOMEM : PX_EPARSE;
+    }
+    b->next = st->sections;
+    st->sections = b;
+    return 0;
 }
 
 static void resume(struct px_h2_stream *st)
@@ -812,14 +861,10 @@ int px_h2_submit_data(struct px_h2_stream *st, const char *buf, size_t len, bool
 int px_h2_submit_trailers(struct px_h2_stream *st, const struct px_h2_field *fields, uint32_t n)
 {
     int err = 0;
-    size_t nv_len;
     if (!st->providing || st->body_end)
         return PX_EPARSE;
-    nghttp2_nv *nv = make_nv(st->s->cfg.mem, 0, fields, n, true, &nv_len, &err);
-    if (nv == NULL)
+    if ((st->trailers = make_nv(st->s, 0, fields, n, &err)) == NULL)
         return err;
-    st->trailers = nv;
-    st->ntrailers = nv_len;
     st->body_end = true;
     resume(st);
     return 0;

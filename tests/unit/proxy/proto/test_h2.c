@@ -294,10 +294,29 @@ static int cli_on_resp_header(nghttp2_session *ng, const nghttp2_frame *frame, c
     return 0;
 }
 
+/* A peer whose client session writes the fields it receives into SEEN. */
+static void peer_init_seeing(struct peer *p, char *seen, const nghttp2_settings_entry *iv,
+                             size_t niv)
+{
+    nghttp2_session_callbacks *cb;
+    nghttp2_option *opt;
+
+    peer_init(p, NULL, true, iv, niv);
+    nghttp2_session_del(p->cli);
+    ASSERT_OK(nghttp2_session_callbacks_new(&cb));
+    ASSERT_OK(nghttp2_option_new(&opt));
+    nghttp2_option_set_no_auto_window_update(opt, 1); /* the client opens windows by hand */
+    nghttp2_session_callbacks_set_on_header_callback(cb, cli_on_resp_header);
+    ASSERT_OK(nghttp2_session_client_new2(&p->cli, cb, seen, opt));
+    nghttp2_session_callbacks_del(cb);
+    nghttp2_option_del(opt);
+    ASSERT_OK(nghttp2_submit_settings(p->cli, NGHTTP2_FLAG_NONE, iv, niv));
+}
+
 /*
- * The response head loses its HTTP/1.1 connection fields, and X-Request-Id
- * goes never indexed; the body is sent as the owner pushes it (deferred in
- * between), and stalls on a closed window.
+ * The response head loses its HTTP/1.1 connection fields; the body is sent
+ * as the owner pushes it (deferred in between), and stalls on a closed
+ * window.
  */
 TEST(h2_response_head_body_and_trailers)
 {
@@ -313,19 +332,7 @@ TEST(h2_response_head_body_and_trailers)
     const nghttp2_settings_entry tiny = {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 8};
     char seen[1024] = "";
     struct peer p;
-    peer_init(&p, NULL, true, &tiny, 1);
-    /* A second client callback to see the fields themselves. */
-    nghttp2_session_del(p.cli);
-    nghttp2_session_callbacks *cb;
-    nghttp2_option *opt;
-    ASSERT_OK(nghttp2_session_callbacks_new(&cb));
-    ASSERT_OK(nghttp2_option_new(&opt));
-    nghttp2_option_set_no_auto_window_update(opt, 1); /* the client opens windows by hand */
-    nghttp2_session_callbacks_set_on_header_callback(cb, cli_on_resp_header);
-    ASSERT_OK(nghttp2_session_client_new2(&p.cli, cb, seen, opt));
-    nghttp2_session_callbacks_del(cb);
-    nghttp2_option_del(opt);
-    ASSERT_OK(nghttp2_submit_settings(p.cli, NGHTTP2_FLAG_NONE, &tiny, 1));
+    peer_init_seeing(&p, seen, &tiny, 1);
 
     request(&p, get_nv, PX_ARRAY_LEN(get_nv), NULL);
     pump(&p);
@@ -333,9 +340,7 @@ TEST(h2_response_head_body_and_trailers)
     struct px_h2_stream *st = p.o.last;
     ASSERT_OK(px_h2_submit_response(st, 200, fields, PX_ARRAY_LEN(fields), false));
     pump(&p);
-    /* A value new for every response is kept out of the HPACK table. */
-    ASSERT_STR_EQ(seen, ":status: 200\ncontent-type: text/plain\nx-up: 1\n"
-                        "x-request-id: r1 (never indexed)\n");
+    ASSERT_STR_EQ(seen, ":status: 200\ncontent-type: text/plain\nx-up: 1\nx-request-id: r1\n");
     ASSERT(!px_h2_stalled(p.s));
     ASSERT_EQ(p.w.data[1], 0); /* deferred: nothing queued yet */
 
@@ -355,6 +360,70 @@ TEST(h2_response_head_body_and_trailers)
     ASSERT_EQ(p.o.closes, 1);
     ASSERT_EQ(p.o.close_code[1], PX_H2_NO_ERROR + 1);
     ASSERT(!px_h2_want_write(p.s));
+    peer_dispose(&p);
+}
+
+/*
+ * X-Request-Id has a value new in every response: the session's first goes
+ * into the client's HPACK table, for its name, and every later one is never
+ * indexed (it refers to that name and adds nothing to the table).
+ */
+TEST(h2_request_id_name_is_indexed_once)
+{
+    static const char *const ids[] = {"r1", "r2", "r3"};
+    size_t table[PX_ARRAY_LEN(ids)];
+    char seen[1024] = "";
+    struct peer p;
+
+    peer_init_seeing(&p, seen, NULL, 0);
+    for (size_t i = 0; i < PX_ARRAY_LEN(ids); i++) {
+        const struct px_h2_field rid = {"X-Request-Id", ids[i], 12, 2};
+        request(&p, get_nv, PX_ARRAY_LEN(get_nv), NULL);
+        pump(&p);
+        ASSERT_OK(px_h2_submit_response(p.o.last, 200, &rid, 1, true));
+        pump(&p);
+        table[i] = nghttp2_session_get_hd_inflate_dynamic_table_size(p.cli);
+    }
+    ASSERT_STR_EQ(seen, ":status: 200\nx-request-id: r1\n"
+                        ":status: 200\nx-request-id: r2 (never indexed)\n"
+                        ":status: 200\nx-request-id: r3 (never indexed)\n");
+    ASSERT_EQ(table[0], 32 + 12 + 2); /* RFC 7541 §4.1: the entry's size */
+    ASSERT_EQ(table[1], table[0]);
+    ASSERT_EQ(table[2], table[0]);
+    peer_dispose(&p);
+}
+
+/*
+ * nghttp2 reads a response section from the session's own copy until the
+ * frame is out (NGHTTP2_NV_FLAG_NO_COPY_*): the caller's buffers may change
+ * at once, and a stream reset before its HEADERS went out frees the copy
+ * with the stream while the frame is still queued (under ASan, a read of
+ * it after that fails this test).
+ */
+TEST(h2_response_sections_outlive_the_caller_not_the_stream)
+{
+    char name[] = "X-Up", value[] = "abc";
+    const struct px_h2_field f = {name, value, 4, 3};
+    char seen[1024] = "";
+    struct peer p;
+
+    peer_init_seeing(&p, seen, NULL, 0);
+    request(&p, get_nv, PX_ARRAY_LEN(get_nv), NULL);
+    pump(&p);
+    ASSERT_OK(px_h2_submit_response(p.o.last, 200, &f, 1, true));
+    memset(name, '?', 4);
+    memset(value, '?', 3);
+    pump(&p);
+    ASSERT_STR_EQ(seen, ":status: 200\nx-up: abc\n");
+
+    int32_t id = request(&p, get_nv, PX_ARRAY_LEN(get_nv), NULL);
+    pump(&p);
+    memcpy(name, "X-Up", 4);
+    ASSERT_OK(px_h2_submit_response(p.o.last, 200, &f, 1, false));
+    ASSERT_OK(nghttp2_submit_rst_stream(p.cli, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL));
+    pump(&p); /* the client's RST_STREAM is read before the queued HEADERS go */
+    ASSERT_STR_EQ(seen, ":status: 200\nx-up: abc\n");
+    ASSERT_EQ(p.o.closes, 2);
     peer_dispose(&p);
 }
 

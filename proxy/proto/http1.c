@@ -338,8 +338,6 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n)
     if (h->last_span != SPAN_VALUE)
         hd->value_off = h->len;
     h->last_span = SPAN_VALUE;
-    if (memchr(at, '\0', n) != NULL)
-        return fail(h, PX_EPARSE, MALFORMED "NUL in header value");
     if (arena_append(h, at, n) != 0)
         return fail(h, PX_EHEADTOOBIG, "header too large");
     hd->value_len += (uint32_t)n;

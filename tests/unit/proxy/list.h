@@ -101,6 +101,7 @@
     X(http1_trailers_end_the_message)                                                              \
     X(http1_forbidden_trailer_fields)                                                              \
     X(http1_rejects_bare_lf_and_cr)                                                                \
+    X(http1_rejects_control_bytes_in_values)                                                       \
     X(http1_rejects_obs_fold_everywhere)                                                           \
     X(http1_rejects_empty_name_and_double_space)                                                   \
     X(http1_versions)                                                                              \
@@ -183,6 +184,8 @@
     X(h2_request_trailers)                                                                         \
     X(h2_flow_control_is_backpressure)                                                             \
     X(h2_response_head_body_and_trailers)                                                          \
+    X(h2_request_id_name_is_indexed_once)                                                          \
+    X(h2_response_sections_outlive_the_caller_not_the_stream)                                      \
     X(h2_response_refuses_bad_status_and_fields)                                                   \
     X(h2_response_values_checked_byte_by_byte)                                                     \
     X(h2_owner_reset)                                                                              \

@@ -4,6 +4,8 @@
   closes and the short body is never passed off as complete;
 - a reset (RST) on a reused pooled upstream connection: a GET is retried on
   a fresh connection (200), a POST with a body is not (502);
+- a reset (RST) mid-response: the client gets the bytes that came before
+  it, then a close, never a complete response;
 - a black-holed probe target (accepts, never answers): the probe times out
   and the backend is marked down (`event=backend_down`, /status), traffic
   goes to the healthy one;
@@ -204,6 +206,46 @@ class Faults(unittest.TestCase):
             self.assertTrue(r.body.strip(), "502 without a reason")
         self.assertEqual(up.resets, 2)
         self.assertNotIn(b"POST /c HTTP/1.1", up.answered, "a POST was replayed")
+
+    # ------------------------------------------------------------ reset mid-response
+    def test_backend_reset_mid_response(self):
+        ls = socket.socket()
+        ls.bind(("127.0.0.1", 0))
+        ls.listen(8)
+        self.addCleanup(ls.close)
+        part = 200000  # more than one read of the proxy's, less than promised
+
+        def answer(s):
+            with s:
+                head, _ = ResetOnReuse._read_request(s, b"")
+                if head is None:
+                    return
+                if not head.startswith(b"GET /big "):  # a health probe
+                    s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                    return
+                s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (4 * part) +
+                          b"x" * part)
+                time.sleep(0.3)  # the bytes reach the proxy before the reset
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+        def serve():
+            while True:
+                try:
+                    s, _ = ls.accept()
+                except OSError:
+                    return
+                threading.Thread(target=answer, args=(s,), daemon=True).start()
+
+        threading.Thread(target=serve, daemon=True).start()
+        p = self.start({"regions": {"main": {"backends": ["127.0.0.1:%d" % ls.getsockname()[1]]}}})
+        with p.conn() as c:
+            c.send(request("GET", "/big"))
+            r = c.read_response(allow_truncated=True, timeout=10)
+            self.assertEqual(r.status, 200)
+            self.assertFalse(r.complete, "a short body passed off as complete: %r" % r)
+            self.assertEqual(r.body_len, part)
+            self.assertTrue(c.eof or c.closed_within(5), "client connection left open")
+        self.assertEqual(len(p.access_lines(1)), 1, "no access log line")
 
     # ------------------------------------------------------------ black hole
     def test_blackholed_probe_target_marked_down(self):

@@ -10,7 +10,9 @@
  * descriptor whenever a poll handle changes), so the watch changes only
  * when it must: stopping reads is lazy, and the readable watch goes only
  * once an event finds the owner not reading. An upstream reads all the
- * time (pooled too), so a request costs no epoll_ctl at all.
+ * time (pooled too), so a request whose writes go out at once costs no
+ * epoll_ctl at all; a connect costs a few (uv_poll_init_socket adds and
+ * removes the descriptor to check it).
  */
 #include "proxy/data/sock_stream.h"
 #include "proxy/base/px.h"
@@ -186,8 +188,9 @@ static void connected(struct px_stream *s, int status)
     ss->on_connect = NULL;
     if (err != 0)
         drop_queue(s); /* never sent: dropped silently, as libuv cancels it */
-    watch(s, err != 0 ? 0 : wanted(s));
     cb(s, err);
+    /* After the owner's first read_start (or close): one change, not two. */
+    watch(s, wanted(s));
 }
 
 static void on_poll(uv_poll_t *p, int status, int events)

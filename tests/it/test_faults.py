@@ -6,6 +6,8 @@
   a fresh connection (200), a POST with a body is not (502);
 - a reset (RST) mid-response: the client gets the bytes that came before
   it, then a close, never a complete response;
+- a pooled connection the backend closes while idle: dropped when its EOF
+  arrives, so the next request opens a new one and needs no retry;
 - a black-holed probe target (accepts, never answers): the probe times out
   and the backend is marked down (`event=backend_down`, /status), traffic
   goes to the healthy one;
@@ -246,6 +248,48 @@ class Faults(unittest.TestCase):
             self.assertEqual(r.body_len, part)
             self.assertTrue(c.eof or c.closed_within(5), "client connection left open")
         self.assertEqual(len(p.access_lines(1)), 1, "no access log line")
+
+    # ------------------------------------------------------------ closed while pooled
+    def test_pooled_connection_closed_by_backend(self):
+        ls = socket.socket()
+        ls.bind(("127.0.0.1", 0))
+        ls.listen(8)
+        self.addCleanup(ls.close)
+        seen = []  # (connection number, request line)
+
+        def answer(s, n):
+            with s:
+                head, _ = ResetOnReuse._read_request(s, b"")
+                if head is None:
+                    return
+                seen.append((n, head.split(b"\r\n")[0]))
+                s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                time.sleep(0.2)  # pooled by now: the FIN comes while it idles
+
+        def serve():
+            n = 0
+            while True:
+                try:
+                    s, _ = ls.accept()
+                except OSError:
+                    return
+                n += 1
+                threading.Thread(target=answer, args=(s, n), daemon=True).start()
+
+        threading.Thread(target=serve, daemon=True).start()
+        p = self.start({"regions": {"main": {"backends": ["127.0.0.1:%d" % ls.getsockname()[1]]}},
+                        "limits": {"retries": 0}})
+        with p.conn() as c:
+            c.send(request("GET", "/one"))
+            self.assertEqual(c.read_response().body, b"ok")
+            time.sleep(0.6)  # the backend closed the pooled connection
+            c.send(request("GET", "/two"))
+            r = c.read_response(timeout=10)
+            self.assertEqual((r.status, r.body), (200, b"ok"), r)
+        ones = [n for n, line in seen if line.startswith(b"GET /one ")]
+        twos = [n for n, line in seen if line.startswith(b"GET /two ")]
+        self.assertEqual(len(twos), 1, seen)
+        self.assertNotEqual(ones, twos, "the closed connection was reused")
 
     # ------------------------------------------------------------ black hole
     def test_blackholed_probe_target_marked_down(self):

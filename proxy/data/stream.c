@@ -152,15 +152,19 @@ static void tcp_read_stop(struct px_stream *s)
  * calls write(2), which on a socket first goes through the VFS layer (file
  * position lock, permission hooks: vfs_write, fdget_pos, rw_verify_area in
  * a perf profile); send(2) goes to the socket directly, as HAProxy's
- * sendto does. Bytes taken, UV_EAGAIN, or a libuv error.
+ * sendto does. Bytes taken, UV_EAGAIN, or a libuv error. Whether bytes are
+ * queued ahead of BUFS is the caller's to know (the write in flight is the
+ * transport's own: s->wreq here, the ciphertext write for TLS, the poll
+ * transport's queue), not libuv's write queue, which the poll transport
+ * never uses.
  */
 int px__stream_try_send(struct px_stream *s, const uv_buf_t *bufs, unsigned nbufs)
 {
     uv_os_fd_t fd;
     ssize_t n;
 
-    if (s->tcp.write_queue_size > 0 || uv_fileno((uv_handle_t *)&s->tcp, &fd) != 0)
-        return UV_EAGAIN; /* behind a queued write, or not a socket yet */
+    if (uv_fileno((uv_handle_t *)&s->tcp, &fd) != 0)
+        return UV_EAGAIN; /* not a socket yet */
     do {
         if (nbufs == 1) {
             n = send(fd, bufs[0].base, bufs[0].len, MSG_DONTWAIT | MSG_NOSIGNAL);

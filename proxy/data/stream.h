@@ -8,7 +8,9 @@
  * (nginx's ngx_http_upstream_upgrade swaps its handlers the same way).
  *
  * Bytes move through the stream's transport, never through uv_* calls of
- * the owner: plain TCP (px_transport_tcp, here) or TLS (px_transport_tls,
+ * the owner: plain TCP (px_transport_tcp, here), plain TCP read with
+ * recv(2) on a poll handle for upstreams (px_transport_sock,
+ * proxy/data/sock_stream.h), or TLS (px_transport_tls,
  * proxy/data/tls_stream.h) over the same uv_tcp_t, with OpenSSL on our own
  * BIO (docs/TLS.md):
  *  - read_start starts reading the socket; ciphertext goes to the engine,
@@ -63,7 +65,7 @@ struct px_transport {
 struct px_stream {
     uv_tcp_t tcp; /* data: the owner (borrowed); the close callback gets this handle */
     const struct px_stream_ops *ops; /* the consumer's callbacks; swapped by a tunnel */
-    const struct px_transport *tp;   /* px_transport_tcp, or TLS (proxy/data/tls_stream.h) */
+    const struct px_transport *tp;   /* px_transport_tcp, _sock or _tls (their headers) */
     void *tp_data;                   /* owned by the transport: its per-connection state */
     struct px_slab_cache *slabs;     /* borrowed: the worker's */
     struct px_slab *in;              /* owned; NULL when no bytes are held */
@@ -128,7 +130,8 @@ void px__stream_deliver(struct px_stream *s, ssize_t nread);
 void px__stream_alloc(struct px_stream *s, uv_buf_t *buf);
 
 /* For transports: uv_try_write's contract (bytes taken, UV_EAGAIN, or a
- * libuv error) over send(2), which skips write(2)'s VFS work. */
+ * libuv error) over send(2), which skips write(2)'s VFS work. Only with
+ * nothing of the transport's queued ahead of BUFS: it does not look. */
 int px__stream_try_send(struct px_stream *s, const uv_buf_t *bufs, unsigned nbufs);
 
 #endif

@@ -7,6 +7,7 @@
 #include "proxy/data/upstream.h"
 #include "proxy/base/log.h"
 #include "proxy/base/px.h"
+#include "proxy/data/sock_stream.h"
 #include "proxy/data/tls_stream.h"
 #include "proxy/data/worker.h"
 
@@ -126,6 +127,18 @@ static void on_upstream_handshake(struct px_stream *s, int status)
     u->ops->on_connect(u, status);
 }
 
+/* A plain backend's connect ended (a closing stream reports nothing). */
+static void on_upstream_sock_connect(struct px_stream *s, int status)
+{
+    struct px_upstream *u = s->tcp.data;
+
+    px_upstream_timer_stop(u);
+    if (status == 0)
+        u->state = PX_UP_ACTIVE;
+    u->ops->on_connect(u, status);
+}
+
+/* A TLS backend's TCP connect ended: the handshake follows. */
 static void on_upstream_connect(uv_connect_t *req, int status)
 {
     struct px_upstream *u = req->data;
@@ -156,6 +169,16 @@ static void on_upstream_connect(uv_connect_t *req, int status)
     u->ops->on_connect(u, status);
 }
 
+/* Plain backends get the poll transport, which reads with recv(2); TLS
+ * ones libuv's tcp handle, which their transport reads (tls_stream.c). */
+static int connect_stream(struct px_upstream *u, const struct sockaddr *sa)
+{
+    if (u->b->tls.ctx == NULL)
+        return px_sock_stream_connect(&u->s, sa, on_upstream_sock_connect);
+    uv_tcp_nodelay(&u->s.tcp, 1);
+    return uv_tcp_connect(&u->connect_req, &u->s.tcp, sa, on_upstream_connect);
+}
+
 struct px_upstream *px_upstream_connect(struct px_worker *w, struct px_backend *b,
                                         const struct px_upstream_ops *ops, void *data, int *err)
 {
@@ -182,9 +205,7 @@ struct px_upstream *px_upstream_connect(struct px_worker *w, struct px_backend *
     px_timer_init(&w->loop, &u->timer, on_upstream_timer, u);
     u->connect_req.data = u;
     u->state = PX_UP_CONNECTING;
-    uv_tcp_nodelay(&u->s.tcp, 1);
-    *err = uv_tcp_connect(&u->connect_req, &u->s.tcp, (const struct sockaddr *)&b->desc->addr.sa,
-                          on_upstream_connect);
+    *err = connect_stream(u, (const struct sockaddr *)&b->desc->addr.sa);
     if (*err != 0) {
         px_upstream_close(u);
         return NULL;

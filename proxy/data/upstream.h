@@ -38,9 +38,9 @@ struct px_upstream_ops {
 };
 
 struct px_upstream {
-    struct px_stream s;    /* s.tcp.data = this */
-    struct px_timer timer; /* the current phase's deadline */
-    uv_connect_t connect_req;
+    struct px_stream s;                /* s.tcp.data = this */
+    struct px_timer timer;             /* the current phase's deadline */
+    uv_connect_t connect_req;          /* a TLS backend's (plain ones connect in sock_stream.c) */
     struct px_worker *w;               /* borrowed */
     struct px_backend *b;              /* one reference (px_backend_ref) */
     const struct px_upstream_ops *ops; /* the user's callbacks; NULL while unattached */

@@ -337,6 +337,18 @@ class WebSocket(ProxyCase):
             self.assertTrue(c.closed_within(5), "tunnel not closed after the backend closed")
 
 
+    def test_big_frames_through_tunnel(self):
+        # More than the sockets hold: writes to the upstream and to the
+        # client are queued and finish when the peer has read.
+        with self.p.conn(timeout=60) as c:
+            c.send(ws_handshake("/ws"))
+            self.assertEqual(c.read_response().status, 101)
+            for n in (8 * MiB, 3 * MiB + 7):
+                big = os.urandom(n)
+                c.send(ws_frame(big, 0x2))
+                self.assertEqual(ws_read_frame(c, timeout=60), (True, 2, big))
+
+
 class Large(ProxyCase):
     def test_upload_100mib(self):
         n = 100 * MiB

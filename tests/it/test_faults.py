@@ -4,6 +4,10 @@
   closes and the short body is never passed off as complete;
 - a reset (RST) on a reused pooled upstream connection: a GET is retried on
   a fresh connection (200), a POST with a body is not (502);
+- a reset (RST) mid-response: the client gets the bytes that came before
+  it, then a close, never a complete response;
+- a pooled connection the backend closes while idle: dropped when its EOF
+  arrives, so the next request opens a new one and needs no retry;
 - a black-holed probe target (accepts, never answers): the probe times out
   and the backend is marked down (`event=backend_down`, /status), traffic
   goes to the healthy one;
@@ -204,6 +208,88 @@ class Faults(unittest.TestCase):
             self.assertTrue(r.body.strip(), "502 without a reason")
         self.assertEqual(up.resets, 2)
         self.assertNotIn(b"POST /c HTTP/1.1", up.answered, "a POST was replayed")
+
+    # ------------------------------------------------------------ reset mid-response
+    def test_backend_reset_mid_response(self):
+        ls = socket.socket()
+        ls.bind(("127.0.0.1", 0))
+        ls.listen(8)
+        self.addCleanup(ls.close)
+        part = 200000  # more than one read of the proxy's, less than promised
+
+        def answer(s):
+            with s:
+                head, _ = ResetOnReuse._read_request(s, b"")
+                if head is None:
+                    return
+                if not head.startswith(b"GET /big "):  # a health probe
+                    s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                    return
+                s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (4 * part) +
+                          b"x" * part)
+                time.sleep(0.3)  # the bytes reach the proxy before the reset
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+        def serve():
+            while True:
+                try:
+                    s, _ = ls.accept()
+                except OSError:
+                    return
+                threading.Thread(target=answer, args=(s,), daemon=True).start()
+
+        threading.Thread(target=serve, daemon=True).start()
+        p = self.start({"regions": {"main": {"backends": ["127.0.0.1:%d" % ls.getsockname()[1]]}}})
+        with p.conn() as c:
+            c.send(request("GET", "/big"))
+            r = c.read_response(allow_truncated=True, timeout=10)
+            self.assertEqual(r.status, 200)
+            self.assertFalse(r.complete, "a short body passed off as complete: %r" % r)
+            self.assertEqual(r.body_len, part)
+            self.assertTrue(c.eof or c.closed_within(5), "client connection left open")
+        self.assertEqual(len(p.access_lines(1)), 1, "no access log line")
+
+    # ------------------------------------------------------------ closed while pooled
+    def test_pooled_connection_closed_by_backend(self):
+        ls = socket.socket()
+        ls.bind(("127.0.0.1", 0))
+        ls.listen(8)
+        self.addCleanup(ls.close)
+        seen = []  # (connection number, request line)
+
+        def answer(s, n):
+            with s:
+                head, _ = ResetOnReuse._read_request(s, b"")
+                if head is None:
+                    return
+                seen.append((n, head.split(b"\r\n")[0]))
+                s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                time.sleep(0.2)  # pooled by now: the FIN comes while it idles
+
+        def serve():
+            n = 0
+            while True:
+                try:
+                    s, _ = ls.accept()
+                except OSError:
+                    return
+                n += 1
+                threading.Thread(target=answer, args=(s, n), daemon=True).start()
+
+        threading.Thread(target=serve, daemon=True).start()
+        p = self.start({"regions": {"main": {"backends": ["127.0.0.1:%d" % ls.getsockname()[1]]}},
+                        "limits": {"retries": 0}})
+        with p.conn() as c:
+            c.send(request("GET", "/one"))
+            self.assertEqual(c.read_response().body, b"ok")
+            time.sleep(0.6)  # the backend closed the pooled connection
+            c.send(request("GET", "/two"))
+            r = c.read_response(timeout=10)
+            self.assertEqual((r.status, r.body), (200, b"ok"), r)
+        ones = [n for n, line in seen if line.startswith(b"GET /one ")]
+        twos = [n for n, line in seen if line.startswith(b"GET /two ")]
+        self.assertEqual(len(twos), 1, seen)
+        self.assertNotEqual(ones, twos, "the closed connection was reused")
 
     # ------------------------------------------------------------ black hole
     def test_blackholed_probe_target_marked_down(self):

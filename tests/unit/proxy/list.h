@@ -205,6 +205,12 @@
     X(slab_burst_larger_than_keep_is_kept_for_the_next_burst)                                      \
     X(slab_trim_frees_what_a_period_did_not_need_down_to_keep)                                     \
     X(stream_reads_follow_swapped_ops_and_buffer_goes_back)                                        \
+    X(sock_stream_refused_connect_is_reported_from_the_loop)                                       \
+    X(sock_stream_reads_bytes_then_eof_and_stopped_reads_wait)                                     \
+    X(sock_stream_reset_is_econnreset_after_the_bytes_before_it)                                   \
+    X(sock_stream_big_writes_queue_and_complete_once_from_the_loop)                                \
+    X(sock_stream_queued_write_fails_on_reset)                                                     \
+    X(sock_stream_close_while_connecting_or_writing_reports_nothing)                               \
     X(tls_stream_handshake_then_paused_reads_resume_without_socket_bytes)                          \
     X(tls_stream_big_write_is_queued_once_and_close_sends_close_notify)                            \
     X(tls_stream_reports_plain_http_and_bad_input_once)                                            \

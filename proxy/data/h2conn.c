@@ -536,9 +536,9 @@ static int submit_parsed_head(struct px_h2s *x, const struct px_http *r, const c
 
     if (max > STACK_FIELDS && (f = malloc(max * sizeof(*f))) == NULL)
         return PX_ENOMEM;
-    uint32_t n = fields_of(r, 0, r->head_nhdrs, f);
-    n += extra_fields(extra, extra_len, f + n);
-    rc = px_h2_submit_response(x->st, px_http_status(r), f, n, end_stream);
+    uint32_t nparsed = fields_of(r, 0, r->head_nhdrs, f);
+    uint32_t n = nparsed + extra_fields(extra, extra_len, f + nparsed);
+    rc = px_h2_submit_parsed_response(x->st, px_http_status(r), f, nparsed, n, end_stream);
     if (f != stack)
         free(f);
     x->resp_ended |= end_stream && px_http_status(r) >= 200;

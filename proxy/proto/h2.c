@@ -751,11 +751,12 @@ static uint8_t nv_flags(struct px_h2 *s, const uint8_t *name, size_t len)
 
 /*
  * Builds a section (struct nv_block, with STATUS first when > 0) from S's
- * freelist: F's fields with their names lowercased, connection-specific
- * fields left out. Returns it (nv_blocks_free() it) or NULL with *ERR set.
+ * freelist: F's N fields with their names lowercased, connection-specific
+ * fields left out, the values of all but the first NPARSED checked.
+ * Returns it (nv_blocks_free() it) or NULL with *ERR set.
  */
 static struct nv_block *make_nv(struct px_h2 *s, int status, const struct px_h2_field *f,
-                                uint32_t n, int *err)
+                                uint32_t nparsed, uint32_t n, int *err)
 {
     struct px_freelist *mem = s->cfg.mem;
     size_t bytes = sizeof(struct nv_block) + (n + 1) * sizeof(nghttp2_nv) + 3;
@@ -779,7 +780,7 @@ static struct nv_block *make_nv(struct px_h2 *s, int status, const struct px_h2_
         bool bad = !lower_name(name, f[i].name, f[i].name_len);
         if (!bad && connection_field(name, f[i].name_len))
             continue;
-        if (bad || !px_field_value_ok(f[i].value, f[i].value_len)) {
+        if (bad || (i >= nparsed && !px_field_value_ok(f[i].value, f[i].value_len))) {
             px_freelist_free(mem, b);
             *err = PX_EPARSE;
             return NULL;
@@ -799,11 +800,18 @@ static struct nv_block *make_nv(struct px_h2 *s, int status, const struct px_h2_
 int px_h2_submit_response(struct px_h2_stream *st, int status, const struct px_h2_field *fields,
                           uint32_t n, bool end_stream)
 {
+    return px_h2_submit_parsed_response(st, status, fields, 0, n, end_stream);
+}
+
+int px_h2_submit_parsed_response(struct px_h2_stream *st, int status,
+                                 const struct px_h2_field *fields, uint32_t nparsed, uint32_t n,
+                                 bool end_stream)
+{
     struct px_h2 *s = st->s;
     int err = 0, rv;
     if (status < 100 || status > 599 || status == 101)
         return PX_EPARSE;
-    struct nv_block *b = make_nv(s, status, fields, n, &err);
+    struct nv_block *b = make_nv(s, status, fields, nparsed, n, &err);
     if (b == NULL)
         return err;
     if (status < 200) {
@@ -863,7 +871,7 @@ int px_h2_submit_trailers(struct px_h2_stream *st, const struct px_h2_field *fie
     int err = 0;
     if (!st->providing || st->body_end)
         return PX_EPARSE;
-    if ((st->trailers = make_nv(st->s, 0, fields, n, &err)) == NULL)
+    if ((st->trailers = make_nv(st->s, 0, fields, 0, n, &err)) == NULL)
         return err;
     st->body_end = true;
     resume(st);

@@ -158,6 +158,15 @@ int px_h2_submit_response(struct px_h2_stream *st, int status, const struct px_h
                           uint32_t n, bool end_stream);
 
 /*
+ * The same, when the first NPARSED of the N fields come from a head llhttp
+ * strict took: their values hold no byte HTTP/2 refuses (test_http1.c,
+ * http1_rejects_control_bytes_in_values), so only the others are checked.
+ */
+int px_h2_submit_parsed_response(struct px_h2_stream *st, int status,
+                                 const struct px_h2_field *fields, uint32_t nparsed, uint32_t n,
+                                 bool end_stream);
+
+/*
  * Queues LEN body bytes (copied) after the response head, and the end of
  * the body when END. Returns 0 or PX_ENOMEM.
  */

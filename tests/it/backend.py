@@ -543,6 +543,18 @@ class Backend:
             except OSError:
                 pass
             return False
+        if what == "field-byte":
+            # /field-byte/HEX[?trailer]: X-Bad: a<byte>b in the head, or in
+            # the trailers of a chunked body.
+            body.drain()
+            bad = b"X-Bad: a" + bytes([int(arg, 16)]) + b"b\r\n"
+            if req.target.endswith("?trailer"):
+                s.sendall(self._head(req, 200, [("Transfer-Encoding", "chunked")]))
+                s.sendall(b"2\r\nok\r\n0\r\n" + bad + b"\r\n")
+                return True
+            head = self._head(req, 200, [("Content-Length", "2")])
+            s.sendall(head[:-2] + bad + b"\r\nok")
+            return True
         if what == "ws":
             return self._websocket(c, req)
         body.drain()

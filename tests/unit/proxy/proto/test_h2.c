@@ -443,6 +443,9 @@ TEST(h2_response_refuses_bad_status_and_fields)
     ASSERT_EQ(px_h2_submit_response(st, 101, NULL, 0, true), PX_EPARSE);
     ASSERT_EQ(px_h2_submit_response(st, 99, NULL, 0, true), PX_EPARSE);
     ASSERT_EQ(px_h2_submit_response(st, 200, &crlf, 1, true), PX_EPARSE);
+    /* Fields past the parsed ones (the lines the proxy adds) are checked. */
+    const struct px_h2_field parsed_then_ours[] = {{"x-a", "1", 3, 1}, crlf};
+    ASSERT_EQ(px_h2_submit_parsed_response(st, 200, parsed_then_ours, 1, 2, true), PX_EPARSE);
     for (size_t i = 0; i < PX_ARRAY_LEN(bad_names); i++)
         ASSERT_EQ(px_h2_submit_response(st, 200, &bad_names[i], 1, true), PX_EPARSE);
     ASSERT_EQ(px_h2_submit_data(st, "x", 1, true), PX_EPARSE); /* no head with a body yet */

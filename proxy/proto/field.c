@@ -1,5 +1,6 @@
 /*
- * field: the field-value byte check, eight bytes at a time (field.h).
+ * field: the field-value byte check and name lowercasing, eight bytes at a
+ * time (field.h).
  */
 #include "proxy/proto/field.h"
 
@@ -14,7 +15,7 @@ static bool value_bytes_ok(const uint8_t *v, size_t n)
     return true;
 }
 
-#define BYTES8(b) (0x0101010101010101u * (b))
+#define BYTES8 PX_BYTES8
 
 /*
  * True when some byte of W is below 0x20 or is 0x7f. W - 0x2020..20 borrows
@@ -44,5 +45,40 @@ bool px_field_value_ok(const void *p, size_t n)
             return false;
         if (at + 8 == n)
             return true;
+    }
+}
+
+static void lower_4(uint8_t *out, const char *name)
+{
+    uint32_t w;
+    memcpy(&w, name, 4);
+    w = (uint32_t)px_field_lower8(w);
+    memcpy(out, &w, 4);
+}
+
+static void lower_8(uint8_t *out, const char *name)
+{
+    uint64_t w;
+    memcpy(&w, name, 8);
+    w = px_field_lower8(w);
+    memcpy(out, &w, 8);
+}
+
+/* Names are short: the tail is one more word overlapping the last whole
+ * one (lowering twice changes nothing), not a byte loop. */
+void px_field_lower(uint8_t *out, const char *name, size_t n)
+{
+    if (n >= 8) {
+        for (size_t j = 0; j + 8 <= n; j += 8)
+            lower_8(out + j, name + j);
+        lower_8(out + n - 8, name + n - 8);
+    } else if (n >= 4) {
+        lower_4(out, name);
+        lower_4(out + n - 4, name + n - 4);
+    } else {
+        for (size_t j = 0; j < n; j++) {
+            unsigned char c = (unsigned char)name[j];
+            out[j] = (uint8_t)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+        }
     }
 }

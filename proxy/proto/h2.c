@@ -752,7 +752,8 @@ static uint8_t nv_flags(struct px_h2 *s, const uint8_t *name, size_t len)
 /*
  * Builds a section (struct nv_block, with STATUS first when > 0) from S's
  * freelist: F's N fields with their names lowercased, connection-specific
- * fields left out, the values of all but the first NPARSED checked.
+ * fields left out, the names and values of all but the first NPARSED
+ * checked.
  * Returns it (nv_blocks_free() it) or NULL with *ERR set.
  */
 static struct nv_block *make_nv(struct px_h2 *s, int status, const struct px_h2_field *f,
@@ -777,7 +778,11 @@ static struct nv_block *make_nv(struct px_h2 *s, int status, const struct px_h2_
     }
     for (uint32_t i = 0; i < n; i++) {
         uint8_t *name = p;
-        bool bad = !lower_name(name, f[i].name, f[i].name_len);
+        bool bad = false;
+        if (i < nparsed)
+            px_field_lower(name, f[i].name, f[i].name_len); /* a token: lowered a word at a time */
+        else
+            bad = !lower_name(name, f[i].name, f[i].name_len);
         if (!bad && connection_field(name, f[i].name_len))
             continue;
         if (bad || (i >= nparsed && !px_field_value_ok(f[i].value, f[i].value_len))) {

@@ -158,8 +158,9 @@ int px_h2_submit_response(struct px_h2_stream *st, int status, const struct px_h
                           uint32_t n, bool end_stream);
 
 /*
- * The same, when the first NPARSED of the N fields come from a head llhttp
- * strict took: their values hold no byte HTTP/2 refuses (test_http1.c,
+ * The same, when the first NPARSED of the N fields come from a head our
+ * HTTP/1.1 parser took: their names are tokens and their values hold no
+ * byte HTTP/2 refuses (test_http1.c: http1_field_names_are_tokens,
  * http1_rejects_control_bytes_in_values), so only the others are checked.
  */
 int px_h2_submit_parsed_response(struct px_h2_stream *st, int status,

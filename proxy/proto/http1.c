@@ -140,21 +140,6 @@ static inline int arena_append(struct px_http *h, const char *at, size_t n)
     return 0;
 }
 
-#define BYTES8(b) (0x0101010101010101u * (b))
-
-/*
- * W with its ASCII capitals lowered, eight bytes at once. A byte's low seven
- * bits plus 0x80 - 'A' reach the high bit exactly when it is >= 'A', plus
- * 0x80 - 'Z' - 1 exactly when > 'Z', and no sum carries into the next byte;
- * bytes >= 0x80 are left alone.
- */
-static uint64_t lower8(uint64_t w)
-{
-    uint64_t low7 = w & BYTES8(0x7f);
-    uint64_t upper = (low7 + BYTES8(0x80 - 'A')) & ~(low7 + BYTES8(0x80 - 'Z' - 1)) & ~w;
-    return w | ((upper & BYTES8(0x80)) >> 2);
-}
-
 /* K (4 or 8) bytes at P, in the low bytes of a word. */
 static uint64_t load(const char *p, size_t k)
 {
@@ -175,15 +160,15 @@ static bool lower_eq(const char *s, const char *lit, size_t n)
 
     if (n < 4) {
         for (; i < n; i++)
-            diff |= lower8((unsigned char)s[i]) ^ (unsigned char)lit[i];
+            diff |= px_field_lower8((unsigned char)s[i]) ^ (unsigned char)lit[i];
         return diff == 0;
     }
     if (n < 8)
-        return ((lower8(load(s, 4)) ^ load(lit, 4)) |
-                (lower8(load(s + n - 4, 4)) ^ load(lit + n - 4, 4))) == 0;
+        return ((px_field_lower8(load(s, 4)) ^ load(lit, 4)) |
+                (px_field_lower8(load(s + n - 4, 4)) ^ load(lit + n - 4, 4))) == 0;
     for (; i + 8 < n; i += 8)
-        diff |= lower8(load(s + i, 8)) ^ load(lit + i, 8);
-    return (diff | (lower8(load(s + n - 8, 8)) ^ load(lit + n - 8, 8))) == 0;
+        diff |= px_field_lower8(load(s + i, 8)) ^ load(lit + i, 8);
+    return (diff | (px_field_lower8(load(s + n - 8, 8)) ^ load(lit + n - 8, 8))) == 0;
 }
 
 /*

@@ -102,6 +102,7 @@
     X(http1_forbidden_trailer_fields)                                                              \
     X(http1_rejects_bare_lf_and_cr)                                                                \
     X(http1_rejects_control_bytes_in_values)                                                       \
+    X(http1_field_names_are_tokens)                                                                \
     X(http1_rejects_obs_fold_everywhere)                                                           \
     X(http1_rejects_empty_name_and_double_space)                                                   \
     X(http1_versions)                                                                              \
@@ -133,6 +134,7 @@
     X(http1_parsed_values_are_valid_h2_values)                                                     \
     X(http1_line_checks_hold_at_every_split)                                                       \
     X(http1_lower8_folds_every_byte_in_every_lane)                                                 \
+    X(field_lower_folds_every_byte_at_every_place)                                                 \
     X(http1_lower_eq_matches_byte_by_byte)                                                         \
     X(http1_known_names_classify_in_any_case)                                                      \
     X(http1_valid_host_byte_sets_match_ctype)                                                      \

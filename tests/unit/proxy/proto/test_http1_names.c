@@ -34,9 +34,30 @@ TEST(http1_lower8_folds_every_byte_in_every_lane)
             uint64_t want = 0;
             for (unsigned k = 0; k < 8; k++)
                 want |= (uint64_t)fold((unsigned char)(w >> (8 * k))) << (8 * k);
-            if (lower8(w) != want)
-                TEST_FAIL_("lane %u byte 0x%02x: %016" PRIx64 " vs %016" PRIx64, lane, c, lower8(w),
-                           want);
+            if (px_field_lower8(w) != want)
+                TEST_FAIL_("lane %u byte 0x%02x: %016" PRIx64 " vs %016" PRIx64, lane, c,
+                           px_field_lower8(w), want);
+        }
+    }
+}
+
+/* px_field_lower() is fold() on every byte, at every length and offset. */
+TEST(field_lower_folds_every_byte_at_every_place)
+{
+    char in[24];
+    uint8_t out[24];
+
+    for (size_t n = 0; n <= sizeof(in); n++) {
+        for (size_t at = 0; at < n; at++) {
+            for (unsigned c = 0; c < 256; c++) {
+                for (size_t i = 0; i < n; i++)
+                    in[i] = "A-zZ@[`{"[i % 8];
+                in[at] = (char)c;
+                px_field_lower(out, in, n);
+                for (size_t i = 0; i < n; i++)
+                    if (out[i] != fold((unsigned char)in[i]))
+                        TEST_FAIL_("n %zu at %zu byte 0x%02x: 0x%02x at %zu", n, at, c, out[i], i);
+            }
         }
     }
 }

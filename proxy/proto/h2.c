@@ -753,8 +753,7 @@ static uint8_t nv_flags(struct px_h2 *s, const uint8_t *name, size_t len)
  * Builds a section (struct nv_block, with STATUS first when > 0) from S's
  * freelist: F's N fields with their names lowercased, connection-specific
  * fields left out, the names and values of all but the first NPARSED
- * checked.
- * Returns it (nv_blocks_free() it) or NULL with *ERR set.
+ * checked. Returns it (nv_blocks_free() it) or NULL with *ERR set.
  */
 static struct nv_block *make_nv(struct px_h2 *s, int status, const struct px_h2_field *f,
                                 uint32_t nparsed, uint32_t n, int *err)

@@ -158,6 +158,26 @@ TEST(http1_rejects_bare_lf_and_cr)
     expect_all(PX_HTTP_RESPONSE, bad_resp, PX_ARRAY_LEN(bad_resp), PX_EPARSE);
 }
 
+/* Where a field can stand: a request's head and trailers, a response's. */
+static const char *const field_places[] = {
+    "GET / HTTP/1.1\r\nHost: a\r\n",
+    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n",
+    "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n",
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n",
+};
+
+/* What parsing field place PLACE then BEFORE, the byte C and AFTER gives. */
+static int rc_with_byte(size_t place, const char *before, unsigned c, const char *after)
+{
+    char raw[200];
+    struct run r;
+    int n = snprintf(raw, sizeof(raw), "%s%s", field_places[place], before);
+    raw[n++] = (char)c;
+    n += snprintf(raw + n, sizeof(raw) - (size_t)n, "%s\r\n\r\n", after);
+    run(&r, place < 2 ? PX_HTTP_REQUEST : PX_HTTP_RESPONSE, raw, (size_t)n, 0);
+    return r.rc;
+}
+
 /*
  * No control byte but HTAB stands in a field value, in a head or in
  * trailers, of a request or a response: llhttp 8.1 strict refuses them all
@@ -166,24 +186,12 @@ TEST(http1_rejects_bare_lf_and_cr)
  */
 TEST(http1_rejects_control_bytes_in_values)
 {
-    static const char *const pre[] = {
-        "GET / HTTP/1.1\r\nHost: a\r\nX: a",
-        "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\nX: a",
-        "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX: a",
-        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\nX: a",
-    };
-    char raw[160];
-    struct run r;
-
-    for (size_t i = 0; i < PX_ARRAY_LEN(pre); i++) {
+    for (size_t i = 0; i < PX_ARRAY_LEN(field_places); i++) {
         for (unsigned c = 0; c < 0x80; c++) {
-            int n = snprintf(raw, sizeof(raw), "%s", pre[i]);
-            raw[n++] = (char)c;
-            n += snprintf(raw + n, sizeof(raw) - (size_t)n, "b\r\n\r\n");
-            run(&r, i < 2 ? PX_HTTP_REQUEST : PX_HTTP_RESPONSE, raw, (size_t)n, 0);
             bool bad = (c < 0x20 && c != '\t') || c == 0x7f;
-            if ((r.rc == PX_EPARSE) != bad)
-                TEST_FAIL_("case %zu byte 0x%02x: rc %d", i, c, r.rc);
+            int rc = rc_with_byte(i, "X: a", c, "b");
+            if ((rc == PX_EPARSE) != bad)
+                TEST_FAIL_("place %zu byte 0x%02x: rc %d", i, c, rc);
         }
     }
 }
@@ -195,26 +203,14 @@ TEST(http1_rejects_control_bytes_in_values)
  */
 TEST(http1_field_names_are_tokens)
 {
-    static const char *const pre[] = {
-        "GET / HTTP/1.1\r\nHost: a\r\nXy",
-        "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\nXy",
-        "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nXy",
-        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\nXy",
-    };
-    char raw[160];
-    struct run r;
-
-    for (size_t i = 0; i < PX_ARRAY_LEN(pre); i++) {
+    for (size_t i = 0; i < PX_ARRAY_LEN(field_places); i++) {
         for (unsigned c = 0; c < 256; c++) {
             if (c == ':')
                 continue; /* the end of the name */
-            int n = snprintf(raw, sizeof(raw), "%s", pre[i]);
-            raw[n++] = (char)c;
-            n += snprintf(raw + n, sizeof(raw) - (size_t)n, "z: v\r\n\r\n");
-            run(&r, i < 2 ? PX_HTTP_REQUEST : PX_HTTP_RESPONSE, raw, (size_t)n, 0);
             bool token = c > 0 && c < 128 && (isalnum((int)c) || strchr("!#$%&'*+-.^_`|~", (int)c));
-            if ((r.rc == PX_EPARSE) == token)
-                TEST_FAIL_("case %zu byte 0x%02x: rc %d", i, c, r.rc);
+            int rc = rc_with_byte(i, "Xy", c, "z: v");
+            if ((rc == PX_EPARSE) == token)
+                TEST_FAIL_("place %zu byte 0x%02x: rc %d", i, c, rc);
         }
     }
 }

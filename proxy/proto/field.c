@@ -15,8 +15,6 @@ static bool value_bytes_ok(const uint8_t *v, size_t n)
     return true;
 }
 
-#define BYTES8 PX_BYTES8
-
 /*
  * True when some byte of W is below 0x20 or is 0x7f. W - 0x2020..20 borrows
  * from a byte only above a byte below 0x20, and & ~W drops bytes >= 0x80:
@@ -25,8 +23,8 @@ static bool value_bytes_ok(const uint8_t *v, size_t n)
  */
 static bool suspect8(uint64_t w)
 {
-    uint64_t del = w ^ BYTES8(0x7f);
-    return (((w - BYTES8(0x20)) & ~w) | ((del - BYTES8(1)) & ~del)) & BYTES8(0x80);
+    uint64_t del = w ^ PX_BYTES8(0x7f);
+    return (((w - PX_BYTES8(0x20)) & ~w) | ((del - PX_BYTES8(1)) & ~del)) & PX_BYTES8(0x80);
 }
 
 /* The last word overlaps the one before; a word that may hold a refused

@@ -132,7 +132,7 @@ static void flush(struct px_stream *s)
     struct px_sock_stream *ss = ss_of(s);
     uv_buf_t *rest = ss->bufs + ss->first;
     unsigned left = ss->nbufs - ss->first, i;
-    int n = px__stream_try_send(s, rest, left);
+    int n = px__stream_send_fd(ss->fd, rest, left);
 
     if (n == UV_EAGAIN)
         return;
@@ -233,7 +233,8 @@ static void sock_read_stop(struct px_stream *s)
 /* One try, as the plain transport does; the rest waits for writable. */
 static int sock_write(struct px_stream *s, uv_buf_t *bufs, unsigned nbufs)
 {
-    int n = ss_of(s)->on_connect ? UV_EAGAIN : px__stream_try_send(s, bufs, nbufs);
+    struct px_sock_stream *ss = ss_of(s);
+    int n = ss->on_connect ? UV_EAGAIN : px__stream_send_fd(ss->fd, bufs, nbufs);
 
     if (n == UV_EAGAIN)
         n = 0;

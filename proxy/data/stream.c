@@ -161,10 +161,16 @@ static void tcp_read_stop(struct px_stream *s)
 int px__stream_try_send(struct px_stream *s, const uv_buf_t *bufs, unsigned nbufs)
 {
     uv_os_fd_t fd;
-    ssize_t n;
 
     if (uv_fileno((uv_handle_t *)&s->tcp, &fd) != 0)
         return UV_EAGAIN; /* not a socket yet */
+    return px__stream_send_fd(fd, bufs, nbufs);
+}
+
+int px__stream_send_fd(int fd, const uv_buf_t *bufs, unsigned nbufs)
+{
+    ssize_t n;
+
     do {
         if (nbufs == 1) {
             n = send(fd, bufs[0].base, bufs[0].len, MSG_DONTWAIT | MSG_NOSIGNAL);

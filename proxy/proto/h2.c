@@ -40,16 +40,24 @@ struct budget {
 
 /*
  * A response section (a head or the trailers) handed to nghttp2 without
- * copies (NGHTTP2_NV_FLAG_NO_COPY_NAME and _VALUE): the array, then the
- * lowercased names and the values it points to, in one block. nghttp2 reads
- * them until the frame is sent, or finds the stream closed and drops the
- * frame unread, so a stream keeps its sections until it is freed; that
- * spares nghttp2 a copy and a lowercasing of every response field.
+ * copies (NGHTTP2_NV_FLAG_NO_COPY_NAME and _VALUE): the lowercased names and
+ * the values, in one block. nghttp2 reads them until the frame is sent, or
+ * finds the stream closed and drops the frame unread, so a stream keeps its
+ * sections until it is freed; that spares nghttp2 a copy and a lowercasing
+ * of every response field.
+ *
+ * The array pointing at them is another matter: nghttp2 copies it when a
+ * head is submitted, so a head's array is the session's scratch array,
+ * written over by the next head (100 streams' arrays would be 100 cold
+ * blocks, a head's worth of cache misses each). Trailers are submitted
+ * later, from the data callback, so theirs is in their block, before the
+ * bytes.
  */
 struct nv_block {
     struct nv_block *next; /* owned: the stream's earlier section */
+    nghttp2_nv *nv;        /* borrowed: own (trailers) or the session's scratch (a head) */
     size_t len;
-    nghttp2_nv nv[];
+    nghttp2_nv own[]; /* the trailers' array; then the bytes */
 };
 
 /* A field as received: offsets into the stream's arena. */
@@ -106,6 +114,8 @@ struct px_h2 {
     bool failed;         /* mem_recv failed: read nothing more */
     bool rid_indexed;    /* an X-Request-Id went into the HPACK table (index_flags) */
     uint32_t nqueued;    /* streams with response bytes queued (q_len > 0) */
+    nghttp2_nv *scratch; /* owned: a head's array while it is submitted (struct nv_block) */
+    uint32_t scratch_cap;
 };
 
 /* Fields that must never come in a trailer section (RFC 9110 §6.5.1). */
@@ -749,30 +759,47 @@ static uint8_t nv_flags(struct px_h2 *s, const uint8_t *name, size_t len)
     return NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE | index_flags(s, name, len);
 }
 
+/* The session's scratch array with room for N entries, or NULL. */
+static nghttp2_nv *scratch(struct px_h2 *s, uint32_t n)
+{
+    if (n > s->scratch_cap) {
+        nghttp2_nv *a = px_freelist_realloc(s->cfg.mem, s->scratch, n * sizeof(*a));
+        if (a == NULL)
+            return NULL;
+        s->scratch = a;
+        s->scratch_cap = n;
+    }
+    return s->scratch;
+}
+
 /*
  * Builds a section (struct nv_block, with STATUS first when > 0) from S's
  * freelist: F's N fields with their names lowercased, connection-specific
  * fields left out, the names and values of all but the first NPARSED
- * checked. Returns it (nv_blocks_free() it) or NULL with *ERR set.
+ * checked. OWN_ARRAY: the array is in the block, else in S's scratch
+ * (good until the next section). Returns it (nv_blocks_free() it) or NULL
+ * with *ERR set.
  */
 static struct nv_block *make_nv(struct px_h2 *s, int status, const struct px_h2_field *f,
-                                uint32_t nparsed, uint32_t n, int *err)
+                                uint32_t nparsed, uint32_t n, bool own_array, int *err)
 {
     struct px_freelist *mem = s->cfg.mem;
-    size_t bytes = sizeof(struct nv_block) + (n + 1) * sizeof(nghttp2_nv) + 3;
+    size_t bytes = sizeof(struct nv_block) + (own_array ? (n + 1) * sizeof(nghttp2_nv) : 0) + 3;
     for (uint32_t i = 0; i < n; i++)
         bytes += f[i].name_len + f[i].value_len;
-    struct nv_block *b = px_freelist_alloc(mem, bytes);
+    nghttp2_nv *nv = own_array ? NULL : scratch(s, n + 1);
+    struct nv_block *b = own_array || nv ? px_freelist_alloc(mem, bytes) : NULL;
     if (b == NULL) {
         *err = PX_ENOMEM;
         return NULL;
     }
     b->next = NULL;
-    uint8_t *p = (uint8_t *)(b->nv + n + 1);
+    b->nv = nv = own_array ? b->own : nv;
+    uint8_t *p = (uint8_t *)(b->own + (own_array ? n + 1 : 0));
     size_t k = 0;
     if (status > 0) {
         status_digits(p, status);
-        b->nv[k++] = (nghttp2_nv){(uint8_t *)":status", p, 7, 3, nv_flags(s, NULL, 0)};
+        nv[k++] = (nghttp2_nv){(uint8_t *)":status", p, 7, 3, nv_flags(s, NULL, 0)};
         p += 3;
     }
     for (uint32_t i = 0; i < n; i++) {
@@ -794,8 +821,8 @@ static struct nv_block *make_nv(struct px_h2 *s, int status, const struct px_h2_
         if (f[i].value_len > 0)
             memcpy(p, f[i].value, f[i].value_len);
         p += f[i].value_len;
-        b->nv[k++] = (nghttp2_nv){name, value, f[i].name_len, f[i].value_len,
-                                  nv_flags(s, name, f[i].name_len)};
+        nv[k++] = (nghttp2_nv){name, value, f[i].name_len, f[i].value_len,
+                               nv_flags(s, name, f[i].name_len)};
     }
     b->len = k;
     return b;
@@ -815,7 +842,7 @@ int px_h2_submit_parsed_response(struct px_h2_stream *st, int status,
     int err = 0, rv;
     if (status < 100 || status > 599 || status == 101)
         return PX_EPARSE;
-    struct nv_block *b = make_nv(s, status, fields, nparsed, n, &err);
+    struct nv_block *b = make_nv(s, status, fields, nparsed, n, false, &err);
     if (b == NULL)
         return err;
     if (status < 200) {
@@ -831,6 +858,7 @@ int px_h2_submit_parsed_response(struct px_h2_stream *st, int status,
         px_freelist_free(s->cfg.mem, b);
         return rv == NGHTTP2_ERR_NOMEM ? PX_ENOMEM : PX_EPARSE;
     }
+    b->nv = NULL; /* nghttp2 copied the array; the scratch is the next head's */
     b->next = st->sections;
     st->sections = b;
     return 0;
@@ -875,7 +903,7 @@ int px_h2_submit_trailers(struct px_h2_stream *st, const struct px_h2_field *fie
     int err = 0;
     if (!st->providing || st->body_end)
         return PX_EPARSE;
-    if ((st->trailers = make_nv(st->s, 0, fields, 0, n, &err)) == NULL)
+    if ((st->trailers = make_nv(st->s, 0, fields, 0, n, true, &err)) == NULL)
         return err;
     st->body_end = true;
     resume(st);
@@ -1017,6 +1045,7 @@ void px_h2_free(struct px_h2 *s)
     nghttp2_session_del(s->ng); /* calls no callback */
     while (!px_list_empty(&s->streams))
         stream_free(px_container_of(s->streams.next, struct px_h2_stream, link));
+    px_freelist_free(s->cfg.mem, s->scratch);
     free(s);
 }
 

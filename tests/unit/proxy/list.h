@@ -188,6 +188,7 @@
     X(h2_response_head_body_and_trailers)                                                          \
     X(h2_request_id_name_is_indexed_once)                                                          \
     X(h2_response_sections_outlive_the_caller_not_the_stream)                                      \
+    X(h2_heads_submitted_together_keep_their_own_fields)                                           \
     X(h2_response_refuses_bad_status_and_fields)                                                   \
     X(h2_response_values_checked_byte_by_byte)                                                     \
     X(h2_owner_reset)                                                                              \

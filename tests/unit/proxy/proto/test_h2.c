@@ -427,6 +427,46 @@ TEST(h2_response_sections_outlive_the_caller_not_the_stream)
     peer_dispose(&p);
 }
 
+/*
+ * A head's array of fields is the session's scratch, written over by the
+ * next head: nghttp2 copies it at submission. Heads of three streams
+ * submitted before one flush, each with more fields than the one before
+ * (so the scratch grows and moves), and trailers queued behind a body,
+ * submitted to nghttp2 only as the body goes out (their array is their
+ * own), all reach the client as sent.
+ */
+TEST(h2_heads_submitted_together_keep_their_own_fields)
+{
+    const struct px_h2_field f[] = {
+        {"X-A", "1", 3, 1},    {"X-B", "22", 3, 2},    {"X-C", "333", 3, 3},
+        {"X-D", "4444", 3, 4}, {"X-E", "55555", 3, 5}, {"X-F", "666666", 3, 6},
+    };
+    const struct px_h2_field trailer[] = {{"X-T1", "t1", 4, 2}, {"X-T2", "t2", 4, 2}};
+    struct px_h2_stream *st[3];
+    char seen[1024] = "";
+    struct peer p;
+
+    peer_init_seeing(&p, seen, NULL, 0);
+    for (int i = 0; i < 3; i++) {
+        request(&p, get_nv, PX_ARRAY_LEN(get_nv), NULL);
+        pump(&p);
+        st[i] = p.o.last;
+    }
+    ASSERT_OK(px_h2_submit_response(st[0], 200, f, 1, false));
+    ASSERT_OK(px_h2_submit_data(st[0], "body", 4, false));
+    ASSERT_OK(px_h2_submit_trailers(st[0], trailer, 2)); /* submitted once the body is out */
+    ASSERT_OK(px_h2_submit_response(st[1], 201, f, 3, true));
+    ASSERT_OK(px_h2_submit_response(st[2], 202, f, 6, true));
+    pump(&p);
+    ASSERT_STR_EQ(seen, ":status: 200\nx-a: 1\n"
+                        ":status: 201\nx-a: 1\nx-b: 22\nx-c: 333\n"
+                        ":status: 202\nx-a: 1\nx-b: 22\nx-c: 333\nx-d: 4444\nx-e: 55555\n"
+                        "x-f: 666666\n"
+                        "x-t1: t1\nx-t2: t2\n");
+    ASSERT_EQ(p.o.closes, 3);
+    peer_dispose(&p);
+}
+
 TEST(h2_response_refuses_bad_status_and_fields)
 {
     const struct px_h2_field crlf = {"x", "a\r\nb", 1, 4};

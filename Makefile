@@ -22,11 +22,17 @@ CPPFLAGS  += -D_GNU_SOURCE -DLLHTTP_STRICT_MODE=1 -I. -I$(LLHTTP_INC)
 # OPT is the optimisation level; CFLAGS and LDFLAGS given on the command line
 # are added to ours, never replace them (the sanitizer build relies on it).
 OPT       ?= -O2 -g
-ALL_CFLAGS = -std=c11 -pthread -MMD -MP $(SAN) $(OPT) $(CFLAGS)
+# Link-time optimisation lets the compiler inline across files: the stream
+# layer's calls, the freelist and the field helpers are small and called
+# per request. It cuts about 3% of the instructions of an HTTP/2 request
+# (bench/RESULTS.md). The sanitizer build goes without (LTO=): it builds
+# faster, and its reports keep every frame.
+LTO       ?= -flto=auto
+ALL_CFLAGS = -std=c11 -pthread -MMD -MP $(SAN) $(OPT) $(LTO) $(CFLAGS)
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 LDLIBS    += $(PKG_LIBS) -pthread -lm
-ALL_LDFLAGS = $(SAN) $(LDFLAGS)
+ALL_LDFLAGS = $(SAN) $(OPT) $(LTO) $(WARN) $(LDFLAGS)
 
 ifeq ($(V),1)
 Q :=
@@ -120,7 +126,7 @@ test: deps
 test-asan:
 	$(Q)$(MAKE) --no-print-directory test BUILD=build-asan CC=clang \
 	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
-	    OPT="-O1 -g"
+	    OPT="-O1 -g" LTO=
 
 check: test-asan
 

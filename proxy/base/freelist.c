@@ -80,6 +80,10 @@ void *px_freelist_alloc(struct px_freelist *f, size_t n)
     if (cls != BIG && f != NULL && f->head[cls] != NULL) {
         h = f->head[cls];
         f->head[cls] = h->next;
+        /* The next taking of this class reads that block's header: with
+         * 100 HTTP/2 streams in flight kept blocks are cold, and that read
+         * was the costliest load of the allocator. Start it now. */
+        __builtin_prefetch(h->next);
         f->kept_bytes -= class_bytes(cls);
         UNPOISON((char *)h + HDR_BYTES, class_bytes(cls) - HDR_BYTES);
         return (char *)h + HDR_BYTES;

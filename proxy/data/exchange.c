@@ -71,6 +71,7 @@ static struct px_exchange *spare_exchange(struct px_worker *w, const struct conf
         return NULL;
     }
     w->spare = x->next_spare;
+    __builtin_prefetch(w->spare); /* the next request's: cold behind 100 in flight */
     px_reserve_take(&w->spares);
     if (x->out_cap != out_cap || x->req.max_head != lim->max_header_bytes ||
         x->req.max_hdrs != lim->max_headers) {

@@ -204,6 +204,7 @@ static struct px_h2s *stream_alloc(struct px_worker *w)
     if (x == NULL)
         return calloc(1, sizeof(*x));
     w->h2_spare = x->next_spare;
+    __builtin_prefetch(w->h2_spare); /* the next stream's: cold behind 100 in flight */
     w->nh2_spare--;
     /* resp holds no buffers (stream_free disposed of them); resp_parser sets it up. */
     memset(x, 0, offsetof(struct px_h2s, resp));

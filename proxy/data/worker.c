@@ -518,6 +518,7 @@ static void on_worker_tick(uv_timer_t *t)
     if (++w->ticks % CACHE_TRIM_TICKS == 0) {
         px_slab_trim(&w->slabs);
         px_exchange_cache_trim(w);
+        px_freelist_trim_sparse(&w->h2_mem);
     }
     if (w->draining && uv_now(&w->loop) >= w->drain_deadline_ms)
         close_idle_clients(w, true);

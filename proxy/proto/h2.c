@@ -951,9 +951,19 @@ void px_h2_stream_set_data(struct px_h2_stream *st, void *data)
 
 /* ----------------------------------------------------------------- session */
 
+/*
+ * A block this large is the frame buffer nghttp2 1.52 keeps for a session's
+ * life (16 KiB + 10; else a header field over 16 KiB, which is rare). An
+ * idle connection has written a few hundred bytes of it: sparse, it costs
+ * one page instead of five (bench/RESULTS.md, idle h2 connections).
+ */
+#define SPARSE_MIN_BYTES (16 * 1024)
+
 /* nghttp2 allocates per stream and per header field: from the freelist. */
 static void *mem_malloc(size_t n, void *mem)
 {
+    if (n >= SPARSE_MIN_BYTES)
+        return px_freelist_alloc_sparse(mem, n);
     return px_freelist_alloc(mem, n);
 }
 
@@ -969,6 +979,8 @@ static void *mem_calloc(size_t nmemb, size_t size, void *mem)
 
 static void *mem_realloc(void *p, size_t n, void *mem)
 {
+    if (p == NULL)
+        return mem_malloc(n, mem); /* how nghttp2 makes its frame buffers */
     return px_freelist_realloc(mem, p, n);
 }
 

@@ -16,6 +16,10 @@
     X(freelist_keeps_at_most_its_bound)                                                            \
     X(freelist_realloc_keeps_the_bytes)                                                            \
     X(freelist_null_is_malloc)                                                                     \
+    X(freelist_sparse_block_is_backed_only_where_written)                                          \
+    X(freelist_sparse_trim_gives_back_what_sat_unused_a_period)                                    \
+    X(freelist_sparse_slots_span_regions_and_realloc_moves_out)                                    \
+    X(freelist_sparse_falls_back_to_ordinary_blocks)                                               \
     X(log_escape_quotes_controls_and_non_ascii)                                                    \
     X(log_escape_never_cuts_an_escape)                                                             \
     X(log_escape_property_random_bytes)                                                            \

@@ -1,12 +1,17 @@
 /*
  * Unit tests of proxy/base/freelist.c: blocks come back for reuse within
  * their size class, what it keeps stays under its bound, and what is too
- * big or over the bound goes back to malloc.
+ * big or over the bound goes back to malloc. Sparse blocks are backed only
+ * where written, give their pages back when freed (mincore says which
+ * pages are resident), and fall back to the ordinary blocks.
  */
 #include "tests/unit/test.h"
 #include "proxy/base/freelist.h"
 
 #include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 TEST(freelist_reuses_a_block_within_its_class)
 {
@@ -116,4 +121,130 @@ TEST(freelist_null_is_malloc)
     px_freelist_free(NULL, a);
     px_freelist_free(NULL, NULL);
     ASSERT(px_freelist_calloc(NULL, SIZE_MAX / 2, 4) == NULL);
+}
+
+/* Pages of the sparse slot holding P that are resident, as a bit mask. */
+static unsigned resident_pages(const void *p)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    char *slot = (char *)p - PX_FREELIST_HEADER_BYTES;
+    unsigned char vec[PX_FREELIST_SPARSE_SLOT_BYTES / 4096];
+    unsigned mask = 0;
+
+    if ((uintptr_t)slot % page != 0 || PX_FREELIST_SPARSE_SLOT_BYTES / page > sizeof(vec) ||
+        mincore(slot, PX_FREELIST_SPARSE_SLOT_BYTES, vec) != 0)
+        return ~0u;
+    for (size_t i = 0; i < PX_FREELIST_SPARSE_SLOT_BYTES / page; i++)
+        mask |= (vec[i] & 1u) << i;
+    return mask;
+}
+
+TEST(freelist_sparse_block_is_backed_only_where_written)
+{
+    struct px_freelist f;
+    px_freelist_init(&f, 4096);
+
+    /* nghttp2's frame buffer: 16 KiB + 10. */
+    char *a = px_freelist_alloc_sparse(&f, 16394);
+    ASSERT(a != NULL);
+    ASSERT_EQ((uintptr_t)a % _Alignof(max_align_t), 0);
+    memset(a, 'x', 300);
+    ASSERT_EQ(resident_pages(a), 1u); /* the header's page, which the 300 bytes share */
+    a[16393] = 'y';
+    ASSERT_EQ(resident_pages(a), 1u | 1u << 4);
+    /* Freed, the slot serves the next block as it is: no fault, no syscall. */
+    px_freelist_free(&f, a);
+    char *b = px_freelist_alloc_sparse(&f, 16394);
+    ASSERT_PTR_EQ(a, b);
+    ASSERT_EQ(resident_pages(b), 1u | 1u << 4);
+    ASSERT_EQ(px_freelist_kept_bytes(&f), 0); /* slots are not class blocks */
+    px_freelist_free(&f, b);
+    px_freelist_dispose(&f);
+}
+
+TEST(freelist_sparse_trim_gives_back_what_sat_unused_a_period)
+{
+    struct px_freelist f;
+    char *p[3];
+    px_freelist_init(&f, 4096);
+
+    for (int i = 0; i < 3; i++) {
+        ASSERT((p[i] = px_freelist_alloc_sparse(&f, 16394)) != NULL);
+        memset(p[i], 'x', 16394);
+    }
+    px_freelist_free(&f, p[0]);
+    px_freelist_free(&f, p[1]);
+    /* Freed during this period: kept as they are. */
+    px_freelist_trim_sparse(&f);
+    ASSERT_EQ(resident_pages(p[0]), 0x1fu);
+    ASSERT_EQ(resident_pages(p[1]), 0x1fu);
+    /* One is taken again (the last freed) and given back: its stack slot
+     * was in use this period, the other one's was not. */
+    char *q = px_freelist_alloc_sparse(&f, 16394);
+    ASSERT_PTR_EQ(q, p[1]);
+    px_freelist_free(&f, q);
+    px_freelist_trim_sparse(&f);
+    ASSERT_EQ(resident_pages(p[0]), 0u);
+    ASSERT_EQ(resident_pages(p[1]), 0x1fu);
+    ASSERT_EQ(resident_pages(p[2]), 0x1fu); /* still out */
+    /* A period later the other goes back too; a trimmed slot reads as new. */
+    px_freelist_trim_sparse(&f);
+    ASSERT_EQ(resident_pages(p[1]), 0u);
+    char *r = px_freelist_alloc_sparse(&f, 16394);
+    ASSERT_PTR_EQ(r, p[1]);
+    ASSERT_EQ(r[100], 0);
+    ASSERT_EQ(resident_pages(r), 1u);
+    px_freelist_free(&f, r);
+    px_freelist_free(&f, p[2]);
+    px_freelist_dispose(&f);
+}
+
+TEST(freelist_sparse_slots_span_regions_and_realloc_moves_out)
+{
+    struct px_freelist f;
+    enum { N = 250 }; /* more than two mappings of 100 slots */
+    static char *p[N];
+    px_freelist_init(&f, 4096);
+
+    for (int i = 0; i < N; i++) {
+        ASSERT((p[i] = px_freelist_alloc_sparse(&f, 16 * 1024 + i)) != NULL);
+        memset(p[i], i & 0x7f, 64);
+        for (int j = 0; j < i; j++)
+            ASSERT(p[j] + 16 * 1024 + j <= p[i] || p[i] + 16 * 1024 + i <= p[j]);
+    }
+    for (int i = 0; i < N; i++)
+        ASSERT_EQ(p[i][63], i & 0x7f);
+    /* Growth within the slot stays; past it, the bytes move to an ordinary block. */
+    ASSERT_PTR_EQ(px_freelist_realloc(&f, p[0], PX_FREELIST_SPARSE_SLOT_BYTES - 16), p[0]);
+    char *q = px_freelist_realloc(&f, p[0], 40000);
+    ASSERT(q != NULL && q != p[0]);
+    ASSERT_EQ(q[63], 0);
+    q[39999] = 'z';
+    px_freelist_free(&f, q);
+    for (int i = 1; i < N; i++)
+        px_freelist_free(&f, p[i]);
+    px_freelist_dispose(&f); /* unmaps: the sanitizer build checks nothing leaked */
+}
+
+TEST(freelist_sparse_falls_back_to_ordinary_blocks)
+{
+    struct px_freelist f;
+    px_freelist_init(&f, 4096);
+
+    /* Over a slot, or without a freelist: malloc's, freed the usual way. */
+    char *a = px_freelist_alloc_sparse(&f, PX_FREELIST_SPARSE_SLOT_BYTES);
+    ASSERT(a != NULL);
+    a[PX_FREELIST_SPARSE_SLOT_BYTES - 1] = 1;
+    px_freelist_free(&f, a);
+    char *b = px_freelist_alloc_sparse(NULL, 16394);
+    ASSERT(b != NULL);
+    b[16393] = 1;
+    px_freelist_free(NULL, b);
+    /* A small size still gets a slot when asked: the caller decides. */
+    char *c = px_freelist_alloc_sparse(&f, 100);
+    ASSERT(c != NULL);
+    ASSERT_EQ(resident_pages(c), 1u);
+    px_freelist_free(&f, c);
+    ASSERT_EQ(px_freelist_kept_bytes(&f), 0);
+    px_freelist_dispose(&f);
 }

@@ -222,23 +222,15 @@ void *px_freelist_realloc(struct px_freelist *f, void *p, size_t n)
     if (p == NULL)
         return px_freelist_alloc(f, n);
     struct hdr *h = hdr_of(p);
-    if (h->cls == SPARSE) {
-        if (n <= SLOT_BYTES - HDR_BYTES)
-            return p;
-        void *q = px_freelist_alloc(f, n);
-        if (q != NULL) {
-            memcpy(q, p, SLOT_BYTES - HDR_BYTES);
-            free_sparse(f, h);
-        }
-        return q;
-    }
     if (h->cls == BIG) {
         if (n > SIZE_MAX - HDR_BYTES)
             return NULL;
         struct hdr *g = realloc(h, n + HDR_BYTES);
         return g == NULL ? NULL : (char *)g + HDR_BYTES;
     }
-    size_t room = class_bytes(h->cls) - HDR_BYTES;
+    /* A class block or a sparse slot: it grows in place up to its size,
+     * beyond that into a new block (px_freelist_free takes either back). */
+    size_t room = (h->cls == SPARSE ? SLOT_BYTES : class_bytes(h->cls)) - HDR_BYTES;
     if (n <= room)
         return p;
     void *q = px_freelist_alloc(f, n);

@@ -255,11 +255,12 @@ FUZZ_SECONDS ?= 60
 FUZZ_BUILD   ?= build-fuzz
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_CFLAGS  := -std=c11 -pthread -g -O1 $(FUZZ_SAN) $(CPPFLAGS)
-FUZZ_TARGETS := fuzz_request_head fuzz_response_head fuzz_config fuzz_proxyproto fuzz_zone \
-                fuzz_tls_server fuzz_xff fuzz_h2_server fuzz_rechunk
+FUZZ_TARGETS := fuzz_request_head fuzz_response_head fuzz_response_quick fuzz_config \
+                fuzz_proxyproto fuzz_zone fuzz_tls_server fuzz_xff fuzz_h2_server fuzz_rechunk
 FUZZ_LLHTTP  := $(addprefix $(FUZZ_BUILD)/vendor/,llhttp.o api.o http.o)
 FUZZ_SRC_fuzz_request_head  := proxy/proto/http1.c proxy/proto/field.c
 FUZZ_SRC_fuzz_response_head := proxy/proto/http1.c proxy/proto/field.c
+FUZZ_SRC_fuzz_response_quick := proxy/proto/http1.c proxy/proto/field.c
 FUZZ_SRC_fuzz_rechunk       := proxy/proto/http1.c proxy/proto/field.c
 FUZZ_SRC_fuzz_config        := $(wildcard conf/*.c)
 FUZZ_SRC_fuzz_proxyproto    := proxy/proto/proxyproto.c
@@ -274,7 +275,7 @@ $(FUZZ_BUILD)/vendor/%.o: $(LLHTTP_DIR)/%.c
 	$(call quiet,CC,$<)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -w -c -o $@ $<
 
 define FUZZ_RULE
-$(FUZZ_BUILD)/$(1): tests/fuzz/$(1).c tests/fuzz/fuzz_common.h $(FUZZ_SRC_$(1)) $(FUZZ_LLHTTP)
+$(FUZZ_BUILD)/$(1): tests/fuzz/$(1).c $(wildcard tests/fuzz/*.h) $(FUZZ_SRC_$(1)) $(FUZZ_LLHTTP)
 	@mkdir -p $$(dir $$@)
 	$$(call quiet,FUZZ,$$@)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(PKG_CFLAGS) $(WARN) \
 	    -o $$@ tests/fuzz/$(1).c $(FUZZ_SRC_$(1)) $(FUZZ_LLHTTP) $(LDLIBS)

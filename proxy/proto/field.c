@@ -46,6 +46,29 @@ bool px_field_value_ok(const void *p, size_t n)
     }
 }
 
+const char *px_field_value_end(const char *p, const char *end)
+{
+    for (;;) {
+        if (end - p >= 8) {
+            uint64_t w;
+            memcpy(&w, p, 8);
+            if (!suspect8(w)) {
+                p += 8;
+                continue;
+            }
+        }
+        size_t k = end - p < 8 ? (size_t)(end - p) : 8;
+        if (k == 0)
+            return NULL;
+        for (size_t i = 0; i < k; i++) {
+            uint8_t c = (uint8_t)p[i];
+            if ((c < 0x20 && c != '\t') || c == 0x7f)
+                return c == '\r' && p + i + 1 < end && p[i + 1] == '\n' ? p + i : NULL;
+        }
+        p += k;
+    }
+}
+
 static void lower_4(uint8_t *out, const char *name)
 {
     uint32_t w;

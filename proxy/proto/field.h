@@ -33,6 +33,13 @@ static inline uint64_t px_field_lower8(uint64_t w)
 /* True when no byte of the N bytes at V is a control byte but HTAB, or DEL. */
 bool px_field_value_ok(const void *v, size_t n);
 
+/*
+ * The CR ending the line of field bytes at P, when LF follows it; NULL when
+ * some byte before it is no field byte, or END comes first. One pass finds
+ * the end of a line and checks it.
+ */
+const char *px_field_value_end(const char *p, const char *end);
+
 /* Writes the N bytes at NAME to OUT with ASCII capitals lowered. */
 void px_field_lower(uint8_t *out, const char *name, size_t n);
 

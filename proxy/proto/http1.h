@@ -79,6 +79,10 @@ struct px_http {
 
     bool in_message;     /* a message has begun and not completed */
     bool loaded;         /* the head was given whole (px_http_load_*), not parsed */
+    bool llhttp_used;    /* llhttp has been fed since init/reset: no more quick reads */
+    bool llhttp_only;    /* never read a response quickly (the differential tests) */
+    uint8_t quick;       /* QUICK_* in http1.c: a response read without llhttp */
+    bool quick_paused;   /* what llhttp's pause would be had it read that response */
     bool head_done;      /* headers complete for the current message */
     bool decode_body;    /* collect on_body spans instead of raw forwarding */
     bool skip_body;      /* response to HEAD: no body whatever the headers say */

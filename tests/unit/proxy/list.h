@@ -102,6 +102,11 @@
     X(http1_loaded_head_is_the_parsed_rendering)                                                   \
     X(http1_load_leaves_unusual_heads_to_the_parser)                                               \
     X(http1_loaded_head_then_reset)                                                                \
+    X(http1_quick_reads_a_plain_response)                                                          \
+    X(http1_quick_leaves_other_responses_to_llhttp)                                                \
+    X(http1_quick_stops_once_llhttp_has_read)                                                      \
+    X(http1_quick_reads_as_llhttp_does)                                                            \
+    X(http1_quick_reads_variants_as_llhttp_does)                                                   \
     X(http1_trailers_end_the_message)                                                              \
     X(http1_forbidden_trailer_fields)                                                              \
     X(http1_rejects_bare_lf_and_cr)                                                                \

@@ -21,10 +21,15 @@ static bool value_bytes_ok(const uint8_t *v, size_t n)
  * the lowest byte below 0x20 always shows in its top bit, and with none no
  * top bit is set. A zero byte of W ^ 0x7f7f..7f (a DEL) shows the same way.
  */
-static bool suspect8(uint64_t w)
+static uint64_t suspect_bits8(uint64_t w)
 {
     uint64_t del = w ^ PX_BYTES8(0x7f);
     return (((w - PX_BYTES8(0x20)) & ~w) | ((del - PX_BYTES8(1)) & ~del)) & PX_BYTES8(0x80);
+}
+
+static bool suspect8(uint64_t w)
+{
+    return suspect_bits8(w) != 0;
 }
 
 /* The last word overlaps the one before; a word that may hold a refused
@@ -46,27 +51,44 @@ bool px_field_value_ok(const void *p, size_t n)
     }
 }
 
+/* The word of the eight bytes at P, the first of them in its low byte. */
+static uint64_t load_le8(const char *p)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    w = __builtin_bswap64(w);
+#endif
+    return w;
+}
+
+/* P, the first control byte of a line, when it is the CR of a CRLF. */
+static const char *crlf_at(const char *p, const char *end)
+{
+    return *p == '\r' && p + 1 < end && p[1] == '\n' ? p : NULL;
+}
+
 const char *px_field_value_end(const char *p, const char *end)
 {
-    for (;;) {
-        if (end - p >= 8) {
-            uint64_t w;
-            memcpy(&w, p, 8);
-            if (!suspect8(w)) {
-                p += 8;
-                continue;
-            }
+    while (end - p >= 8) {
+        uint64_t bits = suspect_bits8(load_le8(p));
+        if (bits == 0) {
+            p += 8;
+            continue;
         }
-        size_t k = end - p < 8 ? (size_t)(end - p) : 8;
-        if (k == 0)
-            return NULL;
-        for (size_t i = 0; i < k; i++) {
-            uint8_t c = (uint8_t)p[i];
-            if ((c < 0x20 && c != '\t') || c == 0x7f)
-                return c == '\r' && p + i + 1 < end && p[i + 1] == '\n' ? p + i : NULL;
-        }
-        p += k;
+        /* Borrows run toward higher bytes only: the lowest byte flagged is
+         * a control byte or DEL, not a false alarm. */
+        size_t i = (size_t)__builtin_ctzll(bits) >> 3;
+        if (p[i] != '\t')
+            return crlf_at(p + i, end);
+        p += i + 1;
     }
+    for (; p < end; p++) {
+        uint8_t c = (uint8_t)*p;
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return crlf_at(p, end);
+    }
+    return NULL;
 }
 
 static void lower_4(uint8_t *out, const char *name)

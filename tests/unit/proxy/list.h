@@ -144,6 +144,7 @@
     X(http1_line_checks_hold_at_every_split)                                                       \
     X(http1_lower8_folds_every_byte_in_every_lane)                                                 \
     X(field_lower_folds_every_byte_at_every_place)                                                 \
+    X(field_value_end_finds_the_crlf_of_every_line)                                                \
     X(http1_lower_eq_matches_byte_by_byte)                                                         \
     X(http1_known_names_classify_in_any_case)                                                      \
     X(http1_valid_host_byte_sets_match_ctype)                                                      \

@@ -1,7 +1,7 @@
 /*
  * Unit tests of proxy/proto/http1.c's byte-level helpers, reached by
- * including the .c: the word-at-a-time case folding against a
- * byte-by-byte one, the known-name classification that px_http_scan() and
+ * including the .c: the word-at-a-time case folding and line-end search
+ * against byte-by-byte ones, the known-name classification that px_http_scan() and
  * the renderers rely on instead of comparing names, and the Host check's
  * byte sets against the <ctype.h> and strchr() test they replaced.
  */
@@ -57,6 +57,45 @@ TEST(field_lower_folds_every_byte_at_every_place)
                 for (size_t i = 0; i < n; i++)
                     if (out[i] != fold((unsigned char)in[i]))
                         TEST_FAIL_("n %zu at %zu byte 0x%02x: 0x%02x at %zu", n, at, c, out[i], i);
+            }
+        }
+    }
+}
+
+/* What px_field_value_end() must say, a byte at a time. */
+static const char *value_end_ref(const char *p, const char *end)
+{
+    for (; p < end; p++) {
+        unsigned char c = (unsigned char)*p;
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return c == '\r' && p + 1 < end && p[1] == '\n' ? p : NULL;
+    }
+    return NULL;
+}
+
+/* Every byte value at every place of lines of every length up to 24, with
+ * a second byte after it (a CR, LF, HTAB or another) so that a first
+ * suspect byte and what its word says of the bytes above it both show. */
+TEST(field_value_end_finds_the_crlf_of_every_line)
+{
+    static const char seconds[] = {'\r', '\n', '\t', 0x01, 0x7f, 'a'};
+    char in[26];
+
+    for (size_t n = 1; n <= 24; n++) {
+        for (size_t at = 0; at < n; at++) {
+            for (unsigned c = 0; c < 256; c++) {
+                for (size_t k = 0; k < sizeof(seconds); k++) {
+                    for (size_t i = 0; i < n; i++)
+                        in[i] = "v\x80 ~!\xff 0"[i % 8];
+                    in[at] = (char)c;
+                    if (at + 1 < n)
+                        in[at + 1] = seconds[k];
+                    in[n] = '\r', in[n + 1] = '\n';
+                    for (size_t len = n; len <= n + 2; len++)
+                        if (px_field_value_end(in, in + len) != value_end_ref(in, in + len))
+                            TEST_FAIL_("n %zu at %zu byte 0x%02x then 0x%02x, %zu bytes", n, at, c,
+                                       (unsigned char)seconds[k], len);
+                }
             }
         }
     }

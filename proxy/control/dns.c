@@ -1,6 +1,6 @@
 /*
- * dns: the c-ares bridge of one uv loop (LIBRARY-NOTES §4.1), and the watched
- * names built on it. The only file that includes ares.h.
+ * dns: the c-ares bridge of one uv loop, and the watched names built on
+ * it. The only file that includes ares.h.
  *
  * Loop integration: c-ares reports each socket it wants watched through
  * on_dns_sock_state; we keep one uv_poll_t per fd in a small table (never

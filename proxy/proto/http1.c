@@ -3,7 +3,9 @@
  * span by span into an arena bounded by max_header_bytes; bodies are never
  * copied: the caller forwards raw bytes, or, when de-chunking, the spans
  * collected here. The parser pauses after every head and every message so
- * the caller decides what happens next (LIBRARY-NOTES §4.2).
+ * the caller decides what happens next (a pause, not an error: llhttp
+ * resumes from the byte it stopped at). Plain responses are read without
+ * llhttp, to the same result ("responses read quickly" below).
  */
 #include "proxy/proto/http1.h"
 #include "proxy/proto/field.h"
@@ -962,14 +964,14 @@ static int feed_parser(struct px_http *h, const char *data, size_t len, size_t *
 /*
  * Most responses are a plain head, whole in one read, and a Content-Length
  * body. llhttp spends about twelve instructions a byte on such a head, with
- * our callbacks and raw_scan() about 6,000 a response from nginx: a fifth
- * of an HTTP/2 request's user time and two fifths of an HTTP/1.1 one's. So
- * that strict subset is read here, a line at a time, and its body counted.
- * Any other response -- a head split over reads, chunked or close-delimited,
- * 1xx, 204, 304, an answer to HEAD, HTTP/1.0, a field llhttp interprets
- * other than Content-Length and "Connection: keep-alive", any byte llhttp
- * or raw_scan() would look at twice -- is declined and goes to llhttp.
- * Once llhttp has read a message on a parser, it reads all the rest until
+ * our callbacks and raw_scan() about 6,200 a response from nginx: a fifth
+ * of an HTTP/2 request's user-space instructions. So that strict subset is
+ * read here, a line at a time, and its body counted. Any other response --
+ * a head split over reads, chunked or close-delimited, 1xx, 204, 304, an
+ * answer to HEAD, HTTP/1.0, a field llhttp interprets other than
+ * Content-Length and "Connection: keep-alive", any byte llhttp or
+ * raw_scan() would look at twice -- is declined and goes to llhttp. Once
+ * llhttp has read a message on a parser, it reads all the rest until
  * px_http_reset(): its state between messages (its pause, its reset of
  * flags) is its own. A response read here leaves what llhttp would: the
  * same head, events, consumed counts, spans and parser fields, which

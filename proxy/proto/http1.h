@@ -3,6 +3,8 @@
  * message (method or status, target, headers) copied into an arena, so no
  * pointer into a read buffer survives a read. Also writes the rewritten head
  * a proxy sends on: hop-by-hop headers removed, forwarding headers added.
+ * A plain response (whole head, one Content-Length) is read without llhttp,
+ * to the same result (http1.c, "responses read quickly").
  * Only this file pair includes llhttp.h; callers see px_http_* results.
  */
 #ifndef PX_HTTP1_H

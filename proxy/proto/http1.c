@@ -770,6 +770,24 @@ static int feed_fail(struct px_http *h, int err)
 
 /* ------------------------------------------------ heads given whole */
 
+/* Appends a whole field, name and value, to H's head (room for it in
+ * h->hdrs is the caller's check); false when the arena is full. */
+static bool append_field(struct px_http *h, const char *name, size_t name_len, uint16_t id,
+                         const char *value, size_t value_len)
+{
+    struct px_hdr *hd = &h->hdrs[h->nhdrs];
+
+    *hd = (struct px_hdr){.name_off = h->len, .name_len = (uint32_t)name_len, .id = id};
+    if (arena_append(h, name, name_len) != 0)
+        return false;
+    hd->value_off = h->len;
+    hd->value_len = (uint32_t)value_len;
+    if (value_len > 0 && arena_append(h, value, value_len) != 0)
+        return false;
+    h->nhdrs++;
+    return true;
+}
+
 /* True when every byte of S is in SET. */
 static bool all_in_set(const charset set, const char *s, size_t n)
 {
@@ -844,21 +862,8 @@ bool px_http_load_field(struct px_http *h, const char *name, size_t name_len, co
         value++, value_len--;
     while (value_len > 0 && (value[value_len - 1] == ' ' || value[value_len - 1] == '\t'))
         value_len--;
-    if (!px_field_value_ok(value, value_len))
-        return false;
-    struct px_hdr *hd = &h->hdrs[h->nhdrs];
-    memset(hd, 0, sizeof(*hd));
-    hd->name_off = h->len;
-    hd->name_len = (uint32_t)name_len;
-    hd->id = id;
-    if (arena_append(h, name, name_len) != 0)
-        return false;
-    hd->value_off = h->len;
-    hd->value_len = (uint32_t)value_len;
-    if (value_len > 0 && arena_append(h, value, value_len) != 0)
-        return false;
-    h->nhdrs++;
-    return true;
+    return px_field_value_ok(value, value_len) &&
+           append_field(h, name, name_len, id, value, value_len);
 }
 
 void px_http_load_end(struct px_http *h)
@@ -1063,17 +1068,8 @@ static const char *quick_field(struct px_http *h, const char *p, const char *end
     if (vn > 0 && (v[vn - 1] == ' ' || v[vn - 1] == '\t'))
         return NULL;
     uint16_t id = classify(name, name_len);
-    if (!quick_interpret(id, v, vn, q))
+    if (!quick_interpret(id, v, vn, q) || !append_field(h, name, name_len, id, v, vn))
         return NULL;
-    struct px_hdr *hd = &h->hdrs[h->nhdrs];
-    *hd = (struct px_hdr){.name_off = h->len, .name_len = (uint32_t)name_len, .id = id};
-    if (arena_append(h, name, name_len) != 0)
-        return NULL;
-    hd->value_off = h->len;
-    hd->value_len = (uint32_t)vn;
-    if (arena_append(h, v, vn) != 0)
-        return NULL;
-    h->nhdrs++;
     return eol + 2;
 }
 

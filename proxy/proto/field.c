@@ -1,6 +1,6 @@
 /*
- * field: the field-value byte check and name lowercasing, eight bytes at a
- * time (field.h).
+ * field: the field-value byte check, the end of a line of field bytes, and
+ * name lowercasing, eight bytes at a time (field.h).
  */
 #include "proxy/proto/field.h"
 

@@ -750,7 +750,6 @@ static int check_head(const struct px_http *h)
     return 0;
 }
 
-/* Makes ERR sticky: every later feed returns it too. */
 /* Remembers the last bytes of a feed for byte_before() in the next one. */
 static void keep_tail(struct px_http *h, const char *data, size_t n)
 {
@@ -762,6 +761,20 @@ static void keep_tail(struct px_http *h, const char *data, size_t n)
     memcpy(h->tail + sizeof(h->tail) - n, data, n);
 }
 
+/* What the next feed needs of the N bytes this one took: its last byte but
+ * SP/HTAB (starts_fold()) and its tail (byte_before()). */
+static void keep_fed_bytes(struct px_http *h, const char *data, size_t n)
+{
+    for (size_t i = n; i > 0; i--) {
+        if (data[i - 1] != ' ' && data[i - 1] != '\t') {
+            h->prev_byte = data[i - 1];
+            break;
+        }
+    }
+    keep_tail(h, data, n);
+}
+
+/* Makes ERR sticky: every later feed returns it too. */
 static int feed_fail(struct px_http *h, int err)
 {
     h->error = err;
@@ -918,16 +931,10 @@ static int feed_parser(struct px_http *h, const char *data, size_t len, size_t *
     h->feed_start = data;
     e = llhttp_execute(p, data, len);
     *consumed = e == HPE_OK ? len : (size_t)(llhttp_get_error_pos(p) - data);
-    for (size_t i = *consumed; i > 0; i--) {
-        if (data[i - 1] != ' ' && data[i - 1] != '\t') {
-            h->prev_byte = data[i - 1];
-            break;
-        }
-    }
     /* The message ended in this feed, so at least its last byte is here. */
     bool crlf_end = !h->ended_chunked ||
                     (after_crlf(h, data + *consumed) && after_crlf(h, data + *consumed - 2));
-    keep_tail(h, data, *consumed);
+    keep_fed_bytes(h, data, *consumed);
     if (head_phase) {
         /* On an error, the byte llhttp stopped at may be the bare CR/LF. */
         size_t n = *consumed + (e != HPE_OK && e != HPE_PAUSED && *consumed < len);
@@ -1120,18 +1127,6 @@ static void quick_head_commit(struct px_http *h, const struct quick_head *q)
     h->quick_paused = true;
 }
 
-/* What feed_parser() remembers of the bytes it took, for the next feed. */
-static void quick_keep_bytes(struct px_http *h, const char *data, size_t n)
-{
-    for (size_t i = n; i > 0; i--) {
-        if (data[i - 1] != ' ' && data[i - 1] != '\t') {
-            h->prev_byte = data[i - 1];
-            break;
-        }
-    }
-    keep_tail(h, data, n);
-}
-
 /* Counts the body of a response read quickly, as on_body() and
  * on_message_complete() would. */
 static int feed_quick_body(struct px_http *h, const char *data, size_t len, size_t *consumed)
@@ -1148,7 +1143,7 @@ static int feed_quick_body(struct px_http *h, const char *data, size_t len, size
         return feed_fail(h, PX_EBODYTOOBIG);
     *left -= n;
     *consumed = n;
-    quick_keep_bytes(h, data, n);
+    keep_fed_bytes(h, data, n);
     if (h->decode_body && n > 0) {
         h->spans[h->nspans].base = data;
         h->spans[h->nspans].len = n;
@@ -1174,7 +1169,7 @@ static int feed_quick_head(struct px_http *h, const char *data, size_t len, size
         h->skip_body || len == 0 || (n = quick_head_read(h, data, len, &q)) == 0)
         return PX_HTTP_MORE;
     quick_head_commit(h, &q);
-    quick_keep_bytes(h, data, n);
+    keep_fed_bytes(h, data, n);
     *consumed = n;
     return PX_HTTP_HEAD;
 }

@@ -3,13 +3,22 @@
  * with a timeout, so one crash or hang cannot hide the others. Prints one line
  * per test and ends with the plain line "N passed, N failed".
  *
+ * Each test also gets a TMPDIR of its own (under the inherited TMPDIR, else
+ * /tmp), made before the fork and removed after it whatever the test did: a
+ * failed ASSERT exits, and a crash or a timeout runs no cleanup at all, so a
+ * test cannot be trusted to remove its own files. Tests put every file they
+ * make under test_tmpdir() (tests/unit/test.h).
+ *
  *   test-unit            run all tests
  *   test-unit NAME...    run the named tests (or tests whose name starts so)
  */
 #include "tests/unit/test.h"
 #include "tests/unit/list.h"
 
+#include <errno.h>
+#include <ftw.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -41,15 +50,34 @@ static int selected(const char *name, int argc, char **argv)
     return 0;
 }
 
+static int remove_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+    (void)sb;
+    (void)type;
+    (void)ftw;
+    if (remove(path) != 0)
+        fprintf(stderr, "  cannot remove %s: %s\n", path, strerror(errno));
+    return 0; /* remove what else can be: the run's TMPDIR check names the rest */
+}
+
 /* Runs one test in a child; returns 0 when it exited 0 within the timeout. */
 static int run_one(const struct test_entry *t)
 {
+    char dir[4096];
+
+    snprintf(dir, sizeof(dir), "%s/test-unit.XXXXXX", test_tmpdir());
+    if (mkdtemp(dir) == NULL) {
+        fprintf(stderr, "  %s: mkdtemp %s: %s\n", t->name, dir, strerror(errno));
+        return -1;
+    }
     pid_t pid = fork();
     if (pid == -1) {
         perror("fork");
+        rmdir(dir);
         return -1;
     }
     if (pid == 0) {
+        setenv("TMPDIR", dir, 1);
         alarm(timeout_s());
         t->fn();
         exit(0); /* not _exit: LeakSanitizer reports from an atexit hook */
@@ -57,6 +85,7 @@ static int run_one(const struct test_entry *t)
     int status;
     while (waitpid(pid, &status, 0) == -1)
         ;
+    nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
         return 0;
     if (WIFSIGNALED(status))

@@ -12,6 +12,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+/*
+ * Where a test makes its files: the TMPDIR tests/unit/main.c gives each test
+ * and removes after it, so nothing a test writes there outlives it, even when
+ * the test fails or crashes. Never name /tmp directly.
+ */
+static inline const char *test_tmpdir(void)
+{
+    const char *d = getenv("TMPDIR");
+    return d != NULL && d[0] != '\0' ? d : "/tmp";
+}
+
 #define TEST(name)                                                                                 \
     void test_##name(void);                                                                        \
     void test_##name(void)

@@ -790,7 +790,7 @@ TEST(conf_admin_section)
 
 TEST(conf_admin_unix_token_sources_and_cap)
 {
-    char tf[64];
+    char tf[4096];
     struct conf *c;
     const char *e;
     FILE *f;
@@ -807,12 +807,12 @@ TEST(conf_admin_unix_token_sources_and_cap)
     ASSERT_EQ(c->admin.max_connections, 3);
     conf_free(c);
 
-    snprintf(tf, sizeof(tf), "/tmp/georoute-test-token-%d", (int)getpid());
+    snprintf(tf, sizeof(tf), "%s/georoute-test-token-%d", test_tmpdir(), (int)getpid());
     f = fopen(tf, "w");
     ASSERT_NOT_NULL(f);
     fputs("fr0m-file \nsecond line\n", f);
     fclose(f);
-    char text[256];
+    char text[4352];
     snprintf(text, sizeof(text), MINIMAL "admin: {listen: 0.0.0.0:9901, token_file: %s}\n", tf);
     c = load_ok(text);
     ASSERT_STR_EQ(c->admin.token, "fr0m-file");

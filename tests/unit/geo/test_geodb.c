@@ -36,7 +36,7 @@ TEST(geo_db_open_errors)
 {
     struct geo_db *db = (struct geo_db *)1;
     char err[256];
-    char tmp[] = "/tmp/geo-test-XXXXXX";
+    char tmp[4096];
     int fd;
 
     ASSERT_EQ(geo_db_open("/nonexistent/x.mmdb", &geo_schema_maxmind, &db, err, sizeof(err)),
@@ -46,6 +46,7 @@ TEST(geo_db_open_errors)
     ASSERT_STR_CONTAINS(err, "No such file");
 
     /* A file that is not a MaxMind DB. */
+    snprintf(tmp, sizeof(tmp), "%s/geo-test-XXXXXX", test_tmpdir());
     fd = mkstemp(tmp);
     ASSERT(fd >= 0);
     ASSERT_EQ(write(fd, "not an mmdb file at all\n", 24), 24);
@@ -57,7 +58,7 @@ TEST(geo_db_open_errors)
     unlink(tmp);
 
     /* A directory. */
-    ASSERT_LT(geo_db_open("/tmp", &geo_schema_maxmind, &db, err, sizeof(err)), 0);
+    ASSERT_LT(geo_db_open(test_tmpdir(), &geo_schema_maxmind, &db, err, sizeof(err)), 0);
     ASSERT_NULL(db);
 
     /* err may be a zero-length buffer. */

@@ -15,9 +15,9 @@
 
 const char *tls_fixture_dir(void)
 {
-    static char dir[64];
+    static char dir[4096];
 
-    snprintf(dir, sizeof(dir), "/tmp/georoute-tls-XXXXXX");
+    snprintf(dir, sizeof(dir), "%s/georoute-tls-XXXXXX", test_tmpdir());
     ASSERT_NOT_NULL(mkdtemp(dir));
     return dir;
 }
@@ -48,7 +48,7 @@ void tls_fixture_cert(const char *dir, const char *name, enum tls_fixture_key ki
     EVP_PKEY *key = kind == TLS_FIXTURE_EC ? EVP_EC_gen("P-256") : EVP_RSA_gen(2048);
     X509 *x = X509_new();
     X509_NAME *subject = X509_NAME_new();
-    char path[256], san[1024] = "";
+    char path[4200], san[1024] = "";
 
     ASSERT_NOT_NULL(key);
     ASSERT_NOT_NULL(x);

@@ -13,7 +13,11 @@
 
 enum tls_fixture_key { TLS_FIXTURE_EC, TLS_FIXTURE_RSA };
 
-/* Creates a fresh temporary directory (removed by nobody: /tmp is the test's scratch). */
+/*
+ * Creates a fresh directory under test_tmpdir(), removed with it by the
+ * runner when the test ends. The name is in static storage: the next call
+ * overwrites it.
+ */
 const char *tls_fixture_dir(void);
 
 /*

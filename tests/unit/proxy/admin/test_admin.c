@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 struct fixture {
-    char path[64];
+    char path[4096];
     struct px_snapshot *snap;
     struct px_control ctl;
 };
@@ -25,7 +25,8 @@ static void setup(struct fixture *f, const char *admin)
     char err[1024];
     FILE *fp;
 
-    snprintf(f->path, sizeof(f->path), "/tmp/georoute-test-admin-%d.yaml", (int)getpid());
+    snprintf(f->path, sizeof(f->path), "%s/georoute-test-admin-%d.yaml", test_tmpdir(),
+             (int)getpid());
     fp = fopen(f->path, "w");
     ASSERT_NOT_NULL(fp);
     fprintf(fp,

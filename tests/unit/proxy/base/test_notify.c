@@ -61,10 +61,11 @@ static unsigned long long monotonic_usec(void)
 
 TEST(notify_path_socket)
 {
-    char dir[] = "/tmp/georoute-notify-XXXXXX", path[128], buf[256];
+    char dir[4096], path[4200], buf[256];
     unsigned long long before, after, stamp;
     int fd;
 
+    snprintf(dir, sizeof(dir), "%s/georoute-notify-XXXXXX", test_tmpdir());
     ASSERT_NOT_NULL(mkdtemp(dir));
     snprintf(path, sizeof(path), "%s/notify", dir);
     fd = bind_listener(path);
@@ -113,7 +114,7 @@ TEST(notify_abstract_socket)
 
 TEST(notify_unset_or_unusable)
 {
-    char dir[] = "/tmp/georoute-notify-XXXXXX", path[128], longname[200];
+    char dir[4096], path[4200], longname[200];
     int fd;
 
     /* Not under a service manager: nothing to do, not an error. */
@@ -132,6 +133,7 @@ TEST(notify_unset_or_unusable)
     ASSERT_EQ(px_notify("READY=1"), -EINVAL);
 
     /* A socket that is gone: the errno comes back, nothing else happens. */
+    snprintf(dir, sizeof(dir), "%s/georoute-notify-XXXXXX", test_tmpdir());
     ASSERT_NOT_NULL(mkdtemp(dir));
     snprintf(path, sizeof(path), "%s/notify", dir);
     ASSERT_OK(setenv("NOTIFY_SOCKET", path, 1));

@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 struct fx {
-    char path[64];
+    char path[4096];
     struct px_snapshot *snap;
     struct px_routes *rt;
     struct px_backend *bk[3];
@@ -31,7 +31,8 @@ static void setup(struct fx *f)
     char err[1024];
 
     memset(f, 0, sizeof(*f));
-    snprintf(f->path, sizeof(f->path), "/tmp/georoute-test-backend-%d.yaml", (int)getpid());
+    snprintf(f->path, sizeof(f->path), "%s/georoute-test-backend-%d.yaml", test_tmpdir(),
+             (int)getpid());
     FILE *fp = fopen(f->path, "w");
     ASSERT_NOT_NULL(fp);
     fputs("listen: 127.0.0.1:1\nregions:\n"

@@ -16,10 +16,10 @@
 __attribute__((unused)) static struct px_config *state_config(const char *yaml)
 {
     struct px_config *cfg;
-    char path[64], err[1024];
+    char path[4096], err[1024];
     FILE *fp;
 
-    snprintf(path, sizeof(path), "/tmp/georoute-test-cfg-%d.yaml", (int)getpid());
+    snprintf(path, sizeof(path), "%s/georoute-test-cfg-%d.yaml", test_tmpdir(), (int)getpid());
     fp = fopen(path, "w");
     ASSERT_NOT_NULL(fp);
     fputs(yaml, fp);
@@ -34,10 +34,10 @@ __attribute__((unused)) static struct px_snapshot *state_snapshot(const char *ex
 {
     struct px_config *cfg;
     struct px_snapshot *snap;
-    char path[64], err[1024];
+    char path[4096], err[1024];
     FILE *fp;
 
-    snprintf(path, sizeof(path), "/tmp/georoute-test-state-%d.yaml", (int)getpid());
+    snprintf(path, sizeof(path), "%s/georoute-test-state-%d.yaml", test_tmpdir(), (int)getpid());
     fp = fopen(path, "w");
     ASSERT_NOT_NULL(fp);
     fprintf(fp,

@@ -86,7 +86,7 @@ TEST(tls_ctx_sni_selects_certificate)
     const char *d = tls_fixture_dir();
     struct conf *cf;
     struct px_tls_ctx *ctx;
-    char tls[1024];
+    char tls[8192];
 
     tls_fixture_cert(d, "def", TLS_FIXTURE_EC, "default", "default.test", -60, 86400);
     tls_fixture_cert(d, "a", TLS_FIXTURE_EC, "a", "a.example.com,*.w.example.com", -60, 86400);
@@ -113,7 +113,7 @@ TEST(tls_ctx_strict_sni_refuses_unknown_names)
     const char *d = tls_fixture_dir();
     struct conf *cf;
     struct px_tls_ctx *ctx;
-    char tls[512];
+    char tls[8192];
 
     tls_fixture_cert(d, "a", TLS_FIXTURE_EC, "a", "a.example.com", -60, 86400);
     snprintf(tls, sizeof(tls), "certificates: [{cert: %s/a.pem, key: %s/a.key}], strict_sni: true",
@@ -131,7 +131,7 @@ TEST(tls_ctx_ecdsa_and_rsa_side_by_side)
     const char *d = tls_fixture_dir();
     struct conf *cf;
     struct px_tls_ctx *ctx;
-    char tls[512], cn[64];
+    char tls[8192], cn[64];
 
     tls_fixture_cert(d, "ec", TLS_FIXTURE_EC, "ec", "a.example.com", -60, 86400);
     tls_fixture_cert(d, "rsa", TLS_FIXTURE_RSA, "rsa", "a.example.com", -60, 86400);
@@ -174,7 +174,7 @@ TEST(tls_ctx_tickets_resume_and_rotate)
     struct conf *cf;
     struct px_tls_ctx *ctx, *reloaded;
     SSL_SESSION *sess = NULL;
-    char tls[512];
+    char tls[8192];
     bool resumed;
 
     tls_fixture_cert(d, "a", TLS_FIXTURE_EC, "a", "a.example.com", -60, 86400);
@@ -210,7 +210,7 @@ TEST(tls_ctx_ticket_key_file_is_shared_by_edges)
     const char *d = tls_fixture_dir();
     struct conf *cf1, *cf2;
     struct px_tls_ctx *a, *b;
-    char tls[512], path[256];
+    char tls[8192], path[4200];
     FILE *f;
 
     tls_fixture_cert(d, "a", TLS_FIXTURE_EC, "a", "a.example.com", -60, 86400);
@@ -239,7 +239,7 @@ TEST(tls_ctx_build_reports_every_problem)
     const char *d = tls_fixture_dir();
     struct px_tls_ctx *ctx = (void *)1;
     struct conf *cf;
-    char p[256];
+    char p[4200];
     FILE *f;
 
     tls_fixture_cert(d, "ok", TLS_FIXTURE_EC, "ok", "ok.example.com", -60, 86400);
@@ -283,12 +283,17 @@ TEST(tls_ctx_build_reports_every_problem)
     /* A group-readable key is a warning: the context builds, the warning is reported. */
     snprintf(p, sizeof(p), "%s/other.key", d);
     ASSERT_OK(chmod(p, 0640));
-    cf = tls_fixture_conf("listen: [{addr: \"127.0.0.1:8443\", tls: {certificates: "
-                          "[{cert: %s/other.pem, key: %s/other.key}]}}]\n" REGIONS,
+    /* Block style: the key's column must not depend on how long the directory's name is. */
+    cf = tls_fixture_conf("listen:\n"
+                          "  - addr: \"127.0.0.1:8443\"\n"
+                          "    tls:\n"
+                          "      certificates:\n"
+                          "        - cert: %s/other.pem\n"
+                          "          key: %s/other.key\n" REGIONS,
                           d, d);
     err[0] = '\0';
     ASSERT_OK(px_tls_ctx_build(cf, 0, NULL, &ctx, err, sizeof(err)));
-    ASSERT_STR_CONTAINS(err, "t.yaml:1:104: warning: listen[0].tls.certificates[0].key: '");
+    ASSERT_STR_CONTAINS(err, "t.yaml:6:16: warning: listen[0].tls.certificates[0].key: '");
     ASSERT_STR_CONTAINS(err, "/other.key' is readable by its group (mode 0640)");
     px_tls_ctx_unref(ctx);
     conf_free(cf);
@@ -300,7 +305,7 @@ TEST(tls_client_verifies_the_backend)
     struct conf *scf, *ccf;
     struct px_tls_ctx *sctx;
     struct px_tls_client *cl;
-    char tls[512];
+    char tls[8192];
 
     tls_fixture_cert(d, "a", TLS_FIXTURE_EC, "a", "a.example.com", -60, 86400);
     snprintf(tls, sizeof(tls), "certificates: [{cert: %s/a.pem, key: %s/a.key}]", d, d);

@@ -241,6 +241,16 @@ class Proxy:
 
     # -- lifecycle
     def start(self):
+        try:
+            return self._start()
+        except BaseException:
+            # A caller whose start() raised holds no started proxy to exit:
+            # end it and remove its directory here.
+            self.kill()
+            self._remove_dir()
+            raise
+
+    def _start(self):
         errf = open(self.stderr_path, "wb")
         if MODE == "haproxy":
             if self.config is None:
@@ -287,13 +297,15 @@ class Proxy:
             self.stop(timeout=5.0)
         if self.proc is not None and self.proc.poll() is None:
             self.kill()
-        keep = os.environ.get("IT_KEEP")
         report = self.sanitizer_report()
-        if not keep:
-            shutil.rmtree(self.dir, ignore_errors=True)
+        self._remove_dir()
         if report and exc_type is None:
             raise AssertionError("sanitizer report in proxy stderr:\n" + report)
         return False
+
+    def _remove_dir(self):
+        if not os.environ.get("IT_KEEP"):
+            shutil.rmtree(self.dir, ignore_errors=True)
 
     @property
     def pid(self):
@@ -329,6 +341,8 @@ class Proxy:
         return self.returncode
 
     def kill(self):
+        if self.proc is None:
+            return
         if self.running():
             os.kill(self.proc.pid, signal.SIGKILL)
         try:

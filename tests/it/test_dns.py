@@ -176,7 +176,9 @@ class Watcher:
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
         if not self.wait_line(lambda l: l == "READY", timeout=5):
-            raise RuntimeError("dnswatch did not start: %s" % self.stderr())
+            err = self.stderr()
+            self.cleanup()  # the caller gets no Watcher to clean up
+            raise RuntimeError("dnswatch did not start: %s" % err)
 
     def _read(self):
         for line in self.proc.stdout:
@@ -270,17 +272,14 @@ class Watcher:
 @unittest.skipUnless(os.path.exists(DNSWATCH), "build/tests/tools/dnswatch missing (make tools)")
 class DnsWatch(unittest.TestCase):
     def setUp(self):
-        self.dnsmasq = Dnsmasq().start()
-        self.watchers = []
-
-    def tearDown(self):
-        for w in self.watchers:
-            w.cleanup()
-        self.dnsmasq.cleanup()
+        # cleanups, not tearDown: they run when setUp fails half way too
+        d = Dnsmasq()
+        self.addCleanup(d.cleanup)
+        self.dnsmasq = d.start()
 
     def watcher(self, *a, **kw):
         w = Watcher(self.dnsmasq.port, *a, **kw)
-        self.watchers.append(w)
+        self.addCleanup(w.cleanup)
         return w
 
     def finish(self, w):

@@ -3,6 +3,7 @@ config errors reported as FILE:LINE:COL."""
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -119,11 +120,8 @@ class AccessLog(Base):
 class ConfigErrors(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="georoute-it-cfg-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
         self.port = free_port()
-
-    def tearDown(self):
-        import shutil
-        shutil.rmtree(self.dir, ignore_errors=True)
 
     def write(self, text, name="bad.yaml"):
         path = os.path.join(self.dir, name)

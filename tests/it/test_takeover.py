@@ -5,6 +5,7 @@ with not one connection refused on the way."""
 
 import os
 import re
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -62,6 +63,7 @@ class Takeover(unittest.TestCase):
         self.b = Backend("b1").start()
         self.addCleanup(self.b.stop)
         self.dir = tempfile.mkdtemp(prefix="georoute-it-takeover-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
         self.sock = os.path.join(self.dir, "takeover.sock")
         self.port = free_port()
         self.admin = free_port()

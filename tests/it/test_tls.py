@@ -37,10 +37,15 @@ class Pki:
 
     def __init__(self):
         self.dir = tempfile.mkdtemp(prefix="georoute-it-pki-")
-        openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ca.key",
-                cwd=self.dir)
-        openssl("req", "-x509", "-new", "-key", "ca.key", "-subj", "/CN=georoute test ca",
-                "-days", "30", "-out", "ca.pem", cwd=self.dir)
+        try:
+            openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ca.key",
+                    cwd=self.dir)
+            openssl("req", "-x509", "-new", "-key", "ca.key", "-subj", "/CN=georoute test ca",
+                    "-days", "30", "-out", "ca.pem", cwd=self.dir)
+        except BaseException:
+            # the caller has no Pki to clean up yet
+            self.cleanup()
+            raise
 
     def path(self, name):
         return os.path.join(self.dir, name)

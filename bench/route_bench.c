@@ -31,15 +31,24 @@ static uint64_t now_ns(void)
 /* A fleet of NREGIONS x PER_REGION loopback backends and NZONES zones, from a temp file. */
 static struct px_fleet *make_fleet(size_t per_region)
 {
-    char path[] = "/tmp/route_bench-XXXXXX", err[1024];
+    const char *tmp = getenv("TMPDIR");
+    char path[4096], err[1024];
     struct px_config *cfg = NULL;
     struct px_snapshot *snap = NULL;
     struct px_fleet *f = NULL;
-    int fd = mkstemp(path);
-    FILE *fp = fd >= 0 ? fdopen(fd, "w") : NULL;
+    int fd;
+    FILE *fp;
 
-    if (fp == NULL)
+    snprintf(path, sizeof(path), "%s/route_bench-XXXXXX", tmp != NULL && tmp[0] ? tmp : "/tmp");
+    fd = mkstemp(path);
+    fp = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (fp == NULL) {
+        if (fd >= 0) {
+            close(fd);
+            unlink(path);
+        }
         return NULL;
+    }
     fprintf(fp, "listen: 127.0.0.1:1\nregions:\n");
     for (int r = 0; r < NREGIONS; r++) {
         fprintf(fp, "  r%d:\n    backends:\n", r);

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 /* The committed PEM files; make fuzz runs the targets from the repository root. */
 #define FUZZ_TLS_CERT "tests/fuzz/tls_server_cert.pem"
@@ -30,7 +31,7 @@ static struct px_tls_ctx *ctx;
 /* Copies SRC to DIR/NAME with MODE: git does not keep a key's 0600. */
 static void copy_file(const char *src, const char *dir, const char *name, mode_t mode)
 {
-    char path[256], buf[8192];
+    char path[4200], buf[8192];
     FILE *in = fopen(src, "rb"), *out;
     size_t n;
 
@@ -44,12 +45,25 @@ static void copy_file(const char *src, const char *dir, const char *name, mode_t
     FUZZ_CHECK(chmod(path, mode) == 0);
 }
 
+static void remove_dir(const char *dir)
+{
+    char path[4200];
+
+    snprintf(path, sizeof(path), "%s/cert.pem", dir);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/key.pem", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
 static void setup(void)
 {
-    static char dir[] = "/tmp/fuzz-tls-XXXXXX", yaml[1024], err[4096];
+    static char dir[4096], yaml[9216], err[4096];
+    const char *tmp = getenv("TMPDIR");
     struct conf *cf;
-    int len;
+    int len, rc;
 
+    snprintf(dir, sizeof(dir), "%s/fuzz-tls-XXXXXX", tmp != NULL && tmp[0] ? tmp : "/tmp");
     FUZZ_CHECK(mkdtemp(dir) != NULL);
     copy_file(FUZZ_TLS_CERT, dir, "cert.pem", 0644);
     copy_file(FUZZ_TLS_KEY, dir, "key.pem", 0600);
@@ -58,8 +72,13 @@ static void setup(void)
                    "[{cert: %s/cert.pem, key: %s/key.pem}]}}]\n"
                    "regions: {r: {backends: [\"127.0.0.1:9\"]}}\n",
                    dir, dir);
-    FUZZ_CHECK(conf_load_string(yaml, (size_t)len, "fuzz.yaml", &cf, err, sizeof(err)) == 0);
-    if (px_tls_ctx_build(cf, 0, NULL, &ctx, err, sizeof(err)) != 0) {
+    rc = conf_load_string(yaml, (size_t)len, "fuzz.yaml", &cf, err, sizeof(err));
+    if (rc == 0 && (rc = px_tls_ctx_build(cf, 0, NULL, &ctx, err, sizeof(err))) != 0)
+        conf_free(cf);
+    /* The context holds the certificate and key once built: the copies go
+     * now, before any input runs, as a crash later would leave them behind. */
+    remove_dir(dir);
+    if (rc != 0) {
         fprintf(stderr, "fuzz_tls_server: %s\n", err);
         abort();
     }

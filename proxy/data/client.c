@@ -78,11 +78,12 @@ void px_client_close(struct px_client *c, const char *reason)
     handshake_over(c, PX_STATS_TLS_ABORTED);
     if (c->x)
         px__exchange_client_gone(c->x);
-    c->pending_closes = 2;
+    c->pending_closes = 1;
     if (c->h2)
         c->pending_closes += px__h2conn_close(c);
+    if (px_timer_close(&c->timer, on_client_closed))
+        c->pending_closes++;
     px_stream_close(&c->s, on_client_closed);
-    uv_close((uv_handle_t *)&c->timer.handle, on_client_closed);
 }
 
 void px_client_peer_ip(const struct px_client *c, char *buf, size_t cap)
@@ -452,14 +453,12 @@ size_t px_client_tls_facts(const struct px_client *c, enum px_tls_fmt fmt, char 
     return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
 }
 
-int px__client_init_stream(struct px_client *c, struct px_client *conn,
-                           const struct px_transport *tp, void *tp_data)
+void px__client_init_stream(struct px_client *c, struct px_client *conn,
+                            const struct px_transport *tp, void *tp_data)
 {
     struct px_worker *w = conn->w;
-    int rc = px_stream_init(&c->s, &w->loop, &w->slabs, &client_stream_ops, c);
 
-    if (rc != 0)
-        return rc;
+    px_stream_init_memory(&c->s, &w->slabs, &client_stream_ops, c);
     c->s.tp = tp;
     c->s.tp_data = tp_data;
     c->w = w;
@@ -473,5 +472,4 @@ int px__client_init_stream(struct px_client *c, struct px_client *conn,
     c->tls = conn->tls;
     c->state = PX_CLIENT_HEAD;
     c->close_after = true; /* one request per stream */
-    return 0;
 }

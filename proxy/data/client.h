@@ -114,11 +114,12 @@ void px_client_close(struct px_client *c, const char *reason);
 /*
  * Initializes C as a stream client of CONN: one request over transport TP
  * (data TP_DATA) instead of a socket, with CONN's peer, TLS and trust, and
- * closed once its response is sent. Returns 0 or a libuv error (then C
- * needs no close).
+ * closed once its response is sent. C gets no libuv handle until a deadline
+ * needs its timer: TP's close runs its callback itself, on a later turn
+ * (px_stream_init_memory).
  */
-int px__client_init_stream(struct px_client *c, struct px_client *conn,
-                           const struct px_transport *tp, void *tp_data);
+void px__client_init_stream(struct px_client *c, struct px_client *conn,
+                            const struct px_transport *tp, void *tp_data);
 
 /* One of the closes C waits for is done; the last one frees C. */
 void px__client_release(struct px_client *c);

@@ -18,12 +18,9 @@ static inline struct px_stream *stream_of(void *tcp)
     return px_container_of((uv_tcp_t *)tcp, struct px_stream, tcp);
 }
 
-int px_stream_init(struct px_stream *s, uv_loop_t *loop, struct px_slab_cache *slabs,
-                   const struct px_stream_ops *ops, void *owner)
+void px_stream_init_memory(struct px_stream *s, struct px_slab_cache *slabs,
+                           const struct px_stream_ops *ops, void *owner)
 {
-    int rc = uv_tcp_init(loop, &s->tcp);
-    if (rc != 0)
-        return rc;
     s->tcp.data = owner;
     s->ops = ops;
     s->tp = &px_transport_tcp;
@@ -33,6 +30,15 @@ int px_stream_init(struct px_stream *s, uv_loop_t *loop, struct px_slab_cache *s
     s->wreq = NULL;
     s->in_off = s->in_len = 0;
     s->reading = s->closing = false;
+}
+
+int px_stream_init(struct px_stream *s, uv_loop_t *loop, struct px_slab_cache *slabs,
+                   const struct px_stream_ops *ops, void *owner)
+{
+    int rc = uv_tcp_init(loop, &s->tcp);
+    if (rc != 0)
+        return rc;
+    px_stream_init_memory(s, slabs, ops, owner);
     return 0;
 }
 

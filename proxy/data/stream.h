@@ -86,6 +86,15 @@ extern const struct px_transport px_transport_tcp;
 int px_stream_init(struct px_stream *s, uv_loop_t *loop, struct px_slab_cache *slabs,
                    const struct px_stream_ops *ops, void *owner);
 
+/*
+ * Initializes S with no socket, for a transport that moves the bytes in
+ * memory (an HTTP/2 stream): of s->tcp only data is set, and libuv never
+ * sees the handle, so that transport's close must run the callback itself,
+ * on a later turn (proxy/data/later.h), as uv_close() would.
+ */
+void px_stream_init_memory(struct px_stream *s, struct px_slab_cache *slabs,
+                           const struct px_stream_ops *ops, void *owner);
+
 /* Starts or stops delivering reads; idempotent, and a no-op once closing. */
 void px_stream_read(struct px_stream *s, bool on);
 

@@ -59,9 +59,8 @@ void px_upstream_close(struct px_upstream *u)
     }
     u->state = PX_UP_CLOSING;
     px_upstream_detach(u);
-    u->pending_closes = 2;
+    u->pending_closes = px_timer_close(&u->timer, on_upstream_closed) ? 2 : 1;
     px_stream_close(&u->s, on_upstream_closed);
-    uv_close((uv_handle_t *)&u->timer.handle, on_upstream_closed);
 }
 
 static void on_upstream_timer(uv_timer_t *t)

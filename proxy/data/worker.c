@@ -339,6 +339,9 @@ int px_worker_init(struct px_worker *w, unsigned id, struct px_process *proc, si
     if ((rc = uv_timer_init(&w->loop, &w->accept_timer)) != 0)
         return rc;
     w->accept_timer.data = w;
+    if ((rc = px_later_init(&w->later, &w->loop)) != 0)
+        return rc;
+    w->later.idle.data = w;
     for (size_t i = 0; i < nfds; i++) {
         struct px_wlistener *l = &w->listeners[i];
         /* Listeners come in rounds of one per listen address: a worker that
@@ -374,9 +377,10 @@ static void worker_finish(struct px_worker *w)
 {
     drain_pools(w);
     px_accesslog_flush(&w->alog);
-    w->pending_closes += 2;
+    w->pending_closes += 3;
     uv_close((uv_handle_t *)&w->wake, on_worker_handle_closed);
     uv_close((uv_handle_t *)&w->tick, on_worker_handle_closed);
+    px_later_close(&w->later, on_worker_handle_closed);
 }
 
 static void on_listener_closed(uv_handle_t *h)

@@ -13,6 +13,7 @@
 #include "proxy/base/reserve.h"
 #include "proxy/base/rng.h"
 #include "proxy/data/backend.h"
+#include "proxy/data/later.h"
 #include "proxy/data/listener.h"
 #include "proxy/data/slab.h"
 #include "proxy/state/port.h"
@@ -64,9 +65,10 @@ struct px_worker {
     bool accept_paused;            /* listeners unwatched until accept_timer fires */
     unsigned pending_closes;       /* listener/worker handles still closing */
 
-    uv_async_t wake; /* main thread → worker: start draining */
-    uv_timer_t tick; /* access-log flush, slab trim and drain deadline */
-    unsigned ticks;  /* ... how many have fired */
+    uv_async_t wake;       /* main thread → worker: start draining */
+    uv_timer_t tick;       /* access-log flush, slab trim and drain deadline */
+    unsigned ticks;        /* ... how many have fired */
+    struct px_later later; /* HTTP/2 stream clients' closes completing */
     atomic_bool stop_requested;
     struct px_wview *view;        /* owned: the current fleet and routes; NULL until the first */
     struct geo_cache *geo_caches; /* owned, CONF_GEO_DB_MAX decoded-record caches */

@@ -166,6 +166,9 @@
     X(timer_earlier_deadline_rearms)                                                               \
     X(timer_cleared_deadline_never_expires)                                                        \
     X(timer_close_while_armed)                                                                     \
+    X(timer_without_deadline_has_no_handle)                                                        \
+    X(timer_first_deadline_makes_the_handle)                                                       \
+    X(later_runs_items_on_the_next_turn_in_order)                                                  \
     X(client_peer_ip_text)                                                                         \
     X(tls_handshake_and_data_both_ways)                                                            \
     X(tls_large_write_spans_records)                                                               \

@@ -1,8 +1,8 @@
 /*
  * Unit tests of proxy/data/timer.c on a real uv loop: a later deadline does not
  * move the armed handle but is still honoured, an earlier one moves it, a
- * cleared deadline never reaches the owner, and closing the handle leaves a
- * loop that closes with 0.
+ * cleared deadline never reaches the owner, closing leaves a loop that
+ * closes with 0, and a timer that never had a deadline has no handle to close.
  */
 #include "tests/unit/test.h"
 #include "proxy/data/timer.h"
@@ -11,6 +11,7 @@ struct owner {
     uv_loop_t loop;
     struct px_timer t;
     unsigned expired;    /* on_expire calls */
+    unsigned closed;     /* close callbacks */
     uint64_t expired_at; /* loop time of the last one */
 };
 
@@ -28,11 +29,19 @@ static void owner_init(struct owner *o)
     px_timer_init(&o->loop, &o->t, on_owner_expire, o);
 }
 
-/* Closes the handle the way an owner does, and checks nothing is left. */
+static void on_owner_closed(uv_handle_t *h)
+{
+    struct owner *o = h->data;
+    o->closed++;
+}
+
+/* Closes the timer the way an owner does, and checks nothing is left. */
 static void owner_close(struct owner *o)
 {
-    uv_close((uv_handle_t *)&o->t.handle, NULL);
+    ASSERT(px_timer_close(&o->t, on_owner_closed));
+    ASSERT_EQ(o->closed, 0); /* a close callback never runs at once */
     ASSERT_OK(uv_run(&o->loop, UV_RUN_DEFAULT));
+    ASSERT_EQ(o->closed, 1);
     ASSERT_OK(uv_loop_close(&o->loop));
 }
 
@@ -87,4 +96,29 @@ TEST(timer_close_while_armed)
     px_timer_set(&o.t, 10);
     owner_close(&o); /* closing stops it: no expiry, nothing left on the loop */
     ASSERT_EQ(o.expired, 0);
+}
+
+TEST(timer_without_deadline_has_no_handle)
+{
+    struct owner o;
+    owner_init(&o);
+    px_timer_clear(&o.t);
+    ASSERT(!px_timer_close(&o.t, on_owner_closed)); /* no handle: no callback owed */
+    ASSERT_OK(uv_run(&o.loop, UV_RUN_DEFAULT));
+    ASSERT_EQ(o.closed, 0);
+    ASSERT_EQ(o.expired, 0);
+    ASSERT_OK(uv_loop_close(&o.loop)); /* nothing was ever put on the loop */
+}
+
+TEST(timer_first_deadline_makes_the_handle)
+{
+    struct owner o;
+    owner_init(&o);
+    ASSERT(!uv_loop_alive(&o.loop));
+    px_timer_set(&o.t, 10);
+    ASSERT(uv_is_active((uv_handle_t *)&o.t.handle));
+    ASSERT(o.t.handle.data == &o); /* the owner survives the handle being made */
+    ASSERT_OK(uv_run(&o.loop, UV_RUN_DEFAULT));
+    ASSERT_EQ(o.expired, 1);
+    owner_close(&o);
 }

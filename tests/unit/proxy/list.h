@@ -191,6 +191,7 @@
     X(h2_name_bytes_are_lowered_tokens)                                                            \
     X(h2_value_check_is_nghttp2s)                                                                  \
     X(h2_request_head_and_response)                                                                \
+    X(h2_request_head_outgrows_the_stream_block)                                                   \
     X(h2_refusals_never_reach_the_owner)                                                           \
     X(h2_uppercase_name_is_refused)                                                                \
     X(h2_host_alone_becomes_authority)                                                             \

@@ -34,6 +34,40 @@ TEST(h2_request_head_and_response)
     peer_dispose(&p);
 }
 
+/* A head past the room a stream starts with (15 fields, 496 bytes of
+ * names and values) moves to blocks of its own, whole and in order, and
+ * so does the cookie joined after it. */
+TEST(h2_request_head_outgrows_the_stream_block)
+{
+    enum { N = 40 };
+    static char names[N][8], values[N][32], want[4096];
+    nghttp2_nv nv[4 + N + 2] = {NV(":method", "GET"), NV(":scheme", "https"),
+                                NV(":authority", "example.com"), NV(":path", "/")};
+    size_t n = 4, w = 0;
+    for (int i = 0; i < N; i++) {
+        snprintf(names[i], sizeof(names[i]), "x-f%02d", i);
+        snprintf(values[i], sizeof(values[i]), "value-%02d-abcdefghijklmnopq", i);
+        nv[n++] = (nghttp2_nv){(uint8_t *)names[i], (uint8_t *)values[i], strlen(names[i]),
+                               strlen(values[i]), 0};
+        w += (size_t)snprintf(want + w, sizeof(want) - w, "%s: %s\n", names[i], values[i]);
+    }
+    nv[n++] = (nghttp2_nv)NV("cookie", "a=1");
+    nv[n++] = (nghttp2_nv)NV("cookie", "b=2");
+    snprintf(want + w, sizeof(want) - w, "cookie: a=1; b=2\n");
+
+    struct peer p;
+    peer_init(&p, NULL, true, NULL, 0);
+    p.o.respond = true;
+    int32_t id = request(&p, nv, n, NULL);
+    pump(&p);
+    ASSERT_EQ(p.o.heads, 1);
+    ASSERT_STR_EQ(p.o.authority, "example.com");
+    ASSERT_STR_EQ(p.o.fields, want);
+    ASSERT_EQ(p.status[id], 200);
+    ASSERT_EQ(p.feed_rc, 0);
+    peer_dispose(&p);
+}
+
 /* A request the server must refuse, and how. */
 struct refusal {
     const char *what;

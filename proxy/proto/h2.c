@@ -22,6 +22,9 @@
  */
 #define SMALL_WINDOW_UPDATE_BYTES 1024
 
+/* RFC 9113 §4.1: every frame starts with 9 octets. */
+#define FRAME_HEADER_BYTES 9
+
 /* RFC 9113 §6.5.2: each field costs its octets plus 32. */
 #define FIELD_OVERHEAD_BYTES 32
 
@@ -114,6 +117,8 @@ struct px_h2 {
     uint32_t continuations; /* CONTINUATION frames in the current header block */
     const uint8_t *pend;    /* borrowed from nghttp2: output not yet copied out */
     size_t pend_len;
+    char *out; /* borrowed: px_h2_send's buffer, while it runs; else NULL */
+    size_t out_len, out_cap;
     int goaway_code;     /* -1 until a GOAWAY is queued or sent */
     int32_t goaway_last; /* last stream of our graceful GOAWAY, -1 before it */
     const char *why;     /* static: why the session ended itself */
@@ -680,21 +685,39 @@ static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *
 
 /* ----------------------------------------------------------- response side */
 
+/* Copies the first N queued bytes of ST to DST and drops them from the queue. */
+static void take_queued(struct px_h2_stream *st, void *dst, size_t n)
+{
+    memcpy(dst, st->q + st->q_off, n);
+    st->q_off += n;
+    st->q_len -= n;
+    if (st->q_len == 0) {
+        st->q_off = 0;
+        st->s->nqueued--;
+    }
+}
+
+/*
+ * The next DATA frame's payload. When the frame fits in what is left of
+ * px_h2_send()'s buffer, its bytes stay queued and on_send_data() copies
+ * them straight there (NGHTTP2_DATA_FLAG_NO_COPY), right after this within
+ * the same mem_send: copied here, every body byte would go through
+ * nghttp2's frame buffer, one copy more. Else they are copied here, and
+ * px_h2_send() takes the frame in pieces, as it takes any other.
+ */
 static ssize_t on_data_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t cap,
                             uint32_t *data_flags, nghttp2_data_source *source, void *user_data)
 {
     struct px_h2_stream *st = source->ptr;
+    struct px_h2 *s = st->s;
     size_t n = st->q_len < cap ? st->q_len : cap;
+    size_t rest = st->q_len - n;
     (void)user_data;
-    if (n > 0)
-        memcpy(buf, st->q + st->q_off, n);
-    st->q_off += n;
-    st->q_len -= n;
-    if (st->q_len == 0 && n > 0)
-        st->s->nqueued--;
-    if (st->q_len == 0)
-        st->q_off = 0;
-    if (st->q_len == 0 && st->body_end) {
+    if (n > 0 && s->out != NULL && s->out_cap - s->out_len >= FRAME_HEADER_BYTES + n)
+        *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+    else if (n > 0)
+        take_queued(st, buf, n);
+    if (rest == 0 && st->body_end) {
         *data_flags |= NGHTTP2_DATA_FLAG_EOF;
         if (st->trailers != NULL) {
             *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
@@ -706,6 +729,23 @@ static ssize_t on_data_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_
         return NGHTTP2_ERR_DEFERRED;
     }
     return (ssize_t)n;
+}
+
+/* The DATA frame on_data_read() left queued: its header and bytes into
+ * px_h2_send()'s buffer, where it made sure they fit. */
+static int on_send_data(nghttp2_session *ng, nghttp2_frame *frame, const uint8_t *framehd,
+                        size_t length, nghttp2_data_source *source, void *user_data)
+{
+    struct px_h2 *s = user_data;
+    struct px_h2_stream *st = source->ptr;
+    (void)ng;
+    PX_ASSERT(frame->data.padlen == 0 && length <= st->q_len); /* no padding callback */
+    if (s->out == NULL || s->out_cap - s->out_len < FRAME_HEADER_BYTES + length)
+        return NGHTTP2_ERR_WOULDBLOCK; /* not reached: on_data_read() checked */
+    memcpy(s->out + s->out_len, framehd, FRAME_HEADER_BYTES);
+    take_queued(st, s->out + s->out_len + FRAME_HEADER_BYTES, length);
+    s->out_len += FRAME_HEADER_BYTES + length;
+    return 0;
 }
 
 /*
@@ -1056,6 +1096,7 @@ struct px_h2 *px_h2_new(const struct px_h2_config *cfg, const struct px_h2_ops *
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
     nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
+    nghttp2_session_callbacks_set_send_data_callback(cb, on_send_data);
     /* Windows open when the owner says the upstream took the bytes. */
     nghttp2_option_set_no_auto_window_update(opt, 1);
     nghttp2_option_set_max_deflate_dynamic_table_size(opt, cfg->header_table_bytes);
@@ -1108,23 +1149,30 @@ int px_h2_feed(struct px_h2 *s, const void *data, size_t len, uint64_t now_ms)
 
 ssize_t px_h2_send(struct px_h2 *s, char *out, size_t cap)
 {
-    size_t n = 0;
-    while (n < cap) {
+    /* DATA frames are written at s->out_len by on_send_data(), from inside
+     * mem_send; every other frame comes back from it to be copied here. */
+    s->out = out;
+    s->out_len = 0;
+    s->out_cap = cap;
+    while (s->out_len < cap) {
         if (s->pend_len == 0) {
             ssize_t rv = nghttp2_session_mem_send(s->ng, &s->pend);
-            if (rv < 0)
+            if (rv < 0) {
+                s->out = NULL;
                 return rv == NGHTTP2_ERR_NOMEM ? PX_ENOMEM : PX_EPARSE;
+            }
             if (rv == 0)
                 break;
             s->pend_len = (size_t)rv;
         }
-        size_t k = s->pend_len < cap - n ? s->pend_len : cap - n;
-        memcpy(out + n, s->pend, k);
+        size_t k = s->pend_len < cap - s->out_len ? s->pend_len : cap - s->out_len;
+        memcpy(out + s->out_len, s->pend, k);
         s->pend += k;
         s->pend_len -= k;
-        n += k;
+        s->out_len += k;
     }
-    return (ssize_t)n;
+    s->out = NULL;
+    return (ssize_t)s->out_len;
 }
 
 bool px_h2_want_read(const struct px_h2 *s)

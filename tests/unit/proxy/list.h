@@ -200,6 +200,7 @@
     X(h2_request_trailers)                                                                         \
     X(h2_flow_control_is_backpressure)                                                             \
     X(h2_response_head_body_and_trailers)                                                          \
+    X(h2_response_body_whatever_the_send_buffer)                                                   \
     X(h2_request_id_name_is_indexed_once)                                                          \
     X(h2_response_sections_outlive_the_caller_not_the_stream)                                      \
     X(h2_heads_submitted_together_keep_their_own_fields)                                           \

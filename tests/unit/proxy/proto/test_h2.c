@@ -397,6 +397,95 @@ TEST(h2_response_head_body_and_trailers)
     peer_dispose(&p);
 }
 
+/* What a client session received of stream 1's body. */
+struct got {
+    char body[64 * 1024];
+    size_t len;
+    bool ended;
+};
+
+static int got_data(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t *data, size_t len,
+                    void *ud)
+{
+    struct got *g = ud;
+    (void)ng;
+    (void)flags;
+    if (id == 1 && g->len + len <= sizeof(g->body)) {
+        memcpy(g->body + g->len, data, len);
+        g->len += len;
+    }
+    return 0;
+}
+
+static int got_close(nghttp2_session *ng, int32_t id, uint32_t code, void *ud)
+{
+    (void)ng;
+    ((struct got *)ud)->ended = id == 1 && code == NGHTTP2_NO_ERROR;
+    return 0;
+}
+
+/*
+ * Body bytes reach px_h2_send()'s buffer without nghttp2's frame buffer
+ * when a whole DATA frame fits in what is left of it, and through it, in
+ * pieces, when not: whatever the buffer sizes, the client gets every byte
+ * in order, with trailers after, for a body queued in several parts.
+ */
+TEST(h2_response_body_whatever_the_send_buffer)
+{
+    static const size_t sizes[] = {1, 9, 10, 100, 4096, 9 + 16384, 70000};
+    const struct px_h2_field trailer = {"X-Sum", "9", 5, 1};
+    static char body[40000], buf[70000];
+    for (size_t i = 0; i < sizeof(body); i++)
+        body[i] = (char)('a' + (i * 7 + i / 251) % 26);
+
+    for (size_t k = 0; k < PX_ARRAY_LEN(sizes); k++) {
+        static struct got g;
+        nghttp2_session_callbacks *cb;
+        struct peer p;
+
+        memset(&g, 0, sizeof(g));
+        peer_init(&p, NULL, true, NULL, 0);
+        nghttp2_session_del(p.cli);
+        ASSERT_OK(nghttp2_session_callbacks_new(&cb));
+        nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, got_data);
+        nghttp2_session_callbacks_set_on_stream_close_callback(cb, got_close);
+        ASSERT_OK(nghttp2_session_client_new(&p.cli, cb, &g));
+        nghttp2_session_callbacks_del(cb);
+        ASSERT_OK(nghttp2_submit_settings(p.cli, NGHTTP2_FLAG_NONE, NULL, 0));
+        request(&p, get_nv, PX_ARRAY_LEN(get_nv), NULL);
+        pump(&p);
+        struct px_h2_stream *st = p.o.last;
+        ASSERT_NOT_NULL(st);
+        ASSERT_OK(px_h2_submit_response(st, 200, NULL, 0, false));
+        ASSERT_OK(px_h2_submit_data(st, body, 25000, false));
+
+        bool rest_queued = false;
+        for (int round = 0; round < 100000 && !g.ended; round++) {
+            ssize_t n = px_h2_send(p.s, buf, sizes[k]);
+            ASSERT(n >= 0 && (size_t)n <= sizes[k]);
+            if (n > 0)
+                ASSERT_EQ(nghttp2_session_mem_recv(p.cli, (uint8_t *)buf, (size_t)n), n);
+            if (!rest_queued && (n == 0 || g.len > 10000)) {
+                /* The rest while part of the first is still queued. */
+                ASSERT_OK(px_h2_submit_data(st, body + 25000, sizeof(body) - 25000, false));
+                ASSERT_OK(px_h2_submit_trailers(st, &trailer, 1));
+                rest_queued = true;
+            }
+            const uint8_t *d;
+            ssize_t m;
+            while ((m = nghttp2_session_mem_send(p.cli, &d)) > 0)
+                peer_feed(&p, d, (size_t)m);
+        }
+        ASSERT(g.ended);
+        ASSERT_EQ(g.len, sizeof(body));
+        ASSERT(memcmp(g.body, body, sizeof(body)) == 0);
+        pump(&p); /* what the client said meanwhile (window updates) */
+        ASSERT(!px_h2_want_write(p.s));
+        ASSERT_EQ(p.o.closes, 1);
+        peer_dispose(&p);
+    }
+}
+
 /*
  * X-Request-Id has a value new in every response: the session's first goes
  * into the client's HPACK table, for its name, and every later one is never

@@ -39,6 +39,20 @@ static inline void px_list_insert_tail(struct px_list *head, struct px_list *n)
     head->prev = n;
 }
 
+/* Moves every node of FROM, in order, to TO, which is initialized first;
+ * FROM is left empty. */
+static inline void px_list_move_all(struct px_list *to, struct px_list *from)
+{
+    px_list_init(to);
+    if (px_list_empty(from))
+        return;
+    to->next = from->next;
+    to->prev = from->prev;
+    to->next->prev = to;
+    to->prev->next = to;
+    px_list_init(from);
+}
+
 /* Unlinks N; N is left self-linked so a second remove is harmless. */
 static inline void px_list_remove(struct px_list *n)
 {

@@ -6,19 +6,6 @@
 #include "proxy/data/later.h"
 #include "proxy/base/px.h"
 
-/* Moves every item of FROM to TO (empty), in order. */
-static void take_all(struct px_list *to, struct px_list *from)
-{
-    px_list_init(to);
-    if (px_list_empty(from))
-        return;
-    to->next = from->next;
-    to->prev = from->prev;
-    to->next->prev = to;
-    to->prev->next = to;
-    px_list_init(from);
-}
-
 static void on_idle(uv_idle_t *h)
 {
     struct px_later *l = px_container_of(h, struct px_later, idle);
@@ -27,7 +14,7 @@ static void on_idle(uv_idle_t *h)
     /* What these runs add waits for the next turn, as a handle closed from
      * a close callback does; the queue is empty while they run, so a run
      * that ends the worker may close L. */
-    take_all(&batch, &l->due);
+    px_list_move_all(&batch, &l->due);
     uv_idle_stop(h);
     while (!px_list_empty(&batch)) {
         struct px_later_item *it = px_container_of(batch.next, struct px_later_item, link);

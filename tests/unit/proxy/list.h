@@ -169,6 +169,7 @@
     X(timer_without_deadline_has_no_handle)                                                        \
     X(timer_first_deadline_makes_the_handle)                                                       \
     X(later_runs_items_on_the_next_turn_in_order)                                                  \
+    X(list_move_all_keeps_order_and_empties_the_source)                                            \
     X(client_peer_ip_text)                                                                         \
     X(tls_handshake_and_data_both_ways)                                                            \
     X(tls_large_write_spans_records)                                                               \
